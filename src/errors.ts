@@ -1,0 +1,272 @@
+/**
+ * Every error durastream throws or rejects with, in one place.
+ *
+ * Each error has a stable lower-case `code` (a string literal type, so a widened code fails the
+ * type test in tests/types), `retryable` (trying the same call again may succeed) and, for
+ * writes, `outcome`:
+ *   - "not_applied": the write certainly did not happen (validation, a failed condition);
+ *   - "unknown": the write may or may not be durable (a timeout, a lost response, a store outage
+ *     in the middle of a flush). Read the stream to find out before retrying blindly.
+ * Messages say what was wrong and what to do. They never contain credentials or record bodies.
+ */
+
+export type ErrorCode =
+  | "validation"
+  | "seq_num_mismatch"
+  | "fencing_token_mismatch"
+  | "unwritten"
+  | "stream_not_found"
+  | "stream_exists"
+  | "fenced"
+  | "storage"
+  | "corruption"
+  | "closed"
+  | "aborted"
+  | "read_only"
+  | "not_found"
+  | "precondition_failed"
+  | "invalid_key"
+  | "invalid_range"
+  | "unsupported"
+  | "internal";
+
+export type WriteOutcome = "unknown" | "not_applied";
+
+export interface ErrorOptions {
+  cause?: unknown;
+}
+
+/** Base class: catch this to catch everything durastream raises. */
+export class DurastreamError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  readonly outcome: WriteOutcome | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    fields: { retryable?: boolean; outcome?: WriteOutcome; cause?: unknown } = {},
+  ) {
+    super(message, fields.cause === undefined ? undefined : { cause: fields.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retryable = fields.retryable ?? false;
+    this.outcome = fields.outcome;
+  }
+}
+
+/** Bad input: a record, an option, a name or a limit. Nothing was written. */
+export class ValidationError extends DurastreamError {
+  declare readonly code: "validation";
+  constructor(message: string, options: ErrorOptions = {}) {
+    super("validation", message, { outcome: "not_applied", ...options });
+  }
+}
+
+export interface StreamPosition {
+  seqNum: number;
+  timestamp: number;
+}
+
+/** `matchSeqNum` did not equal the sequence number the append would have received. */
+export class SeqNumMismatchError extends DurastreamError {
+  declare readonly code: "seq_num_mismatch";
+  readonly expectedSeqNum: number;
+  constructor(expectedSeqNum: number, matchSeqNum: number) {
+    super(
+      "seq_num_mismatch",
+      `matchSeqNum ${matchSeqNum} does not match the stream's next sequence number ${expectedSeqNum}; ` +
+        `read the stream from ${matchSeqNum} to see what is there, then retry with matchSeqNum ${expectedSeqNum} if appropriate`,
+      { outcome: "not_applied" },
+    );
+    this.expectedSeqNum = expectedSeqNum;
+  }
+}
+
+/** The append's `fencingToken` is not the stream's current token. */
+export class FencingTokenMismatchError extends DurastreamError {
+  declare readonly code: "fencing_token_mismatch";
+  readonly expectedFencingToken: string;
+  constructor(expectedFencingToken: string, given: string) {
+    super(
+      "fencing_token_mismatch",
+      `fencing token ${JSON.stringify(given)} does not match the stream's current token ` +
+        `${JSON.stringify(expectedFencingToken)}; another producer has fenced this stream`,
+      { outcome: "not_applied" },
+    );
+    this.expectedFencingToken = expectedFencingToken;
+  }
+}
+
+/** A read asked for a position past the stream's tail (and `clamp` was not set). */
+export class UnwrittenError extends DurastreamError {
+  declare readonly code: "unwritten";
+  readonly tail: StreamPosition;
+  constructor(tail: StreamPosition, what: string) {
+    super(
+      "unwritten",
+      `${what} is past the tail (next seqNum ${tail.seqNum}, last timestamp ${tail.timestamp}); ` +
+        `pass clamp: true to start at the tail, or follow: true to wait for new records`,
+    );
+    this.tail = tail;
+  }
+}
+
+export class StreamNotFoundError extends DurastreamError {
+  declare readonly code: "stream_not_found";
+  readonly stream: string;
+  constructor(stream: string) {
+    super(
+      "stream_not_found",
+      `stream ${JSON.stringify(stream)} does not exist; create it with log.createStream() or pass createIfMissing: true`,
+    );
+    this.stream = stream;
+  }
+}
+
+export class StreamExistsError extends DurastreamError {
+  declare readonly code: "stream_exists";
+  readonly stream: string;
+  constructor(stream: string) {
+    super("stream_exists", `stream ${JSON.stringify(stream)} already exists; open it with log.openStream()`);
+    this.stream = stream;
+  }
+}
+
+/** Another writer opened the same store root; this one may no longer write. */
+export class FencedError extends DurastreamError {
+  declare readonly code: "fenced";
+  constructor(detail: string, options: ErrorOptions = {}) {
+    super(
+      "fenced",
+      `this writer was fenced by a newer writer on the same store (${detail}); ` +
+        `nothing it acknowledged is lost, but it can no longer write: close it`,
+      { outcome: "unknown", ...options },
+    );
+  }
+}
+
+/** The store failed or could not be reached. Writes that were pending may or may not be durable. */
+export class StorageError extends DurastreamError {
+  declare readonly code: "storage";
+  constructor(message: string, fields: { retryable?: boolean; outcome?: WriteOutcome; cause?: unknown } = {}) {
+    super("storage", message, { retryable: fields.retryable ?? true, outcome: fields.outcome ?? "unknown", cause: fields.cause });
+  }
+}
+
+/** An object in the store failed its checksum or could not be decoded. No data from it is returned. */
+export class CorruptionError extends DurastreamError {
+  declare readonly code: "corruption";
+  readonly key: string;
+  constructor(key: string, detail: string, options: ErrorOptions = {}) {
+    super("corruption", `object ${JSON.stringify(key)} is corrupt: ${detail}`, options);
+    this.key = key;
+  }
+}
+
+export type CloseReason = "closed" | "fenced" | "failed";
+
+/** The log, stream or session was closed. `reason` says why; `cause` holds the error that closed it. */
+export class ClosedError extends DurastreamError {
+  declare readonly code: "closed";
+  readonly reason: CloseReason;
+  constructor(what: string, reason: CloseReason = "closed", options: ErrorOptions = {}) {
+    super("closed", `${what} is closed${reason === "closed" ? "" : ` (${reason})`}; open it again to continue`, {
+      outcome: "not_applied",
+      ...options,
+    });
+    this.reason = reason;
+  }
+}
+
+/** The caller's AbortSignal fired. For an append, the outcome is unknown once it was submitted. */
+export class AbortedError extends DurastreamError {
+  declare readonly code: "aborted";
+  constructor(what: string, outcome: WriteOutcome = "not_applied", options: ErrorOptions = {}) {
+    super("aborted", `${what} was aborted`, { outcome, ...options });
+  }
+}
+
+export class ReadOnlyError extends DurastreamError {
+  declare readonly code: "read_only";
+  constructor(operation: string) {
+    super("read_only", `${operation} is not allowed: this log was opened with readOnly: true`, {
+      outcome: "not_applied",
+    });
+  }
+}
+
+/** ObjectStore: the key does not exist. */
+export class NotFoundError extends DurastreamError {
+  declare readonly code: "not_found";
+  readonly key: string;
+  constructor(key: string, options: ErrorOptions = {}) {
+    super("not_found", `object ${JSON.stringify(key)} does not exist`, options);
+    this.key = key;
+  }
+}
+
+/** ObjectStore: a conditional put lost (create-only key exists, or the etag moved). Not applied. */
+export class PreconditionFailedError extends DurastreamError {
+  declare readonly code: "precondition_failed";
+  readonly key: string;
+  constructor(key: string, detail: string, options: ErrorOptions = {}) {
+    super("precondition_failed", `conditional put of ${JSON.stringify(key)} failed: ${detail}`, {
+      outcome: "not_applied",
+      ...options,
+    });
+    this.key = key;
+  }
+}
+
+/** ObjectStore: the key is not allowed (empty, escapes the root, has NUL or backslash, ...). */
+export class InvalidKeyError extends DurastreamError {
+  declare readonly code: "invalid_key";
+  readonly key: string;
+  constructor(key: string, detail: string) {
+    super("invalid_key", `invalid object key ${JSON.stringify(key)}: ${detail}`, { outcome: "not_applied" });
+    this.key = key;
+  }
+}
+
+/** ObjectStore: a ranged get asked for bytes past the end of the object. */
+export class InvalidRangeError extends DurastreamError {
+  declare readonly code: "invalid_range";
+  readonly key: string;
+  constructor(key: string, detail: string) {
+    super("invalid_range", `invalid range for ${JSON.stringify(key)}: ${detail}`);
+    this.key = key;
+  }
+}
+
+/** The store or environment lacks a capability durastream needs (for example create-only puts). */
+export class UnsupportedError extends DurastreamError {
+  declare readonly code: "unsupported";
+  constructor(message: string, options: ErrorOptions = {}) {
+    super("unsupported", message, options);
+  }
+}
+
+/** A broken invariant: a bug in durastream. The log closes; nothing pending is acknowledged. */
+export class InternalError extends DurastreamError {
+  declare readonly code: "internal";
+  constructor(message: string, options: ErrorOptions = {}) {
+    super("internal", `internal error (a bug in durastream, please report it): ${message}`, {
+      outcome: "unknown",
+      ...options,
+    });
+  }
+}
+
+/** Asserts an invariant. Kept in production: a failed assertion closes the log instead of acking. */
+export function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new InternalError(message);
+}
+
+export function isDurastreamError(error: unknown): error is DurastreamError {
+  return error instanceof DurastreamError;
+}
+
+export function hasCode<C extends ErrorCode>(error: unknown, code: C): error is DurastreamError & { code: C } {
+  return error instanceof DurastreamError && error.code === code;
+}

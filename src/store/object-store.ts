@@ -1,0 +1,66 @@
+/**
+ * The ObjectStore contract: the one interface every engine decision rests on.
+ *
+ * Three implementations (MemoryStore, LocalStore, S3Store) and the wrappers (FaultyStore, the
+ * engine's retrying and instrumented stores) all satisfy it, and one conformance suite
+ * (tests/store/conformance.ts) runs against each of them.
+ *
+ * Semantics every implementation guarantees:
+ *   - `put` is atomic (a reader sees the whole object or none of it) and durable when it resolves.
+ *   - `put(key, body, { ifNoneMatch: "*" })` is create-only: exactly one of many concurrent
+ *     creators wins; the others get `PreconditionFailedError` (code "precondition_failed").
+ *   - `put(key, body, { ifMatch: etag })` replaces the object only if its current etag is `etag`
+ *     (compare-and-swap); a missing object or another etag is "precondition_failed".
+ *   - `get` and `head` of a missing key throw `NotFoundError` (code "not_found").
+ *   - A range must lie inside the object: `offset <= size` and `offset + length <= size`;
+ *     otherwise `InvalidRangeError` (code "invalid_range"). `length` omitted means "to the end".
+ *   - `delete` is idempotent: deleting a missing key succeeds.
+ *   - `list(prefix)` yields every key that starts with `prefix`, in ascending key order (by UTF-16
+ *     code units, which for the ASCII keys durastream writes is byte order), strictly after
+ *     `startAfter` when given; implementations page underneath.
+ *   - Read-after-write: once a put or delete resolved, every later call sees it.
+ *   - Etags are opaque strings; two puts of identical bytes may share an etag (as on S3).
+ */
+
+export interface ByteRange {
+  /** First byte to read. */
+  offset: number;
+  /** Number of bytes; omitted means to the end of the object. */
+  length?: number;
+}
+
+export interface ObjectInfo {
+  size: number;
+  etag: string;
+}
+
+export interface ListEntry {
+  key: string;
+  size: number;
+}
+
+export interface ListOptions {
+  /** Yield only keys strictly greater than this one. */
+  startAfter?: string;
+}
+
+export type PutCondition = { ifNoneMatch: "*" } | { ifMatch: string };
+
+export interface PutResult {
+  etag: string;
+}
+
+export interface ObjectStore {
+  get(key: string, range?: ByteRange): Promise<Uint8Array>;
+  head(key: string): Promise<ObjectInfo>;
+  put(key: string, body: Uint8Array, condition?: PutCondition): Promise<PutResult>;
+  delete(key: string): Promise<void>;
+  list(prefix: string, options?: ListOptions): AsyncIterable<ListEntry>;
+  /** Releases clients and handles. Optional; calling any method afterwards is undefined. */
+  close?(): Promise<void>;
+  /** A short description for logs and errors (never a credential). */
+  readonly description?: string;
+}
+
+/** The longest key any store accepts, in UTF-8 bytes (S3's limit). */
+export const MAX_OBJECT_KEY_BYTES = 1024;
