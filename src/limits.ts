@@ -1,0 +1,122 @@
+/**
+ * Every limit and default durastream enforces, in one place (TigerBeetle's constants.zig habit).
+ *
+ * The user-facing stream limits carry S2's names so that code written against S2 reads the same.
+ * How the limits relate is checked when this module loads: a wrong edit fails at import, not in
+ * production under load. The engine's own limits live in their own section at the end.
+ */
+import { assert } from "./errors.js";
+
+/** One mebibyte, the unit most byte limits are expressed in. */
+export const MIB = 1024 * 1024;
+
+// ---------------------------------------------------------------------------------------------
+// Stream layer: appends
+// ---------------------------------------------------------------------------------------------
+
+/** Most records one append may carry (S2's `MAX_APPEND_RECORDS`). At least one is required. */
+export const MAX_APPEND_RECORDS = 1000;
+
+/**
+ * Most metered bytes one append may carry, summed over its records (S2's `MAX_APPEND_BYTES`).
+ * Metered size of a record = 8 + 2 * headers + header name and value bytes + body bytes.
+ */
+export const MAX_APPEND_BYTES = MIB;
+
+/** Most metered bytes one record may have. Equal to the batch limit, as in S2. */
+export const MAX_RECORD_BYTES = MIB;
+
+/** Metered bytes of a record before its headers and body: 8 (S2's fixed per-record overhead). */
+export const RECORD_OVERHEAD_BYTES = 8;
+
+/** Metered bytes each header adds on top of its name and value: 2. */
+export const HEADER_OVERHEAD_BYTES = 2;
+
+/** Longest fencing token, in UTF-8 bytes (S2's `MAX_FENCING_TOKEN_LENGTH`). */
+export const MAX_FENCING_TOKEN_BYTES = 36;
+
+// ---------------------------------------------------------------------------------------------
+// Stream layer: streams
+// ---------------------------------------------------------------------------------------------
+
+/** Longest stream name, in UTF-8 bytes (S2: 1..512 bytes). */
+export const MAX_STREAM_NAME_BYTES = 512;
+
+/** Most streams one `listStreams` call returns (S2's list limit); the default as well. */
+export const MAX_LIST_STREAMS_LIMIT = 1000;
+
+/** Retention when a stream's config does not say: 7 days, counted from each record's write time. */
+export const DEFAULT_RETENTION_AGE_SECONDS = 7 * 24 * 60 * 60;
+
+/**
+ * Longest finite retention age: its value in milliseconds must stay a safe integer when added to
+ * a wall-clock time. 100 years is far past any real need; use "infinite" beyond that.
+ */
+export const MAX_RETENTION_AGE_SECONDS = 100 * 365 * 24 * 60 * 60;
+
+// ---------------------------------------------------------------------------------------------
+// Stream layer: backpressure
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Default cap on metered bytes held by appends between admission and reply, for the whole log
+ * (S2's `--append-inflight-bytes`). Past it, `append()` waits: this bounds the heap.
+ */
+export const DEFAULT_INFLIGHT_BYTES = 128 * MIB;
+
+/** Smallest allowed in-flight cap: one maximal batch must always fit, or it could never start. */
+export const MIN_INFLIGHT_BYTES = MIB;
+
+// ---------------------------------------------------------------------------------------------
+// Stream layer: reads
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Durable batches kept for each live follower (S2's `FOLLOWER_MAX_LAG`). A follower further
+ * behind goes back to reading from storage, so a slow reader never holds the writer's memory.
+ */
+export const FOLLOWER_MAX_LAG_BATCHES = 25;
+
+/** Most records one catch-up scan hands to a reader at a time (S2's read batch cap). */
+export const READ_BATCH_MAX_RECORDS = 1000;
+
+/** Most metered bytes one catch-up scan hands to a reader at a time (S2's read batch cap). */
+export const READ_BATCH_MAX_BYTES = MIB;
+
+/**
+ * Longest `waitMs` a following read accepts: Node's timers overflow past 2^31 - 1 ms (about
+ * 24.8 days) and would fire at once. Omit `waitMs` to follow without an idle bound.
+ */
+export const MAX_READ_WAIT_MS = 2 ** 31 - 1;
+
+// ---------------------------------------------------------------------------------------------
+// How the stream limits relate (checked at load)
+// ---------------------------------------------------------------------------------------------
+
+assert(MAX_RECORD_BYTES <= MAX_APPEND_BYTES, "a maximal record must fit in one append");
+assert(
+  MAX_APPEND_RECORDS * RECORD_OVERHEAD_BYTES <= MAX_APPEND_BYTES,
+  "a batch of MAX_APPEND_RECORDS empty records must fit in MAX_APPEND_BYTES",
+);
+assert(MAX_APPEND_BYTES <= MIN_INFLIGHT_BYTES, "a maximal append must fit the smallest in-flight cap");
+assert(MIN_INFLIGHT_BYTES <= DEFAULT_INFLIGHT_BYTES, "the default in-flight cap must be allowed");
+assert(Number.isSafeInteger(DEFAULT_INFLIGHT_BYTES), "the in-flight cap is counted in a JS number");
+assert(
+  RECORD_OVERHEAD_BYTES + HEADER_OVERHEAD_BYTES + "fence".length + MAX_FENCING_TOKEN_BYTES <= MAX_RECORD_BYTES,
+  "a fence command record with the longest token must fit in a record",
+);
+assert(
+  0 < DEFAULT_RETENTION_AGE_SECONDS && DEFAULT_RETENTION_AGE_SECONDS <= MAX_RETENTION_AGE_SECONDS,
+  "the default retention must be an allowed retention",
+);
+assert(
+  Number.isSafeInteger(Date.UTC(9999, 0) + MAX_RETENTION_AGE_SECONDS * 1000),
+  "an expiry time (now + retention) must be a safe integer for any plausible clock",
+);
+assert(READ_BATCH_MAX_RECORDS >= MAX_APPEND_RECORDS, "a read batch can hold any single append");
+assert(READ_BATCH_MAX_BYTES >= MAX_RECORD_BYTES, "a read batch can hold the largest record");
+assert(FOLLOWER_MAX_LAG_BATCHES >= 1, "a follower must be able to hold at least one batch");
+
+// ---------------------------------------------------------------------------------------------
+// Engine limits (owned by the engine author; added in a separate change)
+// ---------------------------------------------------------------------------------------------

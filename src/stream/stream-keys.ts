@@ -1,0 +1,338 @@
+/**
+ * The stream layer's key layout in the engine (DESIGN.md 3.3): every key and fixed-width value
+ * the stream layer writes is built and parsed here, and nowhere else.
+ *
+ * Keys are bytes; integers are big-endian u64, so byte order is numeric order. Byte 0 is a kind
+ * whose meaning never changes once data exists:
+ *
+ * | kind | key                          | value                                          |
+ * |------|------------------------------|------------------------------------------------|
+ * | 00   | `00 01`                      | next stream id u64 (log-wide counter)          |
+ * | 01   | `01 name(UTF-8)`             | stream meta JSON (stream-config.ts)            |
+ * | 02   | `02 id`                      | tail: next seq u64, last ts u64, last write ms u64 |
+ * | 03   | `03 id`                      | fencing token, UTF-8, 0..36 bytes              |
+ * | 04   | `04 id`                      | trim point: first readable seq u64             |
+ * | 05   | `05 id seq ts`               | record value (record-format.ts); expires       |
+ * | 06   | `06 id ts seq`               | empty (timestamp index); same expiry           |
+ *
+ * Kind 00 holds log-wide singletons; its second byte names one, and `00 01` is the stream-id
+ * counter. Stream ids are allocated from it (never derived from names), starting at 1, so a
+ * deleted and recreated stream never sees its predecessor's keys. The counter is read and
+ * bumped in the same engine batch that writes the new stream's meta and tail keys.
+ *
+ * Invariants: every `id`, `seq` and `ts` is a safe integer >= 0 (encoders assert it; decoders
+ * treat anything else as corruption). Keys of one stream id never fall in another id's ranges.
+ */
+import { CorruptionError, assert } from "../errors.js";
+import { MAX_FENCING_TOKEN_BYTES } from "../limits.js";
+
+/** The kind byte of each key family. Persisted: never renumber. */
+export const KeyKind = {
+  singleton: 0x00,
+  streamMeta: 0x01,
+  tail: 0x02,
+  fencingToken: 0x03,
+  trimPoint: 0x04,
+  record: 0x05,
+  timestampIndex: 0x06,
+} as const;
+
+/** A key range: `start` inclusive; `end` exclusive, or unbounded when undefined. */
+export interface KeyRange {
+  start: Uint8Array;
+  end: Uint8Array | undefined;
+}
+
+/** The state stored under a stream's tail key. */
+export interface TailValue {
+  /** The sequence number the next record gets. */
+  nextSeqNum: number;
+  /** The last record's timestamp (0 for an empty stream). */
+  lastTimestamp: number;
+  /** Wall-clock ms of the last append that wrote this value (0 when never written). */
+  lastWriteMs: number;
+}
+
+/** The first id the stream-id counter hands out. */
+export const FIRST_STREAM_ID = 1;
+
+/** The key of the log-wide stream-id counter. */
+export const STREAM_ID_COUNTER_KEY: Uint8Array = Uint8Array.of(KeyKind.singleton, 0x01);
+
+/** The value of every timestamp-index key. */
+export const TIMESTAMP_INDEX_VALUE: Uint8Array = new Uint8Array(0);
+
+const U64 = 8;
+const TWO_32 = 2 ** 32;
+const utf8Encoder = new TextEncoder();
+const utf8Strict = new TextDecoder("utf-8", { fatal: true });
+
+// --- u64 helpers ---------------------------------------------------------------------------
+
+function writeU64(out: Uint8Array, offset: number, n: number, what: string): void {
+  assert(Number.isSafeInteger(n) && n >= 0, `${what} must be a safe integer >= 0, got ${n}`);
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  view.setUint32(offset, Math.floor(n / TWO_32));
+  view.setUint32(offset + 4, n >>> 0);
+}
+
+/** Reads a u64; returns undefined if it is not a safe integer. */
+function readU64(bytes: Uint8Array, offset: number): number | undefined {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = view.getUint32(offset) * TWO_32 + view.getUint32(offset + 4);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+}
+
+function corrupt(what: string, bytes: Uint8Array, detail: string): CorruptionError {
+  return new CorruptionError(`${what} ${hex(bytes).slice(0, 96)}`, detail);
+}
+
+/** Reads `count` u64 fields after a kind byte, checking kind and exact length. */
+function readFields(key: Uint8Array, kind: number, count: number, what: string): number[] {
+  const want = 1 + count * U64;
+  if (key.length !== want) throw corrupt(what, key, `expected ${want} bytes, got ${key.length}`);
+  if (key[0] !== kind) throw corrupt(what, key, `expected kind ${kind}, got ${key[0]}`);
+  const out: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const n = readU64(key, 1 + i * U64);
+    if (n === undefined) throw corrupt(what, key, `field ${i} is not a safe integer`);
+    out.push(n);
+  }
+  return out;
+}
+
+function buildKey(kind: number, fields: readonly number[], names: readonly string[]): Uint8Array {
+  const key = new Uint8Array(1 + fields.length * U64);
+  key[0] = kind;
+  fields.forEach((n, i) => writeU64(key, 1 + i * U64, n, names[i] ?? "field"));
+  return key;
+}
+
+// --- keys ------------------------------------------------------------------------------------
+
+/** `01 name`: the stream's meta key. `name` must already be a valid stream name. */
+export function streamMetaKey(name: string): Uint8Array {
+  const nameBytes = utf8Encoder.encode(name);
+  const key = new Uint8Array(1 + nameBytes.length);
+  key[0] = KeyKind.streamMeta;
+  key.set(nameBytes, 1);
+  return key;
+}
+
+export function decodeStreamMetaKey(key: Uint8Array): string {
+  if (key.length < 2 || key[0] !== KeyKind.streamMeta) throw corrupt("stream meta key", key, "wrong kind or empty name");
+  try {
+    return utf8Strict.decode(key.subarray(1));
+  } catch (error) {
+    throw new CorruptionError(`stream meta key ${hex(key).slice(0, 96)}`, "name is not valid UTF-8", { cause: error });
+  }
+}
+
+/** `02 id`: the stream's tail key (never expires). */
+export function tailKey(streamId: number): Uint8Array {
+  return buildKey(KeyKind.tail, [streamId], ["streamId"]);
+}
+
+/** `03 id`: the stream's fencing-token key. */
+export function fencingTokenKey(streamId: number): Uint8Array {
+  return buildKey(KeyKind.fencingToken, [streamId], ["streamId"]);
+}
+
+/** `04 id`: the stream's trim-point key. */
+export function trimPointKey(streamId: number): Uint8Array {
+  return buildKey(KeyKind.trimPoint, [streamId], ["streamId"]);
+}
+
+/** Decodes a `02`, `03` or `04` key to its stream id; `kind` says which is expected. */
+export function decodeStreamIdKey(key: Uint8Array, kind: number): number {
+  return readFields(key, kind, 1, "stream key")[0]!;
+}
+
+/** Where a record lives: stream id, sequence number, timestamp. */
+export interface RecordKeyParts {
+  streamId: number;
+  seqNum: number;
+  timestamp: number;
+}
+
+/** `05 id seq ts`: a record's key. */
+export function recordKey(parts: RecordKeyParts): Uint8Array {
+  return buildKey(KeyKind.record, [parts.streamId, parts.seqNum, parts.timestamp], ["streamId", "seqNum", "timestamp"]);
+}
+
+export function decodeRecordKey(key: Uint8Array): RecordKeyParts {
+  const [streamId, seqNum, timestamp] = readFields(key, KeyKind.record, 3, "record key") as [number, number, number];
+  return { streamId, seqNum, timestamp };
+}
+
+/** `06 id ts seq`: a record's timestamp-index key. */
+export function timestampIndexKey(parts: RecordKeyParts): Uint8Array {
+  return buildKey(
+    KeyKind.timestampIndex,
+    [parts.streamId, parts.timestamp, parts.seqNum],
+    ["streamId", "timestamp", "seqNum"],
+  );
+}
+
+export function decodeTimestampIndexKey(key: Uint8Array): RecordKeyParts {
+  const [streamId, timestamp, seqNum] = readFields(key, KeyKind.timestampIndex, 3, "timestamp index key") as [
+    number,
+    number,
+    number,
+  ];
+  return { streamId, seqNum, timestamp };
+}
+
+// --- values ----------------------------------------------------------------------------------
+
+/** Tail value: next seq u64 ‖ last timestamp u64 ‖ last write ms u64 (24 bytes). */
+export function encodeTailValue(tail: TailValue): Uint8Array {
+  const out = new Uint8Array(3 * U64);
+  writeU64(out, 0, tail.nextSeqNum, "nextSeqNum");
+  writeU64(out, U64, tail.lastTimestamp, "lastTimestamp");
+  writeU64(out, 2 * U64, tail.lastWriteMs, "lastWriteMs");
+  return out;
+}
+
+export function decodeTailValue(value: Uint8Array): TailValue {
+  const [nextSeqNum, lastTimestamp, lastWriteMs] = readU64Value(value, 3, "tail value") as [number, number, number];
+  return { nextSeqNum, lastTimestamp, lastWriteMs };
+}
+
+/** A single u64 value: trim point (first readable seq) or the stream-id counter. */
+export function encodeU64Value(n: number): Uint8Array {
+  const out = new Uint8Array(U64);
+  writeU64(out, 0, n, "u64 value");
+  return out;
+}
+
+export function decodeU64Value(value: Uint8Array, what = "u64 value"): number {
+  return readU64Value(value, 1, what)[0]!;
+}
+
+function readU64Value(value: Uint8Array, count: number, what: string): number[] {
+  if (value.length !== count * U64) throw corrupt(what, value, `expected ${count * U64} bytes, got ${value.length}`);
+  const out: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const n = readU64(value, i * U64);
+    if (n === undefined) throw corrupt(what, value, `field ${i} is not a safe integer`);
+    out.push(n);
+  }
+  return out;
+}
+
+/** Fencing-token value: the token's UTF-8 bytes. The token must already be validated. */
+export function encodeFencingTokenValue(token: string): Uint8Array {
+  const out = utf8Encoder.encode(token);
+  assert(out.length <= MAX_FENCING_TOKEN_BYTES, `fencing token of ${out.length} bytes reached the store`);
+  return out;
+}
+
+export function decodeFencingTokenValue(value: Uint8Array): string {
+  if (value.length > MAX_FENCING_TOKEN_BYTES) {
+    throw corrupt("fencing token value", value, `${value.length} bytes, at most ${MAX_FENCING_TOKEN_BYTES}`);
+  }
+  try {
+    return utf8Strict.decode(value);
+  } catch (error) {
+    throw new CorruptionError(`fencing token value ${hex(value)}`, "not valid UTF-8", { cause: error });
+  }
+}
+
+/**
+ * Allocates a stream id from the counter's current value (undefined when no stream was ever
+ * created). Write `counterValue` back in the same batch that creates the stream.
+ */
+export function allocateStreamId(current: Uint8Array | undefined): { streamId: number; counterValue: Uint8Array } {
+  const streamId = current === undefined ? FIRST_STREAM_ID : decodeU64Value(current, "stream id counter");
+  if (streamId < FIRST_STREAM_ID) throw corrupt("stream id counter", current!, `value ${streamId} is below ${FIRST_STREAM_ID}`);
+  return { streamId, counterValue: encodeU64Value(streamId + 1) };
+}
+
+// --- ranges ----------------------------------------------------------------------------------
+
+/**
+ * The first key after every key that starts with `prefix`: increment the last byte below 0xFF
+ * and drop what follows it. Undefined (unbounded) when every byte is 0xFF or prefix is empty.
+ */
+export function prefixEnd(prefix: Uint8Array): Uint8Array | undefined {
+  for (let i = prefix.length - 1; i >= 0; i--) {
+    if (prefix[i]! < 0xff) {
+      const end = prefix.slice(0, i + 1);
+      end[i] = prefix[i]! + 1;
+      return end;
+    }
+  }
+  return undefined;
+}
+
+/** Every key that starts with `prefix`. */
+export function prefixRange(prefix: Uint8Array): KeyRange {
+  return { start: prefix, end: prefixEnd(prefix) };
+}
+
+function streamPrefix(kind: number, streamId: number): Uint8Array {
+  return buildKey(kind, [streamId], ["streamId"]);
+}
+
+/**
+ * Record keys of a stream with `startSeqNum <= seq < endSeqNum` (to the stream's last record
+ * when `endSeqNum` is omitted). Scanned in sequence order.
+ */
+export function recordRange(streamId: number, seqs: { startSeqNum: number; endSeqNum?: number }): KeyRange {
+  const start = recordKey({ streamId, seqNum: seqs.startSeqNum, timestamp: 0 });
+  const end =
+    seqs.endSeqNum === undefined
+      ? prefixEnd(streamPrefix(KeyKind.record, streamId))
+      : recordKey({ streamId, seqNum: seqs.endSeqNum, timestamp: 0 });
+  return { start, end };
+}
+
+/** Timestamp-index keys of a stream from `(startTimestamp, seq 0)` to the stream's end. */
+export function timestampIndexRange(streamId: number, startTimestamp: number): KeyRange {
+  return {
+    start: timestampIndexKey({ streamId, timestamp: startTimestamp, seqNum: 0 }),
+    end: prefixEnd(streamPrefix(KeyKind.timestampIndex, streamId)),
+  };
+}
+
+/** Everything to delete when a stream goes: point keys and ranges. */
+export interface StreamKeys {
+  keys: Uint8Array[];
+  ranges: KeyRange[];
+}
+
+/** All keys of a stream: its meta key, tail, fencing token, trim point, records and index. */
+export function allStreamKeys(stream: { streamId: number; name: string }): StreamKeys {
+  const { streamId } = stream;
+  return {
+    keys: [streamMetaKey(stream.name), tailKey(streamId), fencingTokenKey(streamId), trimPointKey(streamId)],
+    ranges: [
+      prefixRange(streamPrefix(KeyKind.record, streamId)),
+      prefixRange(streamPrefix(KeyKind.timestampIndex, streamId)),
+    ],
+  };
+}
+
+/**
+ * Stream meta keys for `listStreams`: names starting with `prefix`, strictly after `startAfter`.
+ * Names come back in UTF-8 byte order. When nothing can match, `start` equals `end`.
+ */
+export function listStreamsRange(options: { prefix?: string; startAfter?: string }): KeyRange {
+  const prefixKey = streamMetaKey(options.prefix ?? "");
+  const end = prefixEnd(prefixKey);
+  let start = prefixKey;
+  if (options.startAfter !== undefined) {
+    // The smallest key strictly greater than `01 startAfter` is `01 startAfter 00`.
+    const afterKey = streamMetaKey(options.startAfter);
+    const after = new Uint8Array(afterKey.length + 1);
+    after.set(afterKey);
+    if (Buffer.compare(after, start) > 0) start = after;
+  }
+  if (end !== undefined && Buffer.compare(start, end) > 0) start = end;
+  return { start, end };
+}
