@@ -1,0 +1,218 @@
+/**
+ * The stored form of a record (the value under a `05` record key), metered size, and command
+ * records (fence and trim).
+ *
+ * A record value holds only headers and body: the sequence number and timestamp live in the key.
+ * It carries no checksum of its own because the engine checksums every WAL object and SST block
+ * that holds it. Decoding returns a private copy, so a caller that changes a `ReadRecord` can
+ * never change the engine's caches.
+ *
+ * A command record is an ordinary record whose only header has an empty name and the value
+ * "fence" or "trim" (S2's wire form). It is stored like any record and read back unchanged.
+ */
+import { CorruptionError, ValidationError, assert } from "../errors.js";
+import { HEADER_OVERHEAD_BYTES, RECORD_OVERHEAD_BYTES } from "../limits.js";
+import type { AppendRecord } from "./types.js";
+
+/** Anything with headers and a body: an `AppendRecord` or a `ReadRecord`. */
+export interface RecordLike {
+  body: Uint8Array | string;
+  headers?: readonly (readonly [Uint8Array | string, Uint8Array | string])[] | undefined;
+}
+
+/** A record's headers and body as bytes. */
+export interface RecordBytes {
+  headers: [Uint8Array, Uint8Array][];
+  body: Uint8Array;
+}
+
+/** The only format version written so far. */
+export const RECORD_FORMAT_V1 = 0x01;
+
+const utf8 = new TextEncoder();
+const MAX_VARINT_BYTES = 5; // enough for any u32
+const MAX_U32 = 2 ** 32 - 1;
+
+/** Byte length of a body, header name or header value; strings count as UTF-8. */
+export function byteLength(value: Uint8Array | string): number {
+  return typeof value === "string" ? Buffer.byteLength(value, "utf8") : value.length;
+}
+
+/** Bytes of a body, header name or header value; strings are encoded as UTF-8. */
+export function toBytes(value: Uint8Array | string): Uint8Array {
+  return typeof value === "string" ? utf8.encode(value) : value;
+}
+
+/**
+ * Metered size, the unit every limit counts (S2's formula):
+ * `8 + 2 * headers + (bytes of every header name and value) + (bytes of body)`.
+ */
+export function meteredBytes(record: RecordLike): number {
+  let total = RECORD_OVERHEAD_BYTES + byteLength(record.body);
+  for (const [name, value] of record.headers ?? []) {
+    total += HEADER_OVERHEAD_BYTES + byteLength(name) + byteLength(value);
+  }
+  return total;
+}
+
+function varintBytes(n: number): number {
+  let bytes = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 0x80);
+    bytes++;
+  }
+  return bytes;
+}
+
+function writeVarint(out: Uint8Array, offset: number, n: number): number {
+  while (n >= 0x80) {
+    out[offset++] = (n % 0x80) | 0x80;
+    n = Math.floor(n / 0x80);
+  }
+  out[offset++] = n;
+  return offset;
+}
+
+/**
+ * Encodes a record's headers and body, format version 1:
+ *
+ * | field         | width           | meaning                                        |
+ * |---------------|-----------------|------------------------------------------------|
+ * | version       | 1 byte          | 0x01                                           |
+ * | header count  | varint          | number of headers that follow                  |
+ * | name length   | varint          | per header: bytes of its name (0 only for commands) |
+ * | name          | name length     |                                                |
+ * | value length  | varint          | per header: bytes of its value                 |
+ * | value         | value length    |                                                |
+ * | body          | the rest        | the body bytes, possibly none                  |
+ *
+ * A varint is unsigned LEB128 (7 bits per byte, low group first, high bit = more follows),
+ * canonical (no trailing zero groups), at most 5 bytes, value below 2^32. An empty record is
+ * 2 bytes. A new layout gets a new version byte; decoders refuse versions they do not know.
+ */
+export function encodeRecordValue(record: RecordBytes): Uint8Array {
+  const { headers, body } = record;
+  let size = 1 + varintBytes(headers.length) + body.length;
+  for (const [name, value] of headers) {
+    size += varintBytes(name.length) + name.length + varintBytes(value.length) + value.length;
+  }
+  const out = new Uint8Array(size);
+  out[0] = RECORD_FORMAT_V1;
+  let offset = writeVarint(out, 1, headers.length);
+  for (const [name, value] of headers) {
+    offset = writeVarint(out, offset, name.length);
+    out.set(name, offset);
+    offset = writeVarint(out, offset + name.length, value.length);
+    out.set(value, offset);
+    offset += value.length;
+  }
+  out.set(body, offset);
+  assert(offset + body.length === size, `record encoder wrote ${offset + body.length} of ${size} bytes`);
+  return out;
+}
+
+/** Reads record values, failing with CorruptionError on anything malformed. */
+class Reader {
+  offset = 0;
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly what: string,
+  ) {}
+
+  fail(detail: string): CorruptionError {
+    return new CorruptionError(this.what, `${detail} (at byte ${this.offset} of ${this.bytes.length})`);
+  }
+
+  varint(field: string): number {
+    let n = 0;
+    for (let i = 0; i < MAX_VARINT_BYTES; i++) {
+      const byte = this.bytes[this.offset];
+      if (byte === undefined) throw this.fail(`truncated ${field}`);
+      this.offset++;
+      n += (byte & 0x7f) * 2 ** (7 * i);
+      if ((byte & 0x80) === 0) {
+        if (byte === 0 && i > 0) throw this.fail(`non-canonical ${field}`);
+        if (n > MAX_U32) throw this.fail(`${field} ${n} is too large`);
+        return n;
+      }
+    }
+    throw this.fail(`${field} is longer than ${MAX_VARINT_BYTES} bytes`);
+  }
+
+  take(length: number, field: string): Uint8Array {
+    if (length > this.bytes.length - this.offset) {
+      throw this.fail(`${field} of ${length} bytes runs past the end`);
+    }
+    const out = this.bytes.subarray(this.offset, this.offset + length);
+    this.offset += length;
+    return out;
+  }
+}
+
+/**
+ * Decodes a stored record value into headers and body (views into one private copy).
+ * `what` names the value in a CorruptionError, e.g. "stream 7 record 42".
+ */
+export function decodeRecordValue(value: Uint8Array, what = "record value"): RecordBytes {
+  const reader = new Reader(value.slice(), what);
+  if (value.length === 0) throw reader.fail("empty value");
+  if (value[0] !== RECORD_FORMAT_V1) throw reader.fail(`unknown record format version ${value[0]}`);
+  reader.offset = 1;
+  const count = reader.varint("header count");
+  // Each header takes at least two bytes, so a larger count is garbage: refuse before allocating.
+  if (count * 2 > value.length - reader.offset) throw reader.fail(`header count ${count} cannot fit`);
+  const headers: [Uint8Array, Uint8Array][] = [];
+  for (let i = 0; i < count; i++) {
+    const name = reader.take(reader.varint(`header ${i} name length`), `header ${i} name`);
+    const headerValue = reader.take(reader.varint(`header ${i} value length`), `header ${i} value`);
+    headers.push([name, headerValue]);
+  }
+  return { headers, body: reader.bytes.subarray(reader.offset) };
+}
+
+// --- command records -------------------------------------------------------------------------
+
+/** The header value of a fence command. */
+export const FENCE_COMMAND = "fence";
+/** The header value of a trim command. */
+export const TRIM_COMMAND = "trim";
+
+/** What a command record asks for. */
+export type Command = { kind: "fence"; token: string } | { kind: "trim"; seqNum: number };
+
+/**
+ * A record that sets the stream's fencing token to `token` (at most 36 UTF-8 bytes; "" clears
+ * it). Appends that carry another `fencingToken` fail from then on.
+ */
+export function fenceRecord(token: string): AppendRecord {
+  return { headers: [["", FENCE_COMMAND]], body: token };
+}
+
+/**
+ * A record that makes every record below `seqNum` unreadable (they are deleted in the
+ * background). A trim never goes past the trim record itself, and a lower trim does nothing.
+ */
+export function trimRecord(seqNum: number): AppendRecord {
+  if (!Number.isSafeInteger(seqNum) || seqNum < 0) {
+    throw new ValidationError(`trim seqNum must be a safe integer >= 0, got ${String(seqNum)}`);
+  }
+  const body = new Uint8Array(8);
+  new DataView(body.buffer).setBigUint64(0, BigInt(seqNum));
+  return { headers: [["", TRIM_COMMAND]], body };
+}
+
+/** True when the record has the command form's header: one header, with an empty name. */
+export function hasCommandHeader(record: RecordLike): boolean {
+  const headers = record.headers ?? [];
+  return headers.length === 1 && byteLength(headers[0]![0]) === 0;
+}
+
+/**
+ * Reads a trim command's 8-byte big-endian payload. Values past `Number.MAX_SAFE_INTEGER` are
+ * lowered to it: a trim never passes its own record, so they all mean "trim everything before".
+ */
+export function decodeTrimPayload(body: Uint8Array): number {
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  const seqNum = view.getBigUint64(0);
+  return seqNum > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(seqNum);
+}
