@@ -1,0 +1,963 @@
+/**
+ * LocalStore: an ObjectStore on a local POSIX filesystem, one file per key under a root directory.
+ * Decision page: docs/decisions/0001-local-store.md (problem, design, invariants, alternatives).
+ *
+ * Layout (key segments separated by "/" become directories):
+ *
+ *   <root>/wal/00000000000000000007          the object "wal/00000000000000000007"
+ *   <root>/.durastream-tmp/<host>-<pid>-<random>.tmp
+ *                                            a put's body while it is written (never listed)
+ *   <root>/.durastream-locks/<xxh64(key)>.lock
+ *                                            per-key lock files (never listed)
+ *
+ * Every first segment starting with ".durastream-" is reserved: such keys are refused.
+ *
+ * Write path (the commit point is one link() or rename(), so readers see all or nothing):
+ *   1. write the body to a new temp file, fsync it;
+ *   2. create-only put: link(temp, final), EEXIST -> PreconditionFailedError; unlink the temp.
+ *      plain put / ifMatch put: under the key's lock, rename(temp, final);
+ *   3. fsync the destination directory, and the parent of every directory on the key's path that
+ *      this store has not yet seen durable (so a new directory entry is durable too). Then resolve.
+ *   A create-only put costs two fsyncs (temp file, directory), as DESIGN.md 3.1 budgets.
+ *
+ * Lock protocol (ifMatch puts, plain puts and deletes; see 0001 for the reasoning):
+ *   - In one process, the key's operations queue on an in-memory mutex, so the lock file is only
+ *     contended between processes.
+ *   - Acquire: create `<hash>.lock` with O_CREAT|O_EXCL ("wx") holding JSON {pid, host, token,
+ *     acquiredAtMs}. On EEXIST, read it: a lock is stale when it is older than `lockStaleMs`, or
+ *     when it was written on this host by a pid that no longer runs (`process.kill(pid, 0)`), or by
+ *     this pid under a token this process does not hold (a previous process with the same pid).
+ *     Otherwise wait (1..50 ms backoff) until `lockWaitMs`, then fail (retryable, not applied).
+ *   - Break a stale lock: take `<hash>.lock.break` (same "wx" scheme), read the lock again, and if
+ *     it is still stale rename it to a unique grave name, check the grave holds the token judged
+ *     stale (if not, a fresh lock was moved: link it back), unlink the grave.
+ *   - Before its commit (rename or unlink) the holder checks that the lock file still carries its
+ *     token; a holder whose lock was broken fails (retryable, not applied).
+ *   - Release: unlink the lock file if it still carries the holder's token.
+ * Create-only puts take no lock: link() is atomic, and while a holder works on a key the key
+ * exists (ifMatch needs it to) or the holder is a plain put, so a concurrent create-only either
+ * fails with EEXIST or is ordered before the holder's rename, like any other concurrent writer.
+ *
+ * Etags are content-derived, as on S3: xxhash64 of the bytes and the size, in hex. `put` hashes the
+ * body it writes; `head` and an ifMatch check read the whole file to hash it. That costs a full
+ * read per head, which is acceptable because the engine never HEADs big objects (SSTs are read
+ * with ranges). A cheaper etag from (inode, mtime, size) is not ABA-safe: inodes are reused at
+ * once on ext4 and mtimes are coarse (jiffies), so a replaced object could keep its etag.
+ *
+ * Invariants:
+ *   1. A file under an object's final name is complete: it was fsynced under a temp name before
+ *      it got that name, and it is never written in place, only replaced or unlinked whole.
+ *      Reads therefore use one fd (fstat + positioned reads) and see one consistent version.
+ *   2. `put` resolves only after the temp file's fsync, the link or rename, and the directory
+ *      fsyncs above. `delete` resolves only after the unlink and the directory fsync.
+ *   3. While a process holds key K's lock, K's file changes only by a create-only put, and only
+ *      if K is absent; so an ifMatch put replaces exactly the version whose etag it checked.
+ *   4. Temp files are named <hostTag>-<pid>-<random>.tmp; a sweep never removes a temp file whose
+ *      writer may still be alive (this process's in-flight ones, or a live pid on this host).
+ *
+ * Limits of the filesystem: a key cannot be both an object and a directory of other keys ("a" and
+ * "a/b"): such a put fails with InvalidKeyError (not applied). Empty directories stay after deletes
+ * and are never listed. On case-insensitive filesystems keys that differ only in case collide.
+ * Only local filesystems are supported (the lock relies on O_EXCL and on seeing the owner's pid).
+ */
+import { randomBytes } from "node:crypto";
+import { constants as fsConstants, type Stats } from "node:fs";
+import { link, lstat, mkdir, open, readdir, rename, unlink, type FileHandle } from "node:fs/promises";
+import { hostname } from "node:os";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
+import {
+  CorruptionError,
+  DurastreamError,
+  InvalidKeyError,
+  NotFoundError,
+  PreconditionFailedError,
+  StorageError,
+  ValidationError,
+  type WriteOutcome,
+} from "../errors.js";
+import { checksum32, checksum64 } from "../util/checksum.js";
+import { checkKey, compareKeys, resolveRange } from "./keys.js";
+import type {
+  ByteRange,
+  ListEntry,
+  ListOptions,
+  ObjectInfo,
+  ObjectStore,
+  PutCondition,
+  PutResult,
+} from "./object-store.js";
+
+/** Every root entry starting with this is LocalStore's own; keys may not start with it. */
+export const LOCAL_RESERVED_PREFIX = ".durastream-";
+export const LOCAL_TEMP_DIR = `${LOCAL_RESERVED_PREFIX}tmp`;
+export const LOCAL_LOCK_DIR = `${LOCAL_RESERVED_PREFIX}locks`;
+
+/** NAME_MAX on Linux and macOS: a longer segment could not be a file name. */
+const MAX_SEGMENT_BYTES = 255;
+const DEFAULT_LOCK_STALE_MS = 30_000;
+const DEFAULT_LOCK_WAIT_MS = 40_000;
+const DEFAULT_TEMP_STALE_MS = 60_000;
+const LOCK_POLL_MIN_MS = 1;
+const LOCK_POLL_MAX_MS = 50;
+/** Directories remembered as durable; past this the set is cleared (costs only extra fsyncs). */
+const MAX_KNOWN_DURABLE_DIRS = 10_000;
+/** Retries of a link/rename that hit ENOENT because a directory vanished under it. */
+const MAX_PLACE_RETRIES = 2;
+
+export interface LocalStoreOptions {
+  /**
+   * A lock file older than this is abandoned even if its owner looks alive (pid reuse, another
+   * host, a hung process). Milliseconds, default 30_000. Must exceed the longest a live holder
+   * stalls between its lock check and its rename (normally microseconds): a break of a live
+   * holder's lock can let two commits through. Locks of dead pids are broken at once anyway.
+   */
+  lockStaleMs?: number;
+  /** How long an ifMatch put, plain put or delete waits for another process's lock before it
+   * fails with a retryable StorageError (not applied). Milliseconds, default 40_000. */
+  lockWaitMs?: number;
+  /** Temp files whose writer cannot be checked (another host, unknown name) are removed by the
+   * sweep once older than this. Milliseconds, default 60_000. */
+  tempStaleMs?: number;
+  /** Sweep crash leftovers (temp files, stale locks) in the background on construction. Default true. */
+  sweepOnOpen?: boolean;
+  /** Wall clock for lock timestamps and leftover ages (ms since the epoch). Default Date.now. */
+  clock?: () => number;
+}
+
+export interface SweepReport {
+  tempFilesRemoved: number;
+  locksBroken: number;
+}
+
+interface LockRecord {
+  pid: number;
+  host: string;
+  token: string;
+  acquiredAtMs: number;
+}
+
+type LockState =
+  | { kind: "absent" }
+  | { kind: "live"; record: LockRecord | undefined }
+  | { kind: "stale"; record: LockRecord | undefined; reason: string };
+
+/** What a put does at its commit point. */
+type Commit = { kind: "create" } | { kind: "replace"; ifMatch: string | undefined };
+
+const HOST = hostname();
+const HOST_TAG = checksum32(new TextEncoder().encode(HOST)).toString(16).padStart(8, "0");
+/** Process-wide, so that two LocalStores on one root in one process still exclude each other. */
+const heldLockTokens = new Set<string>();
+const liveTempNames = new Set<string>();
+const mutexTails = new Map<string, Promise<void>>();
+
+export class LocalStore implements ObjectStore {
+  readonly root: string;
+  readonly description: string;
+  readonly #lockStaleMs: number;
+  readonly #lockWaitMs: number;
+  readonly #tempStaleMs: number;
+  readonly #clock: () => number;
+  readonly #tempDir: string;
+  readonly #lockDir: string;
+  readonly #knownDurableDirs = new Set<string>();
+  #rootReady: Promise<void> | undefined;
+  #tempDirReady: Promise<void> | undefined;
+  #lockDirReady: Promise<void> | undefined;
+  readonly #initialSweep: Promise<SweepReport>;
+
+  constructor(root: string, options: LocalStoreOptions = {}) {
+    if (typeof root !== "string" || root.length === 0) throw new ValidationError("LocalStore needs a root directory");
+    this.root = path.resolve(root);
+    this.description = `file://${this.root}`;
+    this.#lockStaleMs = positiveMs("lockStaleMs", options.lockStaleMs, DEFAULT_LOCK_STALE_MS);
+    this.#lockWaitMs = positiveMs("lockWaitMs", options.lockWaitMs, DEFAULT_LOCK_WAIT_MS);
+    this.#tempStaleMs = positiveMs("tempStaleMs", options.tempStaleMs, DEFAULT_TEMP_STALE_MS);
+    this.#clock = options.clock ?? Date.now;
+    this.#tempDir = path.join(this.root, LOCAL_TEMP_DIR);
+    this.#lockDir = path.join(this.root, LOCAL_LOCK_DIR);
+    const empty: SweepReport = { tempFilesRemoved: 0, locksBroken: 0 };
+    // A failed background sweep only leaves garbage behind; the next open sweeps again.
+    this.#initialSweep = options.sweepOnOpen === false ? Promise.resolve(empty) : this.sweepLeftovers().catch(() => empty);
+  }
+
+  /** The sweep started by the constructor (resolves, never rejects). */
+  whenSwept(): Promise<SweepReport> {
+    return this.#initialSweep;
+  }
+
+  async close(): Promise<void> {
+    await this.#initialSweep;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Reads
+
+  async get(key: string, range?: ByteRange): Promise<Uint8Array> {
+    const file = this.#pathOf(key);
+    return this.#withObject(key, file, (handle, size) => {
+      const [start, end] = range === undefined ? [0, size] : resolveRange(key, size, range);
+      return readExactly(handle, key, start, end - start);
+    });
+  }
+
+  async head(key: string): Promise<ObjectInfo> {
+    const file = this.#pathOf(key);
+    return this.#withObject(key, file, async (handle, size) => {
+      const bytes = await readExactly(handle, key, 0, size);
+      return { size, etag: etagOf(bytes) };
+    });
+  }
+
+  /** Opens the object's file once; `fn` sees the size from fstat of that same fd (invariant 1). */
+  async #withObject<T>(key: string, file: string, fn: (handle: FileHandle, size: number) => Promise<T>): Promise<T> {
+    let handle: FileHandle;
+    try {
+      handle = await open(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+    } catch (error) {
+      if (isNoObject(error)) throw new NotFoundError(key);
+      throw storageError("read", key, error, undefined);
+    }
+    try {
+      const stats = await handle.stat();
+      // A directory (a prefix of other keys) or anything else that is not a file is no object.
+      if (!stats.isFile()) throw new NotFoundError(key);
+      return await fn(handle, stats.size);
+    } catch (error) {
+      throw storageError("read", key, error, undefined);
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Writes
+
+  async put(key: string, body: Uint8Array, condition?: PutCondition): Promise<PutResult> {
+    const segments = keySegments(this.root, key);
+    if (!(body instanceof Uint8Array)) throw new ValidationError(`put of ${JSON.stringify(key)}: body must be a Uint8Array`);
+    const commit = commitOf(key, condition);
+    const etag = etagOf(body);
+    const temp = await this.#writeTemp(key, body);
+    try {
+      if (commit.kind === "create") {
+        await this.#commitCreate(key, segments, temp);
+      } else {
+        await this.#withKeyLock(key, (token) => this.#commitReplace(key, segments, temp, commit.ifMatch, token));
+      }
+    } catch (error) {
+      throw storageError("put", key, error, "unknown");
+    } finally {
+      await this.#discardTemp(temp);
+    }
+    return { etag };
+  }
+
+  async delete(key: string): Promise<void> {
+    const file = path.join(this.root, ...keySegments(this.root, key));
+    try {
+      await this.#withKeyLock(key, async (token) => {
+        await this.#assertLockHeld(key, token).catch((error: unknown) => {
+          throw asNotApplied("delete", key, error);
+        });
+        await unlinkObject(file);
+        // Also when there was nothing to unlink: a crashed deleter may have unlinked it without
+        // the fsync, and "deleted" must not come back after a power loss.
+        await fsyncDir(path.dirname(file)).catch((error: unknown) => {
+          if (!isNoObject(error)) throw error;
+        });
+      });
+    } catch (error) {
+      throw storageError("delete", key, error, "unknown");
+    }
+  }
+
+  /** Writes and fsyncs the body under a fresh temp name; returns that path. Fails "not_applied". */
+  async #writeTemp(key: string, body: Uint8Array): Promise<string> {
+    const name = `${HOST_TAG}-${process.pid}-${randomBytes(8).toString("hex")}.tmp`;
+    const temp = path.join(this.#tempDir, name);
+    liveTempNames.add(name); // before the file exists, so that no sweep can take it for a leftover
+    try {
+      const handle = await this.#openTemp(temp);
+      try {
+        await handle.writeFile(body);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      return temp;
+    } catch (error) {
+      await this.#discardTemp(temp);
+      throw storageError("put", key, error, "not_applied");
+    }
+  }
+
+  async #openTemp(temp: string): Promise<FileHandle> {
+    for (let attempt = 0; ; attempt++) {
+      this.#tempDirReady ??= this.#prepareDir("temp");
+      await this.#tempDirReady;
+      try {
+        return await open(temp, "wx");
+      } catch (error) {
+        // The temp directory was removed behind our back: create it again, once.
+        if (errnoOf(error) !== "ENOENT" || attempt >= 1) throw error;
+        this.#tempDirReady = undefined;
+      }
+    }
+  }
+
+  async #discardTemp(temp: string): Promise<void> {
+    await unlink(temp).catch(() => undefined); // ENOENT after a rename is the normal case
+    liveTempNames.delete(path.basename(temp));
+  }
+
+  async #commitCreate(key: string, segments: string[], temp: string): Promise<void> {
+    const file = path.join(this.root, ...segments);
+    const fresh = await this.#place(key, segments, async () => {
+      try {
+        await link(temp, file);
+      } catch (error) {
+        if (errnoOf(error) !== "EEXIST") throw error;
+        if (await isDirectory(file)) throw prefixConflict(key, "it is a directory holding other keys");
+        throw new PreconditionFailedError(key, "the key already exists");
+      }
+    });
+    await this.#syncAfterCommit(file, fresh);
+  }
+
+  async #commitReplace(
+    key: string,
+    segments: string[],
+    temp: string,
+    ifMatch: string | undefined,
+    token: string,
+  ): Promise<void> {
+    const file = path.join(this.root, ...segments);
+    try {
+      if (ifMatch !== undefined) await this.#checkEtag(key, file, stripQuotes(ifMatch));
+      await this.#assertLockHeld(key, token);
+    } catch (error) {
+      throw asNotApplied("put", key, error);
+    }
+    const fresh = await this.#place(key, segments, async () => {
+      try {
+        await rename(temp, file);
+      } catch (error) {
+        const code = errnoOf(error);
+        if (code === "EISDIR" || code === "ENOTEMPTY" || code === "EEXIST") {
+          throw prefixConflict(key, "it is a directory holding other keys");
+        }
+        throw error;
+      }
+    });
+    await this.#syncAfterCommit(file, fresh);
+  }
+
+  async #checkEtag(key: string, file: string, expected: string): Promise<void> {
+    let current: string;
+    try {
+      current = await this.#withObject(key, file, async (handle, size) => etagOf(await readExactly(handle, key, 0, size)));
+    } catch (error) {
+      if (error instanceof NotFoundError) throw new PreconditionFailedError(key, "the key does not exist");
+      throw error;
+    }
+    if (current !== expected) throw new PreconditionFailedError(key, "the etag has changed");
+  }
+
+  /**
+   * Creates the key's directories and runs the commit (`link` or `rename`). Returns the directories
+   * whose own entries are not yet known durable. Errors of the commit itself are "not_applied"
+   * when the syscall certainly did nothing, "unknown" otherwise.
+   */
+  async #place(key: string, segments: string[], commit: () => Promise<void>): Promise<string[]> {
+    for (let attempt = 0; ; attempt++) {
+      const fresh = await this.#ensureDirs(key, segments);
+      try {
+        await commit();
+        return fresh;
+      } catch (error) {
+        if (error instanceof DurastreamError) throw error;
+        const code = errnoOf(error);
+        if (code === "ENOENT" && attempt < MAX_PLACE_RETRIES) {
+          // A directory on the path vanished (removed outside durastream), or the temp file did;
+          // forget what we knew and try again. A missing temp file fails again and surfaces.
+          this.#knownDurableDirs.clear();
+          continue;
+        }
+        if (code === "ENOTDIR") throw prefixConflict(key, "a directory on its path is an object");
+        const definite = code === "ENOENT" || code === "EXDEV" || code === "EACCES" || code === "EPERM";
+        throw storageError("put", key, error, definite ? "not_applied" : "unknown");
+      }
+    }
+  }
+
+  /** mkdir of every directory on the key's path not known durable; returns those directories. */
+  async #ensureDirs(key: string, segments: string[]): Promise<string[]> {
+    this.#rootReady ??= this.#prepareRoot();
+    await this.#rootReady;
+    const fresh: string[] = [];
+    let dir = this.root;
+    for (const segment of segments.slice(0, -1)) {
+      dir = path.join(dir, segment);
+      if (this.#knownDurableDirs.has(dir)) continue;
+      fresh.push(dir);
+      try {
+        await mkdir(dir);
+      } catch (error) {
+        const code = errnoOf(error);
+        if (code === "ENOTDIR") throw prefixConflict(key, "a directory on its path is an object");
+        // EEXIST: made by an earlier or a concurrent put (maybe not durable yet: we fsync its
+        // parent too), or it is a file, which the commit then reports as ENOTDIR.
+        if (code !== "EEXIST") throw storageError("put", key, error, "not_applied");
+      }
+    }
+    return fresh;
+  }
+
+  /** fsyncs the file's directory and the parent of each fresh directory; then remembers them. */
+  async #syncAfterCommit(file: string, freshDirs: string[]): Promise<void> {
+    const dirs = new Set([path.dirname(file), ...freshDirs.map((dir) => path.dirname(dir))]);
+    await Promise.all([...dirs].map((dir) => fsyncDir(dir)));
+    if (this.#knownDurableDirs.size + freshDirs.length > MAX_KNOWN_DURABLE_DIRS) this.#knownDurableDirs.clear();
+    for (const dir of freshDirs) this.#knownDurableDirs.add(dir);
+  }
+
+  /** Creates the root and makes its entry durable (fsync of each created level's parent). */
+  async #prepareRoot(): Promise<void> {
+    try {
+      const first = await mkdir(this.root, { recursive: true });
+      const created = first === undefined ? [this.root] : levelsBetween(first, this.root);
+      for (const dir of created) await fsyncDir(path.dirname(dir));
+    } catch (error) {
+      this.#rootReady = undefined;
+      throw storageError("open", this.root, error, "not_applied");
+    }
+  }
+
+  /** Temp and lock directories need no fsync: nothing in them has to survive a crash. */
+  async #prepareDir(which: "temp" | "lock"): Promise<void> {
+    try {
+      this.#rootReady ??= this.#prepareRoot();
+      await this.#rootReady;
+      await mkdir(which === "temp" ? this.#tempDir : this.#lockDir, { recursive: true });
+    } catch (error) {
+      if (which === "temp") this.#tempDirReady = undefined;
+      else this.#lockDirReady = undefined;
+      throw error;
+    }
+  }
+
+  #pathOf(key: string): string {
+    return path.join(this.root, ...keySegments(this.root, key));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Per-key lock (protocol in the header)
+
+  async #withKeyLock<T>(key: string, fn: (token: string) => Promise<T>): Promise<T> {
+    const lockPath = this.lockPathFor(key);
+    return runExclusive(lockPath, async () => {
+      const token = await this.#acquire(key, lockPath).catch((error: unknown) => {
+        throw asNotApplied("lock", key, error);
+      });
+      try {
+        return await fn(token);
+      } finally {
+        await releaseLock(lockPath, token);
+      }
+    });
+  }
+
+  /** Path of the lock file guarding `key` (exposed for tests and operators). */
+  lockPathFor(key: string): string {
+    keySegments(this.root, key);
+    const hash = checksum64(new TextEncoder().encode(key)).toString(16).padStart(16, "0");
+    return path.join(this.#lockDir, `${hash}.lock`);
+  }
+
+  async #acquire(key: string, lockPath: string): Promise<string> {
+    const deadline = performance.now() + this.#lockWaitMs;
+    let pauseMs = LOCK_POLL_MIN_MS;
+    for (;;) {
+      const token = await this.#tryCreateLock(lockPath);
+      if (token !== undefined) return token;
+      const state = await this.#inspectLock(lockPath);
+      if (state.kind === "absent") continue; // released meanwhile: try again at once
+      if (state.kind === "stale" && (await this.#breakStaleLock(lockPath))) continue;
+      // Live, or stale while another process is breaking it.
+      if (performance.now() >= deadline) throw lockTimeout(key, this.#lockWaitMs, state.record);
+      await sleep(pauseMs * (0.5 + Math.random()));
+      pauseMs = Math.min(pauseMs * 2, LOCK_POLL_MAX_MS);
+    }
+  }
+
+  /** One O_EXCL attempt. Returns the token, or undefined when another lock file is there. */
+  async #tryCreateLock(lockPath: string): Promise<string | undefined> {
+    const token = randomBytes(12).toString("hex");
+    const record: LockRecord = { pid: process.pid, host: HOST, token, acquiredAtMs: this.#clock() };
+    heldLockTokens.add(token); // before the file exists: our own pid must never look stale to us
+    for (let attempt = 0; ; attempt++) {
+      this.#lockDirReady ??= this.#prepareDir("lock");
+      await this.#lockDirReady;
+      try {
+        const handle = await open(lockPath, "wx");
+        try {
+          await handle.writeFile(JSON.stringify(record));
+        } catch (error) {
+          await handle.close().catch(() => undefined);
+          await unlink(lockPath).catch(() => undefined);
+          throw error;
+        }
+        await handle.close();
+        return token;
+      } catch (error) {
+        const code = errnoOf(error);
+        if (code === "ENOENT" && attempt < 1) {
+          this.#lockDirReady = undefined;
+          continue;
+        }
+        heldLockTokens.delete(token);
+        if (code === "EEXIST") return undefined;
+        throw error;
+      }
+    }
+  }
+
+  async #inspectLock(lockPath: string): Promise<LockState> {
+    const seen = await readLockFile(lockPath);
+    if (seen === undefined) return { kind: "absent" };
+    const reason = this.#staleReason(seen.record, seen.stats);
+    return reason === undefined ? { kind: "live", record: seen.record } : { kind: "stale", record: seen.record, reason };
+  }
+
+  #staleReason(record: LockRecord | undefined, stats: Stats): string | undefined {
+    const ageMs = this.#clock() - (record?.acquiredAtMs ?? stats.mtimeMs);
+    if (ageMs > this.#lockStaleMs) return `older than ${this.#lockStaleMs} ms`;
+    if (record === undefined || record.host !== HOST) return undefined; // being written, or not checkable
+    if (record.pid === process.pid) return heldLockTokens.has(record.token) ? undefined : "left by an earlier process with this pid";
+    return isPidAlive(record.pid) ? undefined : `its owner pid ${record.pid} is not running`;
+  }
+
+  /** Breaks `lockPath` if it is still stale, holding `<lock>.break` meanwhile. True if broken. */
+  async #breakStaleLock(lockPath: string): Promise<boolean> {
+    const breakPath = `${lockPath}.break`;
+    const breakToken = await this.#tryCreateLock(breakPath);
+    if (breakToken === undefined) {
+      // Someone else is breaking it, or crashed while doing so: clear a stale break lock only.
+      const state = await this.#inspectLock(breakPath);
+      if (state.kind === "stale") await this.#moveAside(breakPath, state.record?.token);
+      return false;
+    }
+    try {
+      const state = await this.#inspectLock(lockPath);
+      return state.kind === "stale" && (await this.#moveAside(lockPath, state.record?.token));
+    } finally {
+      await releaseLock(breakPath, breakToken);
+    }
+  }
+
+  /**
+   * Renames the lock file to a grave and checks it held `staleToken`; if it held another token (a
+   * fresh lock appeared meanwhile), links it back so that its owner keeps it. True if removed.
+   */
+  async #moveAside(lockPath: string, staleToken: string | undefined): Promise<boolean> {
+    const grave = `${lockPath}.grave-${HOST_TAG}-${process.pid}-${randomBytes(6).toString("hex")}`;
+    try {
+      await rename(lockPath, grave);
+    } catch (error) {
+      if (errnoOf(error) === "ENOENT") return false;
+      throw error;
+    }
+    const moved = await readLockFile(grave);
+    const wasStale = moved !== undefined && moved.record?.token === staleToken;
+    if (!wasStale && moved !== undefined) {
+      // EEXIST: a third lock was created meanwhile; the moved lock's owner then fails its check.
+      await link(grave, lockPath).catch(() => undefined);
+    }
+    await unlink(grave).catch(() => undefined);
+    return wasStale;
+  }
+
+  async #assertLockHeld(key: string, token: string): Promise<void> {
+    const seen = await readLockFile(this.lockPathFor(key));
+    if (seen?.record?.token !== token) {
+      throw new StorageError(
+        `the lock on ${JSON.stringify(key)} was broken as stale while this process held it; nothing was written, retry`,
+        { retryable: true, outcome: "not_applied" },
+      );
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Listing
+
+  async *list(prefix: string, options: ListOptions = {}): AsyncIterable<ListEntry> {
+    const start = listStart(prefix);
+    if (start === undefined) return; // no valid key can start with this prefix
+    const dir = path.join(this.root, ...start.dirSegments);
+    const keyPrefix = start.dirSegments.map((segment) => `${segment}/`).join("");
+    yield* this.#walk(dir, keyPrefix, start.namePrefix, options.startAfter);
+  }
+
+  /**
+   * Yields the keys under `dir` in global key order. Each entry sorts by its name plus "/" for a
+   * directory, since every key below it starts with that: sorting plain names is wrong when a
+   * name holds a character below "/" ("c-d" comes before "c/1", but the name "c" before "c-d").
+   */
+  async *#walk(dir: string, keyPrefix: string, namePrefix: string, startAfter: string | undefined): AsyncGenerator<ListEntry> {
+    for (const entry of await this.#sortedEntries(dir, keyPrefix, namePrefix)) {
+      if (entry.isDirectory) {
+        // Skip a subtree whose keys all sort at or before startAfter.
+        if (startAfter !== undefined && startAfter > entry.sortKey && !startAfter.startsWith(entry.sortKey)) continue;
+        yield* this.#walk(path.join(dir, entry.name), entry.sortKey, "", startAfter);
+        continue;
+      }
+      if (startAfter !== undefined && compareKeys(entry.sortKey, startAfter) <= 0) continue;
+      const size = await fileSize(path.join(dir, entry.name));
+      if (size !== undefined) yield { key: entry.sortKey, size };
+    }
+  }
+
+  async #sortedEntries(dir: string, keyPrefix: string, namePrefix: string) {
+    let dirents;
+    try {
+      dirents = await readdir(dir, { withFileTypes: true });
+    } catch (error) {
+      if (isNoObject(error)) return [];
+      throw storageError("list", keyPrefix, error, undefined);
+    }
+    const entries = [];
+    for (const dirent of dirents) {
+      const isDirectory = dirent.isDirectory();
+      if (!dirent.name.startsWith(namePrefix) || !(isDirectory || dirent.isFile())) continue;
+      const key = keyPrefix + dirent.name;
+      // Leftovers and foreign files (reserved names, names no key could have) are never listed.
+      if (!isValidKeyPath(this.root, isDirectory ? `${key}/x` : key)) continue;
+      entries.push({ name: dirent.name, isDirectory, sortKey: isDirectory ? `${key}/` : key });
+    }
+    return entries.sort((a, b) => compareKeys(a.sortKey, b.sortKey));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Crash leftovers
+
+  /**
+   * Removes temp files whose writer is gone and breaks stale locks. Safe to run at any time, by
+   * any number of processes: it never removes a temp file a live writer may still use (invariant 4).
+   */
+  async sweepLeftovers(): Promise<SweepReport> {
+    const tempFilesRemoved = await this.#sweepTemps();
+    const locksBroken = await this.#sweepLocks();
+    return { tempFilesRemoved, locksBroken };
+  }
+
+  async #sweepTemps(): Promise<number> {
+    let removed = 0;
+    for (const name of await namesIn(this.#tempDir)) {
+      const file = path.join(this.#tempDir, name);
+      const stats = await lstat(file).catch(() => undefined);
+      if (stats === undefined || !this.#isAbandoned(name, stats)) continue;
+      if (await unlink(file).then(() => true, () => false)) removed++;
+    }
+    return removed;
+  }
+
+  /** For names "<hostTag>-<pid>-<random>[.tmp]": can this file's writer no longer be using it? */
+  #isAbandoned(name: string, stats: Stats): boolean {
+    const match = /^([0-9a-f]{8})-(\d+)-[0-9a-f]+(?:\.tmp)?$/.exec(name);
+    const oldEnough = this.#clock() - stats.mtimeMs > this.#tempStaleMs;
+    if (match === null || match[1] !== HOST_TAG) return oldEnough; // cannot check the writer
+    const pid = Number(match[2]);
+    if (pid === process.pid) return !liveTempNames.has(name);
+    return !isPidAlive(pid);
+  }
+
+  async #sweepLocks(): Promise<number> {
+    let broken = 0;
+    for (const name of await namesIn(this.#lockDir)) {
+      const file = path.join(this.#lockDir, name);
+      const grave = /\.grave-(.+)$/.exec(name);
+      if (grave?.[1] !== undefined) {
+        const stats = await lstat(file).catch(() => undefined);
+        if (stats !== undefined && this.#isAbandoned(grave[1], stats)) await unlink(file).catch(() => undefined);
+        continue;
+      }
+      const state = name.endsWith(".lock") || name.endsWith(".lock.break") ? await this.#inspectLock(file) : undefined;
+      if (state?.kind !== "stale") continue;
+      const removed = name.endsWith(".lock") ? await this.#breakStaleLock(file) : await this.#moveAside(file, state.record?.token);
+      if (removed) broken++;
+    }
+    return broken;
+  }
+}
+
+// -----------------------------------------------------------------------------------------------
+// Keys
+
+/**
+ * Splits a key into path segments, refusing anything that is not a plain relative path under the
+ * root: absolute paths, backslashes, empty, "." and ".." segments, segments longer than a file
+ * name may be, lone surrogates (the file name would differ from the key) and reserved names.
+ */
+export function keySegments(root: string, key: string): string[] {
+  checkKey(key);
+  const invalid = (detail: string) => new InvalidKeyError(key, detail);
+  if (key.startsWith("/")) throw invalid("LocalStore keys are relative: remove the leading '/'");
+  if (key.includes("\\")) throw invalid("LocalStore keys must not contain a backslash");
+  if (LONE_SURROGATE.test(key)) throw invalid("LocalStore keys must be well-formed Unicode");
+  const segments = key.split("/");
+  for (const segment of segments) {
+    if (segment === "") throw invalid("LocalStore keys must not have empty segments ('//' or a trailing '/')");
+    if (segment === "." || segment === "..") throw invalid("LocalStore keys must not have '.' or '..' segments");
+    if (Buffer.byteLength(segment, "utf8") > MAX_SEGMENT_BYTES) {
+      throw invalid(`each '/'-separated segment must be at most ${MAX_SEGMENT_BYTES} UTF-8 bytes`);
+    }
+  }
+  if (segments[0]?.startsWith(LOCAL_RESERVED_PREFIX)) {
+    throw invalid(`keys starting with ${JSON.stringify(LOCAL_RESERVED_PREFIX)} are reserved for LocalStore's own files`);
+  }
+  const resolved = path.resolve(root, ...segments);
+  if (!resolved.startsWith(root + path.sep)) throw invalid("the key would resolve outside the store's root");
+  return segments;
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function isValidKeyPath(root: string, key: string): boolean {
+  try {
+    keySegments(root, key);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The directory a list must read and the start its entry names must have; undefined if none. */
+function listStart(prefix: string): { dirSegments: string[]; namePrefix: string } | undefined {
+  if (typeof prefix !== "string" || prefix.includes("\0") || prefix.includes("\\") || prefix.startsWith("/")) {
+    return undefined;
+  }
+  const dirSegments = prefix.split("/");
+  const namePrefix = dirSegments.pop() ?? "";
+  const valid = dirSegments.every(
+    (segment, i) =>
+      segment !== "" &&
+      segment !== "." &&
+      segment !== ".." &&
+      Buffer.byteLength(segment, "utf8") <= MAX_SEGMENT_BYTES &&
+      !(i === 0 && segment.startsWith(LOCAL_RESERVED_PREFIX)),
+  );
+  return valid ? { dirSegments, namePrefix } : undefined;
+}
+
+function prefixConflict(key: string, detail: string): InvalidKeyError {
+  return new InvalidKeyError(
+    key,
+    `${detail}; on LocalStore a key cannot be both an object and a directory of other keys ` +
+      `(like "a" and "a/b"), so choose keys where no key is a '/'-prefix of another`,
+  );
+}
+
+function commitOf(key: string, condition: PutCondition | undefined): Commit {
+  if (condition === undefined) return { kind: "replace", ifMatch: undefined };
+  if ("ifNoneMatch" in condition && condition.ifNoneMatch === "*") return { kind: "create" };
+  if ("ifMatch" in condition && typeof condition.ifMatch === "string" && condition.ifMatch.length > 0) {
+    return { kind: "replace", ifMatch: condition.ifMatch };
+  }
+  throw new ValidationError(`put of ${JSON.stringify(key)}: condition must be { ifNoneMatch: "*" } or { ifMatch: etag }`);
+}
+
+/** S3-like etag: identical bytes share it. xxhash64 of the bytes, then the size, in hex. */
+export function etagOf(bytes: Uint8Array): string {
+  return `${checksum64(bytes).toString(16).padStart(16, "0")}-${bytes.length.toString(16)}`;
+}
+
+function stripQuotes(etag: string): string {
+  return etag.length >= 2 && etag.startsWith('"') && etag.endsWith('"') ? etag.slice(1, -1) : etag;
+}
+
+// -----------------------------------------------------------------------------------------------
+// Filesystem helpers
+
+async function readExactly(handle: FileHandle, key: string, position: number, length: number): Promise<Uint8Array> {
+  const bytes = new Uint8Array(length); // own buffer, never a view into a shared pool
+  let filled = 0;
+  while (filled < length) {
+    const { bytesRead } = await handle.read(bytes, filled, length - filled, position + filled);
+    if (bytesRead === 0) {
+      throw new CorruptionError(key, `the file ended after ${position + filled} bytes; it was changed outside durastream`);
+    }
+    filled += bytesRead;
+  }
+  return bytes;
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Unlinks an object's file. False if there was none (missing, or a directory of other keys). */
+async function unlinkObject(file: string): Promise<boolean> {
+  try {
+    await unlink(file);
+    return true;
+  } catch (error) {
+    const code = errnoOf(error);
+    if (code === "ENOENT" || code === "ENOTDIR") return false;
+    if ((code === "EISDIR" || code === "EPERM") && (await isDirectory(file))) return false;
+    throw error;
+  }
+}
+
+async function isDirectory(file: string): Promise<boolean> {
+  const stats = await lstat(file).catch(() => undefined);
+  return stats?.isDirectory() ?? false;
+}
+
+async function fileSize(file: string): Promise<number | undefined> {
+  const stats = await lstat(file).catch(() => undefined); // deleted since readdir: skip it
+  return stats?.isFile() ? stats.size : undefined;
+}
+
+async function namesIn(dir: string): Promise<string[]> {
+  return readdir(dir).catch(() => []);
+}
+
+/** The directories from `first` down to `last` (both included); `first` is an ancestor of `last`. */
+function levelsBetween(first: string, last: string): string[] {
+  const levels = [first];
+  for (const segment of path.relative(first, last).split(path.sep).filter((s) => s !== "")) {
+    levels.push(path.join(levels[levels.length - 1] ?? first, segment));
+  }
+  return levels;
+}
+
+async function readLockFile(file: string): Promise<{ record: LockRecord | undefined; stats: Stats } | undefined> {
+  let handle: FileHandle;
+  try {
+    handle = await open(file, "r");
+  } catch (error) {
+    if (errnoOf(error) === "ENOENT") return undefined;
+    throw error;
+  }
+  try {
+    const stats = await handle.stat();
+    const text = await handle.readFile("utf8");
+    return { record: parseLockRecord(text), stats };
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+}
+
+/** Undefined while the owner is still writing it (or for garbage): then its mtime gives its age. */
+function parseLockRecord(text: string): LockRecord | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value !== "object" || value === null) return undefined;
+    const { pid, host, token, acquiredAtMs } = value as Record<string, unknown>;
+    if (!Number.isSafeInteger(pid) || typeof host !== "string" || typeof token !== "string") return undefined;
+    if (typeof acquiredAtMs !== "number" || !Number.isFinite(acquiredAtMs)) return undefined;
+    return { pid: pid as number, host, token, acquiredAtMs };
+  } catch {
+    return undefined;
+  }
+}
+
+async function releaseLock(lockPath: string, token: string): Promise<void> {
+  try {
+    const seen = await readLockFile(lockPath);
+    if (seen?.record?.token === token) await unlink(lockPath);
+  } catch {
+    // Left behind, the lock is stale (our pid, a token we no longer hold) and is broken at once.
+  } finally {
+    heldLockTokens.delete(token);
+  }
+}
+
+function isPidAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errnoOf(error) !== "ESRCH"; // EPERM: it runs under another user
+  }
+}
+
+/** Runs `fn` after every earlier call for the same name has finished (an in-process mutex). */
+async function runExclusive<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  const previous = mutexTails.get(name) ?? Promise.resolve();
+  let release = () => {};
+  const current = new Promise<void>((resolve) => (release = resolve));
+  const tail = previous.then(() => current);
+  mutexTails.set(name, tail);
+  await previous;
+  try {
+    return await fn();
+  } finally {
+    release();
+    if (mutexTails.get(name) === tail) mutexTails.delete(name);
+  }
+}
+
+function lockTimeout(key: string, waitMs: number, owner: LockRecord | undefined): StorageError {
+  const holder = owner === undefined ? "another process" : `pid ${owner.pid} on ${owner.host}`;
+  return new StorageError(
+    `timed out after ${waitMs} ms waiting for the lock on ${JSON.stringify(key)} held by ${holder}; ` +
+      `nothing was written; retry, or raise lockWaitMs`,
+    { retryable: true, outcome: "not_applied" },
+  );
+}
+
+/** For failures before the commit point: nothing was written, whatever the error says. */
+function asNotApplied(operation: string, key: string, error: unknown): DurastreamError {
+  if (error instanceof StorageError && error.outcome !== "not_applied") {
+    return new StorageError(`${error.message}; nothing was written`, {
+      retryable: error.retryable,
+      outcome: "not_applied",
+      cause: error.cause,
+    });
+  }
+  return storageError(operation, key, error, "not_applied");
+}
+
+function positiveMs(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new ValidationError(`LocalStore option ${name} must be a positive integer of milliseconds, got ${value}`);
+  }
+  return value;
+}
+
+function errnoOf(error: unknown): string | undefined {
+  if (typeof error !== "object" || error === null || !("code" in error)) return undefined;
+  return typeof error.code === "string" ? error.code : undefined;
+}
+
+/** A missing object: the file, or a directory on its path, is not there (or is not ours). */
+function isNoObject(error: unknown): boolean {
+  const code = errnoOf(error);
+  return code === "ENOENT" || code === "ENOTDIR" || code === "ELOOP";
+}
+
+const NOT_RETRYABLE = new Set(["EACCES", "EPERM", "EROFS", "ENAMETOOLONG", "EXDEV"]);
+
+/** Passes durastream errors through; maps an fs error to a StorageError that names only its code. */
+function storageError(operation: string, key: string, error: unknown, outcome: WriteOutcome | undefined): DurastreamError {
+  if (error instanceof DurastreamError) return error;
+  const code = errnoOf(error) ?? "an unexpected error";
+  const hint = code === "ENOSPC" ? " (the disk is full)" : code === "EROFS" ? " (the filesystem is read-only)" : "";
+  const what = outcome === "not_applied" ? "nothing was written" : outcome === "unknown" ? "the write may or may not be durable" : "";
+  return new StorageError(`LocalStore ${operation} of ${JSON.stringify(key)} failed with ${code}${hint}${what ? `; ${what}` : ""}`, {
+    retryable: !NOT_RETRYABLE.has(code),
+    ...(outcome === undefined ? {} : { outcome }),
+    cause: error,
+  });
+}
