@@ -1,0 +1,422 @@
+/**
+ * SstReader: reads one immutable SST from the ObjectStore lazily, with ranged GETs through the
+ * shared BlockCache. The byte format and its decoders live in sst-format.ts; see
+ * docs/decisions/0002-sst-format.md for the design.
+ *
+ * Opening costs one ranged GET (index + footer) when the manifest's SstInfo is given, or a HEAD
+ * and two GETs without it; the decoded index then lives as long as the reader. A scan locates
+ * its first block by binary search in the index and its first row by binary search over the
+ * block's restart points, and fetches data blocks only as the consumer advances:
+ *
+ *   scan(range) ──> index: blocks lo..hi that can hold keys in range
+ *        for each block b in lo..hi (or hi..lo):   cache hit? ── yes ──> decode rows
+ *                                                  └ no: one GET for b and the following
+ *                                                    uncached blocks (readahead, growing
+ *                                                    from 1 block to readaheadBytes), every
+ *                                                    block checked and cached
+ *
+ * Errors: any damage (checksum mismatch, bad magic, unknown version, a truncated object, an
+ * index pointing outside the object, an undecodable row, an object that does not match its
+ * SstInfo) is a CorruptionError naming the object; no entry from a damaged block is ever
+ * yielded. Store errors (NotFoundError, StorageError, ...) pass through unchanged, except
+ * InvalidRangeError, which here can only mean the object is shorter than its footer or SstInfo
+ * says: a truncated object, so a CorruptionError.
+ */
+import { CorruptionError, hasCode, ValidationError } from "../errors.js";
+import type { ObjectStore } from "../store/object-store.js";
+import type { BlockCache } from "./block-cache.js";
+import { compareKeys, type Entry, type KeyRange } from "./entry.js";
+import {
+  checkIndexAgainstInfo,
+  DataBlock,
+  decodeFooter,
+  decodeIndex,
+  firstBlockAtOrAfter,
+  lastBlockBefore,
+  plainBytes,
+  SST_FOOTER_BYTES,
+  sstInfoFromIndex,
+  sstInfoFromJson,
+  verifyStoredBlock,
+  type BlockHandle,
+  type SstIndex,
+  type SstInfo,
+} from "./sst-format.js";
+
+/** Default cap of one readahead GET: big enough to amortise a request, small enough to stay lazy. */
+export const DEFAULT_READAHEAD_BYTES = 1024 * 1024;
+/** verify() reads the data blocks in GETs of about this size, bypassing the cache. */
+const VERIFY_CHUNK_BYTES = 4 * 1024 * 1024;
+
+export interface SstReaderOpenOptions {
+  store: ObjectStore;
+  objectKey: string;
+  /** The manifest's SstInfo for this object: saves the HEAD and the footer read. */
+  info?: SstInfo;
+  cache: BlockCache;
+}
+
+export interface SstScanOptions {
+  /**
+   * Keys descending instead of ascending. Versions of one key still come newest first (seq
+   * descending) in both directions, so a merge can keep "first version seen wins".
+   */
+  reverse?: boolean;
+  /**
+   * Most bytes fetched by one GET when the scan runs past cached blocks, in bytes (default
+   * 1 MiB). Each scan starts with one block per GET and doubles up to this cap, so a seek that
+   * reads a few entries costs one block while a long scan costs one GET per MiB. 0 = one block
+   * per GET.
+   */
+  readaheadBytes?: number;
+}
+
+export interface SstVerifyReport {
+  blocks: number;
+  entries: number;
+  /** Bytes read and checked: the whole object. */
+  bytes: number;
+}
+
+/** Per-scan readahead state: the next GET may be this many bytes (at least one block). */
+interface Readahead {
+  nextBytes: number;
+  readonly maxBytes: number;
+}
+
+/** Blocks lo..hi (inclusive) are the only ones that can hold keys of the scanned range. */
+interface BlockSpan {
+  lo: number;
+  hi: number;
+}
+
+export class SstReader {
+  readonly objectKey: string;
+  readonly info: SstInfo;
+  readonly #store: ObjectStore;
+  readonly #cache: BlockCache;
+  readonly #index: SstIndex;
+
+  private constructor(options: SstReaderOpenOptions, info: SstInfo, index: SstIndex) {
+    this.objectKey = options.objectKey;
+    this.#store = options.store;
+    this.#cache = options.cache;
+    this.info = info;
+    this.#index = index;
+  }
+
+  /** Opens an SST: reads and checks its index (and footer). Rejects with CorruptionError on damage. */
+  static async open(options: SstReaderOpenOptions): Promise<SstReader> {
+    if (options.info !== undefined) {
+      const info = sstInfoFromJson(options.info, options.objectKey);
+      const index = await readIndexWithInfo(options, info);
+      return new SstReader(options, info, index);
+    }
+    const { info, index } = await readIndexWithoutInfo(options);
+    return new SstReader(options, info, index);
+  }
+
+  get blockCount(): number {
+    return this.#index.handles.length;
+  }
+
+  /** The index's block handles (offsets, lengths, first and last keys), for tools and tests. */
+  get blockHandles(): readonly BlockHandle[] {
+    return this.#index.handles;
+  }
+
+  /**
+   * Yields the entries whose keys lie in `range` (start inclusive, end exclusive), lazily:
+   * data blocks are fetched only as the consumer advances, and breaking out of the loop fetches
+   * nothing more.
+   *
+   * Order: ascending is (key ascending, seq descending). Reverse is keys DESCENDING, but the
+   * versions of one key still come seq descending (newest first): reverse is not the exact
+   * mirror of ascending. Entries are fresh objects the caller may keep and modify.
+   */
+  scan(range: KeyRange = {}, options: SstScanOptions = {}): AsyncIterable<Entry> {
+    return options.reverse === true ? this.#scanDescending(range, options) : this.#scanAscending(range, options);
+  }
+
+  /** Every entry, in ascending order (compaction's input). */
+  entries(): AsyncIterable<Entry> {
+    return this.#scanAscending({}, {});
+  }
+
+  /**
+   * Reads the whole object from the store (not the cache) and checks everything: the size,
+   * the footer, every checksum, every row, the order of all entries, and that the index and
+   * the SstInfo describe the data. Rejects with CorruptionError at the first problem.
+   */
+  async verify(): Promise<SstVerifyReport> {
+    const { size } = await this.#store.head(this.objectKey);
+    if (size !== this.info.sizeBytes) {
+      throw new CorruptionError(this.objectKey, `object is ${size} bytes, its SstInfo says ${this.info.sizeBytes}`);
+    }
+    const tail = await this.#read(this.info.indexOffset, size - this.info.indexOffset);
+    const index = decodeIndexAndFooter(this.objectKey, tail, this.info);
+    const checker = new OrderChecker(this.objectKey);
+    for (let b = 0; b < index.handles.length; ) {
+      const run = chunkOfBlocks(index.handles, b, VERIFY_CHUNK_BYTES);
+      const bytes = await this.#read(run.offset, run.length);
+      for (; b <= run.last; b++) {
+        const handle = index.handles[b] as BlockHandle;
+        const stored = bytes.subarray(handle.offset - run.offset, handle.offset - run.offset + handle.length);
+        checker.checkBlock(b, handle, new DataBlock(this.objectKey, handle.offset, verifyStoredBlock(this.objectKey, handle.offset, stored)));
+      }
+    }
+    checker.checkTotals(index);
+    return { blocks: index.handles.length, entries: checker.entryCount, bytes: size };
+  }
+
+  async *#scanAscending(range: KeyRange, options: SstScanOptions): AsyncGenerator<Entry> {
+    const readahead = newReadahead(options);
+    const span = blockSpan(this.#index, range);
+    if (span === undefined) return;
+    const { start, end } = range;
+    for (let b = span.lo; b <= span.hi; b++) {
+      const block = await this.#block(b, +1, span, readahead);
+      // Blocks after lo start at or above `start`, blocks before hi end below `end` (index invariant).
+      const cursor = b === span.lo && start !== undefined ? block.seek(start) : block.cursor();
+      const limit = b === span.hi ? end : undefined;
+      for (let entry = cursor.next(); entry !== undefined; entry = cursor.next()) {
+        if (limit !== undefined && compareKeys(entry.key, limit) >= 0) return;
+        yield entry;
+      }
+    }
+  }
+
+  /**
+   * Walks blocks backwards and each block's rows backwards, which yields (key desc, seq ASC);
+   * the versions of one key are gathered in `group` and yielded reversed to give seq desc.
+   * A key's versions may straddle blocks, so a group is flushed only once the next row (or
+   * the index) shows that the key changes: the previous block is not fetched just to find out.
+   */
+  async *#scanDescending(range: KeyRange, options: SstScanOptions): AsyncGenerator<Entry> {
+    const readahead = newReadahead(options);
+    const span = blockSpan(this.#index, range);
+    if (span === undefined) return;
+    let group: Entry[] = [];
+    for (let b = span.hi; b >= span.lo; b--) {
+      const block = await this.#block(b, -1, span, readahead);
+      const rows = block.decodeAll();
+      for (let i = rows.length - 1; i >= 0; i--) {
+        const entry = rows[i] as Entry;
+        if (range.end !== undefined && compareKeys(entry.key, range.end) >= 0) continue;
+        if (range.start !== undefined && compareKeys(entry.key, range.start) < 0) break;
+        const groupKey = group[0]?.key;
+        if (groupKey !== undefined && compareKeys(groupKey, entry.key) !== 0) {
+          yield* newestFirst(group);
+          group = [];
+        }
+        group.push(entry);
+      }
+      const groupKey = group[0]?.key;
+      const previous = this.#index.handles[b - 1];
+      if (groupKey !== undefined && (b === span.lo || previous === undefined || compareKeys(previous.lastKey, groupKey) !== 0)) {
+        yield* newestFirst(group);
+        group = [];
+      }
+    }
+    yield* newestFirst(group);
+  }
+
+  /** Block b's decoded rows, from the cache or with a readahead GET in `direction`. */
+  async #block(b: number, direction: 1 | -1, span: BlockSpan, readahead: Readahead): Promise<DataBlock> {
+    const handle = this.#index.handles[b] as BlockHandle;
+    const payload = await this.#cache.getOrLoad(this.objectKey, handle.offset, () => this.#fetchRun(b, direction, span, readahead));
+    return new DataBlock(this.objectKey, handle.offset, payload);
+  }
+
+  /**
+   * Fetches block b plus the uncached blocks after it in `direction` (within the span and the
+   * readahead budget) in one GET. Returns block b's verified payload; the others are verified
+   * and cached. A damaged neighbour is only left out of the cache: it fails when a scan
+   * reaches it, not earlier, so a scan that stops before it still succeeds.
+   */
+  async #fetchRun(b: number, direction: 1 | -1, span: BlockSpan, readahead: Readahead): Promise<Uint8Array> {
+    const handles = this.#index.handles;
+    let first = b;
+    let last = b;
+    let runBytes = (handles[b] as BlockHandle).length;
+    for (;;) {
+      const next = direction > 0 ? last + 1 : first - 1;
+      if (next < span.lo || next > span.hi) break;
+      const handle = handles[next] as BlockHandle;
+      if (runBytes + handle.length > readahead.nextBytes || this.#cache.has(this.objectKey, handle.offset)) break;
+      runBytes += handle.length;
+      if (direction > 0) last = next;
+      else first = next;
+    }
+    readahead.nextBytes = Math.min(Math.max(readahead.nextBytes, 2 * runBytes), readahead.maxBytes);
+    const runOffset = (handles[first] as BlockHandle).offset;
+    const bytes = await this.#read(runOffset, runBytes);
+    let wanted: Uint8Array | undefined;
+    for (let i = first; i <= last; i++) {
+      const handle = handles[i] as BlockHandle;
+      const stored = bytes.subarray(handle.offset - runOffset, handle.offset - runOffset + handle.length);
+      if (i === b) {
+        wanted = verifyStoredBlock(this.objectKey, handle.offset, first === last ? stored : stored.slice());
+      } else {
+        this.#cacheNeighbour(handle, stored);
+      }
+    }
+    return wanted as Uint8Array;
+  }
+
+  #cacheNeighbour(handle: BlockHandle, stored: Uint8Array): void {
+    try {
+      // A copy, so that the cache does not pin the whole readahead buffer.
+      this.#cache.put(this.objectKey, handle.offset, verifyStoredBlock(this.objectKey, handle.offset, stored.slice()));
+    } catch (error) {
+      if (!hasCode(error, "corruption")) throw error;
+    }
+  }
+
+  #read(offset: number, length: number): Promise<Uint8Array> {
+    return readExact(this.#store, this.objectKey, offset, length);
+  }
+}
+
+/** A ranged GET that returns exactly `length` bytes or fails; a short object is corruption. */
+async function readExact(store: ObjectStore, objectKey: string, offset: number, length: number): Promise<Uint8Array> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await store.get(objectKey, { offset, length });
+  } catch (error) {
+    if (hasCode(error, "invalid_range")) {
+      throw new CorruptionError(objectKey, `object is shorter than bytes [${offset}, ${offset + length}) its index needs (truncated?)`, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+  if (bytes.length !== length) {
+    throw new CorruptionError(objectKey, `asked for ${length} bytes at ${offset}, got ${bytes.length} (truncated?)`);
+  }
+  return plainBytes(bytes);
+}
+
+/** With an SstInfo: one GET of the index and the footer (the footer catches truncation). */
+async function readIndexWithInfo(options: SstReaderOpenOptions, info: SstInfo): Promise<SstIndex> {
+  const { store, objectKey, cache } = options;
+  const payload = await cache.getOrLoad(objectKey, info.indexOffset, async () => {
+    const tail = await readExact(store, objectKey, info.indexOffset, info.indexLength + SST_FOOTER_BYTES);
+    decodeIndexAndFooter(objectKey, tail, info);
+    return tail.slice(0, info.indexLength - 4);
+  });
+  const index = decodeIndex(objectKey, payload, info.indexOffset);
+  checkIndexAgainstInfo(objectKey, index, info);
+  return index;
+}
+
+/** Decodes `tail` = stored index block + footer and checks both against `info`. */
+function decodeIndexAndFooter(objectKey: string, tail: Uint8Array, info: SstInfo): SstIndex {
+  const footer = decodeFooter(objectKey, tail.subarray(info.indexLength), info.sizeBytes);
+  if (footer.indexOffset !== info.indexOffset || footer.indexLength !== info.indexLength || footer.entryCount !== info.entryCount) {
+    throw new CorruptionError(objectKey, "the footer does not match the SstInfo: wrong object or corrupt manifest");
+  }
+  const index = decodeIndex(objectKey, verifyStoredBlock(objectKey, info.indexOffset, tail.subarray(0, info.indexLength)), info.indexOffset);
+  checkIndexAgainstInfo(objectKey, index, info);
+  return index;
+}
+
+/** Without an SstInfo: HEAD for the size, GET the footer, GET the index; rebuild the SstInfo. */
+async function readIndexWithoutInfo(options: SstReaderOpenOptions): Promise<{ info: SstInfo; index: SstIndex }> {
+  const { store, objectKey, cache } = options;
+  const { size } = await store.head(objectKey);
+  if (size < SST_FOOTER_BYTES) {
+    throw new CorruptionError(objectKey, `object of ${size} bytes is shorter than an SST footer (truncated?)`);
+  }
+  const footer = decodeFooter(objectKey, await readExact(store, objectKey, size - SST_FOOTER_BYTES, SST_FOOTER_BYTES), size);
+  const payload = await cache.getOrLoad(objectKey, footer.indexOffset, async () => {
+    const stored = await readExact(store, objectKey, footer.indexOffset, footer.indexLength);
+    return verifyStoredBlock(objectKey, footer.indexOffset, stored);
+  });
+  const index = decodeIndex(objectKey, payload, footer.indexOffset);
+  if (index.entryCount !== footer.entryCount) {
+    throw new CorruptionError(objectKey, `footer counts ${footer.entryCount} entries, the index ${index.entryCount}`);
+  }
+  return { info: sstInfoFromIndex(footer, index, size), index };
+}
+
+function newReadahead(options: SstScanOptions): Readahead {
+  const maxBytes = options.readaheadBytes ?? DEFAULT_READAHEAD_BYTES;
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) {
+    throw new ValidationError(`readaheadBytes must be a non-negative integer, got ${maxBytes}`);
+  }
+  return { nextBytes: 0, maxBytes };
+}
+
+/** The blocks that can hold keys in `range`, or undefined when none can. */
+function blockSpan(index: SstIndex, range: KeyRange): BlockSpan | undefined {
+  const { start, end } = range;
+  if (start !== undefined && end !== undefined && compareKeys(start, end) >= 0) return undefined;
+  const lo = start === undefined ? 0 : firstBlockAtOrAfter(index, start);
+  const hi = end === undefined ? index.handles.length - 1 : lastBlockBefore(index, end);
+  return lo <= hi ? { lo, hi } : undefined;
+}
+
+function* newestFirst(group: Entry[]): Generator<Entry> {
+  for (let i = group.length - 1; i >= 0; i--) yield group[i] as Entry;
+}
+
+/** Blocks from `first` whose stored bytes fit `maxBytes` together (at least one). */
+function chunkOfBlocks(handles: readonly BlockHandle[], first: number, maxBytes: number): { offset: number; length: number; last: number } {
+  const start = handles[first] as BlockHandle;
+  let last = first;
+  let length = start.length;
+  for (let next = handles[last + 1]; next !== undefined && length + next.length <= maxBytes; next = handles[last + 1]) {
+    length += next.length;
+    last++;
+  }
+  return { offset: start.offset, length, last };
+}
+
+/** verify()'s running checks over all entries of an SST, block by block. */
+class OrderChecker {
+  readonly #objectKey: string;
+  entryCount = 0;
+  #prev: Entry | undefined;
+  #minSeq = Number.MAX_SAFE_INTEGER;
+  #maxSeq = 0;
+  #minExpireAtMs = 0;
+
+  constructor(objectKey: string) {
+    this.#objectKey = objectKey;
+  }
+
+  checkBlock(b: number, handle: BlockHandle, block: DataBlock): void {
+    const rows = block.decodeAll();
+    const first = rows[0];
+    const last = rows[rows.length - 1];
+    if (first === undefined || last === undefined) this.#fail(`block ${b} has no rows`);
+    if (compareKeys(first.key, handle.firstKey) !== 0 || compareKeys(last.key, handle.lastKey) !== 0) {
+      this.#fail(`block ${b}'s keys do not match its index entry`);
+    }
+    for (const entry of rows) this.#checkEntry(entry);
+  }
+
+  checkTotals(index: SstIndex): void {
+    if (this.entryCount !== index.entryCount) this.#fail(`index counts ${index.entryCount} entries, the blocks hold ${this.entryCount}`);
+    if (this.#minSeq !== index.minSeq || this.#maxSeq !== index.maxSeq) this.#fail("index seq range does not match the entries");
+    if (this.#minExpireAtMs !== index.minExpireAtMs) this.#fail("index minExpireAtMs does not match the entries");
+  }
+
+  #checkEntry(entry: Entry): void {
+    const prev = this.#prev;
+    if (prev !== undefined) {
+      const order = compareKeys(prev.key, entry.key);
+      if (order > 0 || (order === 0 && prev.seq <= entry.seq)) this.#fail(`entry ${this.entryCount} is out of order`);
+    }
+    this.#prev = entry;
+    this.entryCount++;
+    this.#minSeq = Math.min(this.#minSeq, entry.seq);
+    this.#maxSeq = Math.max(this.#maxSeq, entry.seq);
+    if (entry.expireAtMs !== 0 && (this.#minExpireAtMs === 0 || entry.expireAtMs < this.#minExpireAtMs)) this.#minExpireAtMs = entry.expireAtMs;
+  }
+
+  #fail(detail: string): never {
+    throw new CorruptionError(this.#objectKey, `verify: ${detail}`);
+  }
+}
