@@ -1,0 +1,96 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { CorruptionError } from "../../src/errors.js";
+import {
+  DEFAULT_STREAM_CONFIG,
+  applyConfigPatch,
+  decodeStreamMeta,
+  encodeStreamMeta,
+  resolveStreamConfig,
+  retentionMs,
+  type StreamMeta,
+} from "../../src/stream/stream-config.js";
+import type { StreamConfig } from "../../src/stream/types.js";
+
+const enc = (o: unknown) => new TextEncoder().encode(typeof o === "string" ? o : JSON.stringify(o));
+
+describe("stream config", () => {
+  it("defaults to 7 days of retention and client-prefer, capped timestamps", () => {
+    assert.deepEqual(resolveStreamConfig(), {
+      retention: { ageSeconds: 604_800 },
+      timestamping: { mode: "client-prefer", uncapped: false },
+    });
+    assert.ok(Object.isFrozen(DEFAULT_STREAM_CONFIG) && Object.isFrozen(DEFAULT_STREAM_CONFIG.timestamping));
+  });
+
+  it("applies a patch field by field and leaves the rest, without changing its input", () => {
+    const base = resolveStreamConfig({ retention: "infinite" });
+    const patched = applyConfigPatch(base, { timestamping: { uncapped: true } });
+    assert.deepEqual(patched, { retention: "infinite", timestamping: { mode: "client-prefer", uncapped: true } });
+    assert.deepEqual(base.timestamping, { mode: "client-prefer", uncapped: false });
+    const again = applyConfigPatch(patched, { retention: { ageSeconds: 60 }, timestamping: { mode: "arrival" } });
+    assert.deepEqual(again, { retention: { ageSeconds: 60 }, timestamping: { mode: "arrival", uncapped: true } });
+    assert.deepEqual(applyConfigPatch(again, {}), again);
+    assert.deepEqual(applyConfigPatch(again, { timestamping: { mode: undefined } }), again);
+  });
+
+  it("gives retention in ms, or undefined when infinite", () => {
+    assert.equal(retentionMs(resolveStreamConfig()), 604_800_000);
+    assert.equal(retentionMs(resolveStreamConfig({ retention: { ageSeconds: 2 } })), 2000);
+    assert.equal(retentionMs(resolveStreamConfig({ retention: "infinite" })), undefined);
+  });
+});
+
+describe("stream meta value", () => {
+  const meta: StreamMeta = {
+    id: 7,
+    createdAtMs: 1_767_225_600_000,
+    config: { retention: "infinite", timestamping: { mode: "client-require", uncapped: true } },
+  };
+
+  it("round-trips", () => {
+    assert.deepEqual(decodeStreamMeta(encodeStreamMeta(meta), "s"), meta);
+    const defaults: StreamMeta = { ...meta, config: resolveStreamConfig() };
+    assert.deepEqual(decodeStreamMeta(encodeStreamMeta(defaults), "s"), defaults);
+  });
+
+  it("has a pinned JSON layout with a format version", () => {
+    assert.equal(
+      new TextDecoder().decode(encodeStreamMeta(meta)),
+      '{"v":1,"id":7,"createdAtMs":1767225600000,"config":{"retention":"infinite",' +
+        '"timestamping":{"mode":"client-require","uncapped":true}}}',
+    );
+  });
+
+  it("fills config fields missing from a stored value with the defaults", () => {
+    const stored = { v: 1, id: 3, createdAtMs: 5, config: { timestamping: { mode: "arrival" } } };
+    const expected: StreamConfig = { retention: { ageSeconds: 604_800 }, timestamping: { mode: "arrival", uncapped: false } };
+    assert.deepEqual(decodeStreamMeta(enc(stored), "s").config, expected);
+    assert.deepEqual(decodeStreamMeta(enc({ v: 1, id: 3, createdAtMs: 5 }), "s").config, resolveStreamConfig());
+  });
+
+  it("rejects malformed values with CorruptionError naming the stream", () => {
+    const bad: unknown[] = [
+      "not json",
+      "[1]",
+      "null",
+      { id: 3, createdAtMs: 5 },
+      { v: 2, id: 3, createdAtMs: 5 },
+      { v: 1, createdAtMs: 5 },
+      { v: 1, id: 0, createdAtMs: 5 },
+      { v: 1, id: "3", createdAtMs: 5 },
+      { v: 1, id: 3, createdAtMs: -1 },
+      { v: 1, id: 3, createdAtMs: 5, config: { retention: { ageSeconds: 0 } } },
+      { v: 1, id: 3, createdAtMs: 5, config: { timestamping: { mode: "sometimes" } } },
+      { v: 1, id: 3, createdAtMs: 5, config: "x" },
+    ];
+    for (const value of bad) {
+      assert.throws(
+        () => decodeStreamMeta(enc(value), "orders"),
+        (e: unknown) => e instanceof CorruptionError && e.message.includes("meta of stream orders"),
+        JSON.stringify(value),
+      );
+    }
+    assert.throws(() => decodeStreamMeta(Uint8Array.of(0xff), "orders"), CorruptionError);
+  });
+});
