@@ -1,0 +1,207 @@
+/**
+ * Store URLs: turns "memory://", "file://..." and "s3://..." into an ObjectStore, so that
+ * `openLog("file://./data")` and friends need no store import.
+ *
+ * `parseStoreUrl` does all the parsing and checking and returns a tagged union; `openStore` is a
+ * thin switch over it that builds the store. Accepted forms (ACCEPTED_STORE_URLS):
+ *
+ *   memory://              a new, empty MemoryStore (nothing shared, nothing kept)
+ *   memory://<name>        the process-wide MemoryStore called <name>: every open of the same
+ *                          name returns the same instance, so two logs (or a reopen after
+ *                          close) see the same data, as two processes would see one directory.
+ *                          It lives until the process exits or `dropNamedMemoryStore(name)`.
+ *   file:///abs/path       LocalStore rooted at /abs/path (percent escapes decoded, as in any
+ *                          file URL; `pathToFileURL(dir).href` round-trips)
+ *   file://./rel, file://rel
+ *                          LocalStore rooted at rel, resolved against process.cwd() (or the
+ *                          `cwd` option) when the URL is opened. Unlike RFC 8089, the part
+ *                          after "file://" is never a host name.
+ *   s3://bucket[/prefix]   S3Store on that bucket, keys under prefix. Endpoint, region and path
+ *                          style come from the options, else from the environment:
+ *                          S3_ENDPOINT | AWS_ENDPOINT_URL_S3 | AWS_ENDPOINT_URL,
+ *                          AWS_REGION | AWS_DEFAULT_REGION, S3_FORCE_PATH_STYLE (true/false/1/0).
+ *                          Credentials come from the options, else the AWS SDK's default chain.
+ *
+ * Anything else is a ValidationError that lists these forms. Messages never repeat credentials:
+ * a URL is shown with any "user:password@" removed, and credentials are never put in a URL.
+ */
+import { isAbsolute, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ValidationError } from "../errors.js";
+import { LocalStore } from "./local-store.js";
+import { MemoryStore } from "./memory-store.js";
+import type { ObjectStore } from "./object-store.js";
+import { S3Store } from "./s3-store.js";
+
+export const ACCEPTED_STORE_URLS =
+  "memory://, memory://<name>, file:///absolute/path, file://./relative/path, file://relative/path, s3://bucket or s3://bucket/prefix";
+
+export type ParsedStoreUrl =
+  | { scheme: "memory"; /** undefined: a new anonymous store. */ name: string | undefined }
+  | { scheme: "file"; /** Absolute, normalised. */ root: string }
+  | { scheme: "s3"; bucket: string; /** Without leading or trailing "/"; undefined when empty. */ prefix: string | undefined };
+
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+export interface OpenStoreOptions {
+  /** Base for relative file:// URLs. Default: process.cwd() at the call. */
+  cwd?: string;
+  /** s3:// only. Default: S3_ENDPOINT, then AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL; else AWS's endpoint. */
+  endpoint?: string;
+  /** s3:// only. Default: AWS_REGION, then AWS_DEFAULT_REGION; else the SDK's default. */
+  region?: string;
+  /** s3:// only. Default: the SDK's default credential chain (environment, profile, instance role). */
+  credentials?: S3Credentials;
+  /** s3:// only. Path-style addressing (most S3-compatible servers need it). Default: S3_FORCE_PATH_STYLE, else unset. */
+  forcePathStyle?: boolean;
+  /** Where the S3 defaults above are read from. Default: process.env. */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** The S3Store settings a URL and the options/environment produce (no credentials). */
+export interface S3Settings {
+  bucket: string;
+  prefix?: string;
+  endpoint?: string;
+  region?: string;
+  forcePathStyle?: boolean;
+}
+
+/** Opens the store a URL names. Throws ValidationError for a URL it does not accept. */
+export function openStore(url: string, options: OpenStoreOptions = {}): ObjectStore {
+  const parsed = parseStoreUrl(url, options.cwd);
+  switch (parsed.scheme) {
+    case "memory":
+      return parsed.name === undefined ? new MemoryStore() : namedMemoryStore(parsed.name);
+    case "file":
+      return new LocalStore(parsed.root);
+    case "s3": {
+      const settings = s3Settings(parsed, options);
+      return new S3Store(options.credentials === undefined ? settings : { ...settings, credentials: options.credentials });
+    }
+  }
+}
+
+/** Parses and checks a store URL without opening anything. */
+export function parseStoreUrl(url: string, cwd: string = process.cwd()): ParsedStoreUrl {
+  if (typeof url !== "string") throw invalid(String(url), "a store URL must be a string");
+  const match = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/(.*)$/s.exec(url);
+  if (match === null) {
+    const hint = url === "" || url.includes("://") || url.includes("@") ? "" : `; for a directory write ${fileUrlHint(url)}`;
+    throw invalid(url, `it has no scheme${hint}`);
+  }
+  const scheme = (match[1] as string).toLowerCase();
+  const rest = match[2] as string;
+  if (scheme === "memory") return parseMemory(url, rest);
+  if (scheme === "file") return parseFile(url, rest, cwd);
+  if (scheme === "s3") return parseS3(url, rest);
+  throw invalid(url, `unknown scheme "${scheme}:"`);
+}
+
+function fileUrlHint(path: string): string {
+  return /^(\/|\.\.?\/)/.test(path) ? `file://${path}` : `file://./${path}`;
+}
+
+function parseMemory(url: string, rest: string): ParsedStoreUrl {
+  if (rest === "") return { scheme: "memory", name: undefined };
+  if (/[?#]/.test(rest)) throw invalid(url, "a memory store name cannot contain ? or #");
+  return { scheme: "memory", name: rest };
+}
+
+function parseFile(url: string, rest: string, cwd: string): ParsedStoreUrl {
+  if (rest === "" || rest === "." || rest === "./") throw invalid(url, "the path is empty; write file://./dir for a directory here");
+  if (/[?#]/.test(rest)) throw invalid(url, "a file URL cannot carry ? or # (percent-encode them as %3F and %23)");
+  const root = rest.startsWith("/") ? absoluteFilePath(url, rest) : resolve(cwd, decodePath(url, rest));
+  if (root.includes("\0")) throw invalid(url, "the path contains NUL");
+  if (resolve(root) === resolve("/")) throw invalid(url, "refusing the filesystem root as a store root");
+  return { scheme: "file", root };
+}
+
+function absoluteFilePath(url: string, rest: string): string {
+  try {
+    const path = fileURLToPath(`file://${rest}`);
+    if (!isAbsolute(path)) throw new Error("not absolute");
+    return resolve(path);
+  } catch (error) {
+    throw invalid(url, `the path is not valid (${(error as Error).message})`);
+  }
+}
+
+function decodePath(url: string, path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    throw invalid(url, "it has a malformed percent escape");
+  }
+}
+
+/** Bucket names per S3's rules, loosened for S3-compatible servers: no "/", "@", ":", space or control characters. */
+const BUCKET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;
+
+function parseS3(url: string, rest: string): ParsedStoreUrl {
+  const slash = rest.indexOf("/");
+  const bucket = slash < 0 ? rest : rest.slice(0, slash);
+  const rawPrefix = slash < 0 ? "" : rest.slice(slash + 1);
+  if (bucket.includes("@") || bucket.includes(":")) throw invalid(url, "the part before the first / must be a bucket name: credentials and endpoints do not belong in the URL, pass them as options or through the environment");
+  if (bucket === "") throw invalid(url, "the bucket is missing");
+  // The name is not repeated: with a secret containing "/", it could hold part of the secret.
+  if (!BUCKET_NAME.test(bucket)) throw invalid(url, "the bucket name is not valid (letters, digits, dots, hyphens, underscores)");
+  if (/[?#]/.test(rawPrefix)) throw invalid(url, "the prefix cannot contain ? or #; pass endpoint and region as options");
+  const prefix = decodePath(url, rawPrefix).replace(/^\/+|\/+$/g, "");
+  if (prefix.includes("\0")) throw invalid(url, "the prefix contains NUL");
+  return { scheme: "s3", bucket, prefix: prefix === "" ? undefined : prefix };
+}
+
+/** Combines a parsed s3:// URL with the options and the environment (options win). */
+export function s3Settings(parsed: Extract<ParsedStoreUrl, { scheme: "s3" }>, options: OpenStoreOptions = {}): S3Settings {
+  const env = options.env ?? process.env;
+  const pick = (...names: string[]) => names.map((name) => env[name]).find((value) => value !== undefined && value !== "");
+  const endpoint = options.endpoint ?? pick("S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL");
+  const region = options.region ?? pick("AWS_REGION", "AWS_DEFAULT_REGION");
+  const forcePathStyle = options.forcePathStyle ?? parseBooleanEnv("S3_FORCE_PATH_STYLE", pick("S3_FORCE_PATH_STYLE"));
+  return {
+    bucket: parsed.bucket,
+    ...(parsed.prefix === undefined ? {} : { prefix: parsed.prefix }),
+    ...(endpoint === undefined ? {} : { endpoint }),
+    ...(region === undefined ? {} : { region }),
+    ...(forcePathStyle === undefined ? {} : { forcePathStyle }),
+  };
+}
+
+function parseBooleanEnv(name: string, value: string | undefined): boolean | undefined {
+  if (value === undefined) return undefined;
+  const lower = value.trim().toLowerCase();
+  if (["1", "true", "yes"].includes(lower)) return true;
+  if (["0", "false", "no"].includes(lower)) return false;
+  throw new ValidationError(`${name} must be true, false, 1 or 0, got ${JSON.stringify(value)}`);
+}
+
+const namedMemoryStores = new Map<string, MemoryStore>();
+
+function namedMemoryStore(name: string): MemoryStore {
+  let store = namedMemoryStores.get(name);
+  if (store === undefined) namedMemoryStores.set(name, (store = new MemoryStore()));
+  return store;
+}
+
+/** Forgets the named memory store (its data goes once nothing else holds it). Returns whether it existed. */
+export function dropNamedMemoryStore(name: string): boolean {
+  return namedMemoryStores.delete(name);
+}
+
+/**
+ * The URL as it may appear in a message. Everything between "://" and the LAST "@" is removed:
+ * a secret key may contain "/", so stopping at the first "/" could leak part of it, and a prefix
+ * that merely contains "@" loses some detail in the message, which is the cheaper mistake.
+ */
+export function redactStoreUrl(url: string): string {
+  return url.replace(/^([a-zA-Z][a-zA-Z0-9+.-]*:\/\/).*@/s, "$1<redacted>@");
+}
+
+function invalid(url: string, problem: string): ValidationError {
+  return new ValidationError(`store URL ${JSON.stringify(redactStoreUrl(url))} is not accepted: ${problem}. Accepted forms: ${ACCEPTED_STORE_URLS}`);
+}
