@@ -1,0 +1,60 @@
+/**
+ * Size-tiered compaction policy: which SSTs to merge next. Pure: it reads a manifest and
+ * returns a plan, or undefined when there is nothing worth doing.
+ *
+ *   - L0 -> run: when there are at least `l0CompactionTrigger` L0 SSTs, the oldest of them (at
+ *     most MAX_COMPACTION_SOURCES) merge into a new sorted run, newer than every existing run.
+ *   - run + run: a window of at least MIN_RUNS_TO_MERGE adjacent runs whose sizes are within
+ *     SIZE_RATIO of each other merge into one run at the window's place. Merging only
+ *     neighbours keeps "newer runs come first" true.
+ *   - When the runs exceed MAX_SORTED_RUNS anyway, the oldest ones merge regardless of size.
+ * A plan that includes the oldest run is bottom-most: its output may drop tombstones.
+ */
+import type { Manifest, SstHandle } from "./manifest-format.js";
+
+export const MAX_COMPACTION_SOURCES = 8;
+export const MIN_RUNS_TO_MERGE = 4;
+export const SIZE_RATIO = 4;
+export const MAX_SORTED_RUNS = 12;
+
+export type CompactionPlan =
+  | { kind: "l0"; l0: SstHandle[]; bottomMost: boolean }
+  | { kind: "runs"; runIds: number[]; bottomMost: boolean };
+
+export function runBytes(ssts: SstHandle[]): number {
+  return ssts.reduce((sum, handle) => sum + handle.info.sizeBytes, 0);
+}
+
+export function pickCompaction(manifest: Manifest, l0CompactionTrigger: number): CompactionPlan | undefined {
+  if (manifest.l0.length >= l0CompactionTrigger) {
+    const l0 = manifest.l0.slice(-MAX_COMPACTION_SOURCES);
+    return { kind: "l0", l0, bottomMost: manifest.runs.length === 0 && l0.length === manifest.l0.length };
+  }
+  const sizes = manifest.runs.map((run) => runBytes(run.ssts));
+  for (let start = 0; start < sizes.length; start++) {
+    let min = sizes[start]!;
+    let max = min;
+    let end = start + 1;
+    while (end < sizes.length && end - start < MAX_COMPACTION_SOURCES) {
+      const nextMin = Math.min(min, sizes[end]!);
+      const nextMax = Math.max(max, sizes[end]!);
+      if (nextMax > SIZE_RATIO * Math.max(nextMin, 1)) break;
+      min = nextMin;
+      max = nextMax;
+      end++;
+    }
+    if (end - start >= MIN_RUNS_TO_MERGE) return runsPlan(manifest, start, end);
+  }
+  if (manifest.runs.length > MAX_SORTED_RUNS) {
+    return runsPlan(manifest, Math.max(0, manifest.runs.length - MIN_RUNS_TO_MERGE), manifest.runs.length);
+  }
+  return undefined;
+}
+
+function runsPlan(manifest: Manifest, start: number, end: number): CompactionPlan {
+  return {
+    kind: "runs",
+    runIds: manifest.runs.slice(start, end).map((run) => run.id),
+    bottomMost: end === manifest.runs.length && manifest.l0.length === 0 ? true : end === manifest.runs.length,
+  };
+}

@@ -1,0 +1,114 @@
+/**
+ * The compactor: runs the plans of compaction-policy.ts in the background, one at a time.
+ *
+ * A compaction reads its input SSTs (newest first) through the read path, keeps only the newest
+ * version of each key, turns expired and filtered versions into tombstones (or drops them when
+ * the output is bottom-most, where no older version can hide below), writes output SSTs of at
+ * most `maxSstBytes`, and commits a manifest that swaps the inputs for the new run. The inputs
+ * are then handed to the garbage collector, which deletes them once no scan uses them.
+ */
+import { InternalError } from "../errors.js";
+import type { Engine } from "./engine.js";
+import type { Manifest, SortedRun, SstHandle } from "./manifest-format.js";
+import { dropIfDead, putNewSst } from "./memtable-flusher.js";
+import { newestVersions, concatSources, type EntrySource } from "./read-path.js";
+import { pickCompaction, type CompactionPlan } from "./compaction-policy.js";
+import { SstBuilder } from "./sst-format.js";
+import type { WriterEpoch } from "./writer-epoch.js";
+
+export class Compactor {
+  #running: Promise<void> | undefined;
+
+  constructor(private readonly engine: Engine) {}
+
+  kick(): void {
+    this.#running ??= this.#run().finally(() => {
+      this.#running = undefined;
+    });
+  }
+
+  async idle(): Promise<void> {
+    while (this.#running !== undefined) await this.#running;
+  }
+
+  async #run(): Promise<void> {
+    for (;;) {
+      const epoch = this.engine.epoch;
+      if (epoch === undefined || epoch.stopped || this.engine.options.readOnly) return;
+      const plan = pickCompaction(epoch.manifest.manifest, this.engine.options.l0CompactionTrigger);
+      if (plan === undefined) return;
+      try {
+        await this.#compact(epoch, plan);
+      } catch (error) {
+        this.engine.reportFailure(epoch, error);
+        return;
+      }
+    }
+  }
+
+  async #compact(epoch: WriterEpoch, plan: CompactionPlan): Promise<void> {
+    const inputs = planInputs(epoch.manifest.manifest, plan);
+    const sources: EntrySource[] = inputs.map((ssts) => concatSources([() => this.engine.version.sstEntries(ssts)]));
+    const outputs = await this.#writeOutputs(epoch, sources, plan.bottomMost);
+    if (epoch.stopped) return;
+    const inputIds = new Set(inputs.flat().map((handle) => handle.id));
+    await this.engine.updateManifest(epoch, (m) => applyPlan(m, plan, inputIds, outputs));
+    if (epoch.stopped) return;
+    const recorder = this.engine.recorder;
+    recorder.compactions++;
+    recorder.compactionBytesRead += inputs.flat().reduce((sum, handle) => sum + handle.info.sizeBytes, 0);
+    recorder.compactionBytesWritten += outputs.reduce((sum, handle) => sum + handle.info.sizeBytes, 0);
+    this.engine.refreshVersion(epoch);
+    this.engine.gc.markDereferenced([...inputIds]);
+    this.engine.gc.kick();
+  }
+
+  async #writeOutputs(epoch: WriterEpoch, sources: EntrySource[], bottomMost: boolean): Promise<SstHandle[]> {
+    const outputs: SstHandle[] = [];
+    const { sstBlockBytes, maxSstBytes, compactionFilter } = this.engine.options;
+    const nowMs = this.engine.clock.nowMs();
+    let builder = new SstBuilder({ blockBytes: sstBlockBytes });
+    for await (const newest of newestVersions(sources, { reverse: false, snapshotSeq: Number.MAX_SAFE_INTEGER })) {
+      if (epoch.stopped) return outputs;
+      const entry = dropIfDead(newest, nowMs, compactionFilter);
+      if (entry.value === null && bottomMost) continue;
+      builder.add(entry);
+      if (builder.estimatedBytes >= maxSstBytes) {
+        const built = builder.finish();
+        outputs.push(await putNewSst(this.engine, epoch, built.bytes, built.info));
+        builder = new SstBuilder({ blockBytes: sstBlockBytes });
+      }
+    }
+    if (builder.entryCount > 0) {
+      const built = builder.finish();
+      outputs.push(await putNewSst(this.engine, epoch, built.bytes, built.info));
+    }
+    return outputs;
+  }
+}
+
+/** The inputs of a plan, newest first; each element is one source (an L0, or a run's SSTs in key order). */
+function planInputs(manifest: Manifest, plan: CompactionPlan): SstHandle[][] {
+  if (plan.kind === "l0") return plan.l0.map((handle) => [handle]);
+  return plan.runIds.map((id) => {
+    const run = manifest.runs.find((r) => r.id === id);
+    if (run === undefined) throw new InternalError(`compaction input run ${id} is not in the manifest`);
+    return run.ssts;
+  });
+}
+
+/** The manifest after a compaction: inputs removed, the new run placed where the inputs were. */
+function applyPlan(m: Manifest, plan: CompactionPlan, inputIds: Set<number>, outputs: SstHandle[]): Manifest {
+  const newRun: SortedRun | undefined = outputs.length === 0 ? undefined : { id: m.nextRunId, ssts: outputs };
+  const next: Manifest = { ...m, nextRunId: newRun === undefined ? m.nextRunId : m.nextRunId + 1 };
+  if (plan.kind === "l0") {
+    const l0 = m.l0.filter((handle) => !inputIds.has(handle.id));
+    if (l0.length !== m.l0.length - plan.l0.length) throw new InternalError("compaction inputs left the L0 list meanwhile");
+    return { ...next, l0, runs: newRun === undefined ? m.runs : [newRun, ...m.runs] };
+  }
+  const first = m.runs.findIndex((run) => run.id === plan.runIds[0]);
+  const kept = m.runs.filter((run) => !plan.runIds.includes(run.id));
+  if (first < 0 || kept.length !== m.runs.length - plan.runIds.length) throw new InternalError("compaction input runs changed meanwhile");
+  const runs = [...kept.slice(0, first), ...(newRun === undefined ? [] : [newRun]), ...kept.slice(first)];
+  return { ...next, runs };
+}

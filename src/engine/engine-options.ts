@@ -1,0 +1,100 @@
+/**
+ * Engine options: every knob with its unit, default and trade-off, validated once at open.
+ */
+import { ValidationError } from "../errors.js";
+import type { Clock } from "../util/clock.js";
+import type { RetryPolicy } from "./retrying-store.js";
+
+/** Decides whether compaction keeps an entry; false drops it (the stream layer drops trimmed records). */
+export type CompactionFilter = (key: Uint8Array, value: Uint8Array) => boolean;
+
+export interface EngineOptions {
+  clock?: Clock;
+  /**
+   * Least time between the starts of two WAL flushes, in ms (default 5). Bounds WAL PUTs to
+   * 1000 / flushIntervalMs per second; an idle engine flushes at once. On S3 every PUT costs
+   * money: 50 ms is at most 20 PUTs/s (about $260 a month at $0.005 per 1,000 PUTs).
+   */
+  flushIntervalMs?: number;
+  /** Memtable size at which it is frozen and written as an L0 SST, in bytes (default 64 MiB). */
+  l0SstBytes?: number;
+  /** Cap on bytes not yet in an SST (WAL buffer plus memtables); writers wait past it (default 256 MiB). */
+  maxUnflushedBytes?: number;
+  /** How long a failing store call is retried before pending writes fail, in ms (default 30 s). */
+  storeRetryDeadlineMs?: number;
+  /** Byte budget of the SST block cache (default 64 MiB). */
+  blockCacheBytes?: number;
+  /** Target SST data block size in bytes (default 16 KiB). */
+  sstBlockBytes?: number;
+  /** Largest SST a compaction writes before starting the next one, in bytes (default 64 MiB). */
+  maxSstBytes?: number;
+  /** L0 SSTs that trigger a compaction into a sorted run (default 4). */
+  l0CompactionTrigger?: number;
+  /** L0 SSTs at which memtable flushes wait for compaction (default 16). */
+  l0MaxSsts?: number;
+  /** Minimum time between garbage collection passes, in ms (default 10 s). */
+  gcIntervalMs?: number;
+  /** How long an SST removed from the manifest is kept for readers in other processes, in ms (default 60 s). */
+  gcGraceMs?: number;
+  /** Old manifests kept besides the current one (default 4). */
+  manifestsKept?: number;
+  compactionFilter?: CompactionFilter;
+  /** Check at open that the store refuses a second create-only put (default true). */
+  checkCreateOnly?: boolean;
+  readOnly?: boolean;
+}
+
+export interface ResolvedEngineOptions {
+  flushIntervalMs: number;
+  l0SstBytes: number;
+  maxUnflushedBytes: number;
+  blockCacheBytes: number;
+  sstBlockBytes: number;
+  maxSstBytes: number;
+  l0CompactionTrigger: number;
+  l0MaxSsts: number;
+  gcIntervalMs: number;
+  gcGraceMs: number;
+  manifestsKept: number;
+  compactionFilter: CompactionFilter | undefined;
+  checkCreateOnly: boolean;
+  readOnly: boolean;
+  retry: RetryPolicy;
+}
+
+const MiB = 1024 * 1024;
+
+function int(name: string, value: number | undefined, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ValidationError(`option ${name} must be an integer in [${min}, ${max}], got ${String(value)}`);
+  }
+  return value;
+}
+
+export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOptions {
+  const l0SstBytes = int("l0SstBytes", options.l0SstBytes, 64 * MiB, 1024);
+  const maxUnflushedBytes = int("maxUnflushedBytes", options.maxUnflushedBytes, Math.max(256 * MiB, 2 * l0SstBytes), 1024);
+  if (maxUnflushedBytes < l0SstBytes) {
+    throw new ValidationError(`maxUnflushedBytes (${maxUnflushedBytes}) must be at least l0SstBytes (${l0SstBytes})`);
+  }
+  const deadlineMs = int("storeRetryDeadlineMs", options.storeRetryDeadlineMs, 30_000, 0);
+  const l0CompactionTrigger = int("l0CompactionTrigger", options.l0CompactionTrigger, 4, 2, 64);
+  return {
+    flushIntervalMs: int("flushIntervalMs", options.flushIntervalMs, 5, 0, 60_000),
+    l0SstBytes,
+    maxUnflushedBytes,
+    blockCacheBytes: int("blockCacheBytes", options.blockCacheBytes, 64 * MiB, 0),
+    sstBlockBytes: int("sstBlockBytes", options.sstBlockBytes, 16 * 1024, 64, 16 * MiB),
+    maxSstBytes: int("maxSstBytes", options.maxSstBytes, 64 * MiB, 1024),
+    l0CompactionTrigger,
+    l0MaxSsts: int("l0MaxSsts", options.l0MaxSsts, Math.max(16, l0CompactionTrigger * 2), l0CompactionTrigger),
+    gcIntervalMs: int("gcIntervalMs", options.gcIntervalMs, 10_000, 0),
+    gcGraceMs: int("gcGraceMs", options.gcGraceMs, 60_000, 0),
+    manifestsKept: int("manifestsKept", options.manifestsKept, 4, 1, 1000),
+    compactionFilter: options.compactionFilter,
+    checkCreateOnly: options.checkCreateOnly ?? true,
+    readOnly: options.readOnly ?? false,
+    retry: { deadlineMs, initialBackoffMs: Math.min(50, Math.max(1, deadlineMs / 20)), maxBackoffMs: Math.min(2_000, Math.max(1, deadlineMs / 4)) },
+  };
+}

@@ -1,0 +1,434 @@
+/**
+ * The engine: a compact LSM tree on an ObjectStore, durable before ack, fenced, self-recovering.
+ *
+ *   write(ops) ──sync──> seq, WAL buffer (wal-writer.ts) + active memtable (memtable.ts)
+ *   WAL PUT ok ──> durable watermark advances (durable-watermark.ts) ──> whenDurable resolves
+ *   memtable full ──> frozen ──> L0 SST + manifest (memtable-flusher.ts)
+ *   L0s pile up ──> sorted runs (compactor.ts) ──> old objects deleted (garbage-collector.ts)
+ *
+ * Reads (get, scan) see only entries with seq <= durableSeq, so nobody reads a write that a
+ * crash could take back. Opening fences any previous writer (fence.ts) and replays its WAL.
+ *
+ * Failure: a store write that keeps failing past `storeRetryDeadlineMs` fails every pending
+ * write with StorageError (outcome "unknown"); the engine drops what was not durable and
+ * reopens from the store in the background (a new epoch), after which writes succeed again.
+ * A write that finds a newer writer's fence closes the engine with FencedError.
+ */
+import {
+  ClosedError,
+  FencedError,
+  InternalError,
+  PreconditionFailedError,
+  ReadOnlyError,
+  StorageError,
+  ValidationError,
+  isDurastreamError,
+} from "../errors.js";
+import type { ObjectStore } from "../store/object-store.js";
+import { systemClock, type Clock } from "../util/clock.js";
+import { BlockCache } from "./block-cache.js";
+import { DurableWatermark } from "./durable-watermark.js";
+import type { KeyRange } from "./entry.js";
+import { InstrumentedStore } from "./instrumented-store.js";
+import { resolveEngineOptions, type EngineOptions, type ResolvedEngineOptions } from "./engine-options.js";
+import { checkTransition, type Manifest } from "./manifest-format.js";
+import { ManifestConflictError, readLatestManifest, writeNextManifest, type StoredManifest } from "./manifest-store.js";
+import { MemtableFlusher } from "./memtable-flusher.js";
+import { Compactor } from "./compactor.js";
+import { GarbageCollector } from "./garbage-collector.js";
+import { Version, type VersionSources } from "./version.js";
+import { RetryingStore } from "./retrying-store.js";
+import { encodeBatch, type WriteOp } from "./wal-format.js";
+import { WalWriter, type WalFlush } from "./wal-writer.js";
+import { WriterEpoch } from "./writer-epoch.js";
+import { probeCreateOnly } from "./store-probe.js";
+import { EngineMetricsRecorder, type EngineMetrics } from "./engine-metrics.js";
+
+export type { EngineOptions } from "./engine-options.js";
+export type { EngineMetrics } from "./engine-metrics.js";
+export type { WriteOp } from "./wal-format.js";
+
+export type EngineState = "open" | "recovering" | "closed";
+
+export interface ScanOptions {
+  reverse?: boolean;
+}
+
+export interface ScannedEntry {
+  key: Uint8Array;
+  value: Uint8Array;
+  seq: number;
+}
+
+export class Engine {
+  readonly options: ResolvedEngineOptions;
+  readonly clock: Clock;
+  readonly cache: BlockCache;
+  /** The store as the engine uses it: retried, over an instrumented view of the user's store. */
+  readonly store: ObjectStore;
+  readonly #instrumented: InstrumentedStore;
+  readonly #watermark: DurableWatermark;
+  readonly #closeController: AbortController;
+  readonly #recorder: EngineMetricsRecorder;
+  readonly #resetListeners = new Set<(error: StorageError) => void>();
+  readonly #recoveredListeners = new Set<() => void>();
+  readonly #capacityWaiters = new Set<() => void>();
+  readonly flusher: MemtableFlusher;
+  readonly compactor: Compactor;
+  readonly gc: GarbageCollector;
+  #epoch: WriterEpoch;
+  #state: EngineState = "open";
+  #closeError: Error | undefined;
+  #closing: Promise<void> | undefined;
+  readonly version: Version;
+
+  private constructor(parts: {
+    options: ResolvedEngineOptions;
+    clock: Clock;
+    epoch: WriterEpoch;
+    instrumented: InstrumentedStore;
+    store: RetryingStore;
+    closeController: AbortController;
+  }) {
+    const { options, clock, epoch, instrumented, store } = parts;
+    this.#closeController = parts.closeController;
+    this.options = options;
+    this.clock = clock;
+    this.#instrumented = instrumented;
+    this.store = store;
+    this.cache = new BlockCache({ maxBytes: options.blockCacheBytes });
+    this.#recorder = new EngineMetricsRecorder(instrumented.counts);
+    this.#epoch = epoch;
+    this.#watermark = new DurableWatermark(epoch.lastSeq);
+    this.version = new Version(this.store, this.cache, this.#sourcesOf(epoch));
+    this.flusher = new MemtableFlusher(this);
+    this.compactor = new Compactor(this);
+    this.gc = new GarbageCollector(this);
+  }
+
+  /** Opens the engine on `store`: recovers its state and fences any previous writer. */
+  static async open(userStore: ObjectStore, options: EngineOptions = {}): Promise<Engine> {
+    const resolved = resolveEngineOptions(options);
+    const clock = options.clock ?? systemClock;
+    const instrumented = new InstrumentedStore(userStore);
+    const closeController = new AbortController();
+    const store = new RetryingStore(instrumented, clock, resolved.retry, closeController.signal);
+    if (resolved.checkCreateOnly) await probeCreateOnly(store);
+    const { epoch } = await WriterEpoch.claim(store, resolved.l0SstBytes);
+    const engine = new Engine({ options: resolved, clock, epoch, instrumented, store, closeController });
+    engine.#startEpoch(epoch);
+    return engine;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Writes
+  // ---------------------------------------------------------------------------------------------
+
+  /**
+   * Writes one batch atomically and returns its engine sequence number. Synchronous: the batch
+   * is in the WAL buffer and the memtable when this returns, and durable once
+   * `whenDurable(seq)` resolves. The engine keeps references to the keys and values.
+   */
+  write(ops: readonly WriteOp[]): number {
+    const epoch = this.#writableEpoch();
+    if (ops.length === 0) throw new ValidationError("a write batch needs at least one operation");
+    for (const op of ops) {
+      if (!(op.key instanceof Uint8Array) || op.key.length === 0) throw new ValidationError("engine keys must be non-empty Uint8Arrays");
+    }
+    const seq = epoch.lastSeq + 1;
+    const encoded = encodeBatch(seq, ops);
+    epoch.applyBatch(seq, ops);
+    epoch.wal.append(seq, encoded);
+    if (epoch.active.sizeBytes >= this.options.l0SstBytes) {
+      epoch.freezeActive();
+      this.version.update(this.#sourcesOf(epoch));
+      this.flusher.kick();
+    }
+    return seq;
+  }
+
+  get durableSeq(): number {
+    return this.#watermark.seq;
+  }
+
+  /** The last seq handed out (durable or not). */
+  get lastSeq(): number {
+    return this.#epoch.lastSeq;
+  }
+
+  get state(): EngineState {
+    return this.#state;
+  }
+
+  /** Why the engine closed (undefined while open). */
+  get closeError(): Error | undefined {
+    return this.#closeError;
+  }
+
+  whenDurable(seq: number): Promise<void> {
+    return this.#watermark.whenDurable(seq);
+  }
+
+  onDurable(listener: (durableSeq: number) => void): () => void {
+    return this.#watermark.onAdvance(listener);
+  }
+
+  /** Called when pending writes failed and the engine started to reopen. */
+  onReset(listener: (error: StorageError) => void): () => void {
+    this.#resetListeners.add(listener);
+    return () => this.#resetListeners.delete(listener);
+  }
+
+  /** Called when the engine reopened after a reset; writes are accepted again. */
+  onRecovered(listener: () => void): () => void {
+    this.#recoveredListeners.add(listener);
+    return () => this.#recoveredListeners.delete(listener);
+  }
+
+  /** Bytes written but not yet in an SST (WAL buffer plus memtables). */
+  get unflushedBytes(): number {
+    return this.#epoch.unflushedBytes;
+  }
+
+  /** Resolves when unflushed bytes are below `maxUnflushedBytes` (backpressure for writers). */
+  async whenWritable(): Promise<void> {
+    while (this.#epoch.unflushedBytes >= this.options.maxUnflushedBytes) {
+      this.#throwIfClosed();
+      this.#recorder.backpressureWaits++;
+      await new Promise<void>((resolve) => this.#capacityWaiters.add(resolve));
+    }
+    this.#throwIfClosed();
+  }
+
+  /** Resolves when every write made so far is durable. */
+  async flush(): Promise<void> {
+    this.#throwIfClosed();
+    await this.#watermark.whenDurable(this.#epoch.lastSeq);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Reads
+  // ---------------------------------------------------------------------------------------------
+
+  async get(key: Uint8Array): Promise<Uint8Array | undefined> {
+    const end = Buffer.concat([key, Buffer.of(0)]);
+    for await (const entry of this.scan({ start: key, end })) return entry.value;
+    return undefined;
+  }
+
+  /**
+   * Scans live, durable entries in `range` in key order (descending with `reverse`). Lazy: SST
+   * blocks are fetched as the consumer advances. The scan reads a consistent view: the sources
+   * and the durable seq at its start (objects it needs are kept until it ends).
+   */
+  scan(range: KeyRange, options: ScanOptions = {}): AsyncIterable<ScannedEntry> {
+    this.#throwIfClosed();
+    return this.version.scan(range, {
+      reverse: options.reverse === true,
+      snapshotSeq: this.#watermark.seq,
+      nowMs: () => this.clock.nowMs(),
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Lifecycle
+  // ---------------------------------------------------------------------------------------------
+
+  /** Flushes what is buffered, stops background work and closes. Pending writes that cannot be made durable fail. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    if (this.#state === "open") {
+      try {
+        await this.#watermark.whenDurable(this.#epoch.lastSeq);
+      } catch {
+        // The failure is already reported to the writers; closing goes on.
+      }
+    }
+    this.#shutDown(new ClosedError("the engine"), "closed");
+    await Promise.allSettled([this.flusher.idle(), this.compactor.idle(), this.gc.idle()]);
+  }
+
+  #shutDown(error: Error, _reason: "closed" | "fenced" | "failed"): void {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    this.#closeError = error;
+    this.#epoch.stopped = true;
+    this.#epoch.wal?.stop();
+    this.#closeController.abort(error);
+    this.#watermark.fail(error);
+    this.#notifyCapacity();
+  }
+
+  metrics(): EngineMetrics {
+    return this.#recorder.snapshot({
+      durableSeq: this.#watermark.seq,
+      lastSeq: this.#epoch.lastSeq,
+      unflushedBytes: this.#epoch.unflushedBytes,
+      l0Count: this.#epoch.manifest.manifest.l0.length,
+      sortedRunCount: this.#epoch.manifest.manifest.runs.length,
+      frozenMemtables: this.#epoch.frozen.length,
+      writerEpoch: this.#epoch.writerEpoch,
+      cache: this.cache.stats(),
+      state: this.#state,
+    });
+  }
+
+  get recorder(): EngineMetricsRecorder {
+    return this.#recorder;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Internals used by the flusher, compactor and garbage collector
+  // ---------------------------------------------------------------------------------------------
+
+  /** The current writer epoch, or undefined once closed. */
+  get epoch(): WriterEpoch | undefined {
+    return this.#state === "closed" ? undefined : this.#epoch;
+  }
+
+  /**
+   * Commits a manifest change for `epoch`: `mutate` gets the epoch's latest manifest and returns
+   * the next one. Changes run one after another. A conflict with a newer epoch is FencedError.
+   */
+  updateManifest(epoch: WriterEpoch, mutate: (current: Manifest) => Manifest): Promise<StoredManifest> {
+    const run = async (): Promise<StoredManifest> => {
+      if (epoch.stopped) throw new ClosedError("this writer epoch");
+      const current = epoch.manifest;
+      const next = mutate(current.manifest);
+      next.nextWalId = Math.max(next.nextWalId, epoch.wal.nextWalId);
+      next.nextSstId = Math.max(next.nextSstId, epoch.nextSstId);
+      const problem = checkTransition(current.manifest, next);
+      if (problem !== undefined) throw new InternalError(`manifest change breaks an invariant: ${problem}`);
+      try {
+        epoch.manifest = await writeNextManifest(this.store, current.id, next);
+      } catch (error) {
+        if (!(error instanceof ManifestConflictError)) throw error;
+        const latest = await readLatestManifest(this.store);
+        const epochNow = latest?.manifest.writerEpoch ?? 0;
+        if (epochNow > epoch.writerEpoch) throw new FencedError(`manifest ${error.id} was written by epoch ${epochNow}`);
+        throw new InternalError(`manifest ${error.id} conflicted within our own epoch ${epoch.writerEpoch}`);
+      }
+      this.#recorder.manifestWrites++;
+      return epoch.manifest;
+    };
+    const result = epoch.manifestQueue.then(run, run);
+    epoch.manifestQueue = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Rebuilds the read view after the epoch's memtables or manifest changed. */
+  refreshVersion(epoch: WriterEpoch): void {
+    if (epoch === this.#epoch && !epoch.stopped) this.version.update(this.#sourcesOf(epoch));
+  }
+
+  /** A background task of `epoch` failed: fenced closes the engine, anything else reopens it. */
+  reportFailure(epoch: WriterEpoch, error: unknown): void {
+    if (epoch.stopped || epoch !== this.#epoch || this.#state !== "open") return;
+    if (error instanceof FencedError || error instanceof PreconditionFailedError) {
+      const fenced = error instanceof FencedError ? error : new FencedError("a WAL object id we were about to write is taken", { cause: error });
+      this.#shutDown(fenced, "fenced");
+      return;
+    }
+    if (error instanceof InternalError || (isDurastreamError(error) && error.code === "corruption")) {
+      this.#shutDown(error as Error, "failed");
+      return;
+    }
+    void this.#recover(epoch, error);
+  }
+
+  /** Called after L0 flushes and WAL flushes free capacity. */
+  notifyCapacity(): void {
+    this.#notifyCapacity();
+  }
+
+  #notifyCapacity(): void {
+    const waiters = [...this.#capacityWaiters];
+    this.#capacityWaiters.clear();
+    for (const wake of waiters) wake();
+  }
+
+  #sourcesOf(epoch: WriterEpoch): VersionSources {
+    return {
+      memtables: [epoch.active, ...[...epoch.frozen].reverse().map((f) => f.memtable)],
+      l0: epoch.manifest.manifest.l0,
+      runs: epoch.manifest.manifest.runs,
+    };
+  }
+
+  #startEpoch(epoch: WriterEpoch): void {
+    epoch.wal = new WalWriter({
+      store: this.store,
+      clock: this.clock,
+      writerEpoch: epoch.writerEpoch,
+      firstWalId: epoch.flushedWals[epoch.flushedWals.length - 1]!.walId + 1,
+      flushIntervalMs: this.options.flushIntervalMs,
+      onFlushed: (flush) => this.#onWalFlushed(epoch, flush),
+      onFailed: (error) => this.reportFailure(epoch, error),
+    });
+    this.#epoch = epoch;
+    this.version.update(this.#sourcesOf(epoch));
+    if (epoch.frozen.length > 0) this.flusher.kick();
+    this.compactor.kick();
+    this.gc.kick();
+  }
+
+  #onWalFlushed(epoch: WriterEpoch, flush: WalFlush): void {
+    if (epoch !== this.#epoch || epoch.stopped) return;
+    epoch.flushedWals.push({ walId: flush.walId, maxSeq: flush.maxSeq });
+    this.#recorder.recordWalFlush(flush);
+    this.#watermark.advance(flush.maxSeq);
+    this.#notifyCapacity();
+  }
+
+  #writableEpoch(): WriterEpoch {
+    this.#throwIfClosed();
+    if (this.options.readOnly) throw new ReadOnlyError("write");
+    if (this.#state === "recovering") {
+      throw new StorageError("the store failed and the log is reopening; retry the write shortly", {
+        retryable: true,
+        outcome: "not_applied",
+      });
+    }
+    return this.#epoch;
+  }
+
+  #throwIfClosed(): void {
+    if (this.#state === "closed") throw this.#closeError ?? new ClosedError("the engine");
+  }
+
+  async #recover(failed: WriterEpoch, cause: unknown): Promise<void> {
+    this.#state = "recovering";
+    failed.stopped = true;
+    failed.wal.stop();
+    const error = new StorageError(
+      `a store write failed for longer than storeRetryDeadlineMs (${this.options.retry.deadlineMs} ms); ` +
+        `pending writes may or may not be durable: read back to check before retrying`,
+      { cause, outcome: "unknown", retryable: true },
+    );
+    this.#recorder.resets++;
+    this.#watermark.failPending(error);
+    for (const listener of this.#resetListeners) listener(error);
+    let backoffMs = this.options.retry.initialBackoffMs;
+    while (this.#state === "recovering") {
+      try {
+        const { epoch } = await WriterEpoch.claim(this.store, this.options.l0SstBytes);
+        if (this.#state !== "recovering") return;
+        this.#startEpoch(epoch);
+        this.#state = "open";
+        this.#watermark.advance(epoch.lastSeq);
+        for (const listener of this.#recoveredListeners) listener();
+        return;
+      } catch (reopenError) {
+        if (reopenError instanceof FencedError) return this.#shutDown(reopenError, "fenced");
+        if (this.#state !== "recovering") return;
+        await this.clock.sleep(backoffMs, this.#closeController.signal).catch(() => undefined);
+        backoffMs = Math.min(backoffMs * 2, this.options.retry.maxBackoffMs);
+      }
+    }
+  }
+}
+

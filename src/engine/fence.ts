@@ -1,0 +1,78 @@
+/**
+ * Writer fencing: how a new writer takes over a store root and stops every older one.
+ *
+ *   1. Read the newest manifest N and write N+1 with `writerEpoch + 1` (create-only). From now
+ *      on an older writer's manifest writes conflict, and on re-reading it sees a higher epoch.
+ *   2. Find the first free WAL id above `replayAfterWalId` and create a zero-byte WAL object
+ *      there (the fence). An older writer writes WAL ids one after another, so its next WAL
+ *      PUT hits the fence and fails. If the id is taken (the old writer got there first), the
+ *      object is replayed like any other and the fence moves to the next id.
+ *   3. The caller replays WAL objects in (replayAfterWalId, fence) and writes from fence + 1.
+ *
+ * Fences are never deleted (SlateDB issue 1622: deleting one let a stalled writer's late PUT
+ * succeed at a garbage-collected id, and an acknowledged write was lost).
+ */
+import { FencedError, PreconditionFailedError, StorageError } from "../errors.js";
+import type { ObjectStore } from "../store/object-store.js";
+import { emptyManifest } from "./manifest-format.js";
+import { ManifestConflictError, readLatestManifest, writeNextManifest, type StoredManifest } from "./manifest-store.js";
+import { WAL_PREFIX, parseId, walKey } from "./paths.js";
+
+/** Attempts at claiming an epoch or a fence id before giving up (each loss means a live race). */
+const MAX_CLAIM_ATTEMPTS = 32;
+
+/** Step 1: bumps the writer epoch. Returns the manifest that holds our epoch. */
+export async function claimWriterEpoch(store: ObjectStore): Promise<StoredManifest> {
+  for (let attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++) {
+    const current = (await readLatestManifest(store)) ?? { id: 0, manifest: emptyManifest() };
+    const next = { ...current.manifest, writerEpoch: current.manifest.writerEpoch + 1 };
+    try {
+      return await writeNextManifest(store, current.id, next);
+    } catch (error) {
+      if (!(error instanceof ManifestConflictError)) throw error;
+    }
+  }
+  throw new StorageError(`could not claim the writer epoch after ${MAX_CLAIM_ATTEMPTS} attempts: other writers keep racing`, {
+    retryable: true,
+    outcome: "not_applied",
+  });
+}
+
+/** Lists WAL ids strictly after `afterId`, ascending, with their sizes. */
+export async function listWalIds(store: ObjectStore, afterId: number): Promise<{ id: number; size: number }[]> {
+  const ids: { id: number; size: number }[] = [];
+  for await (const entry of store.list(WAL_PREFIX, { startAfter: walKey(afterId) })) {
+    const id = parseId(WAL_PREFIX, entry.key);
+    if (id !== undefined && id > afterId) ids.push({ id, size: entry.size });
+  }
+  return ids;
+}
+
+/**
+ * Step 2: writes the fence. Returns its id. Throws FencedError when a newer writer claimed
+ * the root in the meantime.
+ */
+export async function writeWalFence(store: ObjectStore, ours: StoredManifest): Promise<number> {
+  const listed = await listWalIds(store, ours.manifest.replayAfterWalId);
+  let fenceId = Math.max(ours.manifest.replayAfterWalId, ...listed.map((w) => w.id)) + 1;
+  for (let attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++) {
+    try {
+      await store.put(walKey(fenceId), new Uint8Array(0), { ifNoneMatch: "*" });
+      await assertStillOurs(store, ours);
+      return fenceId;
+    } catch (error) {
+      if (!(error instanceof PreconditionFailedError)) throw error;
+      await assertStillOurs(store, ours);
+      fenceId++;
+    }
+  }
+  throw new StorageError(`could not place a WAL fence after ${MAX_CLAIM_ATTEMPTS} attempts`, { retryable: true });
+}
+
+/** Throws FencedError if a newer epoch than ours holds the store. */
+export async function assertStillOurs(store: ObjectStore, ours: StoredManifest): Promise<void> {
+  const latest = await readLatestManifest(store);
+  if (latest !== undefined && latest.manifest.writerEpoch > ours.manifest.writerEpoch) {
+    throw new FencedError(`epoch ${latest.manifest.writerEpoch} took over from our epoch ${ours.manifest.writerEpoch}`);
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * The garbage collector: deletes objects nothing needs any more, in the background.
+ *
+ *   - WAL objects at or below the manifest's replay point, except zero-byte fences, which are
+ *     never deleted (a stalled writer must keep hitting its fence: SlateDB issue 1622);
+ *   - SSTs this writer removed from the manifest (compaction inputs), once no scan in this
+ *     process pins them and `gcGraceMs` has passed (readers in other processes reload on a
+ *     missing object);
+ *   - orphan SSTs that earlier writers uploaded but never published: unreferenced ids below the
+ *     manifest's `nextSstId` as it was when this writer took over (ids above it may be a live
+ *     writer's uploads, this one's included);
+ *   - manifests older than the newest `manifestsKept` + 1.
+ * Deletes follow only from manifests this epoch committed and verified to be the newest.
+ */
+import type { Engine } from "./engine.js";
+import { listManifestIds } from "./manifest-store.js";
+import { SST_PREFIX, manifestKey, parseId, sstKey, walKey } from "./paths.js";
+import { listWalIds } from "./fence.js";
+import type { TimerHandle } from "../util/clock.js";
+import type { WriterEpoch } from "./writer-epoch.js";
+
+export class GarbageCollector {
+  readonly #dereferenced = new Map<number, number>();
+  #running: Promise<void> | undefined;
+  #timer: TimerHandle | undefined;
+  #lastRunMs = Number.NEGATIVE_INFINITY;
+  #orphansCheckedForEpoch: WriterEpoch | undefined;
+  #lastWalGcThrough = 0;
+
+  constructor(private readonly engine: Engine) {}
+
+  markDereferenced(sstIds: number[]): void {
+    const nowMs = this.engine.clock.nowMs();
+    for (const id of sstIds) this.#dereferenced.set(id, nowMs);
+  }
+
+  /** Runs a pass now if the interval has passed, else schedules one. */
+  kick(): void {
+    if (this.#running !== undefined || this.#timer !== undefined || this.engine.options.readOnly) return;
+    const waitMs = this.#lastRunMs + this.engine.options.gcIntervalMs - this.engine.clock.nowMs();
+    if (waitMs > 0) {
+      this.#timer = this.engine.clock.setTimer(waitMs, () => {
+        this.#timer = undefined;
+        this.kick();
+      });
+      return;
+    }
+    this.#running = this.runOnce().finally(() => {
+      this.#running = undefined;
+      if (this.#dereferenced.size > 0 && this.engine.epoch !== undefined) this.kick();
+    });
+  }
+
+  async idle(): Promise<void> {
+    this.#timer?.cancel();
+    this.#timer = undefined;
+    while (this.#running !== undefined) await this.#running;
+  }
+
+  /** One pass. Errors are not fatal: the next pass tries again. */
+  async runOnce(): Promise<void> {
+    const epoch = this.engine.epoch;
+    if (epoch === undefined || epoch.stopped) return;
+    this.#lastRunMs = this.engine.clock.nowMs();
+    try {
+      await this.#collectWal(epoch);
+      await this.#collectSsts(epoch);
+      await this.#collectManifests(epoch);
+    } catch {
+      // A failed delete leaves garbage behind, never a hole; the next pass retries.
+    }
+  }
+
+  async #collectWal(epoch: WriterEpoch): Promise<void> {
+    const through = epoch.manifest.manifest.replayAfterWalId;
+    if (through <= this.#lastWalGcThrough) return;
+    for (const wal of await listWalIds(this.engine.store, Math.max(0, this.#lastWalGcThrough - 1))) {
+      if (wal.id > through || epoch.stopped) break;
+      if (wal.size > 0) await this.#delete(walKey(wal.id));
+    }
+    this.#lastWalGcThrough = through;
+  }
+
+  async #collectSsts(epoch: WriterEpoch): Promise<void> {
+    const nowMs = this.engine.clock.nowMs();
+    const referenced = referencedSsts(epoch);
+    for (const [id, sinceMs] of this.#dereferenced) {
+      if (epoch.stopped) return;
+      if (referenced.has(id)) {
+        this.#dereferenced.delete(id);
+      } else if (nowMs - sinceMs >= this.engine.options.gcGraceMs && !this.engine.version.isPinned(id)) {
+        await this.#delete(sstKey(id));
+        this.engine.version.forget(id);
+        this.#dereferenced.delete(id);
+      }
+    }
+    if (this.#orphansCheckedForEpoch === epoch) return;
+    for await (const entry of this.engine.store.list(SST_PREFIX)) {
+      const id = parseId(SST_PREFIX, entry.key);
+      if (id === undefined || id >= epoch.sstIdFloorAtOpen) break;
+      if (!referenced.has(id) && !this.#dereferenced.has(id)) this.markDereferenced([id]);
+    }
+    this.#orphansCheckedForEpoch = epoch;
+  }
+
+  async #collectManifests(epoch: WriterEpoch): Promise<void> {
+    const keepFrom = epoch.manifest.id - this.engine.options.manifestsKept;
+    for (const id of await listManifestIds(this.engine.store)) {
+      if (id >= keepFrom || epoch.stopped) return;
+      await this.#delete(manifestKey(id));
+    }
+  }
+
+  async #delete(key: string): Promise<void> {
+    await this.engine.store.delete(key);
+    this.engine.recorder.objectsDeleted++;
+  }
+}
+
+function referencedSsts(epoch: WriterEpoch): Set<number> {
+  const m = epoch.manifest.manifest;
+  return new Set([...m.l0, ...m.runs.flatMap((run) => run.ssts)].map((handle) => handle.id));
+}

@@ -1,0 +1,164 @@
+/**
+ * The manifest: the engine's full durable state, one immutable object per version
+ * (`manifest/<id>`, written create-only as the next id; see manifest-store.ts).
+ *
+ * Byte format (version 1):
+ *   field      width    meaning
+ *   magic      4        "DSMF"
+ *   version    1        format version, 1
+ *   body       4+n      u32 length, then UTF-8 JSON of `Manifest` (below)
+ *   checksum   8 u64    xxhash64 of every byte before it
+ *
+ * Invariants (checked before every create-only PUT and after every decode):
+ *   - every id is a safe integer; `writerEpoch >= 0`;
+ *   - `replayAfterWalId < nextWalId`: WAL ids <= replayAfterWalId are fully reflected in SSTs;
+ *   - every SST id is unique, and below `nextSstId`; every run id below `nextRunId`;
+ *   - within a sorted run, SSTs are in key order and do not overlap;
+ *   - `lastL0Seq` >= the largest seq in any SST (recovery skips WAL entries with seq <= lastL0Seq).
+ * Transition invariants (previous -> next): epoch, replayAfterWalId, lastL0Seq, nextSstId,
+ * nextRunId never decrease.
+ */
+import { CorruptionError, InternalError } from "../errors.js";
+import { ByteReader, ByteWriter, DecodeError } from "../util/bytes.js";
+import { checksum64 } from "../util/checksum.js";
+import { sstInfoFromJson, sstInfoToJson, type SstInfo } from "./sst-format.js";
+
+export const MANIFEST_MAGIC = Buffer.from("DSMF", "latin1");
+export const MANIFEST_FORMAT_VERSION = 1;
+
+export interface SstHandle {
+  id: number;
+  info: SstInfo;
+}
+
+export interface SortedRun {
+  id: number;
+  /** Non-overlapping, in key order. */
+  ssts: SstHandle[];
+}
+
+export interface Manifest {
+  writerEpoch: number;
+  /** One past the highest WAL id this manifest's writer knew to be written. */
+  nextWalId: number;
+  nextSstId: number;
+  nextRunId: number;
+  /** WAL ids <= this are fully reflected in the SSTs below; recovery replays the ones after it. */
+  replayAfterWalId: number;
+  /** Every batch with seq <= lastL0Seq is in the SSTs below. */
+  lastL0Seq: number;
+  /** L0 SSTs, newest first. */
+  l0: SstHandle[];
+  /** Sorted runs, newest first. */
+  runs: SortedRun[];
+}
+
+export function emptyManifest(): Manifest {
+  return { writerEpoch: 0, nextWalId: 1, nextSstId: 1, nextRunId: 1, replayAfterWalId: 0, lastL0Seq: 0, l0: [], runs: [] };
+}
+
+export function encodeManifest(manifest: Manifest): Uint8Array {
+  const problem = checkManifest(manifest);
+  if (problem !== undefined) throw new InternalError(`refusing to write an invalid manifest: ${problem}`);
+  const json = JSON.stringify({
+    ...manifest,
+    l0: manifest.l0.map(handleToJson),
+    runs: manifest.runs.map((run) => ({ id: run.id, ssts: run.ssts.map(handleToJson) })),
+  });
+  const writer = new ByteWriter(json.length + 32);
+  writer.bytes(MANIFEST_MAGIC).u8(MANIFEST_FORMAT_VERSION).lengthPrefixed(Buffer.from(json, "utf8"));
+  writer.bigU64(checksum64(writer.view()));
+  return writer.finish();
+}
+
+export function decodeManifest(objectKey: string, bytes: Uint8Array): Manifest {
+  if (bytes.length < MANIFEST_MAGIC.length + 1 + 4 + 8) throw new CorruptionError(objectKey, "manifest is truncated");
+  const body = bytes.subarray(0, bytes.length - 8);
+  const stored = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).readBigUInt64BE(body.length);
+  if (checksum64(body) !== stored) throw new CorruptionError(objectKey, "manifest checksum mismatch");
+  let manifest: Manifest;
+  try {
+    const reader = new ByteReader(body);
+    if (!Buffer.from(reader.bytes(4)).equals(MANIFEST_MAGIC)) throw new DecodeError("bad magic");
+    const version = reader.u8();
+    if (version !== MANIFEST_FORMAT_VERSION) throw new DecodeError(`unknown manifest format version ${version}`);
+    const raw = JSON.parse(Buffer.from(reader.lengthPrefixed()).toString("utf8")) as Record<string, unknown>;
+    if (reader.remaining !== 0) throw new DecodeError("trailing bytes");
+    manifest = manifestFromJson(raw);
+  } catch (error) {
+    if (error instanceof CorruptionError) throw new CorruptionError(objectKey, error.message);
+    if (error instanceof DecodeError || error instanceof SyntaxError || error instanceof TypeError) {
+      throw new CorruptionError(objectKey, error.message);
+    }
+    throw error;
+  }
+  const problem = checkManifest(manifest);
+  if (problem !== undefined) throw new CorruptionError(objectKey, problem);
+  return manifest;
+}
+
+function handleToJson(handle: SstHandle): { id: number; info: unknown } {
+  return { id: handle.id, info: sstInfoToJson(handle.info) };
+}
+
+function manifestFromJson(raw: Record<string, unknown>): Manifest {
+  const int = (name: string): number => {
+    const value = raw[name];
+    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) throw new DecodeError(`bad ${name}`);
+    return value;
+  };
+  const handles = (value: unknown): SstHandle[] => {
+    if (!Array.isArray(value)) throw new DecodeError("bad SST list");
+    return value.map((item: { id?: unknown; info?: unknown }) => {
+      if (typeof item?.id !== "number" || !Number.isSafeInteger(item.id)) throw new DecodeError("bad SST id");
+      return { id: item.id, info: sstInfoFromJson(item.info) };
+    });
+  };
+  if (!Array.isArray(raw.runs)) throw new DecodeError("bad runs");
+  return {
+    writerEpoch: int("writerEpoch"),
+    nextWalId: int("nextWalId"),
+    nextSstId: int("nextSstId"),
+    nextRunId: int("nextRunId"),
+    replayAfterWalId: int("replayAfterWalId"),
+    lastL0Seq: int("lastL0Seq"),
+    l0: handles(raw.l0),
+    runs: raw.runs.map((run: { id?: unknown; ssts?: unknown }) => {
+      if (typeof run?.id !== "number" || !Number.isSafeInteger(run.id)) throw new DecodeError("bad run id");
+      return { id: run.id, ssts: handles(run.ssts) };
+    }),
+  };
+}
+
+/** Returns a description of the first broken invariant, or undefined when the manifest is valid. */
+export function checkManifest(m: Manifest): string | undefined {
+  if (m.replayAfterWalId >= m.nextWalId) return `replayAfterWalId ${m.replayAfterWalId} >= nextWalId ${m.nextWalId}`;
+  const seen = new Set<number>();
+  const all = [...m.l0, ...m.runs.flatMap((run) => run.ssts)];
+  for (const handle of all) {
+    if (seen.has(handle.id)) return `SST ${handle.id} is listed twice`;
+    seen.add(handle.id);
+    if (handle.id >= m.nextSstId) return `SST ${handle.id} >= nextSstId ${m.nextSstId}`;
+    if (handle.info.maxSeq > m.lastL0Seq) return `SST ${handle.id} holds seq ${handle.info.maxSeq} > lastL0Seq ${m.lastL0Seq}`;
+  }
+  const runIds = new Set<number>();
+  for (const run of m.runs) {
+    if (runIds.has(run.id) || run.id >= m.nextRunId) return `bad run id ${run.id}`;
+    runIds.add(run.id);
+    for (let i = 1; i < run.ssts.length; i++) {
+      const previous = Buffer.from(run.ssts[i - 1]!.info.lastKey, "base64");
+      const current = Buffer.from(run.ssts[i]!.info.firstKey, "base64");
+      if (Buffer.compare(previous, current) >= 0) return `run ${run.id}: SSTs overlap or are out of order`;
+    }
+  }
+  return undefined;
+}
+
+/** Checks that `next` may follow `previous`; returns a description of the problem or undefined. */
+export function checkTransition(previous: Manifest, next: Manifest): string | undefined {
+  const fields = ["writerEpoch", "replayAfterWalId", "lastL0Seq", "nextSstId", "nextRunId"] as const;
+  for (const field of fields) {
+    if (next[field] < previous[field]) return `${field} would go back from ${previous[field]} to ${next[field]}`;
+  }
+  return checkManifest(next);
+}

@@ -1,0 +1,112 @@
+/**
+ * The memtable flusher: turns frozen memtables into L0 SSTs, oldest first, one at a time.
+ *
+ * For each frozen memtable: wait until its last seq is durable (an L0 must never publish data
+ * the WAL has not made durable), build the SST (newest version per key; expired and filtered
+ * entries become tombstones, which only the bottom-most compaction may drop), create it
+ * create-only, then commit a manifest that lists it and moves `lastL0Seq` and
+ * `replayAfterWalId` forward. Only after that commit does the memtable leave the read view.
+ */
+import { PreconditionFailedError, StorageError } from "../errors.js";
+import { isExpired, type Entry } from "./entry.js";
+import type { Engine } from "./engine.js";
+import type { SstHandle } from "./manifest-format.js";
+import { sstKey } from "./paths.js";
+import { SstBuilder } from "./sst-format.js";
+import type { FrozenMemtable, WriterEpoch } from "./writer-epoch.js";
+
+/** Ids tried when a create-only SST PUT finds its id taken (a stale writer's orphan). */
+const MAX_SST_ID_ATTEMPTS = 16;
+
+export class MemtableFlusher {
+  #running: Promise<void> | undefined;
+
+  constructor(private readonly engine: Engine) {}
+
+  kick(): void {
+    this.#running ??= this.#run().finally(() => {
+      this.#running = undefined;
+    });
+  }
+
+  async idle(): Promise<void> {
+    while (this.#running !== undefined) await this.#running;
+  }
+
+  async #run(): Promise<void> {
+    for (;;) {
+      const epoch = this.engine.epoch;
+      const oldest = epoch?.frozen[0];
+      if (epoch === undefined || epoch.stopped || oldest === undefined) return;
+      try {
+        await this.#flushOne(epoch, oldest);
+      } catch (error) {
+        this.engine.reportFailure(epoch, error);
+        return;
+      }
+    }
+  }
+
+  async #flushOne(epoch: WriterEpoch, frozen: FrozenMemtable): Promise<void> {
+    await this.engine.whenDurable(frozen.maxSeq);
+    while (epoch.manifest.manifest.l0.length >= this.engine.options.l0MaxSsts && !epoch.stopped) {
+      this.engine.compactor.kick();
+      await this.engine.compactor.idle();
+      if (epoch.manifest.manifest.l0.length >= this.engine.options.l0MaxSsts) return; // compactor failed; it reported why
+    }
+    if (epoch.stopped) return;
+    const built = buildL0(frozen, this.engine);
+    const handle = built === undefined ? undefined : await putNewSst(this.engine, epoch, built.bytes, built.info);
+    const replayPoint = epoch.replayPointFor(frozen.maxSeq);
+    await this.engine.updateManifest(epoch, (m) => ({
+      ...m,
+      l0: handle === undefined ? m.l0 : [handle, ...m.l0],
+      lastL0Seq: Math.max(m.lastL0Seq, frozen.maxSeq),
+      replayAfterWalId: Math.max(m.replayAfterWalId, replayPoint),
+    }));
+    if (epoch.stopped) return;
+    epoch.frozen.shift();
+    epoch.dropFlushedWalsThrough(replayPoint);
+    this.engine.recorder.l0Flushes++;
+    this.engine.refreshVersion(epoch);
+    this.engine.notifyCapacity();
+    this.engine.compactor.kick();
+    this.engine.gc.kick();
+  }
+}
+
+function buildL0(frozen: FrozenMemtable, engine: Engine): { bytes: Uint8Array; info: SstHandle["info"] } | undefined {
+  const builder = new SstBuilder({ blockBytes: engine.options.sstBlockBytes });
+  const nowMs = engine.clock.nowMs();
+  const filter = engine.options.compactionFilter;
+  let previous: Uint8Array | undefined;
+  for (const entry of frozen.memtable.entries()) {
+    if (previous !== undefined && Buffer.compare(previous, entry.key) === 0) continue; // older version
+    previous = entry.key;
+    builder.add(dropIfDead(entry, nowMs, filter));
+  }
+  return builder.entryCount === 0 ? undefined : builder.finish();
+}
+
+/** An expired or filtered version becomes a tombstone at the same seq, so no older version reappears. */
+export function dropIfDead(entry: Entry, nowMs: number, filter: ((key: Uint8Array, value: Uint8Array) => boolean) | undefined): Entry {
+  if (entry.value === null) return entry;
+  if (isExpired(entry, nowMs) || (filter !== undefined && !filter(entry.key, entry.value))) {
+    return { key: entry.key, seq: entry.seq, value: null, expireAtMs: 0 };
+  }
+  return entry;
+}
+
+/** Creates an SST under a fresh id (create-only, so a stale writer's object is never overwritten). */
+export async function putNewSst(engine: Engine, epoch: WriterEpoch, bytes: Uint8Array, info: SstHandle["info"]): Promise<SstHandle> {
+  for (let attempt = 0; attempt < MAX_SST_ID_ATTEMPTS; attempt++) {
+    const id = epoch.nextSstId++;
+    try {
+      await engine.store.put(sstKey(id), bytes, { ifNoneMatch: "*" });
+      return { id, info };
+    } catch (error) {
+      if (!(error instanceof PreconditionFailedError)) throw error;
+    }
+  }
+  throw new StorageError(`could not find a free SST id after ${MAX_SST_ID_ATTEMPTS} attempts`, { retryable: true });
+}

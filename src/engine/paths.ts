@@ -1,0 +1,33 @@
+/**
+ * Object keys: the only place the engine builds or parses them.
+ *
+ *   manifest/<20-digit id>   the full engine state, one object per version, created create-only
+ *   wal/<20-digit id>        write-ahead log objects, contiguous ids; a zero-byte one is a fence
+ *   sst/<20-digit id>        sorted tables (L0 and sorted runs), created create-only
+ *
+ * Twenty digits hold any u64 and make list order equal numeric order.
+ */
+
+export const MANIFEST_PREFIX = "manifest/";
+export const WAL_PREFIX = "wal/";
+export const SST_PREFIX = "sst/";
+
+const ID_DIGITS = 20;
+
+function formatId(id: number): string {
+  if (!Number.isSafeInteger(id) || id < 0) throw new RangeError(`object id ${id} is not a safe non-negative integer`);
+  return String(id).padStart(ID_DIGITS, "0");
+}
+
+export const manifestKey = (id: number): string => MANIFEST_PREFIX + formatId(id);
+export const walKey = (id: number): string => WAL_PREFIX + formatId(id);
+export const sstKey = (id: number): string => SST_PREFIX + formatId(id);
+
+/** Parses `<prefix><20 digits>`; returns undefined for any other key (foreign objects are ignored). */
+export function parseId(prefix: string, key: string): number | undefined {
+  if (!key.startsWith(prefix)) return undefined;
+  const digits = key.slice(prefix.length);
+  if (digits.length !== ID_DIGITS || !/^[0-9]+$/.test(digits)) return undefined;
+  const id = Number(digits);
+  return Number.isSafeInteger(id) ? id : undefined;
+}

@@ -1,0 +1,116 @@
+/**
+ * The read view: which memtables, L0 SSTs and sorted runs make up the data right now, the SST
+ * readers opened for them, and which SSTs live scans still use.
+ *
+ * A scan takes the sources current at its start and pins their SSTs, so that the garbage
+ * collector keeps every object a running scan may still read, even after compaction replaced
+ * it. Sources only ever hold the same data in another shape (a memtable and the L0 written from
+ * it, or L0s and the run compacted from them), so a view taken at any moment is complete.
+ */
+import type { ObjectStore } from "../store/object-store.js";
+import type { BlockCache } from "./block-cache.js";
+import type { Entry, KeyRange } from "./entry.js";
+import type { SortedRun, SstHandle } from "./manifest-format.js";
+import type { Memtable } from "./memtable.js";
+import { sstKey } from "./paths.js";
+import { chunked, mergeSources, overlaps, type EntrySource } from "./read-path.js";
+import { SstReader } from "./sst-reader.js";
+import { sstInfoFirstKey, sstInfoLastKey } from "./sst-format.js";
+
+export interface VersionSources {
+  /** Newest first: the active memtable, then frozen ones. */
+  memtables: Memtable[];
+  /** Newest first. */
+  l0: SstHandle[];
+  /** Newest first. */
+  runs: SortedRun[];
+}
+
+export interface VersionScanOptions {
+  reverse: boolean;
+  snapshotSeq: number;
+  nowMs: () => number;
+}
+
+export class Version {
+  #sources: VersionSources;
+  readonly #readers = new Map<number, Promise<SstReader>>();
+  readonly #pins = new Map<number, number>();
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly cache: BlockCache,
+    sources: VersionSources,
+  ) {
+    this.#sources = sources;
+  }
+
+  get sources(): VersionSources {
+    return this.#sources;
+  }
+
+  update(sources: VersionSources): void {
+    this.#sources = sources;
+  }
+
+  isPinned(sstId: number): boolean {
+    return (this.#pins.get(sstId) ?? 0) > 0;
+  }
+
+  openReader(handle: SstHandle): Promise<SstReader> {
+    let reader = this.#readers.get(handle.id);
+    if (reader === undefined) {
+      reader = SstReader.open({ store: this.store, objectKey: sstKey(handle.id), info: handle.info, cache: this.cache });
+      reader.catch(() => this.#readers.delete(handle.id));
+      this.#readers.set(handle.id, reader);
+    }
+    return reader;
+  }
+
+  /** Drops what is held for a deleted SST. */
+  forget(sstId: number): void {
+    this.#readers.delete(sstId);
+    this.cache.evictObject(sstKey(sstId));
+  }
+
+  async *scan(range: KeyRange, options: VersionScanOptions): AsyncGenerator<{ key: Uint8Array; value: Uint8Array; seq: number }, void, void> {
+    const sources = this.#sources;
+    const pinned = [...sources.l0, ...sources.runs.flatMap((run) => run.ssts)].map((handle) => handle.id);
+    for (const id of pinned) this.#pins.set(id, (this.#pins.get(id) ?? 0) + 1);
+    try {
+      const inputs: EntrySource[] = sources.memtables.map((memtable) => memtable.scan(range, options.snapshotSeq, options.reverse));
+      for (const handle of sources.l0) {
+        if (this.#overlaps(handle, range)) inputs.push(this.#sstSource([handle], range, options.reverse));
+      }
+      for (const run of sources.runs) {
+        const ssts = run.ssts.filter((handle) => this.#overlaps(handle, range));
+        if (ssts.length > 0) inputs.push(this.#sstSource(options.reverse ? ssts.reverse() : ssts, range, options.reverse));
+      }
+      for await (const entry of mergeSources(inputs, options)) {
+        yield { key: entry.key, value: entry.value as Uint8Array, seq: entry.seq };
+      }
+    } finally {
+      for (const id of pinned) {
+        const count = (this.#pins.get(id) ?? 1) - 1;
+        if (count <= 0) this.#pins.delete(id);
+        else this.#pins.set(id, count);
+      }
+    }
+  }
+
+  /** Full newest-version scan of some SSTs, for compaction (no snapshot filter, tombstones kept). */
+  sstEntries(handles: SstHandle[]): AsyncGenerator<Entry[], void, void> {
+    return this.#sstSource(handles, {}, false);
+  }
+
+  #overlaps(handle: SstHandle, range: KeyRange): boolean {
+    return overlaps(sstInfoFirstKey(handle.info), sstInfoLastKey(handle.info), range);
+  }
+
+  async *#sstSource(handles: SstHandle[], range: KeyRange, reverse: boolean): AsyncGenerator<Entry[], void, void> {
+    for (const handle of handles) {
+      const reader = await this.openReader(handle);
+      yield* chunked(reader.scan(range, { reverse }));
+    }
+  }
+}

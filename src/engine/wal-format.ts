@@ -1,0 +1,121 @@
+/**
+ * WAL object format (version 1). One object per group-commit flush; every batch in it whole.
+ *
+ *   field            width     meaning
+ *   magic            4         "DSWL"
+ *   version          1         format version, 1
+ *   writerEpoch      8  u64    epoch of the writer that created the object
+ *   walId            8  u64    the object's own id (guards against a misplaced object)
+ *   batchCount       4  u32
+ *   batches          ...       batchCount times:
+ *     seq            8  u64    the engine sequence number of the batch
+ *     opCount        4  u32
+ *     ops            ...       opCount times:
+ *       kind         1         1 = put, 2 = delete
+ *       key          4+n       u32 length, then the key bytes
+ *       expireAtMs   8  u64    (put only) 0 = never expires
+ *       value        4+n       (put only) u32 length, then the value bytes
+ *   checksum         8  u64    xxhash64 of every byte before it
+ *
+ * A zero-byte object is a fence (fence.ts): it carries no batches and is never deleted.
+ * Batches are encoded once, at write time (`encodeBatch`), and a flush only concatenates them.
+ */
+import { CorruptionError } from "../errors.js";
+import { ByteReader, ByteWriter, DecodeError } from "../util/bytes.js";
+import { checksum64 } from "../util/checksum.js";
+
+export const WAL_MAGIC = Buffer.from("DSWL", "latin1");
+export const WAL_FORMAT_VERSION = 1;
+const HEADER_BYTES = 4 + 1 + 8 + 8 + 4;
+const CHECKSUM_BYTES = 8;
+
+export type WriteOp =
+  | { type: "put"; key: Uint8Array; value: Uint8Array; expireAtMs?: number }
+  | { type: "delete"; key: Uint8Array };
+
+export interface WalBatch {
+  seq: number;
+  ops: WriteOp[];
+}
+
+const OP_PUT = 1;
+const OP_DELETE = 2;
+
+/** Encodes one batch (seq + ops) as it will sit inside a WAL object. */
+export function encodeBatch(seq: number, ops: readonly WriteOp[]): Uint8Array {
+  const writer = new ByteWriter(64 + ops.reduce((sum, op) => sum + op.key.length + (op.type === "put" ? op.value.length + 16 : 8), 0));
+  writer.u64(seq).u32(ops.length);
+  for (const op of ops) {
+    if (op.type === "put") {
+      writer.u8(OP_PUT).lengthPrefixed(op.key).u64(op.expireAtMs ?? 0).lengthPrefixed(op.value);
+    } else {
+      writer.u8(OP_DELETE).lengthPrefixed(op.key);
+    }
+  }
+  return writer.view();
+}
+
+/** Builds a WAL object from batches already encoded with `encodeBatch`. */
+export function encodeWalObject(writerEpoch: number, walId: number, encodedBatches: readonly Uint8Array[]): Uint8Array {
+  const bodyBytes = encodedBatches.reduce((sum, batch) => sum + batch.length, 0);
+  const writer = new ByteWriter(HEADER_BYTES + bodyBytes + CHECKSUM_BYTES);
+  writer.bytes(WAL_MAGIC).u8(WAL_FORMAT_VERSION).u64(writerEpoch).u64(walId).u32(encodedBatches.length);
+  for (const batch of encodedBatches) writer.bytes(batch);
+  writer.bigU64(checksum64(writer.view()));
+  return writer.view();
+}
+
+export interface WalObject {
+  writerEpoch: number;
+  walId: number;
+  batches: WalBatch[];
+}
+
+/** Decodes a non-empty WAL object; any damage is a CorruptionError, never partial data. */
+export function decodeWalObject(objectKey: string, expectedWalId: number, bytes: Uint8Array): WalObject {
+  if (bytes.length < HEADER_BYTES + CHECKSUM_BYTES) {
+    throw new CorruptionError(objectKey, `WAL object of ${bytes.length} bytes is shorter than its header and checksum`);
+  }
+  const body = bytes.subarray(0, bytes.length - CHECKSUM_BYTES);
+  const stored = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).readBigUInt64BE(body.length);
+  if (checksum64(body) !== stored) throw new CorruptionError(objectKey, "WAL checksum mismatch");
+  try {
+    const reader = new ByteReader(body);
+    if (!Buffer.from(reader.bytes(4)).equals(WAL_MAGIC)) throw new DecodeError("bad magic");
+    const version = reader.u8();
+    if (version !== WAL_FORMAT_VERSION) throw new DecodeError(`unknown WAL format version ${version}`);
+    const writerEpoch = reader.u64();
+    const walId = reader.u64();
+    if (walId !== expectedWalId) throw new DecodeError(`object claims WAL id ${walId}`);
+    const batches = readBatches(reader, reader.u32());
+    if (reader.remaining !== 0) throw new DecodeError(`${reader.remaining} trailing bytes`);
+    return { writerEpoch, walId, batches };
+  } catch (error) {
+    if (error instanceof DecodeError) throw new CorruptionError(objectKey, error.message);
+    throw error;
+  }
+}
+
+function readBatches(reader: ByteReader, count: number): WalBatch[] {
+  const batches: WalBatch[] = [];
+  for (let b = 0; b < count; b++) {
+    const seq = reader.u64();
+    const opCount = reader.u32();
+    const ops: WriteOp[] = [];
+    for (let i = 0; i < opCount; i++) {
+      const kind = reader.u8();
+      const key = reader.lengthPrefixed();
+      if (kind === OP_PUT) {
+        const expireAtMs = reader.u64();
+        ops.push({ type: "put", key, value: reader.lengthPrefixed(), expireAtMs });
+      } else if (kind === OP_DELETE) {
+        ops.push({ type: "delete", key });
+      } else {
+        throw new DecodeError(`unknown op kind ${kind}`);
+      }
+    }
+    if (batches.length > 0 && seq <= batches[batches.length - 1]!.seq) throw new DecodeError("batch seqs do not increase");
+    batches.push({ seq, ops });
+  }
+  return batches;
+}

@@ -1,0 +1,62 @@
+/**
+ * WAL replay on open: reads the WAL objects in (replayAfterWalId, fenceId) in id order and
+ * hands their batches to the caller, skipping batches already in SSTs (seq <= lastL0Seq) and
+ * zero-byte fences. A few objects are fetched ahead so that replay from S3 is not one round
+ * trip per object.
+ */
+import { CorruptionError, NotFoundError } from "../errors.js";
+import type { ObjectStore } from "../store/object-store.js";
+import { walKey } from "./paths.js";
+import { decodeWalObject, type WalBatch } from "./wal-format.js";
+
+/** WAL objects fetched ahead of the one being applied. */
+const REPLAY_PREFETCH_OBJECTS = 4;
+
+export interface ReplayedWal {
+  walId: number;
+  /** Batches with seq > lastL0Seq, in seq order. Empty for a fence. */
+  batches: WalBatch[];
+  /** Highest seq in the object (0 for a fence). */
+  maxSeq: number;
+}
+
+export async function* replayWal(
+  store: ObjectStore,
+  range: { afterWalId: number; beforeWalId: number; lastL0Seq: number },
+): AsyncGenerator<ReplayedWal, void, void> {
+  const fetches: Promise<Uint8Array | undefined>[] = [];
+  let nextToFetch = range.afterWalId + 1;
+  const fetchMore = () => {
+    while (nextToFetch < range.beforeWalId && fetches.length < REPLAY_PREFETCH_OBJECTS) {
+      const key = walKey(nextToFetch++);
+      const fetch = store.get(key).catch((error: unknown) => {
+        if (error instanceof NotFoundError) return undefined;
+        throw error;
+      });
+      fetch.catch(() => {}); // awaited below in order; avoid an unhandled rejection meanwhile
+      fetches.push(fetch);
+    }
+  };
+  let previousSeq = range.lastL0Seq;
+  for (let walId = range.afterWalId + 1; walId < range.beforeWalId; walId++) {
+    fetchMore();
+    const bytes = await fetches.shift()!;
+    if (bytes === undefined) {
+      throw new CorruptionError(walKey(walId), "a WAL object that must be replayed is missing");
+    }
+    if (bytes.length === 0) {
+      yield { walId, batches: [], maxSeq: 0 };
+      continue;
+    }
+    const object = decodeWalObject(walKey(walId), walId, bytes);
+    const batches = object.batches.filter((batch) => batch.seq > range.lastL0Seq);
+    for (const batch of batches) {
+      if (batch.seq <= previousSeq) {
+        throw new CorruptionError(walKey(walId), `batch seq ${batch.seq} does not follow ${previousSeq}`);
+      }
+      previousSeq = batch.seq;
+    }
+    const maxSeq = object.batches.length === 0 ? 0 : object.batches[object.batches.length - 1]!.seq;
+    yield { walId, batches, maxSeq };
+  }
+}

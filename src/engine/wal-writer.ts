@@ -1,0 +1,135 @@
+/**
+ * The WAL writer: group commit with one PUT in flight.
+ *
+ * Batches are appended (already encoded) to a buffer. When no PUT is in flight and the buffer
+ * is not empty, the buffer becomes one WAL object `wal/<id>`, created create-only. Batches that
+ * arrive while it is in flight gather for the next object. Flush starts are spaced at least
+ * `flushIntervalMs` apart, so WAL PUTs never exceed 1000 / flushIntervalMs per second whatever
+ * the load; an idle writer flushes at once (after the current turn of the event loop, so that
+ * appends made in the same turn share the object).
+ *
+ *   append ──> [buffer] ──(idle, spacing elapsed)──> PUT wal/<id> (ifNoneMatch "*")
+ *                 ^ appends gather here while a PUT is in flight      │ ok: onFlushed(maxSeq)
+ *                                                                     │ error: onFailed(error)
+ *
+ * A PUT that fails (after the retrying store gave up) stops the writer: nothing after it may
+ * become durable before it, so the engine fails every pending write and reopens.
+ */
+import { assert } from "../errors.js";
+import type { ObjectStore } from "../store/object-store.js";
+import type { Clock, TimerHandle } from "../util/clock.js";
+import { walKey } from "./paths.js";
+import { encodeWalObject } from "./wal-format.js";
+
+export interface WalFlush {
+  walId: number;
+  maxSeq: number;
+  bytes: number;
+  batches: number;
+  durationMs: number;
+}
+
+export interface WalWriterOptions {
+  store: ObjectStore;
+  clock: Clock;
+  writerEpoch: number;
+  firstWalId: number;
+  flushIntervalMs: number;
+  onFlushed: (flush: WalFlush) => void;
+  onFailed: (error: unknown) => void;
+}
+
+export class WalWriter {
+  readonly #options: WalWriterOptions;
+  #batches: Uint8Array[] = [];
+  #bufferedBytes = 0;
+  #bufferMaxSeq = 0;
+  #nextWalId: number;
+  #inFlight = false;
+  #lastStartMs = Number.NEGATIVE_INFINITY;
+  #timer: TimerHandle | undefined;
+  #immediate: NodeJS.Immediate | undefined;
+  #stopped = false;
+
+  constructor(options: WalWriterOptions) {
+    this.#options = options;
+    this.#nextWalId = options.firstWalId;
+  }
+
+  /** The id the next WAL object will get (every lower id is written or is a fence). */
+  get nextWalId(): number {
+    return this.#nextWalId;
+  }
+
+  get bufferedBytes(): number {
+    return this.#bufferedBytes;
+  }
+
+  get inFlight(): boolean {
+    return this.#inFlight;
+  }
+
+  append(seq: number, encodedBatch: Uint8Array): void {
+    assert(!this.#stopped, "append to a stopped WAL writer");
+    assert(seq > this.#bufferMaxSeq, `WAL batch seq ${seq} after ${this.#bufferMaxSeq}`);
+    this.#batches.push(encodedBatch);
+    this.#bufferedBytes += encodedBatch.length;
+    this.#bufferMaxSeq = seq;
+    this.#schedule();
+  }
+
+  /** Stops flushing; the buffer is dropped (its batches were never durable). */
+  stop(): void {
+    this.#stopped = true;
+    this.#timer?.cancel();
+    if (this.#immediate !== undefined) clearImmediate(this.#immediate);
+    this.#batches = [];
+    this.#bufferedBytes = 0;
+  }
+
+  #schedule(): void {
+    if (this.#stopped || this.#inFlight || this.#timer !== undefined || this.#immediate !== undefined) return;
+    if (this.#batches.length === 0) return;
+    const waitMs = this.#lastStartMs + this.#options.flushIntervalMs - this.#options.clock.nowMs();
+    if (waitMs > 0) {
+      this.#timer = this.#options.clock.setTimer(waitMs, () => {
+        this.#timer = undefined;
+        void this.#flush();
+      });
+    } else {
+      this.#immediate = setImmediate(() => {
+        this.#immediate = undefined;
+        void this.#flush();
+      });
+    }
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#stopped || this.#inFlight || this.#batches.length === 0) return;
+    const batches = this.#batches;
+    const maxSeq = this.#bufferMaxSeq;
+    const walId = this.#nextWalId;
+    this.#batches = [];
+    this.#bufferedBytes = 0;
+    this.#inFlight = true;
+    const startMs = this.#options.clock.nowMs();
+    this.#lastStartMs = startMs;
+    const body = encodeWalObject(this.#options.writerEpoch, walId, batches);
+    try {
+      await this.#options.store.put(walKey(walId), body, { ifNoneMatch: "*" });
+    } catch (error) {
+      this.#inFlight = false;
+      if (!this.#stopped) {
+        this.stop();
+        this.#options.onFailed(error);
+      }
+      return;
+    }
+    this.#inFlight = false;
+    if (this.#stopped) return;
+    this.#nextWalId = walId + 1;
+    const durationMs = this.#options.clock.nowMs() - startMs;
+    this.#options.onFlushed({ walId, maxSeq, bytes: body.length, batches: batches.length, durationMs });
+    this.#schedule();
+  }
+}

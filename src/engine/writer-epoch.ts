@@ -1,0 +1,119 @@
+/**
+ * One writer epoch: the state a writer holds between taking over the store (fence.ts) and
+ * losing it (fenced, closed, or a store failure that makes the engine reopen).
+ *
+ * It owns the memtables (active and frozen), the WAL writer, the record of flushed WAL objects
+ * (to compute the replay point when an L0 is published) and the latest manifest this epoch
+ * committed. The Engine keeps one current epoch; when it reopens, the old epoch is stopped and
+ * every background task that still holds it gives up quietly at its next step.
+ */
+import type { ObjectStore } from "../store/object-store.js";
+import { assert } from "../errors.js";
+import { claimWriterEpoch, writeWalFence } from "./fence.js";
+import type { StoredManifest } from "./manifest-store.js";
+import { Memtable } from "./memtable.js";
+import { replayWal } from "./wal-replay.js";
+import type { WriteOp } from "./wal-format.js";
+import type { WalWriter } from "./wal-writer.js";
+
+export interface FrozenMemtable {
+  memtable: Memtable;
+  /** Highest seq in it: it may become an L0 once this seq is durable. */
+  maxSeq: number;
+}
+
+export interface FlushedWal {
+  walId: number;
+  /** Highest batch seq in the object; 0 for a fence. */
+  maxSeq: number;
+}
+
+export class WriterEpoch {
+  manifest: StoredManifest;
+  active = new Memtable();
+  /** Oldest first. */
+  frozen: FrozenMemtable[] = [];
+  /** WAL objects after manifest.replayAfterWalId, ascending. */
+  flushedWals: FlushedWal[] = [];
+  lastSeq: number;
+  nextSstId: number;
+  /** SST ids below this were allocated by earlier writers: unreferenced ones are orphans. */
+  readonly sstIdFloorAtOpen: number;
+  wal!: WalWriter;
+  stopped = false;
+  /** Manifest updates of this epoch run one after another through this chain. */
+  manifestQueue: Promise<unknown> = Promise.resolve();
+
+  private constructor(manifest: StoredManifest) {
+    this.manifest = manifest;
+    this.lastSeq = manifest.manifest.lastL0Seq;
+    this.nextSstId = manifest.manifest.nextSstId;
+    this.sstIdFloorAtOpen = manifest.manifest.nextSstId;
+  }
+
+  get writerEpoch(): number {
+    return this.manifest.manifest.writerEpoch;
+  }
+
+  /** Claims the store (new epoch + WAL fence) and replays the WAL into memtables. */
+  static async claim(store: ObjectStore, l0SstBytes: number): Promise<{ epoch: WriterEpoch; fenceWalId: number }> {
+    const claimed = await claimWriterEpoch(store);
+    const fenceWalId = await writeWalFence(store, claimed);
+    const epoch = new WriterEpoch(claimed);
+    const m = claimed.manifest;
+    for await (const wal of replayWal(store, { afterWalId: m.replayAfterWalId, beforeWalId: fenceWalId, lastL0Seq: m.lastL0Seq })) {
+      for (const batch of wal.batches) {
+        epoch.applyBatch(batch.seq, batch.ops);
+        if (epoch.active.sizeBytes >= l0SstBytes) epoch.freezeActive();
+      }
+      epoch.flushedWals.push({ walId: wal.walId, maxSeq: wal.maxSeq });
+    }
+    epoch.flushedWals.push({ walId: fenceWalId, maxSeq: 0 });
+    return { epoch, fenceWalId };
+  }
+
+  /** Puts a batch into the active memtable (the WAL side is the caller's). */
+  applyBatch(seq: number, ops: readonly WriteOp[]): void {
+    assert(seq > this.lastSeq, `batch seq ${seq} does not follow ${this.lastSeq}`);
+    this.lastSeq = seq;
+    for (const op of ops) {
+      this.active.add({
+        key: op.key,
+        seq,
+        value: op.type === "put" ? op.value : null,
+        expireAtMs: op.type === "put" ? (op.expireAtMs ?? 0) : 0,
+      });
+    }
+  }
+
+  freezeActive(): void {
+    if (this.active.entryCount === 0) return;
+    this.active.freeze();
+    this.frozen.push({ memtable: this.active, maxSeq: this.active.maxSeq });
+    this.active = new Memtable();
+  }
+
+  /** Bytes not yet in an SST: the WAL buffer and every memtable. */
+  get unflushedBytes(): number {
+    return (this.wal?.bufferedBytes ?? 0) + this.active.sizeBytes + this.frozen.reduce((sum, f) => sum + f.memtable.sizeBytes, 0);
+  }
+
+  /**
+   * The highest WAL id such that it and every earlier flushed WAL object hold only batches
+   * with seq <= `seq`: once an L0 holding every seq <= `seq` is published, replay can start
+   * after it.
+   */
+  replayPointFor(seq: number): number {
+    let point = this.manifest.manifest.replayAfterWalId;
+    for (const wal of this.flushedWals) {
+      if (wal.maxSeq > seq) break;
+      point = wal.walId;
+    }
+    return point;
+  }
+
+  /** Forgets flushed WAL objects at or below the published replay point. */
+  dropFlushedWalsThrough(walId: number): void {
+    while (this.flushedWals.length > 0 && this.flushedWals[0]!.walId <= walId) this.flushedWals.shift();
+  }
+}
