@@ -89,8 +89,8 @@ wait_until() {
   shift 3
   local deadline=$((SECONDS + limit_s))
   until "$@" >/dev/null 2>&1; do
-    daemon_alive "$daemon" || die "$daemon exited while waiting for $what; see $S3_DIR/log/"
-    [ "$SECONDS" -lt "$deadline" ] || die "timed out after ${limit_s}s waiting for $what; see $S3_DIR/log/"
+    daemon_alive "$daemon" || die "$daemon exited while waiting for $what; the log tails follow"
+    [ "$SECONDS" -lt "$deadline" ] || die "timed out after ${limit_s}s waiting for $what; the log tails follow"
     sleep 0.2
   done
 }
@@ -174,6 +174,10 @@ start_mon() {
   ceph-mon -c "$CEPH_CONF" --mkfs -i a --monmap "$S3_DIR/monmap" --keyring "$S3_DIR/keyring" >&2
   spawn mon ceph-mon -c "$CEPH_CONF" -i a -f
   wait_until 30 "the mon to answer" mon timeout 5 ceph -c "$CEPH_CONF" --connect-timeout 4 -s
+  # The ports were free a moment ago; make sure the mon that answers is really ours before the
+  # OSD joins it (joining another cluster's mon would hand that cluster's data to our OSD).
+  [ "$(timeout 10 ceph -c "$CEPH_CONF" --connect-timeout 4 fsid)" = "$fsid" ] ||
+    die "the mon on port $MON_PORT belongs to another cluster; set MON_PORT and MON_V1_PORT"
 }
 
 osd_up() { timeout 5 ceph -c "$CEPH_CONF" --connect-timeout 4 osd stat -f json | grep -q '"num_up_osds":1'; }
@@ -185,7 +189,7 @@ start_osd() {
   # memstore's --mkfs asserts unless the data directory exists first.
   mkdir -p "$S3_DIR/osd/ceph-$id"
   ceph-osd -c "$CEPH_CONF" -i "$id" --mkfs --osd-uuid "$uuid" >"$S3_DIR/log/osd-mkfs.out" 2>&1 ||
-    die "ceph-osd --mkfs failed; see $S3_DIR/log/osd-mkfs.out"
+    die "ceph-osd --mkfs failed; the log tails follow"
   spawn osd ceph-osd -c "$CEPH_CONF" -i "$id" -f
   wait_until 60 "the OSD to come up" osd osd_up
 }
@@ -195,8 +199,10 @@ start_rgw() {
   wait_until 90 "the gateway on port $S3_PORT" rgw curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$S3_PORT/"
   timeout 60 radosgw-admin -c "$CEPH_CONF" user create --uid=durastream-test --display-name=durastream-test \
     --access-key="$TEST_ACCESS_KEY" --secret-key="$TEST_SECRET_KEY" >"$S3_DIR/log/user-create.out" 2>&1 ||
-    die "radosgw-admin user create failed; see $S3_DIR/log/user-create.out"
+    die "radosgw-admin user create failed; the log tails follow"
 }
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 gateway_answers() { curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$S3_PORT/"; }
 
@@ -214,7 +220,10 @@ cmd_start() {
     return
   fi
   [ -e "$S3_DIR" ] && { log "cleaning up a previous, unhealthy run in $S3_DIR"; cmd_stop; }
-  gateway_answers && die "something else already answers on 127.0.0.1:$S3_PORT; stop it or set S3_PORT"
+  local port
+  for port in "$S3_PORT" "$MON_PORT" "$MON_V1_PORT"; do
+    port_in_use "$port" && die "port $port on 127.0.0.1 is in use (another test server?); stop it or set S3_PORT, MON_PORT, MON_V1_PORT"
+  done
   # From here on, any failure stops what was started and removes the directory.
   trap 'rc=$?; if [ $rc -ne 0 ]; then log "start failed; cleaning up"; show_logs; cmd_stop; fi' EXIT
   mkdir -p "$S3_DIR/run" "$S3_DIR/log" "$S3_DIR/rgw"
