@@ -206,6 +206,20 @@ export class Engine {
     await this.#watermark.whenDurable(this.#epoch.lastSeq);
   }
 
+  /** Makes every write so far durable and moves it from memtables into L0 SSTs. */
+  async flushMemtables(): Promise<void> {
+    const epoch = this.#writableEpoch();
+    epoch.freezeActive();
+    this.version.update(this.#sourcesOf(epoch));
+    await this.flush();
+    this.flusher.kick();
+    await this.flusher.idle();
+    this.#throwIfClosed();
+    if (epoch !== this.#epoch || epoch.frozen.length > 0) {
+      throw new StorageError("the memtable flush did not complete: the store failed meanwhile", { outcome: "unknown" });
+    }
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Reads
   // ---------------------------------------------------------------------------------------------
