@@ -79,7 +79,9 @@ export function decodeStreamMeta(value: Uint8Array, name: string): StreamMeta {
   } catch (error) {
     throw new CorruptionError(what, "not UTF-8 JSON", { cause: error });
   }
-  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new CorruptionError(what, "not a JSON object");
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+    throw new CorruptionError(what, "not a JSON object");
+  }
   const o = parsed as Record<string, unknown>;
   if (o.v !== STREAM_META_V1) throw new CorruptionError(what, `unknown meta format version ${JSON.stringify(o.v)}`);
   try {

@@ -84,7 +84,12 @@ function checkBoolean(value: unknown, what: string): boolean {
 function checkSignal(value: unknown, what: string): AbortSignal | undefined {
   if (value === undefined) return undefined;
   const signal = value as Partial<AbortSignal> | null;
-  if (signal === null || typeof signal !== "object" || typeof signal.aborted !== "boolean" || typeof signal.addEventListener !== "function") {
+  const isSignal =
+    signal !== null &&
+    typeof signal === "object" &&
+    typeof signal.aborted === "boolean" &&
+    typeof signal.addEventListener === "function";
+  if (!isSignal) {
     throw new ValidationError(`${what} must be an AbortSignal, got ${show(value)}`);
   }
   return value as AbortSignal;
@@ -126,20 +131,25 @@ export function validateAppend(records: unknown, options?: unknown): ValidatedAp
   if (records.length > MAX_APPEND_RECORDS) {
     throw new ValidationError(`got ${records.length} records, at most ${MAX_APPEND_RECORDS}`);
   }
-  let total = 0;
-  records.forEach((record, i) => {
+  // Check shapes and sizes before encoding anything, so that an oversized batch costs no copy.
+  const sizes = records.map((record: unknown, i) => {
     checkRecordShape(record, i);
     const size = meteredBytes(record);
     if (size > MAX_RECORD_BYTES) {
       throw new ValidationError(`record ${i} is ${size} metered bytes, at most ${MAX_RECORD_BYTES}`);
     }
-    total += size;
+    return size;
   });
+  const total = sizes.reduce((sum, size) => sum + size, 0);
   if (total > MAX_APPEND_BYTES) {
     throw new ValidationError(`got ${total} metered bytes in ${records.length} records, at most ${MAX_APPEND_BYTES}`);
   }
-  return { ...opts, records: records.map((record: RecordLike & { timestamp?: number }, i) => encodeRecord(record, i)), meteredBytes: total };
+  const encoded = records.map((record: AppendInputRecord, i) => encodeRecord(record, i, sizes[i]!));
+  return { ...opts, records: encoded, meteredBytes: total };
 }
+
+/** A record that passed `checkRecordShape`. */
+type AppendInputRecord = RecordLike & { timestamp?: number };
 
 function validateAppendOptions(options: unknown): Omit<ValidatedAppend, "records" | "meteredBytes"> {
   const o = checkOptions(options, "append option", ["matchSeqNum", "fencingToken", "signal"]);
@@ -164,10 +174,14 @@ function isBytesOrString(value: unknown): value is Uint8Array | string {
 }
 
 /** Checks one record's types, timestamp and header names (not its size). */
-function checkRecordShape(record: unknown, i: number): asserts record is RecordLike & { timestamp?: number } {
-  if (record === null || typeof record !== "object") throw new ValidationError(`record ${i} must be an object, got ${show(record)}`);
+function checkRecordShape(record: unknown, i: number): asserts record is AppendInputRecord {
+  if (record === null || typeof record !== "object") {
+    throw new ValidationError(`record ${i} must be an object, got ${show(record)}`);
+  }
   const r = record as Record<string, unknown>;
-  if (!isBytesOrString(r.body)) throw new ValidationError(`record ${i} body must be a Uint8Array or a string, got ${show(r.body)}`);
+  if (!isBytesOrString(r.body)) {
+    throw new ValidationError(`record ${i} body must be a Uint8Array or a string, got ${show(r.body)}`);
+  }
   if (r.timestamp !== undefined) checkInteger(r.timestamp, `record ${i} timestamp`);
   if (r.headers === undefined) return;
   if (!Array.isArray(r.headers)) throw new ValidationError(`record ${i} headers must be an array, got ${show(r.headers)}`);
@@ -186,11 +200,12 @@ function checkRecordShape(record: unknown, i: number): asserts record is RecordL
   });
 }
 
-function encodeRecord(record: RecordLike & { timestamp?: number }, i: number): ValidatedRecord {
+function encodeRecord(record: AppendInputRecord, i: number, size: number): ValidatedRecord {
   const headers = (record.headers ?? []).map(([n, v]): [Uint8Array, Uint8Array] => [toBytes(n), toBytes(v)]);
   const body = toBytes(record.body);
   const command = hasCommandHeader(record) ? parseCommand(headers[0]![1], record.body, body, i) : undefined;
-  return { value: encodeRecordValue({ headers, body }), meteredBytes: meteredBytes(record), timestamp: record.timestamp, command };
+  const value = encodeRecordValue({ headers, body });
+  return { value, meteredBytes: size, timestamp: record.timestamp, command };
 }
 
 const utf8Strict = new TextDecoder("utf-8", { fatal: true });
@@ -208,7 +223,9 @@ function parseCommand(op: Uint8Array, rawBody: Uint8Array | string, body: Uint8A
     return { kind: "fence", token: validateFencingToken(token, `record ${i} fence token`) };
   }
   if (name === TRIM_COMMAND) {
-    if (body.length !== 8) throw new ValidationError(`record ${i} trim body must be 8 bytes (a big-endian seq num), got ${body.length}`);
+    if (body.length !== 8) {
+      throw new ValidationError(`record ${i} trim body must be 8 bytes (a big-endian seq num), got ${body.length}`);
+    }
     return { kind: "trim", seqNum: decodeTrimPayload(body) };
   }
   throw new ValidationError(`record ${i} has a command header with unknown command ${show(name)}; known: fence, trim`);
@@ -290,7 +307,8 @@ function validateReadFrom(value: unknown): ReadFrom {
   const o = checkOptions(value, "from", ["seqNum", "timestamp", "tailOffset"]);
   const kinds = Object.keys(o).filter((k) => o[k] !== undefined);
   if (kinds.length !== 1) {
-    throw new ValidationError(`from must have exactly one of seqNum, timestamp, tailOffset; got ${kinds.length === 0 ? "none" : kinds.join(", ")}`);
+    const got = kinds.length === 0 ? "none" : kinds.join(", ");
+    throw new ValidationError(`from must have exactly one of seqNum, timestamp, tailOffset; got ${got}`);
   }
   const kind = kinds[0] as "seqNum" | "timestamp" | "tailOffset";
   const n = checkInteger(o[kind], `from.${kind}`);
