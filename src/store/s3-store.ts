@@ -49,6 +49,7 @@ import {
   NotFoundError,
   PreconditionFailedError,
   StorageError,
+  ValidationError,
 } from "../errors.js";
 import { checkKey, checkRangeShape } from "./keys.js";
 import {
@@ -108,7 +109,7 @@ export class S3Store implements ObjectStore {
 
   constructor(options: S3StoreOptions) {
     if (typeof options.bucket !== "string" || options.bucket.length === 0) {
-      throw new TypeError("S3Store needs a bucket name");
+      throw new ValidationError("S3Store needs a bucket name (options.bucket)");
     }
     this.#bucket = options.bucket;
     this.#prefix = normalisePrefix(options.prefix);
