@@ -23,8 +23,9 @@
  * Lock protocol (ifMatch puts, plain puts and deletes; see 0001 for the reasoning):
  *   - In one process, the key's operations queue on an in-memory mutex, so the lock file is only
  *     contended between processes.
- *   - Acquire: create `<hash>.lock` with O_CREAT|O_EXCL ("wx") holding JSON {pid, host, token,
- *     acquiredAtMs}. On EEXIST, read it: a lock is stale when it is older than `lockStaleMs`, or
+ *   - Acquire: write JSON {pid, host, token, acquiredAtMs} to a unique draft file, then link() it
+ *     to `<hash>.lock` (atomic and exclusive like O_CREAT|O_EXCL, but a lock file is never seen
+ *     empty, even if its writer is killed mid-way); unlink the draft. On EEXIST, read the lock: a lock is stale when it is older than `lockStaleMs`, or
  *     when it was written on this host by a pid that no longer runs (`process.kill(pid, 0)`), or by
  *     this pid under a token this process does not hold (a previous process with the same pid).
  *     Otherwise wait (1..50 ms backoff) until `lockWaitMs`, then fail (retryable, not applied).
@@ -62,7 +63,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { constants as fsConstants, type Stats } from "node:fs";
-import { link, lstat, mkdir, open, readdir, rename, unlink, type FileHandle } from "node:fs/promises";
+import { link, lstat, mkdir, open, readdir, rename, unlink, writeFile, type FileHandle } from "node:fs/promises";
 import { hostname } from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -148,6 +149,8 @@ type Commit = { kind: "create" } | { kind: "replace"; ifMatch: string | undefine
 
 const HOST = hostname();
 const HOST_TAG = checksum32(new TextEncoder().encode(HOST)).toString(16).padStart(8, "0");
+/** The host part of temp file names ("<hostTag>-<pid>-<random>.tmp"), exposed for tests. */
+export const LOCAL_HOST_TAG = HOST_TAG;
 /** Process-wide, so that two LocalStores on one root in one process still exclude each other. */
 const heldLockTokens = new Set<string>();
 const liveTempNames = new Set<string>();
@@ -493,34 +496,40 @@ export class LocalStore implements ObjectStore {
     }
   }
 
-  /** One O_EXCL attempt. Returns the token, or undefined when another lock file is there. */
+  /**
+   * One attempt to take the lock. The record is written to a unique file first and then linked to
+   * the lock name (atomic, EEXIST when held), so a lock file is never seen empty: a process killed
+   * between creating and writing it would otherwise leave a lock nobody can judge for lockStaleMs.
+   * Returns the token, or undefined when another lock file is there.
+   */
   async #tryCreateLock(lockPath: string): Promise<string | undefined> {
     const token = randomBytes(12).toString("hex");
     const record: LockRecord = { pid: process.pid, host: HOST, token, acquiredAtMs: this.#clock() };
+    const draft = `${lockPath}.new-${HOST_TAG}-${process.pid}-${token}`;
     heldLockTokens.add(token); // before the file exists: our own pid must never look stale to us
+    try {
+      await this.#writeDraft(draft, JSON.stringify(record));
+      await link(draft, lockPath);
+      return token;
+    } catch (error) {
+      heldLockTokens.delete(token);
+      if (errnoOf(error) === "EEXIST") return undefined;
+      throw error;
+    } finally {
+      await unlink(draft).catch(() => undefined);
+    }
+  }
+
+  async #writeDraft(draft: string, text: string): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       this.#lockDirReady ??= this.#prepareDir("lock");
       await this.#lockDirReady;
       try {
-        const handle = await open(lockPath, "wx");
-        try {
-          await handle.writeFile(JSON.stringify(record));
-        } catch (error) {
-          await handle.close().catch(() => undefined);
-          await unlink(lockPath).catch(() => undefined);
-          throw error;
-        }
-        await handle.close();
-        return token;
+        return await writeFile(draft, text, { flag: "wx" });
       } catch (error) {
-        const code = errnoOf(error);
-        if (code === "ENOENT" && attempt < 1) {
-          this.#lockDirReady = undefined;
-          continue;
-        }
-        heldLockTokens.delete(token);
-        if (code === "EEXIST") return undefined;
-        throw error;
+        // The lock directory was removed behind our back: create it again, once.
+        if (errnoOf(error) !== "ENOENT" || attempt >= 1) throw error;
+        this.#lockDirReady = undefined;
       }
     }
   }
@@ -543,19 +552,23 @@ export class LocalStore implements ObjectStore {
   /** Breaks `lockPath` if it is still stale, holding `<lock>.break` meanwhile. True if broken. */
   async #breakStaleLock(lockPath: string): Promise<boolean> {
     const breakPath = `${lockPath}.break`;
-    const breakToken = await this.#tryCreateLock(breakPath);
-    if (breakToken === undefined) {
-      // Someone else is breaking it, or crashed while doing so: clear a stale break lock only.
-      const state = await this.#inspectLock(breakPath);
-      if (state.kind === "stale") await this.#moveAside(breakPath, state.record?.token);
-      return false;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const breakToken = await this.#tryCreateLock(breakPath);
+      if (breakToken === undefined) {
+        // Someone else is breaking it, or crashed while doing so: then clear the stale break
+        // lock and try once more.
+        const state = await this.#inspectLock(breakPath);
+        if (state.kind === "stale" && (await this.#moveAside(breakPath, state.record?.token))) continue;
+        return false;
+      }
+      try {
+        const state = await this.#inspectLock(lockPath);
+        return state.kind === "stale" && (await this.#moveAside(lockPath, state.record?.token));
+      } finally {
+        await releaseLock(breakPath, breakToken);
+      }
     }
-    try {
-      const state = await this.#inspectLock(lockPath);
-      return state.kind === "stale" && (await this.#moveAside(lockPath, state.record?.token));
-    } finally {
-      await releaseLock(breakPath, breakToken);
-    }
+    return false;
   }
 
   /**
@@ -678,10 +691,11 @@ export class LocalStore implements ObjectStore {
     let broken = 0;
     for (const name of await namesIn(this.#lockDir)) {
       const file = path.join(this.#lockDir, name);
-      const grave = /\.grave-(.+)$/.exec(name);
-      if (grave?.[1] !== undefined) {
+      // Drafts and graves exist for a few syscalls; they are left only by a killed process.
+      const owner = /\.(?:new|grave)-(.+)$/.exec(name);
+      if (owner?.[1] !== undefined) {
         const stats = await lstat(file).catch(() => undefined);
-        if (stats !== undefined && this.#isAbandoned(grave[1], stats)) await unlink(file).catch(() => undefined);
+        if (stats !== undefined && this.#isAbandoned(owner[1], stats)) await unlink(file).catch(() => undefined);
         continue;
       }
       const state = name.endsWith(".lock") || name.endsWith(".lock.break") ? await this.#inspectLock(file) : undefined;
