@@ -25,9 +25,10 @@
  *     contended between processes.
  *   - Acquire: write JSON {pid, host, token, acquiredAtMs} to a unique draft file, then link() it
  *     to `<hash>.lock` (atomic and exclusive like O_CREAT|O_EXCL, but a lock file is never seen
- *     empty, even if its writer is killed mid-way); unlink the draft. On EEXIST, read the lock: a lock is stale when it is older than `lockStaleMs`, or
- *     when it was written on this host by a pid that no longer runs (`process.kill(pid, 0)`), or by
- *     this pid under a token this process does not hold (a previous process with the same pid).
+ *     empty, even if its writer is killed mid-way); unlink the draft. On EEXIST, read the lock: it
+ *     is stale when it is older than `lockStaleMs`, or when it was written on this host by a pid
+ *     that no longer runs (`process.kill(pid, 0)`), or by this pid under a token this process
+ *     does not hold (a previous process that had the same pid).
  *     Otherwise wait (1..50 ms backoff) until `lockWaitMs`, then fail (retryable, not applied).
  *   - Break a stale lock: take `<hash>.lock.break` (same "wx" scheme), read the lock again, and if
  *     it is still stale rename it to a unique grave name, check the grave holds the token judged
@@ -35,9 +36,11 @@
  *   - Before its commit (rename or unlink) the holder checks that the lock file still carries its
  *     token; a holder whose lock was broken fails (retryable, not applied).
  *   - Release: unlink the lock file if it still carries the holder's token.
- * Create-only puts take no lock: link() is atomic, and while a holder works on a key the key
- * exists (ifMatch needs it to) or the holder is a plain put, so a concurrent create-only either
- * fails with EEXIST or is ordered before the holder's rename, like any other concurrent writer.
+ * Create-only puts take no lock: link() is atomic. While an ifMatch holder works, the key exists
+ * (it checked so, and deletes need the lock), so a concurrent create-only fails with EEXIST; with
+ * a plain put or a delete holding the lock, the link simply lands before or after their commit.
+ * Plain puts and deletes take the lock so that they cannot land between a CAS's etag check and
+ * its rename (the CAS would overwrite what it never saw); 0001 has the full table of races.
  *
  * Etags are content-derived, as on S3: xxhash64 of the bytes and the size, in hex. `put` hashes the
  * body it writes; `head` and an ifMatch check read the whole file to hash it. That costs a full
@@ -487,10 +490,12 @@ export class LocalStore implements ObjectStore {
       const token = await this.#tryCreateLock(lockPath);
       if (token !== undefined) return token;
       const state = await this.#inspectLock(lockPath);
+      if (performance.now() >= deadline) {
+        throw lockTimeout(key, this.#lockWaitMs, state.kind === "absent" ? undefined : state.record);
+      }
       if (state.kind === "absent") continue; // released meanwhile: try again at once
       if (state.kind === "stale" && (await this.#breakStaleLock(lockPath))) continue;
       // Live, or stale while another process is breaking it.
-      if (performance.now() >= deadline) throw lockTimeout(key, this.#lockWaitMs, state.record);
       await sleep(pauseMs * (0.5 + Math.random()));
       pauseMs = Math.min(pauseMs * 2, LOCK_POLL_MAX_MS);
     }
@@ -544,8 +549,10 @@ export class LocalStore implements ObjectStore {
   #staleReason(record: LockRecord | undefined, stats: Stats): string | undefined {
     const ageMs = this.#clock() - (record?.acquiredAtMs ?? stats.mtimeMs);
     if (ageMs > this.#lockStaleMs) return `older than ${this.#lockStaleMs} ms`;
-    if (record === undefined || record.host !== HOST) return undefined; // being written, or not checkable
-    if (record.pid === process.pid) return heldLockTokens.has(record.token) ? undefined : "left by an earlier process with this pid";
+    if (record === undefined || record.host !== HOST) return undefined; // its owner cannot be checked
+    if (record.pid === process.pid) {
+      return heldLockTokens.has(record.token) ? undefined : "left by an earlier process with this pid";
+    }
     return isPidAlive(record.pid) ? undefined : `its owner pid ${record.pid} is not running`;
   }
 
@@ -700,7 +707,9 @@ export class LocalStore implements ObjectStore {
       }
       const state = name.endsWith(".lock") || name.endsWith(".lock.break") ? await this.#inspectLock(file) : undefined;
       if (state?.kind !== "stale") continue;
-      const removed = name.endsWith(".lock") ? await this.#breakStaleLock(file) : await this.#moveAside(file, state.record?.token);
+      const removed = name.endsWith(".lock")
+        ? await this.#breakStaleLock(file)
+        : await this.#moveAside(file, state.record?.token);
       if (removed) broken++;
     }
     return broken;
@@ -732,8 +741,11 @@ export function keySegments(root: string, key: string): string[] {
   if (segments[0]?.startsWith(LOCAL_RESERVED_PREFIX)) {
     throw invalid(`keys starting with ${JSON.stringify(LOCAL_RESERVED_PREFIX)} are reserved for LocalStore's own files`);
   }
-  const resolved = path.resolve(root, ...segments);
-  if (!resolved.startsWith(root + path.sep)) throw invalid("the key would resolve outside the store's root");
+  // Defence in depth: the rules above already keep every key under the root.
+  const relative = path.relative(root, path.resolve(root, ...segments));
+  if (relative === "" || relative === ".." || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative)) {
+    throw invalid("the key would resolve outside the store's root");
+  }
   return segments;
 }
 
@@ -870,7 +882,7 @@ async function readLockFile(file: string): Promise<{ record: LockRecord | undefi
   }
 }
 
-/** Undefined while the owner is still writing it (or for garbage): then its mtime gives its age. */
+/** Undefined for a foreign or damaged file (locks are linked in whole): its mtime gives its age. */
 function parseLockRecord(text: string): LockRecord | undefined {
   try {
     const value: unknown = JSON.parse(text);
@@ -968,8 +980,9 @@ function storageError(operation: string, key: string, error: unknown, outcome: W
   if (error instanceof DurastreamError) return error;
   const code = errnoOf(error) ?? "an unexpected error";
   const hint = code === "ENOSPC" ? " (the disk is full)" : code === "EROFS" ? " (the filesystem is read-only)" : "";
-  const what = outcome === "not_applied" ? "nothing was written" : outcome === "unknown" ? "the write may or may not be durable" : "";
-  return new StorageError(`LocalStore ${operation} of ${JSON.stringify(key)} failed with ${code}${hint}${what ? `; ${what}` : ""}`, {
+  const what =
+    outcome === "not_applied" ? "; nothing was written" : outcome === "unknown" ? "; the write may or may not be durable" : "";
+  return new StorageError(`LocalStore ${operation} of ${JSON.stringify(key)} failed with ${code}${hint}${what}`, {
     retryable: !NOT_RETRYABLE.has(code),
     ...(outcome === undefined ? {} : { outcome }),
     cause: error,
