@@ -303,7 +303,7 @@ export function validateReadOptions(options: unknown): ValidatedReadOptions {
 }
 
 function validateReadFrom(value: unknown): ReadFrom {
-  if (value === undefined) return { seqNum: 0 };
+  if (value === undefined) return { tailOffset: 0 }; // the tail, as in S2: a plain read() waits for new records when following
   const o = checkOptions(value, "from", ["seqNum", "timestamp", "tailOffset"]);
   const kinds = Object.keys(o).filter((k) => o[k] !== undefined);
   if (kinds.length !== 1) {

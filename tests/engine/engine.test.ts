@@ -36,7 +36,7 @@ class GatedStore implements ObjectStore {
   constructor(inner: ObjectStore, readonly matches: (key: string) => boolean) {
     this.#inner = inner;
   }
-  close(): void {
+  hold(): void {
     this.#gate = new Promise((resolve) => (this.#open = resolve));
   }
   release(): void {
@@ -62,7 +62,7 @@ describe("Engine", () => {
   it("shows a write to readers only after its WAL object is stored", async () => {
     const gated = new GatedStore(new MemoryStore(), (key) => key.startsWith("wal/"));
     const engine = await Engine.open(gated, { flushIntervalMs: 0 });
-    gated.close();
+    gated.hold();
     const seq = engine.write([put("a", "1")]);
     assert.equal(seq, 1);
     let durable = false;
@@ -86,7 +86,7 @@ describe("Engine", () => {
     const gated = new GatedStore(memory, (key) => key.startsWith("wal/"));
     const engine = await Engine.open(gated, { flushIntervalMs: 0 });
     const walsAtOpen = (await keysUnder(memory, "wal/")).length;
-    gated.close();
+    gated.hold();
     const first = engine.write([put("a", "1")]);
     await new Promise((resolve) => setImmediate(resolve));
     const rest = [engine.write([put("b", "2")]), engine.write([put("c", "3")]), engine.write([put("d", "4"), del("a")])];
@@ -303,7 +303,7 @@ describe("Engine", () => {
   it("makes writers wait past maxUnflushedBytes until memtables are flushed", async () => {
     const gated = new GatedStore(new MemoryStore(), (key) => key.startsWith("sst/"));
     const engine = await Engine.open(gated, { flushIntervalMs: 0, l0SstBytes: 4096, maxUnflushedBytes: 8192 });
-    gated.close();
+    gated.hold();
     let last = 0;
     for (let i = 0; i < 200; i++) last = engine.write([put(`k${i}`, "x".repeat(100))]);
     await engine.whenDurable(last);

@@ -208,9 +208,9 @@ describe("validateListStreamsOptions", () => {
 });
 
 describe("validateReadOptions", () => {
-  it("defaults to the start of the stream, no limit, not following", () => {
+  it("defaults to the tail of the stream, no limit, not following", () => {
     assert.deepEqual(validateReadOptions(undefined), {
-      from: { seqNum: 0 },
+      from: { tailOffset: 0 },
       clamp: false,
       limit: { count: undefined, bytes: undefined },
       until: undefined,

@@ -1,0 +1,86 @@
+/**
+ * durastream: an embeddable durable log for Node.js. This file is the whole public surface.
+ */
+
+// Logs and streams
+export { openLog, openStream, Log } from "./log.js";
+export type { LogOptions, OpenStreamOptions, LogMetrics, LogHealth, StreamInfo } from "./log.js";
+export { Stream } from "./stream/stream.js";
+export type { AppendSessionOptions } from "./stream/stream.js";
+export { AppendSession } from "./stream/append-session.js";
+export type { AppendTicket } from "./stream/append-session.js";
+export { ReadSession } from "./stream/read-session.js";
+export type {
+  AppendRecord,
+  AppendOptions,
+  AppendAck,
+  ReadFrom,
+  ReadLimit,
+  ReadOptions,
+  ReadRecord,
+  RetentionPolicy,
+  Timestamping,
+  TimestampingMode,
+  StreamConfig,
+  StreamConfigPatch,
+  StreamPosition,
+} from "./stream/types.js";
+export { recordText, headerText } from "./stream/types.js";
+export { fenceRecord, trimRecord, meteredBytes } from "./stream/record-format.js";
+
+// Limits
+export {
+  MAX_APPEND_RECORDS,
+  MAX_APPEND_BYTES,
+  MAX_RECORD_BYTES,
+  MAX_FENCING_TOKEN_BYTES,
+  MAX_STREAM_NAME_BYTES,
+  MAX_LIST_STREAMS_LIMIT,
+  DEFAULT_INFLIGHT_BYTES,
+  MIN_INFLIGHT_BYTES,
+  DEFAULT_RETENTION_AGE_SECONDS,
+} from "./limits.js";
+
+// Stores
+export type { ObjectStore, ByteRange, ObjectInfo, ListEntry, ListOptions, PutCondition, PutResult } from "./store/object-store.js";
+export { MemoryStore } from "./store/memory-store.js";
+export { LocalStore } from "./store/local-store.js";
+export type { LocalStoreOptions } from "./store/local-store.js";
+export { S3Store, ensureBucket } from "./store/s3-store.js";
+export type { S3StoreOptions } from "./store/s3-store.js";
+export { FaultyStore, S3_STANDARD_LATENCY, S3_EXPRESS_LATENCY } from "./store/faulty-store.js";
+export type { FaultyStoreOptions, FaultSpec, FaultRule, Latency, LatencyModel, StoreCall, StoreCallKind } from "./store/faulty-store.js";
+export { openStore, parseStoreUrl } from "./store/open-store.js";
+export type { OpenStoreOptions, ParsedStoreUrl } from "./store/open-store.js";
+
+// Errors
+export {
+  DurastreamError,
+  ValidationError,
+  SeqNumMismatchError,
+  FencingTokenMismatchError,
+  UnwrittenError,
+  StreamNotFoundError,
+  StreamExistsError,
+  FencedError,
+  StorageError,
+  CorruptionError,
+  ClosedError,
+  AbortedError,
+  ReadOnlyError,
+  NotFoundError,
+  PreconditionFailedError,
+  InvalidKeyError,
+  InvalidRangeError,
+  UnsupportedError,
+  InternalError,
+  isDurastreamError,
+  hasCode,
+} from "./errors.js";
+export type { ErrorCode, WriteOutcome, CloseReason } from "./errors.js";
+
+// Time and randomness (inject them in tests)
+export { systemClock, ManualClock } from "./util/clock.js";
+export type { Clock, TimerHandle } from "./util/clock.js";
+export { systemRandom, seededRandom } from "./util/random.js";
+export type { Random } from "./util/random.js";

@@ -1,0 +1,314 @@
+/**
+ * Log: one durable log on one store root, holding any number of streams.
+ *
+ * It owns the engine, the Log-wide byte semaphore that bounds in-flight appends, one streamer
+ * per stream in use, and the control plane (stream-registry.ts). It routes the engine's
+ * durable-watermark advances to the streamers with pending batches, and engine resets to all
+ * of them. `openLog()` opens one; `openStream()` is the one-stream shorthand.
+ */
+import { ClosedError, StreamExistsError, StreamNotFoundError, ValidationError, type StreamPosition } from "./errors.js";
+import { Engine, type EngineMetrics } from "./engine/engine.js";
+import { DEFAULT_INFLIGHT_BYTES, MIN_INFLIGHT_BYTES } from "./limits.js";
+import type { ObjectStore } from "./store/object-store.js";
+import { openStore, type OpenStoreOptions } from "./store/open-store.js";
+import { S3Store } from "./store/s3-store.js";
+import { ByteSemaphore } from "./stream/byte-semaphore.js";
+import type { ReadContext } from "./stream/read-session.js";
+import { Stream, type StreamHost } from "./stream/stream.js";
+import { StreamRegistry, type StreamInfo } from "./stream/stream-registry.js";
+import { Streamer } from "./stream/streamer.js";
+import type { StreamConfigPatch } from "./stream/types.js";
+import { checkInteger, validateListStreamsOptions, validateStreamConfigPatch, validateStreamName } from "./stream/validate.js";
+import { systemClock, type Clock } from "./util/clock.js";
+import { Histogram, type HistogramSnapshot } from "./util/histogram.js";
+
+export interface LogOptions {
+  /** The store, or a URL: `file:///abs/path`, `file://./rel`, `s3://bucket/prefix`, `memory://`. */
+  store: ObjectStore | string;
+  /** Options for a store given as a URL (S3 endpoint, region, credentials, path style). */
+  storeOptions?: OpenStoreOptions;
+  /**
+   * Least time between two WAL flushes, in ms. Default 5 for local disk and memory, 50 for S3.
+   * WAL PUTs never exceed 1000 / flushIntervalMs per second; an idle log flushes at once.
+   */
+  flushIntervalMs?: number;
+  /** Cap on metered bytes of appends awaiting their acks, for the whole log (default 128 MiB, at least 1 MiB). */
+  inflightBytes?: number;
+  /** How long a failing store write is retried before pending appends fail (default 30000 ms). */
+  storeRetryDeadlineMs?: number;
+  /** Memtable size written as one L0 SST, in bytes (default 64 MiB). */
+  l0SstBytes?: number;
+  /** Cap on bytes written but not yet in SSTs (default 256 MiB). */
+  maxUnflushedBytes?: number;
+  /** SST block cache budget in bytes (default 64 MiB). */
+  blockCacheBytes?: number;
+  /** Minimum time between garbage-collection passes, in ms (default 10000). */
+  gcIntervalMs?: number;
+  /** How long replaced SSTs are kept for readers in other processes, in ms (default 60000). */
+  gcGraceMs?: number;
+  /** Time source (tests pass a ManualClock). */
+  clock?: Clock;
+}
+
+export interface OpenStreamOptions {
+  /** Create the stream when it does not exist (default false). */
+  createIfMissing?: boolean;
+  /** Config for a stream created here. */
+  config?: StreamConfigPatch;
+}
+
+export interface LogMetrics {
+  appends: number;
+  appendErrors: number;
+  appendLatency: HistogramSnapshot;
+  inflightBytes: number;
+  inflightCapacityBytes: number;
+  backpressureWaits: number;
+  openStreams: number;
+  engine: EngineMetrics;
+}
+
+export interface LogHealth {
+  status: "ok" | "recovering" | "closed";
+  /** Why the log closed or is recovering, when it is not ok. */
+  reason?: string;
+  durableSeq: number;
+  writerEpoch: number;
+}
+
+export type { StreamInfo };
+
+export class Log {
+  readonly #engine: Engine;
+  readonly #registry: StreamRegistry;
+  readonly #clock: Clock;
+  readonly #semaphore: ByteSemaphore;
+  readonly #streamers = new Map<string, Promise<Streamer>>();
+  readonly #pending = new Set<Streamer>();
+  readonly #latency = new Histogram();
+  readonly #ownedStore: ObjectStore | undefined;
+  #appends = 0;
+  #appendErrors = 0;
+  #closing: Promise<void> | undefined;
+  #closed = false;
+  /** @internal What Stream handles call into. */
+  readonly host: StreamHost;
+
+  private constructor(parts: { engine: Engine; registry: StreamRegistry; clock: Clock; inflightBytes: number; ownedStore: ObjectStore | undefined }) {
+    this.#engine = parts.engine;
+    this.#registry = parts.registry;
+    this.#clock = parts.clock;
+    this.#semaphore = new ByteSemaphore(parts.inflightBytes);
+    this.#ownedStore = parts.ownedStore;
+    this.host = this.#makeHost();
+    this.#engine.onDurable((durableSeq) => {
+      for (const streamer of this.#pending) {
+        streamer.onDurable(durableSeq);
+        if (!streamer.hasPending) this.#pending.delete(streamer);
+      }
+    });
+    this.#engine.onReset((error) => {
+      this.#pending.clear();
+      for (const promise of this.#streamers.values()) void promise.then((streamer) => streamer.onReset(error), () => undefined);
+    });
+  }
+
+  /** @internal Use `openLog()`. */
+  static async open(options: LogOptions): Promise<Log> {
+    if (options === null || typeof options !== "object") throw new ValidationError("openLog needs an options object with a store");
+    const ownedStore = typeof options.store === "string" ? openStore(options.store, options.storeOptions) : undefined;
+    const store = ownedStore ?? options.store;
+    if (store === undefined || typeof store !== "object") throw new ValidationError("openLog: `store` must be an ObjectStore or a store URL");
+    const inflightBytes = checkInteger(options.inflightBytes ?? DEFAULT_INFLIGHT_BYTES, "inflightBytes", MIN_INFLIGHT_BYTES);
+    const clock = options.clock ?? systemClock;
+    let engine: Engine | undefined;
+    const registry = new StreamRegistry(() => engine!, clock);
+    try {
+      engine = await Engine.open(store as ObjectStore, {
+        clock,
+        flushIntervalMs: options.flushIntervalMs ?? (store instanceof S3Store ? 50 : 5),
+        ...pick(options, ["storeRetryDeadlineMs", "l0SstBytes", "maxUnflushedBytes", "blockCacheBytes", "gcIntervalMs", "gcGraceMs"]),
+        compactionFilter: registry.compactionFilter,
+      });
+      await registry.loadTrimPoints(engine);
+    } catch (error) {
+      await engine?.close().catch(() => undefined);
+      await ownedStore?.close?.().catch(() => undefined);
+      throw error;
+    }
+    return new Log({ engine, registry, clock, inflightBytes, ownedStore });
+  }
+
+  /** Opens a handle on a stream (creating it first with `createIfMissing`). */
+  async openStream(name: string, options: OpenStreamOptions = {}): Promise<Stream> {
+    this.#throwIfClosed();
+    validateStreamName(name);
+    const config = validateStreamConfigPatch(options.config ?? {});
+    if ((await this.#registry.getMeta(name)) === undefined) {
+      if (options.createIfMissing !== true) throw new StreamNotFoundError(name);
+      await this.#registry.create(name, config).catch((error: unknown) => {
+        if (!(error instanceof StreamExistsError)) throw error;
+      });
+    }
+    return new Stream(this.host, name, false);
+  }
+
+  /** Creates a stream; fails with StreamExistsError when the name is taken. */
+  async createStream(name: string, config: StreamConfigPatch = {}): Promise<StreamInfo> {
+    this.#throwIfClosed();
+    validateStreamName(name);
+    const meta = await this.#registry.create(name, validateStreamConfigPatch(config));
+    return { name, createdAtMs: meta.createdAtMs, config: meta.config };
+  }
+
+  /** Changes a stream's config: the fields given replace the current ones. Retention applies to records appended afterwards. */
+  async reconfigureStream(name: string, patch: StreamConfigPatch): Promise<StreamInfo> {
+    this.#throwIfClosed();
+    validateStreamName(name);
+    const meta = await this.#registry.reconfigure(name, validateStreamConfigPatch(patch, "reconfigure patch"));
+    const streamer = this.#streamers.get(name);
+    if (streamer !== undefined) void streamer.then((s) => s.reconfigure(meta), () => undefined);
+    return { name, createdAtMs: meta.createdAtMs, config: meta.config };
+  }
+
+  /** Deletes a stream: its records become unreadable at once and are removed by compaction; the name can be reused. */
+  async deleteStream(name: string): Promise<void> {
+    this.#throwIfClosed();
+    validateStreamName(name);
+    await this.#registry.delete(name, async () => {
+      const streamer = this.#streamers.get(name);
+      this.#streamers.delete(name);
+      if (streamer !== undefined) (await streamer.catch(() => undefined))?.close(new StreamNotFoundError(name));
+    });
+  }
+
+  /** Lists streams in name order (UTF-8 byte order), at most `limit` (default and maximum 1000). */
+  async listStreams(options: { prefix?: string; startAfter?: string; limit?: number } = {}): Promise<StreamInfo[]> {
+    this.#throwIfClosed();
+    return this.#registry.list(validateListStreamsOptions(options));
+  }
+
+  metrics(): LogMetrics {
+    return {
+      appends: this.#appends,
+      appendErrors: this.#appendErrors,
+      appendLatency: this.#latency.snapshot(),
+      inflightBytes: this.#semaphore.inUseBytes,
+      inflightCapacityBytes: this.#semaphore.capacityBytes,
+      backpressureWaits: this.#semaphore.waits,
+      openStreams: this.#streamers.size,
+      engine: this.#engine.metrics(),
+    };
+  }
+
+  health(): LogHealth {
+    const state = this.#closed ? "closed" : this.#engine.state;
+    const health: LogHealth = {
+      status: state === "open" ? "ok" : state,
+      durableSeq: this.#engine.durableSeq,
+      writerEpoch: this.#engine.metrics().writerEpoch,
+    };
+    const reason = this.#engine.closeError?.message ?? (state === "recovering" ? "the store is failing; the log is reopening" : undefined);
+    if (state !== "open" && reason !== undefined) health.reason = reason;
+    return health;
+  }
+
+  /** Waits for pending appends, then closes every stream and the engine. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true;
+    const error = new ClosedError("the log");
+    try {
+      if (this.#engine.state === "open") await this.#engine.flush();
+    } catch {
+      // Pending appends already failed with the engine's error.
+    }
+    for (const promise of this.#streamers.values()) (await promise.catch(() => undefined))?.close(error);
+    this.#streamers.clear();
+    this.#semaphore.close(error);
+    await this.#engine.close();
+    await this.#ownedStore?.close?.();
+  }
+
+  #throwIfClosed(): void {
+    if (this.#closed) throw new ClosedError("the log");
+    const engineError = this.#engine.closeError;
+    if (engineError !== undefined) throw engineError;
+  }
+
+  #streamer(name: string): Promise<Streamer> {
+    let streamer = this.#streamers.get(name);
+    if (streamer === undefined) {
+      streamer = this.#loadStreamer(name);
+      this.#streamers.set(name, streamer);
+      streamer.catch(() => {
+        if (this.#streamers.get(name) === streamer) this.#streamers.delete(name);
+      });
+    }
+    return streamer;
+  }
+
+  async #loadStreamer(name: string): Promise<Streamer> {
+    this.#throwIfClosed();
+    const meta = await this.#registry.getMeta(name);
+    if (meta === undefined) throw new StreamNotFoundError(name);
+    return Streamer.load(name, meta, {
+      engine: this.#engine,
+      clock: this.#clock,
+      semaphore: this.#semaphore,
+      onDurableTrim: (streamId, trimPoint) => this.#registry.noteTrim(streamId, trimPoint),
+      onPending: (s) => this.#pending.add(s),
+    });
+  }
+
+  #makeHost(): StreamHost {
+    return {
+      streamer: async (name) => {
+        this.#throwIfClosed();
+        const streamer = await this.#streamer(name);
+        if (!streamer.closed) return streamer;
+        if (this.#streamers.get(name) !== undefined) this.#streamers.delete(name);
+        return this.#streamer(name);
+      },
+      readContext: async (name): Promise<ReadContext> => ({ engine: this.#engine, clock: this.#clock, view: await this.host.streamer(name) }),
+      semaphore: this.#semaphore,
+      recordAppend: (latencyMs, ok) => {
+        this.#appends++;
+        if (!ok) this.#appendErrors++;
+        this.#latency.record(latencyMs);
+      },
+      nowMs: () => this.#clock.nowMs(),
+      close: () => this.close(),
+    };
+  }
+}
+
+function pick<T extends object, K extends keyof T>(object: T, keys: K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const key of keys) if (object[key] !== undefined) out[key] = object[key];
+  return out;
+}
+
+/** Opens a log on a store (an ObjectStore or a URL). */
+export function openLog(options: LogOptions): Promise<Log> {
+  return Log.open(options);
+}
+
+/** Opens a log with one stream; closing the stream closes the log. */
+export async function openStream(store: ObjectStore | string, name: string, options: Omit<LogOptions, "store"> & OpenStreamOptions = {}): Promise<Stream> {
+  const { createIfMissing, config, ...logOptions } = options;
+  const log = await Log.open({ ...logOptions, store });
+  try {
+    await log.openStream(name, { ...(createIfMissing === undefined ? {} : { createIfMissing }), ...(config === undefined ? {} : { config }) });
+  } catch (error) {
+    await log.close();
+    throw error;
+  }
+  return new Stream(log.host, name, true);
+}
+
+export type { StreamPosition };

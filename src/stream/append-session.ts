@@ -1,0 +1,75 @@
+/**
+ * An append session: many appends to one stream, pipelined, acknowledged in submit order.
+ *
+ * `submit()` resolves with a ticket once the append holds its byte permits (the session's own
+ * cap, then the Log's), so a producer that awaits each submit is paced by backpressure;
+ * `ticket.ack()` resolves when the append is durable. The first error ends the session: every
+ * append submitted after it fails with that error and is never written.
+ */
+import { ClosedError } from "../errors.js";
+import { ByteSemaphore } from "./byte-semaphore.js";
+import type { SessionState, Streamer } from "./streamer.js";
+import type { AppendAck } from "./types.js";
+import { validateAppend } from "./validate.js";
+
+export interface AppendTicket {
+  /** Resolves with the append's ack once it is durable; rejects with its error. */
+  ack(): Promise<AppendAck>;
+}
+
+export interface AppendSessionDeps {
+  streamer(): Promise<Streamer>;
+  logSemaphore: ByteSemaphore;
+}
+
+export class AppendSession {
+  readonly #deps: AppendSessionDeps;
+  readonly #own: ByteSemaphore;
+  readonly #state: SessionState = { failed: undefined, lastDependencySeq: 0 };
+  readonly #pending = new Set<Promise<AppendAck>>();
+  #closed = false;
+
+  constructor(deps: AppendSessionDeps, maxInflightBytes: number) {
+    this.#deps = deps;
+    this.#own = new ByteSemaphore(maxInflightBytes);
+  }
+
+  /** The error that ended the session, if one did. */
+  get error(): Error | undefined {
+    return this.#state.failed;
+  }
+
+  async submit(records: unknown, options?: unknown): Promise<AppendTicket> {
+    if (this.#closed) throw new ClosedError("this append session");
+    if (this.#state.failed !== undefined) throw this.#state.failed;
+    const input = validateAppend(records, options);
+    const streamer = await this.#deps.streamer();
+    const own = await this.#own.acquire(input.meteredBytes, input.signal);
+    let logPermit;
+    try {
+      logPermit = await this.#deps.logSemaphore.acquire(input.meteredBytes, input.signal);
+    } catch (error) {
+      own.release();
+      throw error;
+    }
+    const ack = streamer.admit(input, logPermit, this.#state).then(
+      (value) => value,
+      (error: Error) => {
+        this.#state.failed ??= error;
+        throw error;
+      },
+    );
+    ack.catch(() => undefined).finally(() => {
+      own.release();
+      this.#pending.delete(ack);
+    });
+    this.#pending.add(ack);
+    return { ack: () => ack };
+  }
+
+  /** Stops accepting appends and waits until every submitted one is acknowledged or failed. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.allSettled([...this.#pending]);
+  }
+}

@@ -1,0 +1,265 @@
+/**
+ * A read session: an async iterator over one stream's durable records, from a sequence number,
+ * a timestamp or an offset from the tail, that can follow the stream live.
+ *
+ *   resolve start ──> catch up from storage (engine scan of [start, tail)) ──> at the tail:
+ *     caughtUp() resolves; without `follow` the session ends; with it, subscribe to the
+ *     stream's durable batches ──> deliver them ──(fell 25 batches behind)──> back to storage
+ *
+ * Only durable records are ever returned; records below the trim point and expired ones never.
+ * `limit` cuts exactly, `until` is exclusive, `waitMs` bounds idleness while following (each
+ * delivered record resets it), `signal` and `close()` end the session. Everything it holds (an
+ * engine scan, a subscription, a timer) is released when it ends, however it ends.
+ */
+import { ClosedError, UnwrittenError, type StreamPosition } from "../errors.js";
+import type { Engine } from "../engine/engine.js";
+import { FOLLOWER_MAX_LAG_BATCHES } from "../limits.js";
+import type { Clock, TimerHandle } from "../util/clock.js";
+import { decodeRecordValue } from "./record-format.js";
+import { decodeRecordKey, decodeTimestampIndexKey, recordRange, timestampIndexRange } from "./stream-keys.js";
+import type { DurableBatch, Follower } from "./streamer.js";
+import type { ReadRecord } from "./types.js";
+import { validateReadOptions, type ValidatedReadOptions } from "./validate.js";
+
+/** What a read session needs of a stream: its durable tail, trim point and live batches. */
+export interface StreamView {
+  readonly streamId: number;
+  readonly name: string;
+  readonly tail: StreamPosition;
+  readonly trimPoint: number;
+  subscribe(follower: Follower): void;
+  unsubscribe(follower: Follower): void;
+}
+
+export interface ReadContext {
+  engine: Engine;
+  clock: Clock;
+  view: StreamView;
+}
+
+/** Raised inside the session to end it quietly (limit, until, wait, abort, close). */
+class EndOfSession {}
+
+export class ReadSession implements AsyncIterable<ReadRecord> {
+  readonly #open: () => Promise<ReadContext>;
+  readonly #rawOptions: unknown;
+  #context!: ReadContext;
+  #options!: ValidatedReadOptions;
+  readonly #caughtUp: Promise<StreamPosition>;
+  #resolveCaughtUp!: (tail: StreamPosition) => void;
+  #rejectCaughtUp!: (error: unknown) => void;
+  #closed = false;
+  #wake: (() => void) | undefined;
+  #started = false;
+  #delivered = 0;
+  #deliveredBytes = 0;
+  #waitTimer: TimerHandle | undefined;
+  #waitExpired = false;
+  readonly #onAbort = () => this.#interrupt();
+
+  /**
+   * `open` finds the stream when iteration starts; `options` are validated then too, so that every
+   * problem (bad options, a missing stream, a start past the tail) surfaces from the first `next()`.
+   */
+  constructor(open: () => Promise<ReadContext>, options: unknown) {
+    this.#open = open;
+    this.#rawOptions = options;
+    this.#caughtUp = new Promise((resolve, reject) => {
+      this.#resolveCaughtUp = resolve;
+      this.#rejectCaughtUp = reject;
+    });
+    this.#caughtUp.catch(() => undefined);
+  }
+
+  /** Resolves with the tail when the session first reaches it; rejects if it ends before. */
+  caughtUp(): Promise<StreamPosition> {
+    return this.#caughtUp;
+  }
+
+  /** Ends the session; a pending `next()` returns done. */
+  async close(): Promise<void> {
+    this.#interrupt();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<ReadRecord> {
+    if (this.#started) throw new ClosedError("this read session (it can be iterated only once)");
+    this.#started = true;
+    return this.#run();
+  }
+
+  async *#run(): AsyncGenerator<ReadRecord, void, void> {
+    try {
+      this.#options = validateReadOptions(this.#rawOptions);
+      this.#options.signal?.addEventListener("abort", this.#onAbort, { once: true });
+      this.#context = await this.#open();
+      this.#throwIfEnded();
+      let next = await this.#resolveStart();
+      for (;;) {
+        next = yield* this.#catchUp(next);
+        const tail = this.#context.view.tail;
+        if (next < tail.seqNum) continue;
+        this.#resolveCaughtUp(tail);
+        if (!this.#options.follow) return;
+        next = yield* this.#follow(next);
+      }
+    } catch (error) {
+      if (error instanceof EndOfSession) return;
+      this.#rejectCaughtUp(error);
+      throw error;
+    } finally {
+      this.#closed = true;
+      this.#waitTimer?.cancel();
+      this.#options?.signal?.removeEventListener("abort", this.#onAbort);
+      this.#rejectCaughtUp(new ClosedError("the read session (it ended before reaching the tail)"));
+    }
+  }
+
+  /** The first seqNum to read, per `from` and `clamp` (s2-lite's rules; see DESIGN.md 2). */
+  async #resolveStart(): Promise<number> {
+    const { from, clamp } = this.#options;
+    const view = this.#context.view;
+    const tail = view.tail;
+    let start: number;
+    if ("tailOffset" in from) {
+      start = Math.max(0, tail.seqNum - from.tailOffset);
+    } else if ("seqNum" in from) {
+      start = from.seqNum;
+      if (start > tail.seqNum) {
+        if (!clamp) throw new UnwrittenError(tail, `seqNum ${start}`);
+        start = tail.seqNum;
+      }
+    } else {
+      if (from.timestamp > tail.timestamp && tail.seqNum > 0 && !clamp && !this.#options.follow) {
+        throw new UnwrittenError(tail, `timestamp ${from.timestamp}`);
+      }
+      start = await this.#seekTimestamp(from.timestamp, tail);
+    }
+    return Math.max(start, view.trimPoint);
+  }
+
+  /** The first record with timestamp >= `timestamp`, through the timestamp index; the tail if none. */
+  async #seekTimestamp(timestamp: number, tail: StreamPosition): Promise<number> {
+    const { engine, view } = this.#context;
+    const range = timestampIndexRange(view.streamId, timestamp);
+    for await (const entry of engine.scan(range.end === undefined ? { start: range.start } : { start: range.start, end: range.end })) {
+      const { seqNum } = decodeTimestampIndexKey(entry.key);
+      if (seqNum >= view.trimPoint) return Math.min(seqNum, tail.seqNum);
+    }
+    return tail.seqNum;
+  }
+
+  /** Reads [next, tail) from storage; returns where it stopped (the tail, when all went well). */
+  async *#catchUp(next: number): AsyncGenerator<ReadRecord, number, void> {
+    const { engine, view } = this.#context;
+    const tail = view.tail;
+    if (next >= tail.seqNum) return next;
+    const range = recordRange(view.streamId, { startSeqNum: Math.max(next, view.trimPoint), endSeqNum: tail.seqNum });
+    for await (const entry of engine.scan({ start: range.start, ...(range.end === undefined ? {} : { end: range.end }) })) {
+      this.#throwIfEnded();
+      const { seqNum, timestamp } = decodeRecordKey(entry.key);
+      if (seqNum < view.trimPoint) continue; // trimmed while we read
+      yield this.#deliver(seqNum, timestamp, entry.value);
+    }
+    return tail.seqNum; // records that expired or were trimmed meanwhile are skipped, not waited for
+  }
+
+  /** Follows live batches from `next` (== the tail); returns where to catch up from if it fell behind. */
+  async *#follow(next: number): AsyncGenerator<ReadRecord, number, void> {
+    const view = this.#context.view;
+    if (view.tail.seqNum !== next) return next;
+    const follower = new BoundedFollower(FOLLOWER_MAX_LAG_BATCHES, () => this.#wake?.());
+    view.subscribe(follower);
+    this.#armWait();
+    try {
+      for (;;) {
+        this.#throwIfEnded();
+        const batch = follower.take();
+        if (batch === undefined) {
+          if (follower.interrupted !== undefined) {
+            if (follower.interrupted === true) return next;
+            throw follower.interrupted;
+          }
+          await new Promise<void>((resolve) => (this.#wake = resolve));
+          this.#wake = undefined;
+          continue;
+        }
+        for (const record of batch.records) {
+          if (record.seqNum < next) continue;
+          if (record.seqNum > next) return next; // a gap: catch up from storage instead
+          yield this.#deliver(record.seqNum, record.timestamp, record.value);
+          next = record.seqNum + 1;
+        }
+      }
+    } finally {
+      view.unsubscribe(follower);
+    }
+  }
+
+  /** Applies until and limits, then decodes one record; ends the session when a bound is reached. */
+  #deliver(seqNum: number, timestamp: number, value: Uint8Array): ReadRecord {
+    const { until, limit } = this.#options;
+    if (until !== undefined && timestamp >= until) throw new EndOfSession();
+    if (limit.count !== undefined && this.#delivered >= limit.count) throw new EndOfSession();
+    const { headers, body } = decodeRecordValue(value, `stream ${JSON.stringify(this.#context.view.name)} record ${seqNum}`);
+    const metered = 8 + headers.reduce((sum, [name, headerValue]) => sum + 2 + name.length + headerValue.length, 0) + body.length;
+    if (limit.bytes !== undefined && this.#deliveredBytes + metered > limit.bytes) throw new EndOfSession();
+    this.#delivered++;
+    this.#deliveredBytes += metered;
+    this.#armWait();
+    return { seqNum, timestamp, headers, body };
+  }
+
+  #armWait(): void {
+    const waitMs = this.#options.waitMs;
+    if (waitMs === undefined || !this.#options.follow) return;
+    this.#waitTimer?.cancel();
+    this.#waitTimer = this.#context.clock.setTimer(waitMs, () => {
+      this.#waitExpired = true;
+      this.#wake?.();
+    });
+  }
+
+  #throwIfEnded(): void {
+    if (this.#closed || this.#waitExpired || this.#options.signal?.aborted === true) throw new EndOfSession();
+    const { limit } = this.#options;
+    if (limit.count !== undefined && this.#delivered >= limit.count) throw new EndOfSession();
+  }
+
+  #interrupt(): void {
+    this.#closed = true;
+    this.#wake?.();
+  }
+}
+
+/** A follower that keeps at most `maxBatches` batches; past that it leaves and the reader catches up. */
+class BoundedFollower implements Follower {
+  readonly #batches: DurableBatch[] = [];
+  /** true: fell behind or history changed (catch up again); an Error: the stream is gone. */
+  interrupted: true | Error | undefined;
+
+  constructor(
+    private readonly maxBatches: number,
+    private readonly wake: () => void,
+  ) {}
+
+  push(batch: DurableBatch): boolean {
+    if (this.interrupted !== undefined) return false;
+    if (this.#batches.length >= this.maxBatches) {
+      this.interrupted = true;
+      this.wake();
+      return false;
+    }
+    this.#batches.push(batch);
+    this.wake();
+    return true;
+  }
+
+  interrupt(error?: Error): void {
+    this.interrupted ??= error ?? true;
+    this.wake();
+  }
+
+  take(): DurableBatch | undefined {
+    return this.#batches.shift();
+  }
+}

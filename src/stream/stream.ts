@@ -1,0 +1,98 @@
+/**
+ * Stream: the handle users hold for one stream of a Log. Appends, append sessions, reads,
+ * the tail, and the two command records (fence, trim). Every method that returns a promise
+ * reports failure by rejecting it.
+ */
+import type { StreamPosition } from "../errors.js";
+import { DEFAULT_INFLIGHT_BYTES } from "../limits.js";
+import { AppendSession, type AppendTicket } from "./append-session.js";
+import { ReadSession, type ReadContext } from "./read-session.js";
+import { fenceRecord, trimRecord } from "./record-format.js";
+import type { Streamer } from "./streamer.js";
+import type { AppendAck, AppendOptions, AppendRecord, ReadOptions } from "./types.js";
+import { checkInteger, validateAppend } from "./validate.js";
+import type { ByteSemaphore } from "./byte-semaphore.js";
+
+/** What a Stream needs from its Log (log.ts implements it). */
+export interface StreamHost {
+  streamer(name: string): Promise<Streamer>;
+  readContext(name: string): Promise<ReadContext>;
+  readonly semaphore: ByteSemaphore;
+  recordAppend(latencyMs: number, ok: boolean): void;
+  nowMs(): number;
+  close(): Promise<void>;
+}
+
+export interface AppendSessionOptions {
+  /** Cap on this session's metered bytes awaiting acks (default: the Log's in-flight cap). */
+  maxInflightBytes?: number;
+}
+
+export type { AppendTicket };
+
+export class Stream {
+  readonly name: string;
+  readonly #host: StreamHost;
+  readonly #ownsLog: boolean;
+
+  /** @internal Streams come from `log.openStream()` or `openStream()`. */
+  constructor(host: StreamHost, name: string, ownsLog: boolean) {
+    this.#host = host;
+    this.name = name;
+    this.#ownsLog = ownsLog;
+  }
+
+  /**
+   * Appends 1..1000 records as one atomic batch; resolves once they are durable. With
+   * `matchSeqNum` the append happens only if the stream's next seqNum equals it; with
+   * `fencingToken` only if the stream's token equals it.
+   */
+  async append(records: AppendRecord[], options?: AppendOptions): Promise<AppendAck> {
+    const startMs = this.#host.nowMs();
+    const input = validateAppend(records, options);
+    const streamer = await this.#host.streamer(this.name);
+    try {
+      const ack = await streamer.append(input);
+      this.#host.recordAppend(this.#host.nowMs() - startMs, true);
+      return ack;
+    } catch (error) {
+      this.#host.recordAppend(this.#host.nowMs() - startMs, false);
+      throw error;
+    }
+  }
+
+  /** Opens a session for pipelined appends acknowledged in order. */
+  appendSession(options: AppendSessionOptions = {}): AppendSession {
+    const maxInflightBytes =
+      options.maxInflightBytes === undefined ? DEFAULT_INFLIGHT_BYTES : checkInteger(options.maxInflightBytes, "maxInflightBytes", 1);
+    return new AppendSession({ streamer: () => this.#host.streamer(this.name), logSemaphore: this.#host.semaphore }, maxInflightBytes);
+  }
+
+  /**
+   * Reads durable records as an async iterable. `from` defaults to the tail; with `follow` the
+   * session waits for new records (up to `waitMs` of idleness, or until `signal` aborts).
+   */
+  read(options: ReadOptions = {}): ReadSession {
+    return new ReadSession(() => this.#host.readContext(this.name), options);
+  }
+
+  /** The durable tail: the seqNum the next record will get, and the last record's timestamp. */
+  async checkTail(): Promise<StreamPosition> {
+    return (await this.#host.streamer(this.name)).tail;
+  }
+
+  /** Appends a fence command record: from then on appends must carry `fencingToken: token`. */
+  fence(token: string, options?: AppendOptions): Promise<AppendAck> {
+    return this.append([fenceRecord(token)], options);
+  }
+
+  /** Appends a trim command record: records below `seqNum` become unreadable and are deleted in the background. */
+  async trim(seqNum: number, options?: AppendOptions): Promise<AppendAck> {
+    return this.append([trimRecord(seqNum)], options);
+  }
+
+  /** Closes the Log this stream opened (for `openStream()`); a no-op for streams of a shared Log. */
+  async close(): Promise<void> {
+    if (this.#ownsLog) await this.#host.close();
+  }
+}

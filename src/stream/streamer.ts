@@ -1,0 +1,431 @@
+/**
+ * The streamer: one per open stream, and the only place its records get sequence numbers.
+ *
+ *   append ──> byte permit (Log-wide FIFO semaphore) ──> admission queue ──> sequence():
+ *     conditions (fencing token, matchSeqNum) against the latest state, pending batches included;
+ *     timestamps; command records; ONE engine batch (records, timestamp index, tail, and the
+ *     token or trim point when a command changed them) ──> engine.write() (synchronous)
+ *   engine durable watermark passes the batch ──> onDurable(): stable tail advances,
+ *     replies leave in order (ack-queue.ts), followers get the batch
+ *
+ * Pipelining: the next append is sequenced and written before earlier ones are durable. A
+ * condition failure is answered only once the state it was judged against is durable, and an
+ * ack only once its batch is: a reply never rests on state a storage failure could take back.
+ *
+ * Failure: when the engine fails its pending writes (a reset), every pending reply fails with
+ * StorageError, the streamer goes stale, and before its next append it reloads its tail, token
+ * and trim point from durable state, so sequence numbers continue with no gap and no duplicate.
+ */
+import Denque from "denque";
+import {
+  AbortedError,
+  ClosedError,
+  FencingTokenMismatchError,
+  InternalError,
+  SeqNumMismatchError,
+  StorageError,
+  type StreamPosition,
+} from "../errors.js";
+import type { Engine, WriteOp } from "../engine/engine.js";
+import type { Clock } from "../util/clock.js";
+import { AckQueue } from "./ack-queue.js";
+import type { ByteSemaphore, Permit } from "./byte-semaphore.js";
+import { retentionMs, type StreamMeta } from "./stream-config.js";
+import {
+  TIMESTAMP_INDEX_VALUE,
+  encodeFencingTokenValue,
+  encodeTailValue,
+  encodeU64Value,
+  fencingTokenKey,
+  recordKey,
+  tailKey,
+  timestampIndexKey,
+  trimPointKey,
+} from "./stream-keys.js";
+import { loadStreamState, type StreamState } from "./stream-state.js";
+import { assignTimestamps } from "./timestamps.js";
+import type { AppendAck } from "./types.js";
+import type { ValidatedAppend } from "./validate.js";
+
+/** A durable batch as followers see it: records with their values still encoded. */
+export interface DurableBatch {
+  records: { seqNum: number; timestamp: number; value: Uint8Array }[];
+  /** The stable tail right after this batch. */
+  tail: StreamPosition;
+}
+
+/** A live reader of new durable batches (read-session.ts). */
+export interface Follower {
+  /** Takes a batch; returns false when the follower has fallen too far behind and leaves. */
+  push(batch: DurableBatch): boolean;
+  /** The stream's durable history changed under the follower (a reset, a deletion): stop following. */
+  interrupt(error?: Error): void;
+}
+
+/** Per-session state the streamer needs: the first error poisons the rest of the session. */
+export interface SessionState {
+  failed: Error | undefined;
+  /** End seqNum of the session's last accepted append: later replies never overtake it. */
+  lastDependencySeq: number;
+}
+
+export interface StreamerDeps {
+  engine: Engine;
+  clock: Clock;
+  semaphore: ByteSemaphore;
+  /** A trim point became durable: the compaction filter may drop records below it. */
+  onDurableTrim(streamId: number, trimPoint: number): void;
+  /** The streamer has batches waiting for durability (the Log routes durable events to it). */
+  onPending(streamer: Streamer): void;
+}
+
+interface Admitted {
+  input: ValidatedAppend;
+  permit: Permit;
+  session: SessionState | undefined;
+  resolve(ack: AppendAck): void;
+  reject(error: unknown): void;
+}
+
+interface InflightBatch extends DurableBatch {
+  engineSeq: number;
+  trimPoint: number | undefined;
+}
+
+type StreamerStatus = "ready" | "stale" | "closed";
+
+/** One append turned into an engine batch, with the state it leaves behind. */
+interface BuiltBatch {
+  ops: WriteOp[];
+  records: DurableBatch["records"];
+  start: StreamPosition;
+  end: StreamPosition;
+  token: string;
+  tokenAppliedSeq: number;
+  /** The new trim point when a trim command in the batch moved it. */
+  trimPoint: number | undefined;
+}
+
+export class Streamer {
+  readonly name: string;
+  #meta: StreamMeta;
+  readonly #deps: StreamerDeps;
+  #status: StreamerStatus = "ready";
+  #closeError: Error | undefined;
+  /** Next seqNum to assign, pending batches included. */
+  #nextSeq: number;
+  #lastTimestamp: number;
+  #token: string;
+  /** Position right after the record that set the current token (the dependency of a mismatch). */
+  #tokenAppliedSeq: number;
+  #trimPoint: number;
+  #durableTrimPoint: number;
+  #acks: AckQueue;
+  readonly #inflight = new Denque<InflightBatch>();
+  readonly #admission = new Denque<Admitted>();
+  #draining = false;
+  readonly #followers = new Set<Follower>();
+
+  private constructor(name: string, meta: StreamMeta, state: StreamState, deps: StreamerDeps) {
+    this.name = name;
+    this.#meta = meta;
+    this.#deps = deps;
+    this.#nextSeq = state.tail.seqNum;
+    this.#lastTimestamp = state.tail.timestamp;
+    this.#token = state.fencingToken;
+    this.#tokenAppliedSeq = state.tail.seqNum;
+    this.#trimPoint = state.trimPoint;
+    this.#durableTrimPoint = state.trimPoint;
+    this.#acks = new AckQueue(state.tail);
+  }
+
+  static async load(name: string, meta: StreamMeta, deps: StreamerDeps): Promise<Streamer> {
+    return new Streamer(name, meta, await loadStreamState(deps.engine, meta.id), deps);
+  }
+
+  get streamId(): number {
+    return this.#meta.id;
+  }
+
+  get meta(): StreamMeta {
+    return this.#meta;
+  }
+
+  /** The durable tail: the next seqNum after the last durable record, and that record's timestamp. */
+  get tail(): StreamPosition {
+    return this.#acks.stable;
+  }
+
+  /** Records below this seqNum are trimmed (durably). */
+  get trimPoint(): number {
+    return this.#durableTrimPoint;
+  }
+
+  get closed(): boolean {
+    return this.#status === "closed";
+  }
+
+  get hasPending(): boolean {
+    return this.#inflight.length > 0;
+  }
+
+  reconfigure(meta: StreamMeta): void {
+    this.#meta = meta;
+  }
+
+  /** Appends one validated batch; resolves with its ack once durable. */
+  async append(input: ValidatedAppend, session?: SessionState): Promise<AppendAck> {
+    this.#throwIfClosed();
+    const permit = await this.#deps.semaphore.acquire(input.meteredBytes, input.signal);
+    return this.admit(input, permit, session);
+  }
+
+  /** Admits an append that already holds its byte permit (append sessions acquire it at submit). */
+  admit(input: ValidatedAppend, permit: Permit, session?: SessionState): Promise<AppendAck> {
+    return new Promise<AppendAck>((resolve, reject) => {
+      if (this.#status === "closed") {
+        permit.release();
+        reject(this.#closeError);
+        return;
+      }
+      this.#admission.push({ input, permit, session, resolve, reject });
+      this.#drain();
+    });
+  }
+
+  subscribe(follower: Follower): void {
+    this.#throwIfClosed();
+    this.#followers.add(follower);
+  }
+
+  unsubscribe(follower: Follower): void {
+    this.#followers.delete(follower);
+  }
+
+  /** The engine's durable watermark reached `durableEngineSeq`. */
+  onDurable(durableEngineSeq: number): void {
+    for (let front = this.#inflight.peekFront(); front !== undefined && front.engineSeq <= durableEngineSeq; front = this.#inflight.peekFront()) {
+      this.#inflight.shift();
+      if (front.trimPoint !== undefined && front.trimPoint > this.#durableTrimPoint) {
+        this.#durableTrimPoint = front.trimPoint;
+        this.#deps.onDurableTrim(this.#meta.id, front.trimPoint);
+      }
+      this.#acks.onStable(front.tail);
+      for (const follower of this.#followers) {
+        if (!follower.push(front)) this.#followers.delete(follower);
+      }
+    }
+  }
+
+  /** The engine failed every pending write: fail our replies and reload before the next append. */
+  onReset(error: StorageError): void {
+    if (this.#status === "closed") return;
+    this.#inflight.clear();
+    this.#acks.failAll(error);
+    this.#status = "stale";
+  }
+
+  /** Closes the streamer: pending and future appends fail with `error`; followers stop. */
+  close(error: Error): void {
+    if (this.#status === "closed") return;
+    this.#status = "closed";
+    this.#closeError = error;
+    this.#inflight.clear();
+    this.#acks.failAll(error);
+    for (let item = this.#admission.shift(); item !== undefined; item = this.#admission.shift()) {
+      item.permit.release();
+      item.reject(error);
+    }
+    for (const follower of this.#followers) follower.interrupt(error);
+    this.#followers.clear();
+  }
+
+  #throwIfClosed(): void {
+    if (this.#status === "closed") throw this.#closeError ?? new ClosedError(`stream ${JSON.stringify(this.name)}`);
+  }
+
+  #drain(): void {
+    if (this.#draining) return;
+    this.#draining = true;
+    void this.#drainLoop().finally(() => {
+      this.#draining = false;
+      if (this.#admission.length > 0 && this.#status !== "closed") this.#drain();
+    });
+  }
+
+  /** Sequences admitted appends in admission order; synchronous unless it must wait or reload. */
+  async #drainLoop(): Promise<void> {
+    while (this.#admission.length > 0 && this.#status !== "closed") {
+      const engine = this.#deps.engine;
+      if (this.#status === "stale" && !(await this.#tryReload())) return;
+      if (engine.unflushedBytes >= engine.options.maxUnflushedBytes) {
+        try {
+          await engine.whenWritable();
+        } catch (error) {
+          this.#rejectAdmitted(error);
+          return;
+        }
+        continue;
+      }
+      this.#sequence(this.#admission.shift()!);
+    }
+  }
+
+  /** Reloads durable state after a reset; rejects the admitted appends while the store is down. */
+  async #tryReload(): Promise<boolean> {
+    const engine = this.#deps.engine;
+    if (engine.state !== "open") {
+      this.#rejectAdmitted(
+        new StorageError("the store is failing and the log is reopening; retry the append shortly", {
+          retryable: true,
+          outcome: "not_applied",
+        }),
+      );
+      return false;
+    }
+    let state: StreamState;
+    try {
+      state = await loadStreamState(engine, this.#meta.id);
+    } catch (error) {
+      this.#rejectAdmitted(error);
+      return false;
+    }
+    if (this.#status !== "stale") return this.#status === "ready";
+    const previousTail = this.#acks.stable;
+    this.#nextSeq = state.tail.seqNum;
+    this.#lastTimestamp = state.tail.timestamp;
+    this.#token = state.fencingToken;
+    this.#tokenAppliedSeq = state.tail.seqNum;
+    this.#trimPoint = state.trimPoint;
+    this.#durableTrimPoint = state.trimPoint;
+    this.#acks = new AckQueue(state.tail);
+    this.#status = "ready";
+    if (state.tail.seqNum !== previousTail.seqNum) {
+      // Writes whose outcome was unknown turned out durable: followers must re-read from storage.
+      for (const follower of this.#followers) follower.interrupt();
+      this.#followers.clear();
+    }
+    return true;
+  }
+
+  #rejectAdmitted(error: unknown): void {
+    for (let item = this.#admission.shift(); item !== undefined; item = this.#admission.shift()) {
+      item.permit.release();
+      item.reject(error);
+    }
+  }
+
+  /** Synchronous: conditions, sequence numbers, timestamps, commands, one engine batch. */
+  #sequence(item: Admitted): void {
+    const { input, session } = item;
+    const firstSeq = this.#nextSeq;
+    if (session?.failed !== undefined) return this.#reject(item, session.failed, this.#sessionDependency(session));
+    if (input.signal?.aborted === true) {
+      return this.#reject(item, new AbortedError("the append", "not_applied", { cause: input.signal.reason }), this.#sessionDependency(session));
+    }
+    if (input.fencingToken !== undefined && input.fencingToken !== this.#token) {
+      return this.#reject(item, new FencingTokenMismatchError(this.#token, input.fencingToken), this.#tokenAppliedSeq);
+    }
+    if (input.matchSeqNum !== undefined && input.matchSeqNum !== firstSeq) {
+      return this.#reject(item, new SeqNumMismatchError(firstSeq, input.matchSeqNum), firstSeq);
+    }
+    const nowMs = Math.max(0, Math.floor(this.#deps.clock.nowMs()));
+    let timestamps: number[];
+    try {
+      timestamps = assignTimestamps(input.records, { ...this.#meta.config.timestamping, nowMs, previousMaxMs: this.#lastTimestamp });
+    } catch (error) {
+      return this.#reject(item, error, this.#sessionDependency(session));
+    }
+    const built = this.#buildBatch(input, firstSeq, timestamps, nowMs);
+    let engineSeq: number;
+    try {
+      engineSeq = this.#deps.engine.write(built.ops);
+    } catch (error) {
+      return this.#reject(item, error, this.#sessionDependency(session));
+    }
+    this.#commit(item, built, engineSeq);
+  }
+
+  #buildBatch(input: ValidatedAppend, firstSeq: number, timestamps: number[], nowMs: number): BuiltBatch {
+    const id = this.#meta.id;
+    const retention = retentionMs(this.#meta.config);
+    const expireAtMs = retention === undefined ? 0 : nowMs + retention;
+    const ops: WriteOp[] = [];
+    const records: DurableBatch["records"] = [];
+    let token = this.#token;
+    let tokenAppliedSeq = this.#tokenAppliedSeq;
+    let trimPoint = this.#trimPoint;
+    let tokenChanged = false;
+    let trimChanged = false;
+    input.records.forEach((record, i) => {
+      const seqNum = firstSeq + i;
+      const timestamp = timestamps[i]!;
+      ops.push({ type: "put", key: recordKey({ streamId: id, seqNum, timestamp }), value: record.value, expireAtMs });
+      ops.push({ type: "put", key: timestampIndexKey({ streamId: id, seqNum, timestamp }), value: TIMESTAMP_INDEX_VALUE, expireAtMs });
+      records.push({ seqNum, timestamp, value: record.value });
+      if (record.command?.kind === "fence") {
+        token = record.command.token;
+        tokenAppliedSeq = seqNum + 1;
+        tokenChanged = true;
+      } else if (record.command?.kind === "trim") {
+        const effective = Math.min(record.command.seqNum, seqNum + 1);
+        if (effective > trimPoint) {
+          trimPoint = effective;
+          trimChanged = true;
+        }
+      }
+    });
+    const end: StreamPosition = { seqNum: firstSeq + input.records.length, timestamp: timestamps[timestamps.length - 1]! };
+    ops.push({ type: "put", key: tailKey(id), value: encodeTailValue({ nextSeqNum: end.seqNum, lastTimestamp: end.timestamp, lastWriteMs: nowMs }) });
+    if (tokenChanged) ops.push({ type: "put", key: fencingTokenKey(id), value: encodeFencingTokenValue(token) });
+    if (trimChanged) ops.push({ type: "put", key: trimPointKey(id), value: encodeU64Value(trimPoint) });
+    const start: StreamPosition = { seqNum: firstSeq, timestamp: timestamps[0]! };
+    return { ops, records, start, end, token, tokenAppliedSeq, trimPoint: trimChanged ? trimPoint : undefined };
+  }
+
+  #commit(item: Admitted, built: BuiltBatch, engineSeq: number): void {
+    const last = this.#inflight.peekBack();
+    if (last !== undefined && last.engineSeq >= engineSeq) throw new InternalError("engine seqs of a stream's batches must increase");
+    this.#nextSeq = built.end.seqNum;
+    this.#lastTimestamp = built.end.timestamp;
+    this.#token = built.token;
+    this.#tokenAppliedSeq = built.tokenAppliedSeq;
+    if (built.trimPoint !== undefined) this.#trimPoint = built.trimPoint;
+    this.#inflight.push({ engineSeq, records: built.records, tail: built.end, trimPoint: built.trimPoint });
+    if (item.session !== undefined) item.session.lastDependencySeq = built.end.seqNum;
+    const { start, end } = built;
+    this.#acks.pushAccepted({
+      dependencySeq: end.seqNum,
+      deliver: (tail) => {
+        item.permit.release();
+        item.resolve({ start, end, tail });
+      },
+      fail: (error) => {
+        item.permit.release();
+        item.reject(error);
+      },
+    });
+    this.#deps.onPending(this);
+  }
+
+  /** Queues a rejection behind the replies it must not overtake; the first one poisons a session. */
+  #reject(item: Admitted, error: unknown, dependencySeq: number): void {
+    if (item.session !== undefined && item.session.failed === undefined) item.session.failed = error as Error;
+    const dependency = Math.min(dependencySeq, this.#nextSeq);
+    this.#acks.pushRejected({
+      dependencySeq: dependency,
+      deliver: () => {
+        item.permit.release();
+        item.reject(error);
+      },
+      fail: (failure) => {
+        item.permit.release();
+        item.reject(failure);
+      },
+    });
+  }
+
+  #sessionDependency(session: SessionState | undefined): number {
+    return session === undefined ? 0 : Math.min(session.lastDependencySeq, this.#nextSeq);
+  }
+}
