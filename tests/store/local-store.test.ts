@@ -15,7 +15,7 @@ import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
 import { runStoreSuite } from "./conformance.js";
 import { isBodyForKey, sizeForKey } from "./fixtures/local-content.js";
-import { LOCAL_HOST_TAG, LOCAL_LOCK_DIR, LOCAL_TEMP_DIR, LocalStore } from "../../src/store/local-store.js";
+import { LOCAL_HOST_TAG, LOCAL_LOCK_DIR, LOCAL_RESERVED_PREFIX, LOCAL_TEMP_DIR, LocalStore } from "../../src/store/local-store.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 import type { ObjectStore } from "../../src/store/object-store.js";
 
@@ -471,7 +471,8 @@ describe("LocalStore across processes", () => {
     let listed = 0;
     let previous = "";
     for await (const { key, size } of store.list("")) {
-      if (!key.startsWith("crash/")) continue;
+      assert.ok(!key.startsWith(LOCAL_RESERVED_PREFIX), `LocalStore's own file ${key} was listed`);
+      if (!key.startsWith("crash/")) continue; // the other tests' objects
       assert.ok(key > previous, `list out of order: ${previous} then ${key}`);
       assert.equal(size, sizeForKey(key), `listed ${key} has a partial size`);
       assert.ok(isBodyForKey(key, await store.get(key)), `listed ${key} is not whole`);
