@@ -30,9 +30,9 @@
  *     that no longer runs (`process.kill(pid, 0)`), or by this pid under a token this process
  *     does not hold (a previous process that had the same pid).
  *     Otherwise wait (1..50 ms backoff) until `lockWaitMs`, then fail (retryable, not applied).
- *   - Break a stale lock: take `<hash>.lock.break` (same draft + link scheme), read the lock again, and if
- *     it is still stale rename it to a unique grave name, check the grave holds the token judged
- *     stale (if not, a fresh lock was moved: link it back), unlink the grave.
+ *   - Break a stale lock: take `<hash>.lock.break` (same draft + link scheme), read the lock
+ *     again, and if it is still stale rename it to a unique grave name, check the grave holds the
+ *     token judged stale (if not, a fresh lock was moved: link it back), unlink the grave.
  *   - Before its commit (rename or unlink) the holder checks that the lock file still carries its
  *     token; a holder whose lock was broken fails (retryable, not applied).
  *   - Release: unlink the lock file if it still carries the holder's token.
