@@ -15,7 +15,8 @@
  * `evictObject` of its object is returned to its waiters but not kept.
  *
  * The cached arrays are shared between readers: nobody may modify a block it got from here.
- * Only the payload bytes are counted, not the few dozen bytes of bookkeeping per block.
+ * Only the blocks' own bytes are counted, not the few dozen bytes of bookkeeping per block, nor
+ * the rest of a readahead buffer that a block is a view of until its first hit (see #touch).
  */
 import { ValidationError } from "../errors.js";
 
@@ -37,25 +38,36 @@ export interface BlockCacheStats {
   evictions: number;
 }
 
+/** One cached block: a node of the recency list (least recent at `head`). */
 interface CachedBlock {
   objectKey: string;
+  offset: number;
   bytes: Uint8Array;
+  older: CachedBlock | undefined;
+  newer: CachedBlock | undefined;
 }
 
 /** One load in flight; `keep` turns false when its object is evicted meanwhile. */
 interface PendingLoad {
-  objectKey: string;
   promise: Promise<Uint8Array>;
   keep: boolean;
 }
 
+/** Per object: its cached blocks and its loads in flight, by block offset. */
+interface ObjectBlocks {
+  cached: Map<number, CachedBlock>;
+  pending: Map<number, PendingLoad>;
+}
+
 export class BlockCache {
   readonly maxBytes: number;
-  /** Insertion order is recency order: the first entry is the least recently used. */
-  readonly #blocks = new Map<string, CachedBlock>();
-  /** Cache keys per object, so evictObject does not walk the whole cache. */
-  readonly #keysByObject = new Map<string, Set<string>>();
-  readonly #pending = new Map<string, PendingLoad>();
+  /** Two-level map (no string keys to build per lookup); evictObject drops one entry. */
+  readonly #objects = new Map<string, ObjectBlocks>();
+  /** Least recently used block: evicted first. */
+  #head: CachedBlock | undefined;
+  /** Most recently used block. */
+  #tail: CachedBlock | undefined;
+  #entries = 0;
   #bytes = 0;
   #hits = 0;
   #misses = 0;
@@ -74,78 +86,85 @@ export class BlockCache {
    * returns is served to later readers as is.
    */
   getOrLoad(objectKey: string, offset: number, load: () => Promise<Uint8Array>): Promise<Uint8Array> {
-    const key = cacheKey(objectKey, offset);
-    const cached = this.#touch(key);
+    const object = this.#objects.get(objectKey);
+    const cached = object?.cached.get(offset);
     if (cached !== undefined) {
       this.#hits++;
-      return Promise.resolve(cached);
+      this.#touch(cached);
+      return Promise.resolve(cached.bytes);
     }
-    const inFlight = this.#pending.get(key);
+    const inFlight = object?.pending.get(offset);
     if (inFlight !== undefined) {
       this.#hits++;
       return inFlight.promise;
     }
     this.#misses++;
-    return this.#startLoad(objectKey, offset, key, load);
+    return this.#startLoad(objectKey, offset, load);
   }
 
   /** The cached block, or undefined. Counts as a hit or a miss and refreshes recency. */
   get(objectKey: string, offset: number): Uint8Array | undefined {
-    const cached = this.#touch(cacheKey(objectKey, offset));
-    if (cached === undefined) this.#misses++;
-    else this.#hits++;
-    return cached;
+    const cached = this.#objects.get(objectKey)?.cached.get(offset);
+    if (cached === undefined) {
+      this.#misses++;
+      return undefined;
+    }
+    this.#hits++;
+    this.#touch(cached);
+    return cached.bytes;
   }
 
   /** True if the block is cached or being loaded. Changes neither stats nor recency. */
   has(objectKey: string, offset: number): boolean {
-    const key = cacheKey(objectKey, offset);
-    return this.#blocks.has(key) || this.#pending.has(key);
+    const object = this.#objects.get(objectKey);
+    return object !== undefined && (object.cached.has(offset) || object.pending.has(offset));
   }
 
   /** Caches a block (replacing any cached one), unless it is larger than the whole budget. */
   put(objectKey: string, offset: number, bytes: Uint8Array): void {
-    const key = cacheKey(objectKey, offset);
-    this.#remove(key);
-    if (bytes.length > this.maxBytes) return;
-    this.#blocks.set(key, { objectKey, bytes });
-    let keys = this.#keysByObject.get(objectKey);
-    if (keys === undefined) {
-      keys = new Set();
-      this.#keysByObject.set(objectKey, keys);
+    const object = this.#object(objectKey);
+    const existing = object.cached.get(offset);
+    if (existing !== undefined) this.#remove(existing, object);
+    if (bytes.length > this.maxBytes) {
+      this.#dropIfEmpty(objectKey, object);
+      return;
     }
-    keys.add(key);
+    const block: CachedBlock = { objectKey, offset, bytes, older: this.#tail, newer: undefined };
+    if (this.#tail !== undefined) this.#tail.newer = block;
+    else this.#head = block;
+    this.#tail = block;
+    object.cached.set(offset, block);
+    this.#entries++;
     this.#bytes += bytes.length;
     this.#evictToBudget();
   }
 
   /** Drops every block of an object (its SST was deleted); loads in flight will not be kept. */
   evictObject(objectKey: string): void {
-    for (const key of this.#keysByObject.get(objectKey) ?? []) this.#remove(key);
-    for (const [key, pending] of this.#pending) {
-      if (pending.objectKey !== objectKey) continue;
-      pending.keep = false;
-      this.#pending.delete(key);
-    }
+    const object = this.#objects.get(objectKey);
+    if (object === undefined) return;
+    for (const block of object.cached.values()) this.#unlink(block);
+    for (const pending of object.pending.values()) pending.keep = false;
+    this.#objects.delete(objectKey);
   }
 
-  /** Drops everything (stats other than bytes and entries are kept). */
+  /** Drops everything (hits, misses and evictions are kept). */
   clear(): void {
-    for (const key of [...this.#blocks.keys()]) this.#remove(key);
-    for (const pending of this.#pending.values()) pending.keep = false;
-    this.#pending.clear();
+    for (const objectKey of [...this.#objects.keys()]) this.evictObject(objectKey);
   }
 
   stats(): BlockCacheStats {
-    return { hits: this.#hits, misses: this.#misses, bytes: this.#bytes, entries: this.#blocks.size, evictions: this.#evictions };
+    return { hits: this.#hits, misses: this.#misses, bytes: this.#bytes, entries: this.#entries, evictions: this.#evictions };
   }
 
-  #startLoad(objectKey: string, offset: number, key: string, load: () => Promise<Uint8Array>): Promise<Uint8Array> {
+  #startLoad(objectKey: string, offset: number, load: () => Promise<Uint8Array>): Promise<Uint8Array> {
+    const object = this.#object(objectKey);
     const settle = (): void => {
-      if (this.#pending.get(key) === pending) this.#pending.delete(key);
+      if (object.pending.get(offset) !== pending) return;
+      object.pending.delete(offset);
+      this.#dropIfEmpty(objectKey, object);
     };
     const pending: PendingLoad = {
-      objectKey,
       keep: true,
       promise: callLoad(load).then(
         (bytes) => {
@@ -159,41 +178,73 @@ export class BlockCache {
         },
       ),
     };
-    this.#pending.set(key, pending);
+    object.pending.set(offset, pending);
     return pending.promise;
   }
 
-  /** Returns a cached block and marks it most recently used. */
-  #touch(key: string): Uint8Array | undefined {
-    const cached = this.#blocks.get(key);
-    if (cached === undefined) return undefined;
-    this.#blocks.delete(key);
-    this.#blocks.set(key, cached);
-    return cached.bytes;
+  #object(objectKey: string): ObjectBlocks {
+    let object = this.#objects.get(objectKey);
+    if (object === undefined) {
+      object = { cached: new Map(), pending: new Map() };
+      this.#objects.set(objectKey, object);
+    }
+    return object;
   }
 
-  #remove(key: string): void {
-    const cached = this.#blocks.get(key);
-    if (cached === undefined) return;
-    this.#blocks.delete(key);
-    this.#bytes -= cached.bytes.length;
-    const keys = this.#keysByObject.get(cached.objectKey);
-    keys?.delete(key);
-    if (keys?.size === 0) this.#keysByObject.delete(cached.objectKey);
+  #dropIfEmpty(objectKey: string, object: ObjectBlocks): void {
+    if (object.cached.size === 0 && object.pending.size === 0 && this.#objects.get(objectKey) === object) {
+      this.#objects.delete(objectKey);
+    }
+  }
+
+  /**
+   * Marks a block most recently used. A block that is a view into a larger buffer (readahead
+   * caches the blocks of one GET as views of it) gets its own copy here: blocks that are never
+   * hit again age out together with their buffer, and one that stays hot does not pin the rest.
+   */
+  #touch(block: CachedBlock): void {
+    if (block.bytes.byteLength !== block.bytes.buffer.byteLength) block.bytes = block.bytes.slice();
+    if (this.#tail === block) return;
+    this.#unlink(block);
+    block.older = this.#tail;
+    block.newer = undefined;
+    if (this.#tail !== undefined) this.#tail.newer = block;
+    else this.#head = block;
+    this.#tail = block;
+    this.#entries++;
+    this.#bytes += block.bytes.length;
+  }
+
+  /** Takes a block out of the recency list and the totals (not out of its object's map). */
+  #unlink(block: CachedBlock): void {
+    if (block.older !== undefined) block.older.newer = block.newer;
+    else this.#head = block.newer;
+    if (block.newer !== undefined) block.newer.older = block.older;
+    else this.#tail = block.older;
+    block.older = undefined;
+    block.newer = undefined;
+    this.#entries--;
+    this.#bytes -= block.bytes.length;
+  }
+
+  #remove(block: CachedBlock, object: ObjectBlocks): void {
+    this.#unlink(block);
+    object.cached.delete(block.offset);
   }
 
   #evictToBudget(): void {
-    for (const key of this.#blocks.keys()) {
-      if (this.#bytes <= this.maxBytes) return;
-      this.#remove(key);
+    while (this.#bytes > this.maxBytes && this.#head !== undefined) {
+      const victim = this.#head;
+      const object = this.#objects.get(victim.objectKey);
+      if (object === undefined) {
+        this.#unlink(victim);
+      } else {
+        this.#remove(victim, object);
+        this.#dropIfEmpty(victim.objectKey, object);
+      }
       this.#evictions++;
     }
   }
-}
-
-/** Object keys never contain NUL (checkKey refuses it), so NUL separates the two parts safely. */
-function cacheKey(objectKey: string, offset: number): string {
-  return `${objectKey}\u0000${offset}`;
 }
 
 /** Calls `load`, turning a synchronous throw into a rejection so the bookkeeping stays in one place. */

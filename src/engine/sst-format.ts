@@ -104,6 +104,8 @@ const TWO_POW_32 = 0x1_0000_0000;
 const MAX_SAFE_HIGH_WORD = 0x1f_ffff;
 /** Fixed part of the index payload: blockCount, entryCount, minSeq, maxSeq, minExpireAtMs. */
 const INDEX_HEADER_BYTES = 4 + 8 * 4;
+/** The builder's output chunks start at 64 KiB and double up to this size. */
+const MAX_CHUNK_BYTES = 8 * 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
 // SstInfo: what the manifest stores about an SST, so that opening one needs no footer read.
@@ -200,24 +202,55 @@ function toBase64(key: Uint8Array): string {
 // Encoding
 // ---------------------------------------------------------------------------------------------
 
-/** A growable output buffer with big-endian writers; one per builder, holding the whole SST. */
+/**
+ * The builder's output: big-endian writers over a list of chunks, so that growing never copies
+ * what is written (a 64 MiB SST would otherwise be copied several times while doubling) and
+ * `finish()` copies every byte exactly once. A block never straddles two chunks, because its
+ * checksum is computed over one contiguous array: `reserve()` moves the open block (a few KiB
+ * at most) to the new chunk when it does not fit.
+ *
+ *   chunks: [ blocks 0..k ][ blocks k+1..m ][ current: open block | free ]
+ *                                                   ^ blockStart    ^ pos
+ */
 class OutputBuffer {
   bytes: Uint8Array;
   view: DataView;
+  /** Write position in `bytes`. */
   pos = 0;
+  readonly #chunks: Uint8Array[] = [];
+  /** Object offset of `bytes[0]`. */
+  #base = 0;
+  /** Position in `bytes` where the open block starts. */
+  #blockStart = 0;
 
-  constructor(initialBytes: number) {
-    this.bytes = new Uint8Array(initialBytes);
+  constructor(firstChunkBytes: number) {
+    this.bytes = new Uint8Array(firstChunkBytes);
     this.view = new DataView(this.bytes.buffer);
   }
 
+  /** Object offset of the next byte written. */
+  get offset(): number {
+    return this.#base + this.pos;
+  }
+
+  /** Marks the start of a block (data, index or footer) and returns its object offset. */
+  startBlock(): number {
+    this.#blockStart = this.pos;
+    return this.offset;
+  }
+
+  /** Makes room for `extraBytes` more bytes in the current chunk, moving the open block if needed. */
   reserve(extraBytes: number): void {
-    const needed = this.pos + extraBytes;
-    if (needed <= this.bytes.length) return;
-    const grown = new Uint8Array(Math.max(this.bytes.length * 2, needed));
-    grown.set(this.bytes.subarray(0, this.pos));
-    this.bytes = grown;
-    this.view = new DataView(grown.buffer);
+    if (this.pos + extraBytes <= this.bytes.length) return;
+    const openBlock = this.bytes.subarray(this.#blockStart, this.pos);
+    this.#chunks.push(this.bytes.subarray(0, this.#blockStart));
+    this.#base += this.#blockStart;
+    const nextChunkBytes = Math.min(this.bytes.length * 2, MAX_CHUNK_BYTES);
+    this.bytes = new Uint8Array(Math.max(nextChunkBytes, openBlock.length + extraBytes));
+    this.view = new DataView(this.bytes.buffer);
+    this.bytes.set(openBlock);
+    this.pos = openBlock.length;
+    this.#blockStart = 0;
   }
 
   // The writers below assume the caller reserved room first.
@@ -246,13 +279,42 @@ class OutputBuffer {
   }
 
   raw(value: Uint8Array): void {
-    this.bytes.set(value, this.pos);
-    this.pos += value.length;
+    this.rawFrom(value, 0);
   }
 
-  /** Appends the xxhash32 of bytes [start, pos): closes a stored block. */
-  checksumFrom(start: number): void {
-    this.u32(checksum32(this.bytes.subarray(start, this.pos)));
+  /** Writes value[from ..] without creating a view of it. */
+  rawFrom(value: Uint8Array, from: number): void {
+    const length = value.length - from;
+    if (length <= 32) {
+      // A loop beats TypedArray.set for the short keys that dominate an SST.
+      const bytes = this.bytes;
+      for (let i = 0; i < length; i++) bytes[this.pos + i] = value[from + i] as number;
+    } else {
+      this.bytes.set(from === 0 ? value : value.subarray(from), this.pos);
+    }
+    this.pos += length;
+  }
+
+  /** The open block's bytes from `from` (relative to the block start) to the write position. */
+  blockBytes(from = 0): Uint8Array {
+    return this.bytes.subarray(this.#blockStart + from, this.pos);
+  }
+
+  /** Overwrites a u32 inside the open block (the footer's checksum, written last). */
+  setBlockU32(at: number, value: number): void {
+    this.view.setUint32(this.#blockStart + at, value);
+  }
+
+  /** All bytes written, in one exactly-sized array. The buffer is unusable afterwards. */
+  finish(): Uint8Array {
+    const out = new Uint8Array(this.offset);
+    let at = 0;
+    for (const chunk of this.#chunks) {
+      out.set(chunk, at);
+      at += chunk.length;
+    }
+    out.set(this.bytes.subarray(0, this.pos), at);
+    return out;
   }
 }
 
@@ -307,6 +369,7 @@ export class SstBuilder {
     }
     this.#blockBytes = blockBytes;
     this.#out = new OutputBuffer(Math.max(64 * 1024, blockBytes * 2));
+    this.#blockStart = this.#out.startBlock();
   }
 
   /** Entries added so far. */
@@ -318,7 +381,7 @@ export class SstBuilder {
   get estimatedBytes(): number {
     const openBlockTrailer = this.#rowsInBlock > 0 ? 4 * this.#restarts.length + 4 + BLOCK_CHECKSUM_BYTES : 0;
     const indexBytes = INDEX_HEADER_BYTES + BLOCK_CHECKSUM_BYTES + (this.#handles.length + 1) * 22 + this.#indexKeyBytes;
-    return this.#out.pos + openBlockTrailer + indexBytes + SST_FOOTER_BYTES;
+    return this.#out.offset + openBlockTrailer + indexBytes + SST_FOOTER_BYTES;
   }
 
   /** Appends one entry; it must sort strictly after the previous one (key asc, seq desc). */
@@ -335,7 +398,7 @@ export class SstBuilder {
     if (this.#rowsInBlock % RESTART_INTERVAL === 0) {
       shared = 0;
       rowBytes = encodedRowBytes(entry, 0);
-      this.#restarts.push(this.#out.pos - this.#blockStart);
+      this.#restarts.push(this.#out.offset - this.#blockStart);
     }
     if (this.#rowsInBlock === 0) this.#blockFirstKey = entry.key;
     this.#writeRow(entry, shared, rowBytes);
@@ -351,11 +414,11 @@ export class SstBuilder {
     assert(this.#stats.entryCount > 0, "an SST must hold at least one entry; do not build an empty one");
     this.#finished = true;
     this.#closeBlock();
-    const indexOffset = this.#out.pos;
+    const indexOffset = this.#out.offset;
     this.#writeIndex();
-    const indexLength = this.#out.pos - indexOffset;
+    const indexLength = this.#out.offset - indexOffset;
     this.#writeFooter(indexOffset, indexLength);
-    const bytes = this.#out.bytes.slice(0, this.#out.pos);
+    const bytes = this.#out.finish();
     const info = this.#info(bytes.length, indexOffset, indexLength);
     checkFinishedObject(bytes, info); // pair assertion: decode what was just encoded
     return { bytes, info };
@@ -370,26 +433,29 @@ export class SstBuilder {
     let shared = 0;
     while (shared < limit && prev[shared] === key[shared]) shared++;
     const order = shared < limit ? (prev[shared] as number) - (key[shared] as number) : prev.length - key.length;
-    assert(
-      order < 0 || (order === 0 && entry.seq < this.#prevSeq),
-      `SstBuilder.add(): entries out of order (key ascending, then seq descending): seq ${entry.seq} after seq ${this.#prevSeq}` +
-        (order === 0 ? " of the same key" : " of a larger key"),
-    );
+    if (order > 0 || (order === 0 && entry.seq >= this.#prevSeq)) {
+      // The message is built only on failure: add() is the builder's hot loop.
+      assert(
+        false,
+        `SstBuilder.add(): entries out of order (key ascending, then seq descending): seq ${entry.seq} after seq ${this.#prevSeq}` +
+          (order === 0 ? " of the same key" : " of a larger key"),
+      );
+    }
     return shared;
   }
 
   /** Stored size of the open block if it were closed now. */
   #blockStoredBytes(): number {
-    return this.#out.pos - this.#blockStart + 4 * this.#restarts.length + 4 + BLOCK_CHECKSUM_BYTES;
+    return this.#out.offset - this.#blockStart + 4 * this.#restarts.length + 4 + BLOCK_CHECKSUM_BYTES;
   }
 
   #writeRow(entry: Entry, shared: number, rowBytes: number): void {
     const out = this.#out;
     out.reserve(rowBytes);
-    const start = out.pos;
+    const start = out.offset;
     out.varint(shared);
     out.varint(entry.key.length - shared);
-    out.raw(shared === 0 ? entry.key : entry.key.subarray(shared));
+    out.rawFrom(entry.key, shared);
     out.u64(entry.seq);
     const flags = (entry.value === null ? FLAG_TOMBSTONE : 0) | (entry.expireAtMs !== 0 ? FLAG_HAS_EXPIRY : 0);
     out.u8(flags);
@@ -398,7 +464,7 @@ export class SstBuilder {
       out.varint(entry.value.length);
       out.raw(entry.value);
     }
-    assert(out.pos - start === rowBytes, `row size ${out.pos - start} differs from its estimate ${rowBytes}`);
+    if (out.offset - start !== rowBytes) assert(false, `row size ${out.offset - start} differs from its estimate ${rowBytes}`);
   }
 
   #recordStats(entry: Entry): void {
@@ -417,14 +483,14 @@ export class SstBuilder {
     out.reserve(4 * this.#restarts.length + 4 + BLOCK_CHECKSUM_BYTES);
     for (const restart of this.#restarts) out.u32(restart);
     out.u32(this.#restarts.length);
-    out.checksumFrom(this.#blockStart);
+    out.u32(checksum32(out.blockBytes()));
     const firstKey = this.#blockFirstKey;
     const lastKey = this.#prevKey;
     assert(firstKey !== undefined && lastKey !== undefined, "a non-empty block has a first and a last key");
     // Copies: the index must not change if a caller later reuses its key buffers.
-    this.#handles.push({ offset: this.#blockStart, length: out.pos - this.#blockStart, firstKey: copyBytes(firstKey), lastKey: copyBytes(lastKey) });
+    this.#handles.push({ offset: this.#blockStart, length: out.offset - this.#blockStart, firstKey: copyBytes(firstKey), lastKey: copyBytes(lastKey) });
     this.#indexKeyBytes += firstKey.length + lastKey.length;
-    this.#blockStart = out.pos;
+    this.#blockStart = out.startBlock();
     this.#restarts = [];
     this.#rowsInBlock = 0;
     this.#blockFirstKey = undefined;
@@ -432,7 +498,7 @@ export class SstBuilder {
 
   #writeIndex(): void {
     const out = this.#out;
-    const start = out.pos;
+    out.startBlock();
     const stats = this.#stats;
     out.reserve(INDEX_HEADER_BYTES + this.#handles.length * 22 + this.#indexKeyBytes + BLOCK_CHECKSUM_BYTES);
     out.u32(this.#handles.length);
@@ -448,13 +514,13 @@ export class SstBuilder {
       out.varint(handle.lastKey.length);
       out.raw(handle.lastKey);
     }
-    out.checksumFrom(start);
+    out.u32(checksum32(out.blockBytes()));
   }
 
   #writeFooter(indexOffset: number, indexLength: number): void {
     const out = this.#out;
+    out.startBlock();
     out.reserve(SST_FOOTER_BYTES);
-    const start = out.pos;
     out.u32(0); // the checksum, filled in below once the fields after it are written
     out.u64(indexOffset);
     out.u32(indexLength);
@@ -462,7 +528,7 @@ export class SstBuilder {
     out.u16(0);
     out.u16(SST_FORMAT_VERSION);
     out.raw(SST_MAGIC);
-    out.view.setUint32(start, checksum32(out.bytes.subarray(start + 4, out.pos)));
+    out.setBlockU32(0, checksum32(out.blockBytes(4)));
   }
 
   #info(sizeBytes: number, indexOffset: number, indexLength: number): SstInfo {
@@ -486,15 +552,15 @@ export class SstBuilder {
   }
 }
 
+/** Asserts the fields of one entry; messages are built only on failure (this runs per entry). */
 function checkEntryFields(entry: Entry): void {
-  assert(entry.key.length > 0, "SST entries must have non-empty keys");
-  assert(entry.key.length <= MAX_VARINT_U32, "SST keys must be shorter than 4 GiB");
-  assert(Number.isSafeInteger(entry.seq) && entry.seq >= 1, `SST entry seq must be a safe integer >= 1, got ${entry.seq}`);
-  assert(
-    Number.isSafeInteger(entry.expireAtMs) && entry.expireAtMs >= 0,
-    `SST entry expireAtMs must be a safe integer >= 0, got ${entry.expireAtMs}`,
-  );
-  assert(entry.value === null || entry.value.length <= MAX_VARINT_U32, "SST values must be shorter than 4 GiB");
+  const { key, seq, value, expireAtMs } = entry;
+  if (key.length === 0 || key.length > MAX_VARINT_U32) assert(false, `SST keys must be 1 byte to 4 GiB long, got ${key.length} bytes`);
+  if (!Number.isSafeInteger(seq) || seq < 1) assert(false, `SST entry seq must be a safe integer >= 1, got ${seq}`);
+  if (!Number.isSafeInteger(expireAtMs) || expireAtMs < 0) {
+    assert(false, `SST entry expireAtMs must be a safe integer >= 0, got ${expireAtMs}`);
+  }
+  if (value !== null && value.length > MAX_VARINT_U32) assert(false, "SST values must be shorter than 4 GiB");
 }
 
 /** A copy as a plain Uint8Array, even of a Buffer (whose own `slice()` would be a view). */
@@ -726,9 +792,39 @@ export function lastBlockBefore(index: SstIndex, key: Uint8Array): number {
 // Data blocks
 // ---------------------------------------------------------------------------------------------
 
+/** Size of the slabs RowCopies carves block copies from. */
+const ROW_COPY_SLAB_BYTES = 64 * 1024;
+
+/**
+ * Private copies of data blocks' rows for one scan, carved from 64 KiB slabs: allocating an
+ * ArrayBuffer per 4 KiB block costs more than decoding the block (bench/sst.ts), one per slab
+ * does not. The price: a value kept long after its scan keeps its slab (at most 64 KiB) alive.
+ */
+export class RowCopies {
+  #slab = new Uint8Array(0);
+  #used = 0;
+
+  copy(rows: Uint8Array): Uint8Array {
+    if (rows.length > ROW_COPY_SLAB_BYTES / 4) return rows.slice();
+    if (this.#used + rows.length > this.#slab.length) {
+      this.#slab = new Uint8Array(ROW_COPY_SLAB_BYTES);
+      this.#used = 0;
+    }
+    const copy = this.#slab.subarray(this.#used, this.#used + rows.length);
+    copy.set(rows);
+    this.#used += rows.length;
+    return copy;
+  }
+}
+
 /**
  * A verified data block payload, ready for cursors. Parsing checks the restart array; rows
  * are decoded (and checked) only as a cursor reaches them.
+ *
+ * `payload` may be shared with the block cache and is never written. Decoded keys are fresh
+ * arrays; decoded values are views into one private copy of the rows, made once per
+ * DataBlock (from `copies` when given), so an entry costs no allocation of its own for its
+ * value, and a caller that modifies a value changes nothing the cache or another entry holds.
  */
 export class DataBlock {
   readonly payload: Uint8Array;
@@ -738,8 +834,11 @@ export class DataBlock {
   /** End of the rows: where the restart array starts. */
   readonly rowsEnd: number;
   readonly restartCount: number;
+  readonly #copies: RowCopies | undefined;
+  #valueBytes: Uint8Array | undefined;
 
-  constructor(source: string, offset: number, payload: Uint8Array) {
+  constructor(source: string, offset: number, payload: Uint8Array, copies?: RowCopies) {
+    this.#copies = copies;
     this.source = source;
     this.offset = offset;
     this.payload = plainBytes(payload);
@@ -763,6 +862,12 @@ export class DataBlock {
 
   restartOffset(i: number): number {
     return this.view.getUint32(this.rowsEnd + 4 * i);
+  }
+
+  /** The private copy of the rows that decoded values are views of. */
+  valueBytes(): Uint8Array {
+    this.#valueBytes ??= this.#copies?.copy(this.payload.subarray(0, this.rowsEnd)) ?? this.payload.slice(0, this.rowsEnd);
+    return this.#valueBytes;
   }
 
   /** A cursor at the first row. */
@@ -800,18 +905,31 @@ export class DataBlock {
   }
 }
 
+/** Reads a varint length, with a fast path for the one-byte lengths that most rows have. */
+function readLength(bytes: Uint8Array, cursor: ByteCursor, limit: number): number {
+  const pos = cursor.pos;
+  if (pos < limit) {
+    const byte = bytes[pos] as number;
+    if (byte < 0x80) {
+      cursor.pos = pos + 1;
+      return byte;
+    }
+  }
+  return readVarint(bytes, cursor, limit);
+}
+
 /** Decodes a block's rows one at a time, from a restart point onwards. */
 export class BlockCursor {
   readonly #block: DataBlock;
-  #pos: number;
+  /** Doubles as the read position while a row is decoded. */
+  readonly #at: ByteCursor;
   #prevKey: Uint8Array = new Uint8Array(0);
   /** A row decoded by skipBelow() and not yet returned by next(). */
   #pending: Entry | undefined;
-  readonly #varintCursor: ByteCursor = { pos: 0 };
 
   constructor(block: DataBlock, restartPos: number) {
     this.#block = block;
-    this.#pos = restartPos;
+    this.#at = { pos: restartPos };
   }
 
   /** Advances past every row whose key is below `key`. */
@@ -831,49 +949,55 @@ export class BlockCursor {
       this.#pending = undefined;
       return pending;
     }
-    if (this.#pos >= this.#block.rowsEnd) return undefined;
+    if (this.#at.pos >= this.#block.rowsEnd) return undefined;
     return this.#decodeRow();
   }
 
+  // One function on purpose: this is the read path's innermost loop (see bench/sst.ts).
   #decodeRow(): Entry {
     const block = this.#block;
     const { payload, view, rowsEnd } = block;
-    const vc = this.#varintCursor;
-    vc.pos = this.#pos;
-    const shared = readVarint(payload, vc, rowsEnd);
-    const unshared = readVarint(payload, vc, rowsEnd);
-    if (shared < 0 || unshared < 0) block.fail(`bad key lengths in the row at ${this.#pos}`);
-    if (shared > this.#prevKey.length || shared + unshared === 0) block.fail(`bad key prefix in the row at ${this.#pos}`);
-    let pos = vc.pos;
-    if (pos + unshared + 9 > rowsEnd) block.fail(`row at ${this.#pos} runs past the rows`);
+    const at = this.#at;
+    const rowStart = at.pos;
+    const shared = readLength(payload, at, rowsEnd);
+    const unshared = readLength(payload, at, rowsEnd);
+    const prevKey = this.#prevKey;
+    if (shared < 0 || unshared < 0 || shared > prevKey.length || shared + unshared === 0) {
+      block.fail(`bad key lengths in the row at ${rowStart}`);
+    }
+    let pos = at.pos;
+    if (pos + unshared + 9 > rowsEnd) block.fail(`row at ${rowStart} runs past the rows`);
     const key = new Uint8Array(shared + unshared);
-    if (shared > 0) key.set(this.#prevKey.subarray(0, shared));
-    key.set(payload.subarray(pos, pos + unshared), shared);
+    for (let i = 0; i < shared; i++) key[i] = prevKey[i] as number;
+    if (unshared <= 32) {
+      for (let i = 0; i < unshared; i++) key[shared + i] = payload[pos + i] as number;
+    } else {
+      key.set(payload.subarray(pos, pos + unshared), shared);
+    }
     pos += unshared;
     const high = view.getUint32(pos);
     const seq = high * TWO_POW_32 + view.getUint32(pos + 4);
     const flags = payload[pos + 8] as number;
     pos += 9;
-    if (high > MAX_SAFE_HIGH_WORD || seq < 1) block.fail(`bad seq in the row at ${this.#pos}`);
-    if ((flags & ~KNOWN_FLAGS) !== 0) block.fail(`unknown flags ${flags} in the row at ${this.#pos}`);
+    if (high > MAX_SAFE_HIGH_WORD || seq < 1) block.fail(`bad seq in the row at ${rowStart}`);
+    if ((flags & ~KNOWN_FLAGS) !== 0) block.fail(`unknown flags ${flags} in the row at ${rowStart}`);
     let expireAtMs = 0;
     if ((flags & FLAG_HAS_EXPIRY) !== 0) {
-      if (pos + 8 > rowsEnd) block.fail(`row at ${this.#pos} runs past the rows`);
+      if (pos + 8 > rowsEnd) block.fail(`row at ${rowStart} runs past the rows`);
       const expiryHigh = view.getUint32(pos);
       expireAtMs = expiryHigh * TWO_POW_32 + view.getUint32(pos + 4);
-      if (expiryHigh > MAX_SAFE_HIGH_WORD || expireAtMs === 0) block.fail(`bad expireAtMs in the row at ${this.#pos}`);
+      if (expiryHigh > MAX_SAFE_HIGH_WORD || expireAtMs === 0) block.fail(`bad expireAtMs in the row at ${rowStart}`);
       pos += 8;
     }
     let value: Uint8Array | null = null;
     if ((flags & FLAG_TOMBSTONE) === 0) {
-      vc.pos = pos;
-      const valueLength = readVarint(payload, vc, rowsEnd);
-      if (valueLength < 0 || vc.pos + valueLength > rowsEnd) block.fail(`bad value length in the row at ${this.#pos}`);
-      // A copy: entries outlive the block, which the cache may hold or drop.
-      value = payload.slice(vc.pos, vc.pos + valueLength);
-      pos = vc.pos + valueLength;
+      at.pos = pos;
+      const valueLength = readLength(payload, at, rowsEnd);
+      if (valueLength < 0 || at.pos + valueLength > rowsEnd) block.fail(`bad value length in the row at ${rowStart}`);
+      value = block.valueBytes().subarray(at.pos, at.pos + valueLength);
+      pos = at.pos + valueLength;
     }
-    this.#pos = pos;
+    at.pos = pos;
     this.#prevKey = key;
     return { key, seq, value, expireAtMs };
   }

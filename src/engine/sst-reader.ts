@@ -34,6 +34,7 @@ import {
   firstBlockAtOrAfter,
   lastBlockBefore,
   plainBytes,
+  RowCopies,
   SST_FOOTER_BYTES,
   sstInfoFromIndex,
   sstInfoFromJson,
@@ -69,6 +70,12 @@ export interface SstScanOptions {
    * per GET.
    */
   readaheadBytes?: number;
+  /**
+   * Put the blocks this scan fetches into the block cache (default true). Compaction passes
+   * false: it reads every block once, and caching them would only push out the blocks that
+   * readers keep coming back to (and, in bench/sst.ts, costs about half the scan's CPU in GC).
+   */
+  fillCache?: boolean;
 }
 
 export interface SstVerifyReport {
@@ -78,10 +85,18 @@ export interface SstVerifyReport {
   bytes: number;
 }
 
-/** Per-scan readahead state: the next GET may be this many bytes (at least one block). */
+/**
+ * Per-scan readahead state: the next GET may be this many bytes (at least one block), and the
+ * blocks the last GET brought that the scan has not reached yet. The scan holds them itself
+ * (at most maxBytes) rather than counting on the cache, which may be small or busy.
+ */
 interface Readahead {
   nextBytes: number;
   readonly maxBytes: number;
+  readonly fetched: Map<number, Uint8Array>;
+  /** Where this scan's private copies of block rows come from (decoded values are views of them). */
+  readonly copies: RowCopies;
+  readonly fillCache: boolean;
 }
 
 /** Blocks lo..hi (inclusive) are the only ones that can hold keys of the scanned range. */
@@ -138,9 +153,9 @@ export class SstReader {
     return options.reverse === true ? this.#scanDescending(range, options) : this.#scanAscending(range, options);
   }
 
-  /** Every entry, in ascending order (compaction's input). */
-  entries(): AsyncIterable<Entry> {
-    return this.#scanAscending({}, {});
+  /** Every entry, in ascending order (compaction's input: pass `fillCache: false`). */
+  entries(options: Omit<SstScanOptions, "reverse"> = {}): AsyncIterable<Entry> {
+    return this.#scanAscending({}, options);
   }
 
   /**
@@ -224,15 +239,22 @@ export class SstReader {
   /** Block b's decoded rows, from the cache or with a readahead GET in `direction`. */
   async #block(b: number, direction: 1 | -1, span: BlockSpan, readahead: Readahead): Promise<DataBlock> {
     const handle = this.#index.handles[b] as BlockHandle;
-    const payload = await this.#cache.getOrLoad(this.objectKey, handle.offset, () => this.#fetchRun(b, direction, span, readahead));
-    return new DataBlock(this.objectKey, handle.offset, payload);
+    const prefetched = readahead.fetched.get(b);
+    readahead.fetched.delete(b);
+    const load = (): Promise<Uint8Array> => this.#fetchRun(b, direction, span, readahead);
+    const payload =
+      prefetched ??
+      (readahead.fillCache
+        ? await this.#cache.getOrLoad(this.objectKey, handle.offset, load)
+        : (this.#cache.get(this.objectKey, handle.offset) ?? (await load())));
+    return new DataBlock(this.objectKey, handle.offset, payload, readahead.copies);
   }
 
   /**
    * Fetches block b plus the uncached blocks after it in `direction` (within the span and the
-   * readahead budget) in one GET. Returns block b's verified payload; the others are verified
-   * and cached. A damaged neighbour is only left out of the cache: it fails when a scan
-   * reaches it, not earlier, so a scan that stops before it still succeeds.
+   * readahead budget) in one GET. Returns block b's verified payload; the others are verified,
+   * kept for this scan and cached. A damaged neighbour is only left out: it fails when the scan
+   * reaches it (and fetches it again), not earlier, so a scan that stops before it succeeds.
    */
   async #fetchRun(b: number, direction: 1 | -1, span: BlockSpan, readahead: Readahead): Promise<Uint8Array> {
     const handles = this.#index.handles;
@@ -256,21 +278,25 @@ export class SstReader {
       const handle = handles[i] as BlockHandle;
       const stored = bytes.subarray(handle.offset - runOffset, handle.offset - runOffset + handle.length);
       if (i === b) {
-        wanted = verifyStoredBlock(this.objectKey, handle.offset, first === last ? stored : stored.slice());
+        wanted = verifyStoredBlock(this.objectKey, handle.offset, stored);
       } else {
-        this.#cacheNeighbour(handle, stored);
+        this.#keepNeighbour(i, handle, stored, readahead);
       }
     }
     return wanted as Uint8Array;
   }
 
-  #cacheNeighbour(handle: BlockHandle, stored: Uint8Array): void {
+  #keepNeighbour(i: number, handle: BlockHandle, stored: Uint8Array, readahead: Readahead): void {
+    let payload: Uint8Array;
     try {
-      // A copy, so that the cache does not pin the whole readahead buffer.
-      this.#cache.put(this.objectKey, handle.offset, verifyStoredBlock(this.objectKey, handle.offset, stored.slice()));
+      // A view of the GET's buffer: the cache copies it on its first hit (BlockCache #touch).
+      payload = verifyStoredBlock(this.objectKey, handle.offset, stored);
     } catch (error) {
-      if (!hasCode(error, "corruption")) throw error;
+      if (hasCode(error, "corruption")) return;
+      throw error;
     }
+    readahead.fetched.set(i, payload);
+    if (readahead.fillCache) this.#cache.put(this.objectKey, handle.offset, payload);
   }
 
   #read(offset: number, length: number): Promise<Uint8Array> {
@@ -345,7 +371,7 @@ function newReadahead(options: SstScanOptions): Readahead {
   if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) {
     throw new ValidationError(`readaheadBytes must be a non-negative integer, got ${maxBytes}`);
   }
-  return { nextBytes: 0, maxBytes };
+  return { nextBytes: 0, maxBytes, fetched: new Map(), copies: new RowCopies(), fillCache: options.fillCache ?? true };
 }
 
 /** The blocks that can hold keys in `range`, or undefined when none can. */

@@ -113,22 +113,18 @@ function normalise(entries: readonly Entry[]): Entry[] {
   return sorted.filter((entry, i) => i === 0 || compareEntries(sorted[i - 1]!, entry) !== 0);
 }
 
-/** Entries shaped like stream records: `05 streamId(u64) seq(u64)` keys, fixed-size values. */
-function recordEntries(count: number, valueBytes: number): Entry[] {
-  const entries: Entry[] = [];
-  for (let i = 0; i < count; i++) {
-    const key = Buffer.alloc(17);
-    key[0] = 5;
-    key.writeBigUInt64BE(7n, 1);
-    key.writeBigUInt64BE(BigInt(i), 9);
-    const value = Buffer.alloc(valueBytes, i % 251);
-    entries.push({ key: new Uint8Array(key), seq: i + 1, value: new Uint8Array(value), expireAtMs: 0 });
-  }
-  return entries;
+/** A key shaped like a stream record's: `05 streamId(u64) seq(u64)`. */
+function recordKey(i: number): Uint8Array {
+  const key = Buffer.alloc(17);
+  key[0] = 5;
+  key.writeBigUInt64BE(7n, 1);
+  key.writeBigUInt64BE(BigInt(i), 9);
+  return new Uint8Array(key);
 }
 
-function recordKey(i: number): Uint8Array {
-  return recordEntries(i + 1, 0)[i]!.key;
+/** Stream-record-like entries with fixed-size values. */
+function recordEntries(count: number, valueBytes: number): Entry[] {
+  return Array.from({ length: count }, (_, i) => ({ key: recordKey(i), seq: i + 1, value: new Uint8Array(valueBytes).fill(i % 251), expireAtMs: 0 }));
 }
 
 async function assertCorrupt(promise: Promise<unknown>, pattern?: RegExp): Promise<void> {
@@ -223,7 +219,18 @@ describe("SST round trips", () => {
     assert.deepEqual(bounded, entries.slice(30, 60));
   });
 
-  it("gives a single entry larger than a block a block of its own, and keeps other blocks near blockBytes", () => {
+  it("a seek to a key with more versions than a restart interval starts at its newest version", async () => {
+    const versions = (key: string, count: number): Entry[] =>
+      Array.from({ length: count }, (_, i) => ({ key: utf8(key), seq: count - i, value: utf8(`${key}${i}`), expireAtMs: 0 }));
+    const entries = [...versions("k", 5), ...versions("m", 3 * RESTART_INTERVAL), ...versions("p", 5)];
+    const { bytes, info } = build(entries, 4096);
+    const reader = await open(await stored(bytes), info);
+    assert.equal(reader.blockCount, 1, "one block, several restart points inside the versions of m");
+    assert.deepEqual(await collect(reader.scan({ start: utf8("m"), end: utf8("n") })), entries.slice(5, 5 + 3 * RESTART_INTERVAL));
+    assert.deepEqual(await collect(reader.scan({ start: utf8("l") }), 1), [entries[5]]);
+  });
+
+  it("gives a single entry larger than a block a block of its own, and keeps other blocks near blockBytes", async () => {
     const small = (i: number): Entry => ({ key: utf8(`k${String(i).padStart(4, "0")}`), seq: 1, value: new Uint8Array(20), expireAtMs: 0 });
     const entries = [small(1), small(2), { ...small(3), value: new Uint8Array(10_000) }, small(4), small(5)];
     const { bytes, info } = build(entries, 256);
@@ -232,6 +239,9 @@ describe("SST round trips", () => {
     assert.ok(big !== undefined);
     assert.deepEqual(Buffer.from(big.firstKey).toString(), "k0003");
     assert.deepEqual(Buffer.from(big.lastKey).toString(), "k0003");
+    const huge = [small(1), { ...small(2), value: new Uint8Array(300_000).fill(7) }, small(3)]; // larger than an output chunk
+    const hugeSst = build(huge, 256);
+    assert.deepEqual(await collect((await open(await stored(hugeSst.bytes), hugeSst.info)).entries()), huge);
     const many = build(recordEntries(500, 30), 512);
     for (const handle of indexHandles(many.bytes, many.info)) assert.ok(handle.length <= 512, `block of ${handle.length} bytes`);
   });
@@ -256,3 +266,436 @@ function indexHandles(bytes: Uint8Array, info: SstInfo): BlockHandle[] {
   const payload = verifyStoredBlock(KEY, info.indexOffset, bytes.subarray(info.indexOffset, info.indexOffset + info.indexLength));
   return decodeIndex(KEY, payload, info.indexOffset).handles;
 }
+
+describe("SST seeks and lazy reading", () => {
+  it("a seek lands on the first entry at or after its start key, with many blocks and one GET each", async () => {
+    for (const blockBytes of [256, 4096]) {
+      const entries = recordEntries(2000, 30);
+      const { bytes, info } = build(entries, blockBytes);
+      const store = await stored(bytes);
+      const reader = await open(store, info, new BlockCache({ maxBytes: 0 }));
+      assert.ok(reader.blockCount >= (blockBytes === 256 ? 300 : 20), `${reader.blockCount} blocks`);
+      for (let i = 0; i < 2000; i += 37) {
+        store.resetCounts();
+        const [exact] = await collect(reader.scan({ start: recordKey(i) }), 1);
+        assert.deepEqual(exact, entries[i]);
+        assert.equal(store.gets, 1, "a seek fetches one block");
+        const between = new Uint8Array([...recordKey(i), 0]); // sorts after key i, before key i + 1
+        const [next] = await collect(reader.scan({ start: between }), 1);
+        assert.deepEqual(next, entries[i + 1]);
+        const [before] = await collect(reader.scan({ end: between }, { reverse: true }), 1);
+        assert.deepEqual(before, entries[i]);
+      }
+      assert.deepEqual(await collect(reader.scan({ start: new Uint8Array([4]) }), 1), [entries[0]]);
+      assert.deepEqual(await collect(reader.scan({ start: new Uint8Array([6]) })), []);
+      assert.deepEqual(await collect(reader.scan({ end: new Uint8Array([5]) })), []);
+    }
+  });
+
+  it("opening with SstInfo costs one ranged GET (index and footer); without it a HEAD and two GETs", async () => {
+    const { bytes, info } = build(recordEntries(10_000, 100));
+    const store = await stored(bytes);
+    await open(store, info);
+    assert.deepEqual([store.heads, store.gets, store.getBytes], [0, 1, info.indexLength + SST_FOOTER_BYTES]);
+    store.resetCounts();
+    await open(store);
+    assert.deepEqual([store.heads, store.gets, store.getBytes], [1, 2, info.indexLength + SST_FOOTER_BYTES]);
+    store.resetCounts();
+    const cache = new BlockCache({ maxBytes: 1024 * 1024 });
+    await open(store, info, cache);
+    await open(store, info, cache);
+    assert.equal(store.gets, 1, "the index comes from the cache the second time");
+  });
+
+  it("a scan of a small range of a 10,000-entry SST fetches only the blocks that hold it", async () => {
+    const entries = recordEntries(10_000, 100);
+    const { bytes, info } = build(entries);
+    const store = await stored(bytes);
+    const reader = await open(store, info);
+    assert.ok(reader.blockCount > 200);
+    store.resetCounts();
+    const got = await collect(reader.scan({ start: recordKey(5000), end: recordKey(5010) }));
+    assert.deepEqual(got, entries.slice(5000, 5010));
+    assert.ok(store.gets <= 2, `${store.gets} GETs`);
+    assert.ok(store.getBytes <= 2 * 4096, `${store.getBytes} bytes read of ${bytes.length}`);
+  });
+
+  it("creating a scan fetches nothing, and stopping it early fetches no more", async () => {
+    const entries = recordEntries(10_000, 100);
+    const { bytes, info } = build(entries);
+    const store = await stored(bytes);
+    const reader = await open(store, info);
+    store.resetCounts();
+    const iterator = reader.scan({})[Symbol.asyncIterator]();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(store.gets, 0);
+    for (let i = 0; i < 5; i++) assert.deepEqual((await iterator.next()).value, entries[i]);
+    await iterator.return?.();
+    assert.deepEqual([store.gets, store.getBytes], [1, reader.blockHandles[0]!.length], "one block for five entries");
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(store.gets, 1);
+    assert.deepEqual(await iterator.next(), { done: true, value: undefined });
+    assert.equal(store.gets, 1);
+  });
+
+  it("a full scan reads each block once, in GETs that grow from one block to readaheadBytes", async () => {
+    const entries = recordEntries(50_000, 100);
+    const { bytes, info } = build(entries);
+    const store = await stored(bytes);
+    const reader = await open(store, info);
+    store.resetCounts();
+    let count = 0;
+    for await (const entry of reader.entries()) assert.equal(entry.seq, ++count);
+    assert.equal(count, entries.length);
+    assert.equal(store.getBytes, info.indexOffset, "every data byte exactly once");
+    const lengths = store.ranges.map((range) => range.length ?? 0);
+    assert.equal(lengths[0], reader.blockHandles[0]!.length);
+    for (let i = 1; i < lengths.length; i++) {
+      assert.ok(lengths[i]! <= 1024 * 1024, `GET ${i} of ${lengths[i]} bytes`);
+      if (i < lengths.length - 1) assert.ok(lengths[i]! > lengths[i - 1]! || lengths[i]! > 1000 * 1024, `GET ${i} did not grow`);
+    }
+    assert.ok(lengths.length <= 9 + Math.ceil(info.indexOffset / (1000 * 1024)), `${lengths.length} GETs for ${reader.blockCount} blocks`);
+    store.resetCounts();
+    assert.equal((await collect(reader.entries())).length, entries.length);
+    assert.equal(store.gets, 0, "a second scan is served by the cache");
+  });
+
+  it("readahead does not fetch blocks that are already cached", async () => {
+    const entries = recordEntries(20_000, 100);
+    const { bytes, info } = build(entries);
+    const store = await stored(bytes);
+    const reader = await open(store, info);
+    await collect(reader.scan({ start: recordKey(10_000), end: recordKey(10_100) })); // warms a few blocks
+    const warmBytes = store.getBytes - (info.indexLength + SST_FOOTER_BYTES);
+    store.resetCounts();
+    assert.equal((await collect(reader.entries())).length, entries.length);
+    assert.equal(store.getBytes, info.indexOffset - warmBytes);
+  });
+
+  it("fillCache: false reads through the cache without filling it", async () => {
+    const entries = recordEntries(5000, 100);
+    const { bytes, info } = build(entries);
+    const store = await stored(bytes);
+    const cache = new BlockCache({ maxBytes: 64 * 1024 * 1024 });
+    const reader = await open(store, info, cache);
+    await collect(reader.scan({ start: recordKey(100), end: recordKey(101) })); // caches one block
+    const before = cache.stats();
+    assert.equal(before.entries, 2, "the index and one data block");
+    store.resetCounts();
+    assert.deepEqual(await collect(reader.entries({ fillCache: false })), entries);
+    assert.equal(cache.stats().entries, 2);
+    assert.equal(cache.stats().hits, before.hits + 1, "the cached block was still used");
+    assert.equal(store.getBytes, info.indexOffset - reader.blockHandles.find((h) => compareKeys(h.lastKey, recordKey(100)) >= 0)!.length);
+  });
+
+  it("readaheadBytes 0 reads one block per GET; reverse scans read ahead backwards", async () => {
+    const entries = recordEntries(5000, 100);
+    const { bytes, info } = build(entries);
+    const store = await stored(bytes);
+    let reader = await open(store, info);
+    store.resetCounts();
+    assert.equal((await collect(reader.scan({}, { readaheadBytes: 0 }))).length, entries.length);
+    assert.equal(store.gets, reader.blockCount);
+    reader = await open(store, info, new BlockCache({ maxBytes: 0 }));
+    store.resetCounts();
+    const reversed = await collect(reader.scan({}, { reverse: true }));
+    assert.deepEqual(reversed, [...entries].reverse());
+    assert.ok(store.gets < reader.blockCount / 4, `${store.gets} GETs for ${reader.blockCount} blocks`);
+    assert.equal(store.getBytes, info.indexOffset);
+  });
+
+  it("rejects a bad readaheadBytes when the scan starts", async () => {
+    const { bytes, info } = build(recordEntries(10, 1));
+    const reader = await open(await stored(bytes), info);
+    const options = { readaheadBytes: -1 } as SstScanOptions;
+    await assert.rejects(collect(reader.scan({}, options)), ValidationError);
+  });
+});
+
+describe("SST corruption and store errors", () => {
+  const entries = recordEntries(3000, 50);
+  const built = build(entries, 1024);
+
+  function flip(bytes: Uint8Array, pos: number): Uint8Array {
+    const copy = bytes.slice();
+    copy[pos]! ^= 0x40;
+    return copy;
+  }
+
+  /** Rewrites a stored block's checksum so that only the decoder can catch the damage. */
+  function rechecksum(bytes: Uint8Array, offset: number, length: number): void {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    view.setUint32(offset + length - 4, checksum32(bytes.subarray(offset, offset + length - 4)));
+  }
+
+  function rechecksumFooter(bytes: Uint8Array): void {
+    const footer = bytes.length - SST_FOOTER_BYTES;
+    new DataView(bytes.buffer, bytes.byteOffset).setUint32(footer, checksum32(bytes.subarray(footer + 4)));
+  }
+
+  async function openAndScan(bytes: Uint8Array, info?: SstInfo): Promise<Entry[]> {
+    const reader = await open(await stored(bytes), info);
+    return collect(reader.entries());
+  }
+
+  it("a flipped byte in a data block fails the scan at that block, after only correct entries", async () => {
+    const handles = indexHandles(built.bytes, built.info);
+    const damaged = handles[20]!;
+    const bytes = flip(built.bytes, damaged.offset + 100);
+    const store = await stored(bytes);
+    const reader = await open(store, built.info);
+    const seen: Entry[] = [];
+    await assertCorrupt(
+      (async () => {
+        for await (const entry of reader.entries()) seen.push(entry);
+      })(),
+      /checksum mismatch in the block at offset/,
+    );
+    assert.deepEqual(seen, entries.slice(0, seen.length));
+    assert.equal(compareKeys(entries[seen.length]!.key, damaged.firstKey), 0, "stopped exactly at the damaged block");
+    // A scan that ends before the damaged block succeeds, although readahead fetched it.
+    const fresh = await open(store, built.info);
+    assert.deepEqual(await collect(fresh.scan({ end: handles[19]!.lastKey })), entries.slice(0, seen.length - 1));
+    await assertCorrupt(fresh.verify());
+  });
+
+  it("a flipped byte in the index or the footer fails open, with or without SstInfo", async () => {
+    const { indexOffset, indexLength } = built.info;
+    for (const pos of [indexOffset, indexOffset + 40, indexOffset + indexLength - 1]) {
+      await assertCorrupt(open(await stored(flip(built.bytes, pos)), built.info), /checksum mismatch/);
+      await assertCorrupt(open(await stored(flip(built.bytes, pos))), /checksum mismatch/);
+    }
+    const footer = built.bytes.length - SST_FOOTER_BYTES;
+    for (let pos = footer; pos < built.bytes.length; pos++) {
+      await assertCorrupt(open(await stored(flip(built.bytes, pos)), built.info));
+      await assertCorrupt(open(await stored(flip(built.bytes, pos))));
+    }
+  });
+
+  it("every single-byte flip anywhere in the golden SST is a CorruptionError, never data", async () => {
+    const { bytes, info } = build(goldenEntries(), GOLDEN_BLOCK_BYTES);
+    for (let pos = 0; pos < bytes.length; pos++) {
+      await assertCorrupt(openAndScan(flip(bytes, pos), info));
+      await assertCorrupt(openAndScan(flip(bytes, pos)));
+    }
+  });
+
+  it("a truncated object is a CorruptionError, with or without SstInfo", async () => {
+    const size = built.bytes.length;
+    for (const length of [0, 1, SST_FOOTER_BYTES - 1, SST_FOOTER_BYTES, 1000, built.info.indexOffset, size - SST_FOOTER_BYTES, size - 1]) {
+      const truncated = built.bytes.slice(0, length);
+      await assertCorrupt(openAndScan(truncated, built.info), /truncated|shorter/);
+      await assertCorrupt(openAndScan(truncated));
+    }
+  });
+
+  it("an undecodable row behind a valid checksum is a CorruptionError", async () => {
+    const first = indexHandles(built.bytes, built.info)[0]!;
+    const bytes = built.bytes.slice();
+    const flagsAt = 2 + entries[0]!.key.length + 8; // shared, unshared, key, seq, then flags
+    bytes[flagsAt] = 0x80;
+    rechecksum(bytes, first.offset, first.length);
+    await assertCorrupt(openAndScan(bytes, built.info), /unknown flags 128/);
+    const lengths = built.bytes.slice();
+    lengths[1] = 0xff; // the first row's unshared key length becomes 16383: far past the rows
+    lengths[2] = 0x7f;
+    rechecksum(lengths, first.offset, first.length);
+    await assertCorrupt(openAndScan(lengths, built.info), /runs past the rows/);
+  });
+
+  it("an index or footer pointing outside the object is a CorruptionError", async () => {
+    const { indexOffset, indexLength } = built.info;
+    const bytes = built.bytes.slice();
+    const view = new DataView(bytes.buffer);
+    view.setUint32(indexOffset + 36 + 8, 0x7fff_ffff); // first block handle's length
+    rechecksum(bytes, indexOffset, indexLength);
+    await assertCorrupt(openAndScan(bytes, built.info), /index block: block 1 starts at/);
+    const footer = built.bytes.slice();
+    new DataView(footer.buffer).setUint32(footer.length - SST_FOOTER_BYTES + 8, indexOffset + 1_000_000);
+    rechecksumFooter(footer);
+    await assertCorrupt(openAndScan(footer), /does not end where the footer/);
+  });
+
+  it("names an unknown format version and a bad magic", async () => {
+    const version = built.bytes.slice();
+    new DataView(version.buffer).setUint16(version.length - 10, 2);
+    rechecksumFooter(version);
+    await assertCorrupt(openAndScan(version), /unknown SST format version 2/);
+    await assertCorrupt(openAndScan(version, built.info), /unknown SST format version 2/);
+    const magic = built.bytes.slice();
+    magic[magic.length - 1] = 0x0d;
+    await assertCorrupt(openAndScan(magic), /bad magic/);
+  });
+
+  it("an object that does not match its SstInfo is a CorruptionError", async () => {
+    const other = build(recordEntries(3000, 51), 1024);
+    await assertCorrupt(openAndScan(other.bytes, built.info));
+    const wrongCount = { ...built.info, entryCount: built.info.entryCount + 1 };
+    await assertCorrupt(openAndScan(built.bytes, wrongCount), /does not match/);
+  });
+
+  it("passes store errors through unchanged", async () => {
+    const empty = new CountingStore();
+    await assert.rejects(open(empty, built.info), NotFoundError);
+    await assert.rejects(open(empty), NotFoundError);
+    const outage = new StorageError("the store is unreachable");
+    const store = await stored(built.bytes);
+    const reader = await open(store, built.info, new BlockCache({ maxBytes: 0 }));
+    store.get = async () => {
+      throw outage;
+    };
+    await assert.rejects(collect(reader.entries()), (error: unknown) => error === outage);
+  });
+
+  it("verify() reads everything and reports the object's shape", async () => {
+    const reader = await open(await stored(built.bytes), built.info);
+    assert.deepEqual(await reader.verify(), { blocks: reader.blockCount, entries: entries.length, bytes: built.bytes.length });
+  });
+});
+
+const GOLDEN_BLOCK_BYTES = 96;
+const GOLDEN_DIR = new URL("./golden/", import.meta.url);
+
+/** A small fixed entry set that exercises every row feature: versions, tombstones, expiry, prefixes. */
+function goldenEntries(): Entry[] {
+  const entry = (key: string, seq: number, value: string | null, expireAtMs = 0): Entry => ({
+    key: utf8(key),
+    seq,
+    value: value === null ? null : utf8(value),
+    expireAtMs,
+  });
+  return [
+    entry("apple", 9, "red"),
+    entry("apple", 4, null),
+    entry("apple", 2, "green"),
+    entry("apricot", 7, "orange", 1_700_000_000_000),
+    entry("banana", 12, ""),
+    entry("blueberry", 3, null, 1_800_000_000_000),
+    entry("cherry", 2 ** 40, "dark red"),
+    ...Array.from({ length: 20 }, (_, i) => entry(`fig-${String(i).padStart(2, "0")}`, 100 + i, `value ${i}`)),
+    entry("kiwi", 1, "x".repeat(150)),
+    entry("lime", 5, "green"),
+  ];
+}
+
+function hexDump(bytes: Uint8Array): string {
+  const lines: string[] = [];
+  for (let offset = 0; offset < bytes.length; offset += 16) {
+    const row = Buffer.from(bytes.subarray(offset, offset + 16));
+    const hex = [...row].map((byte) => byte.toString(16).padStart(2, "0")).join(" ");
+    const text = [...row].map((byte) => (byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : ".")).join("");
+    lines.push(`${offset.toString(16).padStart(8, "0")}  ${hex.padEnd(47)}  |${text}|`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+describe("SST golden file (format version 1)", () => {
+  const { bytes, info } = build(goldenEntries(), GOLDEN_BLOCK_BYTES);
+  if (process.env.UPDATE_GOLDEN === "1") {
+    writeFileSync(new URL("sst-v1.sst", GOLDEN_DIR), bytes);
+    writeFileSync(new URL("sst-v1.sst.hex", GOLDEN_DIR), hexDump(bytes));
+    writeFileSync(new URL("sst-v1.info.json", GOLDEN_DIR), `${JSON.stringify(sstInfoToJson(info), null, 2)}\n`);
+  }
+  const golden = new Uint8Array(readFileSync(new URL("sst-v1.sst", GOLDEN_DIR)));
+  const goldenInfo = sstInfoFromJson(JSON.parse(readFileSync(new URL("sst-v1.info.json", GOLDEN_DIR), "utf8")));
+
+  it("the builder still produces exactly the committed bytes (a format change must bump the version)", () => {
+    assert.equal(hexDump(bytes), readFileSync(new URL("sst-v1.sst.hex", GOLDEN_DIR), "utf8"));
+    assert.ok(Buffer.from(bytes).equals(golden), "builder output differs from tests/engine/golden/sst-v1.sst");
+    assert.deepEqual(info, goldenInfo);
+  });
+
+  it("the reader still reads the committed file, with and without its SstInfo", async () => {
+    const store = await stored(golden);
+    for (const reader of [await open(store, goldenInfo), await open(store)]) {
+      assert.deepEqual(reader.info, goldenInfo);
+      assert.ok(reader.blockCount >= 4);
+      assert.deepEqual(await collect(reader.entries()), goldenEntries());
+      assert.equal((await reader.verify()).entries, goldenEntries().length);
+    }
+  });
+});
+
+describe("SstInfo JSON", () => {
+  const { info } = build(goldenEntries(), GOLDEN_BLOCK_BYTES);
+
+  it("round-trips through JSON text", () => {
+    assert.deepEqual(sstInfoFromJson(JSON.parse(JSON.stringify(sstInfoToJson(info)))), info);
+    const noExpiry = build(recordEntries(3, 1)).info;
+    assert.equal("minExpireAtMs" in sstInfoFromJson(JSON.parse(JSON.stringify(noExpiry))), false);
+  });
+
+  it("rejects malformed values with CorruptionError", () => {
+    const bad: unknown[] = [
+      null,
+      [],
+      "info",
+      { ...info, formatVersion: 2 },
+      { ...info, sizeBytes: info.sizeBytes + 1 },
+      { ...info, entryCount: 0 },
+      { ...info, entryCount: 1.5 },
+      { ...info, minSeq: "1" },
+      { ...info, minSeq: info.maxSeq + 1 },
+      { ...info, firstKey: "" },
+      { ...info, firstKey: "not base64!" },
+      { ...info, firstKey: info.lastKey, lastKey: info.firstKey },
+      { ...info, minExpireAtMs: 0 },
+      { ...info, indexLength: undefined },
+    ];
+    for (const value of bad) {
+      assert.throws(() => sstInfoFromJson(value, "manifest/00000000000000000003"), (error: unknown) => {
+        assert.ok(error instanceof CorruptionError, `${JSON.stringify(value)} gave ${String(error)}`);
+        assert.equal(error.key, "manifest/00000000000000000003");
+        return true;
+      });
+    }
+  });
+});
+
+describe("SstBuilder contract", () => {
+  const entry = (key: string, seq: number): Entry => ({ key: utf8(key), seq, value: utf8("v"), expireAtMs: 0 });
+
+  it("asserts strict entry order: key ascending, seq descending, no duplicate (key, seq)", () => {
+    for (const [first, second] of [
+      [entry("b", 1), entry("a", 2)],
+      [entry("a", 1), entry("a", 2)],
+      [entry("a", 1), entry("a", 1)],
+      [entry("ab", 1), entry("a", 1)],
+    ] as const) {
+      const builder = new SstBuilder();
+      builder.add(first);
+      assert.throws(() => builder.add(second), InternalError);
+    }
+  });
+
+  it("asserts entry fields, refuses an empty SST and use after finish", () => {
+    const builder = new SstBuilder();
+    assert.throws(() => builder.add(entry("", 1)), InternalError);
+    assert.throws(() => builder.add(entry("a", 0)), InternalError);
+    assert.throws(() => builder.add(entry("a", 1.5)), InternalError);
+    assert.throws(() => builder.add({ ...entry("a", 1), expireAtMs: -1 }), InternalError);
+    assert.throws(() => new SstBuilder().finish(), InternalError);
+    builder.add(entry("a", 1));
+    builder.finish();
+    assert.throws(() => builder.add(entry("b", 1)), InternalError);
+    assert.throws(() => builder.finish(), InternalError);
+  });
+
+  it("validates blockBytes at its bounds", () => {
+    assert.throws(() => new SstBuilder({ blockBytes: 31 }), ValidationError);
+    assert.throws(() => new SstBuilder({ blockBytes: 64 * 1024 * 1024 + 1 }), ValidationError);
+    assert.throws(() => new SstBuilder({ blockBytes: 100.5 }), ValidationError);
+    new SstBuilder({ blockBytes: 32 });
+    new SstBuilder({ blockBytes: 64 * 1024 * 1024 });
+  });
+
+  it("keeps its index when the caller reuses a key buffer after add (Buffer keys included)", async () => {
+    const key = Buffer.from("k1");
+    const builder = new SstBuilder({ blockBytes: 32 });
+    builder.add({ key, seq: 1, value: utf8("v"), expireAtMs: 0 });
+    builder.add({ key: Buffer.from("k2"), seq: 1, value: utf8("v"), expireAtMs: 0 });
+    const { bytes, info } = builder.finish();
+    key[1] = 0x39;
+    assert.equal(Buffer.from(indexHandles(bytes, info)[0]!.firstKey).toString(), "k1");
+  });
+});
