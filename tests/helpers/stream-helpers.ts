@@ -9,8 +9,16 @@
  */
 import assert from "node:assert/strict";
 import {
+  AbortedError,
+  ClosedError,
   DurastreamError,
+  FencingTokenMismatchError,
   ManualClock,
+  SeqNumMismatchError,
+  StreamExistsError,
+  StreamNotFoundError,
+  UnwrittenError,
+  ValidationError,
   MemoryStore,
   openLog,
   recordText,
@@ -106,12 +114,22 @@ export function recordOfMeteredSize(meteredBytes: number, fill = 0x61): { body: 
   return { body: new Uint8Array(meteredBytes - 8).fill(fill) };
 }
 
+/** The error class behind each code the stream API raises (other codes map to the base class). */
+interface ErrorClassByCode {
+  validation: ValidationError;
+  seq_num_mismatch: SeqNumMismatchError;
+  fencing_token_mismatch: FencingTokenMismatchError;
+  unwritten: UnwrittenError;
+  stream_not_found: StreamNotFoundError;
+  stream_exists: StreamExistsError;
+  closed: ClosedError;
+  aborted: AbortedError;
+}
+
+export type ErrorWithCode<C extends ErrorCode> = C extends keyof ErrorClassByCode ? ErrorClassByCode[C] : DurastreamError & { code: C };
+
 /** Asserts that `promise` rejects with a DurastreamError of `code`, and returns that error. */
-export async function rejectsWithCode<C extends ErrorCode>(
-  promise: Promise<unknown>,
-  code: C,
-  message?: string,
-): Promise<DurastreamError & { code: C }> {
+export async function rejectsWithCode<C extends ErrorCode>(promise: Promise<unknown>, code: C, message?: string): Promise<ErrorWithCode<C>> {
   let caught: unknown;
   try {
     await promise;
@@ -121,11 +139,11 @@ export async function rejectsWithCode<C extends ErrorCode>(
   assert.ok(caught !== undefined, `${message ?? "the call"} should have rejected with ${code}, but it resolved`);
   assert.ok(caught instanceof DurastreamError, `expected a DurastreamError with code ${code}, got ${String(caught)}`);
   assert.equal(caught.code, code, `expected code ${code}, got ${caught.code}: ${caught.message}`);
-  return caught as DurastreamError & { code: C };
+  return caught as ErrorWithCode<C>;
 }
 
 /** Asserts that iterating `session` fails with `code` before or at its first record. */
-export function readRejectsWithCode<C extends ErrorCode>(session: AsyncIterable<ReadRecord>, code: C): Promise<DurastreamError & { code: C }> {
+export function readRejectsWithCode<C extends ErrorCode>(session: AsyncIterable<ReadRecord>, code: C): Promise<ErrorWithCode<C>> {
   return rejectsWithCode(collect(session), code, "the read");
 }
 

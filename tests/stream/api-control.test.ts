@@ -21,6 +21,7 @@ import {
   StreamNotFoundError,
   openLog,
   openStream,
+  type ErrorCode,
   type Log,
 } from "../../src/index.js";
 import {
@@ -639,7 +640,7 @@ describe("errors", () => {
   it("are DurastreamErrors with a stable code, retryable and outcome, and messages that say what to do", () =>
     withStream(async (s, { log }) => {
       await s.append(bodies(1));
-      const cases: [Promise<unknown>, string, string | undefined][] = [
+      const cases: [Promise<unknown>, ErrorCode, string | undefined][] = [
         [s.append([], {}), "validation", "not_applied"],
         [s.append([{ body: "x" }], { matchSeqNum: 9 }), "seq_num_mismatch", "not_applied"],
         [s.append([{ body: "x" }], { fencingToken: "t" }), "fencing_token_mismatch", "not_applied"],
@@ -648,7 +649,7 @@ describe("errors", () => {
         [log.createStream("s"), "stream_exists", undefined],
       ];
       for (const [promise, code, outcome] of cases) {
-        const error = await rejectsWithCode(promise, code as never);
+        const error: DurastreamError = await rejectsWithCode(promise, code);
         assert.equal(error.outcome, outcome, code);
         assert.equal(error.retryable, false, code);
         assert.equal(error.name, error.constructor.name);
