@@ -147,7 +147,12 @@ export class SstReader {
    *
    * Order: ascending is (key ascending, seq descending). Reverse is keys DESCENDING, but the
    * versions of one key still come seq descending (newest first): reverse is not the exact
-   * mirror of ascending. Entries are fresh objects the caller may keep and modify.
+   * mirror of ascending.
+   *
+   * Entries belong to the caller, who may keep and modify them: keys are fresh arrays, values
+   * are views into this scan's private copy of the block (see RowCopies), never into the cache.
+   * A value kept long after the scan keeps its slab of such copies alive (64 KiB, or one block
+   * if that is larger); copy it to keep only its own bytes.
    */
   scan(range: KeyRange = {}, options: SstScanOptions = {}): AsyncIterable<Entry> {
     return options.reverse === true ? this.#scanDescending(range, options) : this.#scanAscending(range, options);
