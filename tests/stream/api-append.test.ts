@@ -21,6 +21,7 @@ import {
   recordText,
 } from "../../src/index.js";
 import {
+  HoldingStore,
   T0,
   bodies,
   collect,
@@ -347,6 +348,53 @@ describe("append: concurrency", () => {
         assert.deepEqual([...got].sort(), Array.from({ length: 10 }, (_, i) => `${s.name}:${i}`).sort());
       }
     }));
+});
+
+describe("append: backpressure", () => {
+  it("holds an append that does not fit the log's in-flight cap until earlier ones are acknowledged, and counts the wait", async () => {
+    const store = new HoldingStore();
+    await withStream(
+      async (s, { log }) => {
+        store.holdWal();
+        const first = s.append([recordOfMeteredSize(600 * 1024)]);
+        await store.whenHeld();
+        assert.equal(log.metrics().inflightBytes, 600 * 1024);
+        let secondDone = false;
+        const second = s.append([recordOfMeteredSize(600 * 1024)]).finally(() => (secondDone = true));
+        await settle(3);
+        assert.equal(secondDone, false, "600 KiB + 600 KiB do not fit a 1 MiB cap");
+        assert.equal(log.metrics().backpressureWaits, 1);
+        store.release();
+        await first;
+        assert.equal((await second).start.seqNum, 1);
+        assert.equal(log.metrics().inflightBytes, 0);
+      },
+      { store, inflightBytes: 1024 * 1024 },
+    );
+  });
+
+  it("fails an append aborted while it waits for room with aborted (not applied), and never writes it", async () => {
+    const store = new HoldingStore();
+    await withStream(
+      async (s) => {
+        store.holdWal();
+        const first = s.append([recordOfMeteredSize(600 * 1024)]);
+        await store.whenHeld();
+        const controller = new AbortController();
+        const waiting = s.append([recordOfMeteredSize(600 * 1024)], { signal: controller.signal });
+        const behind = s.append([{ body: "behind" }]);
+        await settle(3);
+        controller.abort();
+        const error = await rejectsWithCode(waiting, "aborted");
+        assert.equal(error.outcome, "not_applied");
+        store.release();
+        await first;
+        assert.equal((await behind).start.seqNum, 1, "the aborted append took no seqNum");
+        assert.deepEqual(texts(await collect(s.read({ from: { seqNum: 1 } }))), ["behind"]);
+      },
+      { store, inflightBytes: 1024 * 1024 },
+    );
+  });
 });
 
 describe("append: limits", () => {
