@@ -13,6 +13,7 @@ import {
   DEFAULT_INFLIGHT_BYTES,
   DEFAULT_RETENTION_AGE_SECONDS,
   DurastreamError,
+  FaultyStore,
   MAX_LIST_STREAMS_LIMIT,
   MAX_STREAM_NAME_BYTES,
   ManualClock,
@@ -641,6 +642,64 @@ describe("a second log on the same store", () => {
       }
     },
   );
+});
+
+describe("store failures", () => {
+  /** Advances the test clock in steps until `done()` or `maxSteps` steps. */
+  async function advanceUntil(clock: ManualClock, done: () => boolean, stepMs = 100, maxSteps = 100): Promise<void> {
+    for (let i = 0; i < maxSteps && !done(); i++) await clock.advance(stepMs);
+  }
+
+  it("fails appends during an outage with storage errors, then recovers by itself and continues seqNums without a gap", async () => {
+    const store = new FaultyStore(new MemoryStore());
+    const t = await openTestLog({ store, storeRetryDeadlineMs: 1000 });
+    try {
+      const s = await t.log.openStream("s", { createIfMissing: true });
+      await s.append([{ body: "before" }]);
+      store.cut();
+      let pendingError: DurastreamError | undefined;
+      const pending = s.append([{ body: "during" }]).catch((error: DurastreamError) => (pendingError = error));
+      await advanceUntil(t.clock, () => pendingError !== undefined);
+      await pending;
+      assert.equal(pendingError?.code, "storage");
+      assert.equal(pendingError?.outcome, "unknown", "the WAL object may or may not have been written");
+      assert.equal(pendingError?.retryable, true);
+      assert.equal(t.log.health().status, "recovering");
+      assert.ok(t.log.health().reason !== undefined);
+      const refused = await rejectsWithCode(s.append([{ body: "refused" }]), "storage");
+      assert.equal(refused.outcome, "not_applied");
+      const epoch = t.log.health().writerEpoch;
+      store.heal();
+      await advanceUntil(t.clock, () => t.log.health().status === "ok");
+      assert.equal(t.log.health().status, "ok");
+      assert.ok(t.log.health().writerEpoch > epoch, "recovery reopened the log under a new writer epoch");
+      const ack = await s.append([{ body: "after" }]);
+      assert.equal(ack.start.seqNum, 1, "the append whose outcome was unknown did not become durable here");
+      assert.deepEqual(texts(await collect(s.read({ from: { seqNum: 0 } }))), ["before", "after"]);
+    } finally {
+      await t.log.close();
+    }
+  });
+
+  it("acknowledges an append exactly once when the store applied its WAL object but the response was lost", async () => {
+    const store = new FaultyStore(new MemoryStore());
+    const t = await openTestLog({ store, storeRetryDeadlineMs: 1000 });
+    try {
+      const s = await t.log.openStream("s", { createIfMissing: true });
+      await s.append([{ body: "a" }]);
+      const rule = store.loseResponse("put", (call) => call.key.startsWith("wal/"), { times: 1 });
+      let acked: number | undefined;
+      const pending = s.append([{ body: "lost response" }]).then((ack) => (acked = ack.start.seqNum));
+      await advanceUntil(t.clock, () => acked !== undefined, 50);
+      await pending;
+      assert.equal(rule.fired, 1);
+      assert.equal(acked, 1);
+      await s.append([{ body: "c" }]);
+      assert.deepEqual(texts(await collect(s.read({ from: { seqNum: 0 } }))), ["a", "lost response", "c"]);
+    } finally {
+      await t.log.close();
+    }
+  });
 });
 
 describe("a closed log", () => {
