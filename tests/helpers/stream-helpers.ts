@@ -27,7 +27,6 @@ import {
   type LogOptions,
   type ObjectStore,
   type ReadRecord,
-  type ReadSession,
   type Stream,
 } from "../../src/index.js";
 import type { ByteRange, ListEntry, ListOptions, ObjectInfo, PutCondition, PutResult } from "../../src/store/object-store.js";
@@ -310,4 +309,3 @@ export class HoldingStore implements ObjectStore {
   }
 }
 
-export type { ReadSession };

@@ -225,7 +225,7 @@ describe("append: timestamps", () => {
       assert.equal(ack.end.timestamp, T0);
     }));
 
-  it("client-prefer gives a record without a timestamp its arrival time", (t) =>
+  it("client-prefer gives a record without a timestamp its arrival time", () =>
     withStream(async (s, { clock }) => {
       clock.setNowMs(T0 + 123);
       const ack = await s.append([{ body: "a" }]);
