@@ -166,6 +166,10 @@ describe("SST round trips", () => {
               if (end !== undefined) range.end = end;
               const got = await collect(reader.scan(range, { reverse, readaheadBytes }));
               assert.deepEqual(got, modelScan(entries, range, reverse));
+              const chunks: Entry[][] = [];
+              for await (const chunk of reader.scanChunks(range, { reverse, readaheadBytes })) chunks.push(chunk);
+              assert.ok(chunks.every((chunk) => chunk.length > 0), "no empty chunks");
+              assert.deepEqual(chunks.flat(), got);
             }
           }
         },
