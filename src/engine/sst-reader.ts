@@ -27,6 +27,7 @@ import type { ObjectStore } from "../store/object-store.js";
 import type { BlockCache } from "./block-cache.js";
 import { compareKeys, type Entry, type KeyRange } from "./entry.js";
 import {
+  BLOCK_CHECKSUM_BYTES,
   checkIndexAgainstInfo,
   DataBlock,
   decodeFooter,
@@ -346,7 +347,7 @@ async function readIndexWithInfo(options: SstReaderOpenOptions, info: SstInfo): 
   const payload = await cache.getOrLoad(objectKey, info.indexOffset, async () => {
     const tail = await readExact(store, objectKey, info.indexOffset, info.indexLength + SST_FOOTER_BYTES);
     decodeIndexAndFooter(objectKey, tail, info);
-    return tail.slice(0, info.indexLength - 4);
+    return tail.slice(0, info.indexLength - BLOCK_CHECKSUM_BYTES);
   });
   const index = decodeIndex(objectKey, payload, info.indexOffset);
   checkIndexAgainstInfo(objectKey, index, info);
