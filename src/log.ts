@@ -18,7 +18,14 @@ import { Stream, type StreamHost } from "./stream/stream.js";
 import { StreamRegistry, type StreamInfo } from "./stream/stream-registry.js";
 import { Streamer } from "./stream/streamer.js";
 import type { StreamConfigPatch } from "./stream/types.js";
-import { checkInteger, validateListStreamsOptions, validateStreamConfigPatch, validateStreamName } from "./stream/validate.js";
+import {
+  checkBoolean,
+  checkInteger,
+  checkOptions,
+  validateListStreamsOptions,
+  validateStreamConfigPatch,
+  validateStreamName,
+} from "./stream/validate.js";
 import { systemClock, type Clock } from "./util/clock.js";
 import { Histogram, type HistogramSnapshot } from "./util/histogram.js";
 
@@ -49,6 +56,20 @@ export interface LogOptions {
   /** Time source (tests pass a ManualClock). */
   clock?: Clock;
 }
+
+const LOG_OPTIONS = [
+  "store",
+  "storeOptions",
+  "flushIntervalMs",
+  "inflightBytes",
+  "storeRetryDeadlineMs",
+  "l0SstBytes",
+  "maxUnflushedBytes",
+  "blockCacheBytes",
+  "gcIntervalMs",
+  "gcGraceMs",
+  "clock",
+] as const;
 
 export interface OpenStreamOptions {
   /** Create the stream when it does not exist (default false). */
@@ -84,6 +105,8 @@ export class Log {
   readonly #clock: Clock;
   readonly #semaphore: ByteSemaphore;
   readonly #streamers = new Map<string, Promise<Streamer>>();
+  /** Streams being deleted: loading their streamer waits until the deletion is durable. */
+  readonly #deleting = new Map<string, Promise<void>>();
   readonly #pending = new Set<Streamer>();
   readonly #latency = new Histogram();
   readonly #ownedStore: ObjectStore | undefined;
@@ -109,13 +132,22 @@ export class Log {
     });
     this.#engine.onReset((error) => {
       this.#pending.clear();
-      for (const promise of this.#streamers.values()) void promise.then((streamer) => streamer.onReset(error), () => undefined);
+      this.#forEachStreamer((streamer) => streamer.onReset(error));
+    });
+    // After a reset, reload every stream's tail at once: a reader must see writes whose outcome
+    // was unknown and that turned out durable before anyone decides to write them again.
+    this.#engine.onRecovered(() => this.#forEachStreamer((streamer) => void streamer.refresh().catch(() => undefined)));
+    this.#engine.onClosed((error) => {
+      this.#pending.clear();
+      this.#semaphore.close(error);
+      this.#forEachStreamer((streamer) => streamer.close(error));
     });
   }
 
   /** @internal Use `openLog()`. */
   static async open(options: LogOptions): Promise<Log> {
     if (options === null || typeof options !== "object") throw new ValidationError("openLog needs an options object with a store");
+    checkOptions(options, "openLog option", LOG_OPTIONS);
     const ownedStore = typeof options.store === "string" ? openStore(options.store, options.storeOptions) : undefined;
     const store = ownedStore ?? options.store;
     if (store === undefined || typeof store !== "object") throw new ValidationError("openLog: `store` must be an ObjectStore or a store URL");
@@ -143,9 +175,12 @@ export class Log {
   async openStream(name: string, options: OpenStreamOptions = {}): Promise<Stream> {
     this.#throwIfClosed();
     validateStreamName(name);
+    const o = checkOptions(options, "openStream option", ["createIfMissing", "config"]);
+    const createIfMissing = checkBoolean(o.createIfMissing, "createIfMissing");
     const config = validateStreamConfigPatch(options.config ?? {});
+    await this.#deleting.get(name);
     if ((await this.#registry.getMeta(name)) === undefined) {
-      if (options.createIfMissing !== true) throw new StreamNotFoundError(name);
+      if (!createIfMissing) throw new StreamNotFoundError(name);
       await this.#registry.create(name, config).catch((error: unknown) => {
         if (!(error instanceof StreamExistsError)) throw error;
       });
@@ -175,11 +210,21 @@ export class Log {
   async deleteStream(name: string): Promise<void> {
     this.#throwIfClosed();
     validateStreamName(name);
-    await this.#registry.delete(name, async () => {
+    const deletion = this.#registry.delete(name, async () => {
       const streamer = this.#streamers.get(name);
       this.#streamers.delete(name);
       if (streamer !== undefined) (await streamer.catch(() => undefined))?.close(new StreamNotFoundError(name));
     });
+    const gate = deletion.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#deleting.set(name, gate);
+    try {
+      await deletion;
+    } finally {
+      if (this.#deleting.get(name) === gate) this.#deleting.delete(name);
+    }
   }
 
   /** Lists streams in name order (UTF-8 byte order), at most `limit` (default and maximum 1000). */
@@ -222,16 +267,24 @@ export class Log {
   async #close(): Promise<void> {
     this.#closed = true;
     const error = new ClosedError("the log");
+    // First refuse what is not yet written (it fails as not applied, truthfully), then let what
+    // is written become durable and be acknowledged, then close.
+    this.#semaphore.close(error);
+    const streamers = await Promise.all([...this.#streamers.values()].map((promise) => promise.catch(() => undefined)));
+    for (const streamer of streamers) streamer?.refuseNew(error);
     try {
       if (this.#engine.state === "open") await this.#engine.flush();
     } catch {
       // Pending appends already failed with the engine's error.
     }
-    for (const promise of this.#streamers.values()) (await promise.catch(() => undefined))?.close(error);
+    for (const streamer of streamers) streamer?.close(error);
     this.#streamers.clear();
-    this.#semaphore.close(error);
     await this.#engine.close();
     await this.#ownedStore?.close?.();
+  }
+
+  #forEachStreamer(action: (streamer: Streamer) => void): void {
+    for (const promise of this.#streamers.values()) void promise.then(action, () => undefined);
   }
 
   #throwIfClosed(): void {
@@ -253,6 +306,7 @@ export class Log {
   }
 
   async #loadStreamer(name: string): Promise<Streamer> {
+    await this.#deleting.get(name);
     this.#throwIfClosed();
     const meta = await this.#registry.getMeta(name);
     if (meta === undefined) throw new StreamNotFoundError(name);
@@ -269,8 +323,12 @@ export class Log {
     return {
       streamer: async (name) => {
         this.#throwIfClosed();
+        await this.#deleting.get(name);
         const streamer = await this.#streamer(name);
-        if (!streamer.closed) return streamer;
+        if (!streamer.closed) {
+          await streamer.refresh();
+          return streamer;
+        }
         if (this.#streamers.get(name) !== undefined) this.#streamers.delete(name);
         return this.#streamer(name);
       },
@@ -281,7 +339,7 @@ export class Log {
         if (!ok) this.#appendErrors++;
         this.#latency.record(latencyMs);
       },
-      nowMs: () => this.#clock.nowMs(),
+      nowMs: () => this.#clock.elapsedMs(),
       close: () => this.close(),
     };
   }

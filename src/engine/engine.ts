@@ -72,6 +72,7 @@ export class Engine {
   readonly #recorder: EngineMetricsRecorder;
   readonly #resetListeners = new Set<(error: StorageError) => void>();
   readonly #recoveredListeners = new Set<() => void>();
+  readonly #closedListeners = new Set<(error: Error) => void>();
   readonly #capacityWaiters = new Set<() => void>();
   readonly flusher: MemtableFlusher;
   readonly compactor: Compactor;
@@ -185,6 +186,12 @@ export class Engine {
     return () => this.#recoveredListeners.delete(listener);
   }
 
+  /** Called once when the engine closes: `error` says why (ClosedError, FencedError, ...). */
+  onClosed(listener: (error: Error) => void): () => void {
+    this.#closedListeners.add(listener);
+    return () => this.#closedListeners.delete(listener);
+  }
+
   /** Bytes written but not yet in an SST (WAL buffer plus memtables). */
   get unflushedBytes(): number {
     return this.#epoch.unflushedBytes;
@@ -275,6 +282,7 @@ export class Engine {
     this.#closeController.abort(error);
     this.#watermark.fail(error);
     this.#notifyCapacity();
+    for (const listener of this.#closedListeners) listener(error);
   }
 
   metrics(): EngineMetrics {

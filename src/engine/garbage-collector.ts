@@ -30,14 +30,14 @@ export class GarbageCollector {
   constructor(private readonly engine: Engine) {}
 
   markDereferenced(sstIds: number[]): void {
-    const nowMs = this.engine.clock.nowMs();
+    const nowMs = this.engine.clock.elapsedMs();
     for (const id of sstIds) this.#dereferenced.set(id, nowMs);
   }
 
   /** Runs a pass now if the interval has passed, else schedules one. */
   kick(): void {
     if (this.#running !== undefined || this.#timer !== undefined || this.engine.options.readOnly) return;
-    const waitMs = this.#lastRunMs + this.engine.options.gcIntervalMs - this.engine.clock.nowMs();
+    const waitMs = this.#lastRunMs + this.engine.options.gcIntervalMs - this.engine.clock.elapsedMs();
     if (waitMs > 0) {
       this.#timer = this.engine.clock.setTimer(waitMs, () => {
         this.#timer = undefined;
@@ -61,7 +61,7 @@ export class GarbageCollector {
   async runOnce(): Promise<void> {
     const epoch = this.engine.epoch;
     if (epoch === undefined || epoch.stopped) return;
-    this.#lastRunMs = this.engine.clock.nowMs();
+    this.#lastRunMs = this.engine.clock.elapsedMs();
     try {
       await this.#collectWal(epoch);
       await this.#collectSsts(epoch);
@@ -82,7 +82,7 @@ export class GarbageCollector {
   }
 
   async #collectSsts(epoch: WriterEpoch): Promise<void> {
-    const nowMs = this.engine.clock.nowMs();
+    const nowMs = this.engine.clock.elapsedMs();
     const referenced = referencedSsts(epoch);
     for (const [id, sinceMs] of this.#dereferenced) {
       if (epoch.stopped) return;

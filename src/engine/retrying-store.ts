@@ -66,7 +66,7 @@ export class RetryingStore implements ObjectStore {
         }
         return;
       } catch (error) {
-        failingSinceMs ??= this.#clock.nowMs();
+        failingSinceMs ??= this.#clock.elapsedMs();
         await this.#backoffOrThrow(error, failingSinceMs, backoffMs);
         backoffMs = Math.min(backoffMs * 2, this.#policy.maxBackoffMs);
       }
@@ -97,7 +97,7 @@ export class RetryingStore implements ObjectStore {
   }
 
   async #retry<T>(attempt: () => Promise<T>): Promise<T> {
-    const startMs = this.#clock.nowMs();
+    const startMs = this.#clock.elapsedMs();
     let backoffMs = this.#policy.initialBackoffMs;
     for (;;) {
       try {
@@ -112,7 +112,7 @@ export class RetryingStore implements ObjectStore {
   async #backoffOrThrow(error: unknown, failingSinceMs: number, backoffMs: number): Promise<void> {
     if (!isDurastreamError(error) || !error.retryable) throw error;
     if (this.#signal?.aborted) throw error;
-    const elapsedMs = this.#clock.nowMs() - failingSinceMs;
+    const elapsedMs = this.#clock.elapsedMs() - failingSinceMs;
     if (elapsedMs + backoffMs > this.#policy.deadlineMs) {
       throw new StorageError(
         `the store kept failing for ${elapsedMs} ms (storeRetryDeadlineMs is ${this.#policy.deadlineMs}): ${error.message}`,

@@ -90,7 +90,7 @@ export class WalWriter {
   #schedule(): void {
     if (this.#stopped || this.#inFlight || this.#timer !== undefined || this.#immediate !== undefined) return;
     if (this.#batches.length === 0) return;
-    const waitMs = this.#lastStartMs + this.#options.flushIntervalMs - this.#options.clock.nowMs();
+    const waitMs = this.#lastStartMs + this.#options.flushIntervalMs - this.#options.clock.elapsedMs();
     if (waitMs > 0) {
       this.#timer = this.#options.clock.setTimer(waitMs, () => {
         this.#timer = undefined;
@@ -112,7 +112,7 @@ export class WalWriter {
     this.#batches = [];
     this.#bufferedBytes = 0;
     this.#inFlight = true;
-    const startMs = this.#options.clock.nowMs();
+    const startMs = this.#options.clock.elapsedMs();
     this.#lastStartMs = startMs;
     const body = encodeWalObject(this.#options.writerEpoch, walId, batches);
     try {
@@ -128,7 +128,7 @@ export class WalWriter {
     this.#inFlight = false;
     if (this.#stopped) return;
     this.#nextWalId = walId + 1;
-    const durationMs = this.#options.clock.nowMs() - startMs;
+    const durationMs = this.#options.clock.elapsedMs() - startMs;
     this.#options.onFlushed({ walId, maxSeq, bytes: body.length, batches: batches.length, durationMs });
     this.#schedule();
   }

@@ -9,7 +9,7 @@
 import { ClosedError } from "../errors.js";
 import { ByteSemaphore } from "./byte-semaphore.js";
 import type { SessionState, Streamer } from "./streamer.js";
-import type { AppendAck } from "./types.js";
+import type { AppendAck, AppendOptions, AppendRecord } from "./types.js";
 import { validateAppend } from "./validate.js";
 
 export interface AppendTicket {
@@ -25,7 +25,9 @@ export interface AppendSessionDeps {
 export class AppendSession {
   readonly #deps: AppendSessionDeps;
   readonly #own: ByteSemaphore;
-  readonly #state: SessionState = { failed: undefined, lastDependencySeq: 0 };
+  readonly #state: SessionState = { poisoned: undefined, lastDependencySeq: 0 };
+  /** The first error delivered to the caller; later submits fail with it. */
+  #failed: Error | undefined;
   readonly #pending = new Set<Promise<AppendAck>>();
   #closed = false;
 
@@ -36,12 +38,12 @@ export class AppendSession {
 
   /** The error that ended the session, if one did. */
   get error(): Error | undefined {
-    return this.#state.failed;
+    return this.#failed;
   }
 
-  async submit(records: unknown, options?: unknown): Promise<AppendTicket> {
+  async submit(records: AppendRecord[], options?: AppendOptions): Promise<AppendTicket> {
     if (this.#closed) throw new ClosedError("this append session");
-    if (this.#state.failed !== undefined) throw this.#state.failed;
+    if (this.#failed !== undefined) throw this.#failed;
     const input = validateAppend(records, options);
     const streamer = await this.#deps.streamer();
     const own = await this.#own.acquire(input.meteredBytes, input.signal);
@@ -55,7 +57,8 @@ export class AppendSession {
     const ack = streamer.admit(input, logPermit, this.#state).then(
       (value) => value,
       (error: Error) => {
-        this.#state.failed ??= error;
+        this.#failed ??= error;
+        this.#state.poisoned ??= error;
         throw error;
       },
     );

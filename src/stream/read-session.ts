@@ -55,6 +55,8 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
   #deliveredBytes = 0;
   #waitTimer: TimerHandle | undefined;
   #waitExpired = false;
+  /** Records before this timestamp are skipped (a timestamp start that resolved to the tail). */
+  #minTimestamp = 0;
   readonly #onAbort = () => this.#interrupt();
 
   /**
@@ -120,9 +122,9 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
     const view = this.#context.view;
     const tail = view.tail;
     let start: number;
-    if ("tailOffset" in from) {
+    if (from.tailOffset !== undefined) {
       start = Math.max(0, tail.seqNum - from.tailOffset);
-    } else if ("seqNum" in from) {
+    } else if (from.seqNum !== undefined) {
       start = from.seqNum;
       if (start > tail.seqNum) {
         if (!clamp) throw new UnwrittenError(tail, `seqNum ${start}`);
@@ -133,6 +135,7 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
         throw new UnwrittenError(tail, `timestamp ${from.timestamp}`);
       }
       start = await this.#seekTimestamp(from.timestamp, tail);
+      this.#minTimestamp = from.timestamp;
     }
     return Math.max(start, view.trimPoint);
   }
@@ -158,7 +161,8 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
       this.#throwIfEnded();
       const { seqNum, timestamp } = decodeRecordKey(entry.key);
       if (seqNum < view.trimPoint) continue; // trimmed while we read
-      yield this.#deliver(seqNum, timestamp, entry.value);
+      const record = this.#deliver(seqNum, timestamp, entry.value);
+      if (record !== undefined) yield record;
     }
     return tail.seqNum; // records that expired or were trimmed meanwhile are skipped, not waited for
   }
@@ -186,8 +190,10 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
         for (const record of batch.records) {
           if (record.seqNum < next) continue;
           if (record.seqNum > next) return next; // a gap: catch up from storage instead
-          yield this.#deliver(record.seqNum, record.timestamp, record.value);
           next = record.seqNum + 1;
+          if (record.seqNum < view.trimPoint) continue; // trimmed by this batch or a later one
+          const delivered = this.#deliver(record.seqNum, record.timestamp, record.value);
+          if (delivered !== undefined) yield delivered;
         }
       }
     } finally {
@@ -196,9 +202,11 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
   }
 
   /** Applies until and limits, then decodes one record; ends the session when a bound is reached. */
-  #deliver(seqNum: number, timestamp: number, value: Uint8Array): ReadRecord {
+  #deliver(seqNum: number, timestamp: number, value: Uint8Array): ReadRecord | undefined {
     const { until, limit } = this.#options;
     if (until !== undefined && timestamp >= until) throw new EndOfSession();
+    if (timestamp < this.#minTimestamp) return undefined;
+    this.#minTimestamp = 0; // timestamps never decrease within a stream: no need to look again
     if (limit.count !== undefined && this.#delivered >= limit.count) throw new EndOfSession();
     const { headers, body } = decodeRecordValue(value, `stream ${JSON.stringify(this.#context.view.name)} record ${seqNum}`);
     const metered = 8 + headers.reduce((sum, [name, headerValue]) => sum + 2 + name.length + headerValue.length, 0) + body.length;

@@ -19,6 +19,7 @@ export interface StreamHost {
   readContext(name: string): Promise<ReadContext>;
   readonly semaphore: ByteSemaphore;
   recordAppend(latencyMs: number, ok: boolean): void;
+  /** Monotonic ms, for latencies. */
   nowMs(): number;
   close(): Promise<void>;
 }

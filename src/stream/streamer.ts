@@ -62,9 +62,13 @@ export interface Follower {
   interrupt(error?: Error): void;
 }
 
-/** Per-session state the streamer needs: the first error poisons the rest of the session. */
+/**
+ * Per-session state the streamer needs. The first rejection poisons the session at once, so no
+ * later append of it is written; the caller learns of it only when that rejection is delivered
+ * (after the state it was judged against is durable).
+ */
 export interface SessionState {
-  failed: Error | undefined;
+  poisoned: Error | undefined;
   /** End seqNum of the session's last accepted append: later replies never overtake it. */
   lastDependencySeq: number;
 }
@@ -112,6 +116,9 @@ export class Streamer {
   readonly #deps: StreamerDeps;
   #status: StreamerStatus = "ready";
   #closeError: Error | undefined;
+  /** Set while the Log closes: new appends are refused, pending ones finish. */
+  #refusing: Error | undefined;
+  #reloading: Promise<void> | undefined;
   /** Next seqNum to assign, pending batches included. */
   #nextSeq: number;
   #lastTimestamp: number;
@@ -183,9 +190,9 @@ export class Streamer {
   /** Admits an append that already holds its byte permit (append sessions acquire it at submit). */
   admit(input: ValidatedAppend, permit: Permit, session?: SessionState): Promise<AppendAck> {
     return new Promise<AppendAck>((resolve, reject) => {
-      if (this.#status === "closed") {
+      if (this.#status === "closed" || this.#refusing !== undefined) {
         permit.release();
-        reject(this.#closeError);
+        reject(this.#refusing ?? this.#closeError);
         return;
       }
       this.#admission.push({ input, permit, session, resolve, reject });
@@ -223,6 +230,24 @@ export class Streamer {
     this.#inflight.clear();
     this.#acks.failAll(error);
     this.#status = "stale";
+  }
+
+  /**
+   * Reloads durable state if a reset left the streamer stale (so `tail` and reads are current);
+   * a no-op otherwise. Fails while the store is still down.
+   */
+  async refresh(): Promise<void> {
+    if (this.#status !== "stale") return;
+    this.#reloading ??= this.#reload().finally(() => {
+      this.#reloading = undefined;
+    });
+    await this.#reloading;
+  }
+
+  /** Refuses appends not yet sequenced (never written, so not applied); sequenced ones go on. */
+  refuseNew(error: Error): void {
+    this.#refusing ??= error;
+    this.#rejectAdmitted(error);
   }
 
   /** Closes the streamer: pending and future appends fail with `error`; followers stop. */
@@ -273,24 +298,22 @@ export class Streamer {
 
   /** Reloads durable state after a reset; rejects the admitted appends while the store is down. */
   async #tryReload(): Promise<boolean> {
-    const engine = this.#deps.engine;
-    if (engine.state !== "open") {
-      this.#rejectAdmitted(
-        new StorageError("the store is failing and the log is reopening; retry the append shortly", {
-          retryable: true,
-          outcome: "not_applied",
-        }),
-      );
-      return false;
-    }
-    let state: StreamState;
     try {
-      state = await loadStreamState(engine, this.#meta.id);
+      await this.refresh();
     } catch (error) {
       this.#rejectAdmitted(error);
       return false;
     }
-    if (this.#status !== "stale") return this.#status === "ready";
+    return this.#status === "ready";
+  }
+
+  async #reload(): Promise<void> {
+    const engine = this.#deps.engine;
+    if (engine.state !== "open") {
+      throw new StorageError("the store is failing and the log is reopening; retry shortly", { retryable: true, outcome: "not_applied" });
+    }
+    const state = await loadStreamState(engine, this.#meta.id);
+    if (this.#status !== "stale") return;
     const previousTail = this.#acks.stable;
     this.#nextSeq = state.tail.seqNum;
     this.#lastTimestamp = state.tail.timestamp;
@@ -298,6 +321,7 @@ export class Streamer {
     this.#tokenAppliedSeq = state.tail.seqNum;
     this.#trimPoint = state.trimPoint;
     this.#durableTrimPoint = state.trimPoint;
+    if (state.trimPoint > 0) this.#deps.onDurableTrim(this.#meta.id, state.trimPoint);
     this.#acks = new AckQueue(state.tail);
     this.#status = "ready";
     if (state.tail.seqNum !== previousTail.seqNum) {
@@ -305,7 +329,6 @@ export class Streamer {
       for (const follower of this.#followers) follower.interrupt();
       this.#followers.clear();
     }
-    return true;
   }
 
   #rejectAdmitted(error: unknown): void {
@@ -319,7 +342,7 @@ export class Streamer {
   #sequence(item: Admitted): void {
     const { input, session } = item;
     const firstSeq = this.#nextSeq;
-    if (session?.failed !== undefined) return this.#reject(item, session.failed, this.#sessionDependency(session));
+    if (session?.poisoned !== undefined) return this.#reject(item, session.poisoned, this.#sessionDependency(session));
     if (input.signal?.aborted === true) {
       return this.#reject(item, new AbortedError("the append", "not_applied", { cause: input.signal.reason }), this.#sessionDependency(session));
     }
@@ -410,7 +433,7 @@ export class Streamer {
 
   /** Queues a rejection behind the replies it must not overtake; the first one poisons a session. */
   #reject(item: Admitted, error: unknown, dependencySeq: number): void {
-    if (item.session !== undefined && item.session.failed === undefined) item.session.failed = error as Error;
+    if (item.session !== undefined && item.session.poisoned === undefined) item.session.poisoned = error as Error;
     const dependency = Math.min(dependencySeq, this.#nextSeq);
     this.#acks.pushRejected({
       dependencySeq: dependency,

@@ -68,7 +68,10 @@ export interface AppendAck {
  * - `{ timestamp }`: at the first record whose timestamp is at or after this (ms since epoch);
  * - `{ tailOffset }`: this many records before the tail (`0` is the tail itself).
  */
-export type ReadFrom = { seqNum: number } | { timestamp: number } | { tailOffset: number };
+export type ReadFrom =
+  | { seqNum: number; timestamp?: never; tailOffset?: never }
+  | { timestamp: number; seqNum?: never; tailOffset?: never }
+  | { tailOffset: number; seqNum?: never; timestamp?: never };
 
 /** Limits that end a read once reached. Either or both; a value of 0 reads nothing. */
 export interface ReadLimit {
@@ -80,7 +83,7 @@ export interface ReadLimit {
 
 /** Options of `stream.read()`. */
 export interface ReadOptions {
-  /** Where to start. Default `{ seqNum: 0 }`: the oldest record still readable. */
+  /** Where to start. Default `{ tailOffset: 0 }`: the tail (use `{ seqNum: 0 }` for the oldest record still readable). */
   from?: ReadFrom;
   /**
    * With a start past the tail: start at the tail instead of failing with `UnwrittenError`.
@@ -98,7 +101,7 @@ export interface ReadOptions {
    * 2^31 - 1). Delivered records restart the clock; nothing else does. Default: wait forever.
    */
   waitMs?: number;
-  /** Ends the read; the iterator then rejects with `AbortedError`. */
+  /** Ends the read: the iteration finishes quietly (like `break`) and frees what it held. */
   signal?: AbortSignal;
 }
 

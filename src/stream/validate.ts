@@ -62,7 +62,7 @@ export function checkInteger(value: unknown, what: string, min = 0, max = Number
 }
 
 /** An options object (undefined counts as empty) with no properties outside `known`. */
-function checkOptions(value: unknown, what: string, known: readonly string[]): Record<string, unknown> {
+export function checkOptions(value: unknown, what: string, known: readonly string[]): Record<string, unknown> {
   if (value === undefined) return {};
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     throw new ValidationError(`${what} must be an object, got ${show(value)}`);
@@ -75,7 +75,7 @@ function checkOptions(value: unknown, what: string, known: readonly string[]): R
   return value as Record<string, unknown>;
 }
 
-function checkBoolean(value: unknown, what: string): boolean {
+export function checkBoolean(value: unknown, what: string): boolean {
   if (value === undefined) return false;
   if (typeof value !== "boolean") throw new ValidationError(`${what} must be a boolean, got ${show(value)}`);
   return value;
@@ -293,7 +293,7 @@ export function validateReadOptions(options: unknown): ValidatedReadOptions {
     bytes: limitOpts.bytes === undefined ? undefined : checkInteger(limitOpts.bytes, "limit.bytes"),
   };
   const until = o.until === undefined ? undefined : checkInteger(o.until, "until");
-  if (until !== undefined && "timestamp" in from && from.timestamp >= until) {
+  if (until !== undefined && from.timestamp !== undefined && from.timestamp >= until) {
     throw new ValidationError(`from.timestamp ${from.timestamp} must be below until ${until}`);
   }
   const follow = checkBoolean(o.follow, "follow");

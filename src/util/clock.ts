@@ -26,6 +26,12 @@ export interface TimerHandle {
 export interface Clock {
   /** Wall-clock time in milliseconds since the epoch. */
   nowMs(): number;
+  /**
+   * Monotonic elapsed time in milliseconds from an arbitrary origin: never jumps with the wall
+   * clock. Measure durations and spacing with it (a wall clock stepped back an hour must not
+   * stall a flush for an hour).
+   */
+  elapsedMs(): number;
   /** Calls `fn` once, after `delayMs` milliseconds of elapsed time (0 means "soon", never synchronously). */
   setTimer(delayMs: number, fn: () => void): TimerHandle;
   /** Resolves after `delayMs`; rejects with `AbortedError` (cause: the signal's reason) if `signal` fires first. */
@@ -74,6 +80,7 @@ function setSystemTimer(delayMs: number, fn: () => void): TimerHandle {
 /** The real clock: `Date.now()` and Node timers that keep the process alive while pending. */
 export const systemClock: Clock = Object.freeze({
   nowMs: () => Date.now(),
+  elapsedMs: () => performance.now(),
   setTimer: setSystemTimer,
   sleep: (delayMs: number, signal?: AbortSignal) => sleepOn({ setTimer: setSystemTimer }, delayMs, signal),
 });
@@ -118,6 +125,10 @@ export class ManualClock implements Clock {
 
   nowMs(): number {
     return this.#elapsedMs + this.#wallOffsetMs;
+  }
+
+  elapsedMs(): number {
+    return this.#elapsedMs;
   }
 
   /** Jumps the wall clock (forwards or backwards) without firing or moving any timer. */

@@ -297,7 +297,6 @@ describe("append: timestamps", () => {
       await s.append([{ body: "a" }]);
       clock.setNowMs(T0);
       const pending = s.append([{ body: "b" }, { body: "c", timestamp: T0 - 9 }]);
-      // The WAL flush spacing reads the wall clock (see the todo test below): move time on so it fires.
       await clock.advance(5_000);
       const ack = await pending;
       assert.equal(ack.start.timestamp, T0 + 5_000);
@@ -307,7 +306,6 @@ describe("append: timestamps", () => {
 
   it(
     "keeps acknowledging appends when the wall clock jumps back",
-    { todo: "bug: src/engine/wal-writer.ts #schedule spaces flushes with clock.nowMs() (the wall clock), so a backward jump of J ms delays every append by J ms" },
     () =>
       withStream(async (s, { clock }) => {
         clock.setNowMs(T0 + 60_000);

@@ -225,12 +225,6 @@ async function waitFor(done: () => boolean, budgetMs: number, what: string): Pro
 
 it(
   "after a reset, checkTail() and reads show the appends of unknown outcome that turned out durable, before the next append",
-  {
-    todo:
-      "bug: after the engine recovers, a stale streamer keeps serving its pre-reset stable tail; it reloads only on its next append " +
-      "(streamer.ts #tryReload, called from #drainLoop). checkTail() says 1 and reads stop at 1 although record 1 is durable; a user who " +
-      "reads back after the 'unknown' error, as the error message advises, concludes the append was lost and appends it again: a duplicate",
-  },
   async () => {
     const { clock, faulty, log, a } = await openPartitioned();
     await drive(clock, a.append([{ body: "a0" }]));

@@ -154,7 +154,7 @@ function defineS3StreamTests(endpointUrl: string): void {
         acked.push(`${i}:w1-${i}`);
       }
       const { log: second } = await openOnS3(prefix);
-      // Not awaited before close: a fenced writer's append never settles (the todo test below).
+      // Not awaited yet: the fenced writer's append rejects with fenced (checked below).
       const late = s1.append([{ body: "w1-late" }]).then(
         () => "acked",
         (error: { code?: string }) => String(error.code),
@@ -173,12 +173,6 @@ function defineS3StreamTests(endpointUrl: string): void {
 
     it(
       "two writers: the fenced writer's next append rejects with code fenced",
-      {
-        todo:
-          "bug: when the engine shuts down (fenced; also internal or corruption errors), the Log is not told: engine.onReset is not called and " +
-          "the streamers' AckQueues are never failed, so an append pending in the fenced writer neither resolves nor rejects until log.close(). " +
-          "Repro without S3: two openLog() on one MemoryStore, append on the first after the second opened",
-      },
       async () => {
         const { log: first, prefix } = await openOnS3();
         const s1 = await first.openStream("shared", { createIfMissing: true });

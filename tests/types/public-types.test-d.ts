@@ -262,7 +262,14 @@ export type ReadChecks = [
   Expect<Equals<ReturnType<ReadSession["close"]>, Promise<void>>>,
   Expect<Equals<ReturnType<ReadSession[typeof Symbol.asyncIterator]>, AsyncIterator<ReadRecord>>>,
   Expect<Equals<ReadRecord, { seqNum: number; timestamp: number; headers: [Uint8Array, Uint8Array][]; body: Uint8Array }>>,
-  Expect<Equals<ReadFrom, { seqNum: number } | { timestamp: number } | { tailOffset: number }>>,
+  Expect<
+    Equals<
+      ReadFrom,
+      | { seqNum: number; timestamp?: never; tailOffset?: never }
+      | { timestamp: number; seqNum?: never; tailOffset?: never }
+      | { tailOffset: number; seqNum?: never; timestamp?: never }
+    >
+  >,
   Expect<Equals<ReadOptions["follow"], boolean | undefined>>,
   Expect<Equals<ReadOptions["waitMs"], number | undefined>>,
   Expect<Equals<ReadOptions["until"], number | undefined>>,
@@ -290,10 +297,7 @@ void stream.read({ from: { timestamp: 0 } });
 void stream.read({ from: { tailOffset: 3 } });
 // @ts-expect-error: not a kind of start
 void stream.read({ from: { seq: 1 } });
-// KNOWN GAP (reported, src/stream/types.ts): ReadFrom is a plain union, so a start with two kinds
-// compiles (the read then fails with validation at run time). Typed as
-// `{ seqNum: number; timestamp?: never; tailOffset?: never } | ...`, this line becomes an error:
-// put a `@ts-expect-error` above it then.
+// @ts-expect-error: a start has exactly one kind
 export const twoKinds: ReadFrom = { seqNum: 0, timestamp: 0 };
 // @ts-expect-error: limit.count is a number
 void stream.read({ limit: { count: "1" } });
@@ -311,12 +315,7 @@ export type SessionChecks = [
   Expect<Equals<ReturnType<AppendSession["close"]>, Promise<void>>>,
   Expect<Equals<AppendSession["error"], Error | undefined>>,
   Expect<Tight<Parameters<Stream["appendSession"]>[0]>>,
-  // KNOWN GAP (reported, src/stream/append-session.ts): submit() takes `unknown` records and
-  // options, so `session.submit([{ body: 1 }])` compiles. When submit is typed
-  // `(records: AppendRecord[], options?: AppendOptions)`, flip these two lines to
-  // `Expect<Equals<Parameters<AppendSession["submit"]>, Parameters<Stream["append"]>>>`.
-  Expect<IsUnknown<Parameters<AppendSession["submit"]>[0]>>,
-  Expect<Not<Equals<Parameters<AppendSession["submit"]>, Parameters<Stream["append"]>>>>,
+  Expect<Equals<Parameters<AppendSession["submit"]>, Parameters<Stream["append"]>>>,
 ];
 
 void session.submit([{ body: "x" }], { matchSeqNum: 0 });
