@@ -95,19 +95,6 @@ export async function* mergeSources(sources: EntrySource[], options: MergeOption
   }
 }
 
-/** Adapts a one-entry-at-a-time async iterable (an SST scan) into a chunked source. */
-export async function* chunked(entries: AsyncIterable<Entry>, chunkEntries = 128): AsyncGenerator<Entry[], void, void> {
-  let chunk: Entry[] = [];
-  for await (const entry of entries) {
-    chunk.push(entry);
-    if (chunk.length >= chunkEntries) {
-      yield chunk;
-      chunk = [];
-    }
-  }
-  if (chunk.length > 0) yield chunk;
-}
-
 /** Concatenates sources that cover disjoint, ordered key ranges (the SSTs of one sorted run). */
 export async function* concatSources(parts: (() => AsyncIterable<Entry[]>)[]): AsyncGenerator<Entry[], void, void> {
   for (const part of parts) yield* part();

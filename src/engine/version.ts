@@ -13,7 +13,7 @@ import type { Entry, KeyRange } from "./entry.js";
 import type { SortedRun, SstHandle } from "./manifest-format.js";
 import type { Memtable } from "./memtable.js";
 import { sstKey } from "./paths.js";
-import { chunked, mergeSources, overlaps, type EntrySource } from "./read-path.js";
+import { mergeSources, overlaps, type EntrySource } from "./read-path.js";
 import { SstReader } from "./sst-reader.js";
 import { sstInfoFirstKey, sstInfoLastKey } from "./sst-format.js";
 
@@ -98,19 +98,19 @@ export class Version {
     }
   }
 
-  /** Full newest-version scan of some SSTs, for compaction (no snapshot filter, tombstones kept). */
+  /** All entries of some SSTs in order, for compaction: it does not fill the block cache readers use. */
   sstEntries(handles: SstHandle[]): AsyncGenerator<Entry[], void, void> {
-    return this.#sstSource(handles, {}, false);
+    return this.#sstSource(handles, {}, false, false);
   }
 
   #overlaps(handle: SstHandle, range: KeyRange): boolean {
     return overlaps(sstInfoFirstKey(handle.info), sstInfoLastKey(handle.info), range);
   }
 
-  async *#sstSource(handles: SstHandle[], range: KeyRange, reverse: boolean): AsyncGenerator<Entry[], void, void> {
+  async *#sstSource(handles: SstHandle[], range: KeyRange, reverse: boolean, fillCache = true): AsyncGenerator<Entry[], void, void> {
     for (const handle of handles) {
       const reader = await this.openReader(handle);
-      yield* chunked(reader.scan(range, { reverse }));
+      yield* reader.scanChunks(range, { reverse, fillCache });
     }
   }
 }
