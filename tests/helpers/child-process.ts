@@ -37,19 +37,15 @@ export interface TsxChild {
 }
 
 const running = new Set<ChildProcess>();
-let cleanupRegistered = false;
 
-function registerCleanup(): void {
-  if (cleanupRegistered) return;
-  cleanupRegistered = true;
-  after(() => {
-    for (const child of running) child.kill("SIGKILL");
-  });
-}
+// Registered when the test file imports this module, so the hook belongs to the file's root
+// (registered from inside a running test, it would belong to that test only).
+after(() => {
+  for (const child of running) child.kill("SIGKILL");
+});
 
 /** Starts `node --import tsx <file> ...args` with the repository as working directory. */
 export function spawnTsx(file: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): TsxChild {
-  registerCleanup();
   const child = spawn(process.execPath, ["--import", "tsx", file, ...args], { cwd: REPO_ROOT, env, stdio: ["pipe", "pipe", "pipe"] });
   running.add(child);
   const lines: string[] = [];

@@ -8,16 +8,14 @@ import path from "node:path";
 import { after } from "node:test";
 
 const created: string[] = [];
-let cleanupRegistered = false;
+
+// Registered at import, so the hook runs when the whole test file ends.
+after(async () => {
+  if (process.env.DURASTREAM_KEEP_TMP === "1") return;
+  await Promise.all(created.map((dir) => rm(dir, { recursive: true, force: true })));
+});
 
 export async function makeTempDir(label: string): Promise<string> {
-  if (!cleanupRegistered) {
-    cleanupRegistered = true;
-    after(async () => {
-      if (process.env.DURASTREAM_KEEP_TMP === "1") return;
-      await Promise.all(created.map((dir) => rm(dir, { recursive: true, force: true })));
-    });
-  }
   const dir = await mkdtemp(path.join(os.tmpdir(), `durastream-${label}-`));
   created.push(dir);
   return dir;
