@@ -8,7 +8,7 @@
  * from what the previous recovery and the writer after it left. About one round in five kills
  * the child while it opens (fencing, replay), not while it writes.
  *
- * Replay a run: CRASH_SEED=<seed> [CRASH_ROUNDS=<n>] bash scripts/run-tests.sh tests/engine/engine-crash.test.ts
+ * Replay a run: CRASH_SEED=<seed> [CRASH_ROUNDS=<n>] [CRASH_VERBOSE=1] bash scripts/run-tests.sh tests/engine/engine-crash.test.ts
  * (kill moments come from the seed; where they land in the child's work still depends on timing).
  */
 import assert from "node:assert/strict";
@@ -25,6 +25,12 @@ import { CRASH_ENGINE_OPTIONS, CRASH_KEYSPACE, MAX_INFLIGHT_BATCHES, applyBatch,
 const SEED = Number(process.env.CRASH_SEED ?? 20_260_601);
 const ROUNDS = Number(process.env.CRASH_ROUNDS ?? 20);
 const WRITER = path.join(REPO_ROOT, "tests/engine/fixtures/engine-writer.ts");
+/**
+ * The parent's reopen recovers (new epoch, fence, WAL replay) and reads, but neither flushes L0s
+ * nor compacts, so that the children do all of that work (and get killed in the middle of it)
+ * and the parent leaves the store as the child left it, plus its fence and manifest.
+ */
+const VERIFY_OPTIONS = { ...CRASH_ENGINE_OPTIONS, l0SstBytes: 256 * 1024 * 1024, l0CompactionTrigger: 64 };
 
 interface ChildTotals {
   l0Flushes: number;
@@ -55,7 +61,11 @@ it(`keeps every acked batch, whole, across ${ROUNDS} SIGKILLs at random moments 
     const child = next;
     await child.waitForLine((line) => line === "loaded");
     if (round + 1 < ROUNDS) next = spawnTsx(WRITER, [root, String(SEED), String(round + 1)]);
+    const startedMs = Date.now();
     const result = await crashRound({ child, root, round, random, model, lastSeq, context });
+    if (process.env.CRASH_VERBOSE === "1") {
+      console.log(`round ${round}: ${Date.now() - startedMs} ms, acked ${result.acked}, durable prefix ${result.prefix}, child ${JSON.stringify(result.metrics)}`);
+    }
     model = result.model;
     lastSeq = result.lastSeq;
     if (result.acked > 0) roundsWithAcks++;
@@ -100,7 +110,7 @@ async function crashRound(input: { child: TsxChild; root: string; round: number;
   failOnChildError(child, context);
   assert.equal(exit.signal, "SIGKILL", `${context}: the writer exited by itself (${exit.code}); stderr:\n${child.stderr()}`);
   const { acked, baseSeq, metrics } = readChildOutput(child, input.lastSeq, context);
-  const engine = await Engine.open(new LocalStore(root), { ...CRASH_ENGINE_OPTIONS });
+  const engine = await Engine.open(new LocalStore(root), VERIFY_OPTIONS);
   try {
     const actual = await scanModel(engine, context);
     const prefix = findDurablePrefix({

@@ -35,7 +35,7 @@ import { CRASH_ENGINE_OPTIONS, MAX_INFLIGHT_BATCHES, applyBatch, twoWriterBatch,
 const SEED = Number(process.env.TWO_WRITERS_SEED ?? 4_242);
 const WRITER = path.join(REPO_ROOT, "tests/engine/fixtures/two-writer.ts");
 /** Batches the last writer of a chain writes. */
-const SECOND_WRITER_BATCHES = 400;
+const LAST_WRITER_BATCHES = 400;
 
 // ---------------------------------------------------------------------------------------------
 // Two processes
@@ -74,11 +74,11 @@ function parseWriter(child: TsxChild, name: string, context: string): WriterOutp
 /**
  * Starts `names.length` writer processes on `spec`, each one opening while the one before it is
  * writing (after a seeded number of its acks); all but the last write until fenced, the last
- * writes SECOND_WRITER_BATCHES batches and finishes. Then checks the whole state with a final open.
+ * writes LAST_WRITER_BATCHES batches and finishes. Then checks the whole state with a final open.
  */
 async function writerChain(spec: string, names: readonly string[], seed: number, context: string): Promise<void> {
   const random = seededRandom(seed);
-  const children = names.map((name, i) => spawnTsx(WRITER, [spec, name, String(seed), i === names.length - 1 ? `count:${SECOND_WRITER_BATCHES}` : "until-fenced"]));
+  const children = names.map((name, i) => spawnTsx(WRITER, [spec, name, String(seed), i === names.length - 1 ? `count:${LAST_WRITER_BATCHES}` : "until-fenced"]));
   for (const [i, child] of children.entries()) {
     await child.waitForLine((line) => line === "loaded");
     child.send("go");
@@ -99,8 +99,8 @@ async function writerChain(spec: string, names: readonly string[], seed: number,
     if (next === undefined) {
       assert.equal(out.errorLine, undefined, `${context}: the last writer's writes failed`);
       assert.ok(out.doneLine !== undefined, `${context}: the last writer did not finish`);
-      assert.equal(out.acked, SECOND_WRITER_BATCHES, `${context}: the last writer acked ${out.acked} batches`);
-      for (let b = 0; b < SECOND_WRITER_BATCHES; b++) applyBatch(expected, twoWriterBatch(seed, name, b), out.baseSeq + 1 + b);
+      assert.equal(out.acked, LAST_WRITER_BATCHES, `${context}: the last writer acked ${out.acked} batches`);
+      for (let b = 0; b < LAST_WRITER_BATCHES; b++) applyBatch(expected, twoWriterBatch(seed, name, b), out.baseSeq + 1 + b);
       break;
     }
     assert.match(out.errorLine ?? "none", /^e fenced /, `${context}: writer ${name}'s first failure`);
