@@ -71,15 +71,24 @@ const utf8Strict = new TextDecoder("utf-8", { fatal: true });
 
 function writeU64(out: Uint8Array, offset: number, n: number, what: string): void {
   assert(Number.isSafeInteger(n) && n >= 0, `${what} must be a safe integer >= 0, got ${n}`);
-  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  view.setUint32(offset, Math.floor(n / TWO_32));
-  view.setUint32(offset + 4, n >>> 0);
+  // Byte arithmetic instead of a DataView: keys are built on every append, so no allocation here.
+  const high = Math.floor(n / TWO_32);
+  const low = n >>> 0;
+  out[offset] = high >>> 24;
+  out[offset + 1] = (high >>> 16) & 0xff;
+  out[offset + 2] = (high >>> 8) & 0xff;
+  out[offset + 3] = high & 0xff;
+  out[offset + 4] = low >>> 24;
+  out[offset + 5] = (low >>> 16) & 0xff;
+  out[offset + 6] = (low >>> 8) & 0xff;
+  out[offset + 7] = low & 0xff;
 }
 
 /** Reads a u64; returns undefined if it is not a safe integer. */
 function readU64(bytes: Uint8Array, offset: number): number | undefined {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n = view.getUint32(offset) * TWO_32 + view.getUint32(offset + 4);
+  const high = ((bytes[offset]! << 24) >>> 0) + ((bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!);
+  const low = ((bytes[offset + 4]! << 24) >>> 0) + ((bytes[offset + 5]! << 16) | (bytes[offset + 6]! << 8) | bytes[offset + 7]!);
+  const n = high * TWO_32 + low;
   return Number.isSafeInteger(n) ? n : undefined;
 }
 
