@@ -7,6 +7,7 @@
  * it. Sources only ever hold the same data in another shape (a memtable and the L0 written from
  * it, or L0s and the run compacted from them), so a view taken at any moment is complete.
  */
+import { CorruptionError, NotFoundError } from "../errors.js";
 import type { ObjectStore } from "../store/object-store.js";
 import type { BlockCache } from "./block-cache.js";
 import type { Entry, KeyRange } from "./entry.js";
@@ -109,8 +110,14 @@ export class Version {
 
   async *#sstSource(handles: SstHandle[], range: KeyRange, reverse: boolean, fillCache = true): AsyncGenerator<Entry[], void, void> {
     for (const handle of handles) {
-      const reader = await this.openReader(handle);
-      yield* reader.scanChunks(range, { reverse, fillCache });
+      try {
+        const reader = await this.openReader(handle);
+        yield* reader.scanChunks(range, { reverse, fillCache });
+      } catch (error) {
+        // The manifest lists it, so it must exist: a missing SST is damage, not an absent key.
+        if (error instanceof NotFoundError) throw new CorruptionError(sstKey(handle.id), "referenced by the manifest but missing", { cause: error });
+        throw error;
+      }
     }
   }
 }

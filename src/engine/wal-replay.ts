@@ -51,8 +51,10 @@ export async function* replayWal(
     const object = decodeWalObject(walKey(walId), walId, bytes);
     const batches = object.batches.filter((batch) => batch.seq > range.lastL0Seq);
     for (const batch of batches) {
-      if (batch.seq <= previousSeq) {
-        throw new CorruptionError(walKey(walId), `batch seq ${batch.seq} does not follow ${previousSeq}`);
+      // Engine seqs are contiguous: a missing one means a WAL object lost its batches (for
+      // example one emptied to zero bytes, which would otherwise pass for a fence).
+      if (batch.seq !== previousSeq + 1) {
+        throw new CorruptionError(walKey(walId), `batch seq ${batch.seq} does not follow ${previousSeq}: batches are missing`);
       }
       previousSeq = batch.seq;
     }
