@@ -6,7 +6,10 @@
  * durable-watermark advances to the streamers with pending batches, and engine resets to all
  * of them. `openLog()` opens one; `openStream()` is the one-stream shorthand.
  */
-import { ClosedError, StreamExistsError, StreamNotFoundError, ValidationError, type StreamPosition } from "./errors.js";
+import { ClosedError, ReadOnlyError, StreamExistsError, StreamNotFoundError, ValidationError, type StreamPosition } from "./errors.js";
+import type { WalBatch, WriteOp } from "./engine/engine.js";
+import { StreamTracker } from "./stream/stream-tracker.js";
+import { KeyKind, decodeStreamMetaKey } from "./stream/stream-keys.js";
 import { Engine, type EngineMetrics } from "./engine/engine.js";
 import { DEFAULT_INFLIGHT_BYTES, MIN_INFLIGHT_BYTES } from "./limits.js";
 import type { ObjectStore } from "./store/object-store.js";
@@ -55,6 +58,14 @@ export interface LogOptions {
   gcGraceMs?: number;
   /** Time source (tests pass a ManualClock). */
   clock?: Clock;
+  /**
+   * Open without writing anything to the store, and without fencing a live writer: reads see
+   * the durable state and follow new records by polling the store. Every write method rejects
+   * with code "read_only". Readers in other processes or on other machines use this.
+   */
+  readOnly?: boolean;
+  /** Read-only: how often to look for new records in the store, in ms (default 1000; two GETs per idle poll). */
+  pollIntervalMs?: number;
 }
 
 const LOG_OPTIONS = [
@@ -69,6 +80,8 @@ const LOG_OPTIONS = [
   "gcIntervalMs",
   "gcGraceMs",
   "clock",
+  "readOnly",
+  "pollIntervalMs",
 ] as const;
 
 export interface OpenStreamOptions {
@@ -91,6 +104,7 @@ export interface LogMetrics {
 
 export interface LogHealth {
   status: "ok" | "recovering" | "closed";
+  readOnly: boolean;
   /** Why the log closed or is recovering, when it is not ok. */
   reason?: string;
   durableSeq: number;
@@ -105,6 +119,10 @@ export class Log {
   readonly #clock: Clock;
   readonly #semaphore: ByteSemaphore;
   readonly #streamers = new Map<string, Promise<Streamer>>();
+  readonly #readOnly: boolean;
+  /** Read-only logs: one tracker per stream being read, by name and by stream id. */
+  readonly #trackers = new Map<string, Promise<StreamTracker>>();
+  readonly #trackersById = new Map<number, StreamTracker>();
   /** Streams being deleted: loading their streamer waits until the deletion is durable. */
   readonly #deleting = new Map<string, Promise<void>>();
   readonly #pending = new Set<Streamer>();
@@ -117,7 +135,15 @@ export class Log {
   /** @internal What Stream handles call into. */
   readonly host: StreamHost;
 
-  private constructor(parts: { engine: Engine; registry: StreamRegistry; clock: Clock; inflightBytes: number; ownedStore: ObjectStore | undefined }) {
+  private constructor(parts: {
+    engine: Engine;
+    registry: StreamRegistry;
+    clock: Clock;
+    inflightBytes: number;
+    ownedStore: ObjectStore | undefined;
+    readOnly: boolean;
+  }) {
+    this.#readOnly = parts.readOnly;
     this.#engine = parts.engine;
     this.#registry = parts.registry;
     this.#clock = parts.clock;
@@ -137,8 +163,10 @@ export class Log {
     // After a reset, reload every stream's tail at once: a reader must see writes whose outcome
     // was unknown and that turned out durable before anyone decides to write them again.
     this.#engine.onRecovered(() => this.#forEachStreamer((streamer) => void streamer.refresh().catch(() => undefined)));
+    this.#engine.onApplied((batches) => this.#routeApplied(batches));
     this.#engine.onClosed((error) => {
       this.#pending.clear();
+      for (const tracker of this.#trackersById.values()) tracker.close(error);
       this.#semaphore.close(error);
       this.#forEachStreamer((streamer) => streamer.close(error));
     });
@@ -153,14 +181,16 @@ export class Log {
     if (store === undefined || typeof store !== "object") throw new ValidationError("openLog: `store` must be an ObjectStore or a store URL");
     const inflightBytes = checkInteger(options.inflightBytes ?? DEFAULT_INFLIGHT_BYTES, "inflightBytes", MIN_INFLIGHT_BYTES);
     const clock = options.clock ?? systemClock;
+    const readOnly = checkBoolean(options.readOnly, "readOnly");
     let engine: Engine | undefined;
     const registry = new StreamRegistry(() => engine!, clock);
     try {
       engine = await Engine.open(store as ObjectStore, {
         clock,
         flushIntervalMs: options.flushIntervalMs ?? (store instanceof S3Store ? 50 : 5),
-        ...pick(options, ["storeRetryDeadlineMs", "l0SstBytes", "maxUnflushedBytes", "blockCacheBytes", "gcIntervalMs", "gcGraceMs"]),
-        compactionFilter: registry.compactionFilter,
+        ...pick(options, ["storeRetryDeadlineMs", "l0SstBytes", "maxUnflushedBytes", "blockCacheBytes", "gcIntervalMs", "gcGraceMs", "pollIntervalMs"]),
+        readOnly,
+        ...(readOnly ? {} : { compactionFilter: registry.compactionFilter }),
       });
       await registry.loadTrimPoints(engine);
     } catch (error) {
@@ -168,7 +198,7 @@ export class Log {
       await ownedStore?.close?.().catch(() => undefined);
       throw error;
     }
-    return new Log({ engine, registry, clock, inflightBytes, ownedStore });
+    return new Log({ engine, registry, clock, inflightBytes, ownedStore, readOnly });
   }
 
   /** Opens a handle on a stream (creating it first with `createIfMissing`). */
@@ -181,6 +211,7 @@ export class Log {
     await this.#deleting.get(name);
     if ((await this.#registry.getMeta(name)) === undefined) {
       if (!createIfMissing) throw new StreamNotFoundError(name);
+      if (this.#readOnly) throw new ReadOnlyError(`creating stream ${JSON.stringify(name)}`);
       await this.#registry.create(name, config).catch((error: unknown) => {
         if (!(error instanceof StreamExistsError)) throw error;
       });
@@ -191,6 +222,7 @@ export class Log {
   /** Creates a stream; fails with StreamExistsError when the name is taken. */
   async createStream(name: string, config: StreamConfigPatch = {}): Promise<StreamInfo> {
     this.#throwIfClosed();
+    this.#throwIfReadOnly("createStream");
     validateStreamName(name);
     const meta = await this.#registry.create(name, validateStreamConfigPatch(config));
     return { name, createdAtMs: meta.createdAtMs, config: meta.config };
@@ -199,6 +231,7 @@ export class Log {
   /** Changes a stream's config: the fields given replace the current ones. Retention applies to records appended afterwards. */
   async reconfigureStream(name: string, patch: StreamConfigPatch): Promise<StreamInfo> {
     this.#throwIfClosed();
+    this.#throwIfReadOnly("reconfigureStream");
     validateStreamName(name);
     const meta = await this.#registry.reconfigure(name, validateStreamConfigPatch(patch, "reconfigure patch"));
     const streamer = this.#streamers.get(name);
@@ -209,6 +242,7 @@ export class Log {
   /** Deletes a stream: its records become unreadable at once and are removed by compaction; the name can be reused. */
   async deleteStream(name: string): Promise<void> {
     this.#throwIfClosed();
+    this.#throwIfReadOnly("deleteStream");
     validateStreamName(name);
     const deletion = this.#registry.delete(name, async () => {
       const streamer = this.#streamers.get(name);
@@ -250,6 +284,7 @@ export class Log {
     const state = this.#closed ? "closed" : this.#engine.state;
     const health: LogHealth = {
       status: state === "open" ? "ok" : state,
+      readOnly: this.#readOnly,
       durableSeq: this.#engine.durableSeq,
       writerEpoch: this.#engine.metrics().writerEpoch,
     };
@@ -279,8 +314,62 @@ export class Log {
     }
     for (const streamer of streamers) streamer?.close(error);
     this.#streamers.clear();
+    for (const tracker of this.#trackersById.values()) tracker.close(error);
+    this.#trackersById.clear();
+    this.#trackers.clear();
     await this.#engine.close();
     await this.#ownedStore?.close?.();
+  }
+
+  #throwIfReadOnly(operation: string): void {
+    if (this.#readOnly) throw new ReadOnlyError(operation);
+  }
+
+  /** Read-only: hands each applied engine batch's ops to the tracker of the stream they belong to. */
+  #routeApplied(batches: WalBatch[]): void {
+    if (this.#trackersById.size === 0 && this.#trackers.size === 0) return;
+    for (const batch of batches) {
+      const byStream = new Map<number, WriteOp[]>();
+      for (const op of batch.ops) {
+        const kind = op.key[0]!;
+        if (kind === KeyKind.streamMeta && op.type === "delete") {
+          this.#forgetTracker(decodeStreamMetaKey(op.key));
+        } else if (kind >= KeyKind.tail && kind <= KeyKind.timestampIndex && op.key.length >= 9) {
+          const id = Buffer.from(op.key.buffer, op.key.byteOffset, op.key.byteLength).readUInt32BE(1) * 2 ** 32 +
+            Buffer.from(op.key.buffer, op.key.byteOffset, op.key.byteLength).readUInt32BE(5);
+          if (!this.#trackersById.has(id)) continue;
+          let ops = byStream.get(id);
+          if (ops === undefined) byStream.set(id, (ops = []));
+          ops.push(op);
+        }
+      }
+      for (const [id, ops] of byStream) this.#trackersById.get(id)?.applyBatch(ops);
+    }
+  }
+
+  #forgetTracker(name: string): void {
+    const tracker = this.#trackers.get(name);
+    this.#trackers.delete(name);
+    void tracker?.then((t) => {
+      this.#trackersById.delete(t.streamId);
+      t.close(new StreamNotFoundError(name));
+    }, () => undefined);
+  }
+
+  #tracker(name: string): Promise<StreamTracker> {
+    let tracker = this.#trackers.get(name);
+    if (tracker === undefined) {
+      tracker = (async () => {
+        const meta = await this.#registry.getMeta(name);
+        if (meta === undefined) throw new StreamNotFoundError(name);
+        return StreamTracker.load(this.#engine, name, meta, (t) => this.#trackersById.set(t.streamId, t));
+      })();
+      this.#trackers.set(name, tracker);
+      tracker.catch(() => {
+        if (this.#trackers.get(name) === tracker) this.#trackers.delete(name);
+      });
+    }
+    return tracker;
   }
 
   #forEachStreamer(action: (streamer: Streamer) => void): void {
@@ -323,6 +412,7 @@ export class Log {
     return {
       streamer: async (name) => {
         this.#throwIfClosed();
+        this.#throwIfReadOnly(`appending to stream ${JSON.stringify(name)}`);
         await this.#deleting.get(name);
         const streamer = await this.#streamer(name);
         if (!streamer.closed) {
@@ -332,7 +422,15 @@ export class Log {
         if (this.#streamers.get(name) !== undefined) this.#streamers.delete(name);
         return this.#streamer(name);
       },
-      readContext: async (name): Promise<ReadContext> => ({ engine: this.#engine, clock: this.#clock, view: await this.host.streamer(name) }),
+      readContext: async (name): Promise<ReadContext> => ({ engine: this.#engine, clock: this.#clock, view: await this.host.view(name) }),
+      view: async (name) => {
+        this.#throwIfClosed();
+        if (!this.#readOnly) return this.host.streamer(name);
+        const tracker = await this.#tracker(name);
+        if (!tracker.closed) return tracker;
+        this.#trackers.delete(name);
+        return this.#tracker(name);
+      },
       semaphore: this.#semaphore,
       recordAppend: (latencyMs, ok) => {
         this.#appends++;

@@ -30,6 +30,9 @@ export interface EngineMetrics {
   objectsDeleted: number;
   resets: number;
   backpressureWaits: number;
+  /** Read-only: manifests adopted from the writer, and polls that failed (they are retried). */
+  manifestsAdopted: number;
+  followErrors: number;
   storeRequests: StoreRequestCounts;
   cache: BlockCacheStats;
 }
@@ -61,6 +64,8 @@ export class EngineMetricsRecorder {
   objectsDeleted = 0;
   resets = 0;
   backpressureWaits = 0;
+  manifestsAdopted = 0;
+  followErrors = 0;
 
   constructor(private readonly storeCounts: StoreRequestCounts) {}
 
@@ -91,6 +96,8 @@ export class EngineMetricsRecorder {
       objectsDeleted: this.objectsDeleted,
       resets: this.resets,
       backpressureWaits: this.backpressureWaits,
+      manifestsAdopted: this.manifestsAdopted,
+      followErrors: this.followErrors,
       storeRequests: { ...this.storeCounts },
     };
   }

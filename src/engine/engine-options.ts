@@ -41,7 +41,10 @@ export interface EngineOptions {
   compactionFilter?: CompactionFilter;
   /** Check at open that the store refuses a second create-only put (default true). */
   checkCreateOnly?: boolean;
+  /** Open without writing anything: load the durable state and follow the writer by polling. */
   readOnly?: boolean;
+  /** Read-only: how often to look for new WAL objects and manifests, in ms (default 1000; two GETs per idle poll). */
+  pollIntervalMs?: number;
 }
 
 export interface ResolvedEngineOptions {
@@ -59,6 +62,7 @@ export interface ResolvedEngineOptions {
   compactionFilter: CompactionFilter | undefined;
   checkCreateOnly: boolean;
   readOnly: boolean;
+  pollIntervalMs: number;
   retry: RetryPolicy;
 }
 
@@ -95,6 +99,7 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     compactionFilter: options.compactionFilter,
     checkCreateOnly: options.checkCreateOnly ?? true,
     readOnly: options.readOnly ?? false,
+    pollIntervalMs: int("pollIntervalMs", options.pollIntervalMs, 1_000, 1, 3_600_000),
     retry: { deadlineMs, initialBackoffMs: Math.min(50, Math.max(1, deadlineMs / 20)), maxBackoffMs: Math.min(2_000, Math.max(1, deadlineMs / 4)) },
   };
 }

@@ -38,15 +38,17 @@ import { Compactor } from "./compactor.js";
 import { GarbageCollector } from "./garbage-collector.js";
 import { Version, type VersionSources } from "./version.js";
 import { RetryingStore } from "./retrying-store.js";
-import { encodeBatch, type WriteOp } from "./wal-format.js";
+import { encodeBatch, type WalBatch, type WriteOp } from "./wal-format.js";
 import { WalWriter, type WalFlush } from "./wal-writer.js";
+import { WalFollower, type FollowerTarget } from "./wal-follower.js";
+import { emptyManifest } from "./manifest-format.js";
 import { WriterEpoch } from "./writer-epoch.js";
 import { probeCreateOnly } from "./store-probe.js";
 import { EngineMetricsRecorder, type EngineMetrics } from "./engine-metrics.js";
 
 export type { EngineOptions } from "./engine-options.js";
 export type { EngineMetrics } from "./engine-metrics.js";
-export type { WriteOp } from "./wal-format.js";
+export type { WriteOp, WalBatch } from "./wal-format.js";
 
 export type EngineState = "open" | "recovering" | "closed";
 
@@ -73,6 +75,9 @@ export class Engine {
   readonly #resetListeners = new Set<(error: StorageError) => void>();
   readonly #recoveredListeners = new Set<() => void>();
   readonly #closedListeners = new Set<(error: Error) => void>();
+  readonly #appliedListeners = new Set<(batches: WalBatch[]) => void>();
+  #follower: WalFollower | undefined;
+  #lastFollowError: unknown;
   readonly #capacityWaiters = new Set<() => void>();
   readonly flusher: MemtableFlusher;
   readonly compactor: Compactor;
@@ -101,7 +106,7 @@ export class Engine {
     this.#recorder = new EngineMetricsRecorder(instrumented.counts);
     this.#epoch = epoch;
     this.#watermark = new DurableWatermark(epoch.lastSeq);
-    this.version = new Version(this.store, this.cache, this.#sourcesOf(epoch));
+    this.version = new Version(this.store, this.cache, this.#sourcesOf(epoch), options.readOnly ? () => this.refresh() : undefined);
     this.flusher = new MemtableFlusher(this);
     this.compactor = new Compactor(this);
     this.gc = new GarbageCollector(this);
@@ -114,11 +119,80 @@ export class Engine {
     const instrumented = new InstrumentedStore(userStore);
     const closeController = new AbortController();
     const store = new RetryingStore(instrumented, clock, resolved.retry, closeController.signal);
+    if (resolved.readOnly) return Engine.#openReadOnly({ resolved, clock, instrumented, store, closeController });
     if (resolved.checkCreateOnly) await probeCreateOnly(store);
     const { epoch } = await WriterEpoch.claim(store, resolved.l0SstBytes);
     const engine = new Engine({ options: resolved, clock, epoch, instrumented, store, closeController });
     engine.#startEpoch(epoch);
     return engine;
+  }
+
+  /** Read-only: adopt the newest manifest and follow the WAL; never writes, never fences. */
+  static async #openReadOnly(parts: {
+    resolved: ResolvedEngineOptions;
+    clock: Clock;
+    instrumented: InstrumentedStore;
+    store: RetryingStore;
+    closeController: AbortController;
+  }): Promise<Engine> {
+    const latest = (await readLatestManifest(parts.store)) ?? { id: 0, manifest: emptyManifest() };
+    const epoch = WriterEpoch.observe(latest);
+    const engine = new Engine({ options: parts.resolved, clock: parts.clock, epoch, instrumented: parts.instrumented, store: parts.store, closeController: parts.closeController });
+    engine.#follower = new WalFollower(parts.store, parts.clock, parts.resolved.pollIntervalMs, engine.#followerTarget(), (error) => {
+      engine.#recorder.followErrors++;
+      engine.#lastFollowError = error;
+    });
+    await engine.#follower.start();
+    return engine;
+  }
+
+  #followerTarget(): FollowerTarget {
+    const engine = this;
+    return {
+      get lastSeq() {
+        return engine.#epoch.lastSeq;
+      },
+      get manifest() {
+        return engine.#epoch.manifest;
+      },
+      applyBatches: (batches) => {
+        const epoch = this.#epoch;
+        for (const batch of batches) {
+          epoch.applyBatch(batch.seq, batch.ops);
+          if (epoch.active.sizeBytes >= this.options.l0SstBytes) epoch.freezeActive();
+        }
+        this.version.update(this.#sourcesOf(epoch));
+        this.#watermark.advance(epoch.lastSeq);
+        for (const listener of this.#appliedListeners) listener(batches);
+      },
+      adoptManifest: (stored) => {
+        const epoch = this.#epoch;
+        epoch.adoptManifest(stored);
+        this.version.update(this.#sourcesOf(epoch));
+        this.#recorder.manifestsAdopted++;
+        if (epoch.lastSeq > this.#watermark.seq) this.#watermark.advance(epoch.lastSeq);
+      },
+    };
+  }
+
+  /**
+   * Read-only: looks for new WAL objects and manifests now instead of at the next poll.
+   * Resolves when that poll finished.
+   */
+  async refresh(): Promise<void> {
+    this.#throwIfClosed();
+    await this.#follower?.pollOnce();
+  }
+
+  /** Read-only: called with the batches each poll applied (the stream layer routes them to followers). */
+  onApplied(listener: (batches: WalBatch[]) => void): () => void {
+    this.#appliedListeners.add(listener);
+    return () => this.#appliedListeners.delete(listener);
+  }
+
+  /** Read-only: the last error a poll hit (the next poll tries again), if any. */
+  get lastFollowError(): unknown {
+    return this.#lastFollowError;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -279,6 +353,7 @@ export class Engine {
     this.#closeError = error;
     this.#epoch.stopped = true;
     this.#epoch.wal?.stop();
+    this.#follower?.stop();
     this.#closeController.abort(error);
     this.#watermark.fail(error);
     this.#notifyCapacity();
@@ -382,6 +457,7 @@ export class Engine {
   }
 
   #startEpoch(epoch: WriterEpoch): void {
+    if (this.options.readOnly) throw new InternalError("a read-only engine has no writer epoch");
     epoch.wal = new WalWriter({
       store: this.store,
       clock: this.clock,

@@ -24,6 +24,7 @@ export class MemtableFlusher {
   constructor(private readonly engine: Engine) {}
 
   kick(): void {
+    if (this.engine.options.readOnly) return;
     this.#running ??= this.#run().finally(() => {
       this.#running = undefined;
     });

@@ -7,7 +7,7 @@
  * it. Sources only ever hold the same data in another shape (a memtable and the L0 written from
  * it, or L0s and the run compacted from them), so a view taken at any moment is complete.
  */
-import { CorruptionError, NotFoundError } from "../errors.js";
+import { CorruptionError, NotFoundError, StorageError } from "../errors.js";
 import type { ObjectStore } from "../store/object-store.js";
 import type { BlockCache } from "./block-cache.js";
 import type { Entry, KeyRange } from "./entry.js";
@@ -38,10 +38,16 @@ export class Version {
   readonly #readers = new Map<number, Promise<SstReader>>();
   readonly #pins = new Map<number, number>();
 
+  /**
+   * `onMissingSst`: set for read-only engines, where a missing SST means the writer compacted it
+   * away meanwhile: it reloads the manifest, and the read fails with a retryable StorageError
+   * (read sessions retry from where they were). Without it a missing SST is corruption.
+   */
   constructor(
     private readonly store: ObjectStore,
     private readonly cache: BlockCache,
     sources: VersionSources,
+    private readonly onMissingSst?: () => Promise<void>,
   ) {
     this.#sources = sources;
   }
@@ -114,9 +120,14 @@ export class Version {
         const reader = await this.openReader(handle);
         yield* reader.scanChunks(range, { reverse, fillCache });
       } catch (error) {
+        if (!(error instanceof NotFoundError)) throw error;
+        if (this.onMissingSst !== undefined) {
+          this.forget(handle.id);
+          await this.onMissingSst();
+          throw new StorageError(`${sstKey(handle.id)} was compacted away while it was read; read again`, { retryable: true, cause: error });
+        }
         // The manifest lists it, so it must exist: a missing SST is damage, not an absent key.
-        if (error instanceof NotFoundError) throw new CorruptionError(sstKey(handle.id), "referenced by the manifest but missing", { cause: error });
-        throw error;
+        throw new CorruptionError(sstKey(handle.id), "referenced by the manifest but missing", { cause: error });
       }
     }
   }

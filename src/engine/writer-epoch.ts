@@ -55,6 +55,23 @@ export class WriterEpoch {
     return this.manifest.manifest.writerEpoch;
   }
 
+  /** A view of the store's durable state for a read-only engine: nothing is claimed or written. */
+  static observe(manifest: StoredManifest): WriterEpoch {
+    return new WriterEpoch(manifest);
+  }
+
+  /**
+   * Read-only: takes a newer manifest. Memtables whose every entry it now covers are dropped
+   * (the SSTs hold them); the active one is frozen so that it can be dropped in turn later.
+   */
+  adoptManifest(stored: StoredManifest): void {
+    this.manifest = stored;
+    const covered = stored.manifest.lastL0Seq;
+    if (covered > this.lastSeq) this.lastSeq = covered;
+    if (this.active.entryCount > 0) this.freezeActive();
+    this.frozen = this.frozen.filter((f) => f.maxSeq > covered);
+  }
+
   /** Claims the store (new epoch + WAL fence) and replays the WAL into memtables. */
   static async claim(store: ObjectStore, l0SstBytes: number): Promise<{ epoch: WriterEpoch; fenceWalId: number }> {
     const claimed = await claimWriterEpoch(store);

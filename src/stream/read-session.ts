@@ -11,7 +11,7 @@
  * delivered record resets it), `signal` and `close()` end the session. Everything it holds (an
  * engine scan, a subscription, a timer) is released when it ends, however it ends.
  */
-import { ClosedError, UnwrittenError, type StreamPosition } from "../errors.js";
+import { ClosedError, UnwrittenError, isDurastreamError, type StreamPosition } from "../errors.js";
 import type { Engine } from "../engine/engine.js";
 import { FOLLOWER_MAX_LAG_BATCHES } from "../limits.js";
 import type { Clock, TimerHandle } from "../util/clock.js";
@@ -36,6 +36,9 @@ export interface ReadContext {
   clock: Clock;
   view: StreamView;
 }
+
+/** Restarts of a catch-up scan whose SSTs a writer elsewhere compacted away meanwhile. */
+const MAX_STALE_SCAN_RETRIES = 5;
 
 /** Raised inside the session to end it quietly (limit, until, wait, abort, close). */
 class EndOfSession {}
@@ -97,7 +100,7 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
       this.#throwIfEnded();
       let next = await this.#resolveStart();
       for (;;) {
-        next = yield* this.#catchUp(next);
+        next = yield* this.#catchUpRetrying(next);
         const tail = this.#context.view.tail;
         if (next < tail.seqNum) continue;
         this.#resolveCaughtUp(tail);
@@ -151,15 +154,33 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
     return tail.seqNum;
   }
 
+  /**
+   * Catch-up that survives a read-only log's SSTs being compacted away under it: the engine then
+   * reloads the manifest and fails the scan with a retryable StorageError, and the scan restarts
+   * after the last record delivered.
+   */
+  async *#catchUpRetrying(next: number): AsyncGenerator<ReadRecord, number, void> {
+    for (let attempt = 1; ; attempt++) {
+      const progress = { next };
+      try {
+        return yield* this.#catchUp(progress);
+      } catch (error) {
+        if (!isDurastreamError(error) || error.code !== "storage" || !error.retryable || attempt >= MAX_STALE_SCAN_RETRIES) throw error;
+        next = progress.next;
+      }
+    }
+  }
+
   /** Reads [next, tail) from storage; returns where it stopped (the tail, when all went well). */
-  async *#catchUp(next: number): AsyncGenerator<ReadRecord, number, void> {
+  async *#catchUp(progress: { next: number }): AsyncGenerator<ReadRecord, number, void> {
     const { engine, view } = this.#context;
     const tail = view.tail;
-    if (next >= tail.seqNum) return next;
-    const range = recordRange(view.streamId, { startSeqNum: Math.max(next, view.trimPoint), endSeqNum: tail.seqNum });
+    if (progress.next >= tail.seqNum) return progress.next;
+    const range = recordRange(view.streamId, { startSeqNum: Math.max(progress.next, view.trimPoint), endSeqNum: tail.seqNum });
     for await (const entry of engine.scan({ start: range.start, ...(range.end === undefined ? {} : { end: range.end }) })) {
       this.#throwIfEnded();
       const { seqNum, timestamp } = decodeRecordKey(entry.key);
+      progress.next = seqNum + 1;
       if (seqNum < view.trimPoint) continue; // trimmed while we read
       const record = this.#deliver(seqNum, timestamp, entry.value);
       if (record !== undefined) yield record;

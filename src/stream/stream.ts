@@ -6,7 +6,7 @@
 import type { StreamPosition } from "../errors.js";
 import { DEFAULT_INFLIGHT_BYTES } from "../limits.js";
 import { AppendSession, type AppendTicket } from "./append-session.js";
-import { ReadSession, type ReadContext } from "./read-session.js";
+import { ReadSession, type ReadContext, type StreamView } from "./read-session.js";
 import { fenceRecord, trimRecord } from "./record-format.js";
 import type { Streamer } from "./streamer.js";
 import type { AppendAck, AppendOptions, AppendRecord, ReadOptions } from "./types.js";
@@ -16,6 +16,8 @@ import type { ByteSemaphore } from "./byte-semaphore.js";
 /** What a Stream needs from its Log (log.ts implements it). */
 export interface StreamHost {
   streamer(name: string): Promise<Streamer>;
+  /** What reads see of the stream: its Streamer, or on a read-only log its tracker. */
+  view(name: string): Promise<StreamView>;
   readContext(name: string): Promise<ReadContext>;
   readonly semaphore: ByteSemaphore;
   recordAppend(latencyMs: number, ok: boolean): void;
@@ -79,7 +81,7 @@ export class Stream {
 
   /** The durable tail: the seqNum the next record will get, and the last record's timestamp. */
   async checkTail(): Promise<StreamPosition> {
-    return (await this.#host.streamer(this.name)).tail;
+    return (await this.#host.view(this.name)).tail;
   }
 
   /** Appends a fence command record: from then on appends must carry `fencingToken: token`. */

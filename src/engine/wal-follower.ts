@@ -1,0 +1,144 @@
+/**
+ * The WAL follower: how a read-only engine keeps up with a writer in another process (or on
+ * another machine) through the store alone, without writing a byte.
+ *
+ * Every poll it probes the next WAL id with a GET. Found: apply its batches (skipping what it
+ * already has) and probe the next one. Not found: either the writer has not written it yet, or
+ * the writer flushed it into an SST and garbage-collected it; so it probes the next manifest id,
+ * and when a newer manifest exists it adopts it (new SSTs; memtable entries the manifest now
+ * covers are dropped) and continues after that manifest's replay point. Fences (zero-byte WAL
+ * objects) are skipped. An idle log costs two GETs per poll.
+ *
+ * Batch seqs must follow each other: a gap means an object vanished between two probes, and the
+ * follower reloads from the newest manifest instead of skipping records.
+ */
+import { CorruptionError, NotFoundError } from "../errors.js";
+import type { ObjectStore } from "../store/object-store.js";
+import type { Clock, TimerHandle } from "../util/clock.js";
+import { decodeManifest } from "./manifest-format.js";
+import { readLatestManifest, type StoredManifest } from "./manifest-store.js";
+import { manifestKey, walKey } from "./paths.js";
+import { decodeWalObject, type WalBatch } from "./wal-format.js";
+
+/** WAL objects one poll applies at most before yielding to readers (the rest come next poll). */
+const MAX_WAL_OBJECTS_PER_POLL = 256;
+
+export interface FollowerTarget {
+  /** The seq of the last batch applied (every seq up to it is visible). */
+  readonly lastSeq: number;
+  /** The manifest the reader has adopted. */
+  readonly manifest: StoredManifest;
+  applyBatches(batches: WalBatch[]): void;
+  adoptManifest(stored: StoredManifest): void;
+}
+
+export class WalFollower {
+  #nextWalId: number;
+  #timer: TimerHandle | undefined;
+  #polling: Promise<boolean> | undefined;
+  #stopped = false;
+  polls = 0;
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly clock: Clock,
+    private readonly pollIntervalMs: number,
+    private readonly target: FollowerTarget,
+    private readonly onError: (error: unknown) => void,
+  ) {
+    this.#nextWalId = target.manifest.manifest.replayAfterWalId + 1;
+  }
+
+  get nextWalId(): number {
+    return this.#nextWalId;
+  }
+
+  /** Catches up once (at open), then keeps polling every pollIntervalMs. */
+  async start(): Promise<void> {
+    while (await this.pollOnce()) {
+      // A poll stops after MAX_WAL_OBJECTS_PER_POLL objects; at open, catch up completely.
+    }
+    this.#schedule();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#timer?.cancel();
+  }
+
+  async idle(): Promise<void> {
+    await this.#polling;
+  }
+
+  /** One poll; concurrent calls share it. Resolves true when it stopped at the per-poll cap. */
+  pollOnce(): Promise<boolean> {
+    this.#polling ??= this.#poll().finally(() => {
+      this.#polling = undefined;
+    });
+    return this.#polling;
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    this.#timer = this.clock.setTimer(this.pollIntervalMs, () => {
+      this.pollOnce().then(
+        () => this.#schedule(),
+        (error: unknown) => {
+          this.onError(error);
+          this.#schedule();
+        },
+      );
+    });
+  }
+
+  async #poll(): Promise<boolean> {
+    this.polls++;
+    for (let applied = 0; applied < MAX_WAL_OBJECTS_PER_POLL; applied++) {
+      if (this.#stopped) return false;
+      const bytes = await this.#get(walKey(this.#nextWalId));
+      if (bytes === undefined) {
+        if (!(await this.#adoptNewerManifest())) return false;
+        continue;
+      }
+      if (this.#stopped) return false;
+      if (bytes.length > 0) this.#apply(this.#nextWalId, bytes);
+      this.#nextWalId++;
+    }
+    return true;
+  }
+
+  #apply(walId: number, bytes: Uint8Array): void {
+    const object = decodeWalObject(walKey(walId), walId, bytes);
+    const fresh = object.batches.filter((batch) => batch.seq > this.target.lastSeq);
+    let previous = this.target.lastSeq;
+    for (const batch of fresh) {
+      if (batch.seq !== previous + 1) {
+        throw new CorruptionError(walKey(walId), `batch seq ${batch.seq} does not follow ${previous}: batches are missing`);
+      }
+      previous = batch.seq;
+    }
+    if (fresh.length > 0) this.target.applyBatches(fresh);
+  }
+
+  /** Adopts the newest manifest if one is newer than ours; returns whether it did. */
+  async #adoptNewerManifest(): Promise<boolean> {
+    const current = this.target.manifest;
+    const next = await this.#get(manifestKey(current.id + 1));
+    if (next === undefined) return false;
+    let newest: StoredManifest = { id: current.id + 1, manifest: decodeManifest(manifestKey(current.id + 1), next) };
+    const latest = await readLatestManifest(this.store);
+    if (latest !== undefined && latest.id > newest.id) newest = latest;
+    this.target.adoptManifest(newest);
+    this.#nextWalId = Math.max(this.#nextWalId, newest.manifest.replayAfterWalId + 1);
+    return true;
+  }
+
+  async #get(key: string): Promise<Uint8Array | undefined> {
+    try {
+      return await this.store.get(key);
+    } catch (error) {
+      if (error instanceof NotFoundError) return undefined;
+      throw error;
+    }
+  }
+}
