@@ -18,9 +18,18 @@ export interface Entry {
   expireAtMs: number;
 }
 
-/** Byte-wise comparison of two keys (memcmp order). */
+/** Keys up to this length are compared in JS: cheaper than a native call for short keys. */
+const JS_COMPARE_MAX_BYTES = 64;
+
+/** Byte-wise comparison of two keys (memcmp order). Hot: every memtable insert and merge step. */
 export function compareKeys(a: Uint8Array, b: Uint8Array): number {
-  return Buffer.compare(a, b);
+  if (a.length > JS_COMPARE_MAX_BYTES || b.length > JS_COMPARE_MAX_BYTES) return Buffer.compare(a, b);
+  const n = a.length < b.length ? a.length : b.length;
+  for (let i = 0; i < n; i++) {
+    const d = a[i]! - b[i]!;
+    if (d !== 0) return d < 0 ? -1 : 1;
+  }
+  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
 }
 
 /** Entry order: key ascending, then seq descending. */

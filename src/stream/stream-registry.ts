@@ -154,7 +154,9 @@ export class StreamRegistry {
   }
 }
 
+/** A big-endian u64 straight from the key bytes (no allocation: this runs per compacted entry). */
 function readU64(bytes: Uint8Array, offset: number): number {
-  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return view.readUInt32BE(offset) * 2 ** 32 + view.readUInt32BE(offset + 4);
+  const high = ((bytes[offset]! << 24) >>> 0) + ((bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!);
+  const low = ((bytes[offset + 4]! << 24) >>> 0) + ((bytes[offset + 5]! << 16) | (bytes[offset + 6]! << 8) | bytes[offset + 7]!);
+  return high * 2 ** 32 + low;
 }
