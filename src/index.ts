@@ -84,3 +84,20 @@ export { systemClock, ManualClock } from "./util/clock.js";
 export type { Clock, TimerHandle } from "./util/clock.js";
 export { systemRandom, seededRandom } from "./util/random.js";
 export type { Random } from "./util/random.js";
+
+// Tools: store inspection, Node and web stream interop, Prometheus metrics
+export { inspectStore, describeKey } from "./inspect.js";
+export type {
+  InspectOptions,
+  StoreInspection,
+  StoreObjectSummary,
+  ManifestSummary,
+  WalObjectSummary,
+  SstSummary,
+  KeySummary,
+  InspectProblem,
+} from "./inspect.js";
+export { toReadable, toReadableStream, toAppendWritable, toAppendWritableStream, splitLines } from "./interop.js";
+export type { RecordReadableOptions, AppendChunk, AppendSinkOptions, SplitLinesOptions } from "./interop.js";
+export { renderPrometheus, PROMETHEUS_CONTENT_TYPE } from "./metrics/prometheus.js";
+export type { PrometheusOptions } from "./metrics/prometheus.js";
