@@ -1,0 +1,93 @@
+/**
+ * The CLI as real child processes (`node --import tsx src/cli/main.ts ...`) on a LocalStore
+ * directory: lines appended from a shell pipe by one process reach a `read --follow` in another,
+ * which Ctrl-C (SIGINT) ends with exit 0 and nothing lost; errors are one stderr line with an
+ * exit code; `inspect --verify` finds a flipped byte in an SST and in a WAL object on disk.
+ *
+ * Each child costs about a second of tsx start-up on a busy machine, so the file starts few of
+ * them and runs the independent ones at once. The in-process suite covers the option matrix.
+ */
+import assert from "node:assert/strict";
+import { readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { describe, it } from "node:test";
+import { pathToFileURL } from "node:url";
+import { openLog, type StoreInspection } from "../../src/index.js";
+import { makeTempDir } from "../helpers/temp-dir.js";
+import { cliChild, lines, spawnCli } from "./fixtures/cli-harness.js";
+
+/** Flips every bit of the byte in the middle of a file. */
+async function flipMiddleByte(file: string): Promise<void> {
+  const bytes = await readFile(file);
+  const at = Math.floor(bytes.length / 2);
+  bytes[at] = bytes[at]! ^ 0xff;
+  await writeFile(file, bytes);
+}
+
+describe("durastream CLI as child processes (LocalStore)", () => {
+  it("read --follow in one process receives lines that `durastream append` processes pipe in, and SIGINT ends it with exit 0", async () => {
+    const url = pathToFileURL(await makeTempDir("cli-follow")).href;
+    const first = await cliChild(["append", url, "events", "--create-if-missing"], "first\nsecond\n");
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /^seq 0(\.\.1)? /);
+
+    const follower = spawnCli(["read", url, "events", "--follow", "--poll", "50ms"]);
+    await follower.waitForLine((line) => line.endsWith("\tsecond"));
+    const second = await cliChild(["append", url, "events", "--batch", "1"], "third\nfourth\nfifth\n");
+    assert.equal(second.code, 0, second.stderr);
+    assert.deepEqual(lines(second.stdout).map((line) => line.split(" (")[0]), ["seq 2", "seq 3", "seq 4"]);
+    await follower.waitForLine((line) => line.endsWith("\tfifth"));
+
+    follower.process.kill("SIGINT");
+    const exit = await follower.exited;
+    assert.deepEqual(exit, { code: 0, signal: null }, follower.stderr());
+    assert.equal(follower.stderr(), "");
+    const records = follower.lines.map((line) => line.split("\t"));
+    assert.deepEqual(records.map((r) => r[0]), ["0", "1", "2", "3", "4"]);
+    assert.deepEqual(records.map((r) => r[2]), ["first", "second", "third", "fourth", "fifth"]);
+  });
+
+  it("errors are one line on stderr with the error code, and the exit code says what kind", async () => {
+    const url = pathToFileURL(await makeTempDir("cli-errors")).href;
+    const [missing, badArgs] = await Promise.all([cliChild(["tail", url, "nope"]), cliChild(["read", url, "s", "--count", "many"])]);
+    assert.equal(missing.code, 1);
+    assert.equal(missing.stdout, "");
+    assert.equal(lines(missing.stderr).length, 1, missing.stderr);
+    assert.match(missing.stderr, /^durastream: stream "nope" does not exist; .*\(code stream_not_found\)\n$/);
+    assert.equal(badArgs.code, 2);
+    assert.equal(lines(badArgs.stderr).length, 1, badArgs.stderr);
+    assert.match(badArgs.stderr, /^durastream: option '--count <n>' argument 'many' is invalid/);
+  });
+
+  it("inspect --verify passes on a healthy store and reports a flipped byte in an SST and in a WAL object (exit 1)", async () => {
+    const dir = await makeTempDir("cli-inspect");
+    const url = pathToFileURL(dir).href;
+    const log = await openLog({ store: url, l0SstBytes: 1024 });
+    try {
+      const stream = await log.openStream("s", { createIfMissing: true });
+      for (let i = 0; i < 20; i++) await stream.append(Array.from({ length: 10 }, (_, j) => ({ body: `record ${i}-${j} `.repeat(4) })));
+    } finally {
+      await log.close();
+    }
+    const healthy = await cliChild(["inspect", url, "--verify", "--format", "json"]);
+    assert.equal(healthy.code, 0, healthy.stderr);
+    const report = JSON.parse(healthy.stdout) as StoreInspection;
+    assert.deepEqual(report.problems, []);
+    assert.ok(report.ssts.length > 0, "the workload made SSTs");
+    assert.ok(report.ssts.every((sst) => sst.blocks !== undefined && sst.blocks > 0), "every SST was read");
+    const wal = report.wal.find((w) => w.sizeBytes > 0);
+    assert.ok(wal !== undefined, "a WAL object with batches remains");
+    assert.equal(report.checkedObjects, report.manifests.length + report.wal.length + report.ssts.length);
+
+    const sst = report.ssts.find((s) => s.level !== "unreferenced") ?? report.ssts[0]!;
+    await flipMiddleByte(path.join(dir, sst.key));
+    await flipMiddleByte(path.join(dir, wal.key));
+    const corrupt = await cliChild(["inspect", url, "--verify"]);
+    assert.equal(corrupt.code, 1, corrupt.stderr);
+    assert.match(corrupt.stdout, /^verify: \d+ objects, .* read; 2 problems$/m);
+    const problems = lines(corrupt.stderr);
+    assert.equal(problems.length, 2, corrupt.stderr);
+    assert.match(problems.find((line) => line.includes(wal.key)) ?? "", /^durastream: wal\/\d+: .*checksum.*\(code corruption\)$/);
+    assert.match(problems.find((line) => line.includes(sst.key)) ?? "", /^durastream: sst\/\d+: .*\(code corruption\)$/);
+  });
+});
