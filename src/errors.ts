@@ -10,6 +10,7 @@
  * Messages say what was wrong and what to do. They never contain credentials or record bodies.
  */
 
+/** Every error code durastream uses; see each error class for when it is raised. */
 export type ErrorCode =
   | "validation"
   | "seq_num_mismatch"
@@ -30,16 +31,25 @@ export type ErrorCode =
   | "unsupported"
   | "internal";
 
+/**
+ * Whether a failed write may have happened: "not_applied" (it certainly did not) or "unknown"
+ * (it may be durable: read the stream before retrying blindly).
+ */
 export type WriteOutcome = "unknown" | "not_applied";
 
+/** Options every error constructor takes. */
 export interface ErrorOptions {
+  /** The underlying error, kept as `error.cause`. */
   cause?: unknown;
 }
 
 /** Base class: catch this to catch everything durastream raises. */
 export class DurastreamError extends Error {
+  /** The stable, lower-case error code: switch on this rather than on the class or message. */
   readonly code: ErrorCode;
+  /** Whether trying the same call again may succeed. */
   readonly retryable: boolean;
+  /** For writes: whether the write may have happened; undefined for errors of reads and control calls. */
   readonly outcome: WriteOutcome | undefined;
 
   constructor(
@@ -57,20 +67,26 @@ export class DurastreamError extends Error {
 
 /** Bad input: a record, an option, a name or a limit. Nothing was written. */
 export class ValidationError extends DurastreamError {
+  /** Always `"validation"`. */
   declare readonly code: "validation";
   constructor(message: string, options: ErrorOptions = {}) {
     super("validation", message, { outcome: "not_applied", ...options });
   }
 }
 
+/** A position in a stream: a sequence number and the timestamp of the record there (or of the last record, for a tail). */
 export interface StreamPosition {
+  /** The sequence number (for a tail: the one the next record will get). */
   seqNum: number;
+  /** Milliseconds since the epoch (for a tail: the last record's timestamp, 0 for an empty stream). */
   timestamp: number;
 }
 
 /** `matchSeqNum` did not equal the sequence number the append would have received. */
 export class SeqNumMismatchError extends DurastreamError {
+  /** Always `"seq_num_mismatch"`. */
   declare readonly code: "seq_num_mismatch";
+  /** The sequence number the stream's next record would get: pass it as `matchSeqNum` to append after what is there. */
   readonly expectedSeqNum: number;
   constructor(expectedSeqNum: number, matchSeqNum: number) {
     super(
@@ -85,7 +101,9 @@ export class SeqNumMismatchError extends DurastreamError {
 
 /** The append's `fencingToken` is not the stream's current token. */
 export class FencingTokenMismatchError extends DurastreamError {
+  /** Always `"fencing_token_mismatch"`. */
   declare readonly code: "fencing_token_mismatch";
+  /** The stream's current fencing token. */
   readonly expectedFencingToken: string;
   constructor(expectedFencingToken: string, given: string) {
     super(
@@ -100,7 +118,9 @@ export class FencingTokenMismatchError extends DurastreamError {
 
 /** A read asked for a position past the stream's tail (and `clamp` was not set). */
 export class UnwrittenError extends DurastreamError {
+  /** Always `"unwritten"`. */
   declare readonly code: "unwritten";
+  /** The stream's tail when the read started. */
   readonly tail: StreamPosition;
   constructor(tail: StreamPosition, what: string) {
     super(
@@ -113,7 +133,9 @@ export class UnwrittenError extends DurastreamError {
 }
 
 export class StreamNotFoundError extends DurastreamError {
+  /** Always `"stream_not_found"`. */
   declare readonly code: "stream_not_found";
+  /** The stream's name. */
   readonly stream: string;
   constructor(stream: string) {
     super(
@@ -125,7 +147,9 @@ export class StreamNotFoundError extends DurastreamError {
 }
 
 export class StreamExistsError extends DurastreamError {
+  /** Always `"stream_exists"`. */
   declare readonly code: "stream_exists";
+  /** The stream's name. */
   readonly stream: string;
   constructor(stream: string) {
     super("stream_exists", `stream ${JSON.stringify(stream)} already exists; open it with log.openStream()`);
@@ -135,6 +159,7 @@ export class StreamExistsError extends DurastreamError {
 
 /** Another writer opened the same store root; this one may no longer write. */
 export class FencedError extends DurastreamError {
+  /** Always `"fenced"`. */
   declare readonly code: "fenced";
   constructor(detail: string, options: ErrorOptions = {}) {
     super(
@@ -148,6 +173,7 @@ export class FencedError extends DurastreamError {
 
 /** The store failed or could not be reached. Writes that were pending may or may not be durable. */
 export class StorageError extends DurastreamError {
+  /** Always `"storage"`. */
   declare readonly code: "storage";
   constructor(message: string, fields: { retryable?: boolean; outcome?: WriteOutcome; cause?: unknown } = {}) {
     super("storage", message, { retryable: fields.retryable ?? true, outcome: fields.outcome ?? "unknown", cause: fields.cause });
@@ -156,7 +182,9 @@ export class StorageError extends DurastreamError {
 
 /** An object in the store failed its checksum or could not be decoded. No data from it is returned. */
 export class CorruptionError extends DurastreamError {
+  /** Always `"corruption"`. */
   declare readonly code: "corruption";
+  /** The object's key. */
   readonly key: string;
   constructor(key: string, detail: string, options: ErrorOptions = {}) {
     super("corruption", `object ${JSON.stringify(key)} is corrupt: ${detail}`, options);
@@ -164,11 +192,14 @@ export class CorruptionError extends DurastreamError {
   }
 }
 
+/** Why a log closed: "closed" (by `close()`), "fenced" (another writer took over), "failed" (an internal error). */
 export type CloseReason = "closed" | "fenced" | "failed";
 
 /** The log, stream or session was closed. `reason` says why; `cause` holds the error that closed it. */
 export class ClosedError extends DurastreamError {
+  /** Always `"closed"`. */
   declare readonly code: "closed";
+  /** Why it closed. */
   readonly reason: CloseReason;
   constructor(what: string, reason: CloseReason = "closed", options: ErrorOptions = {}) {
     super("closed", `${what} is closed${reason === "closed" ? "" : ` (${reason})`}; open it again to continue`, {
@@ -181,13 +212,16 @@ export class ClosedError extends DurastreamError {
 
 /** The caller's AbortSignal fired. For an append, the outcome is unknown once it was submitted. */
 export class AbortedError extends DurastreamError {
+  /** Always `"aborted"`. */
   declare readonly code: "aborted";
   constructor(what: string, outcome: WriteOutcome = "not_applied", options: ErrorOptions = {}) {
     super("aborted", `${what} was aborted`, { outcome, ...options });
   }
 }
 
+/** A write on a log opened with `readOnly: true`. Nothing was written. */
 export class ReadOnlyError extends DurastreamError {
+  /** Always `"read_only"`. */
   declare readonly code: "read_only";
   constructor(operation: string) {
     super("read_only", `${operation} is not allowed: this log was opened with readOnly: true`, {
@@ -198,7 +232,9 @@ export class ReadOnlyError extends DurastreamError {
 
 /** ObjectStore: the key does not exist. */
 export class NotFoundError extends DurastreamError {
+  /** Always `"not_found"`. */
   declare readonly code: "not_found";
+  /** The object's key. */
   readonly key: string;
   constructor(key: string, options: ErrorOptions = {}) {
     super("not_found", `object ${JSON.stringify(key)} does not exist`, options);
@@ -208,7 +244,9 @@ export class NotFoundError extends DurastreamError {
 
 /** ObjectStore: a conditional put lost (create-only key exists, or the etag moved). Not applied. */
 export class PreconditionFailedError extends DurastreamError {
+  /** Always `"precondition_failed"`. */
   declare readonly code: "precondition_failed";
+  /** The object's key. */
   readonly key: string;
   constructor(key: string, detail: string, options: ErrorOptions = {}) {
     super("precondition_failed", `conditional put of ${JSON.stringify(key)} failed: ${detail}`, {
@@ -221,7 +259,9 @@ export class PreconditionFailedError extends DurastreamError {
 
 /** ObjectStore: the key is not allowed (empty, escapes the root, has NUL or backslash, ...). */
 export class InvalidKeyError extends DurastreamError {
+  /** Always `"invalid_key"`. */
   declare readonly code: "invalid_key";
+  /** The object's key. */
   readonly key: string;
   constructor(key: string, detail: string) {
     super("invalid_key", `invalid object key ${JSON.stringify(key)}: ${detail}`, { outcome: "not_applied" });
@@ -231,7 +271,9 @@ export class InvalidKeyError extends DurastreamError {
 
 /** ObjectStore: a ranged get asked for bytes past the end of the object. */
 export class InvalidRangeError extends DurastreamError {
+  /** Always `"invalid_range"`. */
   declare readonly code: "invalid_range";
+  /** The object's key. */
   readonly key: string;
   constructor(key: string, detail: string) {
     super("invalid_range", `invalid range for ${JSON.stringify(key)}: ${detail}`);
@@ -241,6 +283,7 @@ export class InvalidRangeError extends DurastreamError {
 
 /** The store or environment lacks a capability durastream needs (for example create-only puts). */
 export class UnsupportedError extends DurastreamError {
+  /** Always `"unsupported"`. */
   declare readonly code: "unsupported";
   constructor(message: string, options: ErrorOptions = {}) {
     super("unsupported", message, options);
@@ -249,6 +292,7 @@ export class UnsupportedError extends DurastreamError {
 
 /** A broken invariant: a bug in durastream. The log closes; nothing pending is acknowledged. */
 export class InternalError extends DurastreamError {
+  /** Always `"internal"`. */
   declare readonly code: "internal";
   constructor(message: string, options: ErrorOptions = {}) {
     super("internal", `internal error (a bug in durastream, please report it): ${message}`, {
@@ -263,10 +307,15 @@ export function assert(condition: unknown, message: string): asserts condition {
   if (!condition) throw new InternalError(message);
 }
 
+/** Whether `error` is any durastream error (narrows it to DurastreamError). */
 export function isDurastreamError(error: unknown): error is DurastreamError {
   return error instanceof DurastreamError;
 }
 
-export function hasCode<C extends ErrorCode>(error: unknown, code: C): error is DurastreamError & { code: C } {
+/** Whether `error` is a durastream error with this `code` (narrows its type). */
+export function hasCode<C extends ErrorCode>(error: unknown, code: C): error is DurastreamError & {
+  /** The code asked for. */
+  code: C;
+} {
   return error instanceof DurastreamError && error.code === code;
 }

@@ -101,3 +101,15 @@ export { toReadable, toReadableStream, toAppendWritable, toAppendWritableStream,
 export type { RecordReadableOptions, AppendChunk, AppendSinkOptions, SplitLinesOptions } from "./interop.js";
 export { renderPrometheus, PROMETHEUS_CONTENT_TYPE } from "./metrics/prometheus.js";
 export type { PrometheusOptions } from "./metrics/prometheus.js";
+// Types that public signatures refer to (exported so that the API reference documents them)
+export type { HistogramSnapshot } from "./util/histogram.js";
+export type { EngineMetrics } from "./engine/engine-metrics.js";
+export type { StoreRequestCounts } from "./engine/instrumented-store.js";
+export type { BlockCacheStats } from "./engine/block-cache.js";
+export type { S3Credentials } from "./store/open-store.js";
+export type { SeededRandom } from "./util/random.js";
+export type { ManualClockOptions } from "./util/clock.js";
+export type { FaultEffect, CallPredicate, FaultyStoreCounters } from "./store/faulty-store.js";
+export type { SweepReport } from "./store/local-store.js";
+export type { RecordLike } from "./stream/record-format.js";
+export type { ErrorOptions } from "./errors.js";
