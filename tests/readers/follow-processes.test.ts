@@ -22,7 +22,7 @@ import { openLog, recordText } from "../../src/index.js";
 import { REPO_ROOT, spawnTsx, type TsxChild } from "../helpers/child-process.js";
 import { makeTempDir } from "../helpers/temp-dir.js";
 import { createTestBucket, openStoreSpec, removeTestBucket, s3ConnectionFromEnv } from "../helpers/test-stores.js";
-import { FOLLOW_STREAMS, WRITER_LOG_OPTIONS, bodyOf, type FollowStream } from "./fixtures/follow-workload.js";
+import { FOLLOW_STREAMS, WRITER_LOG_OPTIONS, bodyOf, parseAcks, type FollowStream } from "./fixtures/follow-workload.js";
 
 const WRITER = path.join(REPO_ROOT, "tests/readers/fixtures/follow-writer.ts");
 const READER = path.join(REPO_ROOT, "tests/readers/fixtures/follow-reader.ts");
@@ -142,15 +142,6 @@ type PerStream<T> = Record<FollowStream, T[]>;
 
 function perStream<T>(): PerStream<T> {
   return { alpha: [], beta: [] };
-}
-
-function parseAcks(lines: readonly string[]): PerStream<{ start: number; end: number }> {
-  const acks = perStream<{ start: number; end: number }>();
-  for (const line of lines) {
-    const [kind, stream, start, end] = line.split(" ");
-    if (kind === "a") acks[stream as FollowStream].push({ start: Number(start), end: Number(end) });
-  }
-  return acks;
 }
 
 function parseRecords(lines: readonly string[]): PerStream<string> {
