@@ -32,6 +32,7 @@ import {
 import { systemClock, type Clock } from "./util/clock.js";
 import { Histogram, type HistogramSnapshot } from "./util/histogram.js";
 
+/** Options of `openLog()`. Every size is in bytes and every time in ms. */
 export interface LogOptions {
   /** The store, or a URL: `file:///abs/path`, `file://./rel`, `s3://bucket/prefix`, `memory://`. */
   store: ObjectStore | string;
@@ -84,6 +85,7 @@ const LOG_OPTIONS = [
   "pollIntervalMs",
 ] as const;
 
+/** Options of `log.openStream()`. */
 export interface OpenStreamOptions {
   /** Create the stream when it does not exist (default false). */
   createIfMissing?: boolean;
@@ -91,23 +93,40 @@ export interface OpenStreamOptions {
   config?: StreamConfigPatch;
 }
 
+/**
+ * A snapshot of a log's counters and gauges (`log.metrics()`); counters count since the log opened.
+ * Render it for Prometheus with `renderPrometheus()`.
+ */
 export interface LogMetrics {
+  /** Calls of `stream.append()` that completed, acknowledged or failed. */
   appends: number;
+  /** Calls of `stream.append()` that failed. */
   appendErrors: number;
+  /** Latency of `stream.append()` from call to ack or failure. */
   appendLatency: HistogramSnapshot;
+  /** Metered bytes of appends awaiting their acks. */
   inflightBytes: number;
+  /** The cap on in-flight append bytes (the `inflightBytes` option). */
   inflightCapacityBytes: number;
+  /** Appends that waited because the in-flight cap was reached. */
   backpressureWaits: number;
+  /** Streams with a loaded streamer in this log. */
   openStreams: number;
+  /** The storage engine's metrics. */
   engine: EngineMetrics;
 }
 
+/** What `log.health()` returns. */
 export interface LogHealth {
+  /** "ok", "recovering" (the store is failing; the log reloads when it is back) or "closed". */
   status: "ok" | "recovering" | "closed";
+  /** Whether the log was opened with `readOnly: true`. */
   readOnly: boolean;
   /** Why the log closed or is recovering, when it is not ok. */
   reason?: string;
+  /** Highest engine batch sequence number that is durable. */
   durableSeq: number;
+  /** The writer epoch this log holds (a read-only log: the epoch of the writer it follows). */
   writerEpoch: number;
 }
 
@@ -267,6 +286,7 @@ export class Log {
     return this.#registry.list(validateListStreamsOptions(options));
   }
 
+  /** A snapshot of the log's counters and gauges. Cheap: call it as often as a scraper wants. */
   metrics(): LogMetrics {
     return {
       appends: this.#appends,
@@ -280,6 +300,7 @@ export class Log {
     };
   }
 
+  /** Whether the log is usable: ok, recovering from a store failure, or closed (and why). */
   health(): LogHealth {
     const state = this.#closed ? "closed" : this.#engine.state;
     const health: LogHealth = {

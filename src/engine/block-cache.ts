@@ -25,6 +25,7 @@ export interface BlockCacheOptions {
   maxBytes: number;
 }
 
+/** Counters and size of the SST block cache (`LogMetrics.engine.cache`). */
 export interface BlockCacheStats {
   /** Lookups served without a new load (cached, or joined a load already in flight). */
   hits: number;

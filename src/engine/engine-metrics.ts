@@ -5,35 +5,61 @@ import type { BlockCacheStats } from "./block-cache.js";
 import type { StoreRequestCounts } from "./instrumented-store.js";
 import type { WalFlush } from "./wal-writer.js";
 
+/** The storage engine's counters and gauges (`LogMetrics.engine`). Counters count since the log opened. */
 export interface EngineMetrics {
+  /** "open", "recovering" (the store failed; the engine is reloading its state) or "closed". */
   state: "open" | "recovering" | "closed";
+  /** The writer epoch this log holds (a read-only log: the epoch of the writer it follows). */
   writerEpoch: number;
+  /** Highest engine batch sequence number that is durable. */
   durableSeq: number;
+  /** Highest engine batch sequence number assigned. */
   lastSeq: number;
   /** Batches written but not yet durable. */
   durableLagSeqs: number;
+  /** Bytes written but not yet in SSTs (capped by `maxUnflushedBytes`). */
   unflushedBytes: number;
+  /** WAL objects written. */
   walFlushes: number;
+  /** Bytes of the WAL objects written. */
   walFlushBytes: number;
+  /** Engine batches in the WAL objects written. */
   walFlushBatches: number;
+  /** Time spent writing WAL objects, in ms. */
   walFlushDurationMsTotal: number;
+  /** Longest WAL object write, in ms. */
   walFlushDurationMsMax: number;
+  /** Duration of the latest WAL object write, in ms. */
   walFlushDurationMsLast: number;
+  /** Memtables written as L0 SSTs. */
   l0Flushes: number;
+  /** L0 SSTs in the current manifest. */
   l0Count: number;
+  /** Sorted runs in the current manifest. */
   sortedRunCount: number;
+  /** Memtables waiting to be written as SSTs. */
   frozenMemtables: number;
+  /** Compactions completed. */
   compactions: number;
+  /** Bytes read by compactions. */
   compactionBytesRead: number;
+  /** Bytes written by compactions. */
   compactionBytesWritten: number;
+  /** Manifest versions written. */
   manifestWrites: number;
+  /** Objects deleted by garbage collection. */
   objectsDeleted: number;
+  /** Times the engine reloaded its state after a store failure. */
   resets: number;
+  /** Writes that waited for unflushed bytes to go below the cap. */
   backpressureWaits: number;
   /** Read-only: manifests adopted from the writer, and polls that failed (they are retried). */
   manifestsAdopted: number;
+  /** Read-only: polls of the store that failed (they are retried). */
   followErrors: number;
+  /** Object store requests by kind. */
   storeRequests: StoreRequestCounts;
+  /** The SST block cache. */
   cache: BlockCacheStats;
 }
 

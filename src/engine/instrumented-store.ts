@@ -5,16 +5,25 @@
 import type { ByteRange, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutCondition, PutResult } from "../store/object-store.js";
 import type { Clock } from "../util/clock.js";
 
+/** Object store requests the engine made, by kind, and the bytes they moved (`LogMetrics.engine.storeRequests`). */
 export interface StoreRequestCounts {
+  /** GET requests (whole objects and ranges). */
   get: number;
+  /** HEAD requests. */
   head: number;
+  /** PUT requests (plain, create-only and compare-and-swap). */
   put: number;
+  /** DELETE requests. */
   delete: number;
+  /** LIST calls (each may span several pages). */
   list: number;
   /** Listing pages are not visible through the interface; this counts list calls' yielded keys. */
   listedKeys: number;
+  /** Requests that failed. */
   errors: number;
+  /** Bytes received by GET requests. */
   getBytes: number;
+  /** Bytes sent by PUT requests. */
   putBytes: number;
 }
 
