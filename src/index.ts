@@ -109,7 +109,7 @@ export type { BlockCacheStats } from "./engine/block-cache.js";
 export type { S3Credentials } from "./store/open-store.js";
 export type { SeededRandom } from "./util/random.js";
 export type { ManualClockOptions } from "./util/clock.js";
-export type { FaultEffect, CallPredicate, FaultyStoreCounters } from "./store/faulty-store.js";
+export type { FaultEffect, CallPredicate, FaultyStoreCounters, CountsByKind } from "./store/faulty-store.js";
 export type { SweepReport } from "./store/local-store.js";
 export type { RecordLike } from "./stream/record-format.js";
 export type { ErrorOptions } from "./errors.js";

@@ -40,11 +40,13 @@ import type {
   PutResult,
 } from "./object-store.js";
 
+/** The ObjectStore methods, as a FaultyStore counts and matches them. */
 export type StoreCallKind = "get" | "head" | "put" | "delete" | "list";
 export const STORE_CALL_KINDS: readonly StoreCallKind[] = Object.freeze(["get", "head", "put", "delete", "list"]);
 
 /** What a fault predicate sees of a call. */
 export interface StoreCall {
+  /** Which method was called. */
   readonly kind: StoreCallKind;
   /** The object key; for `list`, the prefix. */
   readonly key: string;
@@ -58,6 +60,7 @@ export interface StoreCall {
   readonly attempt: number;
   /** For `put`: the body (do not modify it) and the condition. */
   readonly body?: Uint8Array;
+  /** For `put`: its condition, if any. */
   readonly condition?: PutCondition;
 }
 
@@ -72,7 +75,19 @@ export const MAX_TRACKED_ATTEMPT_KEYS = 10_000;
  * real object stores). Draws are rounded to whole milliseconds and capped at `maxMs` (default
  * 10 x p99Ms) so that one unlucky draw cannot stall a benchmark.
  */
-export type Latency = { fixedMs: number } | { medianMs: number; p99Ms: number; maxMs?: number };
+export type Latency =
+  | {
+      /** Every call waits exactly this long. */
+      fixedMs: number;
+    }
+  | {
+      /** Median of a log-normal distribution. */
+      medianMs: number;
+      /** Its 99th percentile. */
+      p99Ms: number;
+      /** Cap on a single draw (default: a multiple of p99Ms). */
+      maxMs?: number;
+    };
 
 /** Latency per call kind; a kind left out has none. `list` pays it once per page of 1000 entries. */
 export type LatencyModel = Partial<Record<StoreCallKind, Latency>>;
@@ -142,9 +157,12 @@ export function sampleLatencyMs(latency: Latency | undefined, random: Random): n
 /** "fail": reject before the inner store sees the call. "lose_response": run it, then reject (outcome unknown). */
 export type FaultEffect = "fail" | "lose_response";
 
+/** Picks the calls a fault rule applies to. */
 export type CallPredicate = (call: StoreCall) => boolean;
 
+/** A fault rule: which calls it fires on, how often, and what it does. */
 export interface FaultSpec {
+  /** What happens to a call the rule fires on. */
   effect: FaultEffect;
   /** Which calls the rule looks at. */
   when: CallPredicate;
@@ -162,6 +180,7 @@ export interface FaultRule {
   readonly fired: number;
   /** False once it fired `times` times or was removed. */
   readonly active: boolean;
+  /** Retires the rule at once. */
   remove(): void;
 }
 
@@ -221,6 +240,7 @@ function lostResponseError(call: StoreCall, innerError: unknown): StorageError {
 // ---------------------------------------------------------------------------------------------
 // The wrapper
 
+/** Options of `new FaultyStore(inner, options)`. */
 export interface FaultyStoreOptions {
   /** Waits latencies. Default systemClock; pass a ManualClock for deterministic tests. */
   clock?: Clock;
@@ -234,8 +254,10 @@ export interface FaultyStoreOptions {
   cut?: boolean;
 }
 
+/** A count per call kind. */
 export type CountsByKind = Record<StoreCallKind, number>;
 
+/** What `counters()` returns. */
 export interface FaultyStoreCounters {
   /** Calls made, whatever their outcome. */
   calls: CountsByKind;
@@ -370,6 +392,7 @@ export class FaultyStore implements ObjectStore {
     this.#cut = false;
   }
 
+  /** Whether the network is cut now (see `cut()` and `heal()`). */
   get isCut(): boolean {
     return this.#cut;
   }

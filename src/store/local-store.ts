@@ -110,6 +110,7 @@ const MAX_KNOWN_DURABLE_DIRS = 10_000;
 /** Retries of a link/rename that hit ENOENT because a directory vanished under it. */
 const MAX_PLACE_RETRIES = 2;
 
+/** Options of `new LocalStore(root, options)`: lock and leftover timing. */
 export interface LocalStoreOptions {
   /**
    * A lock file older than this is abandoned even if its owner looks alive (pid reuse, another
@@ -130,8 +131,11 @@ export interface LocalStoreOptions {
   clock?: () => number;
 }
 
+/** What `sweepLeftovers()` cleaned up. */
 export interface SweepReport {
+  /** Temp files of crashed puts removed. */
   tempFilesRemoved: number;
+  /** Stale lock files broken. */
   locksBroken: number;
 }
 
@@ -160,6 +164,7 @@ const liveTempNames = new Set<string>();
 const mutexTails = new Map<string, Promise<void>>();
 
 export class LocalStore implements ObjectStore {
+  /** The absolute directory the store keeps its objects under. */
   readonly root: string;
   readonly description: string;
   readonly #lockStaleMs: number;

@@ -29,32 +29,62 @@ export interface ByteRange {
   length?: number;
 }
 
+/** What `head()` returns. */
 export interface ObjectInfo {
+  /** Size in bytes. */
   size: number;
+  /** Opaque version tag: pass it as `ifMatch` to replace exactly this version. */
   etag: string;
 }
 
+/** One key that `list()` yields. */
 export interface ListEntry {
+  /** The object's key. */
   key: string;
+  /** Its size in bytes. */
   size: number;
 }
 
+/** Options of `list()`. */
 export interface ListOptions {
   /** Yield only keys strictly greater than this one. */
   startAfter?: string;
 }
 
-export type PutCondition = { ifNoneMatch: "*" } | { ifMatch: string };
+/**
+ * A conditional put: create-only (`{ ifNoneMatch: "*" }`) or compare-and-swap (`{ ifMatch: etag }`).
+ * A lost condition rejects with PreconditionFailedError.
+ */
+export type PutCondition =
+  | {
+      /** Create-only: succeed only if the key does not exist yet. */
+      ifNoneMatch: "*";
+    }
+  | {
+      /** Compare-and-swap: succeed only if the object's current etag is this one. */
+      ifMatch: string;
+    };
 
+/** What `put()` returns. */
 export interface PutResult {
+  /** The new object's etag. */
   etag: string;
 }
 
+/**
+ * The small storage interface every store implements (see this module's header for the semantics
+ * every implementation guarantees, and tests/store/conformance.ts for the suite that checks them).
+ */
 export interface ObjectStore {
+  /** Reads an object, or the byte `range` of it. NotFoundError if it does not exist; InvalidRangeError if the range is outside it. */
   get(key: string, range?: ByteRange): Promise<Uint8Array>;
+  /** The object's size and etag. NotFoundError if it does not exist. */
   head(key: string): Promise<ObjectInfo>;
+  /** Writes an object atomically and durably, optionally only under `condition`. */
   put(key: string, body: Uint8Array, condition?: PutCondition): Promise<PutResult>;
+  /** Deletes an object; deleting a missing key succeeds. */
   delete(key: string): Promise<void>;
+  /** Yields every key that starts with `prefix` in ascending order (after `startAfter` if given). */
   list(prefix: string, options?: ListOptions): AsyncIterable<ListEntry>;
   /** Releases clients and handles. Optional; calling any method afterwards is undefined. */
   close?(): Promise<void>;

@@ -36,17 +36,40 @@ import { S3Store } from "./s3-store.js";
 export const ACCEPTED_STORE_URLS =
   "memory://, memory://<name>, file:///absolute/path, file://./relative/path, file://relative/path, s3://bucket or s3://bucket/prefix";
 
+/** A store URL taken apart by `parseStoreUrl()`, one variant per scheme. */
 export type ParsedStoreUrl =
-  | { scheme: "memory"; /** undefined: a new anonymous store. */ name: string | undefined }
-  | { scheme: "file"; /** Absolute, normalised. */ root: string }
-  | { scheme: "s3"; bucket: string; /** Without leading or trailing "/"; undefined when empty. */ prefix: string | undefined };
+  | {
+      /** `memory://` or `memory://<name>`. */
+      scheme: "memory";
+      /** undefined: a new anonymous store. */
+      name: string | undefined;
+    }
+  | {
+      /** `file://...`. */
+      scheme: "file";
+      /** Absolute, normalised. */
+      root: string;
+    }
+  | {
+      /** `s3://bucket[/prefix]`. */
+      scheme: "s3";
+      /** The bucket name. */
+      bucket: string;
+      /** Without leading or trailing "/"; undefined when empty. */
+      prefix: string | undefined;
+    };
 
+/** S3 credentials, when not taken from the AWS SDK's default chain. */
 export interface S3Credentials {
+  /** The access key id. */
   accessKeyId: string;
+  /** The secret access key. */
   secretAccessKey: string;
+  /** A session token, for temporary credentials. */
   sessionToken?: string;
 }
 
+/** Options of `openStore()` (and `LogOptions.storeOptions`): where relative paths start and how S3 is reached. */
 export interface OpenStoreOptions {
   /** Base for relative file:// URLs. Default: process.cwd() at the call. */
   cwd?: string;

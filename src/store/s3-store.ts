@@ -63,7 +63,9 @@ import {
   type PutResult,
 } from "./object-store.js";
 
+/** Options of `new S3Store(options)`. */
 export interface S3StoreOptions {
+  /** The bucket (it must exist: see `ensureBucket()`). */
   bucket: string;
   /** Key prefix inside the bucket; a trailing "/" is added when missing. Default: none. */
   prefix?: string;
@@ -74,7 +76,14 @@ export interface S3StoreOptions {
   /** Default: the SDK's region chain (AWS_REGION, config files). */
   region?: string;
   /** Default: the SDK's credential chain (environment, config files, instance roles). */
-  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  credentials?: {
+    /** The access key id. */
+    accessKeyId: string;
+    /** The secret access key. */
+    secretAccessKey: string;
+    /** A session token, for temporary credentials. */
+    sessionToken?: string;
+  };
   /** Path-style URLs (needed by most self-hosted servers). Default: false (virtual-host style). */
   forcePathStyle?: boolean;
   /**
