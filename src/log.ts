@@ -349,6 +349,11 @@ export class Log {
   /** Read-only: hands each applied engine batch's ops to the tracker of the stream they belong to. */
   #routeApplied(batches: WalBatch[]): void {
     if (this.#trackersById.size === 0 && this.#trackers.size === 0) return;
+    if (batches.length === 0) {
+      // A newer manifest was adopted: its SSTs may hold batches we never saw one by one.
+      for (const tracker of this.#trackersById.values()) void tracker.reload(this.#engine).catch(() => undefined);
+      return;
+    }
     for (const batch of batches) {
       const byStream = new Map<number, WriteOp[]>();
       for (const op of batch.ops) {

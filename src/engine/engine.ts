@@ -171,6 +171,8 @@ export class Engine {
         this.version.update(this.#sourcesOf(epoch));
         this.#recorder.manifestsAdopted++;
         if (epoch.lastSeq > this.#watermark.seq) this.#watermark.advance(epoch.lastSeq);
+        // Batches that reached us only through the manifest's SSTs were never applied one by one.
+        for (const listener of this.#appliedListeners) listener([]);
       },
     };
   }
@@ -184,7 +186,11 @@ export class Engine {
     await this.#follower?.pollOnce();
   }
 
-  /** Read-only: called with the batches each poll applied (the stream layer routes them to followers). */
+  /**
+   * Read-only: called with the batches each poll applied (the stream layer routes them to
+   * followers), and with an empty list after adopting a newer manifest, whose data may include
+   * batches that never arrived one by one: listeners should then reload what they track.
+   */
   onApplied(listener: (batches: WalBatch[]) => void): () => void {
     this.#appliedListeners.add(listener);
     return () => this.#appliedListeners.delete(listener);

@@ -7,7 +7,8 @@
  * the writer flushed it into an SST and garbage-collected it; so it probes the next manifest id,
  * and when a newer manifest exists it adopts it (new SSTs; memtable entries the manifest now
  * covers are dropped) and continues after that manifest's replay point. Fences (zero-byte WAL
- * objects) are skipped. An idle log costs two GETs per poll.
+ * objects) are skipped. An idle log costs two GETs per poll, plus one LIST of the manifests
+ * every MISSES_BEFORE_MANIFEST_LIST polls (a reader that fell behind the writer's GC needs it).
  *
  * Batch seqs must follow each other: a gap means an object vanished between two probes, and the
  * follower reloads from the newest manifest instead of skipping records.
@@ -23,6 +24,13 @@ import { decodeWalObject, type WalBatch } from "./wal-format.js";
 /** WAL objects one poll applies at most before yielding to readers (the rest come next poll). */
 const MAX_WAL_OBJECTS_PER_POLL = 256;
 
+/**
+ * Polls in a row that found neither the next WAL object nor the next manifest before the
+ * follower LISTs the manifests: the writer's GC may have deleted the next manifest id already
+ * (it keeps only a few), and probing ids alone would then never find the newest one.
+ */
+const MISSES_BEFORE_MANIFEST_LIST = 4;
+
 export interface FollowerTarget {
   /** The seq of the last batch applied (every seq up to it is visible). */
   readonly lastSeq: number;
@@ -37,6 +45,7 @@ export class WalFollower {
   #timer: TimerHandle | undefined;
   #polling: Promise<boolean> | undefined;
   #stopped = false;
+  #misses = 0;
   polls = 0;
 
   constructor(
@@ -100,6 +109,7 @@ export class WalFollower {
         if (!(await this.#adoptNewerManifest())) return false;
         continue;
       }
+      this.#misses = 0;
       if (this.#stopped) return false;
       if (bytes.length > 0) this.#apply(this.#nextWalId, bytes);
       this.#nextWalId++;
@@ -124,10 +134,16 @@ export class WalFollower {
   async #adoptNewerManifest(): Promise<boolean> {
     const current = this.target.manifest;
     const next = await this.#get(manifestKey(current.id + 1));
-    if (next === undefined) return false;
-    let newest: StoredManifest = { id: current.id + 1, manifest: decodeManifest(manifestKey(current.id + 1), next) };
+    let newest: StoredManifest | undefined;
+    if (next !== undefined) {
+      newest = { id: current.id + 1, manifest: decodeManifest(manifestKey(current.id + 1), next) };
+    } else if (++this.#misses % MISSES_BEFORE_MANIFEST_LIST !== 0) {
+      return false;
+    }
     const latest = await readLatestManifest(this.store);
-    if (latest !== undefined && latest.id > newest.id) newest = latest;
+    if (latest !== undefined && latest.id > (newest?.id ?? current.id)) newest = latest;
+    if (newest === undefined) return false;
+    this.#misses = 0;
     this.target.adoptManifest(newest);
     this.#nextWalId = Math.max(this.#nextWalId, newest.manifest.replayAfterWalId + 1);
     return true;

@@ -12,6 +12,7 @@ import type { SessionState, Streamer } from "./streamer.js";
 import type { AppendAck, AppendOptions, AppendRecord } from "./types.js";
 import { validateAppend } from "./validate.js";
 
+/** What `submit()` resolves with: a handle on the append's ack. */
 export interface AppendTicket {
   /** Resolves with the append's ack once it is durable; rejects with its error. */
   ack(): Promise<AppendAck>;
@@ -22,6 +23,10 @@ export interface AppendSessionDeps {
   logSemaphore: ByteSemaphore;
 }
 
+/**
+ * Pipelined appends to one stream, acknowledged in submit order; `stream.appendSession()` opens one.
+ * See this module's header for the rules (backpressure, the first error ends the session).
+ */
 export class AppendSession {
   readonly #deps: AppendSessionDeps;
   readonly #own: ByteSemaphore;
@@ -31,6 +36,7 @@ export class AppendSession {
   readonly #pending = new Set<Promise<AppendAck>>();
   #closed = false;
 
+  /** @internal Sessions come from `stream.appendSession()`. */
   constructor(deps: AppendSessionDeps, maxInflightBytes: number) {
     this.#deps = deps;
     this.#own = new ByteSemaphore(maxInflightBytes);
@@ -41,6 +47,11 @@ export class AppendSession {
     return this.#failed;
   }
 
+  /**
+   * Submits one append (1..1000 records, as `stream.append()` takes them). Resolves with a ticket once
+   * the append holds its byte permits (backpressure); `ticket.ack()` resolves once it is durable.
+   * Rejects at once if the session is closed or already failed.
+   */
   async submit(records: AppendRecord[], options?: AppendOptions): Promise<AppendTicket> {
     if (this.#closed) throw new ClosedError("this append session");
     if (this.#failed !== undefined) throw this.#failed;

@@ -43,6 +43,10 @@ const MAX_STALE_SCAN_RETRIES = 5;
 /** Raised inside the session to end it quietly (limit, until, wait, abort, close). */
 class EndOfSession {}
 
+/**
+ * A read of one stream: iterate it with `for await`. Only durable records are returned; with
+ * `follow` it waits for new ones. See this module's header for the phases and how it ends.
+ */
 export class ReadSession implements AsyncIterable<ReadRecord> {
   readonly #open: () => Promise<ReadContext>;
   readonly #rawOptions: unknown;
@@ -63,6 +67,7 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
   readonly #onAbort = () => this.#interrupt();
 
   /**
+   * @internal Sessions come from `stream.read()`.
    * `open` finds the stream when iteration starts; `options` are validated then too, so that every
    * problem (bad options, a missing stream, a start past the tail) surfaces from the first `next()`.
    */
@@ -86,6 +91,7 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
     this.#interrupt();
   }
 
+  /** The records, in sequence order. A session can be iterated once; breaking out of the loop ends it. */
   [Symbol.asyncIterator](): AsyncIterator<ReadRecord> {
     if (this.#started) throw new ClosedError("this read session (it can be iterated only once)");
     this.#started = true;

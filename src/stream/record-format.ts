@@ -16,7 +16,9 @@ import type { AppendRecord } from "./types.js";
 
 /** Anything with headers and a body: an `AppendRecord` or a `ReadRecord`. */
 export interface RecordLike {
+  /** The body; a string counts as its UTF-8 bytes. */
   body: Uint8Array | string;
+  /** Name/value pairs; strings count as their UTF-8 bytes. */
   headers?: readonly (readonly [Uint8Array | string, Uint8Array | string])[] | undefined;
 }
 

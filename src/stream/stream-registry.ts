@@ -37,9 +37,13 @@ import type { ValidatedListOptions } from "./validate.js";
 /** The trim point of a deleted stream: everything of it is below, so compaction drops it all. */
 export const DELETED_TRIM_POINT = Number.MAX_SAFE_INTEGER;
 
+/** A stream's name, creation time and config, as `listStreams()`, `createStream()` and `reconfigureStream()` return them. */
 export interface StreamInfo {
+  /** The stream's name. */
   name: string;
+  /** When it was created, in ms since the epoch. */
   createdAtMs: number;
+  /** Its current config. */
   config: StreamMeta["config"];
 }
 

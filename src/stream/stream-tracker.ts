@@ -61,6 +61,20 @@ export class StreamTracker implements StreamView {
     this.#followers.delete(follower);
   }
 
+  /**
+   * Reloads tail and trim point from the engine (after the read-only engine adopted a newer
+   * manifest). If the tail moved without batches, followers go back to reading from storage.
+   */
+  async reload(engine: Engine): Promise<void> {
+    if (this.#closed !== undefined) return;
+    const state = await loadStreamState(engine, this.streamId);
+    this.#trimPoint = Math.max(this.#trimPoint, state.trimPoint);
+    if (state.tail.seqNum <= this.#tail.seqNum) return;
+    this.#advanceTail(state.tail);
+    for (const follower of this.#followers) follower.interrupt();
+    this.#followers.clear();
+  }
+
   /** One engine batch's ops for this stream (the Log has already picked them out). */
   applyBatch(ops: readonly WriteOp[]): void {
     if (this.#closed !== undefined) return;

@@ -26,6 +26,7 @@ export interface StreamHost {
   close(): Promise<void>;
 }
 
+/** Options of `stream.appendSession()`. */
 export interface AppendSessionOptions {
   /** Cap on this session's metered bytes awaiting acks (default: the Log's in-flight cap). */
   maxInflightBytes?: number;
@@ -33,7 +34,12 @@ export interface AppendSessionOptions {
 
 export type { AppendTicket };
 
+/**
+ * A handle on one stream of a Log: appends, append sessions, reads, the tail, fence and trim.
+ * Get one from `log.openStream()` or `openStream()`. Every method that returns a promise reports failure by rejecting it.
+ */
 export class Stream {
+  /** The stream's name. */
   readonly name: string;
   readonly #host: StreamHost;
   readonly #ownsLog: boolean;

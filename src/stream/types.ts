@@ -69,9 +69,30 @@ export interface AppendAck {
  * - `{ tailOffset }`: this many records before the tail (`0` is the tail itself).
  */
 export type ReadFrom =
-  | { seqNum: number; timestamp?: never; tailOffset?: never }
-  | { timestamp: number; seqNum?: never; tailOffset?: never }
-  | { tailOffset: number; seqNum?: never; timestamp?: never };
+  | {
+      /** Start at this sequence number. */
+      seqNum: number;
+      /** Not with `seqNum`. */
+      timestamp?: never;
+      /** Not with `seqNum`. */
+      tailOffset?: never;
+    }
+  | {
+      /** Start at the first record whose timestamp is at or after this (ms since the epoch). */
+      timestamp: number;
+      /** Not with `timestamp`. */
+      seqNum?: never;
+      /** Not with `timestamp`. */
+      tailOffset?: never;
+    }
+  | {
+      /** Start this many records before the tail. */
+      tailOffset: number;
+      /** Not with `tailOffset`. */
+      seqNum?: never;
+      /** Not with `tailOffset`. */
+      timestamp?: never;
+    };
 
 /** Limits that end a read once reached. Either or both; a value of 0 reads nothing. */
 export interface ReadLimit {
@@ -118,7 +139,12 @@ export interface ReadRecord {
 }
 
 /** How long a stream keeps records: `{ ageSeconds }` after each was written, or forever. */
-export type RetentionPolicy = { ageSeconds: number } | "infinite";
+export type RetentionPolicy =
+  | {
+      /** Seconds a record is kept after it was written. */
+      ageSeconds: number;
+    }
+  | "infinite";
 
 /**
  * How a stream sets timestamps:

@@ -20,9 +20,14 @@ import { AbortedError, ValidationError } from "../errors.js";
 
 /** A scheduled callback; `cancel()` is idempotent and harmless after the timer fired. */
 export interface TimerHandle {
+  /** Cancels the timer; idempotent, and harmless after it fired. */
   cancel(): void;
 }
 
+/**
+ * A source of time and timers. Engine code takes one instead of calling Date.now() or setTimeout,
+ * so tests can drive time with a ManualClock.
+ */
 export interface Clock {
   /** Wall-clock time in milliseconds since the epoch. */
   nowMs(): number;
@@ -95,6 +100,7 @@ interface ManualTimer {
 /** Default bound on timer firings in one `advance`, so a timer that re-arms itself with delay 0 fails loudly. */
 export const MAX_MANUAL_TIMER_FIRINGS_PER_ADVANCE = 1_000_000;
 
+/** Options of `new ManualClock(options)`. */
 export interface ManualClockOptions {
   /** Initial wall-clock time, ms since the epoch. Default 0. */
   startMs?: number;

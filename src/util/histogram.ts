@@ -6,15 +6,27 @@
 /** Upper bounds of the buckets, in ms: 0.05 ms doubling up to about 26 s; one overflow bucket after. */
 const BUCKET_BOUNDS_MS = Array.from({ length: 20 }, (_, i) => 0.05 * 2 ** i);
 
+/** A latency histogram at one moment (`LogMetrics.appendLatency`): counts, percentiles and buckets, in ms. */
 export interface HistogramSnapshot {
+  /** Values recorded. */
   count: number;
+  /** Their sum. */
   sumMs: number;
+  /** The largest. */
   maxMs: number;
+  /** Median (the upper bound of its bucket, so good to a few percent). */
   p50Ms: number;
+  /** 90th percentile. */
   p90Ms: number;
+  /** 99th percentile. */
   p99Ms: number;
   /** Cumulative counts per upper bound (Prometheus style); the last bound is +Inf. */
-  buckets: { leMs: number; count: number }[];
+  buckets: {
+    /** Upper bound of the bucket, in ms (Infinity for the last). */
+    leMs: number;
+    /** Values at or below it (cumulative). */
+    count: number;
+  }[];
 }
 
 export class Histogram {

@@ -16,6 +16,7 @@
 import { randomFillSync } from "node:crypto";
 import { ValidationError } from "../errors.js";
 
+/** A source of randomness. Code takes one instead of calling Math.random, so tests can replay a run. */
 export interface Random {
   /** A float in [0, 1) with 53 random bits. */
   next(): number;
@@ -25,6 +26,7 @@ export interface Random {
   bytes(n: number): Uint8Array;
 }
 
+/** A Random made from a seed by `seededRandom()`: the same seed gives the same draws. */
 export interface SeededRandom extends Random {
   /** The seed it was made from, to print in a failing test so the run can be replayed. */
   readonly seed: number;
