@@ -132,6 +132,11 @@ export interface LogHealth {
 
 export type { StreamInfo };
 
+/**
+ * One durable log on one store root, holding any number of streams. Open one with `openLog()`;
+ * get stream handles with `openStream()`, manage streams with `createStream()`, `reconfigureStream()`,
+ * `deleteStream()` and `listStreams()`, and `close()` it when done (pending appends are acknowledged first).
+ */
 export class Log {
   readonly #engine: Engine;
   readonly #registry: StreamRegistry;
