@@ -94,7 +94,8 @@ export class WalWriter {
     if (waitMs > 0) {
       this.#timer = this.#options.clock.setTimer(waitMs, () => {
         this.#timer = undefined;
-        void this.#flush();
+        // Node timers can fire up to a millisecond early: check the spacing again, never assume it.
+        this.#schedule();
       });
     } else {
       this.#immediate = setImmediate(() => {

@@ -131,6 +131,7 @@ export class WriterEpoch {
 
   /** Forgets flushed WAL objects at or below the published replay point. */
   dropFlushedWalsThrough(walId: number): void {
-    while (this.flushedWals.length > 0 && this.flushedWals[0]!.walId <= walId) this.flushedWals.shift();
+    const keepFrom = this.flushedWals.findIndex((wal) => wal.walId > walId);
+    this.flushedWals.splice(0, keepFrom < 0 ? this.flushedWals.length : keepFrom);
   }
 }
