@@ -8,6 +8,7 @@
  * are then handed to the garbage collector, which deletes them once no scan uses them.
  */
 import { InternalError } from "../errors.js";
+import { BackgroundTask } from "./background-task.js";
 import type { Engine } from "./engine.js";
 import type { Manifest, SortedRun, SstHandle } from "./manifest-format.js";
 import { dropIfDead, putNewSst } from "./memtable-flusher.js";
@@ -17,18 +18,16 @@ import { SstBuilder } from "./sst-format.js";
 import type { WriterEpoch } from "./writer-epoch.js";
 
 export class Compactor {
-  #running: Promise<void> | undefined;
+  readonly #task = new BackgroundTask(() => this.#run());
 
   constructor(private readonly engine: Engine) {}
 
   kick(): void {
-    this.#running ??= this.#run().finally(() => {
-      this.#running = undefined;
-    });
+    this.#task.kick();
   }
 
-  async idle(): Promise<void> {
-    while (this.#running !== undefined) await this.#running;
+  idle(): Promise<void> {
+    return this.#task.idle();
   }
 
   async #run(): Promise<void> {

@@ -9,6 +9,7 @@
  */
 import { PreconditionFailedError, StorageError } from "../errors.js";
 import { isExpired, type Entry } from "./entry.js";
+import { BackgroundTask } from "./background-task.js";
 import type { Engine } from "./engine.js";
 import type { SstHandle } from "./manifest-format.js";
 import { sstKey } from "./paths.js";
@@ -19,19 +20,17 @@ import type { FrozenMemtable, WriterEpoch } from "./writer-epoch.js";
 const MAX_SST_ID_ATTEMPTS = 16;
 
 export class MemtableFlusher {
-  #running: Promise<void> | undefined;
+  readonly #task = new BackgroundTask(() => this.#run());
 
   constructor(private readonly engine: Engine) {}
 
   kick(): void {
     if (this.engine.options.readOnly) return;
-    this.#running ??= this.#run().finally(() => {
-      this.#running = undefined;
-    });
+    this.#task.kick();
   }
 
-  async idle(): Promise<void> {
-    while (this.#running !== undefined) await this.#running;
+  idle(): Promise<void> {
+    return this.#task.idle();
   }
 
   async #run(): Promise<void> {

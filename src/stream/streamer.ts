@@ -146,6 +146,17 @@ export class Streamer {
     this.#acks = new AckQueue(state.tail);
   }
 
+  /** Takes durable state loaded after a reset: the sequence continues right after it. */
+  #adopt(state: StreamState): void {
+    this.#nextSeq = state.tail.seqNum;
+    this.#lastTimestamp = state.tail.timestamp;
+    this.#token = state.fencingToken;
+    this.#tokenAppliedSeq = state.tail.seqNum;
+    this.#trimPoint = state.trimPoint;
+    this.#durableTrimPoint = state.trimPoint;
+    this.#acks = new AckQueue(state.tail);
+  }
+
   static async load(name: string, meta: StreamMeta, deps: StreamerDeps): Promise<Streamer> {
     return new Streamer(name, meta, await loadStreamState(deps.engine, meta.id), deps);
   }
@@ -315,14 +326,8 @@ export class Streamer {
     const state = await loadStreamState(engine, this.#meta.id);
     if (this.#status !== "stale") return;
     const previousTail = this.#acks.stable;
-    this.#nextSeq = state.tail.seqNum;
-    this.#lastTimestamp = state.tail.timestamp;
-    this.#token = state.fencingToken;
-    this.#tokenAppliedSeq = state.tail.seqNum;
-    this.#trimPoint = state.trimPoint;
-    this.#durableTrimPoint = state.trimPoint;
+    this.#adopt(state);
     if (state.trimPoint > 0) this.#deps.onDurableTrim(this.#meta.id, state.trimPoint);
-    this.#acks = new AckQueue(state.tail);
     this.#status = "ready";
     if (state.tail.seqNum !== previousTail.seqNum) {
       // Writes whose outcome was unknown turned out durable: followers must re-read from storage.
