@@ -23,7 +23,7 @@ import { openLog, recordText } from "../../src/index.js";
 import { REPO_ROOT, spawnTsx, type TsxChild } from "../helpers/child-process.js";
 import { makeTempDir } from "../helpers/temp-dir.js";
 import { createTestBucket, openStoreSpec, removeTestBucket, s3ConnectionFromEnv } from "../helpers/test-stores.js";
-import { FOLLOW_STREAMS, WRITER_LOG_OPTIONS, bodyOf, parseAcks, type FollowStream } from "./fixtures/follow-workload.js";
+import { FOLLOW_STREAMS, bodyOf, parseAcks, type FollowStream } from "./fixtures/follow-workload.js";
 
 const WRITER = path.join(REPO_ROOT, "tests/readers/fixtures/follow-writer.ts");
 const READER = path.join(REPO_ROOT, "tests/readers/fixtures/follow-reader.ts");
@@ -136,11 +136,9 @@ async function runFollowScenario(spec: string): Promise<void> {
   assert.ok((writerMetrics.deletes.sst ?? 0) >= 3, `only ${writerMetrics.deletes.sst ?? 0} SSTs collected`);
   for (const [name, metrics] of Object.entries(readerMetrics)) {
     assert.ok(metrics.manifestsAdopted >= 3, `reader ${name} adopted only ${metrics.manifestsAdopted} manifests`);
-    // Memtables hold what the reader applied from the WAL and the writer has not yet put in an
-    // SST: the writer's unflushed bytes (capped) plus what arrived since the reader last adopted
-    // a manifest, whatever the run's length. Loose here (a busy reader lags); the in-process
-    // test in read-only-follow.test.ts checks the tight bound.
-    assert.ok(metrics.maxUnflushedBytes <= 4 * WRITER_LOG_OPTIONS.maxUnflushedBytes, `reader ${name} held ${metrics.maxUnflushedBytes} memtable bytes`);
+    // Memory is reported, not asserted, here: a reader's memtables hold the writer's unflushed
+    // bytes plus whatever arrived during its current poll, and a reader starved of CPU on a busy
+    // machine polls long. read-only-follow.test.ts checks the bound on a manual clock.
   }
 }
 
