@@ -65,7 +65,7 @@ export interface LogOptions {
    * with code "read_only". Readers in other processes or on other machines use this.
    */
   readOnly?: boolean;
-  /** Read-only: how often to look for new records in the store, in ms (default 1000; two GETs per idle poll). */
+  /** Read-only: how often to look for new records in the store, in ms (default 1000). An idle poll costs two GETs, plus one LIST every fourth poll. */
   pollIntervalMs?: number;
 }
 
@@ -355,8 +355,9 @@ export class Log {
   #routeApplied(batches: WalBatch[]): void {
     if (this.#trackersById.size === 0 && this.#trackers.size === 0) return;
     if (batches.length === 0) {
-      // A newer manifest was adopted: its SSTs may hold batches we never saw one by one.
-      for (const tracker of this.#trackersById.values()) void tracker.reload(this.#engine).catch(() => undefined);
+      // A newer manifest was adopted: its SSTs may hold batches we never saw one by one,
+      // stream deletions included.
+      for (const tracker of this.#trackersById.values()) void this.#reloadTracker(tracker).catch(() => undefined);
       return;
     }
     for (const batch of batches) {
@@ -376,6 +377,19 @@ export class Log {
       }
       for (const [id, ops] of byStream) this.#trackersById.get(id)?.applyBatch(ops);
     }
+  }
+
+  async #reloadTracker(tracker: StreamTracker): Promise<void> {
+    const meta = await this.#registry.getMeta(tracker.name);
+    if (meta === undefined || meta.id !== tracker.streamId) {
+      if ((await this.#trackers.get(tracker.name)?.catch(() => undefined)) === tracker) this.#forgetTracker(tracker.name);
+      else {
+        this.#trackersById.delete(tracker.streamId);
+        tracker.close(new StreamNotFoundError(tracker.name));
+      }
+      return;
+    }
+    await tracker.reload(this.#engine);
   }
 
   #forgetTracker(name: string): void {

@@ -17,7 +17,7 @@ import { CorruptionError, NotFoundError } from "../errors.js";
 import type { ObjectStore } from "../store/object-store.js";
 import type { Clock, TimerHandle } from "../util/clock.js";
 import { decodeManifest } from "./manifest-format.js";
-import { readLatestManifest, type StoredManifest } from "./manifest-store.js";
+import { listManifestIds, readLatestManifest, type StoredManifest } from "./manifest-store.js";
 import { manifestKey, walKey } from "./paths.js";
 import { decodeWalObject, type WalBatch } from "./wal-format.js";
 
@@ -140,8 +140,12 @@ export class WalFollower {
     } else if (++this.#misses % MISSES_BEFORE_MANIFEST_LIST !== 0) {
       return false;
     }
-    const latest = await readLatestManifest(this.store);
-    if (latest !== undefined && latest.id > (newest?.id ?? current.id)) newest = latest;
+    // Read the newest only when the listing shows one newer than what we have (a LIST, no GET).
+    const ids = await listManifestIds(this.store);
+    if ((ids[ids.length - 1] ?? 0) > (newest?.id ?? current.id)) {
+      const latest = await readLatestManifest(this.store);
+      if (latest !== undefined && latest.id > (newest?.id ?? current.id)) newest = latest;
+    }
     if (newest === undefined) return false;
     this.#misses = 0;
     this.target.adoptManifest(newest);

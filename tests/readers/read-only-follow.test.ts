@@ -281,7 +281,7 @@ describe("read-only log following a writer in the same process", () => {
       assert.deepEqual(seqTexts(await collect(rs.read({ from: { seqNum: 0 } }))), await writerView(ws));
     }, BATCHES_STAY_IN_WAL));
 
-  it("a stream deletion that reaches a reader only through a manifest ends its followers with stream_not_found", { todo: "bug: after a manifest adoption Log#routeApplied only calls StreamTracker.reload, which reloads tail and trim point (the deleted stream's tail key is gone, so it reads tail 0 and changes nothing); nothing checks the stream's meta key, so the tracker stays open: followers wait until their waitMs and end quietly, and checkTail() keeps answering the old tail instead of stream_not_found" }, () =>
+  it("a stream deletion that reaches a reader only through a manifest ends its followers with stream_not_found", () =>
     withRig(async (r) => {
       const ws = await r.writer.openStream("s", { createIfMissing: true });
       await ws.append([{ body: "old0" }, { body: "old1" }]);
@@ -388,7 +388,7 @@ describe("read-only log following a writer in the same process", () => {
       assert.equal(follow.records.at(-1)?.seqNum, 20, "the reader still follows after idling");
     }));
 
-  it("costs at most two store GETs per idle poll, as LogOptions.pollIntervalMs documents", { todo: "bug: since commit 1d31997, every fourth empty poll LISTs the manifests and then GETs the newest one even when it is the manifest the reader already has (WalFollower#adoptNewerManifest -> readLatestManifest), so an idle reader makes 2.25 GETs and 0.25 LISTs per poll; the GET could be skipped when the listed id is not newer, and LogOptions.pollIntervalMs still says two GETs per idle poll" }, () =>
+  it("costs at most two store GETs per idle poll, as LogOptions.pollIntervalMs documents", () =>
     withRig(async (r) => {
       const { measure } = await idleReader(r);
       const polls = 48;
