@@ -38,7 +38,7 @@ function assertOneErrorLine(stderr: string, code: string): void {
   assert.match(errorLines[0]!, new RegExp(`^durastream: .*\\(code ${code}\\)$`));
 }
 
-describe("durastream CLI commands (in-process, MemoryStore)", () => {
+describe("durastream CLI commands (in-process, MemoryStore)", { timeout: 30_000 }, () => {
   it("create prints the new stream's config; creating it again fails with stream_exists and exit 1", async () => {
     const url = freshUrl();
     const created = await cli(["create", url, "orders", "--retention", "30d", "--timestamping", "arrival", "--uncapped"]);

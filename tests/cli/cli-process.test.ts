@@ -24,7 +24,7 @@ async function flipMiddleByte(file: string): Promise<void> {
   await writeFile(file, bytes);
 }
 
-describe("durastream CLI as child processes (LocalStore)", () => {
+describe("durastream CLI as child processes (LocalStore)", { timeout: 60_000 }, () => {
   it("read --follow in one process receives lines that `durastream append` processes pipe in, and SIGINT ends it with exit 0", async () => {
     const url = pathToFileURL(await makeTempDir("cli-follow")).href;
     const first = await cliChild(["append", url, "events", "--create-if-missing"], "first\nsecond\n");
