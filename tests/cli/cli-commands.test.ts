@@ -301,6 +301,11 @@ describe("durastream CLI commands (in-process, MemoryStore)", { timeout: 30_000 
     const json = JSON.parse((await cli(["bench", url, "--records", "20", "--format", "json", "--no-progress"])).stdout) as { phase: string; records: number }[];
     assert.deepEqual(json.map((p) => [p.phase, p.records]), [["append", 20], ["read", 20]]);
     assert.equal((await cli(["ls", url])).stdout, "", "bench streams are deleted afterwards");
+    const interrupted = new AbortController();
+    interrupted.abort();
+    const stopped = await cli(["bench", url, "--records", "1000", "--format", "json"], { signal: interrupted.signal });
+    assert.equal(stopped.code, 0, stopped.stderr);
+    assert.deepEqual((JSON.parse(stopped.stdout) as { records: number }[]).map((p) => p.records), [0, 0], "Ctrl-C before the first append: nothing appended, nothing read");
   });
 
   it("bad arguments exit 2 with one line on stderr", async () => {
