@@ -64,6 +64,13 @@ export const MAX_RETENTION_AGE_SECONDS = 100 * 365 * 24 * 60 * 60;
  */
 export const DEFAULT_INFLIGHT_BYTES = 128 * MIB;
 
+/**
+ * Bytes each record counts against the in-flight cap on top of its metered size: what one
+ * record costs in memory while it waits (its objects, keys and the copies the engine holds).
+ * Without it, a flood of tiny records would hold far more heap than the cap says.
+ */
+export const INFLIGHT_RECORD_OVERHEAD_BYTES = 256;
+
 /** Smallest allowed in-flight cap: one maximal batch must always fit, or it could never start. */
 export const MIN_INFLIGHT_BYTES = MIB;
 

@@ -19,7 +19,8 @@ import { ByteSemaphore } from "./stream/byte-semaphore.js";
 import type { ReadContext } from "./stream/read-session.js";
 import { Stream, type StreamHost } from "./stream/stream.js";
 import { StreamRegistry, type StreamInfo } from "./stream/stream-registry.js";
-import { Streamer } from "./stream/streamer.js";
+import { RECORD_STORED_BYTES_GUESS, Streamer } from "./stream/streamer.js";
+import { loadStreamState } from "./stream/stream-state.js";
 import type { StreamConfigPatch } from "./stream/types.js";
 import {
   checkBoolean,
@@ -214,7 +215,7 @@ export class Log {
         flushIntervalMs: options.flushIntervalMs ?? (store instanceof S3Store ? 50 : 5),
         ...pick(options, ["storeRetryDeadlineMs", "l0SstBytes", "maxUnflushedBytes", "blockCacheBytes", "gcIntervalMs", "gcGraceMs", "pollIntervalMs"]),
         readOnly,
-        ...(readOnly ? {} : { compactionFilter: registry.compactionFilter }),
+        ...(readOnly ? {} : { compactionFilter: registry.compactionFilter, isWriteOnceKey: StreamRegistry.isWriteOnceKey }),
       });
       await registry.loadTrimPoints(engine);
     } catch (error) {
@@ -268,10 +269,15 @@ export class Log {
     this.#throwIfClosed();
     this.#throwIfReadOnly("deleteStream");
     validateStreamName(name);
-    const deletion = this.#registry.delete(name, async () => {
-      const streamer = this.#streamers.get(name);
+    let deadBytes = 0;
+    const deletion = this.#registry.delete(name, async (meta) => {
+      const promise = this.#streamers.get(name);
       this.#streamers.delete(name);
-      if (streamer !== undefined) (await streamer.catch(() => undefined))?.close(new StreamNotFoundError(name));
+      const streamer = await promise?.catch(() => undefined);
+      streamer?.close(new StreamNotFoundError(name));
+      const state = streamer === undefined ? await loadStreamState(this.#engine, meta.id) : undefined;
+      const records = streamer === undefined ? state!.tail.seqNum - state!.trimPoint : streamer.tail.seqNum - streamer.trimPoint;
+      deadBytes = records * (streamer?.averageRecordBytes ?? RECORD_STORED_BYTES_GUESS);
     });
     const gate = deletion.then(
       () => undefined,
@@ -280,6 +286,7 @@ export class Log {
     this.#deleting.set(name, gate);
     try {
       await deletion;
+      this.#engine.noteDeadBytes(deadBytes);
     } finally {
       if (this.#deleting.get(name) === gate) this.#deleting.delete(name);
     }
@@ -448,7 +455,10 @@ export class Log {
       engine: this.#engine,
       clock: this.#clock,
       semaphore: this.#semaphore,
-      onDurableTrim: (streamId, trimPoint) => this.#registry.noteTrim(streamId, trimPoint),
+      onDurableTrim: (streamId, trimPoint, deadBytes) => {
+        this.#registry.noteTrim(streamId, trimPoint);
+        this.#engine.noteDeadBytes(deadBytes);
+      },
       onPending: (s) => this.#pending.add(s),
     });
   }

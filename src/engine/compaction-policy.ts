@@ -7,6 +7,13 @@
  *   - run + run: a window of at least MIN_RUNS_TO_MERGE adjacent runs whose sizes are within
  *     SIZE_RATIO of each other merge into one run at the window's place. Merging only
  *     neighbours keeps "newer runs come first" true.
+ *   - Space amplification: when the runs above the oldest hold as many bytes as the oldest run,
+ *     all runs merge into one bottom-most run. Size-tiering alone would leave the oldest run
+ *     alone until 4x more data piled up, and with it every record a trim or a stream deletion
+ *     made dead (only a bottom-most compaction drops them for good).
+ *   - Dead data: when the caller reported (Engine.noteDeadBytes) that trims or deletions made at
+ *     least DEAD_BYTES_RATIO of the runs' bytes dead, every run merges bottom-most, which is the
+ *     only compaction that can drop them from the oldest run.
  *   - When the runs exceed MAX_SORTED_RUNS anyway, the oldest ones merge regardless of size.
  * A plan that includes the oldest run is bottom-most: its output may drop tombstones.
  */
@@ -16,6 +23,10 @@ export const MAX_COMPACTION_SOURCES = 8;
 export const MIN_RUNS_TO_MERGE = 4;
 export const SIZE_RATIO = 4;
 export const MAX_SORTED_RUNS = 12;
+/** Merge everything bottom-most once this fraction of the runs' bytes is reported dead. */
+export const DEAD_BYTES_RATIO = 0.25;
+/** Merge everything once the newer runs hold this many times the oldest run's bytes. */
+export const SPACE_AMPLIFICATION_RATIO = 1;
 
 export type CompactionPlan =
   | { kind: "l0"; l0: SstHandle[]; bottomMost: boolean }
@@ -25,7 +36,7 @@ export function runBytes(ssts: SstHandle[]): number {
   return ssts.reduce((sum, handle) => sum + handle.info.sizeBytes, 0);
 }
 
-export function pickCompaction(manifest: Manifest, l0CompactionTrigger: number): CompactionPlan | undefined {
+export function pickCompaction(manifest: Manifest, l0CompactionTrigger: number, deadBytes = 0): CompactionPlan | undefined {
   if (manifest.l0.length >= l0CompactionTrigger) {
     const l0 = manifest.l0.slice(-MAX_COMPACTION_SOURCES);
     return { kind: "l0", l0, bottomMost: manifest.runs.length === 0 && l0.length === manifest.l0.length };
@@ -44,6 +55,17 @@ export function pickCompaction(manifest: Manifest, l0CompactionTrigger: number):
       end++;
     }
     if (end - start >= MIN_RUNS_TO_MERGE) return runsPlan(manifest, start, end);
+  }
+  const totalBytes = sizes.reduce((sum, size) => sum + size, 0);
+  if (sizes.length >= 1 && sizes.length <= MAX_COMPACTION_SOURCES && totalBytes > 0 && deadBytes >= DEAD_BYTES_RATIO * totalBytes) {
+    return runsPlan(manifest, 0, sizes.length);
+  }
+  if (sizes.length >= 2) {
+    const oldest = sizes[sizes.length - 1]!;
+    const newer = sizes.slice(0, -1).reduce((sum, size) => sum + size, 0);
+    if (newer >= SPACE_AMPLIFICATION_RATIO * oldest) {
+      return runsPlan(manifest, Math.max(0, sizes.length - MAX_COMPACTION_SOURCES), sizes.length);
+    }
   }
   if (manifest.runs.length > MAX_SORTED_RUNS) {
     return runsPlan(manifest, Math.max(0, manifest.runs.length - MIN_RUNS_TO_MERGE), manifest.runs.length);

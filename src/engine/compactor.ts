@@ -34,7 +34,7 @@ export class Compactor {
     for (;;) {
       const epoch = this.engine.epoch;
       if (epoch === undefined || epoch.stopped || this.engine.options.readOnly) return;
-      const plan = pickCompaction(epoch.manifest.manifest, this.engine.options.l0CompactionTrigger);
+      const plan = pickCompaction(epoch.manifest.manifest, this.engine.options.l0CompactionTrigger, this.engine.deadBytes);
       if (plan === undefined) return;
       try {
         await this.#compact(epoch, plan);
@@ -55,6 +55,9 @@ export class Compactor {
     if (epoch.stopped) return;
     const recorder = this.engine.recorder;
     recorder.compactions++;
+    if (plan.kind === "runs" && plan.bottomMost && epoch.manifest.manifest.runs.length <= 1) {
+      this.engine.clearDeadBytes(); // every run was merged bottom-most: what was dead is gone
+    }
     recorder.compactionBytesRead += inputs.flat().reduce((sum, handle) => sum + handle.info.sizeBytes, 0);
     recorder.compactionBytesWritten += outputs.reduce((sum, handle) => sum + handle.info.sizeBytes, 0);
     this.engine.refreshVersion(epoch);
@@ -64,13 +67,13 @@ export class Compactor {
 
   async #writeOutputs(epoch: WriterEpoch, sources: EntrySource[], bottomMost: boolean): Promise<SstHandle[]> {
     const outputs: SstHandle[] = [];
-    const { sstBlockBytes, maxSstBytes, compactionFilter } = this.engine.options;
+    const { sstBlockBytes, maxSstBytes } = this.engine.options;
     const nowMs = this.engine.clock.nowMs();
     let builder = new SstBuilder({ blockBytes: sstBlockBytes });
     for await (const newest of newestVersions(sources, { reverse: false, snapshotSeq: Number.MAX_SAFE_INTEGER })) {
       if (epoch.stopped) return outputs;
-      const entry = dropIfDead(newest, nowMs, compactionFilter);
-      if (entry.value === null && bottomMost) continue;
+      const entry = dropIfDead(newest, nowMs, this.engine.options);
+      if (entry === undefined || (entry.value === null && bottomMost)) continue;
       builder.add(entry);
       if (builder.estimatedBytes >= maxSstBytes) {
         const built = builder.finish();

@@ -39,6 +39,12 @@ export interface EngineOptions {
   /** Old manifests kept besides the current one (default 4). */
   manifestsKept?: number;
   compactionFilter?: CompactionFilter;
+  /**
+   * Keys written exactly once (never overwritten or deleted by a later write): when such an entry
+   * is expired or filtered, a flush or compaction drops it outright instead of leaving a
+   * tombstone to shadow older versions, which cannot exist. The stream layer's records are.
+   */
+  isWriteOnceKey?: (key: Uint8Array) => boolean;
   /** Check at open that the store refuses a second create-only put (default true). */
   checkCreateOnly?: boolean;
   /** Open without writing anything: load the durable state and follow the writer by polling. */
@@ -60,6 +66,7 @@ export interface ResolvedEngineOptions {
   gcGraceMs: number;
   manifestsKept: number;
   compactionFilter: CompactionFilter | undefined;
+  isWriteOnceKey: ((key: Uint8Array) => boolean) | undefined;
   checkCreateOnly: boolean;
   readOnly: boolean;
   pollIntervalMs: number;
@@ -97,6 +104,7 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     gcGraceMs: int("gcGraceMs", options.gcGraceMs, 60_000, 0),
     manifestsKept: int("manifestsKept", options.manifestsKept, 4, 1, 1000),
     compactionFilter: options.compactionFilter,
+    isWriteOnceKey: options.isWriteOnceKey,
     checkCreateOnly: options.checkCreateOnly ?? true,
     readOnly: options.readOnly ?? false,
     pollIntervalMs: int("pollIntervalMs", options.pollIntervalMs, 1_000, 1, 3_600_000),

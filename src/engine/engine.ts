@@ -77,6 +77,7 @@ export class Engine {
   readonly #closedListeners = new Set<(error: Error) => void>();
   readonly #appliedListeners = new Set<(batches: WalBatch[]) => void>();
   #follower: WalFollower | undefined;
+  #deadBytes = 0;
   #lastFollowError: unknown;
   readonly #capacityWaiters = new Set<() => void>();
   readonly flusher: MemtableFlusher;
@@ -270,6 +271,27 @@ export class Engine {
   onClosed(listener: (error: Error) => void): () => void {
     this.#closedListeners.add(listener);
     return () => this.#closedListeners.delete(listener);
+  }
+
+  /**
+   * Tells compaction that about `bytes` of stored data became dead (trimmed, deleted). Once the
+   * dead bytes reach a quarter of the sorted runs' size, all runs merge bottom-most, which drops
+   * them for good; size-tiering alone may leave them in the oldest run indefinitely.
+   */
+  noteDeadBytes(bytes: number): void {
+    if (!(bytes > 0)) return;
+    this.#deadBytes += bytes;
+    this.compactor.kick();
+  }
+
+  /** Dead bytes reported since the last bottom-most merge of every run. */
+  get deadBytes(): number {
+    return this.#deadBytes;
+  }
+
+  /** @internal The compactor calls it after merging every run bottom-most. */
+  clearDeadBytes(): void {
+    this.#deadBytes = 0;
   }
 
   /** Bytes written but not yet in an SST (WAL buffer plus memtables). */

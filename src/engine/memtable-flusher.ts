@@ -11,6 +11,7 @@ import { PreconditionFailedError, StorageError } from "../errors.js";
 import { isExpired, type Entry } from "./entry.js";
 import { BackgroundTask } from "./background-task.js";
 import type { Engine } from "./engine.js";
+import type { ResolvedEngineOptions } from "./engine-options.js";
 import type { SstHandle } from "./manifest-format.js";
 import { sstKey } from "./paths.js";
 import { SstBuilder } from "./sst-format.js";
@@ -78,23 +79,32 @@ export class MemtableFlusher {
 function buildL0(frozen: FrozenMemtable, engine: Engine): { bytes: Uint8Array; info: SstHandle["info"] } | undefined {
   const builder = new SstBuilder({ blockBytes: engine.options.sstBlockBytes });
   const nowMs = engine.clock.nowMs();
-  const filter = engine.options.compactionFilter;
   let previous: Uint8Array | undefined;
   for (const entry of frozen.memtable.entries()) {
     if (previous !== undefined && Buffer.compare(previous, entry.key) === 0) continue; // older version
     previous = entry.key;
-    builder.add(dropIfDead(entry, nowMs, filter));
+    const kept = dropIfDead(entry, nowMs, engine.options);
+    if (kept !== undefined) builder.add(kept);
   }
   return builder.entryCount === 0 ? undefined : builder.finish();
 }
 
-/** An expired or filtered version becomes a tombstone at the same seq, so no older version reappears. */
-export function dropIfDead(entry: Entry, nowMs: number, filter: ((key: Uint8Array, value: Uint8Array) => boolean) | undefined): Entry {
+/**
+ * What a flush or compaction keeps of the newest version of a key. An expired or filtered
+ * version becomes a tombstone at the same seq, so that no older version reappears; a key the
+ * caller declared write-once (`isWriteOnceKey`) has no older version, so it is dropped outright.
+ * Returns undefined to drop.
+ */
+export function dropIfDead(
+  entry: Entry,
+  nowMs: number,
+  options: Pick<ResolvedEngineOptions, "compactionFilter" | "isWriteOnceKey">,
+): Entry | undefined {
   if (entry.value === null) return entry;
-  if (isExpired(entry, nowMs) || (filter !== undefined && !filter(entry.key, entry.value))) {
-    return { key: entry.key, seq: entry.seq, value: null, expireAtMs: 0 };
-  }
-  return entry;
+  const filter = options.compactionFilter;
+  if (!isExpired(entry, nowMs) && (filter === undefined || filter(entry.key, entry.value))) return entry;
+  if (options.isWriteOnceKey?.(entry.key) === true) return undefined;
+  return { key: entry.key, seq: entry.seq, value: null, expireAtMs: 0 };
 }
 
 /** Creates an SST under a fresh id (create-only, so a stale writer's object is never overwritten). */

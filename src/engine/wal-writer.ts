@@ -21,6 +21,13 @@ import type { Clock, TimerHandle } from "../util/clock.js";
 import { walKey } from "./paths.js";
 import { encodeWalObject } from "./wal-format.js";
 
+/**
+ * A buffer this large is flushed at once, from inside `append`, instead of after the current
+ * event-loop turn: a producer that never yields (a loop of promise continuations) would
+ * otherwise starve the flush and nothing would ever become durable.
+ */
+export const WAL_FLUSH_NOW_BYTES = 1024 * 1024;
+
 export interface WalFlush {
   walId: number;
   maxSeq: number;
@@ -75,7 +82,17 @@ export class WalWriter {
     this.#batches.push(encodedBatch);
     this.#bufferedBytes += encodedBatch.length;
     this.#bufferMaxSeq = seq;
+    if (this.#bufferedBytes >= WAL_FLUSH_NOW_BYTES && this.#spacingElapsed() && !this.#inFlight) {
+      if (this.#immediate !== undefined) clearImmediate(this.#immediate);
+      this.#immediate = undefined;
+      void this.#flush();
+      return;
+    }
     this.#schedule();
+  }
+
+  #spacingElapsed(): boolean {
+    return this.#lastStartMs + this.#options.flushIntervalMs <= this.#options.clock.elapsedMs();
   }
 
   /** Stops flushing; the buffer is dropped (its batches were never durable). */

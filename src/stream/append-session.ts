@@ -13,6 +13,9 @@ import type { AppendAck, AppendOptions, AppendRecord } from "./types.js";
 import { validateAppend } from "./validate.js";
 
 /** What `submit()` resolves with: a handle on the append's ack. */
+/** Unacknowledged appends past which `submit()` yields to the event loop once per call. */
+const YIELD_AFTER_PENDING_APPENDS = 16;
+
 export interface AppendTicket {
   /** Resolves with the append's ack once it is durable; rejects with its error. */
   ack(): Promise<AppendAck>;
@@ -57,10 +60,10 @@ export class AppendSession {
     if (this.#failed !== undefined) throw this.#failed;
     const input = validateAppend(records, options);
     const streamer = await this.#deps.streamer();
-    const own = await this.#own.acquire(input.meteredBytes, input.signal);
+    const own = await this.#own.acquire(input.inflightBytes, input.signal);
     let logPermit;
     try {
-      logPermit = await this.#deps.logSemaphore.acquire(input.meteredBytes, input.signal);
+      logPermit = await this.#deps.logSemaphore.acquire(input.inflightBytes, input.signal);
     } catch (error) {
       own.release();
       throw error;
@@ -78,6 +81,10 @@ export class AppendSession {
       this.#pending.delete(ack);
     });
     this.#pending.add(ack);
+    // A producer looping on `await submit()` runs on promise continuations alone and would never
+    // let timers and I/O run (the WAL flush among them). With many appends unacknowledged, give
+    // the event loop a turn before handing back the ticket.
+    if (this.#pending.size > YIELD_AFTER_PENDING_APPENDS) await new Promise<void>((resolve) => setImmediate(resolve));
     return { ack: () => ack };
   }
 

@@ -128,6 +128,9 @@ export class StreamRegistry {
     return out;
   }
 
+  /** Record and timestamp-index keys are written once (a seq is never reused), so dead ones need no tombstone. */
+  static readonly isWriteOnceKey = (key: Uint8Array): boolean => key[0] === KeyKind.record || key[0] === KeyKind.timestampIndex;
+
   /**
    * Keeps an entry unless it is a record or index entry below its stream's durable trim point,
    * or a leftover tail or token key of a deleted stream. Runs inside compaction: it must be

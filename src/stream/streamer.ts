@@ -77,8 +77,11 @@ export interface StreamerDeps {
   engine: Engine;
   clock: Clock;
   semaphore: ByteSemaphore;
-  /** A trim point became durable: the compaction filter may drop records below it. */
-  onDurableTrim(streamId: number, trimPoint: number): void;
+  /**
+   * A trim point became durable: the compaction filter may drop records below it. `deadBytes`
+   * estimates what the trim made dead (records times their average stored size).
+   */
+  onDurableTrim(streamId: number, trimPoint: number, deadBytes: number): void;
   /** The streamer has batches waiting for durability (the Log routes durable events to it). */
   onPending(streamer: Streamer): void;
 }
@@ -97,6 +100,11 @@ interface InflightBatch extends DurableBatch {
 }
 
 type StreamerStatus = "ready" | "stale" | "closed";
+
+/** Bytes a record's two keys take in an SST (record and timestamp index, with row headers). */
+const STORED_KEYS_BYTES = 80;
+/** A record's stored size before any was appended here (for dead-data estimates only). */
+export const RECORD_STORED_BYTES_GUESS = 256;
 
 /** One append turned into an engine batch, with the state it leaves behind. */
 interface BuiltBatch {
@@ -132,6 +140,8 @@ export class Streamer {
   readonly #admission = new Denque<Admitted>();
   #draining = false;
   readonly #followers = new Set<Follower>();
+  #recordsAppended = 0;
+  #recordBytesAppended = 0;
 
   private constructor(name: string, meta: StreamMeta, state: StreamState, deps: StreamerDeps) {
     this.name = name;
@@ -183,6 +193,14 @@ export class Streamer {
     return this.#status === "closed";
   }
 
+  /**
+   * Average stored bytes of a record appended through this streamer (value, record and index
+   * keys), for dead-data estimates; RECORD_STORED_BYTES_GUESS before the first append.
+   */
+  get averageRecordBytes(): number {
+    return this.#recordsAppended === 0 ? RECORD_STORED_BYTES_GUESS : this.#recordBytesAppended / this.#recordsAppended;
+  }
+
   get hasPending(): boolean {
     return this.#inflight.length > 0;
   }
@@ -194,7 +212,7 @@ export class Streamer {
   /** Appends one validated batch; resolves with its ack once durable. */
   async append(input: ValidatedAppend, session?: SessionState): Promise<AppendAck> {
     this.#throwIfClosed();
-    const permit = await this.#deps.semaphore.acquire(input.meteredBytes, input.signal);
+    const permit = await this.#deps.semaphore.acquire(input.inflightBytes, input.signal);
     return this.admit(input, permit, session);
   }
 
@@ -225,8 +243,9 @@ export class Streamer {
     for (let front = this.#inflight.peekFront(); front !== undefined && front.engineSeq <= durableEngineSeq; front = this.#inflight.peekFront()) {
       this.#inflight.shift();
       if (front.trimPoint !== undefined && front.trimPoint > this.#durableTrimPoint) {
+        const deadBytes = (front.trimPoint - this.#durableTrimPoint) * this.averageRecordBytes;
         this.#durableTrimPoint = front.trimPoint;
-        this.#deps.onDurableTrim(this.#meta.id, front.trimPoint);
+        this.#deps.onDurableTrim(this.#meta.id, front.trimPoint, deadBytes);
       }
       this.#acks.onStable(front.tail);
       for (const follower of this.#followers) {
@@ -327,7 +346,7 @@ export class Streamer {
     if (this.#status !== "stale") return;
     const previousTail = this.#acks.stable;
     this.#adopt(state);
-    if (state.trimPoint > 0) this.#deps.onDurableTrim(this.#meta.id, state.trimPoint);
+    if (state.trimPoint > 0) this.#deps.onDurableTrim(this.#meta.id, state.trimPoint, 0);
     this.#status = "ready";
     if (state.tail.seqNum !== previousTail.seqNum) {
       // Writes whose outcome was unknown turned out durable: followers must re-read from storage.
@@ -391,6 +410,8 @@ export class Streamer {
       ops.push({ type: "put", key: recordKey({ streamId: id, seqNum, timestamp }), value: record.value, expireAtMs });
       ops.push({ type: "put", key: timestampIndexKey({ streamId: id, seqNum, timestamp }), value: TIMESTAMP_INDEX_VALUE, expireAtMs });
       records.push({ seqNum, timestamp, value: record.value });
+      this.#recordsAppended++;
+      this.#recordBytesAppended += record.value.length + STORED_KEYS_BYTES;
       if (record.command?.kind === "fence") {
         token = record.command.token;
         tokenAppliedSeq = seqNum + 1;

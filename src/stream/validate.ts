@@ -28,7 +28,7 @@ import {
   MAX_RETENTION_AGE_SECONDS,
   MAX_STREAM_NAME_BYTES,
   MIN_INFLIGHT_BYTES,
-} from "../limits.js";
+ INFLIGHT_RECORD_OVERHEAD_BYTES } from "../limits.js";
 import {
   FENCE_COMMAND,
   TRIM_COMMAND,
@@ -116,8 +116,10 @@ export interface ValidatedRecord {
 /** A validated append: 1..1000 encoded records within the byte limits, and its options. */
 export interface ValidatedAppend {
   records: ValidatedRecord[];
-  /** Sum of the records' metered sizes (<= MAX_APPEND_BYTES): the byte permits to acquire. */
+  /** Sum of the records' metered sizes (<= MAX_APPEND_BYTES). */
   meteredBytes: number;
+  /** What it counts against the in-flight cap: metered bytes plus a per-record memory overhead. */
+  inflightBytes: number;
   matchSeqNum: number | undefined;
   fencingToken: string | undefined;
   signal: AbortSignal | undefined;
@@ -145,13 +147,13 @@ export function validateAppend(records: unknown, options?: unknown): ValidatedAp
     throw new ValidationError(`got ${total} metered bytes in ${records.length} records, at most ${MAX_APPEND_BYTES}`);
   }
   const encoded = records.map((record: AppendInputRecord, i) => encodeRecord(record, i, sizes[i]!));
-  return { ...opts, records: encoded, meteredBytes: total };
+  return { ...opts, records: encoded, meteredBytes: total, inflightBytes: total + encoded.length * INFLIGHT_RECORD_OVERHEAD_BYTES };
 }
 
 /** A record that passed `checkRecordShape`. */
 type AppendInputRecord = RecordLike & { timestamp?: number };
 
-function validateAppendOptions(options: unknown): Omit<ValidatedAppend, "records" | "meteredBytes"> {
+function validateAppendOptions(options: unknown): Omit<ValidatedAppend, "records" | "meteredBytes" | "inflightBytes"> {
   const o = checkOptions(options, "append option", ["matchSeqNum", "fencingToken", "signal"]);
   const matchSeqNum = o.matchSeqNum === undefined ? undefined : checkInteger(o.matchSeqNum, "matchSeqNum");
   const fencingToken = o.fencingToken === undefined ? undefined : validateFencingToken(o.fencingToken, "fencingToken");

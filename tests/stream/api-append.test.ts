@@ -5,6 +5,7 @@
  * (research brief section 11), with DESIGN.md winning where the two differ.
  */
 import assert from "node:assert/strict";
+import { INFLIGHT_RECORD_OVERHEAD_BYTES } from "../../src/limits.js";
 import { describe, it } from "node:test";
 import {
   DurastreamError,
@@ -356,7 +357,7 @@ describe("append: backpressure", () => {
         store.holdWal();
         const first = s.append([recordOfMeteredSize(600 * 1024)]);
         await store.whenHeld();
-        assert.equal(log.metrics().inflightBytes, 600 * 1024);
+        assert.equal(log.metrics().inflightBytes, 600 * 1024 + INFLIGHT_RECORD_OVERHEAD_BYTES, "metered bytes plus the per-record overhead");
         let secondDone = false;
         const second = s.append([recordOfMeteredSize(600 * 1024)]).finally(() => (secondDone = true));
         await settle(3);
