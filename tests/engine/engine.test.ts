@@ -333,6 +333,46 @@ describe("Engine", () => {
     await reopened.close();
   });
 
+  it("drops dead write-once keys outright instead of leaving tombstones", async () => {
+    const clock = new ManualClock({ startMs: 1_000 });
+    const store = new MemoryStore();
+    const engine = await Engine.open(store, { ...small, clock, checkCreateOnly: false, isWriteOnceKey: (key) => key[0] === 0x77 });
+    for (let i = 0; i < 100; i++) engine.write([put(`w${i}`, "x".repeat(40), 2_000), put(`other${i}`, "y".repeat(40), 2_000)]);
+    clock.setNowMs(3_000); // everything has expired
+    engine.write([put("live", "z")]);
+    await engine.flushMemtables();
+    await engine.compactor.idle();
+    let tombstones = 0;
+    for await (const { key, size } of store.list("sst/")) {
+      const bytes = Buffer.from(await store.get(key));
+      if (bytes.includes("w1")) tombstones++;
+      void size;
+    }
+    assert.equal(tombstones, 0, "no SST keeps the expired write-once keys, not even as tombstones");
+    assert.deepEqual(await collect(engine), [["live", "z"]]);
+    await engine.close();
+  });
+
+  it("merges every sorted run bottom-most once the dead bytes reported reach a quarter of them", async () => {
+    const store = new MemoryStore();
+    const engine = await Engine.open(store, { ...small, compactionFilter: (key) => !Buffer.from(key).toString().startsWith("dead") });
+    for (let i = 0; i < 300; i++) engine.write([put(`${i < 150 ? "dead" : "live"}${String(i).padStart(4, "0")}`, "x".repeat(60))]);
+    await engine.flushMemtables();
+    await engine.compactor.idle();
+    const runsBefore = engine.metrics().sortedRunCount;
+    assert.ok(runsBefore >= 1, "precondition: data sits in sorted runs");
+    const compactionsBefore = engine.metrics().compactions;
+    engine.noteDeadBytes(1 << 30);
+    await engine.compactor.idle();
+    assert.ok(engine.metrics().compactions > compactionsBefore, "the report triggered a compaction");
+    assert.equal(engine.metrics().sortedRunCount, 1, "every run merged into one");
+    assert.equal(engine.deadBytes, 0, "the dead bytes are cleared after a bottom-most merge of every run");
+    const live = await collect(engine);
+    assert.equal(live.length, 150);
+    assert.ok(live.every(([key]) => key.startsWith("live")));
+    await engine.close();
+  });
+
   it("rejects empty batches and bad keys without using a sequence number", async () => {
     const engine = await Engine.open(new MemoryStore());
     assert.throws(() => engine.write([]), { code: "validation" });

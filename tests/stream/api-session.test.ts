@@ -7,8 +7,13 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
+  LocalStore,
   SeqNumMismatchError,
+  openLog,
   type AppendAck,
   type AppendOptions,
   type AppendRecord,
@@ -291,4 +296,34 @@ describe("append session: closing and backpressure", () => {
       const last = await collect(s.read({ from: { tailOffset: 1 } }));
       assert.deepEqual(last[0]!.body, body);
     }));
+});
+
+describe("append session: a producer that never yields", () => {
+  it("keeps making records durable while the producer loops on await submit() alone", async () => {
+    const root = await mkdtemp(join(tmpdir(), "durastream-session-"));
+    const log = await openLog({ store: new LocalStore(root) });
+    try {
+      const stream = await log.openStream("s", { createIfMissing: true });
+      const session = stream.appendSession();
+      const records = Array.from({ length: 1000 }, () => ({ body: "tiny" }));
+      const tickets: AppendTicket[] = [];
+      let acked = 0;
+      let ackedDuringLoop = 0;
+      for (let i = 0; i < 300; i++) {
+        const ticket = await session.submit(records);
+        void ticket.ack().then(() => acked++);
+        tickets.push(ticket);
+      }
+      ackedDuringLoop = acked;
+      const acks = await Promise.all(tickets.map((ticket) => ticket.ack()));
+      await session.close();
+      // Real I/O completes only when the event loop gets a turn: the session must give it one.
+      assert.ok(ackedDuringLoop > 0, "no append was acknowledged while the producer was looping");
+      assert.equal(acks.at(-1)!.end.seqNum, 300_000);
+      assert.equal((await stream.checkTail()).seqNum, 300_000);
+    } finally {
+      await log.close();
+      await rm(root, { recursive: true, force: true });
+    }
+  });
 });
