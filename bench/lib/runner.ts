@@ -97,6 +97,11 @@ export interface RunAllOptions {
   runs: number;
   /** Extra node flags for the children, e.g. ["--expose-gc"]. */
   nodeArgs?: readonly string[];
+  /**
+   * Load the script through tsx (default true). False runs it as plain JavaScript, for a bundle
+   * made by bench/lib/bundle.ts, which starts several times faster than tsx on a loaded machine.
+   */
+  tsx?: boolean;
   /** Extra arguments after the case spec, passed to every child. */
   childArgs?: readonly string[];
   /** Called after every run, e.g. to print progress. */
@@ -119,8 +124,8 @@ export async function runAllInChildren(options: RunAllOptions): Promise<RunRecor
 function runOneChild(options: RunAllOptions, spec: CaseSpec, rep: number): Promise<RunRecord> {
   const startMs = performance.now();
   const loadAverage1m = loadavg()[0] ?? Number.NaN;
-  const loader = import.meta.resolve("tsx");
-  const args = [...(options.nodeArgs ?? []), "--import", loader, options.script, CHILD_FLAG, JSON.stringify(spec), ...(options.childArgs ?? [])];
+  const loader = options.tsx === false ? [] : ["--import", import.meta.resolve("tsx")];
+  const args = [...(options.nodeArgs ?? []), ...loader, options.script, CHILD_FLAG, JSON.stringify(spec), ...(options.childArgs ?? [])];
   return new Promise<RunRecord>((resolve) => {
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
     let stdout = "";
