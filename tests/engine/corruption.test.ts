@@ -31,7 +31,7 @@ import { applyBatch, twoWriterBatch, type Model } from "./fixtures/workload.js";
 const SEED = 7;
 const BASE_OPTIONS: EngineOptions = Object.freeze({
   flushIntervalMs: 0,
-  l0SstBytes: 4096,
+  l0SstBytes: 16384, // memtables count about 500 bytes per entry: a few batches per L0
   sstBlockBytes: 256,
   maxSstBytes: 8192,
   gcIntervalMs: 0,
