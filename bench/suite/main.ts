@@ -9,8 +9,8 @@
  *   --runs N           runs per case (default 3; 1 with --quick)
  *   --filter TEXT      only cases whose id contains TEXT (comma-separated: any of them)
  *   --list             print the case ids and exit
- *   --case ID          run one case in this process (for node --cpu-prof); needs --data-dir
- *                      for cases on prebuilt logs
+ *   --case ID          run one case in this process (for node --cpu-prof); a prebuilt log it
+ *                      needs is built first (with --data-dir, kept for the next time)
  *   --data-dir DIR     keep the prebuilt logs in DIR and reuse them on the next run
  *   --out DIR          where the Markdown report goes (default $TMPDIR/durastream-bench)
  *   --no-peers         skip the peers (no install)
@@ -27,7 +27,7 @@ import { isChildProcess, runAllInChildren, runCaseInProcess, runChild, summarize
 import { formatInt, formatNumber } from "../lib/table.js";
 import { spread } from "../lib/stats.js";
 import { buildCases, datasetSpecs, FULL, KINDS, QUICK, type Preset, type SuiteCase, type SuiteConfig } from "./cases.js";
-import { isBuilt, readMeta, type DatasetMeta, type DatasetSpec } from "./datasets.js";
+import { buildDataset, isBuilt, readMeta, type DatasetMeta, type DatasetSpec } from "./datasets.js";
 import { SUITE_HANDLERS } from "./handlers.js";
 import { checkPeers, ensurePeersInstalled, NOT_IN_RUN, PEER_NAMES, type PeerName, type PeerStatus } from "./peers.js";
 import { renderSections, type Summary } from "./report-common.js";
@@ -81,7 +81,7 @@ export async function suiteMain(preset: Preset, entryFile: string): Promise<void
   const cases = cli.filters === undefined ? all : all.filter((c) => cli.filters!.some((f) => c.id.includes(f)));
   try {
     if (cli.list) return void console.log(cases.map((c) => c.id).join("\n"));
-    if (cli.caseId !== undefined) return await runOneHere(cases, cli.caseId);
+    if (cli.caseId !== undefined) return await runOneHere(cases, cli.caseId, datasetSpecs(preset, config), workDir);
     if (cases.length === 0) throw new Error(`no case matches --filter ${cli.filters?.join(",")}`);
     await runSuite({ preset, entryFile, cli, config, cases, workDir });
   } finally {
@@ -89,9 +89,15 @@ export async function suiteMain(preset: Preset, entryFile: string): Promise<void
   }
 }
 
-async function runOneHere(cases: readonly SuiteCase[], id: string): Promise<void> {
+/** Runs one case in this process (for profiling), building its prebuilt log first when it needs one that is not there. */
+async function runOneHere(cases: readonly SuiteCase[], id: string, datasets: readonly DatasetSpec[], workDir: string): Promise<void> {
   const spec = cases.find((c) => c.id === id);
   if (spec === undefined) throw new Error(`no case "${id}" (see --list)`);
+  const dataset = datasets.find((d) => path.join(workDir, d.name) === (spec.params as { dataset?: string }).dataset);
+  if (dataset !== undefined && !isBuilt(path.join(workDir, dataset.name), dataset)) {
+    process.stderr.write(`building ${dataset.name} (keep it for the next --case with --data-dir)\n`);
+    await buildDataset({ dir: path.join(workDir, dataset.name), spec: dataset });
+  }
   const metrics = await runCaseInProcess(SUITE_HANDLERS, spec);
   console.log(JSON.stringify({ id, metrics }, null, 2));
 }
