@@ -66,7 +66,7 @@ export interface LogOptions {
    * with code "read_only". Readers in other processes or on other machines use this.
    */
   readOnly?: boolean;
-  /** Read-only: how often to look for new records in the store, in ms (default 1000). An idle poll costs two GETs, plus one LIST every fourth poll. */
+  /** Read-only: how often to look for new records in the store, in ms (default 1000). An idle poll costs two GETs; a LIST of the manifests runs at most every 5 s. */
   pollIntervalMs?: number;
 }
 

@@ -49,7 +49,7 @@ export interface EngineOptions {
   checkCreateOnly?: boolean;
   /** Open without writing anything: load the durable state and follow the writer by polling. */
   readOnly?: boolean;
-  /** Read-only: how often to look for new WAL objects and manifests, in ms (default 1000). An idle poll costs two GETs, plus one LIST every fourth poll. */
+  /** Read-only: how often to look for new WAL objects and manifests, in ms (default 1000). An idle poll costs two GETs; a LIST of the manifests runs at most every 5 s. */
   pollIntervalMs?: number;
 }
 

@@ -8,7 +8,7 @@
  * and when a newer manifest exists it adopts it (new SSTs; memtable entries the manifest now
  * covers are dropped) and continues after that manifest's replay point. Fences (zero-byte WAL
  * objects) are skipped. An idle log costs two GETs per poll, plus one LIST of the manifests
- * every MISSES_BEFORE_MANIFEST_LIST polls (a reader that fell behind the writer's GC needs it).
+ * every MANIFEST_LIST_INTERVAL_MS (a reader that fell behind the writer's GC needs it).
  *
  * Batch seqs must follow each other: a gap means an object vanished between two probes, and the
  * follower reloads from the newest manifest instead of skipping records.
@@ -25,11 +25,12 @@ import { decodeWalObject, type WalBatch } from "./wal-format.js";
 const MAX_WAL_OBJECTS_PER_POLL = 256;
 
 /**
- * Polls in a row that found neither the next WAL object nor the next manifest before the
- * follower LISTs the manifests: the writer's GC may have deleted the next manifest id already
- * (it keeps only a few), and probing ids alone would then never find the newest one.
+ * While polls find neither the next WAL object nor the next manifest, the follower LISTs the
+ * manifests at most this often: the writer's GC may have deleted the next manifest id already
+ * (it keeps only a few), and probing ids alone would then never find the newest one. A LIST
+ * costs as much as 12 GETs on S3, so it runs on a timer, not every few polls.
  */
-const MISSES_BEFORE_MANIFEST_LIST = 4;
+export const MANIFEST_LIST_INTERVAL_MS = 5_000;
 
 export interface FollowerTarget {
   /** The seq of the last batch applied (every seq up to it is visible). */
@@ -45,7 +46,7 @@ export class WalFollower {
   #timer: TimerHandle | undefined;
   #polling: Promise<boolean> | undefined;
   #stopped = false;
-  #misses = 0;
+  #lastListMs = Number.NEGATIVE_INFINITY;
   polls = 0;
 
   constructor(
@@ -109,7 +110,6 @@ export class WalFollower {
         if (!(await this.#adoptNewerManifest())) return false;
         continue;
       }
-      this.#misses = 0;
       if (this.#stopped) return false;
       if (bytes.length > 0) this.#apply(this.#nextWalId, bytes);
       this.#nextWalId++;
@@ -137,9 +137,10 @@ export class WalFollower {
     let newest: StoredManifest | undefined;
     if (next !== undefined) {
       newest = { id: current.id + 1, manifest: decodeManifest(manifestKey(current.id + 1), next) };
-    } else if (++this.#misses % MISSES_BEFORE_MANIFEST_LIST !== 0) {
+    } else if (this.clock.elapsedMs() - this.#lastListMs < Math.max(MANIFEST_LIST_INTERVAL_MS, this.pollIntervalMs)) {
       return false;
     }
+    this.#lastListMs = this.clock.elapsedMs();
     // Read the newest only when the listing shows one newer than what we have (a LIST, no GET).
     const ids = await listManifestIds(this.store);
     if ((ids[ids.length - 1] ?? 0) > (newest?.id ?? current.id)) {
@@ -147,7 +148,6 @@ export class WalFollower {
       if (latest !== undefined && latest.id > (newest?.id ?? current.id)) newest = latest;
     }
     if (newest === undefined) return false;
-    this.#misses = 0;
     this.target.adoptManifest(newest);
     this.#nextWalId = Math.max(this.#nextWalId, newest.manifest.replayAfterWalId + 1);
     return true;
