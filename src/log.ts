@@ -183,6 +183,7 @@ export class Log {
     });
     this.#engine.onReset((error) => {
       this.#pending.clear();
+      this.#registry.forgetCounter();
       this.#forEachStreamer((streamer) => streamer.onReset(error));
     });
     // After a reset, reload every stream's tail at once: a reader must see writes whose outcome
