@@ -80,7 +80,8 @@ export class Version {
     this.cache.evictObject(sstKey(sstId));
   }
 
-  async *scan(range: KeyRange, options: VersionScanOptions): AsyncGenerator<{ key: Uint8Array; value: Uint8Array; seq: number }, void, void> {
+  /** Live entries in chunks (values never null), in key order. */
+  async *scanChunks(range: KeyRange, options: VersionScanOptions): AsyncGenerator<Entry[], void, void> {
     const sources = this.#sources;
     const pinned = [...sources.l0, ...sources.runs.flatMap((run) => run.ssts)].map((handle) => handle.id);
     for (const id of pinned) this.#pins.set(id, (this.#pins.get(id) ?? 0) + 1);
@@ -93,9 +94,7 @@ export class Version {
         const ssts = run.ssts.filter((handle) => this.#overlaps(handle, range));
         if (ssts.length > 0) inputs.push(this.#sstSource(options.reverse ? ssts.reverse() : ssts, range, options.reverse));
       }
-      for await (const entry of mergeSources(inputs, options)) {
-        yield { key: entry.key, value: entry.value as Uint8Array, seq: entry.seq };
-      }
+      yield* mergeSources(inputs, options);
     } finally {
       for (const id of pinned) {
         const count = (this.#pins.get(id) ?? 1) - 1;

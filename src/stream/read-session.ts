@@ -183,13 +183,15 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
     const tail = view.tail;
     if (progress.next >= tail.seqNum) return progress.next;
     const range = recordRange(view.streamId, { startSeqNum: Math.max(progress.next, view.trimPoint), endSeqNum: tail.seqNum });
-    for await (const entry of engine.scan({ start: range.start, ...(range.end === undefined ? {} : { end: range.end }) })) {
-      this.#throwIfEnded();
-      const { seqNum, timestamp } = decodeRecordKey(entry.key);
-      progress.next = seqNum + 1;
-      if (seqNum < view.trimPoint) continue; // trimmed while we read
-      const record = this.#deliver(seqNum, timestamp, entry.value);
-      if (record !== undefined) yield record;
+    for await (const chunk of engine.scanChunks({ start: range.start, ...(range.end === undefined ? {} : { end: range.end }) })) {
+      for (const entry of chunk) {
+        this.#throwIfEnded();
+        const { seqNum, timestamp } = decodeRecordKey(entry.key);
+        progress.next = seqNum + 1;
+        if (seqNum < view.trimPoint) continue; // trimmed while we read
+        const record = this.#deliver(seqNum, timestamp, entry.value);
+        if (record !== undefined) yield record;
+      }
     }
     return tail.seqNum; // records that expired or were trimmed meanwhile are skipped, not waited for
   }
