@@ -11,7 +11,7 @@ import { InternalError } from "../errors.js";
 import { BackgroundTask } from "./background-task.js";
 import type { Engine } from "./engine.js";
 import type { Manifest, SortedRun, SstHandle } from "./manifest-format.js";
-import { dropIfDead, putNewSst } from "./memtable-flusher.js";
+import { ENTRIES_BETWEEN_YIELDS, dropIfDead, putNewSst, yieldToEventLoop } from "./memtable-flusher.js";
 import { newestVersions, concatSources, type EntrySource } from "./read-path.js";
 import { pickCompaction, type CompactionPlan } from "./compaction-policy.js";
 import { SstBuilder } from "./sst-format.js";
@@ -70,8 +70,10 @@ export class Compactor {
     const { sstBlockBytes, maxSstBytes } = this.engine.options;
     const nowMs = this.engine.clock.nowMs();
     let builder = new SstBuilder({ blockBytes: sstBlockBytes });
+    let processed = 0;
     for await (const newest of newestVersions(sources, { reverse: false, snapshotSeq: Number.MAX_SAFE_INTEGER })) {
       if (epoch.stopped) return outputs;
+      if (++processed % ENTRIES_BETWEEN_YIELDS === 0) await yieldToEventLoop();
       const entry = dropIfDead(newest, nowMs, this.engine.options);
       if (entry === undefined || (entry.value === null && bottomMost)) continue;
       builder.add(entry);

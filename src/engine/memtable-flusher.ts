@@ -56,7 +56,7 @@ export class MemtableFlusher {
       if (epoch.manifest.manifest.l0.length >= this.engine.options.l0MaxSsts) return; // compactor failed; it reported why
     }
     if (epoch.stopped) return;
-    const built = buildL0(frozen, this.engine);
+    const built = await buildL0(frozen, this.engine);
     const handle = built === undefined ? undefined : await putNewSst(this.engine, epoch, built.bytes, built.info);
     const replayPoint = epoch.replayPointFor(frozen.maxSeq);
     await this.engine.updateManifest(epoch, (m) => ({
@@ -76,11 +76,23 @@ export class MemtableFlusher {
   }
 }
 
-function buildL0(frozen: FrozenMemtable, engine: Engine): { bytes: Uint8Array; info: SstHandle["info"] } | undefined {
+/**
+ * Entries a flush or compaction processes between two turns of the event loop: building a
+ * 64 MiB SST is CPU work, and appends waiting for their acks must not wait behind all of it.
+ */
+export const ENTRIES_BETWEEN_YIELDS = 4096;
+
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+async function buildL0(frozen: FrozenMemtable, engine: Engine): Promise<{ bytes: Uint8Array; info: SstHandle["info"] } | undefined> {
   const builder = new SstBuilder({ blockBytes: engine.options.sstBlockBytes });
   const nowMs = engine.clock.nowMs();
   let previous: Uint8Array | undefined;
+  let processed = 0;
   for (const entry of frozen.memtable.entries()) {
+    if (++processed % ENTRIES_BETWEEN_YIELDS === 0) await yieldToEventLoop(); // the memtable is frozen: safe to resume
     if (previous !== undefined && Buffer.compare(previous, entry.key) === 0) continue; // older version
     previous = entry.key;
     const kept = dropIfDead(entry, nowMs, engine.options);
