@@ -11,6 +11,7 @@
  *   - In process on a MemoryStore and a ManualClock: the first writer closed cleanly, or was
  *     left open and quiet (a writer process that hangs), before the reader opened.
  */
+import { MANIFEST_LIST_INTERVAL_MS } from "../../src/engine/wal-follower.js";
 import assert from "node:assert/strict";
 import path from "node:path";
 import { describe, it } from "node:test";
@@ -139,8 +140,10 @@ describe("a reader started while the writer is down", () => {
         // while the reader sleeps, and the reader must find its way from where it was.
         const finalTail = await appendWorkload(secondStream, 30);
         if (down !== "closed") await assert.rejects(firstStream.append([{ body: "zombie" }]), { code: "fenced" });
-        for (let poll = 0; poll < 10 && follower.records.length < finalTail; poll++) await clock.advance(10);
-        assert.equal(follower.records.length, finalTail, `the follower has ${follower.records.length} of ${finalTail} records after ten polls`);
+        // A reader behind the writer's GC finds the newest manifest by a LIST, which runs at most
+        // every MANIFEST_LIST_INTERVAL_MS while polls come up empty: give it that long.
+        for (let waitedMs = 0; waitedMs <= MANIFEST_LIST_INTERVAL_MS + 100 && follower.records.length < finalTail; waitedMs += 100) await clock.advance(100);
+        assert.equal(follower.records.length, finalTail, `the follower has ${follower.records.length} of ${finalTail} records`);
         assert.deepEqual(await follower.until(finalTail), expectedRecords("alpha", finalTail));
         assert.equal(reader.metrics().engine.writerEpoch, second.metrics().engine.writerEpoch, "the reader adopted the new writer's manifest");
       } finally {
