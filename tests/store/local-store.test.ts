@@ -426,21 +426,26 @@ describe("LocalStore across processes", () => {
     assert.ok(results.some((r) => r.conflicts > 0), "the workers never contended: the test proved nothing");
   });
 
-  it("lets exactly one of 4 processes win each create-only put", { timeout: 30_000 }, async () => {
-    const keys = 150;
-    const workers = Array.from({ length: 4 }, (_, id) =>
-      startFixture("local-race-worker.ts", ["create", root, "race/k", String(keys), String(id)]),
-    );
-    await Promise.all(workers.map((w) => w.ready));
-    for (const w of workers) w.go();
-    const results = (await Promise.all(workers.map(resultOf))) as { won: number[] }[];
+  it("lets exactly one of 4 processes win each create-only put", { timeout: 60_000 }, async () => {
+    const keys = 300;
     const store = new LocalStore(root);
-    for (let k = 0; k < keys; k++) {
-      const winners = results.flatMap((r, id) => (r.won.includes(k) ? [id] : []));
-      assert.equal(winners.length, 1, `key ${k}: winners ${winners.join(",")}`);
-      assert.equal(Buffer.from(await store.get(`race/k${k}`)).toString(), `worker ${winners[0]}`);
+    // On a busy 2-core machine one process can finish before the others start, and then nothing
+    // raced: every round must be correct, and some round (of a bounded few) must have raced.
+    let raced = false;
+    for (let round = 0; round < 5 && !raced; round++) {
+      const prefix = `race${round}/k`;
+      const workers = Array.from({ length: 4 }, (_, id) => startFixture("local-race-worker.ts", ["create", root, prefix, String(keys), String(id)]));
+      await Promise.all(workers.map((w) => w.ready));
+      for (const w of workers) w.go();
+      const results = (await Promise.all(workers.map(resultOf))) as { won: number[] }[];
+      for (let k = 0; k < keys; k++) {
+        const winners = results.flatMap((r, id) => (r.won.includes(k) ? [id] : []));
+        assert.equal(winners.length, 1, `round ${round}, key ${k}: winners ${winners.join(",")}`);
+        assert.equal(Buffer.from(await store.get(`${prefix}${k}`)).toString(), `worker ${winners[0]}`);
+      }
+      raced = results.filter((r) => r.won.length > 0).length > 1;
     }
-    assert.ok(results.filter((r) => r.won.length > 0).length > 1, "one worker won everything: no race happened");
+    assert.ok(raced, "in five rounds one worker always won everything: no race happened");
   });
 
   it("keeps every acked object whole through 20 SIGKILLs at random moments", { timeout: 60_000 }, async (t) => {
