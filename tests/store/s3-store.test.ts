@@ -11,9 +11,6 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import {
-  DeleteBucketCommand,
-  DeleteObjectsCommand,
-  ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
@@ -21,6 +18,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { ensureBucket, S3Store, type S3StoreOptions } from "../../src/store/s3-store.js";
 import { runStoreSuite } from "./conformance.js";
+import { removeTestBucket } from "../helpers/test-stores.js";
 
 const endpoint = process.env.S3_ENDPOINT;
 
@@ -47,7 +45,7 @@ function defineS3Tests(endpointUrl: string): void {
     async () => {
       const bucket = uniqueBucketName("conformance");
       await ensureBucket({ ...connection, bucket });
-      return { store: new S3Store({ ...connection, bucket, prefix: "suite" }), cleanup: () => removeBucket(connection, bucket) };
+      return { store: new S3Store({ ...connection, bucket, prefix: "suite" }), cleanup: () => removeTestBucket(connection, bucket) };
     },
     { manyKeys: 1100 },
   );
@@ -60,7 +58,7 @@ function defineS3Tests(endpointUrl: string): void {
       await ensureBucket({ ...connection, bucket });
     });
     after(async () => {
-      await removeBucket(connection, bucket);
+      await removeTestBucket(connection, bucket);
       raw.destroy();
     });
 
@@ -328,18 +326,3 @@ async function keysOf(store: S3Store, prefix: string): Promise<string[]> {
   return keys;
 }
 
-/** Deletes every object in the bucket (1000 per request), then the bucket. */
-async function removeBucket(connection: Omit<S3StoreOptions, "bucket">, bucket: string): Promise<void> {
-  const client = newClient(connection);
-  try {
-    for (let page = 0; page < 1000; page++) {
-      const listing = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
-      const objects = (listing.Contents ?? []).map((object) => ({ Key: object.Key ?? "" }));
-      if (objects.length === 0) break;
-      await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects, Quiet: true } }));
-    }
-    await client.send(new DeleteBucketCommand({ Bucket: bucket }));
-  } finally {
-    client.destroy();
-  }
-}

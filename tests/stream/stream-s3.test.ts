@@ -11,8 +11,8 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import { DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { S3Store, ensureBucket, openLog, recordText, type Log, type LogOptions, type S3StoreOptions } from "../../src/index.js";
+import { removeTestBucket } from "../helpers/test-stores.js";
 
 const endpoint = process.env.S3_ENDPOINT;
 
@@ -45,7 +45,7 @@ function defineS3StreamTests(endpointUrl: string): void {
 
   describe("stream API on S3Store", () => {
     before(() => ensureBucket({ ...connection, bucket }));
-    after(() => removeBucket(connection, bucket));
+    after(() => removeTestBucket(connection, bucket));
 
     it("appends batches with consecutive seqNums and reads them back by seqNum, timestamp and tail offset", async () => {
       const { log } = await openOnS3();
@@ -211,17 +211,3 @@ function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
-async function removeBucket(connection: Connection, bucket: string): Promise<void> {
-  const client = new S3Client({ endpoint: connection.endpoint, region: connection.region, forcePathStyle: connection.forcePathStyle, maxAttempts: 1 });
-  try {
-    for (let page = 0; page < 1000; page++) {
-      const listing = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
-      const objects = (listing.Contents ?? []).map((object) => ({ Key: object.Key ?? "" }));
-      if (objects.length === 0) break;
-      await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects, Quiet: true } }));
-    }
-    await client.send(new DeleteBucketCommand({ Bucket: bucket }));
-  } finally {
-    client.destroy();
-  }
-}
