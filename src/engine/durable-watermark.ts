@@ -72,11 +72,6 @@ export class DurableWatermark {
     for (let waiter = this.#waiters.shift(); waiter !== undefined; waiter = this.#waiters.shift()) waiter.reject(error);
   }
 
-  /** Sets the watermark after a reopen (it may be lower than a seq that was never durable). */
-  reset(seq: number): void {
-    assert(this.#waiters.length === 0, "watermark reset with waiters pending");
-    this.#seq = seq;
-  }
 
   onAdvance(listener: (durableSeq: number) => void): () => void {
     this.#listeners.add(listener);

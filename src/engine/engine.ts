@@ -68,7 +68,6 @@ export class Engine {
   readonly cache: BlockCache;
   /** The store as the engine uses it: retried, over an instrumented view of the user's store. */
   readonly store: ObjectStore;
-  readonly #instrumented: InstrumentedStore;
   readonly #watermark: DurableWatermark;
   readonly #closeController: AbortController;
   readonly #recorder: EngineMetricsRecorder;
@@ -101,7 +100,6 @@ export class Engine {
     this.#closeController = parts.closeController;
     this.options = options;
     this.clock = clock;
-    this.#instrumented = instrumented;
     this.store = store;
     this.cache = new BlockCache({ maxBytes: options.blockCacheBytes });
     this.#recorder = new EngineMetricsRecorder(instrumented.counts);

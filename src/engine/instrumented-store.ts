@@ -3,7 +3,6 @@
  * retrying layer (each attempt counts). The engine's metrics read these counters.
  */
 import type { ByteRange, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutCondition, PutResult } from "../store/object-store.js";
-import type { Clock } from "../util/clock.js";
 
 /** Object store requests the engine made, by kind, and the bytes they moved (`LogMetrics.engine.storeRequests`). */
 export interface StoreRequestCounts {
@@ -41,7 +40,7 @@ export class InstrumentedStore implements ObjectStore {
     putBytes: 0,
   };
 
-  constructor(inner: ObjectStore, _clock?: Clock) {
+  constructor(inner: ObjectStore) {
     this.#inner = inner;
   }
 
