@@ -10,12 +10,25 @@
  * `limit` cuts exactly, `until` is exclusive, `waitMs` bounds idleness while following (each
  * delivered record resets it), `signal` and `close()` end the session. Everything it holds (an
  * engine scan, a subscription, a timer) is released when it ends, however it ends.
+ *
+ * Two stages, so that a record costs one resolved promise rather than a trip through async
+ * generators (a catch-up scan spent more time there than in the engine):
+ *
+ *   #batches() (async generator): the phases above; decodes a chunk of the engine scan or one
+ *     live batch at a time into a batch of records, cut at `until`
+ *        │ ReadRecord[]
+ *   next(): hands the batch's records out one by one, each checked as it goes (session ended?
+ *     trimmed meanwhile? limit reached?), and resumes #batches() only when the batch is used up
+ *
+ * What can change while a batch waits (close, abort, waitMs, trim, the limits) is judged when a
+ * record is handed out, exactly as when records were decoded one by one; what cannot (`until`,
+ * a timestamp start) is judged when the batch is decoded.
  */
 import { ClosedError, UnwrittenError, isDurastreamError, type StreamPosition } from "../errors.js";
 import type { Engine } from "../engine/engine.js";
-import { FOLLOWER_MAX_LAG_BATCHES } from "../limits.js";
+import { FOLLOWER_MAX_LAG_BATCHES, HEADER_OVERHEAD_BYTES, RECORD_OVERHEAD_BYTES } from "../limits.js";
 import type { Clock, TimerHandle } from "../util/clock.js";
-import { decodeRecordValue } from "./record-format.js";
+import { RecordDecoder } from "./record-format.js";
 import { decodeRecordKey, decodeTimestampIndexKey, recordRange, timestampIndexRange } from "./stream-keys.js";
 import type { DurableBatch, Follower } from "./streamer.js";
 import type { ReadRecord } from "./types.js";
@@ -43,6 +56,13 @@ const MAX_STALE_SCAN_RETRIES = 5;
 /** Raised inside the session to end it quietly (limit, until, wait, abort, close). */
 class EndOfSession {}
 
+/** What next() does with a decoded record: hand it out, skip it (trimmed meanwhile) or end. */
+const enum Verdict {
+  deliver,
+  skip,
+  end,
+}
+
 /**
  * A read of one stream: iterate it with `for await`. Only durable records are returned; with
  * `follow` it waits for new ones. See this module's header for the phases and how it ends.
@@ -56,10 +76,19 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
   #resolveCaughtUp!: (tail: StreamPosition) => void;
   #rejectCaughtUp!: (error: unknown) => void;
   #closed = false;
+  /** A limit was reached: the session ends at the next step. */
+  #limitReached = false;
   #wake: (() => void) | undefined;
   #started = false;
   #delivered = 0;
   #deliveredBytes = 0;
+  readonly #decoder = new RecordDecoder();
+  /** The decoded batch being handed out, and the next record of it to hand out. */
+  #batch: ReadRecord[] = [];
+  #batchIndex = 0;
+  #source: AsyncGenerator<ReadRecord[], void, void> | undefined;
+  /** A pull from #source in flight: further next() calls wait for it, in call order. */
+  #pulling: Promise<unknown> | undefined;
   #waitTimer: TimerHandle | undefined;
   #waitExpired = false;
   /** Records before this timestamp are skipped (a timestamp start that resolved to the tail). */
@@ -95,10 +124,86 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
   [Symbol.asyncIterator](): AsyncIterator<ReadRecord> {
     if (this.#started) throw new ClosedError("this read session (it can be iterated only once)");
     this.#started = true;
-    return this.#run();
+    this.#source = this.#batches();
+    return { next: () => this.#next(), return: () => this.#return() };
   }
 
-  async *#run(): AsyncGenerator<ReadRecord, void, void> {
+  /** The next record: from the decoded batch at hand if it has one, else from a new batch. */
+  #next(): Promise<IteratorResult<ReadRecord, undefined>> {
+    if (this.#pulling !== undefined) return this.#pulling.then(() => this.#next());
+    const record = this.#take();
+    if (record !== undefined) return Promise.resolve({ value: record, done: false });
+    const pull = this.#pull();
+    this.#pulling = pull;
+    const clear = (): void => {
+      if (this.#pulling === pull) this.#pulling = undefined;
+    };
+    pull.then(clear, clear);
+    return pull;
+  }
+
+  /** Resumes #batches() until it gives a record to hand out, or ends. */
+  async #pull(): Promise<IteratorResult<ReadRecord, undefined>> {
+    const source = this.#source!;
+    for (;;) {
+      const step = await source.next();
+      if (step.done === true) return { value: undefined, done: true };
+      this.#batch = step.value;
+      this.#batchIndex = 0;
+      const record = this.#take();
+      if (record !== undefined) return { value: record, done: false };
+    }
+  }
+
+  /** The next record of the batch at hand that may be handed out now; undefined when none is left. */
+  #take(): ReadRecord | undefined {
+    const batch = this.#batch;
+    while (this.#batchIndex < batch.length) {
+      const record = batch[this.#batchIndex++]!;
+      const verdict = this.#judge(record);
+      if (verdict === Verdict.deliver) return record;
+      if (verdict === Verdict.end) break; // #batches() sees the session ended and finishes
+    }
+    this.#batch = [];
+    this.#batchIndex = 0;
+    return undefined;
+  }
+
+  /** `break` out of the loop (or `return()` by hand): ends the session and releases what it holds. */
+  async #return(): Promise<IteratorResult<ReadRecord, undefined>> {
+    this.#interrupt();
+    this.#batch = [];
+    await this.#pulling?.catch(() => undefined);
+    await this.#source?.return(undefined);
+    return { value: undefined, done: true };
+  }
+
+  /**
+   * Decides, as a record is handed out, what may have changed since its batch was decoded: the
+   * session ended (close, abort, waitMs), the stream was trimmed past it, a limit was reached.
+   */
+  #judge(record: ReadRecord): Verdict {
+    if (this.#closed || this.#waitExpired || this.#options.signal?.aborted === true) return Verdict.end;
+    if (record.seqNum < this.#context.view.trimPoint) return Verdict.skip;
+    const { limit } = this.#options;
+    if (limit.count !== undefined && this.#delivered >= limit.count) return this.#endAtLimit();
+    if (limit.bytes !== undefined) {
+      const metered = meteredReadBytes(record);
+      if (this.#deliveredBytes + metered > limit.bytes) return this.#endAtLimit();
+      this.#deliveredBytes += metered;
+    }
+    this.#delivered++;
+    this.#armWait();
+    return Verdict.deliver;
+  }
+
+  #endAtLimit(): Verdict {
+    this.#limitReached = true;
+    return Verdict.end;
+  }
+
+  /** The session's phases, as batches of decoded records (see the module header). */
+  async *#batches(): AsyncGenerator<ReadRecord[], void, void> {
     try {
       this.#options = validateReadOptions(this.#rawOptions);
       this.#options.signal?.addEventListener("abort", this.#onAbort, { once: true });
@@ -165,7 +270,7 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
    * reloads the manifest and fails the scan with a retryable StorageError, and the scan restarts
    * after the last record delivered.
    */
-  async *#catchUpRetrying(next: number): AsyncGenerator<ReadRecord, number, void> {
+  async *#catchUpRetrying(next: number): AsyncGenerator<ReadRecord[], number, void> {
     for (let attempt = 1; ; attempt++) {
       const progress = { next };
       try {
@@ -177,27 +282,42 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
     }
   }
 
-  /** Reads [next, tail) from storage; returns where it stopped (the tail, when all went well). */
-  async *#catchUp(progress: { next: number }): AsyncGenerator<ReadRecord, number, void> {
+  /**
+   * Reads [next, tail) from storage, a batch per engine chunk; returns where it stopped (the
+   * tail, when all went well). `progress.next` follows the records decoded, which are all handed
+   * out (or judged) before the scan goes on, so a retry resumes after the last one.
+   */
+  async *#catchUp(progress: { next: number }): AsyncGenerator<ReadRecord[], number, void> {
+    this.#throwIfEnded();
     const { engine, view } = this.#context;
     const tail = view.tail;
     if (progress.next >= tail.seqNum) return progress.next;
     const range = recordRange(view.streamId, { startSeqNum: Math.max(progress.next, view.trimPoint), endSeqNum: tail.seqNum });
     for await (const chunk of engine.scanChunks({ start: range.start, ...(range.end === undefined ? {} : { end: range.end }) })) {
-      for (const entry of chunk) {
-        this.#throwIfEnded();
-        const { seqNum, timestamp } = decodeRecordKey(entry.key);
-        progress.next = seqNum + 1;
-        if (seqNum < view.trimPoint) continue; // trimmed while we read
-        const record = this.#deliver(seqNum, timestamp, entry.value);
-        if (record !== undefined) yield record;
+      this.#throwIfEnded();
+      const batch: ReadRecord[] = [];
+      try {
+        for (const entry of chunk) {
+          const { seqNum, timestamp } = decodeRecordKey(entry.key);
+          progress.next = seqNum + 1;
+          if (seqNum < view.trimPoint) continue; // trimmed while we read
+          const record = this.#decode(seqNum, timestamp, entry.value);
+          if (record !== undefined) batch.push(record);
+        }
+      } catch (error) {
+        if (batch.length > 0) yield batch; // the records before the one that ends the session
+        throw error;
+      }
+      if (batch.length > 0) {
+        yield batch;
+        this.#throwIfEnded(); // before the scan reads on
       }
     }
     return tail.seqNum; // records that expired or were trimmed meanwhile are skipped, not waited for
   }
 
   /** Follows live batches from `next` (== the tail); returns where to catch up from if it fell behind. */
-  async *#follow(next: number): AsyncGenerator<ReadRecord, number, void> {
+  async *#follow(next: number): AsyncGenerator<ReadRecord[], number, void> {
     const view = this.#context.view;
     if (view.tail.seqNum !== next) return next;
     const follower = new BoundedFollower(FOLLOWER_MAX_LAG_BATCHES, () => this.#wake?.());
@@ -216,34 +336,42 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
           this.#wake = undefined;
           continue;
         }
-        for (const record of batch.records) {
-          if (record.seqNum < next) continue;
-          if (record.seqNum > next) return next; // a gap: catch up from storage instead
-          next = record.seqNum + 1;
-          if (record.seqNum < view.trimPoint) continue; // trimmed by this batch or a later one
-          const delivered = this.#deliver(record.seqNum, record.timestamp, record.value);
-          if (delivered !== undefined) yield delivered;
+        const decoded: ReadRecord[] = [];
+        let gap = false;
+        try {
+          for (const record of batch.records) {
+            if (record.seqNum < next) continue;
+            if (record.seqNum > next) {
+              gap = true; // catch up from storage instead
+              break;
+            }
+            next = record.seqNum + 1;
+            if (record.seqNum < view.trimPoint) continue; // trimmed by this batch or a later one
+            const delivered = this.#decode(record.seqNum, record.timestamp, record.value);
+            if (delivered !== undefined) decoded.push(delivered);
+          }
+        } catch (error) {
+          if (decoded.length > 0) yield decoded;
+          throw error;
         }
+        if (decoded.length > 0) yield decoded;
+        if (gap) return next;
       }
     } finally {
       view.unsubscribe(follower);
     }
   }
 
-  /** Applies until and limits, then decodes one record; ends the session when a bound is reached. */
-  #deliver(seqNum: number, timestamp: number, value: Uint8Array): ReadRecord | undefined {
-    const { until, limit } = this.#options;
+  /**
+   * Decodes one record, or undefined if it is before a timestamp start; ends the session at
+   * `until`. The limits are not judged here but when the record is handed out (#judge).
+   */
+  #decode(seqNum: number, timestamp: number, value: Uint8Array): ReadRecord | undefined {
+    const { until } = this.#options;
     if (until !== undefined && timestamp >= until) throw new EndOfSession();
     if (timestamp < this.#minTimestamp) return undefined;
     this.#minTimestamp = 0; // timestamps never decrease within a stream: no need to look again
-    if (limit.count !== undefined && this.#delivered >= limit.count) throw new EndOfSession();
-    const { headers, body } = decodeRecordValue(value, `stream ${JSON.stringify(this.#context.view.name)} record ${seqNum}`);
-    const metered = 8 + headers.reduce((sum, [name, headerValue]) => sum + 2 + name.length + headerValue.length, 0) + body.length;
-    if (limit.bytes !== undefined && this.#deliveredBytes + metered > limit.bytes) throw new EndOfSession();
-    this.#delivered++;
-    this.#deliveredBytes += metered;
-    this.#armWait();
-    return { seqNum, timestamp, headers, body };
+    return this.#decoder.decode(seqNum, timestamp, value, this.#context.view.name);
   }
 
   #armWait(): void {
@@ -257,7 +385,7 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
   }
 
   #throwIfEnded(): void {
-    if (this.#closed || this.#waitExpired || this.#options.signal?.aborted === true) throw new EndOfSession();
+    if (this.#closed || this.#waitExpired || this.#limitReached || this.#options.signal?.aborted === true) throw new EndOfSession();
     const { limit } = this.#options;
     if (limit.count !== undefined && this.#delivered >= limit.count) throw new EndOfSession();
   }
@@ -266,6 +394,13 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
     this.#closed = true;
     this.#wake?.();
   }
+}
+
+/** A read record's metered size (see meteredBytes), without its string cases. */
+function meteredReadBytes(record: ReadRecord): number {
+  let total = RECORD_OVERHEAD_BYTES + record.body.length;
+  for (const [name, value] of record.headers) total += HEADER_OVERHEAD_BYTES + name.length + value.length;
+  return total;
 }
 
 /** A follower that keeps at most `maxBatches` batches; past that it leaves and the reader catches up. */
