@@ -115,6 +115,35 @@ export class BlockCache {
     return cached.bytes;
   }
 
+  /**
+   * The cached block, or undefined, without waiting: a hit counts as one and refreshes recency;
+   * an absence counts nothing, since the caller then loads it through getOrLoad, which counts the
+   * miss (or joins a load in flight). A scan uses it to go on without an await while blocks are
+   * at hand.
+   */
+  getIfCached(objectKey: string, offset: number): Uint8Array | undefined {
+    const cached = this.#objects.get(objectKey)?.cached.get(offset);
+    if (cached === undefined) return undefined;
+    this.#hits++;
+    this.#touch(cached);
+    return cached.bytes;
+  }
+
+  /**
+   * The cached block, or undefined, for a reader that reads each block once (compaction): counts
+   * a hit or a miss like `get`, but leaves recency alone, so such a reader neither pushes out the
+   * blocks others come back to nor pays for the copy a first hit makes (see #touch).
+   */
+  peek(objectKey: string, offset: number): Uint8Array | undefined {
+    const cached = this.#objects.get(objectKey)?.cached.get(offset);
+    if (cached === undefined) {
+      this.#misses++;
+      return undefined;
+    }
+    this.#hits++;
+    return cached.bytes;
+  }
+
   /** True if the block is cached or being loaded. Changes neither stats nor recency. */
   has(objectKey: string, offset: number): boolean {
     const object = this.#objects.get(objectKey);

@@ -19,32 +19,33 @@ export interface MergeOptions {
 }
 
 class Cursor {
-  #chunk: Entry[] = [];
-  #index = 0;
+  /** The chunk at hand and the position of the head in it (read directly by the merge's fast path). */
+  chunk: Entry[] = [];
+  index = 0;
   #done = false;
 
   constructor(private readonly source: EntrySource) {}
 
   get head(): Entry | undefined {
-    return this.#chunk[this.#index];
+    return this.chunk[this.index];
   }
 
   /** Moves to the next entry; returns a promise only when a new chunk must be fetched. */
   advance(): Promise<void> | undefined {
-    this.#index++;
-    return this.#index < this.#chunk.length ? undefined : this.fill();
+    this.index++;
+    return this.index < this.chunk.length ? undefined : this.fill();
   }
 
   async fill(): Promise<void> {
-    while (!this.#done && this.#index >= this.#chunk.length) {
+    while (!this.#done && this.index >= this.chunk.length) {
       const next = await this.source.next();
       if (next.done === true) {
         this.#done = true;
-        this.#chunk = [];
+        this.chunk = [];
       } else {
-        this.#chunk = next.value;
+        this.chunk = next.value;
       }
-      this.#index = 0;
+      this.index = 0;
     }
   }
 
@@ -61,6 +62,13 @@ const MERGE_CHUNK_ENTRIES = 256;
  * Merges sources into the newest version of each key with `seq <= snapshotSeq`, tombstones
  * and expired versions included (compaction needs them), in key order, in chunks. A chunk is
  * handed on before the merge waits for a source to fetch more, so it never sits on ready data.
+ *
+ * Sources mostly hold disjoint runs of keys (a stream's records: the memtable has the newest,
+ * each SST an older span), so each step first looks for a run of the leading source's chunk
+ * that sorts before every other source's head: that run needs no merging, only picking each
+ * key's newest visible version, and costs one key comparison per entry. Only keys that more
+ * than one source may hold, and the last key of a chunk (its versions may go on in the next
+ * chunk), go through the general step.
  */
 export async function* newestVersionChunks(
   sources: EntrySource[],
@@ -72,61 +80,109 @@ export async function* newestVersionChunks(
   try {
     await Promise.all(cursors.map((cursor) => cursor.fill()));
     let active = cursors.filter((cursor) => cursor.head !== undefined);
-    while (active.length > 1) {
-      let key: Uint8Array | undefined;
-      for (const cursor of active) {
-        const head = cursor.head!;
-        if (key === undefined || direction * compareKeys(head.key, key) < 0) key = head.key;
-      }
-      let best: Entry | undefined;
-      for (const cursor of active) {
-        for (let head = cursor.head; head !== undefined && compareKeys(head.key, key!) === 0; head = cursor.head) {
-          if (head.seq <= options.snapshotSeq && (best === undefined || head.seq > best.seq)) best = head;
-          const pending = cursor.advance();
-          if (pending === undefined) continue;
-          if (out.length > 0) {
-            yield out;
-            out = [];
+    while (active.length > 0) {
+      const { lead, bound } = leadAndBound(active, direction);
+      const stop = unmergedRunEnd(lead, bound, direction);
+      if (stop > lead.index) {
+        pushNewestVisible(lead.chunk, lead.index, stop, options.snapshotSeq, out);
+        lead.index = stop;
+      } else {
+        // The general step: every version of the smallest key, from every source that has it.
+        const key = lead.head!.key;
+        let best: Entry | undefined;
+        for (const cursor of active) {
+          for (let head = cursor.head; head !== undefined && compareKeys(head.key, key) === 0; head = cursor.head) {
+            if (head.seq <= options.snapshotSeq && (best === undefined || head.seq > best.seq)) best = head;
+            const pending = cursor.advance();
+            if (pending === undefined) continue;
+            if (out.length > 0) {
+              yield out;
+              out = [];
+            }
+            await pending;
           }
-          await pending;
         }
+        if (best !== undefined) out.push(best);
+        if (active.some((cursor) => cursor.head === undefined)) active = active.filter((cursor) => cursor.head !== undefined);
       }
-      if (best !== undefined) out.push(best);
       if (out.length >= MERGE_CHUNK_ENTRIES) {
         yield out;
         out = [];
       }
-      if (active.some((cursor) => cursor.head === undefined)) active = active.filter((cursor) => cursor.head !== undefined);
     }
-    // One source left: no merging, only the newest visible version of each key (versions of a
-    // key may come in either seq order, so the best of a key is pushed when the key changes).
-    const last = active[0];
-    let groupKey: Uint8Array | undefined;
-    let groupBest: Entry | undefined;
-    for (let head = last?.head; head !== undefined; head = last!.head) {
-      if (groupKey === undefined || compareKeys(head.key, groupKey) !== 0) {
-        if (groupBest !== undefined) out.push(groupBest);
-        groupKey = head.key;
-        groupBest = undefined;
-      }
-      if (head.seq <= options.snapshotSeq && (groupBest === undefined || head.seq > groupBest.seq)) groupBest = head;
-      const pending = last!.advance();
-      if (pending !== undefined) {
-        if (out.length > 0) {
-          yield out;
-          out = [];
-        }
-        await pending;
-      } else if (out.length >= MERGE_CHUNK_ENTRIES) {
-        yield out;
-        out = [];
-      }
-    }
-    if (groupBest !== undefined) out.push(groupBest);
     if (out.length > 0) yield out;
   } finally {
     await Promise.all(cursors.map((cursor) => cursor.close()));
   }
+}
+
+/** The cursor whose head sorts first, and the first head among the others (undefined if none). */
+function leadAndBound(active: Cursor[], direction: number): { lead: Cursor; bound: Uint8Array | undefined } {
+  let lead = active[0]!;
+  let bound: Uint8Array | undefined;
+  for (let i = 1; i < active.length; i++) {
+    const cursor = active[i]!;
+    const key = cursor.head!.key;
+    if (direction * compareKeys(key, lead.head!.key) < 0) {
+      const leadKey = lead.head!.key;
+      if (bound === undefined || direction * compareKeys(leadKey, bound) < 0) bound = leadKey;
+      lead = cursor;
+    } else if (bound === undefined || direction * compareKeys(key, bound) < 0) {
+      bound = key;
+    }
+  }
+  return { lead, bound };
+}
+
+/**
+ * Where the run of `cursor`'s chunk that needs no merging ends: its entries from the head on
+ * whose keys sort strictly before `bound` (every other source's head), minus the chunk's last
+ * key when the run reaches the chunk's end (more versions of it may follow in the next chunk).
+ */
+function unmergedRunEnd(cursor: Cursor, bound: Uint8Array | undefined, direction: number): number {
+  const { chunk, index } = cursor;
+  let stop = chunk.length;
+  if (bound !== undefined && direction * compareKeys(chunk[stop - 1]!.key, bound) >= 0) {
+    // Binary search for the first entry at or past the bound (the head itself is before it).
+    let lo = index;
+    let hi = stop - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (direction * compareKeys(chunk[mid]!.key, bound) >= 0) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
+  const lastKey = chunk[stop - 1]!.key;
+  while (stop > index && equalKeys(chunk[stop - 1]!.key, lastKey)) stop--;
+  return stop;
+}
+
+/** Pushes the newest version with seq <= snapshotSeq of each key in chunk[from, to) (whole key groups). */
+function pushNewestVisible(chunk: Entry[], from: number, to: number, snapshotSeq: number, out: Entry[]): void {
+  let groupKey: Uint8Array | undefined;
+  let best: Entry | undefined;
+  for (let i = from; i < to; i++) {
+    const entry = chunk[i]!;
+    if (groupKey === undefined || !equalKeys(entry.key, groupKey)) {
+      if (best !== undefined) out.push(best);
+      groupKey = entry.key;
+      best = undefined;
+    }
+    // Versions of a key may come in either seq order (a memtable's reverse scan): keep the newest.
+    if (entry.seq <= snapshotSeq && (best === undefined || entry.seq > best.seq)) best = entry;
+  }
+  if (best !== undefined) out.push(best);
+}
+
+/**
+ * Key equality, from the last byte: neighbouring keys of a scan share their prefix and mostly
+ * differ near the end.
+ */
+function equalKeys(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = a.length - 1; i >= 0; i--) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** `newestVersionChunks`, one entry at a time (compaction's input). */
@@ -141,9 +197,13 @@ export async function* newestVersions(
 export async function* mergeSources(sources: EntrySource[], options: MergeOptions): AsyncGenerator<Entry[], void, void> {
   for await (const chunk of newestVersionChunks(sources, options)) {
     const nowMs = options.nowMs();
-    const live = chunk.filter((entry) => entry.value !== null && !isExpired(entry, nowMs));
+    const live = chunk.every((entry) => isLive(entry, nowMs)) ? chunk : chunk.filter((entry) => isLive(entry, nowMs));
     if (live.length > 0) yield live;
   }
+}
+
+function isLive(entry: Entry, nowMs: number): boolean {
+  return entry.value !== null && !isExpired(entry, nowMs);
 }
 
 /** Concatenates sources that cover disjoint, ordered key ranges (the SSTs of one sorted run). */

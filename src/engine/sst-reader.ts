@@ -12,7 +12,8 @@
  *        for each block b in lo..hi (or hi..lo):   cache hit? ── yes ──> decode rows
  *                                                  └ no: one GET for b and the following
  *                                                    uncached blocks (readahead, growing
- *                                                    from 1 block to readaheadBytes), every
+ *                                                    from 1 block to readaheadBytes, then
+ *                                                    one GET kept running ahead), every
  *                                                    block checked and cached
  *
  * Errors: any damage (checksum mismatch, bad magic, unknown version, a truncated object, an
@@ -47,6 +48,12 @@ import {
 
 /** Default cap of one readahead GET: big enough to amortise a request, small enough to stay lazy. */
 export const DEFAULT_READAHEAD_BYTES = 1024 * 1024;
+/**
+ * A scan hands on a chunk once it holds this many entries. Blocks already at hand (read ahead or
+ * cached) are joined into one chunk up to here: with 1 KiB values a 4 KiB block holds only three
+ * or four entries, and a chunk per block made the consumers' per-chunk awaits dominate.
+ */
+const SCAN_CHUNK_ENTRIES = 256;
 /** verify() reads the data blocks in GETs of about this size, bypassing the cache. */
 const VERIFY_CHUNK_BYTES = 4 * 1024 * 1024;
 
@@ -67,14 +74,16 @@ export interface SstScanOptions {
   /**
    * Most bytes fetched by one GET when the scan runs past cached blocks, in bytes (default
    * 1 MiB). Each scan starts with one block per GET and doubles up to this cap, so a seek that
-   * reads a few entries costs one block while a long scan costs one GET per MiB. 0 = one block
-   * per GET.
+   * reads a few entries costs one block while a long scan costs one GET per MiB. Once at the
+   * cap, the next GET starts as the scan enters the run of the previous one, so the store reads
+   * while the scan decodes (a scan holds at most twice this). 0 = one block per GET, on demand.
    */
   readaheadBytes?: number;
   /**
    * Put the blocks this scan fetches into the block cache (default true). Compaction passes
    * false: it reads every block once, and caching them would only push out the blocks that
    * readers keep coming back to (and, in bench/sst.ts, costs about half the scan's CPU in GC).
+   * For the same reason the cached blocks it does use are not made recent.
    */
   fillCache?: boolean;
 }
@@ -88,13 +97,18 @@ export interface SstVerifyReport {
 
 /**
  * Per-scan readahead state: the next GET may be this many bytes (at least one block), and the
- * blocks the last GET brought that the scan has not reached yet. The scan holds them itself
- * (at most maxBytes) rather than counting on the cache, which may be small or busy.
+ * blocks the GETs brought that the scan has not reached yet. The scan holds them itself (at
+ * most 2 x maxBytes: the run it is in and the one fetched ahead) rather than counting on the
+ * cache, which may be small or busy.
  */
 interface Readahead {
   nextBytes: number;
   readonly maxBytes: number;
   readonly fetched: Map<number, Uint8Array>;
+  /** The furthest block, in the scan's direction, that this scan has fetched or is fetching. */
+  frontier: number | undefined;
+  /** The last GET started ahead of the scan, for blocks first..last (see #readAhead); `done` never rejects. */
+  prefetch: { first: number; last: number; done: Promise<void>; settled: boolean } | undefined;
   /** Where this scan's private copies of block rows come from (decoded values are views of them). */
   readonly copies: RowCopies;
   readonly fillCache: boolean;
@@ -143,8 +157,8 @@ export class SstReader {
 
   /**
    * Yields the entries whose keys lie in `range` (start inclusive, end exclusive), lazily:
-   * data blocks are fetched only as the consumer advances, and breaking out of the loop fetches
-   * nothing more.
+   * data blocks are fetched only as the consumer advances, and breaking out of the loop starts
+   * no more fetches (a long scan keeps one readahead GET running ahead of the consumer).
    *
    * Order: ascending is (key ascending, seq descending). Reverse is keys DESCENDING, but the
    * versions of one key still come seq descending (newest first): reverse is not the exact
@@ -160,8 +174,10 @@ export class SstReader {
   }
 
   /**
-   * The same entries as `scan`, in the same order, as non-empty arrays of about one data block
-   * each: a merge that consumes arrays pays one await per block instead of one per entry.
+   * The same entries as `scan`, in the same order, as non-empty arrays: the blocks at hand
+   * joined up to SCAN_CHUNK_ENTRIES entries (one block's entries may exceed it). A chunk is
+   * handed on before the scan waits for a fetch, so a consumer never waits on entries that
+   * are ready; one that consumes arrays pays one await per chunk instead of one per entry.
    */
   scanChunks(range: KeyRange = {}, options: SstScanOptions = {}): AsyncIterable<Entry[]> {
     return options.reverse === true ? this.#chunksDescending(range, options) : this.#chunksAscending(range, options);
@@ -198,24 +214,34 @@ export class SstReader {
     return { blocks: index.handles.length, entries: checker.entryCount, bytes: size };
   }
 
-  /** One array per data block (blocks with no entry in range are skipped). */
+  /** Ascending chunks (blocks with no entry in range add nothing). */
   async *#chunksAscending(range: KeyRange, options: SstScanOptions): AsyncGenerator<Entry[]> {
     const readahead = newReadahead(options);
     const span = blockSpan(this.#index, range);
     if (span === undefined) return;
     const { start, end } = range;
+    let chunk: Entry[] = [];
     for (let b = span.lo; b <= span.hi; b++) {
-      const block = await this.#block(b, +1, span, readahead);
+      let block = this.#blockAtHand(b, readahead);
+      if (block === undefined) {
+        if (chunk.length > 0) yield chunk; // before waiting for the fetch
+        chunk = [];
+        block = await this.#awaitBlock(b, +1, span, readahead);
+      }
+      this.#readAhead(b, +1, span, readahead);
       // Blocks after lo start at or above `start`, blocks before hi end below `end` (index invariant).
       const cursor = b === span.lo && start !== undefined ? block.seek(start) : block.cursor();
       const limit = b === span.hi ? end : undefined;
-      const chunk: Entry[] = [];
       for (let entry = cursor.next(); entry !== undefined; entry = cursor.next()) {
         if (limit !== undefined && compareKeys(entry.key, limit) >= 0) break;
         chunk.push(entry);
       }
-      if (chunk.length > 0) yield chunk;
+      if (chunk.length >= SCAN_CHUNK_ENTRIES) {
+        yield chunk;
+        chunk = [];
+      }
     }
+    if (chunk.length > 0) yield chunk;
   }
 
   /**
@@ -229,9 +255,16 @@ export class SstReader {
     const span = blockSpan(this.#index, range);
     if (span === undefined) return;
     let group: Entry[] = [];
+    let chunk: Entry[] = [];
     for (let b = span.hi; b >= span.lo; b--) {
-      const rows = (await this.#block(b, -1, span, readahead)).decodeAll();
-      const chunk: Entry[] = [];
+      let block = this.#blockAtHand(b, readahead);
+      if (block === undefined) {
+        if (chunk.length > 0) yield chunk; // before waiting for the fetch
+        chunk = [];
+        block = await this.#awaitBlock(b, -1, span, readahead);
+      }
+      this.#readAhead(b, -1, span, readahead);
+      const rows = block.decodeAll();
       for (let i = rows.length - 1; i >= 0; i--) {
         const entry = rows[i] as Entry;
         if (range.end !== undefined && compareKeys(entry.key, range.end) >= 0) continue;
@@ -249,22 +282,45 @@ export class SstReader {
         appendNewestFirst(chunk, group);
         group = [];
       }
-      if (chunk.length > 0) yield chunk;
+      if (chunk.length >= SCAN_CHUNK_ENTRIES) {
+        yield chunk;
+        chunk = [];
+      }
     }
-    if (group.length > 0) yield appendNewestFirst([], group);
+    if (group.length > 0) appendNewestFirst(chunk, group);
+    if (chunk.length > 0) yield chunk;
   }
 
-  /** Block b's decoded rows, from the cache or with a readahead GET in `direction`. */
-  async #block(b: number, direction: 1 | -1, span: BlockSpan, readahead: Readahead): Promise<DataBlock> {
+  /**
+   * Block b if it is at hand: read ahead by this scan, or cached. Without fillCache (compaction)
+   * the lookup counts a miss, as the load that follows does not go through the cache, and a hit
+   * does not make the block recent: such a scan reads each block once.
+   */
+  #blockAtHand(b: number, readahead: Readahead): DataBlock | undefined {
     const handle = this.#index.handles[b] as BlockHandle;
-    const prefetched = readahead.fetched.get(b);
-    readahead.fetched.delete(b);
+    let payload = readahead.fetched.get(b);
+    if (payload !== undefined) readahead.fetched.delete(b);
+    else if (readahead.fillCache) payload = this.#cache.getIfCached(this.objectKey, handle.offset);
+    else payload = this.#cache.peek(this.objectKey, handle.offset);
+    return payload === undefined ? undefined : new DataBlock(this.objectKey, handle.offset, payload, readahead.copies);
+  }
+
+  /** Block b, not at hand: from the GET running ahead if that holds b, else loaded now. */
+  async #awaitBlock(b: number, direction: 1 | -1, span: BlockSpan, readahead: Readahead): Promise<DataBlock> {
+    const prefetch = readahead.prefetch;
+    if (prefetch !== undefined && prefetch.first <= b && b <= prefetch.last) {
+      await prefetch.done;
+      const block = this.#blockAtHand(b, readahead); // undefined if that GET failed or b was damaged: load it again
+      if (block !== undefined) return block;
+    }
+    return this.#loadBlock(b, direction, span, readahead);
+  }
+
+  /** Block b, not at hand: through the cache (sharing a load in flight) or with a readahead GET in `direction`. */
+  async #loadBlock(b: number, direction: 1 | -1, span: BlockSpan, readahead: Readahead): Promise<DataBlock> {
+    const handle = this.#index.handles[b] as BlockHandle;
     const load = (): Promise<Uint8Array> => this.#fetchRun(b, direction, span, readahead);
-    const payload =
-      prefetched ??
-      (readahead.fillCache
-        ? await this.#cache.getOrLoad(this.objectKey, handle.offset, load)
-        : (this.#cache.get(this.objectKey, handle.offset) ?? (await load())));
+    const payload = readahead.fillCache ? await this.#cache.getOrLoad(this.objectKey, handle.offset, load) : await load();
     return new DataBlock(this.objectKey, handle.offset, payload, readahead.copies);
   }
 
@@ -275,33 +331,69 @@ export class SstReader {
    * reaches it (and fetches it again), not earlier, so a scan that stops before it succeeds.
    */
   async #fetchRun(b: number, direction: 1 | -1, span: BlockSpan, readahead: Readahead): Promise<Uint8Array> {
+    const run = this.#runFrom(b, direction, span, readahead.nextBytes);
+    readahead.nextBytes = Math.min(Math.max(readahead.nextBytes, 2 * run.bytes), readahead.maxBytes);
+    readahead.frontier = direction > 0 ? run.last : run.first;
+    const stored = await this.#read(run.offset, run.bytes);
+    let wanted: Uint8Array | undefined;
+    for (let i = run.first; i <= run.last; i++) {
+      const handle = this.#index.handles[i] as BlockHandle;
+      const block = stored.subarray(handle.offset - run.offset, handle.offset - run.offset + handle.length);
+      if (i === b) {
+        wanted = verifyStoredBlock(this.objectKey, handle.offset, block);
+      } else {
+        this.#keepNeighbour(i, handle, block, readahead);
+      }
+    }
+    return wanted as Uint8Array;
+  }
+
+  /**
+   * Keeps one GET running ahead of a long scan that is at block b: once the scan reads whole
+   * readaheadBytes per GET (it has read about twice that already), and has reached the blocks of
+   * the previous GET ahead, the GET of the next run beyond what it fetched starts, so that the
+   * store reads while the scan decodes. A long scan thus holds at most two runs. A failed GET is
+   * dropped: the scan loads those blocks again when it reaches them, and gets the error then.
+   */
+  #readAhead(b: number, direction: 1 | -1, span: BlockSpan, readahead: Readahead): void {
+    const { frontier, prefetch } = readahead;
+    if (frontier === undefined || readahead.maxBytes === 0 || readahead.nextBytes < readahead.maxBytes) return;
+    if (prefetch !== undefined && !(prefetch.settled && (direction > 0 ? b >= prefetch.first : b <= prefetch.last))) return;
+    const start = direction > 0 ? Math.max(frontier, b) + 1 : Math.min(frontier, b) - 1;
+    if (start < span.lo || start > span.hi || this.#cache.has(this.objectKey, (this.#index.handles[start] as BlockHandle).offset)) return;
+    const run = this.#runFrom(start, direction, span, readahead.maxBytes);
+    readahead.frontier = direction > 0 ? run.last : run.first;
+    const next = { first: run.first, last: run.last, done: Promise.resolve(), settled: false };
+    next.done = this.#read(run.offset, run.bytes)
+      .then((stored) => {
+        for (let i = run.first; i <= run.last; i++) {
+          const handle = this.#index.handles[i] as BlockHandle;
+          this.#keepNeighbour(i, handle, stored.subarray(handle.offset - run.offset, handle.offset - run.offset + handle.length), readahead);
+        }
+      })
+      .catch(() => undefined)
+      .then(() => {
+        next.settled = true;
+      });
+    readahead.prefetch = next;
+  }
+
+  /** Block b and the uncached blocks after it in `direction`, within the span, up to `maxBytes` together (at least b). */
+  #runFrom(b: number, direction: 1 | -1, span: BlockSpan, maxBytes: number): { first: number; last: number; offset: number; bytes: number } {
     const handles = this.#index.handles;
     let first = b;
     let last = b;
-    let runBytes = (handles[b] as BlockHandle).length;
+    let bytes = (handles[b] as BlockHandle).length;
     for (;;) {
       const next = direction > 0 ? last + 1 : first - 1;
       if (next < span.lo || next > span.hi) break;
       const handle = handles[next] as BlockHandle;
-      if (runBytes + handle.length > readahead.nextBytes || this.#cache.has(this.objectKey, handle.offset)) break;
-      runBytes += handle.length;
+      if (bytes + handle.length > maxBytes || this.#cache.has(this.objectKey, handle.offset)) break;
+      bytes += handle.length;
       if (direction > 0) last = next;
       else first = next;
     }
-    readahead.nextBytes = Math.min(Math.max(readahead.nextBytes, 2 * runBytes), readahead.maxBytes);
-    const runOffset = (handles[first] as BlockHandle).offset;
-    const bytes = await this.#read(runOffset, runBytes);
-    let wanted: Uint8Array | undefined;
-    for (let i = first; i <= last; i++) {
-      const handle = handles[i] as BlockHandle;
-      const stored = bytes.subarray(handle.offset - runOffset, handle.offset - runOffset + handle.length);
-      if (i === b) {
-        wanted = verifyStoredBlock(this.objectKey, handle.offset, stored);
-      } else {
-        this.#keepNeighbour(i, handle, stored, readahead);
-      }
-    }
-    return wanted as Uint8Array;
+    return { first, last, offset: (handles[first] as BlockHandle).offset, bytes };
   }
 
   #keepNeighbour(i: number, handle: BlockHandle, stored: Uint8Array, readahead: Readahead): void {
@@ -389,7 +481,15 @@ function newReadahead(options: SstScanOptions): Readahead {
   if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) {
     throw new ValidationError(`readaheadBytes must be a non-negative integer, got ${maxBytes}`);
   }
-  return { nextBytes: 0, maxBytes, fetched: new Map(), copies: new RowCopies(), fillCache: options.fillCache ?? true };
+  return {
+    nextBytes: 0,
+    maxBytes,
+    fetched: new Map(),
+    frontier: undefined,
+    prefetch: undefined,
+    copies: new RowCopies(),
+    fillCache: options.fillCache ?? true,
+  };
 }
 
 /** The blocks that can hold keys in `range`, or undefined when none can. */

@@ -199,26 +199,33 @@ export class RecordDecoder {
 
   /** The record stored as `value` under (seqNum, timestamp); CorruptionError names `streamName`. */
   decode(seqNum: number, timestamp: number, value: Uint8Array, streamName: string): ReadRecord {
-    const copy = this.#copy(value);
-    // The common shape, no headers, without the general decoder: version 1, header count 0.
-    if (copy.length >= 2 && copy[0] === RECORD_FORMAT_V1 && copy[1] === 0) {
-      return { seqNum, timestamp, headers: [], body: new Uint8Array(copy.buffer, copy.byteOffset + 2, copy.length - 2) };
+    const length = value.length;
+    if (length > DECODE_SLAB_MAX_VALUE_BYTES) return this.#decodeCopy(seqNum, timestamp, value.slice(), streamName);
+    const at = this.#reserve(length);
+    const slab = this.#slab;
+    slab.set(value, at);
+    // The common shape, no headers, without the general decoder (version 1, header count 0):
+    // the body's view is the only array made.
+    if (length >= 2 && value[0] === RECORD_FORMAT_V1 && value[1] === 0) {
+      return { seqNum, timestamp, headers: [], body: new Uint8Array(slab.buffer, at + 2, length - 2) };
     }
+    return this.#decodeCopy(seqNum, timestamp, new Uint8Array(slab.buffer, at, length), streamName);
+  }
+
+  #decodeCopy(seqNum: number, timestamp: number, copy: Uint8Array, streamName: string): ReadRecord {
     const { headers, body } = decodeCopy(copy, () => `stream ${JSON.stringify(streamName)} record ${seqNum}`);
     return { seqNum, timestamp, headers, body };
   }
 
-  #copy(value: Uint8Array): Uint8Array {
-    const length = value.length;
-    if (length > DECODE_SLAB_MAX_VALUE_BYTES) return value.slice();
+  /** Where `length` bytes (at most DECODE_SLAB_MAX_VALUE_BYTES) go in the slab; a new slab when it is full. */
+  #reserve(length: number): number {
     if (this.#used + length > this.#slab.length) {
       this.#slab = new Uint8Array(DECODE_SLAB_BYTES);
       this.#used = 0;
     }
     const at = this.#used;
-    this.#slab.set(value, at);
     this.#used = at + length;
-    return new Uint8Array(this.#slab.buffer, at, length);
+    return at;
   }
 }
 
