@@ -368,8 +368,10 @@ export class Log {
       for (const tracker of this.#trackersById.values()) void this.#reloadTracker(tracker).catch(() => undefined);
       return;
     }
+    // One call holds whole WAL objects; a stream's tail key is written once per object, at its
+    // end, so a tracker gets all of a stream's ops of the call at once, tail included.
+    const byStream = new Map<number, WriteOp[]>();
     for (const batch of batches) {
-      const byStream = new Map<number, WriteOp[]>();
       for (const op of batch.ops) {
         const kind = op.key[0]!;
         if (kind === KeyKind.streamMeta && op.type === "delete") {
@@ -383,8 +385,8 @@ export class Log {
           ops.push(op);
         }
       }
-      for (const [id, ops] of byStream) this.#trackersById.get(id)?.applyBatch(ops);
     }
+    for (const [id, ops] of byStream) this.#trackersById.get(id)?.applyBatch(ops);
   }
 
   async #reloadTracker(tracker: StreamTracker): Promise<void> {

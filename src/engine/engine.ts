@@ -56,6 +56,12 @@ export interface ScanOptions {
   reverse?: boolean;
 }
 
+/** A writer of bookkeeping that only its latest value matters for (see `Engine.writeAtNextCut`). */
+export interface CutSource {
+  /** The ops to write at this cut: called once per `writeAtNextCut`, synchronously, at the cut. */
+  opsAtCut(): WriteOp[];
+}
+
 export interface ScannedEntry {
   key: Uint8Array;
   value: Uint8Array;
@@ -215,16 +221,37 @@ export class Engine {
     for (const op of ops) {
       if (!(op.key instanceof Uint8Array) || op.key.length === 0) throw new ValidationError("engine keys must be non-empty Uint8Arrays");
     }
+    return this.#writeTo(epoch, ops);
+  }
+
+  #writeTo(epoch: WriterEpoch, ops: readonly WriteOp[]): number {
     const seq = epoch.lastSeq + 1;
     const encoded = encodeBatch(seq, ops);
     epoch.applyBatch(seq, ops);
     epoch.wal.append(seq, encoded);
-    if (epoch.active.sizeBytes >= this.options.l0SstBytes) {
-      epoch.freezeActive();
-      this.version.update(this.#sourcesOf(epoch));
-      this.flusher.kick();
-    }
+    // A full memtable is frozen at the next WAL cut (#writeCutBatch), not here: it then ends
+    // where a WAL object ends, so its L0 frees whole objects. Freezing sooner would gain
+    // nothing, as no memtable reaches L0 before its WAL object is durable; memory stays bounded
+    // by maxUnflushedBytes (backpressure) either way.
     return seq;
+  }
+
+  #freeze(epoch: WriterEpoch): void {
+    epoch.freezeActive();
+    this.version.update(this.#sourcesOf(epoch));
+    this.flusher.kick();
+  }
+
+  /**
+   * Asks `source` for ops to write at the next WAL cut: just before the WAL writer turns its
+   * buffer into an object, the engine writes what the sources return as one more batch, the
+   * last in that object. For bookkeeping of which only the latest value matters (a stream's
+   * tail): it is written once per WAL object instead of once per write, and it is always in the
+   * same object as every write before it, so whatever replays or reads a durable prefix of the
+   * WAL sees it consistent with them. Calling this again before the cut changes nothing.
+   */
+  writeAtNextCut(source: CutSource): void {
+    this.#writableEpoch().cutSources.add(source);
   }
 
   get durableSeq(): number {
@@ -498,6 +525,7 @@ export class Engine {
       writerEpoch: epoch.writerEpoch,
       firstWalId: epoch.flushedWals[epoch.flushedWals.length - 1]!.walId + 1,
       flushIntervalMs: this.options.flushIntervalMs,
+      beforeCut: () => this.#writeCutBatch(epoch),
       onFlushed: (flush) => this.#onWalFlushed(epoch, flush),
       onFailed: (error) => this.reportFailure(epoch, error),
     });
@@ -506,6 +534,18 @@ export class Engine {
     if (epoch.frozen.length > 0) this.flusher.kick();
     this.compactor.kick();
     this.gc.kick();
+  }
+
+  /** At a WAL cut: the batch of everything `writeAtNextCut` asked for (see there), then a full memtable is frozen. */
+  #writeCutBatch(epoch: WriterEpoch): void {
+    if (epoch !== this.#epoch || epoch.stopped) return;
+    if (epoch.cutSources.size > 0) {
+      const ops: WriteOp[] = [];
+      for (const source of epoch.cutSources) for (const op of source.opsAtCut()) ops.push(op);
+      epoch.cutSources.clear();
+      if (ops.length > 0) this.#writeTo(epoch, ops);
+    }
+    if (epoch.active.sizeBytes >= this.options.l0SstBytes) this.#freeze(epoch);
   }
 
   #onWalFlushed(epoch: WriterEpoch, flush: WalFlush): void {

@@ -12,6 +12,11 @@
  *                 ^ appends gather here while a PUT is in flight      │ ok: onFlushed(maxSeq)
  *                                                                     │ error: onFailed(error)
  *
+ * Right before the buffer becomes an object (the cut), `beforeCut` may append more batches:
+ * the engine writes there what must be in the same object as the writes before it but only
+ * once per object (see `Engine.writeAtNextCut`). A cut therefore never happens inside
+ * `append`: a caller of `append` may still be updating its own state when it returns.
+ *
  * A PUT that fails (after the retrying store gave up) stops the writer: nothing after it may
  * become durable before it, so the engine fails every pending write and reopens.
  */
@@ -22,9 +27,9 @@ import { walKey } from "./paths.js";
 import { encodeWalObject } from "./wal-format.js";
 
 /**
- * A buffer this large is flushed at once, from inside `append`, instead of after the current
- * event-loop turn: a producer that never yields (a loop of promise continuations) would
- * otherwise starve the flush and nothing would ever become durable.
+ * A buffer this large is flushed in a microtask right after the current one, instead of after
+ * the current event-loop turn: a producer that never yields (a loop of promise continuations)
+ * would otherwise starve the flush and nothing would ever become durable.
  */
 export const WAL_FLUSH_NOW_BYTES = 1024 * 1024;
 
@@ -42,6 +47,8 @@ export interface WalWriterOptions {
   writerEpoch: number;
   firstWalId: number;
   flushIntervalMs: number;
+  /** Called synchronously at each cut, before the buffer is taken; may call `append`. */
+  beforeCut?: () => void;
   onFlushed: (flush: WalFlush) => void;
   onFailed: (error: unknown) => void;
 }
@@ -56,6 +63,8 @@ export class WalWriter {
   #lastStartMs = Number.NEGATIVE_INFINITY;
   #timer: TimerHandle | undefined;
   #immediate: NodeJS.Immediate | undefined;
+  #microtaskQueued = false;
+  #cutting = false;
   #stopped = false;
 
   constructor(options: WalWriterOptions) {
@@ -82,10 +91,17 @@ export class WalWriter {
     this.#batches.push(encodedBatch);
     this.#bufferedBytes += encodedBatch.length;
     this.#bufferMaxSeq = seq;
+    if (this.#cutting) return; // beforeCut is adding to the object being cut
     if (this.#bufferedBytes >= WAL_FLUSH_NOW_BYTES && this.#spacingElapsed() && !this.#inFlight) {
       if (this.#immediate !== undefined) clearImmediate(this.#immediate);
       this.#immediate = undefined;
-      void this.#flush();
+      if (!this.#microtaskQueued) {
+        this.#microtaskQueued = true;
+        queueMicrotask(() => {
+          this.#microtaskQueued = false;
+          void this.#flush();
+        });
+      }
       return;
     }
     this.#schedule();
@@ -105,7 +121,7 @@ export class WalWriter {
   }
 
   #schedule(): void {
-    if (this.#stopped || this.#inFlight || this.#timer !== undefined || this.#immediate !== undefined) return;
+    if (this.#stopped || this.#inFlight || this.#microtaskQueued || this.#timer !== undefined || this.#immediate !== undefined) return;
     if (this.#batches.length === 0) return;
     const waitMs = this.#lastStartMs + this.#options.flushIntervalMs - this.#options.clock.elapsedMs();
     if (waitMs > 0) {
@@ -124,6 +140,16 @@ export class WalWriter {
 
   async #flush(): Promise<void> {
     if (this.#stopped || this.#inFlight || this.#batches.length === 0) return;
+    try {
+      this.#cut();
+    } catch (error) {
+      if (!this.#stopped) {
+        this.stop();
+        this.#options.onFailed(error);
+      }
+      return;
+    }
+    if (this.#stopped) return;
     const batches = this.#batches;
     const maxSeq = this.#bufferMaxSeq;
     const walId = this.#nextWalId;
@@ -149,5 +175,16 @@ export class WalWriter {
     const durationMs = this.#options.clock.elapsedMs() - startMs;
     this.#options.onFlushed({ walId, maxSeq, bytes: body.length, batches: batches.length, durationMs });
     this.#schedule();
+  }
+
+  /** Lets `beforeCut` add its batches to the object about to be cut. */
+  #cut(): void {
+    if (this.#options.beforeCut === undefined) return;
+    this.#cutting = true;
+    try {
+      this.#options.beforeCut();
+    } finally {
+      this.#cutting = false;
+    }
   }
 }

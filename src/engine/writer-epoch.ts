@@ -15,6 +15,7 @@ import { Memtable } from "./memtable.js";
 import { replayWal } from "./wal-replay.js";
 import type { WriteOp } from "./wal-format.js";
 import type { WalWriter } from "./wal-writer.js";
+import type { CutSource } from "./engine.js";
 
 export interface FrozenMemtable {
   memtable: Memtable;
@@ -40,6 +41,8 @@ export class WriterEpoch {
   /** SST ids below this were allocated by earlier writers: unreferenced ones are orphans. */
   readonly sstIdFloorAtOpen: number;
   wal!: WalWriter;
+  /** What asked to write at the next WAL cut (Engine.writeAtNextCut). */
+  readonly cutSources = new Set<CutSource>();
   stopped = false;
   /** Manifest updates of this epoch run one after another through this chain. */
   manifestQueue: Promise<unknown> = Promise.resolve();

@@ -1,8 +1,10 @@
 /**
  * Loads a stream's durable state from the engine: its tail, fencing token and trim point.
  *
- * Checks the invariant that makes pipelining safe: the tail key is written in the same batch
- * as the records, so no record may exist at or after the tail. A record there means the data
+ * Checks the invariant that makes pipelining safe: the tail key is written at the end of every
+ * WAL object that holds records of the stream (the streamer asks the engine for it at the cut),
+ * and durable state is always a whole number of WAL objects, so no record may exist at or after
+ * the tail. A record there means the data
  * does not match the stream's bookkeeping, and the stream refuses to append on top of it.
  */
 import { CorruptionError, type StreamPosition } from "../errors.js";

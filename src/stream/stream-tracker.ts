@@ -75,7 +75,7 @@ export class StreamTracker implements StreamView {
     this.#followers.clear();
   }
 
-  /** One engine batch's ops for this stream (the Log has already picked them out). */
+  /** This stream's ops from the whole WAL objects one poll applied, in order (the Log picks them out). */
   applyBatch(ops: readonly WriteOp[]): void {
     if (this.#closed !== undefined) return;
     const records: DurableBatch["records"] = [];

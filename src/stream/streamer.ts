@@ -3,8 +3,10 @@
  *
  *   append ──> byte permit (Log-wide FIFO semaphore) ──> admission queue ──> sequence():
  *     conditions (fencing token, matchSeqNum) against the latest state, pending batches included;
- *     timestamps; command records; ONE engine batch (records, timestamp index, tail, and the
- *     token or trim point when a command changed them) ──> engine.write() (synchronous)
+ *     timestamps; command records; ONE engine batch (records, timestamp index, and the token or
+ *     trim point when a command changed them) ──> engine.write() (synchronous)
+ *   the stream's tail key: written once per WAL object, at its cut (`Engine.writeAtNextCut`),
+ *     so every durable prefix of the WAL holds a tail that covers all of its records
  *   engine durable watermark passes the batch ──> onDurable(): stable tail advances,
  *     replies leave in order (ack-queue.ts), followers get the batch
  *
@@ -26,7 +28,7 @@ import {
   StorageError,
   type StreamPosition,
 } from "../errors.js";
-import type { Engine, WriteOp } from "../engine/engine.js";
+import type { CutSource, Engine, WriteOp } from "../engine/engine.js";
 import type { Clock } from "../util/clock.js";
 import { AckQueue } from "./ack-queue.js";
 import type { ByteSemaphore, Permit } from "./byte-semaphore.js";
@@ -116,9 +118,11 @@ interface BuiltBatch {
   tokenAppliedSeq: number;
   /** The new trim point when a trim command in the batch moved it. */
   trimPoint: number | undefined;
+  /** The wall clock when the batch was sequenced. */
+  nowMs: number;
 }
 
-export class Streamer {
+export class Streamer implements CutSource {
   readonly name: string;
   #meta: StreamMeta;
   readonly #deps: StreamerDeps;
@@ -130,6 +134,8 @@ export class Streamer {
   /** Next seqNum to assign, pending batches included. */
   #nextSeq: number;
   #lastTimestamp: number;
+  /** Wall-clock time of the last sequenced append (stored in the tail key). */
+  #lastWriteMs: number;
   #token: string;
   /** Position right after the record that set the current token (the dependency of a mismatch). */
   #tokenAppliedSeq: number;
@@ -149,6 +155,7 @@ export class Streamer {
     this.#deps = deps;
     this.#nextSeq = state.tail.seqNum;
     this.#lastTimestamp = state.tail.timestamp;
+    this.#lastWriteMs = state.lastWriteMs;
     this.#token = state.fencingToken;
     this.#tokenAppliedSeq = state.tail.seqNum;
     this.#trimPoint = state.trimPoint;
@@ -160,6 +167,7 @@ export class Streamer {
   #adopt(state: StreamState): void {
     this.#nextSeq = state.tail.seqNum;
     this.#lastTimestamp = state.tail.timestamp;
+    this.#lastWriteMs = state.lastWriteMs;
     this.#token = state.fencingToken;
     this.#tokenAppliedSeq = state.tail.seqNum;
     this.#trimPoint = state.trimPoint;
@@ -425,11 +433,10 @@ export class Streamer {
       }
     });
     const end: StreamPosition = { seqNum: firstSeq + input.records.length, timestamp: timestamps[timestamps.length - 1]! };
-    ops.push({ type: "put", key: tailKey(id), value: encodeTailValue({ nextSeqNum: end.seqNum, lastTimestamp: end.timestamp, lastWriteMs: nowMs }) });
     if (tokenChanged) ops.push({ type: "put", key: fencingTokenKey(id), value: encodeFencingTokenValue(token) });
     if (trimChanged) ops.push({ type: "put", key: trimPointKey(id), value: encodeU64Value(trimPoint) });
     const start: StreamPosition = { seqNum: firstSeq, timestamp: timestamps[0]! };
-    return { ops, records, start, end, token, tokenAppliedSeq, trimPoint: trimChanged ? trimPoint : undefined };
+    return { ops, records, start, end, token, tokenAppliedSeq, trimPoint: trimChanged ? trimPoint : undefined, nowMs };
   }
 
   #commit(item: Admitted, built: BuiltBatch, engineSeq: number): void {
@@ -437,6 +444,7 @@ export class Streamer {
     if (last !== undefined && last.engineSeq >= engineSeq) throw new InternalError("engine seqs of a stream's batches must increase");
     this.#nextSeq = built.end.seqNum;
     this.#lastTimestamp = built.end.timestamp;
+    this.#lastWriteMs = built.nowMs;
     this.#token = built.token;
     this.#tokenAppliedSeq = built.tokenAppliedSeq;
     if (built.trimPoint !== undefined) this.#trimPoint = built.trimPoint;
@@ -454,7 +462,18 @@ export class Streamer {
         item.reject(error);
       },
     });
+    this.#deps.engine.writeAtNextCut(this);
     this.#deps.onPending(this);
+  }
+
+  /**
+   * The tail key, written by the engine at the WAL cut after our batches (`writeAtNextCut`),
+   * with the tail after every batch sequenced so far: all of them are in that object or an
+   * earlier one. Even a closed streamer writes it: its batches may still become durable.
+   */
+  opsAtCut(): WriteOp[] {
+    const value = encodeTailValue({ nextSeqNum: this.#nextSeq, lastTimestamp: this.#lastTimestamp, lastWriteMs: this.#lastWriteMs });
+    return [{ type: "put", key: tailKey(this.#meta.id), value }];
   }
 
   /** Queues a rejection behind the replies it must not overtake; the first one poisons a session. */

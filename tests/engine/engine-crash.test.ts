@@ -127,6 +127,7 @@ async function crashRound(input: { child: TsxChild; root: string; round: number;
       maxPrefix: baseSeq === undefined ? 0 : acked + MAX_INFLIGHT_BATCHES + 1,
       actual,
       context,
+      preferred: engine.lastSeq - (baseSeq ?? input.lastSeq),
     });
     // Seqs: no gap, no duplicate. The reopened engine continues right after the last batch it holds.
     assert.equal(engine.lastSeq, (baseSeq ?? input.lastSeq) + prefix, `${context}: lastSeq after reopen`);

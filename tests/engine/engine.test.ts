@@ -356,7 +356,11 @@ describe("Engine", () => {
   it("merges every sorted run bottom-most once the dead bytes reported reach a quarter of them", async () => {
     const store = new MemoryStore();
     const engine = await Engine.open(store, { ...small, compactionFilter: (key) => !Buffer.from(key).toString().startsWith("dead") });
-    for (let i = 0; i < 300; i++) engine.write([put(`${i < 150 ? "dead" : "live"}${String(i).padStart(4, "0")}`, "x".repeat(60))]);
+    // In rounds: a full memtable is frozen at a WAL cut, so each round makes an L0 SST.
+    for (let i = 0; i < 300; i++) {
+      engine.write([put(`${i < 150 ? "dead" : "live"}${String(i).padStart(4, "0")}`, "x".repeat(60))]);
+      if (i % 50 === 49) await engine.flush();
+    }
     await engine.flushMemtables();
     await engine.compactor.idle();
     const runsBefore = engine.metrics().sortedRunCount;
