@@ -1,6 +1,7 @@
 /**
  * BlockCache: LRU order, the byte budget, de-duplication of concurrent loads, failed loads,
- * evictObject (also while a load is in flight) and readahead views getting their own copy.
+ * evictObject (also while a load is in flight), readahead views getting their own copy, and the
+ * lookups of scans (getIfCached) and of compaction (peek).
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -161,6 +162,35 @@ describe("BlockCache", () => {
     assert.equal(hit.buffer.byteLength, 100, "no longer pins the 300-byte buffer");
     assert.deepEqual(hit, readahead.subarray(0, 100));
     assert.equal(await cache.getOrLoad("a", 0, () => Promise.reject(new Error("not called"))), hit);
+  });
+
+  it("getIfCached counts and refreshes a hit like get, but counts nothing for a block it does not have", async () => {
+    const cache = new BlockCache({ maxBytes: 20 });
+    cache.put("a", 0, block(10));
+    cache.put("a", 10, block(10));
+    assert.equal(cache.getIfCached("a", 20), undefined);
+    assert.deepEqual([cache.stats().hits, cache.stats().misses], [0, 0], "the load that follows counts the miss");
+    assert.ok(cache.getIfCached("a", 0) !== undefined); // now a/10 is the least recent
+    assert.deepEqual([cache.stats().hits, cache.stats().misses], [1, 0]);
+    cache.put("b", 0, block(10));
+    assert.equal(cache.has("a", 10), false);
+    assert.equal(cache.has("a", 0), true);
+    await cache.getOrLoad("a", 20, async () => block(1));
+    assert.equal(cache.stats().misses, 1);
+  });
+
+  it("peek counts a hit or a miss but leaves recency alone, and does not copy a view of a larger buffer", () => {
+    const cache = new BlockCache({ maxBytes: 20 });
+    const readahead = new Uint8Array(300).fill(4);
+    cache.put("a", 0, readahead.subarray(0, 10));
+    cache.put("a", 10, block(10));
+    const peeked = cache.peek("a", 0);
+    assert.equal(peeked?.buffer, readahead.buffer, "no copy");
+    assert.equal(cache.peek("a", 20), undefined);
+    assert.deepEqual([cache.stats().hits, cache.stats().misses], [1, 1]);
+    cache.put("b", 0, block(10)); // a/0 is still the least recent: it goes
+    assert.equal(cache.has("a", 0), false);
+    assert.equal(cache.has("a", 10), true);
   });
 
   it("clear() empties it; maxBytes 0 keeps nothing; a bad maxBytes is refused", async () => {

@@ -1,7 +1,8 @@
 /**
  * SST format and reader: round trips against a sorted-array model (fast-check, seeded), lazy
- * reading and readahead proven by counting the store's GETs, corruption of every region, the
- * golden file, and SstInfo validation. Block cache behaviour is in block-cache.test.ts.
+ * reading, readahead and the GET kept running ahead of a long scan proven by counting the
+ * store's GETs, chunks joined from the blocks at hand, corruption of every region, the golden
+ * file, and SstInfo validation. Block cache behaviour is in block-cache.test.ts.
  */
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -406,6 +407,100 @@ describe("SST seeks and lazy reading", () => {
     assert.deepEqual(reversed, [...entries].reverse());
     assert.ok(store.gets < reader.blockCount / 4, `${store.gets} GETs for ${reader.blockCount} blocks`);
     assert.equal(store.getBytes, info.indexOffset);
+  });
+
+  it("joins the blocks at hand into chunks of up to 256 entries, handing a chunk on before each fetch", async () => {
+    const entries = recordEntries(5000, 1000); // three or four entries per 4 KiB block
+    const { bytes, info } = build(entries);
+    const store = await stored(bytes);
+    const reader = await open(store, info);
+    store.resetCounts();
+    const chunks: Entry[][] = [];
+    const getsAtChunk: number[] = [];
+    for await (const chunk of reader.scanChunks({})) {
+      chunks.push(chunk);
+      getsAtChunk.push(store.gets);
+    }
+    assert.deepEqual(chunks.flat(), entries);
+    assert.ok(chunks.every((chunk) => chunk.length > 0 && chunk.length < 256 + 4), "each chunk stops at 256 entries (plus the rest of its last block)");
+    assert.ok(chunks.length <= Math.ceil(entries.length / 256) + store.gets, `${chunks.length} chunks for ${reader.blockCount} blocks in ${store.gets} GETs`);
+    // The first GET brings one block: its entries are handed on before the scan waits for the second.
+    assert.equal(chunks[0]!.length, entries.filter((entry) => compareKeys(entry.key, reader.blockHandles[0]!.lastKey) <= 0).length);
+    assert.equal(getsAtChunk[0], 1);
+  });
+
+  it("a long scan keeps the next GET running while it decodes the current run, and reads each byte once", async () => {
+    const entries = recordEntries(20_000, 100);
+    const { bytes, info } = build(entries);
+    const store = await stored(bytes);
+    const reader = await open(store, info, new BlockCache({ maxBytes: 0 }));
+    const readaheadBytes = 16 * 1024;
+    store.resetCounts();
+    const getsAtEntry: number[] = [];
+    for await (const entry of reader.scan({}, { readaheadBytes })) getsAtEntry[entry.seq - 1] = store.gets;
+    assert.equal(store.getBytes, info.indexOffset, "every data byte exactly once");
+    // For each GET of a full run (but the last), the first entry of its first block: had a later GET started?
+    const handles = reader.blockHandles;
+    const getOfBlock = handles.map((handle) => store.ranges.findIndex((range) => range.offset! <= handle.offset && handle.offset < range.offset! + range.length!));
+    let block = 0;
+    let fullRuns = 0;
+    let laggingRuns = 0;
+    for (let i = 0; i < entries.length; i++) {
+      if (compareKeys(handles[block]!.lastKey, entries[i]!.key) < 0) block++;
+      else if (i > 0) continue; // not the first entry of a block
+      const getIndex = getOfBlock[block]!;
+      const firstOfRun = block === 0 || getOfBlock[block - 1] !== getIndex;
+      if (!firstOfRun || store.ranges[getIndex]!.length! < readaheadBytes / 2 || getIndex === store.ranges.length - 1) continue;
+      fullRuns++;
+      if (getsAtEntry[i]! <= getIndex + 1) laggingRuns++;
+    }
+    assert.ok(fullRuns > 20, `${fullRuns} full runs`);
+    assert.equal(laggingRuns, 0, "the next GET had started when the scan entered each full run");
+  });
+
+  it("a GET run ahead that fails fails nothing: the scan reads those blocks again when it gets there", async () => {
+    const entries = recordEntries(20_000, 100);
+    const { bytes, info } = build(entries);
+    const store = await stored(bytes);
+    const reader = await open(store, info, new BlockCache({ maxBytes: 0 }));
+    store.resetCounts();
+    let failed = 0;
+    const get = store.get.bind(store);
+    store.get = async (key, range) => {
+      if (store.gets === 8 && failed === 0) {
+        failed++;
+        store.gets++;
+        throw new StorageError("injected: the GET run ahead fails once");
+      }
+      return get(key, range);
+    };
+    assert.deepEqual(await collect(reader.scan({}, { readaheadBytes: 16 * 1024 })), entries);
+    assert.equal(failed, 1);
+  });
+
+  it("a scan stopped while a GET runs ahead starts no other, and that GET failing is no unhandled rejection", async () => {
+    const entries = recordEntries(20_000, 100);
+    const { bytes, info } = build(entries);
+    const store = await stored(bytes);
+    const reader = await open(store, info, new BlockCache({ maxBytes: 0 }));
+    store.resetCounts();
+    const held: (() => void)[] = [];
+    const get = store.get.bind(store);
+    store.get = (key, range) => {
+      if (store.gets < 8) return get(key, range);
+      store.gets++;
+      return new Promise((_, reject) => held.push(() => reject(new StorageError("injected: fails after the scan stopped"))));
+    };
+    const got: Entry[] = [];
+    for await (const entry of reader.scan({}, { readaheadBytes: 16 * 1024 })) {
+      got.push(entry);
+      if (held.length > 0) break; // the GET of the next run has started; this run is still at hand
+    }
+    assert.deepEqual(got, entries.slice(0, got.length));
+    assert.equal(held.length, 1, "one GET was running ahead when the scan stopped");
+    for (const reject of held) reject();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(store.gets, 9);
   });
 
   it("rejects a bad readaheadBytes when the scan starts", async () => {

@@ -2,7 +2,9 @@
  * Behaviour tests of `stream.read()` without follow, through the public API: where a read starts
  * (seqNum, timestamp, tailOffset, the default tail, clamp and UnwrittenError), count and byte
  * limits, `until`, option validation, and visibility (only durable records, visible to every
- * reader as soon as they are acknowledged). s2-lite's data_plane/read.rs checklist (research
+ * reader as soon as they are acknowledged), and what a session that decodes records ahead of its
+ * consumer must still judge per record (trim, close, abort, limits, concurrent next() calls, body
+ * ownership). s2-lite's data_plane/read.rs checklist (research
  * brief section 11), with DESIGN.md winning: a read that starts at the tail and does not follow
  * yields nothing instead of failing with Unwritten, and the default start is the tail.
  */
@@ -16,6 +18,7 @@ import {
   bodies,
   collect,
   readRejectsWithCode,
+  recordOfMeteredSize,
   seqNums,
   settle,
   texts,
@@ -296,5 +299,73 @@ describe("read: visibility", () => {
       clock.setNowMs(T0 + 1);
       await s.append([{ body: "b" }]);
       assert.deepEqual((await collect(s.read({ from: { seqNum: 0 } }))).map((r) => r.timestamp), [T0, T0 + 1]);
+    }));
+});
+
+/**
+ * A session decodes a chunk of records ahead of its consumer (up to a few hundred); whatever can
+ * change meanwhile must still be judged when each record is handed out, as if they were read
+ * one by one.
+ */
+describe("read: records decoded ahead of the consumer", () => {
+  it("hides records that a trim made unreadable after they were decoded", () =>
+    withStream(async (s) => {
+      await s.append(bodies(300));
+      const iterator = s.read({ from: { seqNum: 0 } })[Symbol.asyncIterator]();
+      for (let i = 0; i < 10; i++) assert.equal((await iterator.next()).value?.seqNum, i);
+      await s.trim(200); // records 10..199 sit decoded in the session's current chunk
+      const rest: number[] = [];
+      for (let step = await iterator.next(); step.done !== true; step = await iterator.next()) rest.push(step.value.seqNum);
+      assert.deepEqual(rest, [...Array.from({ length: 100 }, (_, i) => 200 + i), 300]);
+    }));
+
+  it("ends at once on close() or an abort, however many records are decoded", () =>
+    withStream(async (s) => {
+      await s.append(bodies(300));
+      const session = s.read({ from: { seqNum: 0 } });
+      const iterator = session[Symbol.asyncIterator]();
+      assert.equal((await iterator.next()).value?.seqNum, 0);
+      await session.close();
+      assert.deepEqual(await iterator.next(), { value: undefined, done: true });
+      const controller = new AbortController();
+      const aborted = s.read({ from: { seqNum: 0 }, signal: controller.signal })[Symbol.asyncIterator]();
+      assert.equal((await aborted.next()).value?.seqNum, 0);
+      controller.abort();
+      assert.deepEqual(await aborted.next(), { value: undefined, done: true });
+    }));
+
+  it("cuts limit.count and limit.bytes exactly inside a decoded chunk", () =>
+    withStream(async (s) => {
+      await s.append(Array.from({ length: 600 }, () => recordOfMeteredSize(20)));
+      assert.deepEqual(seqNums(await collect(s.read({ from: { seqNum: 0 }, limit: { count: 301 } }))), Array.from({ length: 301 }, (_, i) => i));
+      assert.equal((await collect(s.read({ from: { seqNum: 10 }, limit: { bytes: 20 * 333 + 19 } }))).length, 333);
+    }));
+
+  it("answers next() calls made without waiting in call order, each with the next record", () =>
+    withStream(async (s) => {
+      await s.append(bodies(300));
+      const iterator = s.read({ from: { seqNum: 0 } })[Symbol.asyncIterator]();
+      const steps = await Promise.all(Array.from({ length: 302 }, () => iterator.next()));
+      assert.deepEqual(
+        steps.slice(0, 300).map((step) => step.value?.seqNum),
+        Array.from({ length: 300 }, (_, i) => i),
+      );
+      assert.deepEqual(steps.slice(300), [
+        { value: undefined, done: true },
+        { value: undefined, done: true },
+      ]);
+    }));
+
+  it("gives each record a body of its own: changing one changes no other record and no later read", () =>
+    withStream(async (s) => {
+      await s.append([{ body: "aaaa" }, { body: "bbbb", headers: [["h", "v"]] }, { body: "cccc" }]); // in the memtable
+      const first = await collect(s.read({ from: { seqNum: 0 } }));
+      first[0]!.body.fill(0x78);
+      first[1]!.body.fill(0x78);
+      first[1]!.headers[0]![1].fill(0x78);
+      assert.deepEqual(texts(first), ["xxxx", "xxxx", "cccc"]);
+      const again = await collect(s.read({ from: { seqNum: 0 } }));
+      assert.deepEqual(texts(again), ["aaaa", "bbbb", "cccc"]);
+      assert.deepEqual(again[1]!.headers.map(([name, value]) => [Buffer.from(name).toString(), Buffer.from(value).toString()]), [["h", "v"]]);
     }));
 });

@@ -4,6 +4,7 @@ import fc from "fast-check";
 import { CorruptionError, ValidationError } from "../../src/errors.js";
 import {
   RECORD_FORMAT_V1,
+  RecordDecoder,
   decodeRecordValue,
   decodeTrimPayload,
   encodeRecordValue,
@@ -82,6 +83,61 @@ describe("record format: encoding", () => {
     assert.deepEqual(decodeRecordValue(stored).body, toBytes("body"));
     stored[stored.length - 1] = 0x21;
     assert.deepEqual(decoded.body, Uint8Array.of(0, ...toBytes("ody")));
+  });
+});
+
+describe("record format: RecordDecoder (read sessions)", () => {
+  // Bodies up to 5000 bytes: on both sides of the size past which a value gets its own buffer.
+  const sessionRecords = fc.array(fc.record({ headers: fc.array(fc.tuple(bytes(20), bytes(20)), { maxLength: 2 }), body: bytes(5000) }), {
+    minLength: 1,
+    maxLength: 40,
+  });
+
+  it("decodes what decodeRecordValue decodes, with the seqNum and timestamp given", () => {
+    fc.assert(
+      fc.property(sessionRecords, (records) => {
+        const decoder = new RecordDecoder();
+        records.forEach((record, i) => {
+          const decoded = decoder.decode(i, 1000 + i, encodeRecordValue(record), "s");
+          assert.equal(decoded.seqNum, i);
+          assert.equal(decoded.timestamp, 1000 + i);
+          assert.deepEqual(decoded.headers.map(([n, v]) => [hex(n), hex(v)]), record.headers.map(([n, v]) => [hex(n), hex(v)]));
+          assert.equal(hex(decoded.body), hex(record.body));
+        });
+      }),
+    );
+  });
+
+  it("gives every record bytes of its own: changing one record, or a stored value, changes no other", () => {
+    fc.assert(
+      fc.property(sessionRecords, (records) => {
+        const decoder = new RecordDecoder();
+        const stored = records.map((record) => encodeRecordValue(record));
+        const decoded = stored.map((value, i) => decoder.decode(i, 0, value, "s"));
+        for (const value of stored) value.fill(0xee);
+        decoded.forEach((record, i) => {
+          record.body.fill(0xff);
+          for (const [name, value] of record.headers) {
+            name.fill(0xff);
+            value.fill(0xff);
+          }
+          for (let j = i + 1; j < decoded.length; j++) {
+            assert.equal(hex(decoded[j]!.body), hex(records[j]!.body), `record ${j} after changing record ${i}`);
+          }
+        });
+      }),
+    );
+  });
+
+  it("fails a damaged value with corruption naming the stream and the record", () => {
+    const decoder = new RecordDecoder();
+    assert.throws(
+      () => decoder.decode(42, 0, Uint8Array.of(1, 1, 5, 0x61), "orders"),
+      (error: unknown) => error instanceof CorruptionError && error.key === 'stream "orders" record 42' && /runs past the end/.test(error.message),
+    );
+    assert.throws(() => decoder.decode(43, 0, new Uint8Array(0), "orders"), /empty value/);
+    assert.throws(() => decoder.decode(44, 0, Uint8Array.of(2, 0), "orders"), /unknown record format version 2/);
+    assert.throws(() => decoder.decode(45, 0, new Uint8Array(5000).fill(2), "orders"), /unknown record format version 2/);
   });
 });
 

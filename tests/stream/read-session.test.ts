@@ -1,0 +1,94 @@
+/**
+ * ReadSession against a scripted engine: what the public API cannot stage. A damaged record in
+ * the middle of an engine chunk (the records before it are delivered, then the error), and a
+ * catch-up scan that fails retryably mid-way (the session resumes after the last record it
+ * decoded, without a gap or a duplicate), both with chunks much larger than one record, since
+ * the session decodes a whole chunk before handing its records out.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { Engine, ScannedEntry } from "../../src/engine/engine.js";
+import { CorruptionError, StorageError } from "../../src/errors.js";
+import { encodeRecordValue } from "../../src/stream/record-format.js";
+import { ReadSession, type StreamView } from "../../src/stream/read-session.js";
+import { recordKey } from "../../src/stream/stream-keys.js";
+import type { ReadRecord } from "../../src/stream/types.js";
+import { ManualClock } from "../../src/util/clock.js";
+
+const STREAM_ID = 7;
+const T0 = 1_700_000_000_000;
+
+function entry(seqNum: number, value = encodeRecordValue({ headers: [], body: Buffer.from(`r${seqNum}`) })): ScannedEntry {
+  return { key: recordKey({ streamId: STREAM_ID, seqNum, timestamp: T0 + seqNum }), value, seq: seqNum + 1 };
+}
+
+/** An engine whose scans yield `script`'s chunks from the first one at or after the range start; an Error is thrown. */
+function scriptedEngine(script: (ScannedEntry[] | Error)[]): { engine: Engine; scans: number } {
+  const state = { scans: 0 };
+  const engine = {
+    scanChunks(range: { start: Uint8Array }) {
+      state.scans++;
+      const steps = script.splice(0); // each step is played once, by the first scan that reaches it
+      return (async function* () {
+        for (const step of steps) {
+          if (step instanceof Error) {
+            script.push(...steps.slice(steps.indexOf(step) + 1));
+            throw step;
+          }
+          const chunk = step.filter((e) => Buffer.compare(e.key, range.start) >= 0);
+          if (chunk.length > 0) yield chunk;
+        }
+      })();
+    },
+  } as unknown as Engine;
+  return {
+    engine,
+    get scans() {
+      return state.scans;
+    },
+  };
+}
+
+function session(engine: Engine, tailSeqNum: number): ReadSession {
+  const view: StreamView = {
+    streamId: STREAM_ID,
+    name: "s",
+    tail: { seqNum: tailSeqNum, timestamp: T0 + tailSeqNum - 1 },
+    trimPoint: 0,
+    subscribe: () => undefined,
+    unsubscribe: () => undefined,
+  };
+  return new ReadSession(async () => ({ engine, clock: new ManualClock({ startMs: T0 }), view }), { from: { seqNum: 0 } });
+}
+
+const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
+
+describe("ReadSession", () => {
+  it("delivers the records of a chunk before a damaged one, then fails with corruption naming it", async () => {
+    const chunk = range(0, 100).map((seqNum) => (seqNum === 60 ? entry(seqNum, Uint8Array.of(0x09, 0x00)) : entry(seqNum)));
+    const { engine } = scriptedEngine([chunk]);
+    const seen: ReadRecord[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const record of session(engine, 100)) seen.push(record);
+      })(),
+      (error: unknown) => error instanceof CorruptionError && error.key === 'stream "s" record 60' && /unknown record format version 9/.test(error.message),
+    );
+    assert.deepEqual(
+      seen.map((record) => record.seqNum),
+      range(0, 60),
+    );
+    assert.equal(Buffer.from(seen[59]!.body).toString(), "r59");
+  });
+
+  it("resumes a scan that failed retryably after the last record decoded: no gap, no duplicate", async () => {
+    const stale = new StorageError("sst/1 was compacted away while it was read; read again", { retryable: true });
+    const scripted = scriptedEngine([range(0, 300).map((n) => entry(n)), stale, range(300, 500).map((n) => entry(n))]);
+    const read = session(scripted.engine, 500);
+    const seqNums: number[] = [];
+    for await (const record of read) seqNums.push(record.seqNum);
+    assert.deepEqual(seqNums, range(0, 500));
+    assert.equal(scripted.scans, 2);
+    assert.deepEqual(await read.caughtUp(), { seqNum: 500, timestamp: T0 + 499 });
+  });
+});
