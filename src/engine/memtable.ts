@@ -9,7 +9,7 @@
  */
 import { createRequire } from "node:module";
 import type * as btreeTypes from "sorted-btree";
-import { assert } from "../errors.js";
+import { InternalError, assert } from "../errors.js";
 import { compareEntries, inRange, type Entry, type KeyRange } from "./entry.js";
 
 type BTreeCtor = typeof btreeTypes.default.default;
@@ -60,7 +60,7 @@ export class Memtable {
 
   add(entry: Entry): void {
     assert(!this.#frozen, "add to a frozen memtable");
-    assert(entry.seq >= this.#maxSeq, `memtable seq went back from ${this.#maxSeq} to ${entry.seq}`);
+    if (!(entry.seq >= this.#maxSeq)) throw new InternalError(`memtable seq went back from ${this.#maxSeq} to ${entry.seq}`);
     const added = this.#tree.set(entry, entry, true);
     if (added) this.#bytes += entry.key.length + (entry.value?.length ?? 0) + ENTRY_OVERHEAD_BYTES;
     this.#maxSeq = entry.seq;

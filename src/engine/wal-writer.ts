@@ -20,7 +20,7 @@
  * A PUT that fails (after the retrying store gave up) stops the writer: nothing after it may
  * become durable before it, so the engine fails every pending write and reopens.
  */
-import { assert } from "../errors.js";
+import { InternalError, assert } from "../errors.js";
 import type { ObjectStore } from "../store/object-store.js";
 import type { Clock, TimerHandle } from "../util/clock.js";
 import { walKey } from "./paths.js";
@@ -87,7 +87,7 @@ export class WalWriter {
 
   append(seq: number, encodedBatch: Uint8Array): void {
     assert(!this.#stopped, "append to a stopped WAL writer");
-    assert(seq > this.#bufferMaxSeq, `WAL batch seq ${seq} after ${this.#bufferMaxSeq}`);
+    if (!(seq > this.#bufferMaxSeq)) throw new InternalError(`WAL batch seq ${seq} after ${this.#bufferMaxSeq}`);
     this.#batches.push(encodedBatch);
     this.#bufferedBytes += encodedBatch.length;
     this.#bufferMaxSeq = seq;

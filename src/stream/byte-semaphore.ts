@@ -19,7 +19,7 @@
  * Invariant: 0 <= inUseBytes <= capacityBytes; a waiter is granted only at the queue's head.
  */
 import Denque from "denque";
-import { AbortedError, InternalError, assert } from "../errors.js";
+import { AbortedError, InternalError } from "../errors.js";
 
 /** Bytes held from the semaphore; give them back with `release()` (idempotent). */
 export interface Permit {
@@ -45,7 +45,7 @@ export class ByteSemaphore {
   #closed = false;
 
   constructor(capacityBytes: number) {
-    assert(Number.isSafeInteger(capacityBytes) && capacityBytes >= 1, `capacityBytes must be >= 1, got ${capacityBytes}`);
+    if (!(Number.isSafeInteger(capacityBytes) && capacityBytes >= 1)) throw new InternalError(`capacityBytes must be >= 1, got ${capacityBytes}`);
     this.capacityBytes = capacityBytes;
   }
 
@@ -103,7 +103,7 @@ export class ByteSemaphore {
 
   #grant(bytes: number): Permit {
     this.#inUseBytes += bytes;
-    assert(this.#inUseBytes <= this.capacityBytes, `in-flight bytes ${this.#inUseBytes} over capacity ${this.capacityBytes}`);
+    if (!(this.#inUseBytes <= this.capacityBytes)) throw new InternalError(`in-flight bytes ${this.#inUseBytes} over capacity ${this.capacityBytes}`);
     let released = false;
     return {
       bytes,
@@ -111,7 +111,7 @@ export class ByteSemaphore {
         if (released) return;
         released = true;
         this.#inUseBytes -= bytes;
-        assert(this.#inUseBytes >= 0, `in-flight bytes went negative: ${this.#inUseBytes}`);
+        if (!(this.#inUseBytes >= 0)) throw new InternalError(`in-flight bytes went negative: ${this.#inUseBytes}`);
         this.#drain();
       },
     };

@@ -23,7 +23,7 @@
  * Invariants: every `id`, `seq` and `ts` is a safe integer >= 0 (encoders assert it; decoders
  * treat anything else as corruption). Keys of one stream id never fall in another id's ranges.
  */
-import { CorruptionError, assert } from "../errors.js";
+import { CorruptionError, InternalError } from "../errors.js";
 import { MAX_FENCING_TOKEN_BYTES } from "../limits.js";
 
 /** The kind byte of each key family. Persisted: never renumber. */
@@ -70,7 +70,7 @@ const utf8Strict = new TextDecoder("utf-8", { fatal: true });
 // --- u64 helpers ---------------------------------------------------------------------------
 
 function writeU64(out: Uint8Array, offset: number, n: number, what: string): void {
-  assert(Number.isSafeInteger(n) && n >= 0, `${what} must be a safe integer >= 0, got ${n}`);
+  if (!(Number.isSafeInteger(n) && n >= 0)) throw new InternalError(`${what} must be a safe integer >= 0, got ${n}`);
   // Byte arithmetic instead of a DataView: keys are built on every append, so no allocation here.
   const high = Math.floor(n / TWO_32);
   const low = n >>> 0;
@@ -118,6 +118,16 @@ function buildKey(kind: number, fields: readonly number[], names: readonly strin
   const key = new Uint8Array(1 + fields.length * U64);
   key[0] = kind;
   fields.forEach((n, i) => writeU64(key, 1 + i * U64, n, names[i] ?? "field"));
+  return key;
+}
+
+/** `buildKey` for the two keys made per appended record, without its arrays and closure. */
+function threeFieldKey(kind: number, a: number, b: number, c: number): Uint8Array {
+  const key = new Uint8Array(1 + 3 * U64);
+  key[0] = kind;
+  writeU64(key, 1, a, "streamId");
+  writeU64(key, 1 + U64, b, kind === KeyKind.record ? "seqNum" : "timestamp");
+  writeU64(key, 1 + 2 * U64, c, kind === KeyKind.record ? "timestamp" : "seqNum");
   return key;
 }
 
@@ -170,7 +180,7 @@ export interface RecordKeyParts {
 
 /** `05 id seq ts`: a record's key. */
 export function recordKey(parts: RecordKeyParts): Uint8Array {
-  return buildKey(KeyKind.record, [parts.streamId, parts.seqNum, parts.timestamp], ["streamId", "seqNum", "timestamp"]);
+  return threeFieldKey(KeyKind.record, parts.streamId, parts.seqNum, parts.timestamp);
 }
 
 export function decodeRecordKey(key: Uint8Array): RecordKeyParts {
@@ -180,11 +190,7 @@ export function decodeRecordKey(key: Uint8Array): RecordKeyParts {
 
 /** `06 id ts seq`: a record's timestamp-index key. */
 export function timestampIndexKey(parts: RecordKeyParts): Uint8Array {
-  return buildKey(
-    KeyKind.timestampIndex,
-    [parts.streamId, parts.timestamp, parts.seqNum],
-    ["streamId", "timestamp", "seqNum"],
-  );
+  return threeFieldKey(KeyKind.timestampIndex, parts.streamId, parts.timestamp, parts.seqNum);
 }
 
 export function decodeTimestampIndexKey(key: Uint8Array): RecordKeyParts {
@@ -237,7 +243,7 @@ function readU64Value(value: Uint8Array, count: number, what: string): number[] 
 /** Fencing-token value: the token's UTF-8 bytes. The token must already be validated. */
 export function encodeFencingTokenValue(token: string): Uint8Array {
   const out = utf8Encoder.encode(token);
-  assert(out.length <= MAX_FENCING_TOKEN_BYTES, `fencing token of ${out.length} bytes reached the store`);
+  if (!(out.length <= MAX_FENCING_TOKEN_BYTES)) throw new InternalError(`fencing token of ${out.length} bytes reached the store`);
   return out;
 }
 

@@ -129,31 +129,45 @@ export interface ValidatedAppend {
 export function validateAppend(records: unknown, options?: unknown): ValidatedAppend {
   const opts = validateAppendOptions(options);
   if (!Array.isArray(records)) throw new ValidationError(`records must be an array, got ${show(records)}`);
-  if (records.length === 0) throw new ValidationError("got 0 records, at least 1 is required");
-  if (records.length > MAX_APPEND_RECORDS) {
-    throw new ValidationError(`got ${records.length} records, at most ${MAX_APPEND_RECORDS}`);
-  }
+  const count = records.length;
+  if (count === 0) throw new ValidationError("got 0 records, at least 1 is required");
+  if (count > MAX_APPEND_RECORDS) throw new ValidationError(`got ${count} records, at most ${MAX_APPEND_RECORDS}`);
   // Check shapes and sizes before encoding anything, so that an oversized batch costs no copy.
-  const sizes = records.map((record: unknown, i) => {
+  // Plain loops: this runs on every append.
+  const sizes = new Array<number>(count);
+  let total = 0;
+  for (let i = 0; i < count; i++) {
+    const record: unknown = records[i];
     checkRecordShape(record, i);
     const size = meteredBytes(record);
-    if (size > MAX_RECORD_BYTES) {
-      throw new ValidationError(`record ${i} is ${size} metered bytes, at most ${MAX_RECORD_BYTES}`);
-    }
-    return size;
-  });
-  const total = sizes.reduce((sum, size) => sum + size, 0);
-  if (total > MAX_APPEND_BYTES) {
-    throw new ValidationError(`got ${total} metered bytes in ${records.length} records, at most ${MAX_APPEND_BYTES}`);
+    if (size > MAX_RECORD_BYTES) throw new ValidationError(`record ${i} is ${size} metered bytes, at most ${MAX_RECORD_BYTES}`);
+    sizes[i] = size;
+    total += size;
   }
-  const encoded = records.map((record: AppendInputRecord, i) => encodeRecord(record, i, sizes[i]!));
-  return { ...opts, records: encoded, meteredBytes: total, inflightBytes: total + encoded.length * INFLIGHT_RECORD_OVERHEAD_BYTES };
+  if (total > MAX_APPEND_BYTES) throw new ValidationError(`got ${total} metered bytes in ${count} records, at most ${MAX_APPEND_BYTES}`);
+  const encoded = new Array<ValidatedRecord>(count);
+  for (let i = 0; i < count; i++) encoded[i] = encodeRecord(records[i] as AppendInputRecord, i, sizes[i]!);
+  return {
+    records: encoded,
+    meteredBytes: total,
+    inflightBytes: total + count * INFLIGHT_RECORD_OVERHEAD_BYTES,
+    matchSeqNum: opts.matchSeqNum,
+    fencingToken: opts.fencingToken,
+    signal: opts.signal,
+  };
 }
 
 /** A record that passed `checkRecordShape`. */
 type AppendInputRecord = RecordLike & { timestamp?: number };
 
+const NO_APPEND_OPTIONS: Omit<ValidatedAppend, "records" | "meteredBytes" | "inflightBytes"> = Object.freeze({
+  matchSeqNum: undefined,
+  fencingToken: undefined,
+  signal: undefined,
+});
+
 function validateAppendOptions(options: unknown): Omit<ValidatedAppend, "records" | "meteredBytes" | "inflightBytes"> {
+  if (options === undefined) return NO_APPEND_OPTIONS;
   const o = checkOptions(options, "append option", ["matchSeqNum", "fencingToken", "signal"]);
   const matchSeqNum = o.matchSeqNum === undefined ? undefined : checkInteger(o.matchSeqNum, "matchSeqNum");
   const fencingToken = o.fencingToken === undefined ? undefined : validateFencingToken(o.fencingToken, "fencingToken");
@@ -202,8 +216,13 @@ function checkRecordShape(record: unknown, i: number): asserts record is AppendI
   });
 }
 
+const NO_HEADERS: [Uint8Array, Uint8Array][] = [];
+
 function encodeRecord(record: AppendInputRecord, i: number, size: number): ValidatedRecord {
-  const headers = (record.headers ?? []).map(([n, v]): [Uint8Array, Uint8Array] => [toBytes(n), toBytes(v)]);
+  const headers =
+    record.headers === undefined || record.headers.length === 0
+      ? NO_HEADERS
+      : record.headers.map(([n, v]): [Uint8Array, Uint8Array] => [toBytes(n), toBytes(v)]);
   const body = toBytes(record.body);
   const command = hasCommandHeader(record) ? parseCommand(headers[0]![1], record.body, body, i) : undefined;
   const value = encodeRecordValue({ headers, body });
