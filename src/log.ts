@@ -144,6 +144,8 @@ export class Log {
   readonly #clock: Clock;
   readonly #semaphore: ByteSemaphore;
   readonly #streamers = new Map<string, Promise<Streamer>>();
+  /** What each promise in #streamers resolved to: the append fast path looks streamers up without awaiting. */
+  readonly #loadedStreamers = new WeakMap<Promise<Streamer>, Streamer>();
   readonly #readOnly: boolean;
   /** Read-only logs: one tracker per stream being read, by name and by stream id. */
   readonly #trackers = new Map<string, Promise<StreamTracker>>();
@@ -440,11 +442,15 @@ export class Log {
   #streamer(name: string): Promise<Streamer> {
     let streamer = this.#streamers.get(name);
     if (streamer === undefined) {
-      streamer = this.#loadStreamer(name);
-      this.#streamers.set(name, streamer);
-      streamer.catch(() => {
-        if (this.#streamers.get(name) === streamer) this.#streamers.delete(name);
-      });
+      const loading = this.#loadStreamer(name);
+      streamer = loading;
+      this.#streamers.set(name, loading);
+      loading.then(
+        (loaded) => void this.#loadedStreamers.set(loading, loaded),
+        () => {
+          if (this.#streamers.get(name) === loading) this.#streamers.delete(name);
+        },
+      );
     }
     return streamer;
   }
@@ -479,6 +485,12 @@ export class Log {
         }
         if (this.#streamers.get(name) !== undefined) this.#streamers.delete(name);
         return this.#streamer(name);
+      },
+      readyStreamer: (name) => {
+        if (this.#closed || this.#readOnly || this.#engine.closeError !== undefined || this.#deleting.has(name)) return undefined;
+        const promise = this.#streamers.get(name);
+        const streamer = promise === undefined ? undefined : this.#loadedStreamers.get(promise);
+        return streamer !== undefined && streamer.ready ? streamer : undefined;
       },
       readContext: async (name): Promise<ReadContext> => ({ engine: this.#engine, clock: this.#clock, view: await this.host.view(name) }),
       view: async (name) => {

@@ -90,6 +90,17 @@ export class ByteSemaphore {
     });
   }
 
+  /**
+   * `acquire` without the promise, for the append fast path: a permit when the bytes are free
+   * now and nobody waits ahead (the FIFO order is kept), undefined otherwise (then `acquire`).
+   */
+  tryAcquire(bytes: number, signal?: AbortSignal): Permit | undefined {
+    if (this.#closed || !Number.isSafeInteger(bytes) || bytes < 0 || signal?.aborted === true) return undefined;
+    const need = Math.min(Math.max(bytes, 1), this.capacityBytes);
+    if (!this.#waiters.isEmpty() || this.#inUseBytes + need > this.capacityBytes) return undefined;
+    return this.#grant(need);
+  }
+
   /** Fails every waiting request and every later `acquire` with `error`. Held permits stay valid. */
   close(error: unknown): void {
     if (this.#closed) return;

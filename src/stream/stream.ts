@@ -16,6 +16,8 @@ import type { ByteSemaphore } from "./byte-semaphore.js";
 /** What a Stream needs from its Log (log.ts implements it). */
 export interface StreamHost {
   streamer(name: string): Promise<Streamer>;
+  /** The stream's streamer when it is loaded and `streamer()` would return it at once; else undefined. */
+  readyStreamer(name: string): Streamer | undefined;
   /** What reads see of the stream: its Streamer, or on a read-only log its tracker. */
   view(name: string): Promise<StreamView>;
   readContext(name: string): Promise<ReadContext>;
@@ -59,7 +61,7 @@ export class Stream {
   async append(records: AppendRecord[], options?: AppendOptions): Promise<AppendAck> {
     const startMs = this.#host.nowMs();
     const input = validateAppend(records, options);
-    const streamer = await this.#host.streamer(this.name);
+    const streamer = this.#host.readyStreamer(this.name) ?? (await this.#host.streamer(this.name));
     try {
       const ack = await streamer.append(input);
       this.#host.recordAppend(this.#host.nowMs() - startMs, true);

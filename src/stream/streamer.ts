@@ -217,11 +217,18 @@ export class Streamer implements CutSource {
     this.#meta = meta;
   }
 
+  /** Whether appends go straight to sequencing (not closed, not waiting to reload after a reset). */
+  get ready(): boolean {
+    return this.#status === "ready";
+  }
+
   /** Appends one validated batch; resolves with its ack once durable. */
-  async append(input: ValidatedAppend, session?: SessionState): Promise<AppendAck> {
-    this.#throwIfClosed();
-    const permit = await this.#deps.semaphore.acquire(input.inflightBytes, input.signal);
-    return this.admit(input, permit, session);
+  append(input: ValidatedAppend, session?: SessionState): Promise<AppendAck> {
+    if (this.#status === "closed") return Promise.reject(this.#closeError ?? new ClosedError(`stream ${JSON.stringify(this.name)}`));
+    // Most appends find room under the cap: no promise to wait for the permit then.
+    const permit = this.#deps.semaphore.tryAcquire(input.inflightBytes, input.signal);
+    if (permit !== undefined) return this.admit(input, permit, session);
+    return this.#deps.semaphore.acquire(input.inflightBytes, input.signal).then((granted) => this.admit(input, granted, session));
   }
 
   /** Admits an append that already holds its byte permit (append sessions acquire it at submit). */
