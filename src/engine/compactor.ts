@@ -14,8 +14,12 @@ import type { Manifest, SortedRun, SstHandle } from "./manifest-format.js";
 import { ENTRIES_BETWEEN_YIELDS, dropIfDead, putNewSst, yieldToEventLoop } from "./memtable-flusher.js";
 import { newestVersions, concatSources, type EntrySource } from "./read-path.js";
 import { pickCompaction, type CompactionPlan } from "./compaction-policy.js";
-import { SstBuilder } from "./sst-format.js";
+import { MAX_BUILDER_CAPACITY_BYTES, SstBuilder, SstSizeBound } from "./sst-format.js";
+import type { Entry } from "./entry.js";
 import type { WriterEpoch } from "./writer-epoch.js";
+
+/** Smallest output buffer a compaction allocates (a small input still gets room for its index). */
+const MIN_OUTPUT_CAPACITY_BYTES = 64 * 1024;
 
 export class Compactor {
   readonly #task = new BackgroundTask(() => this.#run());
@@ -48,7 +52,8 @@ export class Compactor {
   async #compact(epoch: WriterEpoch, plan: CompactionPlan): Promise<void> {
     const inputs = planInputs(epoch.manifest.manifest, plan);
     const sources: EntrySource[] = inputs.map((ssts) => concatSources([() => this.engine.version.sstEntries(ssts)]));
-    const outputs = await this.#writeOutputs(epoch, sources, plan.bottomMost);
+    const inputBytes = inputs.flat().reduce((sum, handle) => sum + handle.info.sizeBytes, 0);
+    const outputs = await this.#writeOutputs(epoch, sources, plan.bottomMost, inputBytes);
     if (epoch.stopped) return;
     const inputIds = new Set(inputs.flat().map((handle) => handle.id));
     await this.engine.updateManifest(epoch, (m) => applyPlan(m, plan, inputIds, outputs));
@@ -58,36 +63,61 @@ export class Compactor {
     if (plan.kind === "runs" && plan.bottomMost && epoch.manifest.manifest.runs.length <= 1) {
       this.engine.clearDeadBytes(); // every run was merged bottom-most: what was dead is gone
     }
-    recorder.compactionBytesRead += inputs.flat().reduce((sum, handle) => sum + handle.info.sizeBytes, 0);
+    recorder.compactionBytesRead += inputBytes;
     recorder.compactionBytesWritten += outputs.reduce((sum, handle) => sum + handle.info.sizeBytes, 0);
     this.engine.refreshVersion(epoch);
     this.engine.gc.markDereferenced([...inputIds]);
     this.engine.gc.kick();
   }
 
-  async #writeOutputs(epoch: WriterEpoch, sources: EntrySource[], bottomMost: boolean): Promise<SstHandle[]> {
+  /**
+   * Merges the sources into output SSTs. Each output is built in one buffer sized before its
+   * first entry (`#outputCapacity`) and is finished before an entry would outgrow it, so that it
+   * is PUT without a copy: a compaction holds at most one output of maxSstBytes (plus a single
+   * entry larger than that, which gets an SST of its own).
+   */
+  async #writeOutputs(epoch: WriterEpoch, sources: EntrySource[], bottomMost: boolean, inputBytes: number): Promise<SstHandle[]> {
     const outputs: SstHandle[] = [];
-    const { sstBlockBytes, maxSstBytes } = this.engine.options;
     const nowMs = this.engine.clock.nowMs();
-    let builder = new SstBuilder({ blockBytes: sstBlockBytes });
+    let writtenBytes = 0;
+    let builder: SstBuilder | undefined;
     let processed = 0;
     for await (const newest of newestVersions(sources, { reverse: false, snapshotSeq: Number.MAX_SAFE_INTEGER })) {
       if (epoch.stopped) return outputs;
       if (++processed % ENTRIES_BETWEEN_YIELDS === 0) await yieldToEventLoop();
       const entry = dropIfDead(newest, nowMs, this.engine.options);
       if (entry === undefined || (entry.value === null && bottomMost)) continue;
-      builder.add(entry);
-      if (builder.estimatedBytes >= maxSstBytes) {
-        const built = builder.finish();
-        outputs.push(await putNewSst(this.engine, epoch, built.bytes, built.info));
-        builder = new SstBuilder({ blockBytes: sstBlockBytes });
+      if (builder !== undefined && builder.sizeBoundWith(entry) > builder.capacityBytes) {
+        const output = await this.#putOutput(epoch, builder);
+        builder = undefined;
+        outputs.push(output);
+        writtenBytes += output.info.sizeBytes;
       }
+      builder ??= new SstBuilder({ blockBytes: this.engine.options.sstBlockBytes, capacityBytes: this.#outputCapacity(inputBytes - writtenBytes, entry) });
+      builder.add(entry);
     }
-    if (builder.entryCount > 0) {
-      const built = builder.finish();
-      outputs.push(await putNewSst(this.engine, epoch, built.bytes, built.info));
-    }
+    if (builder !== undefined && !epoch.stopped) outputs.push(await this.#putOutput(epoch, builder));
     return outputs;
+  }
+
+  /**
+   * The buffer of the next output: maxSstBytes, or less when the input left (its bytes minus
+   * the outputs written so far, plus an eighth for prefix compression lost where inputs
+   * interleave) is smaller; at least what `first` alone needs. Too small an estimate costs an
+   * extra, smaller SST, never a copy.
+   */
+  #outputCapacity(inputBytesLeft: number, first: Entry): number {
+    const { maxSstBytes, sstBlockBytes } = this.engine.options;
+    const left = Math.max(0, inputBytesLeft);
+    const estimate = Math.min(maxSstBytes, left + Math.ceil(left / 8) + MIN_OUTPUT_CAPACITY_BYTES);
+    const alone = new SstSizeBound();
+    alone.add(first);
+    return Math.min(Math.max(estimate, alone.bytes(sstBlockBytes)), MAX_BUILDER_CAPACITY_BYTES);
+  }
+
+  async #putOutput(epoch: WriterEpoch, builder: SstBuilder): Promise<SstHandle> {
+    const built = builder.finish();
+    return putNewSst(this.engine, epoch, built.bytes, built.info);
   }
 }
 

@@ -26,7 +26,12 @@ export interface EngineOptions {
   blockCacheBytes?: number;
   /** Target SST data block size in bytes (default 16 KiB). */
   sstBlockBytes?: number;
-  /** Largest SST a compaction writes before starting the next one, in bytes (default 64 MiB). */
+  /**
+   * Largest SST a compaction writes before starting the next one, in bytes (default 64 MiB). A
+   * compaction builds its output in one buffer of up to this size (an entry larger than it gets
+   * an SST of its own), so it is also the compaction's share of memory; smaller means more
+   * objects (and manifest entries) per GiB of data.
+   */
   maxSstBytes?: number;
   /** L0 SSTs that trigger a compaction into a sorted run (default 4). */
   l0CompactionTrigger?: number;

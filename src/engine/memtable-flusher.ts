@@ -14,7 +14,7 @@ import type { Engine } from "./engine.js";
 import type { ResolvedEngineOptions } from "./engine-options.js";
 import type { SstHandle } from "./manifest-format.js";
 import { sstKey } from "./paths.js";
-import { SstBuilder } from "./sst-format.js";
+import { MAX_BUILDER_CAPACITY_BYTES, SstBuilder, SstSizeBound } from "./sst-format.js";
 import type { FrozenMemtable, WriterEpoch } from "./writer-epoch.js";
 
 /** Ids tried when a create-only SST PUT finds its id taken (a stale writer's orphan). */
@@ -87,7 +87,9 @@ export function yieldToEventLoop(): Promise<void> {
 }
 
 async function buildL0(frozen: FrozenMemtable, engine: Engine): Promise<{ bytes: Uint8Array; info: SstHandle["info"] } | undefined> {
-  const builder = new SstBuilder({ blockBytes: engine.options.sstBlockBytes });
+  const blockBytes = engine.options.sstBlockBytes;
+  const capacityBytes = await l0SizeBound(frozen, blockBytes);
+  const builder = new SstBuilder({ blockBytes, capacityBytes });
   const nowMs = engine.clock.nowMs();
   let previous: Uint8Array | undefined;
   let processed = 0;
@@ -99,6 +101,20 @@ async function buildL0(frozen: FrozenMemtable, engine: Engine): Promise<{ bytes:
     if (kept !== undefined) builder.add(kept);
   }
   return builder.entryCount === 0 ? undefined : builder.finish();
+}
+
+/**
+ * An upper bound of the L0's size, from one pass over the frozen memtable (every version: the
+ * SST holds a subset), so that the SST is built in one buffer and PUT without a copy.
+ */
+async function l0SizeBound(frozen: FrozenMemtable, blockBytes: number): Promise<number> {
+  const bound = new SstSizeBound();
+  let counted = 0;
+  for (const entry of frozen.memtable.entries()) {
+    if (++counted % (4 * ENTRIES_BETWEEN_YIELDS) === 0) await yieldToEventLoop(); // cheaper per entry than building
+    bound.add(entry);
+  }
+  return Math.min(bound.bytes(blockBytes), MAX_BUILDER_CAPACITY_BYTES);
 }
 
 /**

@@ -104,8 +104,14 @@ const TWO_POW_32 = 0x1_0000_0000;
 const MAX_SAFE_HIGH_WORD = 0x1f_ffff;
 /** Fixed part of the index payload: blockCount, entryCount, minSeq, maxSeq, minExpireAtMs. */
 const INDEX_HEADER_BYTES = 4 + 8 * 4;
-/** The builder's output chunks start at 64 KiB and double up to this size. */
+/** The builder's output chunks (past its first buffer) double up to this size. */
 const MAX_CHUNK_BYTES = 8 * 1024 * 1024;
+/** Largest buffer a builder allocates up front (Node's largest typed array); past it the output goes on in chunks. */
+export const MAX_BUILDER_CAPACITY_BYTES = 2 ** 32;
+/** A data block's fixed trailer: the restart count (u32) and the checksum. */
+const BLOCK_TRAILER_BYTES = 4 + BLOCK_CHECKSUM_BYTES;
+/** An index handle's fixed part at most: offset u64, length u32, two key lengths as varints. */
+const INDEX_HANDLE_FIXED_BYTES = 8 + 4 + 2 * 5;
 
 // ---------------------------------------------------------------------------------------------
 // SstInfo: what the manifest stores about an SST, so that opening one needs no footer read.
@@ -203,11 +209,14 @@ function toBase64(key: Uint8Array): string {
 // ---------------------------------------------------------------------------------------------
 
 /**
- * The builder's output: big-endian writers over a list of chunks, so that growing never copies
- * what is written (a 64 MiB SST would otherwise be copied several times while doubling) and
- * `finish()` copies every byte exactly once. A block never straddles two chunks, because its
- * checksum is computed over one contiguous array: `reserve()` moves the open block (a few KiB
- * at most) to the new chunk when it does not fit.
+ * The builder's output: big-endian writers over one buffer, or a list of chunks once that buffer
+ * is full. A caller that knows an upper bound of the SST's size passes it as the capacity: the
+ * SST is then written into one buffer and `finish()` returns a view of it, so that the builder
+ * never holds the object twice (a 64 MiB compaction output used to be 64 MiB of chunks plus its
+ * 64 MiB concatenation while it was PUT). Past the capacity, writing goes on in chunks, so that
+ * growing never copies what is written, and `finish()` copies every byte exactly once. A block
+ * never straddles two chunks, because its checksum is computed over one contiguous array:
+ * `reserve()` moves the open block (a few KiB at most) to the new chunk when it does not fit.
  *
  *   chunks: [ blocks 0..k ][ blocks k+1..m ][ current: open block | free ]
  *                                                   ^ blockStart    ^ pos
@@ -305,15 +314,28 @@ class OutputBuffer {
     this.view.setUint32(this.#blockStart + at, value);
   }
 
-  /** All bytes written, in one exactly-sized array. The buffer is unusable afterwards. */
+  /**
+   * All bytes written, as one array: a view of the first buffer when everything fit in it (no
+   * copy), else one exactly-sized copy of the chunks. The buffer is unusable afterwards and
+   * drops its chunks, so that they can be freed while the caller PUTs the result.
+   */
   finish(): Uint8Array {
-    const out = new Uint8Array(this.offset);
-    let at = 0;
-    for (const chunk of this.#chunks) {
-      out.set(chunk, at);
-      at += chunk.length;
+    let out: Uint8Array;
+    if (this.#chunks.length === 0) {
+      out = this.bytes.subarray(0, this.pos);
+    } else {
+      out = new Uint8Array(this.offset);
+      let at = 0;
+      for (const chunk of this.#chunks) {
+        out.set(chunk, at);
+        at += chunk.length;
+      }
+      out.set(this.bytes.subarray(0, this.pos), at);
     }
-    out.set(this.bytes.subarray(0, this.pos), at);
+    this.#chunks.length = 0;
+    this.bytes = new Uint8Array(0);
+    this.view = new DataView(this.bytes.buffer);
+    this.pos = 0;
     return out;
   }
 }
@@ -339,17 +361,26 @@ interface SstStats {
 export interface SstBuilderOptions {
   /** Target stored size of a data block, in bytes (default 4096). A larger row gets a block of its own. */
   blockBytes?: number;
+  /**
+   * Size of the output buffer allocated up front, in bytes: pass an upper bound of the SST's size
+   * (`SstSizeBound`, `sizeBoundWith()`) and `finish()` returns a view of that buffer instead of a
+   * copy. An SST that outgrows it is still built correctly, in chunks and copied once at the end.
+   * Default: a 64 KiB buffer that grows in chunks.
+   */
+  capacityBytes?: number;
 }
 
 /**
  * Builds one SST from entries added in order. Memory: the encoded SST so far (the caller PUTs
- * it whole) plus two keys per block for the index.
+ * it whole; one buffer of `capacityBytes` when the SST fits in it, twice the SST's size during
+ * `finish()` when it does not) plus two keys per block for the index.
  *
  * The builder keeps a reference to the last added key until the next `add` (prefix
  * compression and the order check read it): callers must not mutate keys they added.
  */
 export class SstBuilder {
   readonly #blockBytes: number;
+  readonly #capacityBytes: number;
   readonly #out: OutputBuffer;
   readonly #handles: BlockHandle[] = [];
   readonly #stats: SstStats = { entryCount: 0, minSeq: Number.MAX_SAFE_INTEGER, maxSeq: 0, minExpireAtMs: 0 };
@@ -367,9 +398,32 @@ export class SstBuilder {
     if (!Number.isSafeInteger(blockBytes) || blockBytes < MIN_BLOCK_BYTES || blockBytes > MAX_BLOCK_BYTES) {
       throw new ValidationError(`blockBytes must be an integer in [${MIN_BLOCK_BYTES}, ${MAX_BLOCK_BYTES}], got ${blockBytes}`);
     }
+    const capacityBytes = options.capacityBytes ?? Math.max(64 * 1024, blockBytes * 2);
+    if (!Number.isSafeInteger(capacityBytes) || capacityBytes < SST_FOOTER_BYTES || capacityBytes > MAX_BUILDER_CAPACITY_BYTES) {
+      throw new ValidationError(`capacityBytes must be an integer in [${SST_FOOTER_BYTES}, ${MAX_BUILDER_CAPACITY_BYTES}], got ${capacityBytes}`);
+    }
     this.#blockBytes = blockBytes;
-    this.#out = new OutputBuffer(Math.max(64 * 1024, blockBytes * 2));
+    this.#capacityBytes = capacityBytes;
+    this.#out = new OutputBuffer(capacityBytes);
     this.#blockStart = this.#out.startBlock();
+  }
+
+  /**
+   * An upper bound of the size `finish()` returns if `entry` is added next (and nothing after
+   * it). A caller that must keep an SST within a size checks this before `add()`.
+   */
+  sizeBoundWith(entry: Entry): number {
+    // The open block closes (its trailer), the entry may open a new block (one restart, a
+    // trailer) and the index gains up to two handles with their keys in full.
+    const openBlockKeys = this.#rowsInBlock > 0 ? (this.#blockFirstKey?.length ?? 0) + (this.#prevKey?.length ?? 0) : 0;
+    const data = this.#out.offset + encodedRowBytes(entry, 0) + 4 * (this.#restarts.length + 1) + 2 * BLOCK_TRAILER_BYTES;
+    const index = indexStoredBound(this.#handles.length + 2, this.#indexKeyBytes + openBlockKeys + 2 * entry.key.length);
+    return data + index + SST_FOOTER_BYTES;
+  }
+
+  /** Size of the output buffer allocated up front: an SST within it is finished without a copy. */
+  get capacityBytes(): number {
+    return this.#capacityBytes;
   }
 
   /** Entries added so far. */
@@ -500,7 +554,7 @@ export class SstBuilder {
     const out = this.#out;
     out.startBlock();
     const stats = this.#stats;
-    out.reserve(INDEX_HEADER_BYTES + this.#handles.length * 22 + this.#indexKeyBytes + BLOCK_CHECKSUM_BYTES);
+    out.reserve(indexStoredBound(this.#handles.length, this.#indexKeyBytes));
     out.u32(this.#handles.length);
     out.u64(stats.entryCount);
     out.u64(stats.minSeq);
@@ -550,6 +604,45 @@ export class SstBuilder {
     if (stats.minExpireAtMs !== 0) info.minExpireAtMs = stats.minExpireAtMs;
     return info;
   }
+}
+
+/**
+ * An upper bound of the size of an SST built from any ordered subset of the entries added here,
+ * with blocks of `blockBytes`: the L0 flusher sizes its builder with it before it starts, so
+ * that the SST is written into one buffer (SstBuilderOptions.capacityBytes) and never copied.
+ *
+ * With T the rows' bytes without prefix compression, N the entries and K the longest key, an
+ * SST has at most B = min(N, 1 + (2T + N/4 + 12) / (blockBytes - 16)) blocks: a block closes only
+ * when its stored bytes S plus the next row r plus 4 exceed blockBytes, and summed over the
+ * closed blocks (the S tile the data, the r are distinct rows) that gives
+ * (B - 1)(blockBytes - 4) < (T + N/4 + 12B) + T. The size is then at most the rows (T), the
+ * restart points (one u32 per 16 rows and per block), the block trailers, the index (at most
+ * 22 + 2K bytes per block) and the footer.
+ */
+export class SstSizeBound {
+  #rowBytes = 0;
+  #entries = 0;
+  #maxKeyBytes = 0;
+
+  add(entry: Entry): void {
+    this.#rowBytes += encodedRowBytes(entry, 0);
+    this.#entries++;
+    if (entry.key.length > this.#maxKeyBytes) this.#maxKeyBytes = entry.key.length;
+  }
+
+  /** The bound for blocks of `blockBytes` (as given to SstBuilder). */
+  bytes(blockBytes: number): number {
+    const n = this.#entries;
+    const blocks = Math.min(n, 1 + Math.floor((2 * this.#rowBytes + Math.ceil(n / 4) + 12) / (blockBytes - 16)));
+    const restartBytes = 4 * (Math.ceil(n / RESTART_INTERVAL) + blocks);
+    const data = this.#rowBytes + restartBytes + blocks * BLOCK_TRAILER_BYTES;
+    return data + indexStoredBound(blocks, blocks * 2 * this.#maxKeyBytes) + SST_FOOTER_BYTES;
+  }
+}
+
+/** Stored size of an index block of `handles` handles whose keys total `keyBytes`, at most. */
+function indexStoredBound(handles: number, keyBytes: number): number {
+  return INDEX_HEADER_BYTES + handles * INDEX_HANDLE_FIXED_BYTES + keyBytes + BLOCK_CHECKSUM_BYTES;
 }
 
 /** Asserts the fields of one entry; messages are built only on failure (this runs per entry). */
