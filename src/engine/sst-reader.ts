@@ -46,6 +46,39 @@ import {
   type SstInfo,
 } from "./sst-format.js";
 
+/**
+ * The buffers that scans' private copies of block rows live in (see ScanRowCopies). Weak: a
+ * buffer leaves when the last value viewing it is dropped.
+ */
+const scanPrivateBuffers = new WeakSet<ArrayBufferLike>();
+
+/**
+ * RowCopies that records the buffers it hands out, so that `isScanPrivate` can tell a scan's
+ * values from bytes that something else holds (a memtable's, a cached block's).
+ */
+class ScanRowCopies extends RowCopies {
+  #lastBuffer: ArrayBufferLike | undefined;
+
+  override copy(rows: Uint8Array): Uint8Array {
+    const copy = super.copy(rows);
+    if (copy.buffer !== this.#lastBuffer) {
+      this.#lastBuffer = copy.buffer;
+      scanPrivateBuffers.add(copy.buffer);
+    }
+    return copy;
+  }
+}
+
+/**
+ * True when `value` is a value an SstReader scan decoded: a view of that scan's own copy of
+ * its block's rows, which neither the cache nor any other scan reads or writes, and which is
+ * never reused. Its consumer may then hand it on without copying it again; a value from
+ * anywhere else (a memtable holds its entries' values for as long as it lives) must be copied.
+ */
+export function isScanPrivate(value: Uint8Array): boolean {
+  return scanPrivateBuffers.has(value.buffer);
+}
+
 /** Default cap of one readahead GET: big enough to amortise a request, small enough to stay lazy. */
 export const DEFAULT_READAHEAD_BYTES = 1024 * 1024;
 /**
@@ -487,7 +520,7 @@ function newReadahead(options: SstScanOptions): Readahead {
     fetched: new Map(),
     frontier: undefined,
     prefetch: undefined,
-    copies: new RowCopies(),
+    copies: new ScanRowCopies(),
     fillCache: options.fillCache ?? true,
   };
 }

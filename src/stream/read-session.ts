@@ -26,6 +26,7 @@
  */
 import { ClosedError, UnwrittenError, isDurastreamError, type StreamPosition } from "../errors.js";
 import type { Engine } from "../engine/engine.js";
+import { isScanPrivate } from "../engine/sst-reader.js";
 import { FOLLOWER_MAX_LAG_BATCHES, HEADER_OVERHEAD_BYTES, RECORD_OVERHEAD_BYTES } from "../limits.js";
 import type { Clock, TimerHandle } from "../util/clock.js";
 import { RecordDecoder } from "./record-format.js";
@@ -301,7 +302,7 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
           const { seqNum, timestamp } = decodeRecordKey(entry.key);
           progress.next = seqNum + 1;
           if (seqNum < view.trimPoint) continue; // trimmed while we read
-          const record = this.#decode(seqNum, timestamp, entry.value);
+          const record = this.#decode(seqNum, timestamp, entry.value, isScanPrivate(entry.value));
           if (record !== undefined) batch.push(record);
         }
       } catch (error) {
@@ -347,7 +348,7 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
             }
             next = record.seqNum + 1;
             if (record.seqNum < view.trimPoint) continue; // trimmed by this batch or a later one
-            const delivered = this.#decode(record.seqNum, record.timestamp, record.value);
+            const delivered = this.#decode(record.seqNum, record.timestamp, record.value, false); // the memtable holds these bytes too
             if (delivered !== undefined) decoded.push(delivered);
           }
         } catch (error) {
@@ -366,12 +367,12 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
    * Decodes one record, or undefined if it is before a timestamp start; ends the session at
    * `until`. The limits are not judged here but when the record is handed out (#judge).
    */
-  #decode(seqNum: number, timestamp: number, value: Uint8Array): ReadRecord | undefined {
+  #decode(seqNum: number, timestamp: number, value: Uint8Array, isPrivate: boolean): ReadRecord | undefined {
     const { until } = this.#options;
     if (until !== undefined && timestamp >= until) throw new EndOfSession();
     if (timestamp < this.#minTimestamp) return undefined;
     this.#minTimestamp = 0; // timestamps never decrease within a stream: no need to look again
-    return this.#decoder.decode(seqNum, timestamp, value, this.#context.view.name);
+    return this.#decoder.decode(seqNum, timestamp, value, this.#context.view.name, isPrivate);
   }
 
   #armWait(): void {

@@ -189,17 +189,29 @@ const DECODE_SLAB_MAX_VALUE_BYTES = DECODE_SLAB_BYTES / 4;
  * Decodes the values of one read session into `ReadRecord`s. It copies each value, as
  * `decodeRecordValue` does, but small values go into 16 KiB slabs: a buffer of its own per
  * value cost more than all the rest of decoding it (a catch-up scan of 100-byte records spent
- * about a tenth of its time there). The price: a body kept long after the read keeps its slab
- * (at most 16 KiB) alive; copy it to keep only its own bytes. Headers and body of a record are
- * views of its own bytes in the slab only, so changing one record changes no other record.
+ * about a tenth of its time there). A value that is already a private copy (an SST scan's) is
+ * not copied again: for 1 KiB records the second copy, and the garbage it made, cost more than
+ * the rest of the session. The price: a body kept long after the read keeps its slab alive (16
+ * KiB, or the 64 KiB of an SST scan's copies); copy it to keep only its own bytes. Headers and
+ * body of a record are views of its own bytes only, so changing one record changes no other.
  */
 export class RecordDecoder {
   #slab = new Uint8Array(0);
   #used = 0;
 
-  /** The record stored as `value` under (seqNum, timestamp); CorruptionError names `streamName`. */
-  decode(seqNum: number, timestamp: number, value: Uint8Array, streamName: string): ReadRecord {
+  /**
+   * The record stored as `value` under (seqNum, timestamp); CorruptionError names `streamName`.
+   * `private` says that `value` is already a copy that nothing else reads or writes (an SST
+   * scan's, see isScanPrivate): the record's headers and body are then views of it, not copies.
+   */
+  decode(seqNum: number, timestamp: number, value: Uint8Array, streamName: string, isPrivate = false): ReadRecord {
     const length = value.length;
+    if (isPrivate) {
+      if (length >= 2 && value[0] === RECORD_FORMAT_V1 && value[1] === 0) {
+        return { seqNum, timestamp, headers: [], body: new Uint8Array(value.buffer, value.byteOffset + 2, length - 2) };
+      }
+      return this.#decodeCopy(seqNum, timestamp, value, streamName);
+    }
     if (length > DECODE_SLAB_MAX_VALUE_BYTES) return this.#decodeCopy(seqNum, timestamp, value.slice(), streamName);
     const at = this.#reserve(length);
     const slab = this.#slab;

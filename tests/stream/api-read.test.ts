@@ -368,4 +368,19 @@ describe("read: records decoded ahead of the consumer", () => {
       assert.deepEqual(texts(again), ["aaaa", "bbbb", "cccc"]);
       assert.deepEqual(again[1]!.headers.map(([name, value]) => [Buffer.from(name).toString(), Buffer.from(value).toString()]), [["h", "v"]]);
     }));
+
+  it("gives each record read from SSTs a body of its own too, next to its neighbours' in the scan's copy of the block", () =>
+    withStream(
+      async (s, { log }) => {
+        for (let i = 0; i < 20; i++) await s.append(Array.from({ length: 100 }, (_, j) => ({ body: `r${i * 100 + j}`.padEnd(100, ".") })));
+        const getsBefore = log.metrics().engine.storeRequests.get;
+        const first = await collect(s.read({ from: { seqNum: 0 } }));
+        assert.ok(log.metrics().engine.storeRequests.get > getsBefore, "the read went to SSTs");
+        for (const record of first) record.body.fill(0x78, 1);
+        assert.ok(texts(first).every((text) => text === "r".padEnd(100, "x")));
+        const again = await collect(s.read({ from: { seqNum: 0 } }));
+        assert.deepEqual(texts(again), Array.from({ length: 2000 }, (_, i) => `r${i}`.padEnd(100, ".")));
+      },
+      { l0SstBytes: 16 * 1024 },
+    ));
 });
