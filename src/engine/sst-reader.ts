@@ -27,6 +27,7 @@ import { CorruptionError, hasCode, ValidationError } from "../errors.js";
 import type { ObjectStore } from "../store/object-store.js";
 import type { BlockCache } from "./block-cache.js";
 import { compareKeys, type Entry, type KeyRange } from "./entry.js";
+import { flattenChunks } from "./read-path.js";
 import {
   BLOCK_CHECKSUM_BYTES,
   checkIndexAgainstInfo,
@@ -203,7 +204,7 @@ export class SstReader {
    * if that is larger); copy it to keep only its own bytes.
    */
   scan(range: KeyRange = {}, options: SstScanOptions = {}): AsyncIterable<Entry> {
-    return flatten(this.scanChunks(range, options));
+    return flattenChunks(this.scanChunks(range, options)[Symbol.asyncIterator]());
   }
 
   /**
@@ -540,11 +541,6 @@ function appendNewestFirst(chunk: Entry[], group: readonly Entry[]): Entry[] {
   return chunk;
 }
 
-async function* flatten(chunks: AsyncIterable<Entry[]>): AsyncGenerator<Entry> {
-  for await (const chunk of chunks) {
-    for (const entry of chunk) yield entry; // not yield*: that would await each entry twice
-  }
-}
 
 /** Blocks from `first` whose stored bytes fit `maxBytes` together (at least one). */
 function chunkOfBlocks(handles: readonly BlockHandle[], first: number, maxBytes: number): { offset: number; length: number; last: number } {

@@ -2,13 +2,14 @@
  * The read path's merge against a model: any number of sources, overlapping or holding disjoint
  * runs of keys (where the merge takes a run without merging), versions of a key in one source or
  * spread over several and over chunk boundaries, chunks of any size from sync or async sources,
- * both directions, any snapshot; then the live view (tombstones and expired versions hide a key).
+ * both directions, any snapshot; then the live view (tombstones and expired versions hide a key),
+ * and flattenChunks (one item at a time from chunks).
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import type { Entry } from "../../src/engine/entry.js";
-import { mergeSources, newestVersionChunks, type EntrySource } from "../../src/engine/read-path.js";
+import { flattenChunks, mergeSources, newestVersionChunks, type EntrySource } from "../../src/engine/read-path.js";
 
 const SEED = 20_261_126;
 
@@ -127,5 +128,53 @@ describe("read path: merge", () => {
       merged.map((entry) => (entry.key[1]! << 8) | entry.key[2]!),
       [...Array.from({ length: 100 }, (_, i) => i), ...Array.from({ length: 10 }, (_, i) => 200 + i)],
     );
+  });
+});
+
+describe("read path: flattenChunks", () => {
+  async function* numberChunks(log: string[]): AsyncGenerator<number[], void, void> {
+    try {
+      yield [0, 1, 2];
+      yield [];
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      yield [3];
+      yield [4, 5];
+    } finally {
+      log.push("source closed");
+    }
+  }
+
+  it("hands out the items in order, skipping empty chunks, and answers calls made without waiting in order", async () => {
+    const log: string[] = [];
+    const items = flattenChunks(numberChunks(log));
+    const steps = await Promise.all(Array.from({ length: 8 }, () => items.next()));
+    assert.deepEqual(
+      steps.map((step) => (step.done === true ? "done" : step.value)),
+      [0, 1, 2, 3, 4, 5, "done", "done"],
+    );
+    assert.deepEqual(log, ["source closed"]);
+  });
+
+  it("return() ends the source; an error of the source reaches the consumer after the items before it", async () => {
+    const log: string[] = [];
+    const items = flattenChunks(numberChunks(log));
+    assert.deepEqual(await items.next(), { value: 0, done: false });
+    assert.deepEqual(await items.return!(), { value: undefined, done: true });
+    assert.deepEqual(log, ["source closed"]);
+    assert.deepEqual(await items.next(), { value: undefined, done: true });
+    const failing = flattenChunks(
+      (async function* () {
+        yield [1, 2];
+        throw new Error("source failed");
+      })(),
+    );
+    const seen: number[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const item of failing) seen.push(item);
+      })(),
+      /source failed/,
+    );
+    assert.deepEqual(seen, [1, 2]);
   });
 });
