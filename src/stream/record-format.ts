@@ -6,7 +6,8 @@
  * It carries no checksum of its own because the engine checksums every WAL object and SST block
  * that holds it. Decoding returns a private copy, so a caller that changes a `ReadRecord` can
  * never change the engine's caches or memtables: `decodeRecordValue` copies each value into its
- * own buffer, a `RecordDecoder` (read sessions) copies small values into shared slabs.
+ * own buffer; a `RecordDecoder` (read sessions) copies small values into slabs, and keeps an SST
+ * scan's values, which are private copies already, as they are.
  *
  * A command record is an ordinary record whose only header has an empty name and the value
  * "fence" or "trim" (S2's wire form). It is stored like any record and read back unchanged.
@@ -191,9 +192,9 @@ const DECODE_SLAB_MAX_VALUE_BYTES = DECODE_SLAB_BYTES / 4;
  * value cost more than all the rest of decoding it (a catch-up scan of 100-byte records spent
  * about a tenth of its time there). A value that is already a private copy (an SST scan's) is
  * not copied again: for 1 KiB records the second copy, and the garbage it made, cost more than
- * the rest of the session. The price: a body kept long after the read keeps its slab alive (16
- * KiB, or the 64 KiB of an SST scan's copies); copy it to keep only its own bytes. Headers and
- * body of a record are views of its own bytes only, so changing one record changes no other.
+ * the rest of the session. The price: a body kept long after the read keeps its slab alive
+ * (16 KiB, or the 64 KiB of an SST scan's copies); copy it to keep only its own bytes. Headers
+ * and body of a record are views of its own bytes only: changing one record changes no other.
  */
 export class RecordDecoder {
   #slab = new Uint8Array(0);
@@ -201,7 +202,7 @@ export class RecordDecoder {
 
   /**
    * The record stored as `value` under (seqNum, timestamp); CorruptionError names `streamName`.
-   * `private` says that `value` is already a copy that nothing else reads or writes (an SST
+   * `isPrivate` says that `value` is already a copy that nothing else reads or writes (an SST
    * scan's, see isScanPrivate): the record's headers and body are then views of it, not copies.
    */
   decode(seqNum: number, timestamp: number, value: Uint8Array, streamName: string, isPrivate = false): ReadRecord {
