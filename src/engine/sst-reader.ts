@@ -77,8 +77,15 @@ class ScanRowCopies extends RowCopies {
  * anywhere else (a memtable holds its entries' values for as long as it lives) must be copied.
  */
 export function isScanPrivate(value: Uint8Array): boolean {
-  return scanPrivateBuffers.has(value.buffer);
+  // Consecutive values mostly share a buffer (a slab holds many blocks): skip the set lookup.
+  if (value.buffer === lastPrivateBuffer) return true;
+  if (!scanPrivateBuffers.has(value.buffer)) return false;
+  lastPrivateBuffer = value.buffer;
+  return true;
 }
+
+/** The buffer isScanPrivate last found (held strongly: one slab at most). */
+let lastPrivateBuffer: ArrayBufferLike | undefined;
 
 /** Default cap of one readahead GET: big enough to amortise a request, small enough to stay lazy. */
 export const DEFAULT_READAHEAD_BYTES = 1024 * 1024;
