@@ -52,6 +52,12 @@ export interface LogOptions {
   l0SstBytes?: number;
   /** Cap on bytes written but not yet in SSTs (default 256 MiB). */
   maxUnflushedBytes?: number;
+  /**
+   * Largest SST a compaction writes, in bytes (default 64 MiB, at least 1 KiB). A compaction
+   * builds one such SST in memory at a time: with `l0SstBytes`, `maxUnflushedBytes`,
+   * `blockCacheBytes` and `inflightBytes` it bounds what the log holds.
+   */
+  maxSstBytes?: number;
   /** SST block cache budget in bytes (default 64 MiB). */
   blockCacheBytes?: number;
   /** Minimum time between garbage-collection passes, in ms (default 10000). */
@@ -78,6 +84,7 @@ const LOG_OPTIONS = [
   "storeRetryDeadlineMs",
   "l0SstBytes",
   "maxUnflushedBytes",
+  "maxSstBytes",
   "blockCacheBytes",
   "gcIntervalMs",
   "gcGraceMs",
@@ -216,7 +223,7 @@ export class Log {
       engine = await Engine.open(store as ObjectStore, {
         clock,
         flushIntervalMs: options.flushIntervalMs ?? (store instanceof S3Store ? 50 : 5),
-        ...pick(options, ["storeRetryDeadlineMs", "l0SstBytes", "maxUnflushedBytes", "blockCacheBytes", "gcIntervalMs", "gcGraceMs", "pollIntervalMs"]),
+        ...pick(options, ["storeRetryDeadlineMs", "l0SstBytes", "maxUnflushedBytes", "maxSstBytes", "blockCacheBytes", "gcIntervalMs", "gcGraceMs", "pollIntervalMs"]),
         readOnly,
         ...(readOnly ? {} : { compactionFilter: registry.compactionFilter, isWriteOnceKey: StreamRegistry.isWriteOnceKey }),
       });

@@ -736,6 +736,7 @@ describe("openLog options", () => {
     ["an in-flight cap below 1 MiB", { store: new MemoryStore(), inflightBytes: 1024 }],
     ["a negative flushIntervalMs", { store: new MemoryStore(), flushIntervalMs: -1 }],
     ["a tiny l0SstBytes", { store: new MemoryStore(), l0SstBytes: 10 }],
+    ["a tiny maxSstBytes", { store: new MemoryStore(), maxSstBytes: 10 }],
     ["a fractional storeRetryDeadlineMs", { store: new MemoryStore(), storeRetryDeadlineMs: 0.5 }],
   ];
   for (const [what, options] of bad) {
@@ -743,6 +744,23 @@ describe("openLog options", () => {
       await rejectsWithCode(openLog(options as never), "validation");
     });
   }
+
+  it("passes maxSstBytes to the engine: out of range is refused there, and compaction outputs stay within it", async () => {
+    await assert.rejects(openLog({ store: new MemoryStore(), maxSstBytes: 10 }), /option maxSstBytes must be an integer in \[1024,/);
+    const store = new MemoryStore();
+    const maxSstBytes = 32 * 1024;
+    const log = await openLog({ store, flushIntervalMs: 0, l0SstBytes: 16 * 1024, maxSstBytes, gcIntervalMs: 0, gcGraceMs: 0 });
+    try {
+      const s = await log.openStream("s", { createIfMissing: true });
+      for (let round = 0; round < 12; round++) await s.append(Array.from({ length: 40 }, (_, i) => ({ body: `r${round}-${i}-`.padEnd(400, "x") })));
+      // Background work: wait for a compaction turn by turn (bounded), not by time.
+      for (let turn = 0; turn < 100_000 && log.metrics().engine.compactionBytesWritten === 0; turn++) await new Promise(setImmediate);
+      assert.ok(log.metrics().engine.compactionBytesWritten > maxSstBytes, "precondition: a compaction wrote more than one output's worth");
+      for await (const entry of store.list("sst/")) assert.ok(entry.size <= maxSstBytes, `${entry.key} is ${entry.size} bytes, over maxSstBytes`);
+    } finally {
+      await log.close();
+    }
+  });
 
   it(
     "refuses an unknown (misspelt) option with validation",
