@@ -75,6 +75,7 @@ const SOAK: SoakParams = {
   inflightBytes: 8 * MiB,
   maxUnflushedBytes: 16 * MiB,
   l0SstBytes: 4 * MiB,
+  maxSstBytes: 16 * MiB,
   blockCacheBytes: 8 * MiB,
   totalBytes: 160 * MiB,
   valueBytes: 1024,

@@ -190,12 +190,12 @@ function soakSection(summaries: readonly Summary[]): Section {
     { header: "under the bound", cell: (s) => `${formatInt((s.metrics.underBound?.median ?? 0) * s.okRuns)} of ${s.okRuns} runs` },
     { header: "follower records", cell: (s) => formatInt(median(s, "followerRecords")) },
   ];
-  const soak = rows[0]?.spec.params as { inflightBytes: number; maxUnflushedBytes: number; blockCacheBytes: number; l0SstBytes: number } | undefined;
+  const soak = rows[0]?.spec.params as { inflightBytes: number; maxUnflushedBytes: number; blockCacheBytes: number; l0SstBytes: number; maxSstBytes: number } | undefined;
   const caps =
     soak === undefined
       ? ""
-      : ` Caps: inflightBytes ${soak.inflightBytes / 2 ** 20} MiB, maxUnflushedBytes ${soak.maxUnflushedBytes / 2 ** 20} MiB, l0SstBytes ${soak.l0SstBytes / 2 ** 20} MiB, blockCacheBytes ${soak.blockCacheBytes / 2 ** 20} MiB.`;
-  const note = `Appends of 100 x 1 KiB records through an append session, as fast as the in-flight cap admits, on LocalStore, while a follower reads from seqNum 0 pausing 2 ms every 100 records. Bound: RSS after open + inflightBytes + maxUnflushedBytes + blockCacheBytes + 2 x maxSstBytes (64 MiB, the engine's default) + 64 MiB.${caps}`;
+      : ` Caps: inflightBytes ${soak.inflightBytes / 2 ** 20} MiB, maxUnflushedBytes ${soak.maxUnflushedBytes / 2 ** 20} MiB, l0SstBytes ${soak.l0SstBytes / 2 ** 20} MiB, maxSstBytes ${soak.maxSstBytes / 2 ** 20} MiB, blockCacheBytes ${soak.blockCacheBytes / 2 ** 20} MiB.`;
+  const note = `Appends of 100 x 1 KiB records through an append session, as fast as the in-flight cap admits, on LocalStore, while a follower reads from seqNum 0 pausing 2 ms every 100 records. Bound: RSS after open + inflightBytes + maxUnflushedBytes + blockCacheBytes + maxSstBytes (a compaction's output buffer) + l0SstBytes (an L0's) + 64 MiB for V8 itself + 64 MiB of Buffers awaiting V8's next external-memory GC (it runs after 64 MiB of growth).${caps}`;
   return section("Memory soak", columns, rows, note);
 }
 
