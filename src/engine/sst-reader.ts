@@ -71,6 +71,21 @@ class ScanRowCopies extends RowCopies {
 }
 
 /**
+ * For the blocks of a scan that does not fill the cache (compaction) and fetched them itself:
+ * nothing else ever sees those bytes (a store's GET returns bytes of its own, which this reader
+ * keeps for itself), so the rows are used where they are instead of being copied. The values
+ * then keep the GET's buffer (at most readaheadBytes) alive rather than a slab.
+ */
+class OwnRows extends RowCopies {
+  override copy(rows: Uint8Array): Uint8Array {
+    scanPrivateBuffers.add(rows.buffer);
+    return rows;
+  }
+}
+
+const OWN_ROWS = new OwnRows();
+
+/**
  * True when `value` is a value an SstReader scan decoded: a view of that scan's own copy of
  * its block's rows, which neither the cache nor any other scan reads or writes, and which is
  * never reused. Its consumer may then hand it on without copying it again; a value from
@@ -124,7 +139,9 @@ export interface SstScanOptions {
    * Put the blocks this scan fetches into the block cache (default true). Compaction passes
    * false: it reads every block once, and caching them would only push out the blocks that
    * readers keep coming back to (and, in bench/sst.ts, costs about half the scan's CPU in GC).
-   * For the same reason the cached blocks it does use are not made recent.
+   * For the same reason the cached blocks it does use are not made recent. The blocks it
+   * fetches are then its own, so their values are views of the GET's bytes, not copies (a value
+   * kept long after the scan keeps that GET's buffer alive: copy it to keep only its bytes).
    */
   fillCache?: boolean;
 }
@@ -206,9 +223,10 @@ export class SstReader {
    * mirror of ascending.
    *
    * Entries belong to the caller, who may keep and modify them: keys are fresh arrays, values
-   * are views into this scan's private copy of the block (see RowCopies), never into the cache.
-   * A value kept long after the scan keeps its slab of such copies alive (64 KiB, or one block
-   * if that is larger); copy it to keep only its own bytes.
+   * are views into this scan's private copy of the block (see RowCopies), never into the cache
+   * (without fillCache, views of the bytes it fetched for itself; see there). A value kept long
+   * after the scan keeps its slab of such copies alive (64 KiB, or one block if that is larger);
+   * copy it to keep only its own bytes.
    */
   scan(range: KeyRange = {}, options: SstScanOptions = {}): AsyncIterable<Entry> {
     return flattenChunks(this.scanChunks(range, options)[Symbol.asyncIterator]());
@@ -339,11 +357,13 @@ export class SstReader {
    */
   #blockAtHand(b: number, readahead: Readahead): DataBlock | undefined {
     const handle = this.#index.handles[b] as BlockHandle;
-    let payload = readahead.fetched.get(b);
-    if (payload !== undefined) readahead.fetched.delete(b);
-    else if (readahead.fillCache) payload = this.#cache.getIfCached(this.objectKey, handle.offset);
-    else payload = this.#cache.peek(this.objectKey, handle.offset);
-    return payload === undefined ? undefined : new DataBlock(this.objectKey, handle.offset, payload, readahead.copies);
+    const fetched = readahead.fetched.get(b);
+    if (fetched !== undefined) {
+      readahead.fetched.delete(b);
+      return new DataBlock(this.objectKey, handle.offset, fetched, readahead.fillCache ? readahead.copies : OWN_ROWS);
+    }
+    const cached = readahead.fillCache ? this.#cache.getIfCached(this.objectKey, handle.offset) : this.#cache.peek(this.objectKey, handle.offset);
+    return cached === undefined ? undefined : new DataBlock(this.objectKey, handle.offset, cached, readahead.copies);
   }
 
   /** Block b, not at hand: from the GET running ahead if that holds b, else loaded now. */
@@ -361,8 +381,8 @@ export class SstReader {
   async #loadBlock(b: number, direction: 1 | -1, span: BlockSpan, readahead: Readahead): Promise<DataBlock> {
     const handle = this.#index.handles[b] as BlockHandle;
     const load = (): Promise<Uint8Array> => this.#fetchRun(b, direction, span, readahead);
-    const payload = readahead.fillCache ? await this.#cache.getOrLoad(this.objectKey, handle.offset, load) : await load();
-    return new DataBlock(this.objectKey, handle.offset, payload, readahead.copies);
+    if (!readahead.fillCache) return new DataBlock(this.objectKey, handle.offset, await load(), OWN_ROWS);
+    return new DataBlock(this.objectKey, handle.offset, await this.#cache.getOrLoad(this.objectKey, handle.offset, load), readahead.copies);
   }
 
   /**

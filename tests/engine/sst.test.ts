@@ -393,6 +393,20 @@ describe("SST seeks and lazy reading", () => {
     assert.equal(store.getBytes, info.indexOffset - reader.blockHandles.find((h) => compareKeys(h.lastKey, recordKey(100)) >= 0)!.length);
   });
 
+  it("fillCache: false hands out values the caller may change: the cache and later scans never see it", async () => {
+    const entries = recordEntries(5000, 100);
+    const { bytes, info } = build(entries);
+    const store = await stored(bytes);
+    const reader = await open(store, info);
+    await collect(reader.scan({ start: recordKey(100), end: recordKey(101) })); // caches one block
+    for (const reverse of [false, true]) {
+      for await (const chunk of reader.scanChunks({}, { fillCache: false, reverse })) {
+        for (const entry of chunk) entry.value!.fill(0xee);
+      }
+    }
+    assert.deepEqual(await collect(reader.entries()), entries);
+  });
+
   it("readaheadBytes 0 reads one block per GET; reverse scans read ahead backwards", async () => {
     const entries = recordEntries(5000, 100);
     const { bytes, info } = build(entries);
