@@ -8,10 +8,10 @@
  * are then handed to the garbage collector, which deletes them once no scan uses them.
  */
 import { InternalError } from "../errors.js";
-import { BackgroundTask } from "./background-task.js";
+import { BackgroundTask, CpuSlicer } from "./background-task.js";
 import type { Engine } from "./engine.js";
 import type { Manifest, SortedRun, SstHandle } from "./manifest-format.js";
-import { ENTRIES_BETWEEN_YIELDS, dropIfDead, putNewSst, yieldToEventLoop } from "./memtable-flusher.js";
+import { dropIfDead, putNewSst } from "./memtable-flusher.js";
 import { newestVersions, concatSources, type EntrySource } from "./read-path.js";
 import { pickCompaction, type CompactionPlan } from "./compaction-policy.js";
 import { MAX_BUILDER_CAPACITY_BYTES, SstBuilder, SstSizeBound } from "./sst-format.js";
@@ -81,10 +81,11 @@ export class Compactor {
     const nowMs = this.engine.clock.nowMs();
     let writtenBytes = 0;
     let builder: SstBuilder | undefined;
-    let processed = 0;
+    const slicer = new CpuSlicer(() => this.engine.clock.elapsedMs());
     for await (const newest of newestVersions(sources, { reverse: false, snapshotSeq: Number.MAX_SAFE_INTEGER })) {
       if (epoch.stopped) return outputs;
-      if (++processed % ENTRIES_BETWEEN_YIELDS === 0) await yieldToEventLoop();
+      const due = slicer.due();
+      if (due !== undefined) await due;
       const entry = dropIfDead(newest, nowMs, this.engine.options);
       if (entry === undefined || (entry.value === null && bottomMost)) continue;
       if (builder !== undefined && builder.sizeBoundWith(entry) > builder.capacityBytes) {

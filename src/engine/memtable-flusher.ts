@@ -9,7 +9,7 @@
  */
 import { PreconditionFailedError, StorageError } from "../errors.js";
 import { isExpired, type Entry } from "./entry.js";
-import { BackgroundTask } from "./background-task.js";
+import { BackgroundTask, CpuSlicer } from "./background-task.js";
 import type { Engine } from "./engine.js";
 import type { ResolvedEngineOptions } from "./engine-options.js";
 import type { SstHandle } from "./manifest-format.js";
@@ -76,25 +76,16 @@ export class MemtableFlusher {
   }
 }
 
-/**
- * Entries a flush or compaction processes between two turns of the event loop: building a
- * 64 MiB SST is CPU work, and appends waiting for their acks must not wait behind all of it.
- */
-export const ENTRIES_BETWEEN_YIELDS = 4096;
-
-export function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
 async function buildL0(frozen: FrozenMemtable, engine: Engine): Promise<{ bytes: Uint8Array; info: SstHandle["info"] } | undefined> {
   const blockBytes = engine.options.sstBlockBytes;
-  const capacityBytes = await l0SizeBound(frozen, blockBytes);
+  const capacityBytes = await l0SizeBound(frozen, blockBytes, () => engine.clock.elapsedMs());
   const builder = new SstBuilder({ blockBytes, capacityBytes });
   const nowMs = engine.clock.nowMs();
   let previous: Uint8Array | undefined;
-  let processed = 0;
+  const slicer = new CpuSlicer(() => engine.clock.elapsedMs());
   for (const entry of frozen.memtable.entries()) {
-    if (++processed % ENTRIES_BETWEEN_YIELDS === 0) await yieldToEventLoop(); // the memtable is frozen: safe to resume
+    const due = slicer.due();
+    if (due !== undefined) await due; // the memtable is frozen: safe to resume
     if (previous !== undefined && Buffer.compare(previous, entry.key) === 0) continue; // older version
     previous = entry.key;
     const kept = dropIfDead(entry, nowMs, engine.options);
@@ -107,11 +98,12 @@ async function buildL0(frozen: FrozenMemtable, engine: Engine): Promise<{ bytes:
  * An upper bound of the L0's size, from one pass over the frozen memtable (every version: the
  * SST holds a subset), so that the SST is built in one buffer and PUT without a copy.
  */
-async function l0SizeBound(frozen: FrozenMemtable, blockBytes: number): Promise<number> {
+async function l0SizeBound(frozen: FrozenMemtable, blockBytes: number, elapsedMs: () => number): Promise<number> {
   const bound = new SstSizeBound();
-  let counted = 0;
+  const slicer = new CpuSlicer(elapsedMs);
   for (const entry of frozen.memtable.entries()) {
-    if (++counted % (4 * ENTRIES_BETWEEN_YIELDS) === 0) await yieldToEventLoop(); // cheaper per entry than building
+    const due = slicer.due();
+    if (due !== undefined) await due;
     bound.add(entry);
   }
   return Math.min(bound.bytes(blockBytes), MAX_BUILDER_CAPACITY_BYTES);
