@@ -12,7 +12,7 @@
  * A command record is an ordinary record whose only header has an empty name and the value
  * "fence" or "trim" (S2's wire form). It is stored like any record and read back unchanged.
  */
-import { CorruptionError, ValidationError, assert } from "../errors.js";
+import { CorruptionError, InternalError, ValidationError } from "../errors.js";
 import { HEADER_OVERHEAD_BYTES, RECORD_OVERHEAD_BYTES } from "../limits.js";
 import type { AppendRecord, ReadRecord } from "./types.js";
 
@@ -100,7 +100,9 @@ export function encodeRecordValue(record: RecordBytes): Uint8Array {
   for (const [name, value] of headers) {
     size += varintBytes(name.length) + name.length + varintBytes(value.length) + value.length;
   }
-  const out = new Uint8Array(size);
+  // Every byte is written below. Values under 4 KiB share Node's 8 KiB allocation pool instead
+  // of each getting an ArrayBuffer the GC must track (they live and die together in a memtable).
+  const out = Buffer.allocUnsafe(size);
   out[0] = RECORD_FORMAT_V1;
   let offset = writeVarint(out, 1, headers.length);
   for (const [name, value] of headers) {
@@ -111,7 +113,7 @@ export function encodeRecordValue(record: RecordBytes): Uint8Array {
     offset += value.length;
   }
   out.set(body, offset);
-  assert(offset + body.length === size, `record encoder wrote ${offset + body.length} of ${size} bytes`);
+  if (offset + body.length !== size) throw new InternalError(`record encoder wrote ${offset + body.length} of ${size} bytes`);
   return out;
 }
 
