@@ -102,7 +102,8 @@ export function encodeRecordValue(record: RecordBytes): Uint8Array {
   }
   // Every byte is written below. Values under 4 KiB share Node's 8 KiB allocation pool instead
   // of each getting an ArrayBuffer the GC must track (they live and die together in a memtable).
-  const out = Buffer.allocUnsafe(size);
+  const pooled = Buffer.allocUnsafe(size);
+  const out = new Uint8Array(pooled.buffer, pooled.byteOffset, size); // a plain Uint8Array, as before
   out[0] = RECORD_FORMAT_V1;
   let offset = writeVarint(out, 1, headers.length);
   for (const [name, value] of headers) {
