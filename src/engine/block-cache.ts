@@ -19,6 +19,7 @@
  * the rest of a readahead buffer that a block is a view of until its first hit (see #touch).
  */
 import { ValidationError } from "../errors.js";
+import { copyOf } from "../util/bytes.js";
 
 export interface BlockCacheOptions {
   /** Byte budget for cached blocks. 0 disables caching (concurrent loads are still shared). */
@@ -233,7 +234,7 @@ export class BlockCache {
    * hit again age out together with their buffer, and one that stays hot does not pin the rest.
    */
   #touch(block: CachedBlock): void {
-    if (block.bytes.byteLength !== block.bytes.buffer.byteLength) block.bytes = block.bytes.slice();
+    if (block.bytes.byteLength !== block.bytes.buffer.byteLength) block.bytes = copyOf(block.bytes);
     if (this.#tail === block) return;
     this.#unlink(block);
     block.older = this.#tail;

@@ -16,6 +16,7 @@
  *     (equal when the versions of one key straddle the two blocks).
  */
 import { assert, CorruptionError, ValidationError } from "../errors.js";
+import { copyOf } from "../util/bytes.js";
 import { checksum32 } from "../util/checksum.js";
 import { MAX_VARINT_U32, readVarint, varintBytes, writeVarint, type ByteCursor } from "../util/varint.js";
 import { compareKeys, type Entry } from "./entry.js";
@@ -898,7 +899,7 @@ export class RowCopies {
   #used = 0;
 
   copy(rows: Uint8Array): Uint8Array {
-    if (rows.length > ROW_COPY_SLAB_BYTES / 4) return rows.slice();
+    if (rows.length > ROW_COPY_SLAB_BYTES / 4) return copyOf(rows);
     if (this.#used + rows.length > this.#slab.length) {
       this.#slab = new Uint8Array(ROW_COPY_SLAB_BYTES);
       this.#used = 0;

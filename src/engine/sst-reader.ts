@@ -71,14 +71,15 @@ class ScanRowCopies extends RowCopies {
 }
 
 /**
- * For the blocks of a scan that does not fill the cache (compaction) and fetched them itself:
- * nothing else ever sees those bytes (a store's GET returns bytes of its own, which this reader
- * keeps for itself), so the rows are used where they are instead of being copied. The values
+ * For the blocks of a scan that does not fill the cache (compaction): the rows are used where
+ * they are instead of being copied; compaction only reads them into its output SST. The values
  * then keep the GET's buffer (at most readaheadBytes) alive rather than a slab.
  */
 class OwnRows extends RowCopies {
   override copy(rows: Uint8Array): Uint8Array {
-    scanPrivateBuffers.add(rows.buffer);
+    // Not added to scanPrivateBuffers: a GET's bytes may sit in a shared allocation pool (Node
+    // pools Buffers under 4 KiB), and marking the pool would let a read session hand out, say,
+    // a memtable value from the same pool without copying it. Compaction needs no such mark.
     return rows;
   }
 }

@@ -13,6 +13,7 @@
  * "fence" or "trim" (S2's wire form). It is stored like any record and read back unchanged.
  */
 import { CorruptionError, InternalError, ValidationError } from "../errors.js";
+import { copyOf } from "../util/bytes.js";
 import { HEADER_OVERHEAD_BYTES, RECORD_OVERHEAD_BYTES } from "../limits.js";
 import type { AppendRecord, ReadRecord } from "./types.js";
 
@@ -163,7 +164,7 @@ class Reader {
  * `what` names the value in a CorruptionError, e.g. "stream 7 record 42".
  */
 export function decodeRecordValue(value: Uint8Array, what: string | (() => string) = "record value"): RecordBytes {
-  return decodeCopy(value.slice(), what);
+  return decodeCopy(copyOf(value), what);
 }
 
 /** Decodes `copy`, a private copy of a stored value: headers and body are views of it. */
@@ -216,7 +217,7 @@ export class RecordDecoder {
       }
       return this.#decodeCopy(seqNum, timestamp, value, streamName);
     }
-    if (length > DECODE_SLAB_MAX_VALUE_BYTES) return this.#decodeCopy(seqNum, timestamp, value.slice(), streamName);
+    if (length > DECODE_SLAB_MAX_VALUE_BYTES) return this.#decodeCopy(seqNum, timestamp, copyOf(value), streamName);
     const at = this.#reserve(length);
     const slab = this.#slab;
     slab.set(value, at);

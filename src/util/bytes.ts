@@ -8,6 +8,17 @@
 
 export class DecodeError extends Error {}
 
+/**
+ * A copy of `bytes` in memory of its own. Not `bytes.slice()`: on a Buffer (what fs reads and
+ * the S3 SDK return) slice is a view of the same memory, and a caller that changed it would
+ * change the original too.
+ */
+export function copyOf(bytes: Uint8Array): Uint8Array {
+  const copy = new Uint8Array(bytes.length);
+  copy.set(bytes);
+  return copy;
+}
+
 export class ByteWriter {
   #buffer: Buffer;
   #length = 0;

@@ -10,7 +10,10 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { UnwrittenError, meteredBytes, type Stream } from "../../src/index.js";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { LocalStore, UnwrittenError, meteredBytes, openLog, type Stream } from "../../src/index.js";
 import {
   HoldingStore,
   T0,
@@ -383,4 +386,40 @@ describe("read: records decoded ahead of the consumer", () => {
       },
       { l0SstBytes: 16 * 1024 },
     ));
+});
+
+describe("read: bodies are the reader's own on a store that returns Buffers", () => {
+  // Regression (issue 5 scan work): on LocalStore, whose GETs return Buffers, `bytes.slice()`
+  // made views, not copies: a reader that changed a big body (> 16 KiB) changed the block cache
+  // or the memtable, and the next read saw the change. Small and big bodies, from SSTs and from
+  // a memtable rebuilt by WAL replay after a reopen.
+  it("a reader that overwrites every body changes nothing the next read returns", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "durastream-alias-"));
+    try {
+      const store = new LocalStore(dir);
+      const expected: string[] = [];
+      const writer = await openLog({ store, l0SstBytes: 1024, flushIntervalMs: 0 });
+      const ws = await writer.openStream("s", { createIfMissing: true });
+      for (let i = 0; i < 24; i++) {
+        const size = i % 2 === 0 ? 20_000 : 300;
+        const body = Buffer.alloc(size, 65 + (i % 26)).toString("latin1");
+        expected.push(body);
+        await ws.append([{ body }]);
+      }
+      await writer.close();
+      const log = await openLog({ store, l0SstBytes: 1024 * 1024 });
+      try {
+        const s = await log.openStream("s");
+        for (let round = 0; round < 2; round++) {
+          const records = await collect(s.read({ from: { seqNum: 0 } }));
+          assert.deepEqual(records.map((r) => Buffer.from(r.body).toString("latin1")), expected, `round ${round}`);
+          for (const record of records) record.body.fill(0);
+        }
+      } finally {
+        await log.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
