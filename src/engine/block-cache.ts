@@ -106,14 +106,7 @@ export class BlockCache {
 
   /** The cached block, or undefined. Counts as a hit or a miss and refreshes recency. */
   get(objectKey: string, offset: number): Uint8Array | undefined {
-    const cached = this.#objects.get(objectKey)?.cached.get(offset);
-    if (cached === undefined) {
-      this.#misses++;
-      return undefined;
-    }
-    this.#hits++;
-    this.#touch(cached);
-    return cached.bytes;
+    return this.#lookup(objectKey, offset, { countMiss: true, touch: true });
   }
 
   /**
@@ -123,11 +116,7 @@ export class BlockCache {
    * at hand.
    */
   getIfCached(objectKey: string, offset: number): Uint8Array | undefined {
-    const cached = this.#objects.get(objectKey)?.cached.get(offset);
-    if (cached === undefined) return undefined;
-    this.#hits++;
-    this.#touch(cached);
-    return cached.bytes;
+    return this.#lookup(objectKey, offset, { countMiss: false, touch: true });
   }
 
   /**
@@ -136,12 +125,17 @@ export class BlockCache {
    * blocks others come back to nor pays for the copy a first hit makes (see #touch).
    */
   peek(objectKey: string, offset: number): Uint8Array | undefined {
+    return this.#lookup(objectKey, offset, { countMiss: true, touch: false });
+  }
+
+  #lookup(objectKey: string, offset: number, how: { countMiss: boolean; touch: boolean }): Uint8Array | undefined {
     const cached = this.#objects.get(objectKey)?.cached.get(offset);
     if (cached === undefined) {
-      this.#misses++;
+      if (how.countMiss) this.#misses++;
       return undefined;
     }
     this.#hits++;
+    if (how.touch) this.#touch(cached);
     return cached.bytes;
   }
 
