@@ -401,6 +401,8 @@ export class Streamer implements CutSource {
     const built = this.#buildBatch(input, firstSeq, timestamps, nowMs);
     let engineSeq: number;
     try {
+      // Asked for before the write: no batch may sit in the WAL without its tail at the next cut.
+      this.#deps.engine.writeAtNextCut(this);
       engineSeq = this.#deps.engine.write(built.ops);
     } catch (error) {
       return this.#reject(item, error, this.#sessionDependency(session));
@@ -469,14 +471,14 @@ export class Streamer implements CutSource {
         item.reject(error);
       },
     });
-    this.#deps.engine.writeAtNextCut(this);
     this.#deps.onPending(this);
   }
 
   /**
-   * The tail key, written by the engine at the WAL cut after our batches (`writeAtNextCut`),
-   * with the tail after every batch sequenced so far: all of them are in that object or an
-   * earlier one. Even a closed streamer writes it: its batches may still become durable.
+   * The tail key, written by the engine at the WAL cut after our batches (`writeAtNextCut`,
+   * asked for right before each batch is written), with the tail after every batch sequenced so
+   * far: all of them are in that object or an earlier one. Even a closed streamer writes it:
+   * its batches may still become durable.
    */
   opsAtCut(): WriteOp[] {
     const value = encodeTailValue({ nextSeqNum: this.#nextSeq, lastTimestamp: this.#lastTimestamp, lastWriteMs: this.#lastWriteMs });
