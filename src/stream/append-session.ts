@@ -12,10 +12,10 @@ import type { SessionState, Streamer } from "./streamer.js";
 import type { AppendAck, AppendOptions, AppendRecord } from "./types.js";
 import { validateAppend } from "./validate.js";
 
-/** What `submit()` resolves with: a handle on the append's ack. */
 /** Unacknowledged appends past which `submit()` yields to the event loop once per call. */
 const YIELD_AFTER_PENDING_APPENDS = 16;
 
+/** What `submit()` resolves with: a handle on the append's ack. */
 export interface AppendTicket {
   /** Resolves with the append's ack once it is durable; rejects with its error. */
   ack(): Promise<AppendAck>;
