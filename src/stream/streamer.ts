@@ -394,7 +394,8 @@ export class Streamer implements CutSource {
     const nowMs = Math.max(0, Math.floor(this.#deps.clock.nowMs()));
     let timestamps: number[];
     try {
-      timestamps = assignTimestamps(input.records, { ...this.#meta.config.timestamping, nowMs, previousMaxMs: this.#lastTimestamp });
+      const { mode, uncapped } = this.#meta.config.timestamping;
+      timestamps = assignTimestamps(input.records, { mode, uncapped, nowMs, previousMaxMs: this.#lastTimestamp });
     } catch (error) {
       return this.#reject(item, error, this.#sessionDependency(session));
     }
@@ -421,7 +422,8 @@ export class Streamer implements CutSource {
     let trimPoint = this.#trimPoint;
     let tokenChanged = false;
     let trimChanged = false;
-    input.records.forEach((record, i) => {
+    for (let i = 0; i < input.records.length; i++) {
+      const record = input.records[i]!;
       const seqNum = firstSeq + i;
       const timestamp = timestamps[i]!;
       ops.push({ type: "put", key: recordKey({ streamId: id, seqNum, timestamp }), value: record.value, expireAtMs });
@@ -440,7 +442,7 @@ export class Streamer implements CutSource {
           trimChanged = true;
         }
       }
-    });
+    }
     const end: StreamPosition = { seqNum: firstSeq + input.records.length, timestamp: timestamps[timestamps.length - 1]! };
     if (tokenChanged) ops.push({ type: "put", key: fencingTokenKey(id), value: encodeFencingTokenValue(token) });
     if (trimChanged) ops.push({ type: "put", key: trimPointKey(id), value: encodeU64Value(trimPoint) });

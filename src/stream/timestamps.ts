@@ -42,11 +42,13 @@ export function assignTimestamps(
     }
   }
   let maxMs = context.previousMaxMs;
-  return records.map((record) => {
-    let ts = mode === "arrival" ? nowMs : (record.timestamp ?? nowMs);
+  const timestamps = new Array<number>(records.length);
+  for (let i = 0; i < records.length; i++) {
+    let ts = mode === "arrival" ? nowMs : (records[i]!.timestamp ?? nowMs);
     if (!uncapped && ts > nowMs) ts = nowMs;
     if (ts < maxMs) ts = maxMs;
     maxMs = ts;
-    return ts;
-  });
+    timestamps[i] = ts;
+  }
+  return timestamps;
 }
