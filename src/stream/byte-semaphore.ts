@@ -115,18 +115,15 @@ export class ByteSemaphore {
   #grant(bytes: number): Permit {
     this.#inUseBytes += bytes;
     if (!(this.#inUseBytes <= this.capacityBytes)) throw new InternalError(`in-flight bytes ${this.#inUseBytes} over capacity ${this.capacityBytes}`);
-    let released = false;
-    return {
-      bytes,
-      release: () => {
-        if (released) return;
-        released = true;
-        this.#inUseBytes -= bytes;
-        if (!(this.#inUseBytes >= 0)) throw new InternalError(`in-flight bytes went negative: ${this.#inUseBytes}`);
-        this.#drain();
-      },
-    };
+    return new GrantedPermit(bytes, this.#onRelease);
   }
+
+  /** Takes back a permit's bytes (GrantedPermit calls it at most once). */
+  readonly #onRelease = (bytes: number): void => {
+    this.#inUseBytes -= bytes;
+    if (!(this.#inUseBytes >= 0)) throw new InternalError(`in-flight bytes went negative: ${this.#inUseBytes}`);
+    this.#drain();
+  };
 
   /** Grants waiters from the head while they fit. */
   #drain(): void {
@@ -147,6 +144,22 @@ export class ByteSemaphore {
       if (i === 0) this.#drain();
       return;
     }
+  }
+}
+
+/** A permit as an object of its own, not a closure: one is made per append. */
+class GrantedPermit implements Permit {
+  #released = false;
+
+  constructor(
+    readonly bytes: number,
+    private readonly onRelease: (bytes: number) => void,
+  ) {}
+
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.onRelease(this.bytes);
   }
 }
 

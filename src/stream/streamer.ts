@@ -30,7 +30,7 @@ import {
 } from "../errors.js";
 import type { CutSource, Engine, WriteOp } from "../engine/engine.js";
 import type { Clock } from "../util/clock.js";
-import { AckQueue } from "./ack-queue.js";
+import { AckQueue, type PendingReply } from "./ack-queue.js";
 import type { ByteSemaphore, Permit } from "./byte-semaphore.js";
 import { retentionMs, type StreamMeta } from "./stream-config.js";
 import {
@@ -120,6 +120,29 @@ interface BuiltBatch {
   trimPoint: number | undefined;
   /** The wall clock when the batch was sequenced. */
   nowMs: number;
+}
+
+/** The reply of an accepted append (an object, not two closures: one is made per append). */
+class AcceptedReply implements PendingReply {
+  readonly dependencySeq: number;
+
+  constructor(
+    private readonly item: Admitted,
+    private readonly start: StreamPosition,
+    private readonly end: StreamPosition,
+  ) {
+    this.dependencySeq = end.seqNum;
+  }
+
+  deliver(tail: StreamPosition): void {
+    this.item.permit.release();
+    this.item.resolve({ start: this.start, end: this.end, tail });
+  }
+
+  fail(error: unknown): void {
+    this.item.permit.release();
+    this.item.reject(error);
+  }
 }
 
 export class Streamer implements CutSource {
@@ -461,18 +484,7 @@ export class Streamer implements CutSource {
     if (built.trimPoint !== undefined) this.#trimPoint = built.trimPoint;
     this.#inflight.push({ engineSeq, records: built.records, tail: built.end, trimPoint: built.trimPoint });
     if (item.session !== undefined) item.session.lastDependencySeq = built.end.seqNum;
-    const { start, end } = built;
-    this.#acks.pushAccepted({
-      dependencySeq: end.seqNum,
-      deliver: (tail) => {
-        item.permit.release();
-        item.resolve({ start, end, tail });
-      },
-      fail: (error) => {
-        item.permit.release();
-        item.reject(error);
-      },
-    });
+    this.#acks.pushAccepted(new AcceptedReply(item, built.start, built.end));
     this.#deps.onPending(this);
   }
 
