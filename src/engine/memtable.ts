@@ -10,7 +10,7 @@
 import { createRequire } from "node:module";
 import type * as btreeTypes from "sorted-btree";
 import { InternalError, assert } from "../errors.js";
-import { compareEntries, inRange, type Entry, type KeyRange } from "./entry.js";
+import { compareEntries, compareKeys, inRange, type Entry, type KeyRange } from "./entry.js";
 
 type BTreeCtor = typeof btreeTypes.default.default;
 // sorted-btree is CommonJS with a default export; load it the way Node resolves it.
@@ -82,7 +82,8 @@ export class Memtable {
       const iterator = reverse ? this.#tree.entriesReversed(cursor) : this.#tree.entries(cursor);
       for (const [entry] of iterator) {
         if (skipCursor && cursor !== undefined && compareEntries(entry, cursor) === 0) continue;
-        if (!inRange(entry.key, range)) {
+        // Ascending, the cursor started at the range start: only the end can be passed.
+        if (reverse ? !inRange(entry.key, range) : range.end !== undefined && compareKeys(entry.key, range.end) >= 0) {
           if (reverse ? range.start !== undefined && Buffer.compare(entry.key, range.start) < 0 : true) break;
           continue; // reverse scans start at the range end key itself, which is excluded
         }

@@ -184,6 +184,18 @@ export function recordKey(parts: RecordKeyParts): Uint8Array {
 }
 
 export function decodeRecordKey(key: Uint8Array): RecordKeyParts {
+  // Straight from the bytes, no array in between: a catch-up read decodes one key per record.
+  if (key.length === 1 + 3 * U64 && key[0] === KeyKind.record) {
+    const streamId = readU64(key, 1);
+    const seqNum = readU64(key, 1 + U64);
+    const timestamp = readU64(key, 1 + 2 * U64);
+    if (streamId !== undefined && seqNum !== undefined && timestamp !== undefined) return { streamId, seqNum, timestamp };
+  }
+  return decodeRecordKeySlowly(key);
+}
+
+/** The general path, which throws the precise CorruptionError for a malformed key. */
+function decodeRecordKeySlowly(key: Uint8Array): RecordKeyParts {
   const [streamId, seqNum, timestamp] = readFields(key, KeyKind.record, 3, "record key") as [number, number, number];
   return { streamId, seqNum, timestamp };
 }
