@@ -134,7 +134,12 @@ export interface ReadRecord {
   timestamp: number;
   /** Its headers as stored, in order, as bytes. See `headerText()`. */
   headers: [Uint8Array, Uint8Array][];
-  /** Its body as bytes (a copy the caller owns). See `recordText()`. */
+  /**
+   * Its body as bytes, the caller's own: changing them changes nothing stored or read elsewhere.
+   * It may be a view into a larger buffer the read decoded into (up to 64 KiB, shared with the
+   * records next to it): to keep a body long after the read, copy it (`new Uint8Array(body)`) so that
+   * only its own bytes stay in memory. See `recordText()`.
+   */
   body: Uint8Array;
 }
 
