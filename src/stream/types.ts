@@ -137,8 +137,8 @@ export interface ReadRecord {
   /**
    * Its body as bytes, the caller's own: changing them changes nothing stored or read elsewhere.
    * It may be a view into a larger buffer the read decoded into (up to 64 KiB, shared with the
-   * records next to it): to keep a body long after the read, copy it (`new Uint8Array(body)`) so that
-   * only its own bytes stay in memory. See `recordText()`.
+   * records next to it): to keep a body long after the read, copy it (`new Uint8Array(body)`),
+   * so that only its own bytes stay in memory. See `recordText()`.
    */
   body: Uint8Array;
 }
