@@ -155,16 +155,16 @@ export class Streamer implements CutSource {
   #refusing: Error | undefined;
   #reloading: Promise<void> | undefined;
   /** Next seqNum to assign, pending batches included. */
-  #nextSeq: number;
-  #lastTimestamp: number;
+  #nextSeq!: number;
+  #lastTimestamp!: number;
   /** Wall-clock time of the last sequenced append (stored in the tail key). */
-  #lastWriteMs: number;
-  #token: string;
+  #lastWriteMs!: number;
+  #token!: string;
   /** Position right after the record that set the current token (the dependency of a mismatch). */
-  #tokenAppliedSeq: number;
-  #trimPoint: number;
-  #durableTrimPoint: number;
-  #acks: AckQueue;
+  #tokenAppliedSeq!: number;
+  #trimPoint!: number;
+  #durableTrimPoint!: number;
+  #acks!: AckQueue;
   readonly #inflight = new Denque<InflightBatch>();
   readonly #admission = new Denque<Admitted>();
   #draining = false;
@@ -176,17 +176,10 @@ export class Streamer implements CutSource {
     this.name = name;
     this.#meta = meta;
     this.#deps = deps;
-    this.#nextSeq = state.tail.seqNum;
-    this.#lastTimestamp = state.tail.timestamp;
-    this.#lastWriteMs = state.lastWriteMs;
-    this.#token = state.fencingToken;
-    this.#tokenAppliedSeq = state.tail.seqNum;
-    this.#trimPoint = state.trimPoint;
-    this.#durableTrimPoint = state.trimPoint;
-    this.#acks = new AckQueue(state.tail);
+    this.#adopt(state);
   }
 
-  /** Takes durable state loaded after a reset: the sequence continues right after it. */
+  /** Takes durable state (at load, and after a reset): the sequence continues right after it. */
   #adopt(state: StreamState): void {
     this.#nextSeq = state.tail.seqNum;
     this.#lastTimestamp = state.tail.timestamp;

@@ -25,9 +25,9 @@ export function oneLine(error: unknown): string {
  * Prints `<letter> <code> <message>` and exits with status 3: what a child does on a failure it
  * never expects. Also installed for unhandled rejections and exceptions.
  */
-export function failWith(letter: string): (error: unknown) => never {
+export function failWith(letter: string, fallbackCode = "unknown"): (error: unknown) => never {
   const fail = (error: unknown): never => {
-    print(`${letter} ${codeOf(error)} ${oneLine(error)}`);
+    print(`${letter} ${codeOf(error, fallbackCode)} ${oneLine(error)}`);
     process.exit(3);
   };
   process.on("unhandledRejection", fail);
@@ -42,4 +42,21 @@ export async function waitForGo(): Promise<void> {
     if (line === "go") return;
   }
   process.exit(0); // the parent went away before telling us to start
+}
+
+/**
+ * Prints `a <index> <seq>` for each batch once it is durable, in batch order (durability is a
+ * prefix of seqs, and the parent counts lines): batch i was written with seq baseSeq + 1 + i.
+ * Returns what to call when batch `index` is durable.
+ */
+export function orderedAckPrinter(baseSeq: number): (index: number) => void {
+  let nextAck = 0;
+  const durable = new Set<number>();
+  return (index) => {
+    durable.add(index);
+    while (durable.delete(nextAck)) {
+      print(`a ${nextAck} ${baseSeq + 1 + nextAck}`);
+      nextAck++;
+    }
+  };
 }
