@@ -543,7 +543,7 @@ export class SstBuilder {
     const lastKey = this.#prevKey;
     assert(firstKey !== undefined && lastKey !== undefined, "a non-empty block has a first and a last key");
     // Copies: the index must not change if a caller later reuses its key buffers.
-    this.#handles.push({ offset: this.#blockStart, length: out.offset - this.#blockStart, firstKey: copyBytes(firstKey), lastKey: copyBytes(lastKey) });
+    this.#handles.push({ offset: this.#blockStart, length: out.offset - this.#blockStart, firstKey: copyOf(firstKey), lastKey: copyOf(lastKey) });
     this.#indexKeyBytes += firstKey.length + lastKey.length;
     this.#blockStart = out.startBlock();
     this.#restarts = [];
@@ -655,11 +655,6 @@ function checkEntryFields(entry: Entry): void {
     assert(false, `SST entry expireAtMs must be a safe integer >= 0, got ${expireAtMs}`);
   }
   if (value !== null && value.length > MAX_VARINT_U32) assert(false, "SST values must be shorter than 4 GiB");
-}
-
-/** A copy as a plain Uint8Array, even of a Buffer (whose own `slice()` would be a view). */
-function copyBytes(bytes: Uint8Array): Uint8Array {
-  return Uint8Array.prototype.slice.call(bytes);
 }
 
 function encodedRowBytes(entry: Entry, shared: number): number {
