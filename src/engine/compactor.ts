@@ -11,7 +11,9 @@ import { InternalError } from "../errors.js";
 import { BackgroundTask, CpuSlicer } from "./background-task.js";
 import type { Engine } from "./engine.js";
 import type { Manifest, SortedRun, SstHandle } from "./manifest-format.js";
-import { dropIfDead, putNewSst } from "./memtable-flusher.js";
+import { dropIfDead } from "./memtable-flusher.js";
+import { putNewSst } from "./sst-ids.js";
+import { sstKey } from "./paths.js";
 import { newestVersions, concatSources, type EntrySource } from "./read-path.js";
 import { pickCompaction, type CompactionPlan } from "./compaction-policy.js";
 import { MAX_BUILDER_CAPACITY_BYTES, SstBuilder, SstSizeBound } from "./sst-format.js";
@@ -37,7 +39,7 @@ export class Compactor {
   async #run(): Promise<void> {
     for (;;) {
       const epoch = this.engine.epoch;
-      if (epoch === undefined || epoch.stopped || this.engine.options.readOnly) return;
+      if (epoch === undefined || epoch.stopped || this.engine.options.readOnly || this.engine.closing) return;
       const plan = pickCompaction(epoch.manifest.manifest, this.engine.options.l0CompactionTrigger, this.engine.deadBytes);
       if (plan === undefined) return;
       try {
@@ -54,7 +56,7 @@ export class Compactor {
     const sources: EntrySource[] = inputs.map((ssts) => concatSources([() => this.engine.version.sstEntries(ssts)]));
     const inputBytes = inputs.flat().reduce((sum, handle) => sum + handle.info.sizeBytes, 0);
     const outputs = await this.#writeOutputs(epoch, sources, plan.bottomMost, inputBytes);
-    if (epoch.stopped) return;
+    if (epoch.stopped || this.engine.closing) return this.#abandon(outputs);
     const inputIds = new Set(inputs.flat().map((handle) => handle.id));
     await this.engine.updateManifest(epoch, (m) => applyPlan(m, plan, inputIds, outputs));
     if (epoch.stopped) return;
@@ -83,7 +85,7 @@ export class Compactor {
     let builder: SstBuilder | undefined;
     const slicer = new CpuSlicer(() => this.engine.clock.elapsedMs());
     for await (const newest of newestVersions(sources, { reverse: false, snapshotSeq: Number.MAX_SAFE_INTEGER })) {
-      if (epoch.stopped) return outputs;
+      if (epoch.stopped || this.engine.closing) return outputs;
       const due = slicer.due();
       if (due !== undefined) await due;
       const entry = dropIfDead(newest, nowMs, this.engine.options);
@@ -97,8 +99,24 @@ export class Compactor {
       builder ??= new SstBuilder({ blockBytes: this.engine.options.sstBlockBytes, capacityBytes: this.#outputCapacity(inputBytes - writtenBytes, entry) });
       builder.add(entry);
     }
-    if (builder !== undefined && !epoch.stopped) outputs.push(await this.#putOutput(epoch, builder));
+    if (builder !== undefined && !epoch.stopped && !this.engine.closing) outputs.push(await this.#putOutput(epoch, builder));
     return outputs;
+  }
+
+  /**
+   * Deletes the outputs of a compaction given up before its manifest change was attempted: no
+   * manifest can refer to them. A failed delete leaves an orphan for the next epoch's garbage
+   * collector (sst-ids.ts), never a hole.
+   */
+  async #abandon(outputs: SstHandle[]): Promise<void> {
+    for (const output of outputs) {
+      try {
+        await this.engine.store.delete(sstKey(output.id));
+        this.engine.recorder.objectsDeleted++;
+      } catch {
+        return;
+      }
+    }
   }
 
   /**
@@ -118,7 +136,7 @@ export class Compactor {
 
   async #putOutput(epoch: WriterEpoch, builder: SstBuilder): Promise<SstHandle> {
     const built = builder.finish();
-    return putNewSst(this.engine, epoch, built.bytes, built.info);
+    return putNewSst(this.engine.store, epoch, built.bytes, built.info);
   }
 }
 

@@ -92,6 +92,10 @@ export class Engine {
   #state: EngineState = "open";
   #closeError: Error | undefined;
   #closing: Promise<void> | undefined;
+  #closeRequested = false;
+  /** When the last recovery finished, and how many recoveries in a row failed again soon after. */
+  #lastRecoveredMs = Number.NEGATIVE_INFINITY;
+  #quickResets = 0;
   readonly version: Version;
 
   private constructor(parts: {
@@ -404,6 +408,11 @@ export class Engine {
         // The failure is already reported to the writers; closing goes on.
       }
     }
+    // Background tasks stop at their next safe point: an L0 flush finishes the SST it is
+    // publishing, a compaction abandons its run and deletes the outputs it had uploaded, so a
+    // clean close leaves no orphan SSTs behind (issue 16).
+    this.#closeRequested = true;
+    if (this.#state === "open") await Promise.allSettled([this.flusher.idle(), this.compactor.idle()]);
     this.#shutDown(new ClosedError("the engine"), "closed");
     await Promise.allSettled([this.flusher.idle(), this.compactor.idle(), this.gc.idle()]);
   }
@@ -442,6 +451,11 @@ export class Engine {
   // ---------------------------------------------------------------------------------------------
   // Internals used by the flusher, compactor and garbage collector
   // ---------------------------------------------------------------------------------------------
+
+  /** True once close() was called: background tasks start no new work and abandon long work. */
+  get closing(): boolean {
+    return this.#closeRequested || this.#state === "closed";
+  }
 
   /** The current writer epoch, or undefined once closed. */
   get epoch(): WriterEpoch | undefined {
@@ -585,12 +599,23 @@ export class Engine {
     this.#watermark.failPending(error);
     for (const listener of this.#resetListeners) listener(error);
     let backoffMs = this.options.retry.initialBackoffMs;
+    // An epoch that fails soon after the last recovery (a flush that keeps failing) waits before
+    // the next claim, longer each time: reopening must not become a loop that never yields
+    // (on a store that answers in microtasks it would starve timers and I/O; issue 16).
+    const { maxBackoffMs } = this.options.retry;
+    const sinceRecoveredMs = this.clock.elapsedMs() - this.#lastRecoveredMs;
+    this.#quickResets = sinceRecoveredMs < maxBackoffMs ? this.#quickResets + 1 : 0;
+    if (this.#quickResets > 0) {
+      const waitMs = Math.min(maxBackoffMs, backoffMs * 2 ** Math.min(this.#quickResets, 16));
+      await this.clock.sleep(waitMs, this.#closeController.signal).catch(() => undefined);
+    }
     while (this.#state === "recovering") {
       try {
         const { epoch } = await WriterEpoch.claim(this.store, this.options.l0SstBytes);
         if (this.#state !== "recovering") return;
         this.#startEpoch(epoch);
         this.#state = "open";
+        this.#lastRecoveredMs = this.clock.elapsedMs();
         this.#watermark.advance(epoch.lastSeq);
         for (const listener of this.#recoveredListeners) listener();
         return;

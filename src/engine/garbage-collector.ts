@@ -6,9 +6,9 @@
  *   - SSTs this writer removed from the manifest (compaction inputs), once no scan in this
  *     process pins them and `gcGraceMs` has passed (readers in other processes reload on a
  *     missing object);
- *   - orphan SSTs that earlier writers uploaded but never published: unreferenced ids below the
- *     manifest's `nextSstId` as it was when this writer took over (ids above it may be a live
- *     writer's uploads, this one's included);
+ *   - orphan SSTs that earlier writers uploaded but never published: unreferenced ids below this
+ *     epoch's first SST id, which lies past every SST that existed when it took over (sst-ids.ts;
+ *     ids above it are this writer's own uploads, published or about to be);
  *   - manifests older than the newest `manifestsKept` + 1.
  * Deletes follow only from manifests this epoch committed and verified to be the newest.
  */
@@ -18,6 +18,12 @@ import { SST_PREFIX, manifestKey, parseId, sstKey, walKey } from "./paths.js";
 import { listWalIds } from "./fence.js";
 import type { TimerHandle } from "../util/clock.js";
 import type { WriterEpoch } from "./writer-epoch.js";
+
+/**
+ * The shortest wait before a pass that a pass schedules for itself (SSTs still in their grace
+ * period, or a pinned one): with gcIntervalMs 0 a timer of 0 would re-run at once and forever.
+ */
+const GC_MIN_RESCHEDULE_MS = 10;
 
 export class GarbageCollector {
   readonly #dereferenced = new Map<number, number>();
@@ -34,20 +40,43 @@ export class GarbageCollector {
     for (const id of sstIds) this.#dereferenced.set(id, nowMs);
   }
 
-  /** Runs a pass now if the interval has passed, else schedules one. */
+  /**
+   * Runs a pass now if the interval has passed, else schedules one. A stopped epoch gets no pass:
+   * the engine kicks the collector again when it starts the next epoch. A pass never starts
+   * another one directly: the next runs from a timer, so the collector always yields to timers
+   * and I/O (issue 16: re-running from the pass's own promise chain spun in microtasks forever
+   * on a store that answers in microtasks, or while the epoch was stopped).
+   */
   kick(): void {
     if (this.#running !== undefined || this.#timer !== undefined || this.engine.options.readOnly) return;
+    const epoch = this.engine.epoch;
+    if (epoch === undefined || epoch.stopped) return;
     const waitMs = this.#lastRunMs + this.engine.options.gcIntervalMs - this.engine.clock.elapsedMs();
     if (waitMs > 0) {
-      this.#timer = this.engine.clock.setTimer(waitMs, () => {
-        this.#timer = undefined;
-        this.kick();
-      });
+      this.#schedule(waitMs);
       return;
     }
     this.#running = this.runOnce().finally(() => {
       this.#running = undefined;
-      if (this.#dereferenced.size > 0 && this.engine.epoch !== undefined) this.kick();
+      this.#scheduleForGrace();
+    });
+  }
+
+  /** After a pass: when SSTs wait out their grace period, a timer runs the pass that deletes them. */
+  #scheduleForGrace(): void {
+    if (this.#dereferenced.size === 0) return;
+    let oldestMs = Number.POSITIVE_INFINITY;
+    for (const sinceMs of this.#dereferenced.values()) oldestMs = Math.min(oldestMs, sinceMs);
+    const nowMs = this.engine.clock.elapsedMs();
+    const dueMs = Math.max(oldestMs + this.engine.options.gcGraceMs, this.#lastRunMs + this.engine.options.gcIntervalMs);
+    this.#schedule(Math.max(GC_MIN_RESCHEDULE_MS, dueMs - nowMs));
+  }
+
+  #schedule(waitMs: number): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = this.engine.clock.setTimer(waitMs, () => {
+      this.#timer = undefined;
+      this.kick();
     });
   }
 
@@ -59,9 +88,9 @@ export class GarbageCollector {
 
   /** One pass. Errors are not fatal: the next pass tries again. */
   async runOnce(): Promise<void> {
+    this.#lastRunMs = this.engine.clock.elapsedMs();
     const epoch = this.engine.epoch;
     if (epoch === undefined || epoch.stopped) return;
-    this.#lastRunMs = this.engine.clock.elapsedMs();
     try {
       await this.#collectWal(epoch);
       await this.#collectSsts(epoch);

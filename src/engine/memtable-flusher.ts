@@ -7,18 +7,14 @@
  * create-only, then commit a manifest that lists it and moves `lastL0Seq` and
  * `replayAfterWalId` forward. Only after that commit does the memtable leave the read view.
  */
-import { PreconditionFailedError, StorageError } from "../errors.js";
 import { isExpired, type Entry } from "./entry.js";
 import { BackgroundTask, CpuSlicer } from "./background-task.js";
 import type { Engine } from "./engine.js";
 import type { ResolvedEngineOptions } from "./engine-options.js";
 import type { SstHandle } from "./manifest-format.js";
-import { sstKey } from "./paths.js";
+import { putNewSst } from "./sst-ids.js";
 import { MAX_BUILDER_CAPACITY_BYTES, SstBuilder, SstSizeBound } from "./sst-format.js";
 import type { FrozenMemtable, WriterEpoch } from "./writer-epoch.js";
-
-/** Ids tried when a create-only SST PUT finds its id taken (a stale writer's orphan). */
-const MAX_SST_ID_ATTEMPTS = 16;
 
 export class MemtableFlusher {
   readonly #task = new BackgroundTask(() => this.#run());
@@ -38,7 +34,7 @@ export class MemtableFlusher {
     for (;;) {
       const epoch = this.engine.epoch;
       const oldest = epoch?.frozen[0];
-      if (epoch === undefined || epoch.stopped || oldest === undefined) return;
+      if (epoch === undefined || epoch.stopped || oldest === undefined || this.engine.closing) return;
       try {
         await this.#flushOne(epoch, oldest);
       } catch (error) {
@@ -57,7 +53,7 @@ export class MemtableFlusher {
     }
     if (epoch.stopped) return;
     const built = await buildL0(frozen, this.engine);
-    const handle = built === undefined ? undefined : await putNewSst(this.engine, epoch, built.bytes, built.info);
+    const handle = built === undefined ? undefined : await putNewSst(this.engine.store, epoch, built.bytes, built.info);
     const replayPoint = epoch.replayPointFor(frozen.maxSeq);
     await this.engine.updateManifest(epoch, (m) => ({
       ...m,
@@ -125,18 +121,4 @@ export function dropIfDead(
   if (!isExpired(entry, nowMs) && (filter === undefined || filter(entry.key, entry.value))) return entry;
   if (options.isWriteOnceKey?.(entry.key) === true) return undefined;
   return { key: entry.key, seq: entry.seq, value: null, expireAtMs: 0 };
-}
-
-/** Creates an SST under a fresh id (create-only, so a stale writer's object is never overwritten). */
-export async function putNewSst(engine: Engine, epoch: WriterEpoch, bytes: Uint8Array, info: SstHandle["info"]): Promise<SstHandle> {
-  for (let attempt = 0; attempt < MAX_SST_ID_ATTEMPTS; attempt++) {
-    const id = epoch.nextSstId++;
-    try {
-      await engine.store.put(sstKey(id), bytes, { ifNoneMatch: "*" });
-      return { id, info };
-    } catch (error) {
-      if (!(error instanceof PreconditionFailedError)) throw error;
-    }
-  }
-  throw new StorageError(`could not find a free SST id after ${MAX_SST_ID_ATTEMPTS} attempts`, { retryable: true });
 }

@@ -13,6 +13,7 @@ import { claimWriterEpoch, writeWalFence } from "./fence.js";
 import type { StoredManifest } from "./manifest-store.js";
 import { Memtable } from "./memtable.js";
 import { replayWal } from "./wal-replay.js";
+import { firstFreeSstId } from "./sst-ids.js";
 import type { WriteOp } from "./wal-format.js";
 import type { WalWriter } from "./wal-writer.js";
 import type { CutSource } from "./engine.js";
@@ -38,7 +39,7 @@ export class WriterEpoch {
   flushedWals: FlushedWal[] = [];
   lastSeq: number;
   nextSstId: number;
-  /** SST ids below this were allocated by earlier writers: unreferenced ones are orphans. */
+  /** SST ids below this were allocated by earlier writers (sst-ids.ts): unreferenced ones are orphans. */
   readonly sstIdFloorAtOpen: number;
   wal!: WalWriter;
   /** What asked to write at the next WAL cut (Engine.writeAtNextCut). */
@@ -47,11 +48,11 @@ export class WriterEpoch {
   /** Manifest updates of this epoch run one after another through this chain. */
   manifestQueue: Promise<unknown> = Promise.resolve();
 
-  private constructor(manifest: StoredManifest) {
+  private constructor(manifest: StoredManifest, firstSstId = manifest.manifest.nextSstId) {
     this.manifest = manifest;
     this.lastSeq = manifest.manifest.lastL0Seq;
-    this.nextSstId = manifest.manifest.nextSstId;
-    this.sstIdFloorAtOpen = manifest.manifest.nextSstId;
+    this.nextSstId = firstSstId;
+    this.sstIdFloorAtOpen = firstSstId;
   }
 
   get writerEpoch(): number {
@@ -79,7 +80,7 @@ export class WriterEpoch {
   static async claim(store: ObjectStore, l0SstBytes: number): Promise<{ epoch: WriterEpoch; fenceWalId: number }> {
     const claimed = await claimWriterEpoch(store);
     const fenceWalId = await writeWalFence(store, claimed);
-    const epoch = new WriterEpoch(claimed);
+    const epoch = new WriterEpoch(claimed, await firstFreeSstId(store, claimed.manifest.nextSstId));
     const m = claimed.manifest;
     for await (const wal of replayWal(store, { afterWalId: m.replayAfterWalId, beforeWalId: fenceWalId, lastL0Seq: m.lastL0Seq })) {
       for (const batch of wal.batches) {
