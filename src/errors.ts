@@ -137,10 +137,12 @@ export class StreamNotFoundError extends DurastreamError {
   declare readonly code: "stream_not_found";
   /** The stream's name. */
   readonly stream: string;
-  constructor(stream: string) {
+  /** `outcome` is set when a write was refused for it (`"not_applied"`: nothing was written). */
+  constructor(stream: string, fields: { outcome?: WriteOutcome } = {}) {
     super(
       "stream_not_found",
       `stream ${JSON.stringify(stream)} does not exist; create it with log.createStream() or pass createIfMissing: true`,
+      fields,
     );
     this.stream = stream;
   }

@@ -282,9 +282,16 @@ export class Log {
     let deadBytes = 0;
     const deletion = this.#registry.delete(name, async (meta) => {
       const promise = this.#streamers.get(name);
-      this.#streamers.delete(name);
       const streamer = await promise?.catch(() => undefined);
-      streamer?.close(new StreamNotFoundError(name));
+      if (streamer !== undefined) {
+        // Appends already written are answered by the WAL's verdict (acked, or failed with their
+        // outcome by a reset or close, which reach the streamer while it is still listed) before
+        // the delete is written after them; later ones are refused, not applied.
+        streamer.refuseNew(new StreamNotFoundError(name, { outcome: "not_applied" }));
+        await streamer.whenAnswered();
+        streamer.close(new StreamNotFoundError(name, { outcome: "not_applied" }));
+      }
+      if (this.#streamers.get(name) === promise) this.#streamers.delete(name);
       const state = streamer === undefined ? await loadStreamState(this.#engine, meta.id) : undefined;
       const records = streamer === undefined ? state!.tail.seqNum - state!.trimPoint : streamer.tail.seqNum - streamer.trimPoint;
       deadBytes = records * (streamer?.averageRecordBytes ?? RECORD_STORED_BYTES_GUESS);
@@ -466,7 +473,8 @@ export class Log {
     await this.#deleting.get(name);
     this.#throwIfClosed();
     const meta = await this.#registry.getMeta(name);
-    if (meta === undefined) throw new StreamNotFoundError(name);
+    // A streamer is loaded for a write: whatever asked for it was not applied.
+    if (meta === undefined) throw new StreamNotFoundError(name, { outcome: "not_applied" });
     return Streamer.load(name, meta, {
       engine: this.#engine,
       clock: this.#clock,

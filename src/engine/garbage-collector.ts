@@ -20,8 +20,9 @@ import type { TimerHandle } from "../util/clock.js";
 import type { WriterEpoch } from "./writer-epoch.js";
 
 /**
- * The shortest wait before a pass that a pass schedules for itself (SSTs still in their grace
- * period, or a pinned one): with gcIntervalMs 0 a timer of 0 would re-run at once and forever.
+ * The shortest wait before retrying SSTs that a pass could not delete although their grace period
+ * had passed (pinned by a scan, or a failed delete): with gcIntervalMs 0 a timer of 0 would
+ * retry every millisecond for as long as a scan runs.
  */
 const GC_MIN_RESCHEDULE_MS = 10;
 
@@ -30,6 +31,7 @@ export class GarbageCollector {
   #running: Promise<void> | undefined;
   #timer: TimerHandle | undefined;
   #lastRunMs = Number.NEGATIVE_INFINITY;
+  #kickedWhileRunning = false;
   #orphansCheckedForEpoch: WriterEpoch | undefined;
   #lastWalGcThrough = 0;
 
@@ -48,7 +50,11 @@ export class GarbageCollector {
    * on a store that answers in microtasks, or while the epoch was stopped).
    */
   kick(): void {
-    if (this.#running !== undefined || this.#timer !== undefined || this.engine.options.readOnly) return;
+    if (this.#running !== undefined) {
+      this.#kickedWhileRunning = true; // what changed may come after the running pass looked
+      return;
+    }
+    if (this.#timer !== undefined || this.engine.options.readOnly) return;
     const epoch = this.engine.epoch;
     if (epoch === undefined || epoch.stopped) return;
     const waitMs = this.#lastRunMs + this.engine.options.gcIntervalMs - this.engine.clock.elapsedMs();
@@ -58,7 +64,12 @@ export class GarbageCollector {
     }
     this.#running = this.runOnce().finally(() => {
       this.#running = undefined;
-      this.#scheduleForGrace();
+      if (this.#kickedWhileRunning) {
+        this.#kickedWhileRunning = false;
+        this.#schedule(Math.max(0, this.#lastRunMs + this.engine.options.gcIntervalMs - this.engine.clock.elapsedMs()));
+      } else {
+        this.#scheduleForGrace();
+      }
     });
   }
 
@@ -68,8 +79,10 @@ export class GarbageCollector {
     let oldestMs = Number.POSITIVE_INFINITY;
     for (const sinceMs of this.#dereferenced.values()) oldestMs = Math.min(oldestMs, sinceMs);
     const nowMs = this.engine.clock.elapsedMs();
-    const dueMs = Math.max(oldestMs + this.engine.options.gcGraceMs, this.#lastRunMs + this.engine.options.gcIntervalMs);
-    this.#schedule(Math.max(GC_MIN_RESCHEDULE_MS, dueMs - nowMs));
+    const { gcGraceMs, gcIntervalMs } = this.engine.options;
+    const dueMs = Math.max(oldestMs + gcGraceMs, this.#lastRunMs + gcIntervalMs);
+    // Past due already: the pass could not delete it (pinned by a scan, or a failed delete).
+    this.#schedule(dueMs > nowMs ? dueMs - nowMs : Math.max(GC_MIN_RESCHEDULE_MS, gcIntervalMs));
   }
 
   #schedule(waitMs: number): void {

@@ -311,6 +311,16 @@ export class Streamer implements CutSource {
     this.#rejectAdmitted(error);
   }
 
+  /**
+   * Resolves once every append sequenced so far has its answer from the engine: durable (acked
+   * in order), or failed by a reset or a close with its outcome. Never rejects.
+   */
+  async whenAnswered(): Promise<void> {
+    const last = this.#inflight.peekBack();
+    if (last === undefined) return;
+    await this.#deps.engine.whenDurable(last.engineSeq).catch(() => undefined);
+  }
+
   /** Closes the streamer: pending and future appends fail with `error`; followers stop. */
   close(error: Error): void {
     if (this.#status === "closed") return;
