@@ -204,7 +204,8 @@ export class ClosedError extends DurastreamError {
   /** Why it closed. */
   readonly reason: CloseReason;
   constructor(what: string, reason: CloseReason = "closed", options: ErrorOptions = {}) {
-    super("closed", `${what} is closed${reason === "closed" ? "" : ` (${reason})`}; open it again to continue`, {
+    const because = options.cause instanceof Error && reason !== "closed" ? `: ${options.cause.message}` : "";
+    super("closed", `${what} is closed${reason === "closed" ? "" : ` (${reason})`}${because}; open it again to continue`, {
       outcome: "not_applied",
       ...options,
     });

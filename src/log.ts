@@ -6,7 +6,7 @@
  * durable-watermark advances to the streamers with pending batches, and engine resets to all
  * of them. `openLog()` opens one; `openStream()` is the one-stream shorthand.
  */
-import { ClosedError, ReadOnlyError, StreamExistsError, StreamNotFoundError, ValidationError, type StreamPosition } from "./errors.js";
+import { ClosedError, ReadOnlyError, StreamExistsError, StreamNotFoundError, ValidationError, type CloseReason, type StreamPosition } from "./errors.js";
 import type { WalBatch, WriteOp } from "./engine/engine.js";
 import { StreamTracker } from "./stream/stream-tracker.js";
 import { KeyKind, decodeStreamMetaKey } from "./stream/stream-keys.js";
@@ -132,6 +132,11 @@ export interface LogHealth {
   readOnly: boolean;
   /** Why the log closed or is recovering, when it is not ok. */
   reason?: string;
+  /**
+   * Once closed: `"closed"` by `close()`, `"fenced"` by a newer writer, or `"failed"` by a broken
+   * invariant or damaged data (the log acknowledges nothing after it; open it again).
+   */
+  closeReason?: CloseReason;
   /** Highest engine batch sequence number that is durable. */
   durableSeq: number;
   /** The writer epoch this log holds (a read-only log: the epoch of the writer it follows). */
@@ -338,8 +343,10 @@ export class Log {
       durableSeq: this.#engine.durableSeq,
       writerEpoch: this.#engine.metrics().writerEpoch,
     };
-    const reason = this.#engine.closeError?.message ?? (state === "recovering" ? "the store is failing; the log is reopening" : undefined);
+    const reason = this.#engine.closeCause?.message ?? (state === "recovering" ? "the store is failing; the log is reopening" : undefined);
     if (state !== "open" && reason !== undefined) health.reason = reason;
+    const closeReason = this.#engine.closeReason ?? (this.#closed ? "closed" : undefined);
+    if (state === "closed" && closeReason !== undefined) health.closeReason = closeReason;
     return health;
   }
 

@@ -14,6 +14,7 @@ import type { Manifest, SortedRun, SstHandle } from "./manifest-format.js";
 import { dropIfDead } from "./memtable-flusher.js";
 import { putNewSst } from "./sst-ids.js";
 import { sstKey } from "./paths.js";
+import { failpoint } from "../util/failpoints.js";
 import { newestVersions, concatSources, type EntrySource } from "./read-path.js";
 import { pickCompaction, type CompactionPlan } from "./compaction-policy.js";
 import { MAX_BUILDER_CAPACITY_BYTES, SstBuilder, SstSizeBound } from "./sst-format.js";
@@ -88,6 +89,7 @@ export class Compactor {
       if (epoch.stopped || this.engine.closing) return outputs;
       const due = slicer.due();
       if (due !== undefined) await due;
+      failpoint("compactor.merge");
       const entry = dropIfDead(newest, nowMs, this.engine.options);
       if (entry === undefined || (entry.value === null && bottomMost)) continue;
       if (builder !== undefined && builder.sizeBoundWith(entry) > builder.capacityBytes) {

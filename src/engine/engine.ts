@@ -16,6 +16,7 @@
  */
 import {
   ClosedError,
+  type CloseReason,
   FencedError,
   InternalError,
   PreconditionFailedError,
@@ -44,6 +45,7 @@ import { WalFollower, type FollowerTarget } from "./wal-follower.js";
 import { emptyManifest } from "./manifest-format.js";
 import { WriterEpoch } from "./writer-epoch.js";
 import { probeCreateOnly } from "./store-probe.js";
+import { failpoint } from "../util/failpoints.js";
 import { EngineMetricsRecorder, type EngineMetrics } from "./engine-metrics.js";
 
 export type { EngineOptions } from "./engine-options.js";
@@ -90,7 +92,10 @@ export class Engine {
   readonly gc: GarbageCollector;
   #epoch: WriterEpoch;
   #state: EngineState = "open";
+  /** What calls after the close get; `#closeCause` is what closed it, and `#closeReason` why. */
   #closeError: Error | undefined;
+  #closeCause: Error | undefined;
+  #closeReason: CloseReason | undefined;
   #closing: Promise<void> | undefined;
   #closeRequested = false;
   /** When the last recovery finished, and how many recoveries in a row failed again soon after. */
@@ -172,7 +177,7 @@ export class Engine {
         }
         this.version.update(this.#sourcesOf(epoch));
         this.#watermark.advance(epoch.lastSeq);
-        for (const listener of this.#appliedListeners) listener(batches);
+        for (const listener of this.#appliedListeners) this.#guarded(() => listener(batches));
       },
       adoptManifest: (stored) => {
         const epoch = this.#epoch;
@@ -181,7 +186,7 @@ export class Engine {
         this.#recorder.manifestsAdopted++;
         if (epoch.lastSeq > this.#watermark.seq) this.#watermark.advance(epoch.lastSeq);
         // Batches that reached us only through the manifest's SSTs were never applied one by one.
-        for (const listener of this.#appliedListeners) listener([]);
+        for (const listener of this.#appliedListeners) this.#guarded(() => listener([]));
       },
     };
   }
@@ -231,8 +236,15 @@ export class Engine {
   #writeTo(epoch: WriterEpoch, ops: readonly WriteOp[]): number {
     const seq = epoch.lastSeq + 1;
     const encoded = encodeBatch(seq, ops);
-    epoch.applyBatch(seq, ops);
-    epoch.wal.append(seq, encoded);
+    try {
+      epoch.applyBatch(seq, ops);
+      failpoint("engine.write");
+      epoch.wal.append(seq, encoded);
+    } catch (error) {
+      // The batch may be half in the memtable: the engine cannot go on (see `fail`).
+      this.fail(error);
+      throw this.#closeCause;
+    }
     // A full memtable is frozen at the next WAL cut (#writeCutBatch), not here: it then ends
     // where a WAL object ends, so its L0 frees whole objects. Freezing sooner would gain
     // nothing, as no memtable reaches L0 before its WAL object is durable; memory stays bounded
@@ -271,9 +283,40 @@ export class Engine {
     return this.#state;
   }
 
-  /** Why the engine closed (undefined while open). */
+  /** What the engine's calls fail with once it closed (undefined while open). */
   get closeError(): Error | undefined {
     return this.#closeError;
+  }
+
+  /** Why the engine closed: a clean close, a newer writer, or a failure (undefined while open). */
+  get closeReason(): CloseReason | undefined {
+    return this.#closeReason;
+  }
+
+  /** The error that closed the engine: the fence, the failure, or a ClosedError for a clean close. */
+  get closeCause(): Error | undefined {
+    return this.#closeCause;
+  }
+
+  /**
+   * The one route for a broken invariant anywhere in the log (a failed assertion, a bug): the
+   * engine closes with reason "failed". Every pending write fails with `cause` (outcome
+   * unknown: what was written may be durable), every later call with a ClosedError whose cause
+   * it is, and nothing is acknowledged after it.
+   */
+  fail(cause: unknown): void {
+    if (this.#state === "closed") return;
+    const error = isDurastreamError(cause) ? cause : new InternalError(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.#shutDown(error, "failed");
+  }
+
+  /** Runs a callback of the log's own (a listener): if it throws, the engine fails. */
+  #guarded(fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      this.fail(error);
+    }
   }
 
   whenDurable(seq: number): Promise<void> {
@@ -281,7 +324,7 @@ export class Engine {
   }
 
   onDurable(listener: (durableSeq: number) => void): () => void {
-    return this.#watermark.onAdvance(listener);
+    return this.#watermark.onAdvance((durableSeq) => this.#guarded(() => listener(durableSeq)));
   }
 
   /** Called when pending writes failed and the engine started to reopen. */
@@ -417,17 +460,23 @@ export class Engine {
     await Promise.allSettled([this.flusher.idle(), this.compactor.idle(), this.gc.idle()]);
   }
 
-  #shutDown(error: Error, _reason: "closed" | "fenced" | "failed"): void {
+  /**
+   * Closes for `reason`: pending writes fail with `error`, later calls with `error` too, except
+   * after a failure, where they get a ClosedError (reason "failed", cause `error`).
+   */
+  #shutDown(error: Error, reason: CloseReason): void {
     if (this.#state === "closed") return;
     this.#state = "closed";
-    this.#closeError = error;
+    this.#closeReason = reason;
+    this.#closeCause = error;
+    this.#closeError = reason === "failed" ? new ClosedError("the log", "failed", { cause: error }) : error;
     this.#epoch.stopped = true;
     this.#epoch.wal?.stop();
     this.#follower?.stop();
     this.#closeController.abort(error);
     this.#watermark.fail(error);
     this.#notifyCapacity();
-    for (const listener of this.#closedListeners) listener(error);
+    for (const listener of this.#closedListeners) this.#guarded(() => listener(error)); // (already closed: a throw is dropped)
   }
 
   metrics(): EngineMetrics {
@@ -499,16 +548,14 @@ export class Engine {
 
   /** A background task of `epoch` failed: fenced closes the engine, anything else reopens it. */
   reportFailure(epoch: WriterEpoch, error: unknown): void {
+    if (error instanceof InternalError) return this.fail(error); // whatever the epoch: a bug
     if (epoch.stopped || epoch !== this.#epoch || this.#state !== "open") return;
     if (error instanceof FencedError || error instanceof PreconditionFailedError) {
       const fenced = error instanceof FencedError ? error : new FencedError("a WAL object id we were about to write is taken", { cause: error });
       this.#shutDown(fenced, "fenced");
       return;
     }
-    if (error instanceof InternalError || (isDurastreamError(error) && error.code === "corruption")) {
-      this.#shutDown(error as Error, "failed");
-      return;
-    }
+    if (isDurastreamError(error) && error.code === "corruption") return this.fail(error);
     void this.#recover(epoch, error);
   }
 
@@ -597,7 +644,7 @@ export class Engine {
     );
     this.#recorder.resets++;
     this.#watermark.failPending(error);
-    for (const listener of this.#resetListeners) listener(error);
+    for (const listener of this.#resetListeners) this.#guarded(() => listener(error));
     let backoffMs = this.options.retry.initialBackoffMs;
     // An epoch that fails soon after the last recovery (a flush that keeps failing) waits before
     // the next claim, longer each time: reopening must not become a loop that never yields
@@ -617,7 +664,7 @@ export class Engine {
         this.#state = "open";
         this.#lastRecoveredMs = this.clock.elapsedMs();
         this.#watermark.advance(epoch.lastSeq);
-        for (const listener of this.#recoveredListeners) listener();
+        for (const listener of this.#recoveredListeners) this.#guarded(() => listener());
         return;
       } catch (reopenError) {
         if (reopenError instanceof FencedError) return this.#shutDown(reopenError, "fenced");

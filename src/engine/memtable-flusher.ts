@@ -13,6 +13,7 @@ import type { Engine } from "./engine.js";
 import type { ResolvedEngineOptions } from "./engine-options.js";
 import type { SstHandle } from "./manifest-format.js";
 import { putNewSst } from "./sst-ids.js";
+import { failpoint } from "../util/failpoints.js";
 import { MAX_BUILDER_CAPACITY_BYTES, SstBuilder, SstSizeBound } from "./sst-format.js";
 import type { FrozenMemtable, WriterEpoch } from "./writer-epoch.js";
 
@@ -54,6 +55,7 @@ export class MemtableFlusher {
     if (epoch.stopped) return;
     const built = await buildL0(frozen, this.engine);
     const handle = built === undefined ? undefined : await putNewSst(this.engine.store, epoch, built.bytes, built.info);
+    failpoint("flusher.publish");
     const replayPoint = epoch.replayPointFor(frozen.maxSeq);
     await this.engine.updateManifest(epoch, (m) => ({
       ...m,

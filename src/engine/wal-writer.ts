@@ -25,6 +25,7 @@ import type { ObjectStore } from "../store/object-store.js";
 import type { Clock, TimerHandle } from "../util/clock.js";
 import { walKey } from "./paths.js";
 import { encodeWalObject } from "./wal-format.js";
+import { failpoint } from "../util/failpoints.js";
 
 /**
  * A buffer this large is flushed in a microtask right after the current one, instead of after
@@ -173,7 +174,14 @@ export class WalWriter {
     if (this.#stopped) return;
     this.#nextWalId = walId + 1;
     const durationMs = this.#options.clock.elapsedMs() - startMs;
-    this.#options.onFlushed({ walId, maxSeq, bytes: body.length, batches: batches.length, durationMs });
+    try {
+      failpoint("wal.flushed");
+      this.#options.onFlushed({ walId, maxSeq, bytes: body.length, batches: batches.length, durationMs });
+    } catch (error) {
+      this.stop();
+      this.#options.onFailed(error);
+      return;
+    }
     this.#schedule();
   }
 

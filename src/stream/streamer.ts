@@ -48,6 +48,7 @@ import { loadStreamState, type StreamState } from "./stream-state.js";
 import { assignTimestamps } from "./timestamps.js";
 import type { AppendAck } from "./types.js";
 import type { ValidatedAppend } from "./validate.js";
+import { failpoint } from "../util/failpoints.js";
 
 /** A durable batch as followers see it: records with their values still encoded. */
 export interface DurableBatch {
@@ -343,10 +344,12 @@ export class Streamer implements CutSource {
   #drain(): void {
     if (this.#draining) return;
     this.#draining = true;
-    void this.#drainLoop().finally(() => {
-      this.#draining = false;
-      if (this.#admission.length > 0 && this.#status !== "closed") this.#drain();
-    });
+    this.#drainLoop()
+      .catch((error: unknown) => this.#deps.engine.fail(error)) // a broken invariant: the log fails, this stream closes with it
+      .finally(() => {
+        this.#draining = false;
+        if (this.#admission.length > 0 && this.#status !== "closed") this.#drain();
+      });
   }
 
   /** Sequences admitted appends in admission order; synchronous unless it must wait or reload. */
@@ -432,9 +435,24 @@ export class Streamer implements CutSource {
       this.#deps.engine.writeAtNextCut(this);
       engineSeq = this.#deps.engine.write(built.ops);
     } catch (error) {
+      // A write the engine refused before taking it is not applied; one it took and then failed
+      // on closed the engine, which closed this streamer: answer it now with the engine's error.
+      if (this.#status === "closed") return this.#failNow(item, error);
       return this.#reject(item, error, this.#sessionDependency(session));
     }
-    this.#commit(item, built, engineSeq);
+    try {
+      failpoint("streamer.commit");
+      this.#commit(item, built, engineSeq);
+    } catch (error) {
+      // The batch is in the engine but its reply is not queued: the log cannot go on.
+      this.#failNow(item, error);
+      this.#deps.engine.fail(error);
+    }
+  }
+
+  #failNow(item: Admitted, error: unknown): void {
+    item.permit.release();
+    item.reject(error);
   }
 
   #buildBatch(input: ValidatedAppend, firstSeq: number, timestamps: number[], nowMs: number): BuiltBatch {
