@@ -27,6 +27,7 @@ import {
 } from "../errors.js";
 import type { ObjectStore } from "../store/object-store.js";
 import { systemClock, type Clock } from "../util/clock.js";
+import { systemRandom } from "../util/random.js";
 import { BlockCache } from "./block-cache.js";
 import { DurableWatermark } from "./durable-watermark.js";
 import type { KeyRange } from "./entry.js";
@@ -134,7 +135,7 @@ export class Engine {
     const closeController = new AbortController();
     const store = new RetryingStore(instrumented, clock, resolved.retry, closeController.signal);
     if (resolved.readOnly) return Engine.#openReadOnly({ resolved, clock, instrumented, store, closeController });
-    if (resolved.checkCreateOnly) await probeCreateOnly(store);
+    if (resolved.checkCreateOnly) await probeCreateOnly(store, clock, systemRandom);
     const { epoch } = await WriterEpoch.claim(store, resolved.l0SstBytes);
     const engine = new Engine({ options: resolved, clock, epoch, instrumented, store, closeController });
     engine.#startEpoch(epoch);

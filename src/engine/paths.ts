@@ -4,6 +4,8 @@
  *   manifest/<20-digit id>   the full engine state, one object per version, created create-only
  *   wal/<20-digit id>        write-ahead log objects, contiguous ids; a zero-byte one is a fence
  *   sst/<20-digit id>        sorted tables (L0 and sorted runs), created create-only
+ *   probe/<time>-<nonce>     a writer's check that the store refuses a second create-only put
+ *                            (store-probe.ts); deleted right after
  *
  * Twenty digits hold any u64 and make list order equal numeric order.
  */
@@ -22,6 +24,9 @@ function formatId(id: number): string {
 export const manifestKey = (id: number): string => MANIFEST_PREFIX + formatId(id);
 export const walKey = (id: number): string => WAL_PREFIX + formatId(id);
 export const sstKey = (id: number): string => SST_PREFIX + formatId(id);
+
+/** A key no other writer picks at the same time: the wall time and a random nonce, base 36. */
+export const probeKey = (nowMs: number, nonce: number): string => `probe/${Math.floor(nowMs).toString(36)}-${nonce.toString(36)}`;
 
 /** Parses `<prefix><20 digits>`; returns undefined for any other key (foreign objects are ignored). */
 export function parseId(prefix: string, key: string): number | undefined {

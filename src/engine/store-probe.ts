@@ -4,9 +4,12 @@
  */
 import { PreconditionFailedError, UnsupportedError } from "../errors.js";
 import type { ObjectStore } from "../store/object-store.js";
+import type { Clock } from "../util/clock.js";
+import type { Random } from "../util/random.js";
+import { probeKey } from "./paths.js";
 
-export async function probeCreateOnly(store: ObjectStore): Promise<void> {
-  const key = `probe/${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+export async function probeCreateOnly(store: ObjectStore, clock: Pick<Clock, "nowMs">, random: Random): Promise<void> {
+  const key = probeKey(clock.nowMs(), random.int(2 ** 32));
   await store.put(key, Buffer.from("first"), { ifNoneMatch: "*" });
   try {
     await store.put(key, Buffer.from("second"), { ifNoneMatch: "*" });

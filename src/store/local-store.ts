@@ -20,22 +20,9 @@
  *      this store has not yet seen durable (so a new directory entry is durable too). Then resolve.
  *   A create-only put costs two fsyncs (temp file, directory), as DESIGN.md 3.1 budgets.
  *
- * Lock protocol (ifMatch puts, plain puts and deletes; see 0001 for the reasoning):
- *   - In one process, the key's operations queue on an in-memory mutex, so the lock file is only
- *     contended between processes.
- *   - Acquire: write JSON {pid, host, token, acquiredAtMs} to a unique draft file, then link() it
- *     to `<hash>.lock` (atomic and exclusive like O_CREAT|O_EXCL, but a lock file is never seen
- *     empty, even if its writer is killed mid-way); unlink the draft. On EEXIST, read the lock: it
- *     is stale when it is older than `lockStaleMs`, or when it was written on this host by a pid
- *     that no longer runs (`process.kill(pid, 0)`), or by this pid under a token this process
- *     does not hold (a previous process that had the same pid).
- *     Otherwise wait (1..50 ms backoff) until `lockWaitMs`, then fail (retryable, not applied).
- *   - Break a stale lock: take `<hash>.lock.break` (same draft + link scheme), read the lock
- *     again, and if it is still stale rename it to a unique grave name, check the grave holds the
- *     token judged stale (if not, a fresh lock was moved: link it back), unlink the grave.
- *   - Before its commit (rename or unlink) the holder checks that the lock file still carries its
- *     token; a holder whose lock was broken fails (retryable, not applied).
- *   - Release: unlink the lock file if it still carries the holder's token.
+ * Lock (ifMatch puts, plain puts and deletes): a per-key lock file between processes, taken
+ * and checked by local-locks.ts (its header has the protocol; 0001 has the reasoning). The holder
+ * checks that it still holds the lock right before its commit (rename or unlink).
  * Create-only puts take no lock: link() is atomic. While an ifMatch holder works, the key exists
  * (it checked so, and deletes need the lock), so a concurrent create-only fails with EEXIST; with
  * a plain put or a delete holding the lock, the link simply lands before or after their commit.
@@ -64,13 +51,9 @@
  * and are never listed. On case-insensitive filesystems keys that differ only in case collide.
  * Only local filesystems are supported (the lock relies on O_EXCL and on seeing the owner's pid).
  */
-import { randomBytes } from "node:crypto";
 import { constants as fsConstants, type Stats } from "node:fs";
-import { link, lstat, mkdir, open, readdir, rename, unlink, writeFile, type FileHandle } from "node:fs/promises";
-import { hostname } from "node:os";
+import { link, lstat, mkdir, open, readdir, rename, unlink, type FileHandle } from "node:fs/promises";
 import path from "node:path";
-import { performance } from "node:perf_hooks";
-import { setTimeout as sleep } from "node:timers/promises";
 import {
   CorruptionError,
   DurastreamError,
@@ -81,7 +64,10 @@ import {
   ValidationError,
   type WriteOutcome,
 } from "../errors.js";
-import { checksum32, checksum64 } from "../util/checksum.js";
+import { checksum64 } from "../util/checksum.js";
+import { systemClock, type Clock } from "../util/clock.js";
+import { systemRandom, type Random } from "../util/random.js";
+import { HOST_TAG, LocalKeyLocks, errnoOf, isPidAlive, namesIn } from "./local-locks.js";
 import { checkKey, compareKeys, resolveRange } from "./keys.js";
 import type {
   ByteRange,
@@ -103,8 +89,6 @@ const MAX_SEGMENT_BYTES = 255;
 const DEFAULT_LOCK_STALE_MS = 30_000;
 const DEFAULT_LOCK_WAIT_MS = 40_000;
 const DEFAULT_TEMP_STALE_MS = 60_000;
-const LOCK_POLL_MIN_MS = 1;
-const LOCK_POLL_MAX_MS = 50;
 /** Directories remembered as durable; past this the set is cleared (costs only extra fsyncs). */
 const MAX_KNOWN_DURABLE_DIRS = 10_000;
 /** Retries of a link/rename that hit ENOENT because a directory vanished under it. */
@@ -127,8 +111,13 @@ export interface LocalStoreOptions {
   tempStaleMs?: number;
   /** Sweep crash leftovers (temp files, stale locks) in the background on construction. Default true. */
   sweepOnOpen?: boolean;
-  /** Wall clock for lock timestamps and leftover ages (ms since the epoch). Default Date.now. */
-  clock?: () => number;
+  /**
+   * Time for lock timestamps, leftover ages and lock waits. A function is the wall clock alone
+   * (ms since the epoch; waits use real time); a Clock gives both. Default: the system clock.
+   */
+  clock?: (() => number) | Clock;
+  /** Randomness for temp-file names, lock tokens and poll jitter. Default: crypto-backed. */
+  random?: Random;
 }
 
 /** What `sweepLeftovers()` cleaned up. */
@@ -139,56 +128,48 @@ export interface SweepReport {
   locksBroken: number;
 }
 
-interface LockRecord {
-  pid: number;
-  host: string;
-  token: string;
-  acquiredAtMs: number;
-}
-
-type LockState =
-  | { kind: "absent" }
-  | { kind: "live"; record: LockRecord | undefined }
-  | { kind: "stale"; record: LockRecord | undefined; reason: string };
-
 /** What a put does at its commit point. */
 type Commit = { kind: "create" } | { kind: "replace"; ifMatch: string | undefined };
 
-const HOST = hostname();
-const HOST_TAG = checksum32(new TextEncoder().encode(HOST)).toString(16).padStart(8, "0");
 /** The host part of temp file names ("<hostTag>-<pid>-<random>.tmp"), exposed for tests. */
 export const LOCAL_HOST_TAG = HOST_TAG;
-/** Process-wide, so that two LocalStores on one root in one process still exclude each other. */
-const heldLockTokens = new Set<string>();
+/** Process-wide: this process's temp files in use, which no sweep may take for leftovers. */
 const liveTempNames = new Set<string>();
-const mutexTails = new Map<string, Promise<void>>();
 
 export class LocalStore implements ObjectStore {
   /** The absolute directory the store keeps its objects under. */
   readonly root: string;
   readonly description: string;
-  readonly #lockStaleMs: number;
-  readonly #lockWaitMs: number;
   readonly #tempStaleMs: number;
   readonly #clock: () => number;
+  readonly #random: Random;
   readonly #tempDir: string;
-  readonly #lockDir: string;
+  readonly #locks: LocalKeyLocks;
   readonly #knownDurableDirs = new Set<string>();
   #rootReady: Promise<void> | undefined;
   #tempDirReady: Promise<void> | undefined;
-  #lockDirReady: Promise<void> | undefined;
   readonly #initialSweep: Promise<SweepReport>;
 
   constructor(root: string, options: LocalStoreOptions = {}) {
     if (typeof root !== "string" || root.length === 0) throw new ValidationError("LocalStore needs a root directory");
     this.root = path.resolve(root);
     this.description = `file://${this.root}`;
-    this.#lockStaleMs = positiveMs("lockStaleMs", options.lockStaleMs, DEFAULT_LOCK_STALE_MS);
-    this.#lockWaitMs = positiveMs("lockWaitMs", options.lockWaitMs, DEFAULT_LOCK_WAIT_MS);
     this.#tempStaleMs = positiveMs("tempStaleMs", options.tempStaleMs, DEFAULT_TEMP_STALE_MS);
-    this.#clock = options.clock ?? Date.now;
+    const clock = options.clock ?? systemClock;
+    const timers = typeof clock === "function" ? systemClock : clock;
+    this.#clock = typeof clock === "function" ? clock : () => clock.nowMs();
+    this.#random = options.random ?? systemRandom;
     this.#tempDir = path.join(this.root, LOCAL_TEMP_DIR);
-    this.#lockDir = path.join(this.root, LOCAL_LOCK_DIR);
+    const lockDir = path.join(this.root, LOCAL_LOCK_DIR);
+    this.#locks = new LocalKeyLocks({
+      dir: lockDir,
+      prepareDir: () => this.#prepareDir(lockDir),
+      staleMs: positiveMs("lockStaleMs", options.lockStaleMs, DEFAULT_LOCK_STALE_MS),
+      waitMs: positiveMs("lockWaitMs", options.lockWaitMs, DEFAULT_LOCK_WAIT_MS),
+      wallMs: this.#clock,
+      timers,
+      random: this.#random,
+    });
     const empty: SweepReport = { tempFilesRemoved: 0, locksBroken: 0 };
     // A failed background sweep only leaves garbage behind; the next open sweeps again.
     this.#initialSweep = options.sweepOnOpen === false ? Promise.resolve(empty) : this.sweepLeftovers().catch(() => empty);
@@ -256,7 +237,7 @@ export class LocalStore implements ObjectStore {
       if (commit.kind === "create") {
         await this.#commitCreate(key, segments, temp);
       } else {
-        await this.#withKeyLock(key, (token) => this.#commitReplace(key, segments, temp, commit.ifMatch, token));
+        await this.#locks.withKeyLock(key, (token) => this.#commitReplace(key, segments, temp, commit.ifMatch, token));
       }
     } catch (error) {
       throw storageError("put", key, error, "unknown");
@@ -269,8 +250,8 @@ export class LocalStore implements ObjectStore {
   async delete(key: string): Promise<void> {
     const file = path.join(this.root, ...keySegments(this.root, key));
     try {
-      await this.#withKeyLock(key, async (token) => {
-        await this.#assertLockHeld(key, token).catch((error: unknown) => {
+      await this.#locks.withKeyLock(key, async (token) => {
+        await this.#locks.assertHeld(key, token).catch((error: unknown) => {
           throw asNotApplied("delete", key, error);
         });
         await unlinkObject(file);
@@ -287,7 +268,7 @@ export class LocalStore implements ObjectStore {
 
   /** Writes and fsyncs the body under a fresh temp name; returns that path. Fails "not_applied". */
   async #writeTemp(key: string, body: Uint8Array): Promise<string> {
-    const name = `${HOST_TAG}-${process.pid}-${randomBytes(8).toString("hex")}.tmp`;
+    const name = `${HOST_TAG}-${process.pid}-${Buffer.from(this.#random.bytes(8)).toString("hex")}.tmp`;
     const temp = path.join(this.#tempDir, name);
     liveTempNames.add(name); // before the file exists, so that no sweep can take it for a leftover
     try {
@@ -307,7 +288,10 @@ export class LocalStore implements ObjectStore {
 
   async #openTemp(temp: string): Promise<FileHandle> {
     for (let attempt = 0; ; attempt++) {
-      this.#tempDirReady ??= this.#prepareDir("temp");
+      this.#tempDirReady ??= this.#prepareDir(this.#tempDir).catch((error: unknown) => {
+        this.#tempDirReady = undefined;
+        throw error;
+      });
       await this.#tempDirReady;
       try {
         return await open(temp, "wx");
@@ -348,7 +332,7 @@ export class LocalStore implements ObjectStore {
     const file = path.join(this.root, ...segments);
     try {
       if (ifMatch !== undefined) await this.#checkEtag(key, file, stripQuotes(ifMatch));
-      await this.#assertLockHeld(key, token);
+      await this.#locks.assertHeld(key, token);
     } catch (error) {
       throw asNotApplied("put", key, error);
     }
@@ -448,171 +432,20 @@ export class LocalStore implements ObjectStore {
   }
 
   /** Temp and lock directories need no fsync: nothing in them has to survive a crash. */
-  async #prepareDir(which: "temp" | "lock"): Promise<void> {
-    try {
-      this.#rootReady ??= this.#prepareRoot();
-      await this.#rootReady;
-      await mkdir(which === "temp" ? this.#tempDir : this.#lockDir, { recursive: true });
-    } catch (error) {
-      if (which === "temp") this.#tempDirReady = undefined;
-      else this.#lockDirReady = undefined;
-      throw error;
-    }
-  }
-
-  #pathOf(key: string): string {
-    return path.join(this.root, ...keySegments(this.root, key));
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Per-key lock (protocol in the header)
-
-  async #withKeyLock<T>(key: string, fn: (token: string) => Promise<T>): Promise<T> {
-    const lockPath = this.lockPathFor(key);
-    return runExclusive(lockPath, async () => {
-      const token = await this.#acquire(key, lockPath).catch((error: unknown) => {
-        throw asNotApplied("lock", key, error);
-      });
-      try {
-        return await fn(token);
-      } finally {
-        await releaseLock(lockPath, token);
-      }
-    });
+  async #prepareDir(dir: string): Promise<void> {
+    this.#rootReady ??= this.#prepareRoot();
+    await this.#rootReady;
+    await mkdir(dir, { recursive: true });
   }
 
   /** Path of the lock file guarding `key` (exposed for tests and operators). */
   lockPathFor(key: string): string {
     keySegments(this.root, key);
-    const hash = checksum64(new TextEncoder().encode(key)).toString(16).padStart(16, "0");
-    return path.join(this.#lockDir, `${hash}.lock`);
+    return this.#locks.lockPathFor(key);
   }
 
-  async #acquire(key: string, lockPath: string): Promise<string> {
-    const deadline = performance.now() + this.#lockWaitMs;
-    let pauseMs = LOCK_POLL_MIN_MS;
-    for (;;) {
-      const token = await this.#tryCreateLock(lockPath);
-      if (token !== undefined) return token;
-      const state = await this.#inspectLock(lockPath);
-      if (performance.now() >= deadline) {
-        throw lockTimeout(key, this.#lockWaitMs, state.kind === "absent" ? undefined : state.record);
-      }
-      if (state.kind === "absent") continue; // released meanwhile: try again at once
-      if (state.kind === "stale" && (await this.#breakStaleLock(lockPath))) continue;
-      // Live, or stale while another process is breaking it.
-      await sleep(pauseMs * (0.5 + Math.random()));
-      pauseMs = Math.min(pauseMs * 2, LOCK_POLL_MAX_MS);
-    }
-  }
-
-  /**
-   * One attempt to take the lock. The record is written to a unique file first and then linked to
-   * the lock name (atomic, EEXIST when held), so a lock file is never seen empty: a process killed
-   * between creating and writing it would otherwise leave a lock nobody can judge for lockStaleMs.
-   * Returns the token, or undefined when another lock file is there.
-   */
-  async #tryCreateLock(lockPath: string): Promise<string | undefined> {
-    const token = randomBytes(12).toString("hex");
-    const record: LockRecord = { pid: process.pid, host: HOST, token, acquiredAtMs: this.#clock() };
-    const draft = `${lockPath}.new-${HOST_TAG}-${process.pid}-${token}`;
-    heldLockTokens.add(token); // before the file exists: our own pid must never look stale to us
-    try {
-      await this.#writeDraft(draft, JSON.stringify(record));
-      await link(draft, lockPath);
-      return token;
-    } catch (error) {
-      heldLockTokens.delete(token);
-      if (errnoOf(error) === "EEXIST") return undefined;
-      throw error;
-    } finally {
-      await unlink(draft).catch(() => undefined);
-    }
-  }
-
-  async #writeDraft(draft: string, text: string): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      this.#lockDirReady ??= this.#prepareDir("lock");
-      await this.#lockDirReady;
-      try {
-        return await writeFile(draft, text, { flag: "wx" });
-      } catch (error) {
-        // The lock directory was removed behind our back: create it again, once.
-        if (errnoOf(error) !== "ENOENT" || attempt >= 1) throw error;
-        this.#lockDirReady = undefined;
-      }
-    }
-  }
-
-  async #inspectLock(lockPath: string): Promise<LockState> {
-    const seen = await readLockFile(lockPath);
-    if (seen === undefined) return { kind: "absent" };
-    const reason = this.#staleReason(seen.record, seen.stats);
-    return reason === undefined ? { kind: "live", record: seen.record } : { kind: "stale", record: seen.record, reason };
-  }
-
-  #staleReason(record: LockRecord | undefined, stats: Stats): string | undefined {
-    const ageMs = this.#clock() - (record?.acquiredAtMs ?? stats.mtimeMs);
-    if (ageMs > this.#lockStaleMs) return `older than ${this.#lockStaleMs} ms`;
-    if (record === undefined || record.host !== HOST) return undefined; // its owner cannot be checked
-    if (record.pid === process.pid) {
-      return heldLockTokens.has(record.token) ? undefined : "left by an earlier process with this pid";
-    }
-    return isPidAlive(record.pid) ? undefined : `its owner pid ${record.pid} is not running`;
-  }
-
-  /** Breaks `lockPath` if it is still stale, holding `<lock>.break` meanwhile. True if broken. */
-  async #breakStaleLock(lockPath: string): Promise<boolean> {
-    const breakPath = `${lockPath}.break`;
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const breakToken = await this.#tryCreateLock(breakPath);
-      if (breakToken === undefined) {
-        // Someone else is breaking it, or crashed while doing so: then clear the stale break
-        // lock and try once more.
-        const state = await this.#inspectLock(breakPath);
-        if (state.kind === "stale" && (await this.#moveAside(breakPath, state.record?.token))) continue;
-        return false;
-      }
-      try {
-        const state = await this.#inspectLock(lockPath);
-        return state.kind === "stale" && (await this.#moveAside(lockPath, state.record?.token));
-      } finally {
-        await releaseLock(breakPath, breakToken);
-      }
-    }
-    return false;
-  }
-
-  /**
-   * Renames the lock file to a grave and checks it held `staleToken`; if it held another token (a
-   * fresh lock appeared meanwhile), links it back so that its owner keeps it. True if removed.
-   */
-  async #moveAside(lockPath: string, staleToken: string | undefined): Promise<boolean> {
-    const grave = `${lockPath}.grave-${HOST_TAG}-${process.pid}-${randomBytes(6).toString("hex")}`;
-    try {
-      await rename(lockPath, grave);
-    } catch (error) {
-      if (errnoOf(error) === "ENOENT") return false;
-      throw error;
-    }
-    const moved = await readLockFile(grave);
-    const wasStale = moved !== undefined && moved.record?.token === staleToken;
-    if (!wasStale && moved !== undefined) {
-      // EEXIST: a third lock was created meanwhile; the moved lock's owner then fails its check.
-      await link(grave, lockPath).catch(() => undefined);
-    }
-    await unlink(grave).catch(() => undefined);
-    return wasStale;
-  }
-
-  async #assertLockHeld(key: string, token: string): Promise<void> {
-    const seen = await readLockFile(this.lockPathFor(key));
-    if (seen?.record?.token !== token) {
-      throw new StorageError(
-        `the lock on ${JSON.stringify(key)} was broken as stale while this process held it; nothing was written, retry`,
-        { retryable: true, outcome: "not_applied" },
-      );
-    }
+  #pathOf(key: string): string {
+    return path.join(this.root, ...keySegments(this.root, key));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -674,7 +507,7 @@ export class LocalStore implements ObjectStore {
    */
   async sweepLeftovers(): Promise<SweepReport> {
     const tempFilesRemoved = await this.#sweepTemps();
-    const locksBroken = await this.#sweepLocks();
+    const locksBroken = await this.#locks.sweep((name, stats) => this.#isAbandoned(name, stats));
     return { tempFilesRemoved, locksBroken };
   }
 
@@ -699,26 +532,6 @@ export class LocalStore implements ObjectStore {
     return !isPidAlive(pid);
   }
 
-  async #sweepLocks(): Promise<number> {
-    let broken = 0;
-    for (const name of await namesIn(this.#lockDir)) {
-      const file = path.join(this.#lockDir, name);
-      // Drafts and graves exist for a few syscalls; they are left only by a killed process.
-      const owner = /\.(?:new|grave)-(.+)$/.exec(name);
-      if (owner?.[1] !== undefined) {
-        const stats = await lstat(file).catch(() => undefined);
-        if (stats !== undefined && this.#isAbandoned(owner[1], stats)) await unlink(file).catch(() => undefined);
-        continue;
-      }
-      const state = name.endsWith(".lock") || name.endsWith(".lock.break") ? await this.#inspectLock(file) : undefined;
-      if (state?.kind !== "stale") continue;
-      const removed = name.endsWith(".lock")
-        ? await this.#breakStaleLock(file)
-        : await this.#moveAside(file, state.record?.token);
-      if (removed) broken++;
-    }
-    return broken;
-  }
 }
 
 // -----------------------------------------------------------------------------------------------
@@ -857,10 +670,6 @@ async function fileSize(file: string): Promise<number | undefined> {
   return stats?.isFile() ? stats.size : undefined;
 }
 
-async function namesIn(dir: string): Promise<string[]> {
-  return readdir(dir).catch(() => []);
-}
-
 /** The directories from `first` down to `last` (both included); `first` is an ancestor of `last`. */
 function levelsBetween(first: string, last: string): string[] {
   const levels = [first];
@@ -868,83 +677,6 @@ function levelsBetween(first: string, last: string): string[] {
     levels.push(path.join(levels[levels.length - 1] ?? first, segment));
   }
   return levels;
-}
-
-async function readLockFile(file: string): Promise<{ record: LockRecord | undefined; stats: Stats } | undefined> {
-  let handle: FileHandle;
-  try {
-    handle = await open(file, "r");
-  } catch (error) {
-    if (errnoOf(error) === "ENOENT") return undefined;
-    throw error;
-  }
-  try {
-    const stats = await handle.stat();
-    const text = await handle.readFile("utf8");
-    return { record: parseLockRecord(text), stats };
-  } finally {
-    await handle.close().catch(() => undefined);
-  }
-}
-
-/** Undefined for a foreign or damaged file (locks are linked in whole): its mtime gives its age. */
-function parseLockRecord(text: string): LockRecord | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    if (typeof value !== "object" || value === null) return undefined;
-    const { pid, host, token, acquiredAtMs } = value as Record<string, unknown>;
-    if (!Number.isSafeInteger(pid) || typeof host !== "string" || typeof token !== "string") return undefined;
-    if (typeof acquiredAtMs !== "number" || !Number.isFinite(acquiredAtMs)) return undefined;
-    return { pid: pid as number, host, token, acquiredAtMs };
-  } catch {
-    return undefined;
-  }
-}
-
-async function releaseLock(lockPath: string, token: string): Promise<void> {
-  try {
-    const seen = await readLockFile(lockPath);
-    if (seen?.record?.token === token) await unlink(lockPath);
-  } catch {
-    // Left behind, the lock is stale (our pid, a token we no longer hold) and is broken at once.
-  } finally {
-    heldLockTokens.delete(token);
-  }
-}
-
-function isPidAlive(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return errnoOf(error) !== "ESRCH"; // EPERM: it runs under another user
-  }
-}
-
-/** Runs `fn` after every earlier call for the same name has finished (an in-process mutex). */
-async function runExclusive<T>(name: string, fn: () => Promise<T>): Promise<T> {
-  const previous = mutexTails.get(name) ?? Promise.resolve();
-  let release = () => {};
-  const current = new Promise<void>((resolve) => (release = resolve));
-  const tail = previous.then(() => current);
-  mutexTails.set(name, tail);
-  await previous;
-  try {
-    return await fn();
-  } finally {
-    release();
-    if (mutexTails.get(name) === tail) mutexTails.delete(name);
-  }
-}
-
-function lockTimeout(key: string, waitMs: number, owner: LockRecord | undefined): StorageError {
-  const holder = owner === undefined ? "another process" : `pid ${owner.pid} on ${owner.host}`;
-  return new StorageError(
-    `timed out after ${waitMs} ms waiting for the lock on ${JSON.stringify(key)} held by ${holder}; ` +
-      `nothing was written; retry, or raise lockWaitMs`,
-    { retryable: true, outcome: "not_applied" },
-  );
 }
 
 /** For failures before the commit point: nothing was written, whatever the error says. */
@@ -965,11 +697,6 @@ function positiveMs(name: string, value: number | undefined, fallback: number): 
     throw new ValidationError(`LocalStore option ${name} must be a positive integer of milliseconds, got ${value}`);
   }
   return value;
-}
-
-function errnoOf(error: unknown): string | undefined {
-  if (typeof error !== "object" || error === null || !("code" in error)) return undefined;
-  return typeof error.code === "string" ? error.code : undefined;
 }
 
 /** A missing object: the file, or a directory on its path, is not there (or is not ours). */
