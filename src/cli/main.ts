@@ -20,6 +20,7 @@ import { registerDelete } from "./commands/delete.js";
 import { registerInspect } from "./commands/inspect.js";
 import { registerLs } from "./commands/ls.js";
 import { registerRead } from "./commands/read.js";
+import { registerServe } from "./commands/serve.js";
 import { registerTail } from "./commands/tail.js";
 import { CliContext, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type CliIo } from "./context.js";
 
@@ -54,6 +55,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerTail(program, ctx);
   registerInspect(program, ctx);
   registerBench(program, ctx);
+  registerServe(program, ctx);
   return program;
 }
 
