@@ -83,6 +83,13 @@ describe("durastream serve as a child process", { timeout: 120_000 }, () => {
     }
   });
 
+  it("examples/s2-sdk.ts (the README's example) appends, reads and follows through the SDK", async () => {
+    const child = spawnTsx("examples/s2-sdk.ts", []);
+    const exit = await child.exited;
+    assert.equal(exit.code, 0, child.stderr());
+    assert.deepEqual(child.lines, ["appended 0..2, durable", "hello world", "session: 0 hello", "session: 1 world"]);
+  });
+
   it("SIGTERM ends the server gracefully: exit 0, and appends acknowledged before it are there after a restart", async () => {
     const url = `file://${await makeTempDir("serve-term")}`;
     const first = await startServe(url);
