@@ -3,6 +3,7 @@ import { ApiError } from "./api-error.js";
 import { basinConfigJson, basinInfoJson } from "./basins.js";
 import type { ServerContext } from "./context.js";
 import type { Exchange } from "./exchange.js";
+import { basinStreamPrefix } from "./names.js";
 import { listParams, readJsonBody } from "./request-body.js";
 
 /** GET /basins */
@@ -40,6 +41,10 @@ export async function reconfigureBasin(ctx: ServerContext, ex: Exchange, basin: 
 
 /** DELETE /basins/{basin} */
 export async function deleteBasin(ctx: ServerContext, ex: Exchange, basin: string): Promise<void> {
-  await ctx.basins.delete(basin);
+  try {
+    await ctx.basins.delete(basin);
+  } finally {
+    ctx.forgetStreams(basinStreamPrefix(basin));
+  }
   ex.send(202, undefined, "");
 }

@@ -26,6 +26,9 @@ export class ServerCounters {
   sessionsEndedSlowClient = 0;
 }
 
+/** Stream handles kept for appends and reads; past this many the cache starts over. */
+const MAX_CACHED_STREAM_HANDLES = 10_000;
+
 /** Handlers' shared state. */
 export class ServerContext {
   readonly log: Log;
@@ -38,6 +41,12 @@ export class ServerContext {
   readonly inflight = new Set<Promise<unknown>>();
   /** Set when shutdown starts: new requests are refused with 503 server_draining. */
   draining = false;
+  /**
+   * Handles of streams known to exist, so that an append does not look the stream up first. A
+   * handle resolves its stream by name when used, so a stale one fails with stream_not_found
+   * (and a create-on-append basin then creates the stream); deletions through the API drop it.
+   */
+  readonly #handles = new Map<string, Stream>();
 
   constructor(parts: { log: Log; basins: BasinCatalog; limits: ServerLimits; nowMs: () => number }) {
     this.log = parts.log;
@@ -67,6 +76,20 @@ export class ServerContext {
    */
   async streamFor(ex: Exchange, basin: BasinState, streamName: string, use: "append" | "read" | "tail"): Promise<Stream> {
     const name = dataStreamName(basin.name, streamName);
+    const cached = this.#handles.get(name);
+    if (cached !== undefined) return cached;
+    const stream = await this.#open(ex, basin, name, use);
+    if (this.#handles.size >= MAX_CACHED_STREAM_HANDLES) this.#handles.clear();
+    this.#handles.set(name, stream);
+    return stream;
+  }
+
+  /** Forgets the handles of deleted streams: every stream whose name starts with `prefix`. */
+  forgetStreams(prefix: string): void {
+    for (const name of this.#handles.keys()) if (name.startsWith(prefix)) this.#handles.delete(name);
+  }
+
+  async #open(ex: Exchange, basin: BasinState, name: string, use: "append" | "read" | "tail"): Promise<Stream> {
     const create = use === "append" ? basin.config.createStreamOnAppend : use === "read" ? basin.config.createStreamOnRead : false;
     if (!create) return this.log.openStream(name);
     const header = ex.header("s2-stream-config");

@@ -88,6 +88,11 @@ export async function reconfigureStream(ctx: ServerContext, ex: Exchange, stream
 /** DELETE /streams/{stream} */
 export async function deleteStream(ctx: ServerContext, ex: Exchange, stream: string): Promise<void> {
   const basin = await ctx.basinOf(ex);
-  await ctx.log.deleteStream(dataStreamName(basin.name, stream));
+  const name = dataStreamName(basin.name, stream);
+  try {
+    await ctx.log.deleteStream(name);
+  } finally {
+    ctx.forgetStreams(name);
+  }
   ex.send(202, undefined, "");
 }
