@@ -21,7 +21,7 @@ export interface ResponseLike {
   writeHead(status: number, headers?: Record<string, string | number>): unknown;
   write(chunk: Uint8Array | string): boolean;
   end(chunk?: Uint8Array | string): unknown;
-  once(event: "drain" | "close", listener: () => void): unknown;
+  once(event: "drain" | "close" | "finish", listener: () => void): unknown;
   removeListener(event: "drain" | "close", listener: () => void): unknown;
   flushHeaders?(): void;
 }
@@ -87,21 +87,44 @@ export class Exchange {
     return Array.isArray(value) ? value[0] : value;
   }
 
-  /** The whole request body, at most `limitBytes`; 413 past it. */
-  async body(limitBytes: number): Promise<Uint8Array> {
+  /**
+   * The whole request body, at most `limitBytes`; 413 past it. Reading stops at the limit (the
+   * rest is never buffered) and the connection is closed after the answer.
+   */
+  body(limitBytes: number): Promise<Uint8Array> {
     const declared = Number(this.header("content-length") ?? NaN);
-    if (declared > limitBytes) throw tooLarge(limitBytes);
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for await (const chunk of this.request as AsyncIterable<Buffer>) {
-      total += chunk.length;
-      if (total > limitBytes) {
-        this.request.destroy();
-        throw tooLarge(limitBytes);
-      }
-      chunks.push(chunk);
-    }
-    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
+    if (declared > limitBytes) return Promise.reject(tooLarge(limitBytes));
+    const request = this.request;
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let total = 0;
+      const cleanup = (): void => {
+        request.off("data", onData);
+        request.off("end", onEnd);
+        request.off("error", onError);
+      };
+      const onData = (chunk: Buffer): void => {
+        total += chunk.length;
+        if (total <= limitBytes) {
+          chunks.push(chunk);
+          return;
+        }
+        cleanup();
+        request.pause();
+        reject(tooLarge(limitBytes));
+      };
+      const onEnd = (): void => {
+        cleanup();
+        resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total));
+      };
+      const onError = (error: Error): void => {
+        cleanup();
+        reject(new ApiError(499, "client_hangup", `the request body could not be read: ${error.message}`));
+      };
+      request.on("data", onData);
+      request.on("end", onEnd);
+      request.on("error", onError);
+    });
   }
 
   /** Sends a whole response. */

@@ -28,7 +28,7 @@ export function listParams(query: URLSearchParams): { prefix: string; startAfter
     if (!/^\d+$/.test(rawLimit)) throw new ApiError(400, "bad_query", `limit must be a whole number, got ${JSON.stringify(rawLimit)}`);
     limit = Math.min(Math.max(Number(rawLimit), 1), MAX_LIST_LIMIT);
   }
-  if (startAfter !== undefined && startAfter < prefix) {
+  if (startAfter !== undefined && startAfter !== "" && startAfter < prefix) {
     throw new ApiError(422, "invalid", "start_after must not sort before prefix");
   }
   return { prefix, startAfter: startAfter === "" ? undefined : startAfter, limit };

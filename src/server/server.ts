@@ -163,6 +163,7 @@ class Api implements S2Api {
       // The rest of a refused body is not read: close the connection rather than drain it.
       const headers: Record<string, string | number> = apiError.retryAfterSeconds === undefined ? {} : { "retry-after": apiError.retryAfterSeconds };
       if (apiError.status === 413 && ex.request.httpVersion.startsWith("1")) headers.connection = "close";
+      if (apiError.status === 413) ex.response.once("finish", () => ex.request.destroy());
       if (!ex.signal.aborted) ex.json(apiError.status, apiError.json(), headers);
     }
   }

@@ -89,6 +89,24 @@ describe("raw HTTP against durastream serve", () => {
     assert.equal(reply.status, 413);
   });
 
+  it("answers a chunked body (no content-length) over the limit with 413 too", async () => {
+    const reply = await new Promise<Reply>((resolve, reject) => {
+      const req = http.request(`${server.url}/v1/streams/s/records`, { method: "POST", headers: { ...streamHeaders, authorization: `Bearer ${TOKEN}`, "transfer-encoding": "chunked" } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+      });
+      req.on("error", reject);
+      const piece = Buffer.alloc(64 * 1024, "x");
+      const writeMore = (): void => {
+        while (!req.destroyed && req.write(piece));
+        if (!req.destroyed) req.once("drain", writeMore);
+      };
+      writeMore();
+    });
+    assert.equal(reply.status, 413);
+  });
+
   it("answers unknown routes 404 bad_path and the unserved API groups 501 not_implemented", async () => {
     assert.equal((await request(server, "GET", "/v1/nothing")).status, 404);
     const tokens = await request(server, "GET", "/v1/access-tokens");
