@@ -202,6 +202,8 @@ export interface S2Server {
 }
 
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n");
+/** After shutdown, how long connections may take to deliver their last bytes and close, in ms. */
+const SOCKET_LINGER_MS = 2_000;
 
 /** Starts the S2 API server: `durastream serve` is this plus signal handling. */
 export async function startServer(options: ServeOptions): Promise<S2Server> {
@@ -247,7 +249,17 @@ export async function startServer(options: ServeOptions): Promise<S2Server> {
     listener.close();
     for (const session of sessions) session.close();
     h1.closeIdleConnections();
-    await api.close(options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS);
+    const graceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
+    await api.close(graceMs);
+    // Let the last answers (acks, terminal frames) reach their clients: sessions closed with
+    // GOAWAY end once their streams did, idle HTTP/1.1 connections now; the rest are destroyed.
+    h1.closeIdleConnections();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([...sockets].map((socket) => new Promise((resolve) => socket.once("close", resolve)))),
+      new Promise((resolve) => (timer = setTimeout(resolve, Math.min(graceMs, SOCKET_LINGER_MS)))),
+    ]);
+    clearTimeout(timer);
     for (const socket of sockets) socket.destroy();
   };
   return {
