@@ -107,6 +107,38 @@ describe("raw HTTP against durastream serve", () => {
     assert.equal(reply.status, 413);
   });
 
+  it("an SSE read session resumes after a Last-Event-ID with its limits reduced, and ends with [DONE]", async () => {
+    await request(server, "PUT", "/v1/streams/sse", { headers: streamHeaders });
+    const body = JSON.stringify({ records: ["a", "b", "c", "d", "e"].map((b) => ({ body: b })) });
+    assert.equal((await request(server, "POST", "/v1/streams/sse/records", { headers: streamHeaders, body })).status, 200);
+    const reply = await request(server, "GET", "/v1/streams/sse/records?seq_num=0&count=3", {
+      headers: { "s2-basin": BASIN, accept: "text/event-stream", "last-event-id": "1,2,18" },
+    });
+    assert.equal(reply.status, 200);
+    const text = reply.body.toString();
+    const batches = [...text.matchAll(/event: batch\nid: ([^\n]+)\ndata: ([^\n]+)/g)];
+    assert.deepEqual(batches.map((m) => (JSON.parse(m[2]!) as { records: { body: string }[] }).records.map((r) => r.body)).flat(), ["c"]);
+    assert.equal(batches.at(-1)![1], "2,3,27");
+    assert.ok(text.endsWith("data: [DONE]\n\n"), text);
+  });
+
+  it("an SSE read session waiting at the tail sends ping events with the tail", async () => {
+    const controller = new AbortController();
+    const pings = await new Promise<string>((resolve, reject) => {
+      const req = http.request(`${server.url}/v1/streams/sse/records?tail_offset=0`, { headers: { authorization: `Bearer ${TOKEN}`, "s2-basin": BASIN, accept: "text/event-stream" }, signal: controller.signal }, (res) => {
+        let text = "";
+        res.on("data", (chunk: Buffer) => {
+          text += chunk.toString();
+          if ((text.match(/event: ping/g) ?? []).length >= 2) resolve(text);
+        });
+      });
+      req.on("error", (error) => (controller.signal.aborted ? undefined : reject(error)));
+      req.end();
+    });
+    controller.abort();
+    assert.match(pings, /event: ping\ndata: \{"timestamp":\d+,"tail":\{"seq_num":5,"timestamp":\d+\}\}/);
+  });
+
   it("answers unknown routes 404 bad_path and the unserved API groups 501 not_implemented", async () => {
     assert.equal((await request(server, "GET", "/v1/nothing")).status, 404);
     const tokens = await request(server, "GET", "/v1/access-tokens");

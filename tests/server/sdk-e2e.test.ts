@@ -228,6 +228,19 @@ for (const transport of ["fetch", "s2s"] as const satisfies readonly Transport[]
       assert.equal((await stream.checkTail()).tail.seqNum, 1);
     });
 
+    it("read sessions start at a timestamp or a tail offset and stop at a count or an until", async () => {
+      const stream = await fresh();
+      await stream.append(AppendInput.create(Array.from({ length: 8 }, (_, i) => AppendRecord.string({ body: `r${i}`, timestamp: 5_000 + i * 10 }))));
+      const collect = async (input: Parameters<typeof stream.readSession>[0]) => {
+        const out: number[] = [];
+        for await (const record of await stream.readSession(input)) out.push(record.seqNum);
+        return out;
+      };
+      assert.deepEqual(await collect({ start: { from: { timestamp: 5_035 } }, stop: { limits: { count: 2 } } }), [4, 5]);
+      assert.deepEqual(await collect({ start: { from: { tailOffset: 3 } }, stop: { limits: { count: 10 } } }), [5, 6, 7]);
+      assert.deepEqual(await collect({ start: { from: { seqNum: 1 } }, stop: { untilTimestamp: 5_030 } }), [1, 2]);
+    });
+
     it("a read session follows a live producer without a gap", async () => {
       const stream = await fresh();
       await stream.append(AppendInput.create([text("before")]));
