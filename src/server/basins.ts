@@ -192,6 +192,18 @@ export class BasinCatalog {
     });
   }
 
+  /**
+   * Runs `create` (which creates streams of the basin) in the catalog's queue, after checking
+   * that the basin exists and is not being deleted: a stream can never be created between a
+   * deletion's last listing of the basin's streams and the end of that deletion.
+   */
+  whileActive<T>(name: string, create: () => Promise<T>): Promise<T> {
+    return this.#exclusive(async () => {
+      await this.get(name);
+      return create();
+    });
+  }
+
   /** Applies S2's BasinReconfiguration JSON. */
   reconfigure(name: string, patchJsonValue: unknown): Promise<BasinState> {
     return this.#exclusive(async () => {

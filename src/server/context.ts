@@ -99,6 +99,12 @@ export class ServerContext {
     } catch {
       throw new ApiError(400, "bad_header", "s2-stream-config is not JSON");
     }
-    return this.log.openStream(name, { createIfMissing: true, config: newStreamConfig(basin.config.defaultStreamConfig, patchFromJson(requested)) });
+    const config = newStreamConfig(basin.config.defaultStreamConfig, patchFromJson(requested));
+    try {
+      return await this.log.openStream(name);
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== "stream_not_found") throw error;
+    }
+    return this.basins.whileActive(basin.name, () => this.log.openStream(name, { createIfMissing: true, config }));
   }
 }

@@ -42,7 +42,7 @@ export async function createStream(ctx: ServerContext, ex: Exchange): Promise<vo
   if (typeof body.stream !== "string") throw new ApiError(400, "bad_json", "`stream` must be a string");
   const name = dataStreamName(basin.name, body.stream);
   const config = newStreamConfig(basin.config.defaultStreamConfig, patchFromJson(body.config));
-  const info = await ctx.log.createStream(name, config);
+  const info = await ctx.basins.whileActive(basin.name, () => ctx.log.createStream(name, config));
   ex.json(201, streamInfoJson(info, basinStreamPrefix(basin.name)));
 }
 
@@ -55,7 +55,7 @@ export async function ensureStream(ctx: ServerContext, ex: Exchange, stream: str
   const prefix = basinStreamPrefix(basin.name);
   const existing = await findStream(ctx, name);
   if (existing === undefined) {
-    const info = await ctx.log.createStream(name, newStreamConfig(basin.config.defaultStreamConfig, patch));
+    const info = await ctx.basins.whileActive(basin.name, () => ctx.log.createStream(name, newStreamConfig(basin.config.defaultStreamConfig, patch)));
     ex.json(201, streamInfoJson(info, prefix), { "s2-provision-result": "created" });
     return;
   }
