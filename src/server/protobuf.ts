@@ -323,30 +323,47 @@ export function decodeReadBatch(bytes: Uint8Array): { records: ReadRecord[]; tai
   return out;
 }
 
+/** What `encodeAppendInput` takes: bytes only (tests and the bench, as a client). */
+export interface AppendInputOut {
+  records: { body: Uint8Array; headers?: [Uint8Array, Uint8Array][]; timestamp?: number }[];
+  matchSeqNum?: number;
+  fencingToken?: string;
+}
+
 /** Encodes an AppendInput (tests and the bench, as a client). */
-export function encodeAppendInput(input: { records: { body: Uint8Array; headers?: [Uint8Array, Uint8Array][]; timestamp?: number }[]; matchSeqNum?: number; fencingToken?: string }): Uint8Array {
-  const parts: number[] = [];
-  const push = (bytes: ArrayLike<number>): void => {
-    for (let i = 0; i < bytes.length; i++) parts.push(bytes[i]!);
-  };
-  const varint = (value: number): number[] => {
-    const out: number[] = [];
-    while (value >= 128) {
-      out.push((value % 128) | 0x80);
-      value = Math.floor(value / 128);
+export function encodeAppendInput(input: AppendInputOut): Uint8Array {
+  const token = input.fencingToken === undefined ? undefined : new TextEncoder().encode(input.fencingToken);
+  const recordSizes = input.records.map((r) => {
+    let size = r.timestamp === undefined ? 0 : 1 + varintSize(r.timestamp);
+    for (const [name, value] of r.headers ?? []) size += lenFieldSize(headerSize(name, value));
+    return size + (r.body.length === 0 ? 0 : lenFieldSize(r.body.length));
+  });
+  let size = recordSizes.reduce((sum, n) => sum + lenFieldSize(n), 0);
+  if (input.matchSeqNum !== undefined) size += 1 + varintSize(input.matchSeqNum);
+  if (token !== undefined) size += lenFieldSize(token.length);
+  const writer = new Writer(size);
+  input.records.forEach((r, i) => {
+    writer.messageHeader(1, recordSizes[i]!);
+    if (r.timestamp !== undefined) {
+      writer.key(1, WIRE_VARINT);
+      writer.varint(r.timestamp);
     }
-    out.push(value);
-    return out;
-  };
-  const len = (fieldNumber: number, payload: ArrayLike<number>): number[] => [(fieldNumber << 3) | WIRE_LEN, ...varint(payload.length), ...Array.from(payload)];
-  for (const record of input.records) {
-    const body: number[] = [];
-    if (record.timestamp !== undefined) body.push(1 << 3, ...varint(record.timestamp));
-    for (const [name, value] of record.headers ?? []) body.push(...len(2, [...len(1, name), ...len(2, value)]));
-    body.push(...len(3, record.body));
-    push(len(1, body));
+    for (const [name, value] of r.headers ?? []) {
+      writer.messageHeader(2, headerSize(name, value));
+      writer.bytesField(1, name);
+      writer.bytesField(2, value);
+    }
+    writer.bytesField(3, r.body);
+  });
+  if (input.matchSeqNum !== undefined) {
+    writer.key(2, WIRE_VARINT);
+    writer.varint(input.matchSeqNum);
   }
-  if (input.matchSeqNum !== undefined) push([2 << 3, ...varint(input.matchSeqNum)]);
-  if (input.fencingToken !== undefined) push(len(3, new TextEncoder().encode(input.fencingToken)));
-  return Uint8Array.from(parts);
+  if (token !== undefined) {
+    writer.key(3, WIRE_LEN);
+    writer.varint(token.length);
+    writer.bytes.set(token, writer.pos);
+    writer.pos += token.length;
+  }
+  return finish(writer, size);
 }

@@ -7,6 +7,10 @@
  * `s2-format`) or protobuf (`application/protobuf`, chosen by Content-Type for the request and
  * by Accept for the answer).
  *
+ * A unary read that finds nothing between its start and the tail is answered 416 with the tail
+ * unless it has a `wait` (then it long-polls), as on S2: a client polling the tail learns it is
+ * there without an empty 200.
+ *
  * An append is answered 200 only after `stream.append()` resolved, that is once its records
  * are durable. It is not cancelled when the client goes away: once submitted its outcome would
  * be unknown either way, so it completes and only the answer is lost.
@@ -114,7 +118,14 @@ async function unaryRead(stream: Stream, query: ReadQuery, signal: AbortSignal):
   }
   await Promise.resolve();
   const waitMs = unaryWaitMs(query);
-  if (records.length > 0 || waitMs === 0 || tail === undefined || options.limit?.count === 0 || options.limit?.bytes === 0) return { records, tail };
+  if (records.length > 0 || tail === undefined || options.limit?.count === 0 || options.limit?.bytes === 0) return { records, tail };
+  // Nothing between the start and the tail: without a wait that is S2's 416 with the tail
+  // (as a start past the tail is); with one, a long-poll.
+  if (waitMs === 0) {
+    throw new ApiError(416, "unwritten", "nothing to read before the tail; pass wait to long-poll", {
+      body: { tail: { seq_num: tail.seqNum, timestamp: tail.timestamp } },
+    });
+  }
   return longPoll(stream, query, tail, waitMs, signal);
 }
 

@@ -62,31 +62,55 @@ export interface Frame {
   body: Uint8Array;
 }
 
-/** Splits a byte stream into frames; holds at most one partial frame (bounded by the frame limit). */
+/**
+ * Splits a byte stream into frames. Chunks are kept as they come and joined once a whole frame
+ * is there (a 1 MiB frame arrives in many 16 KiB chunks: joining on every chunk would copy it
+ * again and again). Holds at most one partial frame, bounded by the frame limit.
+ */
 export class FrameDecoder {
-  #buffer: Buffer = Buffer.alloc(0);
+  #chunks: Buffer[] = [];
+  #bytes = 0;
 
   /** Adds bytes; returns the frames they complete. */
   push(chunk: Uint8Array): Frame[] {
-    this.#buffer = this.#buffer.length === 0 ? Buffer.from(chunk) : Buffer.concat([this.#buffer, chunk]);
+    this.#chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    this.#bytes += chunk.byteLength;
     const frames: Frame[] = [];
     for (;;) {
-      if (this.#buffer.length < 4) break;
-      const length = (this.#buffer[0]! << 16) | (this.#buffer[1]! << 8) | this.#buffer[2]!;
+      if (this.#bytes < 4) break;
+      const head = this.#peek(4);
+      const length = (head[0]! << 16) | (head[1]! << 8) | head[2]!;
       if (length < 1) throw badFrame("zero length (the flag byte is mandatory)");
       if (length > MAX_S2S_FRAME_BYTES) throw badFrame(`length ${length} is over the ${MAX_S2S_FRAME_BYTES}-byte limit`);
-      if (this.#buffer.length < 3 + length) break;
-      const flag = this.#buffer[3]!;
-      const body = this.#buffer.subarray(4, 3 + length);
-      this.#buffer = this.#buffer.subarray(3 + length);
-      frames.push({ terminal: (flag & FLAG_TERMINAL) !== 0, body: decompress(flag & COMPRESSION_MASK, body) });
+      if (this.#bytes < 3 + length) break;
+      const frame = this.#take(3 + length);
+      const flag = frame[3]!;
+      frames.push({ terminal: (flag & FLAG_TERMINAL) !== 0, body: decompress(flag & COMPRESSION_MASK, frame.subarray(4)) });
     }
     return frames;
   }
 
   /** Bytes of an incomplete frame still held. */
   get pendingBytes(): number {
-    return this.#buffer.length;
+    return this.#bytes;
+  }
+
+  /** The first `count` held bytes (joined only when they span chunks). */
+  #peek(count: number): Buffer {
+    const first = this.#chunks[0]!;
+    if (first.length >= count) return first;
+    this.#chunks = [Buffer.concat(this.#chunks, this.#bytes)];
+    return this.#chunks[0]!;
+  }
+
+  /** Removes and returns the first `count` held bytes. */
+  #take(count: number): Buffer {
+    const joined = this.#peek(count);
+    const out = joined.subarray(0, count);
+    const rest = joined.subarray(count);
+    this.#chunks = rest.length === 0 ? [] : [rest];
+    this.#bytes -= count;
+    return out;
   }
 }
 

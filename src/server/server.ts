@@ -202,6 +202,10 @@ export interface S2Server {
 }
 
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n");
+/** HTTP/2 receive window of each stream: one maximal s2s frame and a little more. */
+const H2_STREAM_WINDOW_BYTES = 3 * 1024 * 1024;
+/** HTTP/2 receive window of each connection. */
+const H2_CONNECTION_WINDOW_BYTES = 16 * 1024 * 1024;
 /** After shutdown, how long connections may take to deliver their last bytes and close, in ms. */
 const SOCKET_LINGER_MS = 2_000;
 
@@ -215,10 +219,14 @@ export async function startServer(options: ServeOptions): Promise<S2Server> {
   h1.headersTimeout = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
   h1.keepAliveTimeout = Math.min(idleTimeoutMs, 5_000);
   h1.timeout = idleTimeoutMs;
-  const h2 = http2.createServer({ maxSessionMemory: 64, settings: { maxHeaderListSize: maxHeaderBytes } }, handler);
+  // Flow-control windows: a client may send one maximal s2s frame on a stream and a few on
+  // the connection before the server reads them. HTTP/2's default of 64 KiB made a 1 MiB
+  // append take many round trips (6 MB/s here); what is unread is bounded by these windows.
+  const h2 = http2.createServer({ maxSessionMemory: 64, settings: { maxHeaderListSize: maxHeaderBytes, initialWindowSize: H2_STREAM_WINDOW_BYTES } }, handler);
   h2.setTimeout(idleTimeoutMs);
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (session: http2.ServerHttp2Session) => {
+    session.once("connect", () => session.setLocalWindowSize(H2_CONNECTION_WINDOW_BYTES));
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
   });

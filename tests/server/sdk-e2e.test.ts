@@ -185,7 +185,9 @@ for (const transport of ["fetch", "s2s"] as const satisfies readonly Transport[]
       assert.deepEqual(await seqs({ start: { from: { seqNum: 0 } }, stop: { limits: { count: 3 } } }), [0, 1, 2]);
       assert.deepEqual(await seqs({ start: { from: { seqNum: 0 } }, stop: { limits: { bytes: 2 * 10 } } }), [0, 1]);
       assert.deepEqual(await seqs({ start: { from: { seqNum: 0 } }, stop: { untilTimestamp: 1_030 } }), [0, 1, 2]);
-      assert.deepEqual(await seqs({ start: { from: { seqNum: 50 }, clamp: true } }), []);
+      await rejectsWith(stream.read({ start: { from: { seqNum: 50 }, clamp: true } }), 416);
+      await rejectsWith(stream.read({ start: { from: { tailOffset: 0 } } }), 416);
+      assert.deepEqual((await stream.read({ start: { from: { seqNum: 50 }, clamp: true }, stop: { waitSecs: 1 } })).records, []);
       const past = await rejectsWith(stream.read({ start: { from: { seqNum: 50 } } }), 416);
       assert.ok(past instanceof RangeNotSatisfiableError);
     });
