@@ -15,7 +15,7 @@
  * are durable. It is not cancelled when the client goes away: once submitted its outcome would
  * be unknown either way, so it completes and only the answer is lost.
  */
-import type { ReadRecord, StreamPosition } from "../index.js";
+import { meteredBytes, type ReadRecord, type Stream, type StreamPosition } from "../index.js";
 import { ApiError } from "./api-error.js";
 import type { ServerContext } from "./context.js";
 import type { Exchange } from "./exchange.js";
@@ -26,7 +26,6 @@ import { parseReadQuery, unaryReadOptions, unaryWaitMs, type ReadQuery } from ".
 import { MAX_UNARY_READ_BYTES, MAX_UNARY_READ_RECORDS } from "./limits.js";
 import { s2sAppendSession, s2sReadSession, S2S_CONTENT_TYPE } from "./s2s-sessions.js";
 import { sseReadSession } from "./sse.js";
-import type { Stream } from "../index.js";
 
 export const PROTOBUF = "application/protobuf";
 
@@ -111,7 +110,7 @@ async function unaryRead(stream: Stream, query: ReadQuery, signal: AbortSignal):
       const batch = await reader.next(MAX_UNARY_READ_RECORDS - records.length, MAX_UNARY_READ_BYTES - bytes);
       if (batch === undefined) break;
       for (const record of batch) records.push(record);
-      bytes += batch.reduce((sum, r) => sum + meteredOf(r), 0);
+      for (const record of batch) bytes += meteredBytes(record);
     }
   } finally {
     await reader.close();
@@ -139,10 +138,4 @@ async function longPoll(stream: Stream, query: ReadQuery, tail: StreamPosition, 
   } finally {
     await reader.close();
   }
-}
-
-function meteredOf(record: ReadRecord): number {
-  let total = 8 + record.body.length;
-  for (const [name, value] of record.headers) total += 2 + name.length + value.length;
-  return total;
 }

@@ -4,7 +4,6 @@
  * log is closed. The token comes from --access-token or DURASTREAM_ACCESS_TOKEN.
  */
 import { Option, type Command } from "commander";
-import { startServer } from "../../server/index.js";
 import type { CliContext } from "../context.js";
 
 interface ServeFlags {
@@ -29,6 +28,8 @@ export function registerServe(program: Command, ctx: CliContext): void {
       const port = Number(flags.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535, got ${flags.port}`);
       const accessToken = flags.accessToken ?? ctx.io.env.DURASTREAM_ACCESS_TOKEN;
+      // Loaded here, not at the top: the other commands start without the server's modules.
+      const { startServer } = await import("../../server/index.js");
       const server = await startServer({
         store: flags.store,
         logOptions: { storeOptions: { cwd: ctx.io.cwd, env: ctx.io.env } },
