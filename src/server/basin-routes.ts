@@ -17,8 +17,16 @@ export async function listBasins(ctx: ServerContext, ex: Exchange): Promise<void
 export async function createBasin(ctx: ServerContext, ex: Exchange): Promise<void> {
   const body = await readJsonBody(ex, ctx.limits.maxBodyBytes);
   if (typeof body.basin !== "string") throw new ApiError(400, "bad_json", "`basin` must be a string");
-  const { state, outcome } = await ctx.basins.create(body.basin, body.config, "create");
-  ex.json(201, basinInfoJson(state, ctx.nowMs()), { "s2-provision-result": outcome });
+  const token = ex.header("s2-request-token");
+  try {
+    const { state, outcome } = await ctx.basins.create(body.basin, body.config, "create");
+    ctx.rememberCreate(`basin:${body.basin}`, token);
+    ex.json(201, basinInfoJson(state, ctx.nowMs()), { "s2-provision-result": outcome });
+  } catch (error) {
+    // A retry of a create that succeeded (same s2-request-token) is answered as that create.
+    if (!(error instanceof ApiError && error.code === "resource_already_exists" && ctx.isRetriedCreate(`basin:${body.basin}`, token))) throw error;
+    ex.json(201, basinInfoJson(await ctx.basins.get(body.basin), ctx.nowMs()), { "s2-provision-result": "noop" });
+  }
 }
 
 /** PUT /basins/{basin} */

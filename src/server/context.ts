@@ -26,6 +26,9 @@ export class ServerCounters {
   sessionsEndedSlowClient = 0;
 }
 
+/** Request tokens of recent creates remembered for retries; past this many the oldest go. */
+const MAX_REMEMBERED_CREATE_TOKENS = 10_000;
+
 /** Stream handles kept for appends and reads; past this many the cache starts over. */
 const MAX_CACHED_STREAM_HANDLES = 10_000;
 
@@ -47,6 +50,8 @@ export class ServerContext {
    * (and a create-on-append basin then creates the stream); deletions through the API drop it.
    */
   readonly #handles = new Map<string, Stream>();
+  /** `s2-request-token` of recent creates, by resource: a retried create is answered as done. */
+  readonly #createTokens = new Map<string, string>();
 
   constructor(parts: { log: Log; basins: BasinCatalog; limits: ServerLimits; nowMs: () => number }) {
     this.log = parts.log;
@@ -82,6 +87,19 @@ export class ServerContext {
     if (this.#handles.size >= MAX_CACHED_STREAM_HANDLES) this.#handles.clear();
     this.#handles.set(name, stream);
     return stream;
+  }
+
+  /** Remembers the request token of a create that succeeded. */
+  rememberCreate(resource: string, token: string | undefined): void {
+    if (token === undefined) return;
+    this.#createTokens.delete(resource);
+    this.#createTokens.set(resource, token);
+    if (this.#createTokens.size > MAX_REMEMBERED_CREATE_TOKENS) this.#createTokens.delete(this.#createTokens.keys().next().value!);
+  }
+
+  /** Whether a create of `resource` with this token already succeeded (a client's retry). */
+  isRetriedCreate(resource: string, token: string | undefined): boolean {
+    return token !== undefined && this.#createTokens.get(resource) === token;
   }
 
   /** Forgets the handles of deleted streams: every stream whose name starts with `prefix`. */

@@ -42,8 +42,17 @@ export async function createStream(ctx: ServerContext, ex: Exchange): Promise<vo
   if (typeof body.stream !== "string") throw new ApiError(400, "bad_json", "`stream` must be a string");
   const name = dataStreamName(basin.name, body.stream);
   const config = newStreamConfig(basin.config.defaultStreamConfig, patchFromJson(body.config));
-  const info = await ctx.basins.whileActive(basin.name, () => ctx.log.createStream(name, config));
-  ex.json(201, streamInfoJson(info, basinStreamPrefix(basin.name)));
+  const token = ex.header("s2-request-token");
+  try {
+    const info = await ctx.basins.whileActive(basin.name, () => ctx.log.createStream(name, config));
+    ctx.rememberCreate(`stream:${name}`, token);
+    ex.json(201, streamInfoJson(info, basinStreamPrefix(basin.name)));
+  } catch (error) {
+    // A retry of a create that succeeded (same s2-request-token) is answered as that create.
+    const existing = (error as { code?: unknown }).code === "stream_exists" && ctx.isRetriedCreate(`stream:${name}`, token) ? await findStream(ctx, name) : undefined;
+    if (existing === undefined) throw error;
+    ex.json(201, streamInfoJson(existing, basinStreamPrefix(basin.name)), { "s2-provision-result": "noop" });
+  }
 }
 
 /** PUT /streams/{stream}: creates it, or applies the config given to the existing stream. */

@@ -139,6 +139,20 @@ describe("raw HTTP against durastream serve", () => {
     assert.match(pings, /event: ping\ndata: \{"timestamp":\d+,"tail":\{"seq_num":5,"timestamp":\d+\}\}/);
   });
 
+  it("answers a retried create (same s2-request-token) as the create, and another token with 409", async () => {
+    const create = (token: string) =>
+      request(server, "POST", "/v1/streams", { headers: { ...streamHeaders, "s2-request-token": token }, body: JSON.stringify({ stream: "retried" }) });
+    assert.equal((await create("tok-1")).status, 201);
+    const retry = await create("tok-1");
+    assert.equal(retry.status, 201);
+    assert.equal(json(retry).name, "retried");
+    assert.equal(json(await create("tok-2")).code, "resource_already_exists");
+    const basin = (token: string) => request(server, "POST", "/v1/basins", { headers: { "s2-request-token": token }, body: JSON.stringify({ basin: "retried-basin" }) });
+    assert.equal((await basin("b-1")).status, 201);
+    assert.equal((await basin("b-1")).status, 201);
+    assert.equal((await basin("b-2")).status, 409);
+  });
+
   it("answers unknown routes 404 bad_path and the unserved API groups 501 not_implemented", async () => {
     assert.equal((await request(server, "GET", "/v1/nothing")).status, 404);
     const tokens = await request(server, "GET", "/v1/access-tokens");
