@@ -153,6 +153,11 @@ describe("raw HTTP against durastream serve", () => {
     assert.equal((await basin("b-2")).status, 409);
   });
 
+  it("answers a request head over the header limit with 431, over HTTP/1.1", async () => {
+    const reply = await request(server, "GET", "/v1/basins", { headers: { "x-padding": "p".repeat(20 * 1024) } });
+    assert.equal(reply.status, 431);
+  });
+
   it("answers unknown routes 404 bad_path and the unserved API groups 501 not_implemented", async () => {
     assert.equal((await request(server, "GET", "/v1/nothing")).status, 404);
     const tokens = await request(server, "GET", "/v1/access-tokens");
