@@ -130,7 +130,10 @@ async function unaryRead(stream: Stream, query: ReadQuery, signal: AbortSignal):
 
 async function longPoll(stream: Stream, query: ReadQuery, tail: StreamPosition, waitMs: number, signal: AbortSignal) {
   const options = unaryReadOptions(query, signal);
-  const session = stream.read({ ...options, from: { seqNum: tail.seqNum }, clamp: true, follow: true, waitMs });
+  // From the tail the first pass reached; a timestamp start keeps its timestamp, so that records
+  // arriving with earlier timestamps are still skipped.
+  const from = query.from.timestamp !== undefined ? { timestamp: query.from.timestamp } : { seqNum: tail.seqNum };
+  const session = stream.read({ ...options, from, clamp: true, follow: true, waitMs });
   const reader = new BatchReader(session);
   try {
     const records = (await reader.next(MAX_UNARY_READ_RECORDS, MAX_UNARY_READ_BYTES)) ?? [];

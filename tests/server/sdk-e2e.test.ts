@@ -205,6 +205,15 @@ for (const transport of ["fetch", "s2s"] as const satisfies readonly Transport[]
       assert.deepEqual(batch.records.map((r) => r.body), ["late"]);
     });
 
+    it("a long-poll from a future timestamp skips records that arrive with earlier timestamps", async () => {
+      const stream = await fresh();
+      await stream.append(AppendInput.create([AppendRecord.string({ body: "old", timestamp: 1_000 })]));
+      const reading = stream.read({ start: { from: { timestamp: 5_000 }, clamp: true }, stop: { waitSecs: 10 } });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await stream.append(AppendInput.create([AppendRecord.string({ body: "early", timestamp: 2_000 }), AppendRecord.string({ body: "late", timestamp: 6_000 })]));
+      assert.deepEqual((await reading).records.map((r) => r.body), ["late"]);
+    });
+
     it("an append session with many appends in flight acknowledges them in order", async () => {
       const stream = await fresh();
       const session = await stream.appendSession();
