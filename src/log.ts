@@ -167,6 +167,8 @@ export class Log {
   readonly #pending = new Set<Streamer>();
   readonly #latency = new Histogram();
   readonly #ownedStore: ObjectStore | undefined;
+  /** Called once when the log closes or fails (append sessions release their hold on the event loop). */
+  readonly #closeListeners = new Set<() => void>();
   #appends = 0;
   #appendErrors = 0;
   #closing: Promise<void> | undefined;
@@ -205,6 +207,7 @@ export class Log {
     this.#engine.onRecovered(() => this.#forEachStreamer((streamer) => void streamer.refresh().catch(() => undefined)));
     this.#engine.onApplied((batches) => this.#routeApplied(batches));
     this.#engine.onClosed((error) => {
+      this.#notifyClosed();
       this.#pending.clear();
       for (const tracker of this.#trackersById.values()) tracker.close(error);
       this.#semaphore.close(error);
@@ -358,6 +361,7 @@ export class Log {
 
   async #close(): Promise<void> {
     this.#closed = true;
+    this.#notifyClosed();
     const error = new ClosedError("the log");
     // First refuse what is not yet written (it fails as not applied, truthfully), then let what
     // is written become durable and be acknowledged, then close.
@@ -376,6 +380,12 @@ export class Log {
     this.#trackers.clear();
     await this.#engine.close();
     await this.#ownedStore?.close?.();
+  }
+
+  #notifyClosed(): void {
+    const listeners = [...this.#closeListeners];
+    this.#closeListeners.clear();
+    for (const listener of listeners) listener();
   }
 
   #throwIfReadOnly(operation: string): void {
@@ -531,6 +541,14 @@ export class Log {
       },
       nowMs: () => this.#clock.elapsedMs(),
       close: () => this.close(),
+      onClose: (listener) => {
+        if (this.#closed || this.#engine.closeError !== undefined) {
+          listener();
+          return () => undefined;
+        }
+        this.#closeListeners.add(listener);
+        return () => void this.#closeListeners.delete(listener);
+      },
     };
   }
 }

@@ -7,6 +7,7 @@
  * append submitted after it fails with that error and is never written.
  */
 import { ClosedError } from "../errors.js";
+import { holdEventLoop, type ReleaseEventLoop } from "../util/keep-alive.js";
 import { ByteSemaphore } from "./byte-semaphore.js";
 import type { SessionState, Streamer } from "./streamer.js";
 import type { AppendAck, AppendOptions, AppendRecord } from "./types.js";
@@ -24,6 +25,8 @@ export interface AppendTicket {
 export interface AppendSessionDeps {
   streamer(): Promise<Streamer>;
   logSemaphore: ByteSemaphore;
+  /** Registers a listener called when the Log closes; returns its unregistration. */
+  onLogClose(listener: () => void): () => void;
 }
 
 /**
@@ -38,11 +41,19 @@ export class AppendSession {
   #failed: Error | undefined;
   readonly #pending = new Set<Promise<AppendAck>>();
   #closed = false;
+  /** An open session keeps the process alive, as an open socket does, until it closes, fails or its Log closes. */
+  readonly #releaseEventLoop: ReleaseEventLoop;
 
   /** @internal Sessions come from `stream.appendSession()`. */
   constructor(deps: AppendSessionDeps, maxInflightBytes: number) {
     this.#deps = deps;
     this.#own = new ByteSemaphore(maxInflightBytes);
+    const release = holdEventLoop();
+    const unregister = deps.onLogClose(release);
+    this.#releaseEventLoop = () => {
+      unregister();
+      release();
+    };
   }
 
   /** The error that ended the session, if one did. */
@@ -72,6 +83,7 @@ export class AppendSession {
       (value) => value,
       (error: Error) => {
         this.#failed ??= error;
+        this.#releaseEventLoop();
         this.#state.poisoned ??= error;
         throw error;
       },
@@ -91,6 +103,10 @@ export class AppendSession {
   /** Stops accepting appends and waits until every submitted one is acknowledged or failed. */
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.allSettled([...this.#pending]);
+    try {
+      await Promise.allSettled([...this.#pending]);
+    } finally {
+      this.#releaseEventLoop();
+    }
   }
 }

@@ -29,6 +29,7 @@ import type { Engine } from "../engine/engine.js";
 import { isScanPrivate } from "../engine/sst-reader.js";
 import { FOLLOWER_MAX_LAG_BATCHES, HEADER_OVERHEAD_BYTES, RECORD_OVERHEAD_BYTES } from "../limits.js";
 import type { Clock, TimerHandle } from "../util/clock.js";
+import { holdEventLoop } from "../util/keep-alive.js";
 import { RecordDecoder } from "./record-format.js";
 import { decodeRecordKey, decodeTimestampIndexKey, recordRange, timestampIndexRange } from "./stream-keys.js";
 import type { DurableBatch, Follower } from "./streamer.js";
@@ -134,9 +135,13 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
     if (this.#pulling !== undefined) return this.#pulling.then(() => this.#next());
     const record = this.#take();
     if (record !== undefined) return Promise.resolve({ value: record, done: false });
+    // A pull may wait for the next durable append, which no Node handle stands for: hold the
+    // event loop open meanwhile, or a script whose only work is this read would exit.
+    const release = holdEventLoop();
     const pull = this.#pull();
     this.#pulling = pull;
     const clear = (): void => {
+      release();
       if (this.#pulling === pull) this.#pulling = undefined;
     };
     pull.then(clear, clear);

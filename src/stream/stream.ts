@@ -10,8 +10,9 @@ import { ReadSession, type ReadContext, type StreamView } from "./read-session.j
 import { fenceRecord, trimRecord } from "./record-format.js";
 import type { Streamer } from "./streamer.js";
 import type { AppendAck, AppendOptions, AppendRecord, ReadOptions } from "./types.js";
-import { checkInteger, validateAppend } from "./validate.js";
+import { checkInteger, validateAppend, type ValidatedAppend } from "./validate.js";
 import type { ByteSemaphore } from "./byte-semaphore.js";
+import { holdEventLoop } from "../util/keep-alive.js";
 
 /** What a Stream needs from its Log (log.ts implements it). */
 export interface StreamHost {
@@ -26,6 +27,8 @@ export interface StreamHost {
   /** Monotonic ms, for latencies. */
   nowMs(): number;
   close(): Promise<void>;
+  /** Calls `listener` once when the Log closes (or fails); returns a function that unregisters it. */
+  onClose(listener: () => void): () => void;
 }
 
 /** Options of `stream.appendSession()`. */
@@ -61,7 +64,16 @@ export class Stream {
   async append(records: AppendRecord[], options?: AppendOptions): Promise<AppendAck> {
     const startMs = this.#host.nowMs();
     const input = validateAppend(records, options);
-    const streamer = this.#host.readyStreamer(this.name) ?? (await this.#host.streamer(this.name));
+    const release = holdEventLoop(); // the ack waits on the engine's flush, which no Node handle may stand for
+    try {
+      const streamer = this.#host.readyStreamer(this.name) ?? (await this.#host.streamer(this.name));
+      return await this.#appendTo(streamer, input, startMs);
+    } finally {
+      release();
+    }
+  }
+
+  async #appendTo(streamer: Streamer, input: ValidatedAppend, startMs: number): Promise<AppendAck> {
     try {
       const ack = await streamer.append(input);
       this.#host.recordAppend(this.#host.nowMs() - startMs, true);
@@ -76,7 +88,10 @@ export class Stream {
   appendSession(options: AppendSessionOptions = {}): AppendSession {
     const maxInflightBytes =
       options.maxInflightBytes === undefined ? DEFAULT_INFLIGHT_BYTES : checkInteger(options.maxInflightBytes, "maxInflightBytes", 1);
-    return new AppendSession({ streamer: () => this.#host.streamer(this.name), logSemaphore: this.#host.semaphore }, maxInflightBytes);
+    return new AppendSession(
+      { streamer: () => this.#host.streamer(this.name), logSemaphore: this.#host.semaphore, onLogClose: (listener) => this.#host.onClose(listener) },
+      maxInflightBytes,
+    );
   }
 
   /**
