@@ -252,15 +252,22 @@ export class Log {
     const createIfMissing = checkBoolean(o.createIfMissing, "createIfMissing");
     const config = validateStreamConfigPatch(options.config ?? {});
     await this.#deleting.get(name);
-    if ((await this.#registry.getMeta(name)) === undefined) {
+    let meta = await this.#registry.getMeta(name);
+    if (meta === undefined) {
       if (!createIfMissing) throw new StreamNotFoundError(name);
       if (this.#readOnly) throw new ReadOnlyError(`creating stream ${JSON.stringify(name)}`);
-      await this.#registry.create(name, config).catch((error: unknown) => {
+      meta = await this.#registry.create(name, config).catch(async (error: unknown) => {
         if (!(error instanceof StreamExistsError)) throw error;
+        const existing = await this.#registry.getMeta(name);
+        if (existing === undefined) throw new StreamNotFoundError(name);
+        return existing;
       });
     }
-    return new Stream(this.host, name, false);
+    // The handle names this stream, by id: once it is deleted, a stream created under the same name is another one.
+    return new Stream(this.host, name, false, meta.id);
   }
+
+
 
   /** Creates a stream; fails with StreamExistsError when the name is taken. */
   async createStream(name: string, config: StreamConfigPatch = {}): Promise<StreamInfo> {
@@ -569,12 +576,12 @@ export async function openStream(store: ObjectStore | string, name: string, opti
   const { createIfMissing, config, ...logOptions } = options;
   const log = await Log.open({ ...logOptions, store });
   try {
-    await log.openStream(name, { ...(createIfMissing === undefined ? {} : { createIfMissing }), ...(config === undefined ? {} : { config }) });
+    const stream = await log.openStream(name, { ...(createIfMissing === undefined ? {} : { createIfMissing }), ...(config === undefined ? {} : { config }) });
+    return new Stream(log.host, name, true, stream.streamId);
   } catch (error) {
     await log.close();
     throw error;
   }
-  return new Stream(log.host, name, true);
 }
 
 export type { StreamPosition };

@@ -3,7 +3,7 @@
  * the tail, and the two command records (fence, trim). Every method that returns a promise
  * reports failure by rejecting it.
  */
-import type { StreamPosition } from "../errors.js";
+import { StreamNotFoundError, type StreamPosition } from "../errors.js";
 import { DEFAULT_INFLIGHT_BYTES } from "../limits.js";
 import { AppendSession, type AppendTicket } from "./append-session.js";
 import { ReadSession, type ReadContext, type StreamView } from "./read-session.js";
@@ -48,12 +48,29 @@ export class Stream {
   readonly name: string;
   readonly #host: StreamHost;
   readonly #ownsLog: boolean;
+  readonly #streamId: number;
 
   /** @internal Streams come from `log.openStream()` or `openStream()`. */
-  constructor(host: StreamHost, name: string, ownsLog: boolean) {
+  constructor(host: StreamHost, name: string, ownsLog: boolean, streamId: number) {
     this.#host = host;
     this.name = name;
     this.#ownsLog = ownsLog;
+    this.#streamId = streamId;
+  }
+
+  /** @internal The id of the stream this handle names; a stream created later under the same name has another. */
+  get streamId(): number {
+    return this.#streamId;
+  }
+
+  /** What the host found under this handle's name, if it is still this handle's stream (else stream_not_found). */
+  #same<T extends { readonly streamId: number }>(found: T): T {
+    if (found.streamId !== this.#streamId) throw new StreamNotFoundError(this.name);
+    return found;
+  }
+
+  #streamer(): Promise<Streamer> {
+    return this.#host.streamer(this.name).then((streamer) => this.#same(streamer));
   }
 
   /**
@@ -66,7 +83,8 @@ export class Stream {
     const input = validateAppend(records, options);
     const release = holdEventLoop(); // the ack waits on the engine's flush, which no Node handle may stand for
     try {
-      const streamer = this.#host.readyStreamer(this.name) ?? (await this.#host.streamer(this.name));
+      const ready = this.#host.readyStreamer(this.name);
+      const streamer = ready === undefined ? await this.#streamer() : this.#same(ready);
       return await this.#appendTo(streamer, input, startMs);
     } finally {
       release();
@@ -89,7 +107,7 @@ export class Stream {
     const maxInflightBytes =
       options.maxInflightBytes === undefined ? DEFAULT_INFLIGHT_BYTES : checkInteger(options.maxInflightBytes, "maxInflightBytes", 1);
     return new AppendSession(
-      { streamer: () => this.#host.streamer(this.name), logSemaphore: this.#host.semaphore, onLogClose: (listener) => this.#host.onClose(listener) },
+      { streamer: () => this.#streamer(), logSemaphore: this.#host.semaphore, onLogClose: (listener) => this.#host.onClose(listener) },
       maxInflightBytes,
     );
   }
@@ -99,12 +117,16 @@ export class Stream {
    * session waits for new records (up to `waitMs` of idleness, or until `signal` aborts).
    */
   read(options: ReadOptions = {}): ReadSession {
-    return new ReadSession(() => this.#host.readContext(this.name), options);
+    return new ReadSession(async () => {
+      const context = await this.#host.readContext(this.name);
+      this.#same(context.view);
+      return context;
+    }, options);
   }
 
   /** The durable tail: the seqNum the next record will get, and the last record's timestamp. */
   async checkTail(): Promise<StreamPosition> {
-    return (await this.#host.view(this.name)).tail;
+    return this.#same(await this.#host.view(this.name)).tail;
   }
 
   /** Appends a fence command record: from then on appends must carry `fencingToken: token`. */

@@ -156,6 +156,21 @@ describe("streams: delete", () => {
       assert.deepEqual(await log.listStreams(), []);
     }));
 
+  it("fails every call of an old handle with stream_not_found after the name is created again (issue 13.4)", () =>
+    withStream(async (s, { log }) => {
+      await s.append(bodies(2, "old"));
+      const session = s.appendSession();
+      await log.deleteStream("s");
+      await log.createStream("s");
+      await rejectsWithCode(s.append([{ body: "stale" }]), "stream_not_found");
+      await rejectsWithCode(session.submit([{ body: "stale" }]), "stream_not_found");
+      await rejectsWithCode(s.checkTail(), "stream_not_found");
+      await readRejectsWithCode(s.read({ from: { seqNum: 0 } }), "stream_not_found");
+      const fresh = await log.openStream("s");
+      assert.deepEqual(await fresh.checkTail(), { seqNum: 0, timestamp: 0 });
+      await session.close();
+    }));
+
   it("fails deleting a missing stream with stream_not_found", () =>
     withLog(async ({ log }) => {
       await rejectsWithCode(log.deleteStream("nope"), "stream_not_found");
