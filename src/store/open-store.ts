@@ -12,10 +12,12 @@
  *                          It lives until the process exits or `dropNamedMemoryStore(name)`.
  *   file:///abs/path       LocalStore rooted at /abs/path (percent escapes decoded, as in any
  *                          file URL; `pathToFileURL(dir).href` round-trips)
- *   file://./rel, file://rel
+ *   file://./rel, file://../rel
  *                          LocalStore rooted at rel, resolved against process.cwd() (or the
- *                          `cwd` option) when the URL is opened. Unlike RFC 8089, the part
- *                          after "file://" is never a host name.
+ *                          `cwd` option) when the URL is opened. A relative path always starts
+ *                          with "./" or "../": in `file://data/x`, RFC 8089 reads "data" as a
+ *                          host name, so that form is refused with both readings spelled out
+ *                          (`file://localhost/abs` is the one host accepted, as `file:///abs`).
  *   s3://bucket[/prefix]   S3Store on that bucket, keys under prefix. Endpoint, region and path
  *                          style come from the options, else from the environment:
  *                          S3_ENDPOINT | AWS_ENDPOINT_URL_S3 | AWS_ENDPOINT_URL,
@@ -34,7 +36,7 @@ import type { ObjectStore } from "./object-store.js";
 import { S3Store } from "./s3-store.js";
 
 export const ACCEPTED_STORE_URLS =
-  "memory://, memory://<name>, file:///absolute/path, file://./relative/path, file://relative/path, s3://bucket or s3://bucket/prefix";
+  "memory://, memory://<name>, file:///absolute/path, file://./relative/path, s3://bucket or s3://bucket/prefix";
 
 /** A store URL taken apart by `parseStoreUrl()`, one variant per scheme. */
 export type ParsedStoreUrl =
@@ -113,16 +115,30 @@ export function openStore(url: string, options: OpenStoreOptions = {}): ObjectSt
 export function parseStoreUrl(url: string, cwd: string = process.cwd()): ParsedStoreUrl {
   if (typeof url !== "string") throw invalid(String(url), "a store URL must be a string");
   const match = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/(.*)$/s.exec(url);
-  if (match === null) {
-    const hint = url === "" || url.includes("://") || url.includes("@") ? "" : `; for a directory write ${fileUrlHint(url)}`;
-    throw invalid(url, `it has no scheme${hint}`);
-  }
+  if (match === null) throw invalid(url, noSchemeAdvice(url));
   const scheme = (match[1] as string).toLowerCase();
   const rest = match[2] as string;
   if (scheme === "memory") return parseMemory(url, rest);
   if (scheme === "file") return parseFile(url, rest, cwd);
   if (scheme === "s3") return parseS3(url, rest);
   throw invalid(url, `unknown scheme "${scheme}:"`);
+}
+
+/** What to say about a URL without "scheme://": a known scheme with one slash or none, or a bare path. */
+function noSchemeAdvice(url: string): string {
+  const known = /^(memory|file|s3):(?!\/\/)(.*)$/is.exec(url);
+  if (known !== null) {
+    const scheme = known[1]!.toLowerCase();
+    const rest = known[2]!;
+    const fix =
+      scheme === "memory" ? `memory://${rest.replace(/^\/+/, "")}`
+      : scheme === "s3" ? `s3://${rest.replace(/^\/+/, "")}`
+      : rest.startsWith("/") ? `file://${rest}`
+      : fileUrlHint(rest);
+    return `"${scheme}:" must be followed by "//"; write ${fix}`;
+  }
+  if (url === "" || url.includes("://") || url.includes("@")) return "it has no scheme";
+  return `it has no scheme; for a directory write ${fileUrlHint(url)}`;
 }
 
 function fileUrlHint(path: string): string {
@@ -136,8 +152,14 @@ function parseMemory(url: string, rest: string): ParsedStoreUrl {
 }
 
 function parseFile(url: string, rest: string, cwd: string): ParsedStoreUrl {
+  // `rest` is reassigned once below: file://localhost/abs is file:///abs.
   if (rest === "" || rest === "." || rest === "./") throw invalid(url, "the path is empty; write file://./dir for a directory here");
   if (/[?#]/.test(rest)) throw invalid(url, "a file URL cannot carry ? or # (percent-encode them as %3F and %23)");
+  if (/^localhost\//i.test(rest)) rest = rest.slice("localhost".length);
+  if (!rest.startsWith("/") && !/^\.\.?(\/|$)/.test(rest)) {
+    const path = decodePath(url, rest);
+    throw invalid(url, `"${rest.split("/")[0]}" would be a host name, which file URLs here do not take; write file:///${path} for an absolute path or file://./${path} for one relative to the working directory`);
+  }
   const root = rest.startsWith("/") ? absoluteFilePath(url, rest) : resolve(cwd, decodePath(url, rest));
   if (root.includes("\0")) throw invalid(url, "the path contains NUL");
   if (resolve(root) === resolve("/")) throw invalid(url, "refusing the filesystem root as a store root");

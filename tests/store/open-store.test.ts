@@ -65,13 +65,27 @@ describe("parseStoreUrl: file://", () => {
     assert.equal(file(pathToFileURL(dir).href).root, dir);
   });
 
-  it("resolves file://./rel and file://rel against the working directory", () => {
+  it("resolves file://./rel and file://../rel against the working directory", () => {
     assert.equal(file("file://./data").root, "/srv/app/data");
-    assert.equal(file("file://data").root, "/srv/app/data");
-    assert.equal(file("file://data/sub/").root, "/srv/app/data/sub");
+    assert.equal(file("file://./data/sub/").root, "/srv/app/data/sub");
     assert.equal(file("file://../shared").root, "/srv/shared");
-    assert.equal(file("file://my%20data").root, "/srv/app/my data");
-    assert.equal((parseStoreUrl("file://data") as { root: string }).root, join(process.cwd(), "data"), "default cwd");
+    assert.equal(file("file://./my%20data").root, "/srv/app/my data");
+    assert.equal(file("file://localhost/var/ds").root, "/var/ds");
+    assert.equal((parseStoreUrl("file://./data") as { root: string }).root, join(process.cwd(), "data"), "default cwd");
+  });
+
+  it("refuses file://host/... and file://name, showing both the absolute and the relative form (issue 13.6)", () => {
+    assertRefused("file://srv/data", /"srv" would be a host name.*file:\/\/\/srv\/data .*file:\/\/\.\/srv\/data /);
+    assertRefused("file://data", /file:\/\/\/data .*file:\/\/\.\/data /);
+  });
+
+  it("gives the right advice for a known scheme without // (issue 13.6)", () => {
+    assertRefused("file:/srv/data", /"file:" must be followed by "\/\/"; write file:\/\/\/srv\/data\./);
+    assertRefused("file:data", /write file:\/\/\.\/data\./);
+    assertRefused("memory:", /write memory:\/\/\./);
+    assertRefused("memory:x", /write memory:\/\/x\./);
+    assertRefused("s3:/bucket", /write s3:\/\/bucket\./);
+    assertRefused("S3:bucket/p", /write s3:\/\/bucket\/p\./);
   });
 
   it("refuses an empty path, the filesystem root, query strings and bad escapes", () => {
@@ -81,8 +95,8 @@ describe("parseStoreUrl: file://", () => {
     assertRefused("file:///", /filesystem root/);
     assertRefused("file://../../..", /filesystem root/);
     assertRefused("file:///data?sync=1", /\? or #/);
-    assertRefused("file://data%zz", /percent escape/);
-    assertRefused("file://data%00x", /NUL/);
+    assertRefused("file://./data%zz", /percent escape/);
+    assertRefused("file://./data%00x", /NUL/);
     assertRefused("file:///a%2Fb", /not valid/);
   });
 });
