@@ -74,6 +74,11 @@ export interface LogOptions {
   readOnly?: boolean;
   /** Read-only: how often to look for new records in the store, in ms (default 1000). An idle poll costs two GETs; a LIST of the manifests runs at most every 5 s. */
   pollIntervalMs?: number;
+  /**
+   * Aborts the open: a store that keeps failing is retried for up to `storeRetryDeadlineMs`, and
+   * this ends the wait early (`openLog` rejects with code "aborted"). It has no effect once the log is open.
+   */
+  signal?: AbortSignal;
 }
 
 const LOG_OPTIONS = [
@@ -91,6 +96,7 @@ const LOG_OPTIONS = [
   "clock",
   "readOnly",
   "pollIntervalMs",
+  "signal",
 ] as const;
 
 /** Options of `log.openStream()`. */
@@ -225,6 +231,7 @@ export class Log {
     const inflightBytes = checkInteger(options.inflightBytes ?? DEFAULT_INFLIGHT_BYTES, "inflightBytes", MIN_INFLIGHT_BYTES);
     const clock = options.clock ?? systemClock;
     const readOnly = checkBoolean(options.readOnly, "readOnly");
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new ValidationError("openLog: `signal` must be an AbortSignal");
     let engine: Engine | undefined;
     const registry = new StreamRegistry(() => engine!, clock);
     try {
@@ -233,6 +240,7 @@ export class Log {
         flushIntervalMs: options.flushIntervalMs ?? (store instanceof S3Store ? 50 : 5),
         ...pick(options, ["storeRetryDeadlineMs", "l0SstBytes", "maxUnflushedBytes", "maxSstBytes", "blockCacheBytes", "gcIntervalMs", "gcGraceMs", "pollIntervalMs"]),
         readOnly,
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
         ...(readOnly ? {} : { compactionFilter: registry.compactionFilter, isWriteOnceKey: StreamRegistry.isWriteOnceKey }),
       });
       await registry.loadTrimPoints(engine);

@@ -10,6 +10,8 @@ export type CompactionFilter = (key: Uint8Array, value: Uint8Array) => boolean;
 
 export interface EngineOptions {
   clock?: Clock;
+  /** Aborts the open: retries of a failing store stop, and `Engine.open` rejects. Not used after the open. */
+  signal?: AbortSignal;
   /**
    * Least time between the starts of two WAL flushes, in ms (default 5). Bounds WAL PUTs to
    * 1000 / flushIntervalMs per second; an idle engine flushes at once. On S3 every PUT costs

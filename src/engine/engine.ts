@@ -15,6 +15,7 @@
  * A write that finds a newer writer's fence closes the engine with FencedError.
  */
 import {
+  AbortedError,
   ClosedError,
   type CloseReason,
   FencedError,
@@ -134,10 +135,39 @@ export class Engine {
     const instrumented = new InstrumentedStore(userStore);
     const closeController = new AbortController();
     const store = new RetryingStore(instrumented, clock, resolved.retry, closeController.signal);
-    if (resolved.readOnly) return Engine.#openReadOnly({ resolved, clock, instrumented, store, closeController });
-    if (resolved.checkCreateOnly) await probeCreateOnly(store, clock, systemRandom);
-    const { epoch } = await WriterEpoch.claim(store, resolved.l0SstBytes);
-    const engine = new Engine({ options: resolved, clock, epoch, instrumented, store, closeController });
+    // The caller's signal ends the open's retries (through the close signal); the engine never opens after it fired.
+    const abortOpen = () => closeController.abort(options.signal?.reason);
+    options.signal?.addEventListener("abort", abortOpen, { once: true });
+    try {
+      if (options.signal?.aborted === true) throw new AbortedError("openLog", "not_applied", { cause: options.signal.reason });
+      const engine = resolved.readOnly
+        ? await Engine.#openReadOnly({ resolved, clock, instrumented, store, closeController })
+        : await Engine.#openWriter({ resolved, clock, instrumented, store, closeController });
+      if (isAborted(options.signal)) {
+        await engine.close().catch(() => undefined);
+        throw new AbortedError("openLog", "unknown", { cause: options.signal?.reason });
+      }
+      return engine;
+    } catch (error) {
+      if (isAborted(options.signal) && !(error instanceof AbortedError)) {
+        throw new AbortedError("openLog", "unknown", { cause: error });
+      }
+      throw error;
+    } finally {
+      options.signal?.removeEventListener("abort", abortOpen);
+    }
+  }
+
+  static async #openWriter(parts: {
+    resolved: ResolvedEngineOptions;
+    clock: Clock;
+    instrumented: InstrumentedStore;
+    store: RetryingStore;
+    closeController: AbortController;
+  }): Promise<Engine> {
+    if (parts.resolved.checkCreateOnly) await probeCreateOnly(parts.store, parts.clock, systemRandom);
+    const { epoch } = await WriterEpoch.claim(parts.store, parts.resolved.l0SstBytes);
+    const engine = new Engine({ ...parts, options: parts.resolved, epoch });
     engine.#startEpoch(epoch);
     return engine;
   }
@@ -677,3 +707,7 @@ export class Engine {
   }
 }
 
+/** Whether `signal` has fired (a function, so that TypeScript does not narrow `aborted` across awaits). */
+function isAborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
+}

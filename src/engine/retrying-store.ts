@@ -115,7 +115,7 @@ export class RetryingStore implements ObjectStore {
     const elapsedMs = this.#clock.elapsedMs() - failingSinceMs;
     if (elapsedMs + backoffMs > this.#policy.deadlineMs) {
       throw new StorageError(
-        `the store kept failing for ${elapsedMs} ms (storeRetryDeadlineMs is ${this.#policy.deadlineMs}): ${error.message}`,
+        `the store kept failing for ${Math.round(elapsedMs)} ms (storeRetryDeadlineMs is ${this.#policy.deadlineMs}): ${error.message}`,
         { cause: error, retryable: true, outcome: "unknown" },
       );
     }

@@ -273,6 +273,10 @@ export class S3Store implements ObjectStore {
 
   #classifyPutError(key: string, condition: PutCondition | undefined, error: unknown, round: number): PutRound {
     const status = statusOf(error);
+    if (status === undefined && configurationProblem(error) !== undefined) {
+      // The SDK refused to build the request (no region, no credentials, a bad endpoint): nothing was sent.
+      return { kind: "failed", error: this.#storageError("put", key, error, "not_applied") };
+    }
     if (condition !== undefined && isConditionFailure(error, condition)) {
       // Only the first request of a put can prove it lost: a later one may have met our own object.
       if (round === 1 && attemptsOf(error) <= 1) {
@@ -356,11 +360,12 @@ export class S3Store implements ObjectStore {
   }
 
   #storageError(operation: string, key: string, error: unknown, outcome: "unknown" | "not_applied" | undefined): StorageError {
+    const configuration = configurationProblem(error);
     const status = statusOf(error);
-    const retryable = status === undefined || status >= 500 || status === 408 || status === 429;
+    const retryable = configuration === undefined && (status === undefined || status >= 500 || status === 408 || status === 429);
     return new StorageError(
       `${operation} of ${JSON.stringify(key)} in ${this.description} failed: ${describeError(error)}` +
-        (retryable ? "; the store may be unreachable or overloaded, retry later" : ""),
+        (configuration !== undefined ? `; ${configuration}, which no retry fixes` : retryable ? "; the store may be unreachable or overloaded, retry later" : ""),
       { retryable, outcome, cause: error },
     );
   }
@@ -470,6 +475,31 @@ function errorName(error: unknown): string {
   const shape = error as SdkErrorShape | undefined;
   if (typeof shape?.Code === "string") return shape.Code;
   return typeof shape?.name === "string" ? shape.name : "Error";
+}
+
+/**
+ * What is wrong with the store's configuration, when the error says so: the SDK finds no region
+ * or no credentials, the endpoint is not a URL, the credentials are refused, the bucket does not
+ * exist. Such errors fail at once instead of being retried for `storeRetryDeadlineMs` like an
+ * outage; undefined for every other error (network errors included: an unknown host may be a
+ * DNS outage).
+ */
+function configurationProblem(error: unknown): string | undefined {
+  const name = errorName(error);
+  const message = String((error as SdkErrorShape | undefined)?.message ?? "");
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (/region is missing/i.test(message)) return "no region is configured (set AWS_REGION or the region option)";
+  if (name === "CredentialsProviderError" || /could not load credentials/i.test(message)) {
+    return "no credentials were found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile, or the credentials option)";
+  }
+  if (code === "ERR_INVALID_URL" || /invalid url/i.test(message)) return "the endpoint is not a valid URL";
+  if (name === "NoSuchBucket") return "the bucket does not exist";
+  if (["InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "ExpiredToken"].includes(name)) {
+    return "the credentials were refused";
+  }
+  const status = statusOf(error);
+  if (status === 401 || status === 403) return "access was denied";
+  return undefined;
 }
 
 /** A missing key. A missing bucket is not one (except on HEAD, where S3 sends no error code). */
