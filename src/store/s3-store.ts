@@ -29,19 +29,7 @@
  * Credentials come from the SDK's default chain unless given; they never appear in errors.
  */
 import { randomUUID } from "node:crypto";
-import {
-  CreateBucketCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  type HeadObjectCommandOutput,
-  type ListObjectsV2CommandOutput,
-  type S3ClientConfig,
-} from "@aws-sdk/client-s3";
+import type { HeadObjectCommandOutput, ListObjectsV2CommandOutput, S3Client, S3ClientConfig } from "@aws-sdk/client-s3";
 import {
   DurastreamError,
   InvalidKeyError,
@@ -111,7 +99,9 @@ type PutVerdict = { kind: "ours"; etag: string } | { kind: "lost"; detail: strin
 
 export class S3Store implements ObjectStore {
   readonly description: string;
-  readonly #client: S3Client;
+  readonly #options: S3StoreOptions;
+  /** The SDK client, created on first use (the SDK module loads only when an S3 store is used). */
+  #loadingClient: Promise<S3Client> | undefined;
   readonly #ownsClient: boolean;
   readonly #bucket: string;
   readonly #prefix: string;
@@ -123,7 +113,8 @@ export class S3Store implements ObjectStore {
     this.#bucket = options.bucket;
     this.#prefix = normalisePrefix(options.prefix);
     this.#ownsClient = options.client === undefined;
-    this.#client = options.client ?? createClient(options);
+    this.#options = options;
+    if (options.client !== undefined) this.#loadingClient = Promise.resolve(options.client);
     this.description = `s3://${this.#bucket}/${this.#prefix}`;
   }
 
@@ -179,7 +170,7 @@ export class S3Store implements ObjectStore {
   async delete(key: string): Promise<void> {
     const fullKey = this.#fullKey(key);
     try {
-      await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: fullKey }));
+      await (await this.#client()).send(new (await loadSdk()).DeleteObjectCommand({ Bucket: this.#bucket, Key: fullKey }));
     } catch (error) {
       // S3 answers 204 for a missing key; some servers say 404. A missing bucket is still an error.
       if (isNotFound(error)) return;
@@ -204,14 +195,19 @@ export class S3Store implements ObjectStore {
   }
 
   async close(): Promise<void> {
-    if (this.#ownsClient) this.#client.destroy();
+    if (this.#ownsClient) (await this.#loadingClient?.catch(() => undefined))?.destroy();
+  }
+
+  #client(): Promise<S3Client> {
+    this.#loadingClient ??= createClient(this.#options);
+    return this.#loadingClient;
   }
 
   // ---- get and head -------------------------------------------------------------------------
 
   async #getObject(key: string, fullKey: string, rangeHeader: string | undefined): Promise<Uint8Array> {
     try {
-      const output = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: fullKey, Range: rangeHeader }));
+      const output = await (await this.#client()).send(new (await loadSdk()).GetObjectCommand({ Bucket: this.#bucket, Key: fullKey, Range: rangeHeader }));
       if (output.Body === undefined) throw new Error("the response has no body");
       const bytes = await output.Body.transformToByteArray();
       // A connection cut mid-body must not pass for a short object.
@@ -234,7 +230,7 @@ export class S3Store implements ObjectStore {
 
   async #headObject(key: string, fullKey: string): Promise<HeadObjectCommandOutput> {
     try {
-      return await this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: fullKey }));
+      return await (await this.#client()).send(new (await loadSdk()).HeadObjectCommand({ Bucket: this.#bucket, Key: fullKey }));
     } catch (error) {
       if (isNotFound(error)) throw new NotFoundError(key, { cause: error });
       throw this.#storageError("head", key, error, undefined);
@@ -253,8 +249,8 @@ export class S3Store implements ObjectStore {
   }): Promise<PutRound> {
     const { key, fullKey, body, condition, putId, round } = request;
     try {
-      const output = await this.#client.send(
-        new PutObjectCommand({
+      const output = await (await this.#client()).send(
+        new (await loadSdk()).PutObjectCommand({
           Bucket: this.#bucket,
           Key: fullKey,
           Body: body,
@@ -321,8 +317,8 @@ export class S3Store implements ObjectStore {
   ): Promise<{ entries: { key: string; size: number }[]; nextToken: string | undefined }> {
     let output: ListObjectsV2CommandOutput;
     try {
-      output = await this.#client.send(
-        new ListObjectsV2Command({
+      output = await (await this.#client()).send(
+        new (await loadSdk()).ListObjectsV2Command({
           Bucket: this.#bucket,
           Prefix: fullPrefix,
           // StartAfter only matters on the first page; later pages follow the token.
@@ -376,16 +372,17 @@ export class S3Store implements ObjectStore {
  * bucket, whoever created it, is left as it is.
  */
 export async function ensureBucket(options: S3StoreOptions): Promise<void> {
-  const client = options.client ?? createClient(options);
+  const sdk = await loadSdk();
+  const client = options.client ?? (await createClient(options));
   try {
     try {
-      await client.send(new HeadBucketCommand({ Bucket: options.bucket }));
+      await client.send(new sdk.HeadBucketCommand({ Bucket: options.bucket }));
       return;
     } catch (error) {
       if (statusOf(error) !== 404) throw error;
     }
     try {
-      await client.send(new CreateBucketCommand({ Bucket: options.bucket }));
+      await client.send(new sdk.CreateBucketCommand({ Bucket: options.bucket }));
     } catch (error) {
       if (errorName(error) !== "BucketAlreadyOwnedByYou") throw error;
     }
@@ -396,7 +393,21 @@ export async function ensureBucket(options: S3StoreOptions): Promise<void> {
   }
 }
 
-function createClient(options: S3StoreOptions): S3Client {
+type S3Sdk = typeof import("@aws-sdk/client-s3");
+
+let loadingSdk: Promise<S3Sdk> | undefined;
+
+/**
+ * The AWS SDK, imported on first use: loading it takes about 100 ms (and prints a Node version
+ * warning on Node 20), which a program that never opens an S3 store should not pay.
+ */
+function loadSdk(): Promise<S3Sdk> {
+  loadingSdk ??= import("@aws-sdk/client-s3");
+  return loadingSdk;
+}
+
+async function createClient(options: S3StoreOptions): Promise<S3Client> {
+  const { S3Client } = await loadSdk();
   const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const config: S3ClientConfig = {
     maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
