@@ -227,7 +227,7 @@ export class Log {
     checkOptions(options, "openLog option", LOG_OPTIONS);
     const ownedStore = typeof options.store === "string" ? openStore(options.store, options.storeOptions) : undefined;
     const store = ownedStore ?? options.store;
-    if (store === undefined || typeof store !== "object") throw new ValidationError("openLog: `store` must be an ObjectStore or a store URL");
+    checkObjectStore(store);
     const inflightBytes = checkInteger(options.inflightBytes ?? DEFAULT_INFLIGHT_BYTES, "inflightBytes", MIN_INFLIGHT_BYTES);
     const clock = options.clock ?? systemClock;
     const readOnly = checkBoolean(options.readOnly, "readOnly");
@@ -235,7 +235,7 @@ export class Log {
     let engine: Engine | undefined;
     const registry = new StreamRegistry(() => engine!, clock);
     try {
-      engine = await Engine.open(store as ObjectStore, {
+      engine = await Engine.open(store, {
         clock,
         flushIntervalMs: options.flushIntervalMs ?? (store instanceof S3Store ? 50 : 5),
         ...pick(options, ["storeRetryDeadlineMs", "l0SstBytes", "maxUnflushedBytes", "maxSstBytes", "blockCacheBytes", "gcIntervalMs", "gcGraceMs", "pollIntervalMs"]),
@@ -565,6 +565,22 @@ export class Log {
         return () => void this.#closeListeners.delete(listener);
       },
     };
+  }
+}
+
+/** The methods every ObjectStore has (`close` is optional). */
+const OBJECT_STORE_METHODS = ["get", "head", "put", "delete", "list"] as const;
+
+/** Checks up front that `store` is an ObjectStore, naming what is missing (not a TypeError deep in the engine later). */
+function checkObjectStore(store: unknown): asserts store is ObjectStore {
+  if (store === null || store === undefined || typeof store !== "object") {
+    throw new ValidationError("openLog: `store` must be an ObjectStore or a store URL (file:///abs/path, file://./rel, s3://bucket/prefix, memory://)");
+  }
+  const missing: string[] = OBJECT_STORE_METHODS.filter((name) => typeof (store as Record<string, unknown>)[name] !== "function");
+  const close = (store as Record<string, unknown>).close;
+  if (close !== undefined && typeof close !== "function") missing.push("close");
+  if (missing.length > 0) {
+    throw new ValidationError(`openLog: \`store\` is not an ObjectStore: it has no ${missing.map((name) => `${name}()`).join(", ")} method${missing.length > 1 ? "s" : ""}`);
   }
 }
 

@@ -760,6 +760,17 @@ describe("openLog options", () => {
     });
   }
 
+  it("refuses a store object that is not an ObjectStore, naming the missing methods (issue 13.9)", async () => {
+    await assert.rejects(openLog({ store: {} as never }), (error: unknown) => {
+      assert.ok(error instanceof DurastreamError && error.code === "validation", String(error));
+      assert.match(error.message, /not an ObjectStore: it has no get\(\), head\(\), put\(\), delete\(\), list\(\) methods/);
+      return true;
+    });
+    const { put: _put, ...withoutPut } = { get: () => 0, head: () => 0, put: () => 0, delete: () => 0, list: () => 0 };
+    await assert.rejects(openLog({ store: withoutPut as never }), /it has no put\(\) method$/);
+    await assert.rejects(openLog({ store: { ...withoutPut, put: () => 0, close: 1 } as never }), /it has no close\(\) method$/);
+  });
+
   it("passes maxSstBytes to the engine: out of range is refused there, and compaction outputs stay within it", async () => {
     await assert.rejects(openLog({ store: new MemoryStore(), maxSstBytes: 10 }), /option maxSstBytes must be an integer in \[1024,/);
     const store = new MemoryStore();
