@@ -249,7 +249,10 @@ function parseCommand(op: Uint8Array, rawBody: Uint8Array | string, body: Uint8A
     }
     return { kind: "trim", seqNum: decodeTrimPayload(body) };
   }
-  throw new ValidationError(`record ${i} has a command header with unknown command ${show(name)}; known: fence, trim`);
+  throw new ValidationError(
+    `record ${i} has a header with an empty name, which marks a command record (the header's value names the command): ` +
+      `unknown command ${show(name)}; known: fence, trim. A plain header needs a non-empty name`,
+  );
 }
 
 // --- stream names and listing ----------------------------------------------------------------

@@ -133,6 +133,8 @@ describe("validateAppend: command records", () => {
   it("refuses an unknown command", () => {
     fails(() => validateAppend([{ body: "", headers: [["", "delete"]] }]), /unknown command "delete"; known: fence, trim/);
     fails(() => validateAppend([{ body: "", headers: [["", "Fence"]] }]), /unknown command/);
+    // Issue 13.10: a plain header with an empty name by mistake is told what an empty name means.
+    fails(() => validateAppend([{ body: "x", headers: [["", "v"]] }]), /an empty name, which marks a command record .*unknown command "v"; known: fence, trim/);
   });
 });
 
