@@ -239,8 +239,9 @@ export class NotFoundError extends DurastreamError {
   declare readonly code: "not_found";
   /** The object's key. */
   readonly key: string;
-  constructor(key: string, options: ErrorOptions = {}) {
-    super("not_found", `object ${JSON.stringify(key)} does not exist`, options);
+  /** `options.message` replaces the default message (a missing store root says what to do). */
+  constructor(key: string, options: ErrorOptions & { message?: string } = {}) {
+    super("not_found", options.message ?? `object ${JSON.stringify(key)} does not exist`, options.cause === undefined ? {} : { cause: options.cause });
     this.key = key;
   }
 }

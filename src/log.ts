@@ -13,7 +13,7 @@ import { KeyKind, decodeStreamMetaKey } from "./stream/stream-keys.js";
 import { Engine, type EngineMetrics } from "./engine/engine.js";
 import { DEFAULT_INFLIGHT_BYTES, MIN_INFLIGHT_BYTES } from "./limits.js";
 import type { ObjectStore } from "./store/object-store.js";
-import { openStore, type OpenStoreOptions } from "./store/open-store.js";
+import { checkStoreRootExists, openStore, type OpenStoreOptions } from "./store/open-store.js";
 import { S3Store } from "./store/s3-store.js";
 import { ByteSemaphore } from "./stream/byte-semaphore.js";
 import type { ReadContext } from "./stream/read-session.js";
@@ -235,6 +235,7 @@ export class Log {
     let engine: Engine | undefined;
     const registry = new StreamRegistry(() => engine!, clock);
     try {
+      if (readOnly) await checkStoreRootExists(store);
       engine = await Engine.open(store, {
         clock,
         flushIntervalMs: options.flushIntervalMs ?? (store instanceof S3Store ? 50 : 5),

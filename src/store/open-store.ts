@@ -27,9 +27,10 @@
  * Anything else is a ValidationError that lists these forms. Messages never repeat credentials:
  * a URL is shown with any "user:password@" removed, and credentials are never put in a URL.
  */
+import { stat } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ValidationError } from "../errors.js";
+import { NotFoundError, ValidationError } from "../errors.js";
 import { LocalStore } from "./local-store.js";
 import { MemoryStore } from "./memory-store.js";
 import type { ObjectStore } from "./object-store.js";
@@ -109,6 +110,24 @@ export function openStore(url: string, options: OpenStoreOptions = {}): ObjectSt
       return new S3Store(options.credentials === undefined ? settings : { ...settings, credentials: options.credentials });
     }
   }
+}
+
+/**
+ * For whatever only reads (read-only logs, `inspectStore`, the CLI's reading commands): a local
+ * store's root must exist. A missing directory is a typo far more often than an empty log, so it
+ * is NotFoundError rather than "no streams"; a writer creates the root, as it always did. Other
+ * stores have no root to miss (an S3 prefix exists as soon as one object is under it).
+ */
+export async function checkStoreRootExists(store: ObjectStore): Promise<void> {
+  if (!(store instanceof LocalStore)) return;
+  const info = await stat(store.root).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT" || error.code === "ENOTDIR") return undefined;
+    throw error;
+  });
+  if (info?.isDirectory() === true) return;
+  throw new NotFoundError(store.root, {
+    message: `store root ${store.root} ${info === undefined ? "does not exist" : "is not a directory"}; reading needs an existing log (a writer creates the directory)`,
+  });
 }
 
 /** Parses and checks a store URL without opening anything. */

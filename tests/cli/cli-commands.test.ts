@@ -7,7 +7,10 @@
 import assert from "node:assert/strict";
 import { PassThrough } from "node:stream";
 import { describe, it } from "node:test";
-import { openLog, openStore, recordText, type Log, type ObjectStore } from "../../src/index.js";
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { hasCode, openLog, openStore, recordText, type Log, type ObjectStore } from "../../src/index.js";
+import { makeTempDir } from "../helpers/temp-dir.js";
 import { cli, lines, startCli } from "./fixtures/cli-harness.js";
 
 let storeCounter = 0;
@@ -257,6 +260,24 @@ describe("durastream CLI commands (in-process, MemoryStore)", { timeout: 30_000 
     assert.equal(read.code, 1);
     assertOneErrorLine(read.stderr, "stream_not_found");
     assert.equal((await cli(["delete", url, "s"])).code, 1);
+  });
+
+  it("on a directory that does not exist, the reading commands fail with not_found and create nothing; a writer creates it (issue 13.8)", async () => {
+    const parent = await makeTempDir("cli-missing");
+    const url = "file://./no-such-dir";
+    const run = (argv: string[]) => cli(argv, { cwd: parent });
+    for (const argv of [["ls", url], ["inspect", url], ["tail", url, "s"], ["read", url, "s"]]) {
+      const result = await run(argv);
+      assert.equal(result.code, 1, `${argv[0]}: ${result.stderr}`);
+      assert.equal(result.stdout, "", argv[0]);
+      assertOneErrorLine(result.stderr, "not_found");
+      assert.match(result.stderr, /no-such-dir does not exist/);
+    }
+    await assert.rejects(openLog({ store: `file://${join(parent, "no-such-dir")}`, readOnly: true }), (error: unknown) => hasCode(error, "not_found"));
+    assert.deepEqual(await readdir(parent), [], "nothing was created");
+    const created = await run(["create", url, "s"]);
+    assert.equal(created.code, 0, created.stderr);
+    assert.equal((await run(["ls", url])).code, 0);
   });
 
   it("the reading commands (ls, read, tail, config, inspect) write nothing to the store and do not fence a live writer", async () => {
