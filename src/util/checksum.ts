@@ -1,31 +1,107 @@
 /**
- * Checksums for every object durastream writes: xxHash (xxhash-wasm), loaded once per process.
+ * Checksums for every object durastream writes: xxHash32 and xxHash64, computed by the
+ * WebAssembly build of xxHash that the xxhash-wasm package ships.
  *
  * `checksum32` guards SST blocks and small records; `checksum64` guards whole WAL objects and
- * manifests. Both are plain functions after the module has loaded (top-level await).
+ * manifests. Both are plain synchronous functions from the moment this module loads.
+ *
+ * Decision: the module is compiled and instantiated synchronously (`new WebAssembly.Module` on
+ * the package's xxhash.wasm, 3 KiB), not through xxhash-wasm's async loader. An async loader
+ * needs a top-level `await`, and a module graph with one cannot be loaded by `require()` (Node's
+ * require(esm) refuses it with ERR_REQUIRE_ASYNC_MODULE), nor can its checksums be plain
+ * functions without it. The package's JavaScript is not used; the calls below use the wasm
+ * module's exports directly:
+ *
+ *   xxh32(ptr, len, seed) -> i32          xxh64(ptr, len, seed) -> i64 (a signed BigInt)
+ *   init32(state, seed)   update32(state, ptr, len)   digest32(state) -> i32   (state: 48 bytes)
+ *   init64(state, seed)   update64(state, ptr, len)   digest64(state) -> i64   (state: 88 bytes)
+ *
+ * Memory layout used here: the streaming state at offset 0 (zeroed before each init: init does
+ * not clear the count of buffered bytes), the input at INPUT_OFFSET. The wasm
+ * memory grows to hold the largest piece hashed and never shrinks, so inputs are hashed in pieces
+ * of at most HASH_PIECE_BYTES (a 64 MiB SST hashed in one go kept 64 MiB of wasm memory for the
+ * life of the process). Piecewise hashing gives the same digest.
  */
-import xxhash from "xxhash-wasm";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
 
-const api = await xxhash();
-
-/**
- * Inputs are hashed in pieces of at most this many bytes: xxhash-wasm copies each input into its
- * WebAssembly memory, which grows to the largest input and never shrinks (a 64 MiB SST hashed in
- * one go kept 64 MiB of wasm memory for the life of the process). Piecewise hashing gives the
- * same digest.
- */
+/** Inputs are hashed in pieces of at most this many bytes (see the header). */
 const HASH_PIECE_BYTES = 256 * 1024;
+/** Where inputs are copied in wasm memory: after the largest streaming state (88 bytes), aligned. */
+const INPUT_OFFSET = 128;
+const WASM_PAGE_BYTES = 64 * 1024;
+const U64_MASK = 2n ** 64n - 1n;
+
+/** The WebAssembly API used here: TypeScript declares it only in the DOM library, which this project does not load. */
+declare const WebAssembly: {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object) => { readonly exports: unknown };
+};
+
+interface XxhashExports {
+  readonly mem: { readonly buffer: ArrayBuffer; grow(pages: number): number };
+  xxh32(ptr: number, len: number, seed: number): number;
+  xxh64(ptr: number, len: number, seed: bigint): bigint;
+  init32(state: number, seed: number): void;
+  update32(state: number, ptr: number, len: number): void;
+  digest32(state: number): number;
+  init64(state: number, seed: bigint): void;
+  update64(state: number, ptr: number, len: number): void;
+  digest64(state: number): bigint;
+}
+
+const wasm = instantiateXxhash();
+let memory = new Uint8Array(wasm.mem.buffer);
+
+/** Compiles the xxHash wasm module that xxhash-wasm ships, synchronously (see the header). */
+function instantiateXxhash(): XxhashExports {
+  const entry = createRequire(import.meta.url).resolve("xxhash-wasm"); // <package>/cjs/xxhash-wasm.cjs
+  const bytes = readFileSync(path.join(path.dirname(entry), "..", "workerd", "xxhash.wasm"));
+  return new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as unknown as XxhashExports;
+}
+
+/** Copies `piece` into wasm memory at INPUT_OFFSET, growing the memory when it is too small. */
+function place(piece: Uint8Array): void {
+  const needBytes = INPUT_OFFSET + piece.length;
+  if (wasm.mem.buffer.byteLength < needBytes) {
+    wasm.mem.grow(Math.ceil((needBytes - wasm.mem.buffer.byteLength) / WASM_PAGE_BYTES));
+    memory = new Uint8Array(wasm.mem.buffer);
+  }
+  memory.set(piece, INPUT_OFFSET);
+}
+
+/** The init functions expect a zeroed state (they set the seeds and leave the buffered-bytes count alone). */
+function startStream(): void {
+  memory.fill(0, 0, INPUT_OFFSET);
+}
 
 export function checksum32(bytes: Uint8Array): number {
-  if (bytes.length <= HASH_PIECE_BYTES) return api.h32Raw(bytes) >>> 0;
-  const hasher = api.create32();
-  for (let at = 0; at < bytes.length; at += HASH_PIECE_BYTES) hasher.update(bytes.subarray(at, at + HASH_PIECE_BYTES));
-  return hasher.digest() >>> 0;
+  if (bytes.length <= HASH_PIECE_BYTES) {
+    place(bytes);
+    return wasm.xxh32(INPUT_OFFSET, bytes.length, 0) >>> 0;
+  }
+  startStream();
+  wasm.init32(0, 0);
+  for (let at = 0; at < bytes.length; at += HASH_PIECE_BYTES) {
+    const piece = bytes.subarray(at, at + HASH_PIECE_BYTES);
+    place(piece);
+    wasm.update32(0, INPUT_OFFSET, piece.length);
+  }
+  return wasm.digest32(0) >>> 0;
 }
 
 export function checksum64(bytes: Uint8Array): bigint {
-  if (bytes.length <= HASH_PIECE_BYTES) return api.h64Raw(bytes);
-  const hasher = api.create64();
-  for (let at = 0; at < bytes.length; at += HASH_PIECE_BYTES) hasher.update(bytes.subarray(at, at + HASH_PIECE_BYTES));
-  return hasher.digest();
+  if (bytes.length <= HASH_PIECE_BYTES) {
+    place(bytes);
+    return wasm.xxh64(INPUT_OFFSET, bytes.length, 0n) & U64_MASK;
+  }
+  startStream();
+  wasm.init64(0, 0n);
+  for (let at = 0; at < bytes.length; at += HASH_PIECE_BYTES) {
+    const piece = bytes.subarray(at, at + HASH_PIECE_BYTES);
+    place(piece);
+    wasm.update64(0, INPUT_OFFSET, piece.length);
+  }
+  return wasm.digest64(0) & U64_MASK;
 }
