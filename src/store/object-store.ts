@@ -89,7 +89,7 @@ export interface ObjectStore {
   /** Releases clients and handles. Optional; calling any method afterwards is undefined. */
   close?(): Promise<void>;
   /** A short description for logs and errors (never a credential). */
-  readonly description?: string;
+  readonly description?: string | undefined;
 }
 
 /** The longest key any store accepts, in UTF-8 bytes (S3's limit). */
