@@ -154,7 +154,7 @@ export class StreamExistsError extends DurastreamError {
   /** The stream's name. */
   readonly stream: string;
   constructor(stream: string) {
-    super("stream_exists", `stream ${JSON.stringify(stream)} already exists; open it with log.openStream()`);
+    super("stream_exists", `stream ${JSON.stringify(stream)} already exists`);
     this.stream = stream;
   }
 }

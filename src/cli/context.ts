@@ -93,24 +93,37 @@ export class Output {
   #chunks: Uint8Array[] = [];
   #bytes = 0;
   #scheduled = false;
-  #closed = false;
+  readonly #closedController = new AbortController();
   #drain: Promise<void> | undefined;
 
   constructor(stream: Writable) {
     this.#stream = stream;
     stream.on("error", (error: NodeJS.ErrnoException) => {
-      if (error.code === "EPIPE" || error.code === "ERR_STREAM_DESTROYED") this.#closed = true;
+      if (error.code === "EPIPE" || error.code === "ERR_STREAM_DESTROYED") this.#close();
     });
   }
 
   /** True once the reader of stdout went away: stop producing output. */
   get closed(): boolean {
-    return this.#closed;
+    return this.#closedController.signal.aborted;
+  }
+
+  /**
+   * Fires when the reader of stdout goes away (EPIPE, as with `| head -1`): a follow that waits
+   * for the next record ends at once instead of when that record arrives. A pipe's end is seen
+   * at the first write after the reader left (Node has no way to watch an idle pipe for it).
+   */
+  get closedSignal(): AbortSignal {
+    return this.#closedController.signal;
+  }
+
+  #close(): void {
+    this.#closedController.abort();
   }
 
   /** Queues text or bytes; resolves at once unless the stream is full, then when it drained. */
   async write(data: string | Uint8Array): Promise<void> {
-    if (this.#closed) return;
+    if (this.closed) return;
     const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
     this.#chunks.push(bytes);
     this.#bytes += bytes.length;
@@ -131,7 +144,7 @@ export class Output {
 
   #flushNow(): void {
     this.#scheduled = false;
-    if (this.#chunks.length === 0 || this.#closed) return;
+    if (this.#chunks.length === 0 || this.closed) return;
     const bytes = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks);
     this.#chunks = [];
     this.#bytes = 0;
@@ -142,7 +155,7 @@ export class Output {
         },
         () => {
           this.#drain = undefined;
-          this.#closed = true;
+          this.#close();
         },
       );
     }

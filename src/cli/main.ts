@@ -7,6 +7,10 @@
  * wires in the process: stdin/stdout/stderr, and Ctrl-C, which aborts the running command's
  * signal (a follow ends, an append stops reading and waits for what it sent). A second Ctrl-C
  * exits at once with 130.
+ *
+ * `--format json` follows one convention in every command: JSON lines (one object per line) for
+ * what is a stream of items (read's records, append's acks, ls's streams), one JSON object on one
+ * line for a report (inspect, bench, tail, config).
  */
 import { readFileSync, realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -45,7 +49,8 @@ export function buildProgram(ctx: CliContext): Command {
       writeErr: (text) => ctx.io.stderr.write(text),
       outputError: (text, write) => write(`durastream: ${text.replace(/^error: /, "")}`),
     });
-  program.addHelpText("after", "\nRun `durastream <command> --help` for a command's options. Exit codes: 0 ok, 1 failure, 2 bad arguments or input.");
+  program.addHelpText("after", "\nRun `durastream <command> --help` for a command's options. Exit codes: 0 ok, 1 failure, 2 bad arguments or input.\n" +
+      "--format json: one JSON object per line for records, acks and streams (read, append, ls); one JSON object for a report (inspect, bench, tail, config).");
   registerLs(program, ctx);
   registerCreate(program, ctx);
   registerDelete(program, ctx);

@@ -43,6 +43,7 @@ function assertOneErrorLine(stderr: string, code: string): void {
 
 describe("durastream CLI commands (in-process, MemoryStore)", { timeout: 30_000 }, () => {
   it("create prints the new stream's config; creating it again fails with stream_exists and exit 1", async () => {
+    // (issue 13.14: the error must not advise a library call, log.openStream(), on the command line)
     const url = freshUrl();
     const created = await cli(["create", url, "orders", "--retention", "30d", "--timestamping", "arrival", "--uncapped"]);
     assert.equal(created.code, 0, created.stderr);
@@ -53,6 +54,7 @@ describe("durastream CLI commands (in-process, MemoryStore)", { timeout: 30_000 
     assert.equal(again.code, 1);
     assert.equal(again.stdout, "");
     assertOneErrorLine(again.stderr, "stream_exists");
+    assert.doesNotMatch(again.stderr, /openStream|log\./);
   });
 
   it("ls lists streams in name order, filters by prefix, pages with --start-after and --limit, and prints JSON", async () => {
@@ -305,7 +307,9 @@ describe("durastream CLI commands (in-process, MemoryStore)", { timeout: 30_000 
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, /^writer epoch: +1$/m);
     assert.match(text.stdout, /^wal\/0+1 +0 B +fence/m);
-    const json = JSON.parse((await cli(["inspect", url, "--verify", "--format", "json"])).stdout) as { verified: boolean; problems: unknown[]; wal: { state: string }[] };
+    const inspected = (await cli(["inspect", url, "--verify", "--format", "json"])).stdout;
+    assert.equal(lines(inspected).length, 1, "a report is one JSON object on one line (issue 13.14)");
+    const json = JSON.parse(inspected) as { verified: boolean; problems: unknown[]; wal: { state: string }[] };
     assert.equal(json.verified, true);
     assert.deepEqual(json.problems, []);
     assert.ok(json.wal.some((w) => w.state === "replay"));
@@ -319,14 +323,16 @@ describe("durastream CLI commands (in-process, MemoryStore)", { timeout: 30_000 
     assert.deepEqual(rows.map((row) => row[0]), ["PHASE", "append", "read"]);
     assert.deepEqual(rows.slice(1).map((row) => row[1]), ["300", "300"]);
     assert.match(result.stderr, /append \[#{30}\] 100%  300\/300/);
-    const json = JSON.parse((await cli(["bench", url, "--records", "20", "--format", "json", "--no-progress"])).stdout) as { phase: string; records: number }[];
+    const jsonOut = (await cli(["bench", url, "--records", "20", "--format", "json", "--no-progress"])).stdout;
+    assert.equal(lines(jsonOut).length, 1, "a report is one JSON object on one line");
+    const json = (JSON.parse(jsonOut) as { phases: { phase: string; records: number }[] }).phases;
     assert.deepEqual(json.map((p) => [p.phase, p.records]), [["append", 20], ["read", 20]]);
     assert.equal((await cli(["ls", url])).stdout, "", "bench streams are deleted afterwards");
     const interrupted = new AbortController();
     interrupted.abort();
     const stopped = await cli(["bench", url, "--records", "1000", "--format", "json"], { signal: interrupted.signal });
     assert.equal(stopped.code, 0, stopped.stderr);
-    assert.deepEqual((JSON.parse(stopped.stdout) as { records: number }[]).map((p) => p.records), [0, 0], "Ctrl-C before the first append: nothing appended, nothing read");
+    assert.deepEqual((JSON.parse(stopped.stdout) as { phases: { records: number }[] }).phases.map((p) => p.records), [0, 0], "Ctrl-C before the first append: nothing appended, nothing read");
   });
 
   it("bad arguments exit 2 with one line on stderr", async () => {
@@ -367,6 +373,10 @@ describe("durastream CLI commands (in-process, MemoryStore)", { timeout: 30_000 
       assert.equal(help.code, 0, command);
       assert.match(help.stdout, new RegExp(`^Usage: durastream ${command} `), command);
       assert.match(help.stdout, /Example/, `${command} --help shows an example`);
+      // Issue 13.14: commander prints each option's default; a description must not say it again.
+      for (const block of help.stdout.split(/\n(?= {2}-)/)) {
+        assert.ok((block.match(/default/g) ?? []).length <= 1, `${command} --help says a default twice:\n${block}`);
+      }
     }
     const version = await cli(["--version"]);
     assert.match(version.stdout, /^\d+\.\d+\.\d+/);

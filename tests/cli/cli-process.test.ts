@@ -14,6 +14,7 @@ import { describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
 import { openLog, type StoreInspection } from "../../src/index.js";
 import { makeTempDir } from "../helpers/temp-dir.js";
+import { REPO_ROOT } from "../helpers/child-process.js";
 import { cliChild, lines, spawnCli } from "./fixtures/cli-harness.js";
 
 /** Flips every bit of the byte in the middle of a file. */
@@ -45,6 +46,34 @@ describe("durastream CLI as child processes (LocalStore)", { timeout: 60_000 }, 
     const records = follower.lines.map((line) => line.split("\t"));
     assert.deepEqual(records.map((r) => r[0]), ["0", "1", "2", "3", "4"]);
     assert.deepEqual(records.map((r) => r[2]), ["first", "second", "third", "fourth", "fifth"]);
+  });
+
+  it("read --follow ends at once when the reader of its stdout goes away (`| head -1`), at the first write after (issue 13.14)", async () => {
+    const url = pathToFileURL(await makeTempDir("cli-epipe")).href;
+    const log = await openLog({ store: url });
+    try {
+      const stream = await log.openStream("s", { createIfMissing: true });
+      await stream.append([{ body: "first" }]);
+      const follower = spawnCli(["read", url, "s", "--follow", "--poll", "20ms"]);
+      await follower.waitForLine((line) => line.endsWith("\tfirst"));
+      follower.process.stdout!.destroy(); // as `head -1` exits after its line
+      await stream.append([{ body: "second" }]); // its write meets the closed pipe
+      const exit = await follower.exited; // without the fix it waits for a third record forever
+      assert.deepEqual(exit, { code: 0, signal: null }, follower.stderr());
+    } finally {
+      await log.close();
+    }
+  });
+
+  it("the README's `yes | npx durastream append ...` works on a fresh directory (issue 13.14)", async () => {
+    const readme = await readFile(path.join(REPO_ROOT, "README.md"), "utf8");
+    const command = /`yes \| npx durastream (append [^`]+)`/.exec(readme)?.[1];
+    assert.ok(command !== undefined, "the README shows the command");
+    const url = pathToFileURL(await makeTempDir("cli-readme")).href;
+    const argv = command.split(" ").map((arg) => (arg === "file://./data" ? url : arg));
+    const result = await cliChild(argv, "y\ny\ny\n");
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^seq 0/);
   });
 
   it("errors are one line on stderr with the error code, and the exit code says what kind", async () => {

@@ -42,7 +42,7 @@ export function registerAppend(program: Command, ctx: CliContext): void {
     .argument("<store-url>", "the log's store, e.g. file://./data")
     .argument("<stream>", "the stream's name")
     .option("--body <text>", "append this text as a record instead of reading stdin (repeatable)", collect)
-    .option("--batch <n>", `at most n records per append (1..${MAX_APPEND_RECORDS}, default ${MAX_APPEND_RECORDS}); lines already read are batched, none is waited for`, parseBatchSize, MAX_APPEND_RECORDS)
+    .option("--batch <n>", `at most n records per append (1..${MAX_APPEND_RECORDS}); lines already read are batched, none is waited for`, parseBatchSize, MAX_APPEND_RECORDS)
     .option("--header <name=value>", "a header for every record (repeatable)", parseHeader)
     .option("--match-seq <n>", "the first record must get this seqNum, and each append must follow the previous one", parseCount)
     .option("--fencing-token <token>", "append only if the stream's fencing token is this")

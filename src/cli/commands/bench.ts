@@ -56,7 +56,7 @@ export function registerBench(program: Command, ctx: CliContext): void {
     .action((url: string, options: BenchOptions) =>
       withLog(ctx.openWriteLog(url), async (log) => {
         const phases = await bench(ctx, log, options);
-        await ctx.out.write(options.format === "json" ? `${JSON.stringify(phases)}\n` : benchTable(phases));
+        await ctx.out.write(options.format === "json" ? `${JSON.stringify({ phases })}\n` : benchTable(phases));
       }),
     );
 }

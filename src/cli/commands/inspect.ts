@@ -25,7 +25,7 @@ export function registerInspect(program: Command, ctx: CliContext): void {
       } finally {
         await store.close?.();
       }
-      await ctx.out.write(options.format === "json" ? `${JSON.stringify(report, null, 2)}\n` : inspectionText(report));
+      await ctx.out.write(options.format === "json" ? `${JSON.stringify(report)}\n` : inspectionText(report));
       await ctx.out.flush();
       for (const problem of report.problems) ctx.note(`durastream: ${problem.key}: ${problem.message} (code ${problem.code})`);
       if (report.problems.length > 0) ctx.exitCode = EXIT_FAILURE;

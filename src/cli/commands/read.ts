@@ -52,7 +52,8 @@ export function registerRead(program: Command, ctx: CliContext): void {
       "\nExamples:\n  durastream read file://./data orders --from-time -5m\n  durastream read file://./data orders --tail-offset 10 --follow --format json",
     )
     .action(async (url: string, name: string, options: ReadCliOptions) => {
-      const readOptions = toReadOptions(options, ctx.io.signal);
+      // Ctrl-C ends the read, and so does the reader of stdout going away (`read --follow | head -1`).
+      const readOptions = toReadOptions(options, AbortSignal.any([ctx.io.signal, ctx.out.closedSignal]));
       const format = FORMATTERS[options.format];
       await withLog(ctx.openReadLog(url, options.poll), async (log) => {
         const stream = await log.openStream(name);
