@@ -12,6 +12,8 @@ export type { AppendTicket } from "./stream/append-session.js";
 export { ReadSession } from "./stream/read-session.js";
 export type {
   AppendRecord,
+  AppendHeader,
+  AppendHeaders,
   AppendOptions,
   AppendAck,
   ReadFrom,

@@ -375,6 +375,11 @@ export class Log {
     return this.#closing;
   }
 
+  /** `close()`, for `await using log = await openLog(...)`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   async #close(): Promise<void> {
     this.#closed = true;
     this.#notifyClosed();

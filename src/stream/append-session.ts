@@ -100,6 +100,11 @@ export class AppendSession {
     return { ack: () => ack };
   }
 
+  /** `close()`, for `await using session = stream.appendSession()`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   /** Stops accepting appends and waits until every submitted one is acknowledged or failed. */
   async close(): Promise<void> {
     this.#closed = true;

@@ -122,6 +122,11 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
     this.#interrupt();
   }
 
+  /** `close()`, for `await using session = stream.read(...)`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   /** The records, in sequence order. A session can be iterated once; breaking out of the loop ends it. */
   [Symbol.asyncIterator](): AsyncIterator<ReadRecord> {
     if (this.#started) throw new ClosedError("this read session (it can be iterated only once)");

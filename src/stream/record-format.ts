@@ -15,14 +15,14 @@
 import { CorruptionError, InternalError, ValidationError } from "../errors.js";
 import { copyOf } from "../util/bytes.js";
 import { HEADER_OVERHEAD_BYTES, RECORD_OVERHEAD_BYTES } from "../limits.js";
-import type { AppendRecord, ReadRecord } from "./types.js";
+import type { AppendHeaders, AppendRecord, ReadRecord } from "./types.js";
 
 /** Anything with headers and a body: an `AppendRecord` or a `ReadRecord`. */
 export interface RecordLike {
   /** The body; a string counts as its UTF-8 bytes. */
   body: Uint8Array | string;
   /** Name/value pairs; strings count as their UTF-8 bytes. */
-  headers?: readonly (readonly [Uint8Array | string, Uint8Array | string])[] | undefined;
+  headers?: AppendHeaders | undefined;
 }
 
 /** A record's headers and body as bytes. */

@@ -143,4 +143,9 @@ export class Stream {
   async close(): Promise<void> {
     if (this.#ownsLog) await this.#host.close();
   }
+
+  /** `close()`, for `await using stream = await openStream(...)`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
 }

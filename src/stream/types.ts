@@ -9,6 +9,17 @@ import type { StreamPosition } from "../errors.js";
 
 export type { StreamPosition };
 
+/** One header of a record to append: a name and a value, as strings (stored as UTF-8) or bytes. */
+export type AppendHeader = readonly [name: Uint8Array | string, value: Uint8Array | string];
+
+/**
+ * The headers of a record to append: `[name, value]` pairs, kept in order. Readonly tuples and
+ * plain arrays of pairs are both accepted, so `const headers = [["type", "order"]]` (inferred
+ * as `string[][]`) type-checks; each inner array must hold exactly a name and a value (checked
+ * when appending, code "validation").
+ */
+export type AppendHeaders = readonly AppendHeader[] | readonly (readonly (Uint8Array | string)[])[];
+
 /**
  * A record to append.
  *
@@ -23,7 +34,7 @@ export interface AppendRecord {
    * Name/value pairs, kept in order; names may repeat. Names must be non-empty, except in the
    * one command form (a single header with an empty name and value "fence" or "trim").
    */
-  headers?: [Uint8Array | string, Uint8Array | string][];
+  headers?: AppendHeaders;
   /**
    * Milliseconds since the epoch. How it is used depends on the stream's timestamping mode:
    * kept (client-prefer, the default; client-require, where it is mandatory) or replaced by the

@@ -244,8 +244,14 @@ void stream.append([{ body: 1 }]);
 void stream.append({ body: "x" });
 // @ts-expect-error: a timestamp is a number of ms
 void stream.append([{ body: "x", timestamp: "now" }]);
-// @ts-expect-error: headers are [name, value] pairs
-void stream.append([{ body: "x", headers: [["only-name"]] }]);
+// Headers as inferred from literals (issue 13, header typing): string[][] and readonly tuples are accepted;
+// that each inner array is a [name, value] pair is checked when appending.
+const inferredHeaders = [["type", "order"]];
+void stream.append([{ body: "x", headers: inferredHeaders }]);
+const readonlyHeaders = [["type", "order"]] as const;
+void stream.append([{ body: "x", headers: readonlyHeaders }]);
+// @ts-expect-error: header names and values are strings or bytes
+void stream.append([{ body: "x", headers: [["n", 1]] }]);
 // @ts-expect-error: matchSeqNum is a number
 void stream.append([{ body: "x" }], { matchSeqNum: "0" });
 // @ts-expect-error: a misspelt option is a compile error
