@@ -45,7 +45,11 @@ export const MAX_STREAM_NAME_BYTES = 512;
 /** Most streams one `listStreams` call returns (S2's list limit); the default as well. */
 export const MAX_LIST_STREAMS_LIMIT = 1000;
 
-/** Retention when a stream's config does not say: 7 days, counted from each record's write time. */
+/**
+ * S2's default retention, 7 days counted from each record's write time: what a server of the S2
+ * API applies when a basin's config does not say. The library's own default is "infinite"
+ * (a stream created without a retention keeps its records until trimmed or deleted).
+ */
 export const DEFAULT_RETENTION_AGE_SECONDS = 7 * 24 * 60 * 60;
 
 /**

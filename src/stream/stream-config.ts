@@ -18,8 +18,22 @@ import { DEFAULT_RETENTION_AGE_SECONDS } from "../limits.js";
 import type { StreamConfig, StreamConfigPatch } from "./types.js";
 import { checkInteger, validateStreamConfigPatch } from "./validate.js";
 
-/** The config of a stream created without one. */
+/**
+ * The config of a stream created without one. Retention is infinite: a durable log does not
+ * delete data unless asked to (S2's own default of DEFAULT_RETENTION_AGE_SECONDS is for servers
+ * of the S2 API to apply to their basins).
+ */
 export const DEFAULT_STREAM_CONFIG: Readonly<StreamConfig> = Object.freeze({
+  retention: "infinite",
+  timestamping: Object.freeze({ mode: "client-prefer", uncapped: false }),
+});
+
+/**
+ * What a stored meta value (format v1) means by a missing config field: the defaults when v1 was
+ * written, 7 days of retention among them. Kept apart from DEFAULT_STREAM_CONFIG so that a
+ * change of the library's defaults never changes the meaning of stored bytes.
+ */
+const META_V1_MISSING_FIELDS: Readonly<StreamConfig> = Object.freeze({
   retention: Object.freeze({ ageSeconds: DEFAULT_RETENTION_AGE_SECONDS }),
   timestamping: Object.freeze({ mode: "client-prefer", uncapped: false }),
 });
@@ -87,7 +101,7 @@ export function decodeStreamMeta(value: Uint8Array, name: string): StreamMeta {
   try {
     const id = checkInteger(o.id, "id", 1);
     const createdAtMs = checkInteger(o.createdAtMs, "createdAtMs");
-    const config = resolveStreamConfig(validateStreamConfigPatch(o.config ?? {}, "config"));
+    const config = applyConfigPatch(META_V1_MISSING_FIELDS, validateStreamConfigPatch(o.config ?? {}, "config"));
     return { id, config, createdAtMs };
   } catch (error) {
     if (error instanceof ValidationError) throw new CorruptionError(what, error.message, { cause: error });

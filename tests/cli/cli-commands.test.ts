@@ -75,7 +75,7 @@ describe("durastream CLI commands (in-process, MemoryStore)", { timeout: 30_000 
 
   it("config shows the config, changes it only when an option is given, and fails on a missing stream", async () => {
     const url = freshUrl();
-    await cli(["create", url, "s"]);
+    await cli(["create", url, "s", "--retention", "7d"]);
     const shown = await cli(["config", url, "s", "--format", "json"]);
     assert.equal(shown.code, 0, shown.stderr);
     const before = JSON.parse(shown.stdout) as { config: { retention: unknown; timestamping: { mode: string } } };

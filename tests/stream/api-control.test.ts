@@ -53,7 +53,9 @@ describe("streams: create and open", () => {
       assert.deepEqual(info, {
         name: "orders",
         createdAtMs: T0,
-        config: { retention: { ageSeconds: DEFAULT_RETENTION_AGE_SECONDS }, timestamping: { mode: "client-prefer", uncapped: false } },
+        // A durable log keeps its records unless told otherwise: retention defaults to infinite
+        // (DEFAULT_RETENTION_AGE_SECONDS is S2's 7 days, for servers of the S2 API).
+        config: { retention: "infinite", timestamping: { mode: "client-prefer", uncapped: false } },
       });
       assert.equal(DEFAULT_RETENTION_AGE_SECONDS, 7 * 24 * 60 * 60);
     }));
@@ -492,10 +494,10 @@ describe("retention", () => {
       { config: { retention: { ageSeconds: 60 } } },
     ));
 
-  it("expires records after the default 7 days, and keeps them forever with infinite retention", () =>
+  it("expires records after 7 days of retention, and keeps them forever with infinite retention, the default", () =>
     withLog(async ({ log, clock }) => {
-      const finite = await log.openStream("default", { createIfMissing: true });
-      const forever = await log.openStream("forever", { createIfMissing: true, config: { retention: "infinite" } });
+      const finite = await log.openStream("week", { createIfMissing: true, config: { retention: { ageSeconds: 7 * 24 * 3600 } } });
+      const forever = await log.openStream("default", { createIfMissing: true });
       await finite.append(bodies(1));
       await forever.append(bodies(1));
       clock.setNowMs(T0 + 7 * DAY_MS - 1);

@@ -15,9 +15,9 @@ import type { StreamConfig } from "../../src/stream/types.js";
 const enc = (o: unknown) => new TextEncoder().encode(typeof o === "string" ? o : JSON.stringify(o));
 
 describe("stream config", () => {
-  it("defaults to 7 days of retention and client-prefer, capped timestamps", () => {
+  it("defaults to infinite retention and client-prefer, capped timestamps", () => {
     assert.deepEqual(resolveStreamConfig(), {
-      retention: { ageSeconds: 604_800 },
+      retention: "infinite",
       timestamping: { mode: "client-prefer", uncapped: false },
     });
     assert.ok(Object.isFrozen(DEFAULT_STREAM_CONFIG) && Object.isFrozen(DEFAULT_STREAM_CONFIG.timestamping));
@@ -35,7 +35,8 @@ describe("stream config", () => {
   });
 
   it("gives retention in ms, or undefined when infinite", () => {
-    assert.equal(retentionMs(resolveStreamConfig()), 604_800_000);
+    assert.equal(retentionMs(resolveStreamConfig()), undefined);
+    assert.equal(retentionMs(resolveStreamConfig({ retention: { ageSeconds: 604_800 } })), 604_800_000);
     assert.equal(retentionMs(resolveStreamConfig({ retention: { ageSeconds: 2 } })), 2000);
     assert.equal(retentionMs(resolveStreamConfig({ retention: "infinite" })), undefined);
   });
@@ -62,11 +63,11 @@ describe("stream meta value", () => {
     );
   });
 
-  it("fills config fields missing from a stored value with the defaults", () => {
+  it("fills config fields missing from a stored value with the v1 format's defaults (7 days), not the library's current ones", () => {
     const stored = { v: 1, id: 3, createdAtMs: 5, config: { timestamping: { mode: "arrival" } } };
     const expected: StreamConfig = { retention: { ageSeconds: 604_800 }, timestamping: { mode: "arrival", uncapped: false } };
     assert.deepEqual(decodeStreamMeta(enc(stored), "s").config, expected);
-    assert.deepEqual(decodeStreamMeta(enc({ v: 1, id: 3, createdAtMs: 5 }), "s").config, resolveStreamConfig());
+    assert.deepEqual(decodeStreamMeta(enc({ v: 1, id: 3, createdAtMs: 5 }), "s").config, resolveStreamConfig({ retention: { ageSeconds: 604_800 } }));
   });
 
   it("rejects malformed values with CorruptionError naming the stream", () => {
