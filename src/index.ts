@@ -43,6 +43,10 @@ export {
   DEFAULT_RETENTION_AGE_SECONDS,
 } from "./limits.js";
 
+// Background events: node:diagnostics_channel and the logger option
+export { DIAGNOSTICS_CHANNELS } from "./diagnostics.js";
+export type { DiagnosticEvent, DurastreamLogger } from "./diagnostics.js";
+
 // Stores
 export type { ObjectStore, ByteRange, ObjectInfo, ListEntry, ListOptions, PutCondition, PutResult } from "./store/object-store.js";
 export { MemoryStore } from "./store/memory-store.js";

@@ -6,7 +6,8 @@
  * durable-watermark advances to the streamers with pending batches, and engine resets to all
  * of them. `openLog()` opens one; `openStream()` is the one-stream shorthand.
  */
-import { ClosedError, ReadOnlyError, StreamExistsError, StreamNotFoundError, ValidationError, type CloseReason, type StreamPosition } from "./errors.js";
+import { emitDiagnostic, isDurastreamLogger, type DiagnosticEvent, type DurastreamLogger } from "./diagnostics.js";
+import { ClosedError, FencedError, ReadOnlyError, StreamExistsError, StreamNotFoundError, ValidationError, type CloseReason, type StreamPosition } from "./errors.js";
 import type { WalBatch, WriteOp } from "./engine/engine.js";
 import { StreamTracker } from "./stream/stream-tracker.js";
 import { KeyKind, decodeStreamMetaKey } from "./stream/stream-keys.js";
@@ -75,6 +76,12 @@ export interface LogOptions {
   /** Read-only: how often to look for new records in the store, in ms (default 1000). An idle poll costs two GETs; a LIST of the manifests runs at most every 5 s. */
   pollIntervalMs?: number;
   /**
+   * Where background events go besides `node:diagnostics_channel` (DIAGNOSTICS_CHANNELS): a
+   * failing store and its recovery, a failed background task, a fence, a close. Any object with
+   * pino's `{ debug, info, warn, error }(fields, message)` methods, e.g. a pino logger.
+   */
+  logger?: DurastreamLogger;
+  /**
    * Aborts the open: a store that keeps failing is retried for up to `storeRetryDeadlineMs`, and
    * this ends the wait early (`openLog` rejects with code "aborted"). It has no effect once the log is open.
    */
@@ -97,6 +104,7 @@ const LOG_OPTIONS = [
   "readOnly",
   "pollIntervalMs",
   "signal",
+  "logger",
 ] as const;
 
 /** Options of `log.openStream()`. */
@@ -175,6 +183,8 @@ export class Log {
   readonly #ownedStore: ObjectStore | undefined;
   /** Called once when the log closes or fails (append sessions release their hold on the event loop). */
   readonly #closeListeners = new Set<() => void>();
+  readonly #logger: DurastreamLogger | undefined;
+  readonly #storeDescription: string;
   #appends = 0;
   #appendErrors = 0;
   #closing: Promise<void> | undefined;
@@ -189,6 +199,8 @@ export class Log {
     inflightBytes: number;
     ownedStore: ObjectStore | undefined;
     readOnly: boolean;
+    logger: DurastreamLogger | undefined;
+    storeDescription: string;
   }) {
     this.#readOnly = parts.readOnly;
     this.#engine = parts.engine;
@@ -197,6 +209,9 @@ export class Log {
     this.#semaphore = new ByteSemaphore(parts.inflightBytes);
     this.#ownedStore = parts.ownedStore;
     this.host = this.#makeHost();
+    this.#logger = parts.logger;
+    this.#storeDescription = parts.storeDescription;
+    this.#reportBackgroundEvents();
     this.#engine.onDurable((durableSeq) => {
       for (const streamer of this.#pending) {
         streamer.onDurable(durableSeq);
@@ -221,6 +236,21 @@ export class Log {
     });
   }
 
+  /** Sends the engine's background events to diagnostics_channel and the logger (diagnostics.ts). */
+  #reportBackgroundEvents(): void {
+    const store = this.#storeDescription;
+    const emit = (event: DiagnosticEvent, message: string) => emitDiagnostic(this.#logger, event, message);
+    this.#engine.onReset((error) => emit({ event: "storeFailing", store, error }, `durastream: the store is failing, the log is reopening: ${error.message}`));
+    this.#engine.onRecovered(() => emit({ event: "storeRecovered", store }, "durastream: the store is back, the log reopened"));
+    this.#engine.onBackgroundError((task, error) =>
+      emit({ event: "backgroundError", store, task, error }, `durastream: ${task} failed, the next pass retries: ${String((error as Error)?.message ?? error)}`),
+    );
+    this.#engine.onClosed((error) => {
+      if (error instanceof FencedError) emit({ event: "fenced", store, error }, `durastream: another writer opened the store; this log is closed: ${error.message}`);
+      else if (!this.#closed) emit({ event: "closed", store, reason: "failed", error }, `durastream: the log failed and closed: ${error.message}`);
+    });
+  }
+
   /** @internal Use `openLog()`. */
   static async open(options: LogOptions): Promise<Log> {
     if (options === null || typeof options !== "object") throw new ValidationError("openLog needs an options object with a store");
@@ -232,6 +262,9 @@ export class Log {
     const clock = options.clock ?? systemClock;
     const readOnly = checkBoolean(options.readOnly, "readOnly");
     if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new ValidationError("openLog: `signal` must be an AbortSignal");
+    if (options.logger !== undefined && !isDurastreamLogger(options.logger)) {
+      throw new ValidationError("openLog: `logger` must be an object whose debug, info, warn and error, where given, are functions");
+    }
     let engine: Engine | undefined;
     const registry = new StreamRegistry(() => engine!, clock);
     try {
@@ -250,7 +283,7 @@ export class Log {
       await ownedStore?.close?.().catch(() => undefined);
       throw error;
     }
-    return new Log({ engine, registry, clock, inflightBytes, ownedStore, readOnly });
+    return new Log({ engine, registry, clock, inflightBytes, ownedStore, readOnly, logger: options.logger, storeDescription: store.description ?? "an ObjectStore" });
   }
 
   /** Opens a handle on a stream (creating it first with `createIfMissing`). */
@@ -401,6 +434,7 @@ export class Log {
     this.#trackers.clear();
     await this.#engine.close();
     await this.#ownedStore?.close?.();
+    emitDiagnostic(this.#logger, { event: "closed", store: this.#storeDescription, reason: "closed" }, "durastream: the log closed");
   }
 
   #notifyClosed(): void {

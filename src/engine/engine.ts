@@ -84,6 +84,7 @@ export class Engine {
   readonly #resetListeners = new Set<(error: StorageError) => void>();
   readonly #recoveredListeners = new Set<() => void>();
   readonly #closedListeners = new Set<(error: Error) => void>();
+  readonly #backgroundErrorListeners = new Set<(task: string, error: unknown) => void>();
   readonly #appliedListeners = new Set<(batches: WalBatch[]) => void>();
   #follower: WalFollower | undefined;
   #deadBytes = 0;
@@ -368,6 +369,17 @@ export class Engine {
   onRecovered(listener: () => void): () => void {
     this.#recoveredListeners.add(listener);
     return () => this.#recoveredListeners.delete(listener);
+  }
+
+  /** Called when a background task failed in a way that needs no reset (a garbage-collection pass; the next one retries). */
+  onBackgroundError(listener: (task: string, error: unknown) => void): () => void {
+    this.#backgroundErrorListeners.add(listener);
+    return () => this.#backgroundErrorListeners.delete(listener);
+  }
+
+  /** Tells the background-error listeners; see onBackgroundError. */
+  reportBackgroundError(task: string, error: unknown): void {
+    for (const listener of this.#backgroundErrorListeners) listener(task, error);
   }
 
   /** Called once when the engine closes: `error` says why (ClosedError, FencedError, ...). */

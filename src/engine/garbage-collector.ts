@@ -108,8 +108,9 @@ export class GarbageCollector {
       await this.#collectWal(epoch);
       await this.#collectSsts(epoch);
       await this.#collectManifests(epoch);
-    } catch {
+    } catch (error) {
       // A failed delete leaves garbage behind, never a hole; the next pass retries.
+      this.engine.reportBackgroundError("garbage collection", error);
     }
   }
 
