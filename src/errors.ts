@@ -19,6 +19,7 @@ export type ErrorCode =
   | "stream_not_found"
   | "stream_exists"
   | "fenced"
+  | "writer_active"
   | "storage"
   | "corruption"
   | "closed"
@@ -156,6 +157,24 @@ export class StreamExistsError extends DurastreamError {
   constructor(stream: string) {
     super("stream_exists", `stream ${JSON.stringify(stream)} already exists`);
     this.stream = stream;
+  }
+}
+
+/**
+ * A writer is alive on this store root (its writer lease is current): opening another writer
+ * would fence it. Nothing was written. Pass `takeover: true` (CLI: `--takeover`) to take over
+ * on purpose, or open the log `readOnly`.
+ */
+export class WriterActiveError extends DurastreamError {
+  /** Always `"writer_active"`. */
+  declare readonly code: "writer_active";
+  constructor(holder: string, options: ErrorOptions = {}) {
+    super(
+      "writer_active",
+      `another writer is active on this store (${holder}); opening a writer would fence it. ` +
+        `Pass takeover: true (CLI: --takeover) to take over, or open the log read-only`,
+      { outcome: "not_applied", ...options },
+    );
   }
 }
 

@@ -69,6 +69,7 @@ export {
   StreamNotFoundError,
   StreamExistsError,
   FencedError,
+  WriterActiveError,
   StorageError,
   CorruptionError,
   ClosedError,

@@ -129,5 +129,24 @@ assert(READ_BATCH_MAX_BYTES >= MAX_RECORD_BYTES, "a read batch can hold the larg
 assert(FOLLOWER_MAX_LAG_BATCHES >= 1, "a follower must be able to hold at least one batch");
 
 // ---------------------------------------------------------------------------------------------
+// Log: the writer lease (writer-lease.ts)
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * How often a writer renews its lease: one PUT per period (on S3, 10 s costs about $1.30 a
+ * month per writer at $0.005 per 1,000 PUTs).
+ */
+export const WRITER_LEASE_RENEW_MS = 10_000;
+
+/**
+ * How long a lease stays valid after its last renewal: a writer that crashed on another host is
+ * taken for alive this long (on the same host, a dead pid is seen at once). Three periods, so
+ * that two renewals in a row may fail or be slow before a live writer looks dead.
+ */
+export const WRITER_LEASE_TTL_MS = 3 * WRITER_LEASE_RENEW_MS;
+
+assert(WRITER_LEASE_TTL_MS >= 2 * WRITER_LEASE_RENEW_MS, "a lease must outlive at least one late renewal");
+
+// ---------------------------------------------------------------------------------------------
 // Engine limits (owned by the engine author; added in a separate change)
 // ---------------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@
  * of them. `openLog()` opens one; `openStream()` is the one-stream shorthand.
  */
 import { emitDiagnostic, isDurastreamLogger, type DiagnosticEvent, type DurastreamLogger } from "./diagnostics.js";
-import { ClosedError, FencedError, ReadOnlyError, StreamExistsError, StreamNotFoundError, ValidationError, type CloseReason, type StreamPosition } from "./errors.js";
+import { checkNoActiveWriter, WriterLease } from "./writer-lease.js";
+import { ClosedError, FencedError, ReadOnlyError, isDurastreamError, StreamExistsError, StreamNotFoundError, ValidationError, type CloseReason, type StreamPosition } from "./errors.js";
 import type { WalBatch, WriteOp } from "./engine/engine.js";
 import { StreamTracker } from "./stream/stream-tracker.js";
 import { KeyKind, decodeStreamMetaKey } from "./stream/stream-keys.js";
@@ -82,6 +83,13 @@ export interface LogOptions {
    */
   logger?: DurastreamLogger;
   /**
+   * Open a writer even when another writer's lease on the store is current (default false: such
+   * an open fails with code "writer_active"). The other writer is then fenced: it can no longer
+   * write, and nothing it acknowledged is lost. A writer renews its lease every 10 s; a crashed
+   * writer's lease is dead at once on the same host and after 30 s elsewhere (writer-lease.ts).
+   */
+  takeover?: boolean;
+  /**
    * Aborts the open: a store that keeps failing is retried for up to `storeRetryDeadlineMs`, and
    * this ends the wait early (`openLog` rejects with code "aborted"). It has no effect once the log is open.
    */
@@ -105,6 +113,7 @@ const LOG_OPTIONS = [
   "pollIntervalMs",
   "signal",
   "logger",
+  "takeover",
 ] as const;
 
 /** Options of `log.openStream()`. */
@@ -185,6 +194,8 @@ export class Log {
   readonly #closeListeners = new Set<() => void>();
   readonly #logger: DurastreamLogger | undefined;
   readonly #storeDescription: string;
+  /** A writer's lease on the store (writer-lease.ts); undefined for a read-only log. */
+  readonly #lease: WriterLease | undefined;
   #appends = 0;
   #appendErrors = 0;
   #closing: Promise<void> | undefined;
@@ -199,6 +210,7 @@ export class Log {
     inflightBytes: number;
     ownedStore: ObjectStore | undefined;
     readOnly: boolean;
+    lease: WriterLease | undefined;
     logger: DurastreamLogger | undefined;
     storeDescription: string;
   }) {
@@ -210,6 +222,7 @@ export class Log {
     this.#ownedStore = parts.ownedStore;
     this.host = this.#makeHost();
     this.#logger = parts.logger;
+    this.#lease = parts.lease;
     this.#storeDescription = parts.storeDescription;
     this.#reportBackgroundEvents();
     this.#engine.onDurable((durableSeq) => {
@@ -229,6 +242,7 @@ export class Log {
     this.#engine.onApplied((batches) => this.#routeApplied(batches));
     this.#engine.onClosed((error) => {
       this.#notifyClosed();
+      if (!this.#closed) void this.#lease?.stop(false); // fenced or failed: a successor may hold the store now
       this.#pending.clear();
       for (const tracker of this.#trackersById.values()) tracker.close(error);
       this.#semaphore.close(error);
@@ -267,8 +281,11 @@ export class Log {
     }
     let engine: Engine | undefined;
     const registry = new StreamRegistry(() => engine!, clock);
+    const takeover = checkBoolean(options.takeover, "takeover");
+    let lease: WriterLease | undefined;
     try {
       if (readOnly) await checkStoreRootExists(store);
+      else if (!takeover) await checkNoActiveWriterUnlessFailing(store, clock);
       engine = await Engine.open(store, {
         clock,
         flushIntervalMs: options.flushIntervalMs ?? (store instanceof S3Store ? 50 : 5),
@@ -278,12 +295,14 @@ export class Log {
         ...(readOnly ? {} : { compactionFilter: registry.compactionFilter, isWriteOnceKey: StreamRegistry.isWriteOnceKey }),
       });
       await registry.loadTrimPoints(engine);
+      if (!readOnly) lease = await WriterLease.take(store, clock);
     } catch (error) {
+      await lease?.stop(true);
       await engine?.close().catch(() => undefined);
       await ownedStore?.close?.().catch(() => undefined);
       throw error;
     }
-    return new Log({ engine, registry, clock, inflightBytes, ownedStore, readOnly, logger: options.logger, storeDescription: store.description ?? "an ObjectStore" });
+    return new Log({ engine, registry, clock, inflightBytes, ownedStore, readOnly, lease, logger: options.logger, storeDescription: store.description ?? "an ObjectStore" });
   }
 
   /** Opens a handle on a stream (creating it first with `createIfMissing`). */
@@ -433,6 +452,7 @@ export class Log {
     this.#trackersById.clear();
     this.#trackers.clear();
     await this.#engine.close();
+    await this.#lease?.stop(true);
     await this.#ownedStore?.close?.();
     emitDiagnostic(this.#logger, { event: "closed", store: this.#storeDescription, reason: "closed" }, "durastream: the log closed");
   }
@@ -605,6 +625,20 @@ export class Log {
         return () => void this.#closeListeners.delete(listener);
       },
     };
+  }
+}
+
+/**
+ * The writer-lease check before a writer opens. A store that is failing right now (a retryable
+ * error) skips the check rather than the open: the engine retries the store for
+ * `storeRetryDeadlineMs`, and fencing protects the data if a writer is alive after all.
+ */
+async function checkNoActiveWriterUnlessFailing(store: ObjectStore, clock: Clock): Promise<void> {
+  try {
+    await checkNoActiveWriter(store, clock);
+  } catch (error) {
+    if (isDurastreamError(error) && error.code === "storage" && error.retryable) return;
+    throw error;
   }
 }
 

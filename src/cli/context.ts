@@ -57,9 +57,12 @@ export class CliContext {
     return openLog({ store: url, storeOptions: this.#storeOptions(), readOnly: true, ...(pollIntervalMs === undefined ? {} : { pollIntervalMs }) });
   }
 
-  /** A log for a command that writes (create, delete, config set, append, bench). */
-  openWriteLog(url: string): Promise<Log> {
-    return openLog({ store: url, storeOptions: this.#storeOptions() });
+  /**
+   * A log for a command that writes (create, delete, config set, append, bench). It refuses to
+   * fence a live writer (code writer_active) unless the command got `--takeover`.
+   */
+  openWriteLog(url: string, options: { takeover?: boolean } = {}): Promise<Log> {
+    return openLog({ store: url, storeOptions: this.#storeOptions(), takeover: options.takeover === true });
   }
 
   #storeOptions(): { cwd: string; env: Readonly<Record<string, string | undefined>> } {
@@ -71,6 +74,9 @@ export class CliContext {
     this.io.stderr.write(`${line}\n`);
   }
 }
+
+/** The `--takeover` option of every command that opens a writer. */
+export const TAKEOVER_OPTION_HELP = "open the log even if another writer is active on the store (it is fenced: it can no longer write)";
 
 /** Runs `action` on a log and closes the log however the action ends. */
 export async function withLog<T>(open: Promise<Log>, action: (log: Log) => Promise<T>): Promise<T> {

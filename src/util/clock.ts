@@ -22,6 +22,12 @@ import { AbortedError, ValidationError } from "../errors.js";
 export interface TimerHandle {
   /** Cancels the timer; idempotent, and harmless after it fired. */
   cancel(): void;
+  /**
+   * Lets the process exit while this timer is pending (Node's `unref`), for upkeep that nobody
+   * awaits, such as renewing a writer lease. Optional: clocks without a process to keep alive
+   * (ManualClock) leave it out.
+   */
+  unref?(): void;
 }
 
 /**
@@ -74,12 +80,20 @@ function setSystemTimer(delayMs: number, fn: () => void): TimerHandle {
   checkDelayMs(delayMs);
   if (delayMs === Infinity) return { cancel() {} };
   let handle: NodeJS.Timeout;
+  let unrefed = false;
   const schedule = (remainingMs: number) => {
     const stepMs = Math.min(remainingMs, MAX_NODE_TIMER_DELAY_MS);
     handle = setTimeout(() => (stepMs < remainingMs ? schedule(remainingMs - stepMs) : fn()), stepMs);
+    if (unrefed) handle.unref();
   };
   schedule(delayMs);
-  return { cancel: () => clearTimeout(handle) };
+  return {
+    cancel: () => clearTimeout(handle),
+    unref: () => {
+      unrefed = true;
+      handle.unref();
+    },
+  };
 }
 
 /** The real clock: `Date.now()` and Node timers that keep the process alive while pending. */

@@ -84,6 +84,7 @@ export type ErrorCodeChecks = [
       | "stream_not_found"
       | "stream_exists"
       | "fenced"
+      | "writer_active"
       | "storage"
       | "corruption"
       | "closed"

@@ -21,10 +21,11 @@ import {
   type AppendSession,
 } from "../../index.js";
 import { collect, parseBatchSize, parseCount, parseHeader } from "../args.js";
-import { withLog, type CliContext } from "../context.js";
+import { TAKEOVER_OPTION_HELP, withLog, type CliContext } from "../context.js";
 import { ackJsonLine, ackTextLine } from "../format.js";
 
 interface AppendCliOptions {
+  takeover?: boolean;
   body?: string[];
   batch: number;
   header?: [string, string][];
@@ -53,8 +54,9 @@ export function registerAppend(program: Command, ctx: CliContext): void {
       "after",
       "\nExamples:\n  tail -f app.log | durastream append file://./data logs --create-if-missing\n  durastream append file://./data orders --body '{\"id\":1}' --header type=order",
     )
+    .option("--takeover", TAKEOVER_OPTION_HELP)
     .action((url: string, name: string, options: AppendCliOptions) =>
-      withLog(ctx.openWriteLog(url), async (log) => {
+      withLog(ctx.openWriteLog(url, options), async (log) => {
         const stream = await log.openStream(name, options.createIfMissing === true ? { createIfMissing: true } : {});
         const input = options.body === undefined ? ctx.io.stdin : undefined;
         const lines = input === undefined ? bodies(options.body ?? []) : input.pipe(splitLines());

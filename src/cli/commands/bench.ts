@@ -10,10 +10,11 @@ import { performance } from "node:perf_hooks";
 import { Option, type Command } from "commander";
 import { MAX_APPEND_RECORDS, meteredBytes, type Log } from "../../index.js";
 import { parseBatchSize, parsePositive } from "../args.js";
-import { withLog, type CliContext } from "../context.js";
+import { TAKEOVER_OPTION_HELP, withLog, type CliContext } from "../context.js";
 import { bytesText, progressBar, rateText, table } from "../format.js";
 
 interface BenchOptions {
+  takeover?: boolean;
   records: number;
   bodyBytes: number;
   batch: number;
@@ -53,8 +54,9 @@ export function registerBench(program: Command, ctx: CliContext): void {
     .option("--no-progress", "never draw the progress bar")
     .addOption(new Option("--format <format>", "result format").choices(["text", "json"]).default("text"))
     .addHelpText("after", "\nExample:\n  durastream bench file://./bench-data --records 100000 --body-bytes 256 --batch 500")
+    .option("--takeover", TAKEOVER_OPTION_HELP)
     .action((url: string, options: BenchOptions) =>
-      withLog(ctx.openWriteLog(url), async (log) => {
+      withLog(ctx.openWriteLog(url, options), async (log) => {
         const phases = await bench(ctx, log, options);
         await ctx.out.write(options.format === "json" ? `${JSON.stringify({ phases })}\n` : benchTable(phases));
       }),

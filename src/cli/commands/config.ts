@@ -5,7 +5,7 @@
 import { Option, type Command } from "commander";
 import { StreamNotFoundError, type Log, type StreamConfigPatch, type StreamInfo, type TimestampingMode } from "../../index.js";
 import { parseRetention, TIMESTAMPING_MODES } from "../args.js";
-import { withLog, type CliContext } from "../context.js";
+import { TAKEOVER_OPTION_HELP, withLog, type CliContext } from "../context.js";
 import { streamInfoText } from "../format.js";
 
 /** The config options `create` and `config` share. */
@@ -50,11 +50,12 @@ export function registerConfig(program: Command, ctx: CliContext): void {
       "after",
       "\nRetention changes apply to records appended afterwards.\nExamples:\n  durastream config file://./data orders\n  durastream config file://./data orders --retention infinite --timestamping arrival",
     )
-    .action(async (url: string, name: string, options: ConfigOptions) => {
+    .option("--takeover", TAKEOVER_OPTION_HELP)
+    .action(async (url: string, name: string, options: ConfigOptions & { takeover?: boolean }) => {
       const patch = configPatch(options);
       const change = Object.keys(patch).length > 0;
       const info = change
-        ? await withLog(ctx.openWriteLog(url), (log) => log.reconfigureStream(name, patch))
+        ? await withLog(ctx.openWriteLog(url, options), (log) => log.reconfigureStream(name, patch))
         : await withLog(ctx.openReadLog(url), (log) => streamInfo(log, name));
       await ctx.out.write(options.format === "json" ? `${JSON.stringify(info)}\n` : streamInfoText(info));
     });

@@ -1,7 +1,7 @@
 /** `durastream create <store-url> <stream>`: creates a stream, with optional retention and timestamping. */
 import type { Command } from "commander";
 import type { StreamConfigPatch } from "../../index.js";
-import { withLog, type CliContext } from "../context.js";
+import { TAKEOVER_OPTION_HELP, withLog, type CliContext } from "../context.js";
 import { streamInfoText } from "../format.js";
 import { addConfigOptions, configPatch, type ConfigOptions } from "./config.js";
 
@@ -13,9 +13,10 @@ export function registerCreate(program: Command, ctx: CliContext): void {
     .argument("<stream>", "the stream's name");
   addConfigOptions(command)
     .addHelpText("after", "\nExample:\n  durastream create file://./data orders --retention 30d --timestamping arrival")
-    .action(async (url: string, name: string, options: ConfigOptions) => {
+    .option("--takeover", TAKEOVER_OPTION_HELP)
+    .action(async (url: string, name: string, options: ConfigOptions & { takeover?: boolean }) => {
       const patch: StreamConfigPatch = configPatch(options);
-      const info = await withLog(ctx.openWriteLog(url), (log) => log.createStream(name, patch));
+      const info = await withLog(ctx.openWriteLog(url, options), (log) => log.createStream(name, patch));
       await ctx.out.write(streamInfoText(info));
     });
 }

@@ -1,6 +1,6 @@
 /** `durastream delete <store-url> <stream>`: deletes a stream; its records become unreadable at once. */
 import type { Command } from "commander";
-import { withLog, type CliContext } from "../context.js";
+import { TAKEOVER_OPTION_HELP, withLog, type CliContext } from "../context.js";
 
 export function registerDelete(program: Command, ctx: CliContext): void {
   program
@@ -9,8 +9,9 @@ export function registerDelete(program: Command, ctx: CliContext): void {
     .argument("<store-url>", "the log's store, e.g. file://./data")
     .argument("<stream>", "the stream's name")
     .addHelpText("after", "\nExample:\n  durastream delete file://./data orders")
-    .action(async (url: string, name: string) => {
-      await withLog(ctx.openWriteLog(url), (log) => log.deleteStream(name));
+    .option("--takeover", TAKEOVER_OPTION_HELP)
+    .action(async (url: string, name: string, options: { takeover?: boolean }) => {
+      await withLog(ctx.openWriteLog(url, options), (log) => log.deleteStream(name));
       await ctx.out.write(`deleted stream ${name}\n`);
     });
 }
