@@ -18,7 +18,7 @@
  *      plain put / ifMatch put: under the key's lock, rename(temp, final);
  *   3. fsync the destination directory, and the parent of every directory on the key's path that
  *      this store has not yet seen durable (so a new directory entry is durable too). Then resolve.
- *   A create-only put costs two fsyncs (temp file, directory), as DESIGN.md 3.1 budgets.
+ *   A create-only put costs two fsyncs (temp file, directory), as docs/design.md section 5 describes.
  *
  * Lock (ifMatch puts, plain puts and deletes): a per-key lock file between processes, taken
  * and checked by local-locks.ts (its header has the protocol; 0001 has the reasoning). The holder

@@ -1,5 +1,5 @@
 /**
- * The log-wide byte semaphore that bounds in-flight appends (DESIGN.md 3.3, "Backpressure").
+ * The log-wide byte semaphore that bounds in-flight appends (docs/design.md section 3, "Backpressure").
  *
  * Every append acquires its metered size in bytes before it is sequenced and holds the permit
  * until its reply (ack or error) is delivered, so the bytes held by all streams of one log never

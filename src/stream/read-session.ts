@@ -241,7 +241,7 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
     }
   }
 
-  /** The first seqNum to read, per `from` and `clamp` (s2-lite's rules; see DESIGN.md 2). */
+  /** The first seqNum to read, per `from` and `clamp` (S2's rules; see docs/design.md section 4). */
   async #resolveStart(): Promise<number> {
     const { from, clamp } = this.#options;
     const view = this.#context.view;

@@ -1,5 +1,5 @@
 /**
- * The stream layer's key layout in the engine (DESIGN.md 3.3): every key and fixed-width value
+ * The stream layer's key layout in the engine (docs/design.md section 5): every key and fixed-width value
  * the stream layer writes is built and parsed here, and nowhere else.
  *
  * Keys are bytes; integers are big-endian u64, so byte order is numeric order. Byte 0 is a kind

@@ -2,7 +2,7 @@
  * Behaviour tests of `stream.append()` through the public API: sequencing, acks, conditions
  * (matchSeqNum, fencing), timestamp modes, concurrency, every append limit at and one past its
  * boundary, and input validation. s2-lite's data_plane/append.rs and streamer.rs checklist
- * (research brief section 11), with DESIGN.md winning where the two differ.
+ * (research brief section 11), with docs/design.md winning where the two differ.
  */
 import assert from "node:assert/strict";
 import { INFLIGHT_RECORD_OVERHEAD_BYTES } from "../../src/limits.js";

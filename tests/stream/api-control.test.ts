@@ -3,7 +3,7 @@
  * create/open/reconfigure/delete/list streams, stream-name limits, trim (unreadable at once,
  * removed by compaction later), retention on a ManualClock, reopening a log, a closed log,
  * openLog options, errors, metrics and health. s2-lite's control_plane/stream.rs checklist and
- * section 5 (research brief), with DESIGN.md winning: stream ids are allocated, so a recreated
+ * section 5 (research brief), with docs/design.md winning: stream ids are allocated, so a recreated
  * stream never sees its predecessor's records, and trimmed or expired records are never returned.
  */
 import assert from "node:assert/strict";

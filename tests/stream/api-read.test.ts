@@ -4,7 +4,7 @@
  * limits, `until`, option validation, and visibility (only durable records, visible to every
  * reader as soon as they are acknowledged), and what a session that decodes records ahead of its
  * consumer must still judge per record (trim, close, abort, limits, concurrent next() calls, body
- * ownership). s2-lite's data_plane/read.rs checklist (research brief section 11), with DESIGN.md
+ * ownership). s2-lite's data_plane/read.rs checklist (research brief section 11), with docs/design.md
  * winning: a read that starts at the tail and does not follow yields nothing instead of failing
  * with Unwritten, and the default start is the tail.
  */
