@@ -100,7 +100,7 @@ describe("a reader started while the writer is down", () => {
       }
       assert.ok(writer2.metrics().engine.l0Flushes > 0, "precondition: writer 2 flushed L0s (and collected WAL objects) while the reader followed");
 
-      const writer3 = await openLog({ store: new LocalStore(root) });
+      const writer3 = await openLog({ store: new LocalStore(root), takeover: true });
       writers.push(writer3);
       await assert.rejects((await writer2.openStream("alpha")).append([{ body: "from a fenced writer" }]), { code: "fenced" });
       const finalTails = new Map<string, number>();
@@ -130,7 +130,7 @@ describe("a reader started while the writer is down", () => {
       if (down === "closed") await first.close();
 
       const reader = await openLog({ store, clock, readOnly: true, pollIntervalMs: 10 });
-      const second = await openLog(writerOptions);
+      const second = await openLog({ ...writerOptions, takeover: true }); // fences the first on purpose
       try {
         const rs = await reader.openStream("alpha");
         assert.deepEqual(seqTexts(await collect(rs.read({ from: { seqNum: 0 } }))), expectedRecords("alpha", firstTail));

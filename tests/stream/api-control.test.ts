@@ -617,7 +617,7 @@ describe("a second log on the same store", () => {
     try {
       const s = await first.log.openStream("s", { createIfMissing: true });
       await s.append([{ body: "acked" }]);
-      second = await openLog({ store, clock: first.clock, flushIntervalMs: 0 });
+      second = await openLog({ store, clock: first.clock, flushIntervalMs: 0, takeover: true });
       const zombie = s.append([{ body: "zombie" }]).catch(() => undefined); // fails with fenced (tested below)
       await settle(10);
       await rejectsWithCode(s.append([{ body: "late" }]), "fenced");
@@ -644,7 +644,7 @@ describe("a second log on the same store", () => {
       try {
         const s = await first.log.openStream("s", { createIfMissing: true });
         await s.append([{ body: "acked" }]);
-        const second = await openLog({ store, clock: first.clock, flushIntervalMs: 0 });
+        const second = await openLog({ store, clock: first.clock, flushIntervalMs: 0, takeover: true });
         let outcome = "pending";
         const zombie = s.append([{ body: "zombie" }]).then(
           () => (outcome = "acked"),

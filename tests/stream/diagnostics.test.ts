@@ -56,7 +56,7 @@ describe("diagnostics: logger option and diagnostics_channel", () => {
     const first = recordingLogger();
     const log = await openLog({ store, logger: first.logger });
     const stream = await log.openStream("s", { createIfMissing: true });
-    const throwing = await openLog({ store, logger: { info: () => { throw new Error("logger down"); } } });
+    const throwing = await openLog({ store, takeover: true, logger: { info: () => { throw new Error("logger down"); } } });
     await stream.append([{ body: "x" }]).catch(() => undefined); // the first writer finds out it was fenced
     for (let i = 0; i < 100 && log.health().status !== "closed"; i++) await new Promise((resolve) => setImmediate(resolve));
     assert.ok(first.lines.includes("error fenced"), first.lines.join(", "));

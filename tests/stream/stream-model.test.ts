@@ -159,7 +159,8 @@ const STREAMS: { name: string; config: StreamConfigPatch; timestamping: Timestam
 ];
 
 /** Small sizes so memtable flushes, compactions (with the trim filter) and GC run within a run. */
-const LOG_OPTIONS = { flushIntervalMs: 0, storeRetryDeadlineMs: 1000, l0SstBytes: 2048, gcIntervalMs: 0, gcGraceMs: 0 } as const;
+// takeover: a reopening after a simulated crash leaves the old Log open, as a crashed process would not.
+const LOG_OPTIONS = { flushIntervalMs: 0, storeRetryDeadlineMs: 1000, l0SstBytes: 2048, gcIntervalMs: 0, gcGraceMs: 0, takeover: true } as const;
 const START_MS = 1_767_225_600_000;
 
 // ---------------------------------------------------------------------------------------------

@@ -153,7 +153,7 @@ function defineS3StreamTests(endpointUrl: string): void {
         await s1.append([{ body: `w1-${i}` }]);
         acked.push(`${i}:w1-${i}`);
       }
-      const { log: second } = await openOnS3(prefix);
+      const { log: second } = await openOnS3(prefix, { takeover: true }); // fences the first on purpose
       // Not awaited yet: the fenced writer's append rejects with fenced (checked below).
       const late = s1.append([{ body: "w1-late" }]).then(
         () => "acked",
@@ -177,7 +177,7 @@ function defineS3StreamTests(endpointUrl: string): void {
         const { log: first, prefix } = await openOnS3();
         const s1 = await first.openStream("shared", { createIfMissing: true });
         await s1.append([{ body: "w1-0" }]);
-        const { log: second } = await openOnS3(prefix);
+        const { log: second } = await openOnS3(prefix, { takeover: true }); // fences the first on purpose
         try {
           await assert.rejects(withDeadline(s1.append([{ body: "w1-late" }]), 5_000, "the fenced writer's append"), { code: "fenced" });
           await assert.rejects(withDeadline(s1.append([{ body: "w1-later" }]), 5_000, "a second append of the fenced writer"), { code: "fenced" });
