@@ -170,7 +170,8 @@ export class S3Store implements ObjectStore {
   async delete(key: string): Promise<void> {
     const fullKey = this.#fullKey(key);
     try {
-      await (await this.#client()).send(new (await loadSdk()).DeleteObjectCommand({ Bucket: this.#bucket, Key: fullKey }));
+      const { sdk, client } = await this.#connect();
+      await client.send(new sdk.DeleteObjectCommand({ Bucket: this.#bucket, Key: fullKey }));
     } catch (error) {
       // S3 answers 204 for a missing key; some servers say 404. A missing bucket is still an error.
       if (isNotFound(error)) return;
@@ -198,16 +199,19 @@ export class S3Store implements ObjectStore {
     if (this.#ownsClient) (await this.#loadingClient?.catch(() => undefined))?.destroy();
   }
 
-  #client(): Promise<S3Client> {
+  /** The SDK module and this store's client, both loaded on first use. */
+  async #connect(): Promise<{ sdk: S3Sdk; client: S3Client }> {
     this.#loadingClient ??= createClient(this.#options);
-    return this.#loadingClient;
+    const [sdk, client] = await Promise.all([loadSdk(), this.#loadingClient]);
+    return { sdk, client };
   }
 
   // ---- get and head -------------------------------------------------------------------------
 
   async #getObject(key: string, fullKey: string, rangeHeader: string | undefined): Promise<Uint8Array> {
     try {
-      const output = await (await this.#client()).send(new (await loadSdk()).GetObjectCommand({ Bucket: this.#bucket, Key: fullKey, Range: rangeHeader }));
+      const { sdk, client } = await this.#connect();
+      const output = await client.send(new sdk.GetObjectCommand({ Bucket: this.#bucket, Key: fullKey, Range: rangeHeader }));
       if (output.Body === undefined) throw new Error("the response has no body");
       const bytes = await output.Body.transformToByteArray();
       // A connection cut mid-body must not pass for a short object.
@@ -230,7 +234,8 @@ export class S3Store implements ObjectStore {
 
   async #headObject(key: string, fullKey: string): Promise<HeadObjectCommandOutput> {
     try {
-      return await (await this.#client()).send(new (await loadSdk()).HeadObjectCommand({ Bucket: this.#bucket, Key: fullKey }));
+      const { sdk, client } = await this.#connect();
+      return await client.send(new sdk.HeadObjectCommand({ Bucket: this.#bucket, Key: fullKey }));
     } catch (error) {
       if (isNotFound(error)) throw new NotFoundError(key, { cause: error });
       throw this.#storageError("head", key, error, undefined);
@@ -249,8 +254,9 @@ export class S3Store implements ObjectStore {
   }): Promise<PutRound> {
     const { key, fullKey, body, condition, putId, round } = request;
     try {
-      const output = await (await this.#client()).send(
-        new (await loadSdk()).PutObjectCommand({
+      const { sdk, client } = await this.#connect();
+      const output = await client.send(
+        new sdk.PutObjectCommand({
           Bucket: this.#bucket,
           Key: fullKey,
           Body: body,
@@ -317,8 +323,9 @@ export class S3Store implements ObjectStore {
   ): Promise<{ entries: { key: string; size: number }[]; nextToken: string | undefined }> {
     let output: ListObjectsV2CommandOutput;
     try {
-      output = await (await this.#client()).send(
-        new (await loadSdk()).ListObjectsV2Command({
+      const { sdk, client } = await this.#connect();
+      output = await client.send(
+        new sdk.ListObjectsV2Command({
           Bucket: this.#bucket,
           Prefix: fullPrefix,
           // StartAfter only matters on the first page; later pages follow the token.
