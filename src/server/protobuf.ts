@@ -127,10 +127,11 @@ function decodeHeader(bytes: Uint8Array): [Uint8Array, Uint8Array] {
 
 function decodeAppendRecord(bytes: Uint8Array): AppendRecord {
   const reader = new Reader(bytes);
-  const record: AppendRecord = { body: new Uint8Array(0), headers: [] };
+  const headers: [Uint8Array, Uint8Array][] = [];
+  const record: AppendRecord = { body: new Uint8Array(0), headers };
   reader.fields((n, w) => {
     if (n === 1) (expectWire(w, WIRE_VARINT, "AppendRecord.timestamp"), (record.timestamp = reader.varint()));
-    else if (n === 2) (expectWire(w, WIRE_LEN, "AppendRecord.headers"), record.headers!.push(decodeHeader(reader.lengthDelimited())));
+    else if (n === 2) (expectWire(w, WIRE_LEN, "AppendRecord.headers"), headers.push(decodeHeader(reader.lengthDelimited())));
     else if (n === 3) (expectWire(w, WIRE_LEN, "AppendRecord.body"), (record.body = reader.lengthDelimited()));
     else return false;
     return true;
