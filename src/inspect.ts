@@ -3,7 +3,8 @@
  * one's state (writer epoch, replay point, sequence numbers), the WAL objects and the SSTs with
  * their sizes, levels and key ranges. With `verify`, it also reads every object and checks
  * every checksum and structure: manifests are decoded, WAL objects decoded (which checks their
- * checksum, id and batch order), SSTs read whole through `SstReader.verify()`.
+ * checksum, id and batch order), SSTs read whole through `SstReader.verify()`, and the WAL is
+ * checked for gaps. On a local disk it also lists the segment WAL's files with their frames.
  *
  * It only lists, heads and gets: it never writes, so it is safe next to a live writer and on a
  * damaged store that a Log would refuse to open. A problem does not stop it: each one is
@@ -14,7 +15,12 @@
 import { CorruptionError, NotFoundError, isDurastreamError, type ErrorCode } from "./errors.js";
 import { BlockCache } from "./engine/block-cache.js";
 import { decodeManifest, type Manifest } from "./engine/manifest-format.js";
-import { MANIFEST_PREFIX, SST_PREFIX, WAL_PREFIX, parseId, sstKey } from "./engine/paths.js";
+import { MANIFEST_PREFIX, SST_PREFIX, WAL_PREFIX, parseId, sstKey, walKey } from "./engine/paths.js";
+import path from "node:path";
+import { SEGMENT_WAL_DIR } from "./engine/engine.js";
+import { epochOfGeneration, parseWalFileName, SEGMENT_PREFIX } from "./engine/segment-format.js";
+import { readSegment } from "./engine/segment-recovery.js";
+import { NodeWalDirectory } from "./engine/wal-files.js";
 import type { SstInfo } from "./engine/sst-format.js";
 import { SstReader } from "./engine/sst-reader.js";
 import { decodeWalObject } from "./engine/wal-format.js";
@@ -76,6 +82,32 @@ export interface WalObjectSummary extends StoreObjectSummary {
   lastSeq?: number;
 }
 
+/**
+ * A segment file of the segment WAL (a LocalStore root's `.durastream-wal`). `state`: "replay"
+ * (holds frames after the replay point), "flushed" (every frame at or below it: recyclable),
+ * "empty" (no frame yet: preallocated, or recycled and not yet written).
+ */
+export interface WalSegmentSummary {
+  /** The file name in `.durastream-wal`. */
+  name: string;
+  /** The file's size (preallocated: frames fill it from the start). */
+  sizeBytes: number;
+  /** The epoch of the writer that owns it. */
+  writerEpoch: number;
+  /** See the interface. */
+  state: "replay" | "flushed" | "empty";
+  /** Frames (group commits) in it, from offset 0 to the first that does not check out. */
+  frames: number;
+  /** WAL id of its first frame (absent when it has none). */
+  firstWalId?: number;
+  /** WAL id of its last frame (absent when it has none). */
+  lastWalId?: number;
+  /** Seq of its first batch (absent when it has none). */
+  firstSeq?: number;
+  /** Seq of its last batch (absent when it has none). */
+  lastSeq?: number;
+}
+
 /** A key as hex and as a description of what it is in the stream layout. */
 export interface KeySummary {
   /** The key's bytes in hex. */
@@ -127,6 +159,8 @@ export interface StoreInspection {
   manifests: StoreObjectSummary[];
   /** Every WAL object, by id. */
   wal: WalObjectSummary[];
+  /** Segment files of the segment WAL, by name (empty unless the store is on a local disk and uses it). */
+  segments: WalSegmentSummary[];
   /** Every SST object, by id, and SSTs the manifest lists that the store does not have. */
   ssts: SstSummary[];
   /** Objects outside the engine's layout (ignored by durastream). */
@@ -153,6 +187,7 @@ export async function inspectStore(store: ObjectStore, options: InspectOptions =
     manifest: undefined,
     manifests: listing.manifests.map(({ key, sizeBytes }) => ({ key, sizeBytes })),
     wal: [],
+    segments: [],
     ssts: [],
     other: listing.other,
     totalBytes: [...listing.manifests, ...listing.wal, ...listing.ssts, ...listing.other].reduce((sum, o) => sum + o.sizeBytes, 0),
@@ -165,7 +200,11 @@ export async function inspectStore(store: ObjectStore, options: InspectOptions =
   const newest = await readNewestManifest(store, listing.manifests, result);
   result.wal = listing.wal.map((o) => walSummary(o, newest?.manifest));
   result.ssts = sstSummaries(listing.ssts, newest?.manifest, result);
-  if (options.verify === true) await verifyAll(store, result, newest);
+  const segmentFrames = await inspectSegments(store, result, newest?.manifest);
+  if (options.verify === true) {
+    await verifyAll(store, result, newest);
+    checkWalChain(result, newest?.manifest, segmentFrames);
+  }
   return result;
 }
 
@@ -253,6 +292,54 @@ function fromInfo(info: SstInfo): Pick<SstSummary, "entryCount" | "minSeq" | "ma
     firstKey: describeKey(Buffer.from(info.firstKey, "base64")),
     lastKey: describeKey(Buffer.from(info.lastKey, "base64")),
   };
+}
+
+/** Reads every segment file's frames (a local read); returns the frame ids found, by WAL id. */
+async function inspectSegments(store: ObjectStore, result: StoreInspection, manifest: Manifest | undefined): Promise<Map<number, string>> {
+  const frames = new Map<number, string>();
+  if (store.localRoot === undefined) return frames;
+  const dir = new NodeWalDirectory(path.join(store.localRoot, SEGMENT_WAL_DIR));
+  const replayAfter = manifest?.replayAfterWalId ?? 0;
+  for (const name of (await dir.list()).sort()) {
+    const generation = parseWalFileName(SEGMENT_PREFIX, name);
+    if (generation === undefined) continue;
+    const file = await dir.openFile(name);
+    const sizeBytes = (await file?.sizeBytes()) ?? 0;
+    await file?.close();
+    await check(result, `${SEGMENT_WAL_DIR}/${name}`, false, async () => {
+      const decoded = await readSegment(dir, name, generation);
+      for (const frame of decoded) frames.set(frame.walId, name);
+      const first = decoded[0];
+      const last = decoded[decoded.length - 1];
+      const seqs = decoded.flatMap((frame) => frame.batches.map((batch) => batch.seq));
+      result.segments.push({
+        name,
+        sizeBytes,
+        writerEpoch: epochOfGeneration(generation),
+        state: last === undefined ? "empty" : last.walId > replayAfter ? "replay" : "flushed",
+        frames: decoded.length,
+        ...(first === undefined ? {} : { firstWalId: first.walId, lastWalId: last!.walId }),
+        ...(seqs.length === 0 ? {} : { firstSeq: seqs[0], lastSeq: seqs[seqs.length - 1] }),
+      });
+      count(result, sizeBytes);
+    });
+  }
+  return frames;
+}
+
+/**
+ * With verify: every WAL id after the replay point up to the highest one found must be a WAL
+ * object or a segment frame. A hole followed by later ids is lost data (recovery refuses it).
+ */
+function checkWalChain(result: StoreInspection, manifest: Manifest | undefined, frames: Map<number, string>): void {
+  if (manifest === undefined) return;
+  const objects = new Set(result.wal.map((w) => w.id));
+  const highest = Math.max(0, ...objects, ...frames.keys());
+  for (let id = manifest.replayAfterWalId + 1; id <= highest; id++) {
+    if (objects.has(id) || frames.has(id)) continue;
+    result.problems.push({ key: walKey(id), code: "corruption", message: `WAL id ${id} is neither a WAL object nor a segment frame, but later ids exist: a gap in the WAL` });
+    return;
+  }
 }
 
 /** Reads and checks every object; records what it learns (WAL contents, SST blocks) and every problem. */

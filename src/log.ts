@@ -17,6 +17,7 @@ import { DEFAULT_INFLIGHT_BYTES, MIN_INFLIGHT_BYTES } from "./limits.js";
 import type { ObjectStore } from "./store/object-store.js";
 import { checkStoreRootExists, openStore, type OpenStoreOptions } from "./store/open-store.js";
 import { S3Store } from "./store/s3-store.js";
+import type { WalMode } from "./engine/engine-options.js";
 import { ByteSemaphore } from "./stream/byte-semaphore.js";
 import type { ReadContext } from "./stream/read-session.js";
 import { Stream, type StreamHost } from "./stream/stream.js";
@@ -42,8 +43,9 @@ export interface LogOptions {
   /** Options for a store given as a URL (S3 endpoint, region, credentials, path style). */
   storeOptions?: OpenStoreOptions;
   /**
-   * Least time between two WAL flushes, in ms. Default 5 for local disk and memory, 50 for S3.
-   * WAL PUTs never exceed 1000 / flushIntervalMs per second; an idle log flushes at once.
+   * Least time between two WAL flushes, in ms, for the object WAL (`walMode: "objects"`).
+   * Default 5 for local disk and memory, 50 for S3. WAL PUTs never exceed 1000 / flushIntervalMs
+   * per second; an idle log flushes at once. The segment WAL has no timer: it ignores this.
    */
   flushIntervalMs?: number;
   /** Cap on metered bytes of appends awaiting their acks, for the whole log (default 128 MiB, at least 1 MiB). */
@@ -94,6 +96,15 @@ export interface LogOptions {
    * this ends the wait early (`openLog` rejects with code "aborted"). It has no effect once the log is open.
    */
   signal?: AbortSignal;
+  /**
+   * How the write-ahead log is written. `"objects"`: one store object per group commit (the
+   * only choice on S3 and in memory; `flushIntervalMs` spaces them). `"segments"` (local disk
+   * only): frames appended to preallocated segment files under `.durastream-wal`, one fdatasync
+   * per group commit and no timer on the ack path. Default: `"segments"` on a local disk
+   * (LocalStore, or a wrapper that forwards its `localRoot`), `"objects"` elsewhere. A root
+   * written in one mode opens in the other: each replays what the other wrote.
+   */
+  walMode?: WalMode;
 }
 
 const LOG_OPTIONS = [
@@ -114,6 +125,7 @@ const LOG_OPTIONS = [
   "signal",
   "logger",
   "takeover",
+  "walMode",
 ] as const;
 
 /** Options of `log.openStream()`. */
@@ -290,6 +302,7 @@ export class Log {
         clock,
         flushIntervalMs: options.flushIntervalMs ?? (store instanceof S3Store ? 50 : 5),
         ...pick(options, ["storeRetryDeadlineMs", "l0SstBytes", "maxUnflushedBytes", "maxSstBytes", "blockCacheBytes", "gcIntervalMs", "gcGraceMs", "pollIntervalMs"]),
+        walMode: options.walMode ?? ((store as ObjectStore).localRoot !== undefined ? "segments" : "objects"),
         readOnly,
         ...(options.signal === undefined ? {} : { signal: options.signal }),
         ...(readOnly ? {} : { compactionFilter: registry.compactionFilter, isWriteOnceKey: StreamRegistry.isWriteOnceKey }),

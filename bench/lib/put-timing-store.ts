@@ -19,6 +19,11 @@ export class PutTimingStore implements ObjectStore {
     this.#prefix = prefix;
   }
 
+  /** Forwarded so that a LocalStore keeps its segment WAL under timing (walMode default). */
+  get localRoot(): string | undefined {
+    return this.#inner.localRoot;
+  }
+
   get description(): string | undefined {
     return this.#inner.description;
   }

@@ -19,6 +19,8 @@ import { withDsStore, type DsStoreKind } from "./stores.js";
 export interface DsWriteParams extends WriteLoadParams {
   store: DsStoreKind;
   flushIntervalMs: number;
+  /** Unset: the log's default for the store. */
+  walMode?: "objects" | "segments";
 }
 
 /** Makes append batches of incompressible bodies (views into one random pool; nothing drawn while timing). */
@@ -46,7 +48,7 @@ export class RecordMaker {
 export async function dsWrite(params: DsWriteParams): Promise<Metrics> {
   return withDsStore(params.store, async (store) => {
     const timing = new PutTimingStore(store, WAL_PREFIX);
-    const log = await openLog({ store: timing, flushIntervalMs: params.flushIntervalMs });
+    const log = await openLog({ store: timing, flushIntervalMs: params.flushIntervalMs, ...(params.walMode === undefined ? {} : { walMode: params.walMode }) });
     try {
       return await measureAppends(log, timing, params);
     } finally {

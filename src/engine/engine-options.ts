@@ -4,6 +4,10 @@
 import { ValidationError } from "../errors.js";
 import type { Clock } from "../util/clock.js";
 import type { RetryPolicy } from "./retrying-store.js";
+import type { WalDirectory } from "./wal-files.js";
+
+/** How the WAL is written: one object per group commit, or frames in segment files (LocalStore only). */
+export type WalMode = "objects" | "segments";
 
 /** Decides whether compaction keeps an entry; false drops it (the stream layer drops trimmed records). */
 export type CompactionFilter = (key: Uint8Array, value: Uint8Array) => boolean;
@@ -58,6 +62,15 @@ export interface EngineOptions {
   readOnly?: boolean;
   /** Read-only: how often to look for new WAL objects and manifests, in ms (default 1000). An idle poll costs two GETs; a LIST of the manifests runs at most every 5 s. */
   pollIntervalMs?: number;
+  /**
+   * "objects" (default): one WAL object per group commit, on any store. "segments" (LocalStore
+   * only): frames in preallocated segment files, one fdatasync per group commit, no timer.
+   */
+  walMode?: WalMode;
+  /** Size of a segment file of the segment WAL, in bytes (default 16 MiB). */
+  walSegmentBytes?: number;
+  /** @internal Tests: the file layer of the segment WAL (default: `.durastream-wal` under a LocalStore's root). */
+  walDirectory?: WalDirectory;
 }
 
 export interface ResolvedEngineOptions {
@@ -77,6 +90,8 @@ export interface ResolvedEngineOptions {
   checkCreateOnly: boolean;
   readOnly: boolean;
   pollIntervalMs: number;
+  walMode: WalMode;
+  walSegmentBytes: number;
   retry: RetryPolicy;
 }
 
@@ -115,6 +130,14 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     checkCreateOnly: options.checkCreateOnly ?? true,
     readOnly: options.readOnly ?? false,
     pollIntervalMs: int("pollIntervalMs", options.pollIntervalMs, 1_000, 1, 3_600_000),
+    walMode: walModeOf(options.walMode),
+    walSegmentBytes: int("walSegmentBytes", options.walSegmentBytes, 16 * MiB, 4 * 1024, 1024 * MiB),
     retry: { deadlineMs, initialBackoffMs: Math.min(50, Math.max(1, deadlineMs / 20)), maxBackoffMs: Math.min(2_000, Math.max(1, deadlineMs / 4)) },
   };
+}
+
+function walModeOf(value: WalMode | undefined): WalMode {
+  if (value === undefined) return "objects";
+  if (value !== "objects" && value !== "segments") throw new ValidationError(`option walMode must be "objects" or "segments", got ${JSON.stringify(value)}`);
+  return value;
 }

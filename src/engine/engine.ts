@@ -42,7 +42,14 @@ import { GarbageCollector } from "./garbage-collector.js";
 import { Version, type VersionSources } from "./version.js";
 import { RetryingStore } from "./retrying-store.js";
 import { encodeBatch, type WalBatch, type WriteOp } from "./wal-format.js";
-import { WalWriter, type WalFlush } from "./wal-writer.js";
+import { WalWriter } from "./wal-writer.js";
+import type { WalFlush } from "./wal.js";
+import { SegmentWalWriter } from "./segment-wal-writer.js";
+import { SegmentTail } from "./segment-tail.js";
+import { NodeWalDirectory, type WalDirectory } from "./wal-files.js";
+import { LocalStore } from "../store/local-store.js";
+import type { SegmentWalPlace } from "./writer-epoch.js";
+import path from "node:path";
 import { WalFollower, type FollowerTarget } from "./wal-follower.js";
 import { emptyManifest } from "./manifest-format.js";
 import { WriterEpoch } from "./writer-epoch.js";
@@ -94,6 +101,8 @@ export class Engine {
   readonly compactor: Compactor;
   readonly gc: GarbageCollector;
   #epoch: WriterEpoch;
+  /** Where the segment WAL lives, when the store is a LocalStore (also in objects mode: it is sealed and replayed). */
+  readonly #segmentPlace: SegmentWalPlace | undefined;
   #state: EngineState = "open";
   /** What calls after the close get; `#closeCause` is what closed it, and `#closeReason` why. */
   #closeError: Error | undefined;
@@ -113,8 +122,10 @@ export class Engine {
     instrumented: InstrumentedStore;
     store: RetryingStore;
     closeController: AbortController;
+    segmentPlace?: SegmentWalPlace | undefined;
   }) {
     const { options, clock, epoch, instrumented, store } = parts;
+    this.#segmentPlace = parts.segmentPlace;
     this.#closeController = parts.closeController;
     this.options = options;
     this.clock = clock;
@@ -142,8 +153,8 @@ export class Engine {
     try {
       if (options.signal?.aborted === true) throw new AbortedError("openLog", "not_applied", { cause: options.signal.reason });
       const engine = resolved.readOnly
-        ? await Engine.#openReadOnly({ resolved, clock, instrumented, store, closeController })
-        : await Engine.#openWriter({ resolved, clock, instrumented, store, closeController });
+        ? await Engine.#openReadOnly({ resolved, clock, instrumented, store, closeController, segmentDir: segmentPlaceOf(userStore, { ...resolved, walMode: "objects" }, options)?.dir })
+        : await Engine.#openWriter({ resolved, clock, instrumented, store, closeController, segmentPlace: segmentPlaceOf(userStore, resolved, options) });
       if (isAborted(options.signal)) {
         await engine.close().catch(() => undefined);
         throw new AbortedError("openLog", "unknown", { cause: options.signal?.reason });
@@ -165,9 +176,10 @@ export class Engine {
     instrumented: InstrumentedStore;
     store: RetryingStore;
     closeController: AbortController;
+    segmentPlace: SegmentWalPlace | undefined;
   }): Promise<Engine> {
     if (parts.resolved.checkCreateOnly) await probeCreateOnly(parts.store, parts.clock, systemRandom);
-    const { epoch } = await WriterEpoch.claim(parts.store, parts.resolved.l0SstBytes);
+    const { epoch } = await WriterEpoch.claim(parts.store, parts.resolved.l0SstBytes, parts.segmentPlace);
     const engine = new Engine({ ...parts, options: parts.resolved, epoch });
     engine.#startEpoch(epoch);
     return engine;
@@ -180,15 +192,27 @@ export class Engine {
     instrumented: InstrumentedStore;
     store: RetryingStore;
     closeController: AbortController;
+    segmentDir: WalDirectory | undefined;
   }): Promise<Engine> {
     const latest = (await readLatestManifest(parts.store)) ?? { id: 0, manifest: emptyManifest() };
     const epoch = WriterEpoch.observe(latest);
     const engine = new Engine({ options: parts.resolved, clock: parts.clock, epoch, instrumented: parts.instrumented, store: parts.store, closeController: parts.closeController });
-    engine.#follower = new WalFollower(parts.store, parts.clock, parts.resolved.pollIntervalMs, engine.#followerTarget(), (error) => {
-      engine.#recorder.followErrors++;
-      engine.#lastFollowError = error;
-    });
-    await engine.#follower.start();
+    const segmentDir = parts.segmentDir;
+    const follower = new WalFollower(
+      parts.store,
+      parts.clock,
+      parts.resolved.pollIntervalMs,
+      engine.#followerTarget(),
+      (error) => {
+        engine.#recorder.followErrors++;
+        engine.#lastFollowError = error;
+      },
+      segmentDir === undefined ? undefined : new SegmentTail(segmentDir),
+    );
+    engine.#follower = follower;
+    const unwatch = segmentDir?.watch?.(() => follower.wake());
+    if (unwatch !== undefined) engine.onClosed(unwatch);
+    await follower.start();
     return engine;
   }
 
@@ -200,6 +224,9 @@ export class Engine {
       },
       get manifest() {
         return engine.#epoch.manifest;
+      },
+      get wantsNewerManifest() {
+        return engine.#epoch.frozen.length > 0;
       },
       applyBatches: (batches) => {
         const epoch = this.#epoch;
@@ -515,6 +542,7 @@ export class Engine {
     this.#closeError = reason === "failed" ? new ClosedError("the log", "failed", { cause: error }) : error;
     this.#epoch.stopped = true;
     this.#epoch.wal?.stop();
+    void this.#epoch.segments?.close().catch(() => undefined);
     this.#follower?.stop();
     this.#closeController.abort(error);
     this.#watermark.fail(error);
@@ -547,6 +575,11 @@ export class Engine {
   /** True once close() was called: background tasks start no new work and abandon long work. */
   get closing(): boolean {
     return this.#closeRequested || this.#state === "closed";
+  }
+
+  /** The segment WAL's directory (on a LocalStore), for the garbage collector. */
+  get segmentDirectory(): WalDirectory | undefined {
+    return this.#segmentPlace?.dir;
   }
 
   /** The current writer epoch, or undefined once closed. */
@@ -623,16 +656,17 @@ export class Engine {
 
   #startEpoch(epoch: WriterEpoch): void {
     if (this.options.readOnly) throw new InternalError("a read-only engine has no writer epoch");
-    epoch.wal = new WalWriter({
-      store: this.store,
+    const walHooks = {
       clock: this.clock,
-      writerEpoch: epoch.writerEpoch,
       firstWalId: epoch.flushedWals[epoch.flushedWals.length - 1]!.walId + 1,
-      flushIntervalMs: this.options.flushIntervalMs,
       beforeCut: () => this.#writeCutBatch(epoch),
-      onFlushed: (flush) => this.#onWalFlushed(epoch, flush),
-      onFailed: (error) => this.reportFailure(epoch, error),
-    });
+      onFlushed: (flush: WalFlush) => this.#onWalFlushed(epoch, flush),
+      onFailed: (error: unknown) => this.reportFailure(epoch, error),
+    };
+    epoch.wal =
+      epoch.segments !== undefined
+        ? new SegmentWalWriter({ segments: epoch.segments, ...walHooks })
+        : new WalWriter({ store: this.store, writerEpoch: epoch.writerEpoch, flushIntervalMs: this.options.flushIntervalMs, ...walHooks });
     this.#epoch = epoch;
     this.version.update(this.#sourcesOf(epoch));
     if (epoch.frozen.length > 0) this.flusher.kick();
@@ -680,6 +714,7 @@ export class Engine {
     this.#state = "recovering";
     failed.stopped = true;
     failed.wal.stop();
+    void failed.segments?.close().catch(() => undefined);
     const error = new StorageError(
       `a store write failed for longer than storeRetryDeadlineMs (${this.options.retry.deadlineMs} ms); ` +
         `pending writes may or may not be durable: read back to check before retrying`,
@@ -701,8 +736,11 @@ export class Engine {
     }
     while (this.#state === "recovering") {
       try {
-        const { epoch } = await WriterEpoch.claim(this.store, this.options.l0SstBytes);
-        if (this.#state !== "recovering") return;
+        const { epoch } = await WriterEpoch.claim(this.store, this.options.l0SstBytes, this.#segmentPlace);
+        if (this.#state !== "recovering") {
+          void epoch.segments?.close().catch(() => undefined);
+          return;
+        }
         this.#startEpoch(epoch);
         this.#state = "open";
         this.#lastRecoveredMs = this.clock.elapsedMs();
@@ -722,4 +760,19 @@ export class Engine {
 /** Whether `signal` has fired (a function, so that TypeScript does not narrow `aborted` across awaits). */
 function isAborted(signal: AbortSignal | undefined): boolean {
   return signal?.aborted === true;
+}
+
+/** Reserved directory of the segment WAL under a LocalStore's root (LocalStore never lists it). */
+export const SEGMENT_WAL_DIR = ".durastream-wal";
+
+/** The segment WAL's place: on a LocalStore always (to seal and replay it), written in "segments" mode. */
+function segmentPlaceOf(userStore: ObjectStore, resolved: ResolvedEngineOptions, options: EngineOptions): SegmentWalPlace | undefined {
+  const write = resolved.walMode === "segments";
+  const root = userStore instanceof LocalStore ? userStore.root : userStore.localRoot;
+  const dir = options.walDirectory ?? (root === undefined ? undefined : new NodeWalDirectory(path.join(root, SEGMENT_WAL_DIR)));
+  if (dir === undefined) {
+    if (write) throw new ValidationError(`walMode "segments" needs a LocalStore (file:// store); ${userStore.description ?? "this store"} takes walMode "objects"`);
+    return undefined;
+  }
+  return { dir, write, segmentBytes: resolved.walSegmentBytes };
 }

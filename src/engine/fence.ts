@@ -49,12 +49,13 @@ export async function listWalIds(store: ObjectStore, afterId: number): Promise<{
 }
 
 /**
- * Step 2: writes the fence. Returns its id. Throws FencedError when a newer writer claimed
+ * Step 2: writes the fence above every listed WAL object and above `aboveWalId` (the highest
+ * frame id of the segment WAL, segment-recovery.ts). Returns its id. Throws FencedError when a newer writer claimed
  * the root in the meantime.
  */
-export async function writeWalFence(store: ObjectStore, ours: StoredManifest): Promise<number> {
+export async function writeWalFence(store: ObjectStore, ours: StoredManifest, aboveWalId = 0): Promise<number> {
   const listed = await listWalIds(store, ours.manifest.replayAfterWalId);
-  let fenceId = Math.max(ours.manifest.replayAfterWalId, ...listed.map((w) => w.id)) + 1;
+  let fenceId = Math.max(ours.manifest.replayAfterWalId, aboveWalId, ...listed.map((w) => w.id)) + 1;
   for (let attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++) {
     try {
       await store.put(walKey(fenceId), new Uint8Array(0), { ifNoneMatch: "*" });

@@ -116,12 +116,34 @@ export class GarbageCollector {
 
   async #collectWal(epoch: WriterEpoch): Promise<void> {
     const through = epoch.manifest.manifest.replayAfterWalId;
+    await this.#collectSegments(epoch, through);
     if (through <= this.#lastWalGcThrough) return;
     for (const wal of await listWalIds(this.engine.store, Math.max(0, this.#lastWalGcThrough - 1))) {
       if (wal.id > through || epoch.stopped) break;
       if (wal.size > 0) await this.#delete(walKey(wal.id));
     }
     this.#lastWalGcThrough = through;
+  }
+
+  /**
+   * Segment WAL files whose every frame is at or below the replay point: this epoch's own are
+   * kept for reuse (segment-set.ts), older epochs' are unlinked (never reused: a stalled writer
+   * of that epoch may still write into its open file).
+   */
+  async #collectSegments(epoch: WriterEpoch, through: number): Promise<void> {
+    await epoch.segments?.retireThrough(through);
+    const dir = this.engine.segmentDirectory;
+    if (dir === undefined) return;
+    const keep = [];
+    for (const file of epoch.foreignWalFiles) {
+      if (file.maxWalId <= through && !epoch.stopped) {
+        await dir.unlink(file.name);
+        this.engine.recorder.objectsDeleted++;
+      } else {
+        keep.push(file);
+      }
+    }
+    epoch.foreignWalFiles = keep;
   }
 
   async #collectSsts(epoch: WriterEpoch): Promise<void> {

@@ -10,6 +10,10 @@
  * objects) are skipped. An idle log costs two GETs per poll, plus one LIST of the manifests
  * every MANIFEST_LIST_INTERVAL_MS (a reader that fell behind the writer's GC needs it).
  *
+ * On a LocalStore written in segment mode, an id without an object is looked up in the segment
+ * WAL (segment-tail.ts: only acknowledged frames), and a change in the WAL directory (fs.watch)
+ * wakes the follower at once, so a reader on the same machine sees an ack within milliseconds.
+ *
  * Batch seqs must follow each other: a gap means an object vanished between two probes, and the
  * follower reloads from the newest manifest instead of skipping records.
  */
@@ -20,6 +24,7 @@ import { decodeManifest } from "./manifest-format.js";
 import { listManifestIds, readLatestManifest, type StoredManifest } from "./manifest-store.js";
 import { manifestKey, walKey } from "./paths.js";
 import { decodeWalObject, type WalBatch } from "./wal-format.js";
+import type { SegmentTail } from "./segment-tail.js";
 
 /** WAL objects one poll applies at most before yielding to readers (the rest come next poll). */
 const MAX_WAL_OBJECTS_PER_POLL = 256;
@@ -38,6 +43,12 @@ export interface FollowerTarget {
   /** The manifest the reader has adopted. */
   readonly manifest: StoredManifest;
   applyBatches(batches: WalBatch[]): void;
+  /**
+   * Whether the reader holds frozen memtables that a newer manifest would let it drop: then a
+   * poll probes the next manifest even while WAL entries keep coming (the segment WAL keeps
+   * frames longer than the object WAL keeps objects, so their absence cannot be the only cue).
+   */
+  readonly wantsNewerManifest: boolean;
   adoptManifest(stored: StoredManifest): void;
 }
 
@@ -47,6 +58,7 @@ export class WalFollower {
   #polling: Promise<boolean> | undefined;
   #stopped = false;
   #lastListMs = Number.NEGATIVE_INFINITY;
+  #pollAgain = false;
   polls = 0;
 
   constructor(
@@ -55,6 +67,7 @@ export class WalFollower {
     private readonly pollIntervalMs: number,
     private readonly target: FollowerTarget,
     private readonly onError: (error: unknown) => void,
+    private readonly segments?: SegmentTail,
   ) {
     this.#nextWalId = target.manifest.manifest.replayAfterWalId + 1;
   }
@@ -74,6 +87,17 @@ export class WalFollower {
   stop(): void {
     this.#stopped = true;
     this.#timer?.cancel();
+    void this.segments?.close();
+  }
+
+  /** Something changed in the WAL (a watch event): poll now, or again right after the poll running. */
+  wake(): void {
+    if (this.#stopped) return;
+    if (this.#polling !== undefined) {
+      this.#pollAgain = true;
+      return;
+    }
+    this.pollOnce().catch((error: unknown) => this.onError(error));
   }
 
   async idle(): Promise<void> {
@@ -84,6 +108,10 @@ export class WalFollower {
   pollOnce(): Promise<boolean> {
     this.#polling ??= this.#poll().finally(() => {
       this.#polling = undefined;
+      if (this.#pollAgain) {
+        this.#pollAgain = false;
+        this.wake();
+      }
     });
     return this.#polling;
   }
@@ -103,27 +131,35 @@ export class WalFollower {
 
   async #poll(): Promise<boolean> {
     this.polls++;
+    // Only on a local disk with a segment WAL: objects vanish under GC, which is cue enough.
+    if (this.segments !== undefined && this.target.wantsNewerManifest) await this.#adoptNewerManifest();
     for (let applied = 0; applied < MAX_WAL_OBJECTS_PER_POLL; applied++) {
       if (this.#stopped) return false;
       const bytes = await this.#get(walKey(this.#nextWalId));
       if (bytes === undefined) {
+        const batches = await this.segments?.batchesOf(this.#nextWalId);
+        if (this.#stopped) return false;
+        if (batches !== undefined) {
+          this.#applyBatches(walKey(this.#nextWalId), batches);
+          this.#nextWalId++;
+          continue;
+        }
         if (!(await this.#adoptNewerManifest())) return false;
         continue;
       }
       if (this.#stopped) return false;
-      if (bytes.length > 0) this.#apply(this.#nextWalId, bytes);
+      if (bytes.length > 0) this.#applyBatches(walKey(this.#nextWalId), decodeWalObject(walKey(this.#nextWalId), this.#nextWalId, bytes).batches);
       this.#nextWalId++;
     }
     return true;
   }
 
-  #apply(walId: number, bytes: Uint8Array): void {
-    const object = decodeWalObject(walKey(walId), walId, bytes);
-    const fresh = object.batches.filter((batch) => batch.seq > this.target.lastSeq);
+  #applyBatches(source: string, batches: WalBatch[]): void {
+    const fresh = batches.filter((batch) => batch.seq > this.target.lastSeq);
     let previous = this.target.lastSeq;
     for (const batch of fresh) {
       if (batch.seq !== previous + 1) {
-        throw new CorruptionError(walKey(walId), `batch seq ${batch.seq} does not follow ${previous}: batches are missing`);
+        throw new CorruptionError(source, `batch seq ${batch.seq} does not follow ${previous}: batches are missing`);
       }
       previous = batch.seq;
     }

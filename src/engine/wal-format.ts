@@ -96,7 +96,8 @@ export function decodeWalObject(objectKey: string, expectedWalId: number, bytes:
   }
 }
 
-function readBatches(reader: ByteReader, count: number): WalBatch[] {
+/** Reads `count` batches as `encodeBatch` wrote them (also the payload of a segment WAL frame). */
+export function readBatches(reader: ByteReader, count: number): WalBatch[] {
   const batches: WalBatch[] = [];
   for (let b = 0; b < count; b++) {
     const seq = reader.u64();

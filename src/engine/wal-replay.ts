@@ -1,5 +1,6 @@
 /**
- * WAL replay on open: reads the WAL objects in (replayAfterWalId, fenceId) in id order and
+ * WAL replay on open: reads the WAL objects in (replayAfterWalId, fenceId) in id order (or, for
+ * an id with no object, the segment WAL frame found at takeover: segment-recovery.ts) and
  * hands their batches to the caller, skipping batches already in SSTs (seq <= lastL0Seq) and
  * zero-byte fences. A few objects are fetched ahead so that replay from S3 is not one round
  * trip per object.
@@ -20,9 +21,14 @@ export interface ReplayedWal {
   maxSeq: number;
 }
 
+/** A WAL id's batches from the segment WAL (used when no object has that id). */
+export interface WalFrameSource {
+  get(walId: number): { batches: WalBatch[]; maxSeq: number } | undefined;
+}
+
 export async function* replayWal(
   store: ObjectStore,
-  range: { afterWalId: number; beforeWalId: number; lastL0Seq: number },
+  range: { afterWalId: number; beforeWalId: number; lastL0Seq: number; frames?: WalFrameSource },
 ): AsyncGenerator<ReplayedWal, void, void> {
   const fetches: Promise<Uint8Array | undefined>[] = [];
   let nextToFetch = range.afterWalId + 1;
@@ -41,15 +47,17 @@ export async function* replayWal(
   for (let walId = range.afterWalId + 1; walId < range.beforeWalId; walId++) {
     fetchMore();
     const bytes = await fetches.shift()!;
-    if (bytes === undefined) {
-      throw new CorruptionError(walKey(walId), "a WAL object that must be replayed is missing");
+    // An object wins over a segment frame of the same id (the frame is a sealed writer's late write).
+    const frame = bytes === undefined ? range.frames?.get(walId) : undefined;
+    if (bytes === undefined && frame === undefined) {
+      throw new CorruptionError(walKey(walId), "a WAL object or segment frame that must be replayed is missing");
     }
-    if (bytes.length === 0) {
+    if (bytes !== undefined && bytes.length === 0) {
       yield { walId, batches: [], maxSeq: 0 };
       continue;
     }
-    const object = decodeWalObject(walKey(walId), walId, bytes);
-    const batches = object.batches.filter((batch) => batch.seq > range.lastL0Seq);
+    const all = frame?.batches ?? decodeWalObject(walKey(walId), walId, bytes!).batches;
+    const batches = all.filter((batch) => batch.seq > range.lastL0Seq);
     for (const batch of batches) {
       // Engine seqs are contiguous: a missing one means a WAL object lost its batches (for
       // example one emptied to zero bytes, which would otherwise pass for a fence).
@@ -58,7 +66,7 @@ export async function* replayWal(
       }
       previousSeq = batch.seq;
     }
-    const maxSeq = object.batches.length === 0 ? 0 : object.batches[object.batches.length - 1]!.seq;
+    const maxSeq = all.length === 0 ? 0 : all[all.length - 1]!.seq;
     yield { walId, batches, maxSeq };
   }
 }

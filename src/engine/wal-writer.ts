@@ -26,6 +26,7 @@ import type { Clock, TimerHandle } from "../util/clock.js";
 import { walKey } from "./paths.js";
 import { encodeWalObject } from "./wal-format.js";
 import { failpoint } from "../util/failpoints.js";
+import type { WalFlush, WalSink } from "./wal.js";
 
 /**
  * A buffer this large is flushed in a microtask right after the current one, instead of after
@@ -34,13 +35,7 @@ import { failpoint } from "../util/failpoints.js";
  */
 export const WAL_FLUSH_NOW_BYTES = 1024 * 1024;
 
-export interface WalFlush {
-  walId: number;
-  maxSeq: number;
-  bytes: number;
-  batches: number;
-  durationMs: number;
-}
+export type { WalFlush } from "./wal.js";
 
 export interface WalWriterOptions {
   store: ObjectStore;
@@ -54,7 +49,7 @@ export interface WalWriterOptions {
   onFailed: (error: unknown) => void;
 }
 
-export class WalWriter {
+export class WalWriter implements WalSink {
   readonly #options: WalWriterOptions;
   #batches: Uint8Array[] = [];
   #bufferedBytes = 0;

@@ -15,8 +15,19 @@ import { Memtable } from "./memtable.js";
 import { replayWal } from "./wal-replay.js";
 import { firstFreeSstId } from "./sst-ids.js";
 import type { WriteOp } from "./wal-format.js";
-import type { WalWriter } from "./wal-writer.js";
+import type { WalSink } from "./wal.js";
 import type { CutSource } from "./engine.js";
+import { SegmentSet } from "./segment-set.js";
+import { publishTakeover, syncReplayedSegments, takeOverSegments, type ForeignWalFile } from "./segment-recovery.js";
+import type { WalDirectory } from "./wal-files.js";
+
+/** Where the segment WAL lives (LocalStore only) and whether this epoch writes to it. */
+export interface SegmentWalPlace {
+  dir: WalDirectory;
+  /** True: this epoch writes segments; false: it writes objects but still seals and replays segments. */
+  write: boolean;
+  segmentBytes: number;
+}
 
 export interface FrozenMemtable {
   memtable: Memtable;
@@ -41,7 +52,11 @@ export class WriterEpoch {
   nextSstId: number;
   /** SST ids below this were allocated by earlier writers (sst-ids.ts): unreferenced ones are orphans. */
   readonly sstIdFloorAtOpen: number;
-  wal!: WalWriter;
+  wal!: WalSink;
+  /** The segment WAL's files of this epoch (segment mode only). */
+  segments: SegmentSet | undefined;
+  /** WAL files of older epochs found at takeover: removed once the replay point covers them. */
+  foreignWalFiles: ForeignWalFile[] = [];
   /** What asked to write at the next WAL cut (Engine.writeAtNextCut). */
   readonly cutSources = new Set<CutSource>();
   stopped = false;
@@ -76,21 +91,44 @@ export class WriterEpoch {
     this.frozen = this.frozen.filter((f) => f.maxSeq > covered);
   }
 
-  /** Claims the store (new epoch + WAL fence) and replays the WAL into memtables. */
-  static async claim(store: ObjectStore, l0SstBytes: number): Promise<{ epoch: WriterEpoch; fenceWalId: number }> {
+  /**
+   * Claims the store (new epoch + WAL fence) and replays the WAL into memtables. With `place`,
+   * also seals and replays the segment WAL (segment-recovery.ts); with `place.write`, first puts
+   * this epoch's first segment in place, so that a newer writer listing the directory sees it.
+   */
+  static async claim(store: ObjectStore, l0SstBytes: number, place?: SegmentWalPlace): Promise<{ epoch: WriterEpoch; fenceWalId: number }> {
     const claimed = await claimWriterEpoch(store);
-    const fenceWalId = await writeWalFence(store, claimed);
-    const epoch = new WriterEpoch(claimed, await firstFreeSstId(store, claimed.manifest.nextSstId));
-    const m = claimed.manifest;
-    for await (const wal of replayWal(store, { afterWalId: m.replayAfterWalId, beforeWalId: fenceWalId, lastL0Seq: m.lastL0Seq })) {
-      for (const batch of wal.batches) {
-        epoch.applyBatch(batch.seq, batch.ops);
-        if (epoch.active.sizeBytes >= l0SstBytes) epoch.freezeActive();
+    let segments: SegmentSet | undefined;
+    try {
+      if (place?.write === true) {
+        await place.dir.ensure();
+        segments = new SegmentSet({ dir: place.dir, writerEpoch: claimed.manifest.writerEpoch, segmentBytes: place.segmentBytes });
+        await segments.nextSegment(0);
       }
-      epoch.flushedWals.push({ walId: wal.walId, maxSeq: wal.maxSeq });
+      const m = claimed.manifest;
+      const takeover = place === undefined ? undefined : await takeOverSegments(place.dir, { ourEpoch: m.writerEpoch, replayAfterWalId: m.replayAfterWalId });
+      const fenceWalId = await writeWalFence(store, claimed, takeover?.maxWalId ?? 0);
+      const epoch = new WriterEpoch(claimed, await firstFreeSstId(store, claimed.manifest.nextSstId));
+      for await (const wal of replayWal(store, { afterWalId: m.replayAfterWalId, beforeWalId: fenceWalId, lastL0Seq: m.lastL0Seq, frames: takeover?.frames })) {
+        for (const batch of wal.batches) {
+          epoch.applyBatch(batch.seq, batch.ops);
+          if (epoch.active.sizeBytes >= l0SstBytes) epoch.freezeActive();
+        }
+        epoch.flushedWals.push({ walId: wal.walId, maxSeq: wal.maxSeq });
+      }
+      epoch.flushedWals.push({ walId: fenceWalId, maxSeq: 0 });
+      // Frames read from the page cache may never have been fdatasync'd by their writer: make
+      // them durable before this epoch acks a seq that follows theirs.
+      if (takeover !== undefined) await syncReplayedSegments(place!.dir, takeover);
+      if (segments !== undefined) await segments.openAckFile(fenceWalId);
+      else if (takeover !== undefined && takeover.frames.size > 0) await publishTakeover(place!.dir, m.writerEpoch, fenceWalId);
+      epoch.segments = segments;
+      epoch.foreignWalFiles = takeover?.foreign ?? [];
+      return { epoch, fenceWalId };
+    } catch (error) {
+      await segments?.close().catch(() => undefined);
+      throw error;
     }
-    epoch.flushedWals.push({ walId: fenceWalId, maxSeq: 0 });
-    return { epoch, fenceWalId };
   }
 
   /** Puts a batch into the active memtable (the WAL side is the caller's). */

@@ -139,6 +139,8 @@ const liveTempNames = new Set<string>();
 export class LocalStore implements ObjectStore {
   /** The absolute directory the store keeps its objects under. */
   readonly root: string;
+  /** Same as `root`: the segment WAL lives under it (see ObjectStore.localRoot). */
+  readonly localRoot: string;
   readonly description: string;
   readonly #tempStaleMs: number;
   readonly #clock: () => number;
@@ -153,6 +155,7 @@ export class LocalStore implements ObjectStore {
   constructor(root: string, options: LocalStoreOptions = {}) {
     if (typeof root !== "string" || root.length === 0) throw new ValidationError("LocalStore needs a root directory");
     this.root = path.resolve(root);
+    this.localRoot = this.root;
     this.description = `file://${this.root}`;
     this.#tempStaleMs = positiveMs("tempStaleMs", options.tempStaleMs, DEFAULT_TEMP_STALE_MS);
     const clock = options.clock ?? systemClock;

@@ -90,6 +90,12 @@ export interface ObjectStore {
   close?(): Promise<void>;
   /** A short description for logs and errors (never a credential). */
   readonly description?: string | undefined;
+  /**
+   * For a store on a local POSIX filesystem: the absolute directory it keeps its objects under.
+   * The log then keeps its segment WAL there (walMode "segments", in `.durastream-wal`). A
+   * wrapper around a LocalStore forwards it when the segment WAL should stay available.
+   */
+  readonly localRoot?: string | undefined;
 }
 
 /** The longest key any store accepts, in UTF-8 bytes (S3's limit). */

@@ -91,7 +91,7 @@ describe("durastream CLI as child processes (LocalStore)", { timeout: 60_000 }, 
   it("inspect --verify passes on a healthy store and reports a flipped byte in an SST and in a WAL object (exit 1)", async () => {
     const dir = await makeTempDir("cli-inspect");
     const url = pathToFileURL(dir).href;
-    const log = await openLog({ store: url, l0SstBytes: 1024 });
+    const log = await openLog({ store: url, l0SstBytes: 1024, walMode: "objects" }); // WAL objects to damage (segments: tests/engine/segment-wal.test.ts)
     try {
       const stream = await log.openStream("s", { createIfMissing: true });
       for (let i = 0; i < 20; i++) await stream.append(Array.from({ length: 10 }, (_, j) => ({ body: `record ${i}-${j} `.repeat(4) })));

@@ -20,6 +20,7 @@ import { seededRandom, type Random } from "../../src/util/random.js";
 import { REPO_ROOT, delay, spawnTsx, type TsxChild } from "../helpers/child-process.js";
 import { assertGets, assertRangeScan, findDurablePrefix, scanModel } from "../helpers/engine-check.js";
 import { makeTempDir } from "../helpers/temp-dir.js";
+import { LOCAL_WAL_MODES, testWalMode, useWalMode } from "../helpers/test-stores.js";
 import { CRASH_ENGINE_OPTIONS, CRASH_KEYSPACE, MAX_INFLIGHT_BATCHES, applyBatch, crashBatch, crashKey, textOf, type Model } from "./fixtures/workload.js";
 
 const SEED = Number(process.env.CRASH_SEED ?? 20_260_601);
@@ -49,7 +50,8 @@ interface RoundResult {
   metrics: ChildTotals | undefined;
 }
 
-it(`keeps every acked batch, whole, across ${ROUNDS} SIGKILLs at random moments (seed ${SEED})`, { timeout: 180_000 }, async () => {
+for (const walMode of LOCAL_WAL_MODES) it(`WAL ${walMode}: keeps every acked batch, whole, across ${ROUNDS} SIGKILLs at random moments (seed ${SEED})`, { timeout: 180_000 }, async () => {
+  useWalMode(walMode);
   const root = await makeTempDir("engine-crash");
   const random = seededRandom(SEED);
   let model: Model = new Map();
@@ -117,7 +119,7 @@ async function crashRound(input: { child: TsxChild; root: string; round: number;
   failOnChildError(child, context);
   assert.equal(exit.signal, "SIGKILL", `${context}: the writer exited by itself (${exit.code}); stderr:\n${child.stderr()}`);
   const { acked, baseSeq, metrics } = readChildOutput(child, input.lastSeq, context);
-  const engine = await Engine.open(new LocalStore(root), VERIFY_OPTIONS);
+  const engine = await Engine.open(new LocalStore(root), { ...VERIFY_OPTIONS, walMode: testWalMode() });
   try {
     const actual = await scanModel(engine, context);
     const prefix = findDurablePrefix({

@@ -18,6 +18,7 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import type { WalMode } from "../../src/engine/engine-options.js";
 import { Engine, type EngineOptions } from "../../src/engine/engine.js";
 import { decodeManifest, type Manifest } from "../../src/engine/manifest-format.js";
 import { readLatestManifest } from "../../src/engine/manifest-store.js";
@@ -29,7 +30,7 @@ import { REPO_ROOT, spawnTsx, type TsxChild } from "../helpers/child-process.js"
 import { describeDiff, modelsEqual, scanModel } from "../helpers/engine-check.js";
 import { GatedStore } from "../helpers/gated-store.js";
 import { makeTempDir } from "../helpers/temp-dir.js";
-import { createTestBucket, openStoreSpec, removeTestBucket, s3ConnectionFromEnv, type S3Connection } from "../helpers/test-stores.js";
+import { createTestBucket, LOCAL_WAL_MODES, openStoreSpec, removeTestBucket, s3ConnectionFromEnv, testWalMode, useWalMode, type S3Connection } from "../helpers/test-stores.js";
 import { CRASH_ENGINE_OPTIONS, MAX_INFLIGHT_BATCHES, applyBatch, twoWriterBatch, type Model, type WorkloadBatch } from "./fixtures/workload.js";
 
 const SEED = Number(process.env.TWO_WRITERS_SEED ?? 4_242);
@@ -114,11 +115,11 @@ async function writerChain(spec: string, names: readonly string[], seed: number,
     );
     for (let b = 0; b < prefix; b++) applyBatch(expected, twoWriterBatch(seed, name, b), out.baseSeq + 1 + b);
   }
-  await assertStoreHolds(openStoreSpec(spec), expected, context);
+  await assertStoreHolds(openStoreSpec(spec), expected, context, spec.startsWith("file:") ? testWalMode() : "objects");
 }
 
-async function assertStoreHolds(store: ObjectStore, expected: Model, context: string): Promise<void> {
-  const engine = await Engine.open(store, { ...CRASH_ENGINE_OPTIONS });
+async function assertStoreHolds(store: ObjectStore, expected: Model, context: string, walMode: WalMode = "objects"): Promise<void> {
+  const engine = await Engine.open(store, { ...CRASH_ENGINE_OPTIONS, walMode });
   try {
     const actual = await scanModel(engine, context);
     assert.ok(modelsEqual(expected, actual), `${context}: the final state differs:\n  ${describeDiff(expected, actual).join("\n  ")}`);
@@ -129,10 +130,13 @@ async function assertStoreHolds(store: ObjectStore, expected: Model, context: st
 }
 
 describe("two writer processes on one root", () => {
-  it(`LocalStore: each writer ends fenced when the next one opens, and nothing acked by any is lost (seed ${SEED})`, { timeout: 90_000 }, async () => {
-    const root = await makeTempDir("two-writers");
-    await writerChain(`file:${root}`, ["w1", "w2", "w3"], SEED, `LocalStore, seed ${SEED}`);
-  });
+  for (const walMode of LOCAL_WAL_MODES) {
+    it(`LocalStore, WAL ${walMode}: each writer ends fenced when the next one opens, and nothing acked by any is lost (seed ${SEED})`, { timeout: 90_000 }, async () => {
+      useWalMode(walMode);
+      const root = await makeTempDir("two-writers");
+      await writerChain(`file:${root}`, ["w1", "w2", "w3"], SEED, `LocalStore, WAL ${walMode}, seed ${SEED}`);
+    });
+  }
 
   const s3 = s3ConnectionFromEnv();
   if (s3 === undefined) {

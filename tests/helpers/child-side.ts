@@ -3,12 +3,29 @@
  * processes (tests/helpers/child-process.ts is the parent's): one line per event on stdout,
  * "loaded" once the modules are in, then nothing until the parent sends "go" on stdin (it
  * starts the next child while it checks the previous round, to hide the load time).
- * A pipe write is synchronous on Linux: a printed line was printed before the next step runs.
+ * A line is written to the pipe before `print` returns (writeSync, waiting while the pipe is
+ * full), so a line printed before a SIGKILL reaches the parent. `process.stdout.write` is not
+ * enough: on Linux it queues in the child once the pipe is full (a parent slow to read, on a
+ * loaded machine), and the queue dies with the child, so the parent counted fewer acks than
+ * the child had printed.
  */
+import { writeSync } from "node:fs";
 import { createInterface } from "node:readline";
 
+/** How long `print` sleeps while the pipe to the parent is full. */
+const PIPE_FULL_SLEEP_MS = 1;
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
 export function print(line: string): void {
-  process.stdout.write(`${line}\n`);
+  const bytes = Buffer.from(`${line}\n`);
+  for (let written = 0; written < bytes.length; ) {
+    try {
+      written += writeSync(1, bytes, written, bytes.length - written);
+    } catch (error) {
+      if ((error as { code?: string }).code !== "EAGAIN") throw error;
+      Atomics.wait(sleeper, 0, 0, PIPE_FULL_SLEEP_MS);
+    }
+  }
 }
 
 /** An error's stable code, or `fallback` for one without. */

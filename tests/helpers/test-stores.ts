@@ -12,6 +12,7 @@ import { DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, S3Clie
 import { LocalStore } from "../../src/store/local-store.js";
 import type { ObjectStore } from "../../src/store/object-store.js";
 import { ensureBucket, S3Store, type S3StoreOptions } from "../../src/store/s3-store.js";
+import type { WalMode } from "../../src/engine/engine-options.js";
 
 export type S3Connection = Omit<S3StoreOptions, "bucket" | "prefix">;
 
@@ -62,4 +63,20 @@ export async function removeTestBucket(connection: S3Connection, bucket: string)
   } finally {
     client.destroy();
   }
+}
+
+/**
+ * The WAL kinds every LocalStore test runs on (issue 11): the object WAL and the segment WAL.
+ * A test picks one with `useWalMode` before it spawns children; the children (and the parent's
+ * own opens) read it back with `testWalMode`, through the environment they inherit.
+ */
+export const LOCAL_WAL_MODES: readonly WalMode[] = ["objects", "segments"];
+const WAL_MODE_ENV = "DURASTREAM_TEST_WAL_MODE";
+
+export function useWalMode(mode: WalMode): void {
+  process.env[WAL_MODE_ENV] = mode;
+}
+
+export function testWalMode(): WalMode {
+  return process.env[WAL_MODE_ENV] === "segments" ? "segments" : "objects";
 }

@@ -44,7 +44,10 @@ export class CountingStore implements ObjectStore {
   /** Every put and delete, in order: "put <key>" / "delete <key>". */
   readonly mutations: string[] = [];
 
+  readonly localRoot: string | undefined;
+
   constructor(inner: ObjectStore) {
+    this.localRoot = inner.localRoot;
     this.#inner = inner;
     this.description = `counting(${inner.description ?? "store"})`;
   }

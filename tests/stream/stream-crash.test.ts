@@ -20,6 +20,7 @@ import { it } from "node:test";
 import { LocalStore, headerText, openLog, recordText, type Stream } from "../../src/index.js";
 import { seededRandom, type Random } from "../../src/util/random.js";
 import { REPO_ROOT, delay, spawnTsx, type TsxChild } from "../helpers/child-process.js";
+import { LOCAL_WAL_MODES, testWalMode, useWalMode } from "../helpers/test-stores.js";
 import { makeTempDir } from "../helpers/temp-dir.js";
 import { CRASH_LOG_OPTIONS, CRASH_STREAMS, MAX_INFLIGHT_APPENDS, SESSION_INFLIGHT_BYTES, crashAppend, type CrashStream } from "./fixtures/crash-workload.js";
 
@@ -37,7 +38,8 @@ interface ChildReport {
   metrics: { l0Flushes: number; compactions: number; objectsDeleted: number; walFlushes: number } | undefined;
 }
 
-it(`keeps every acked append, whole and in order, across ${ROUNDS} SIGKILLs of a stream writer (seed ${SEED})`, { timeout: 180_000 }, async () => {
+for (const walMode of LOCAL_WAL_MODES) it(`WAL ${walMode}: keeps every acked append, whole and in order, across ${ROUNDS} SIGKILLs of a stream writer (seed ${SEED})`, { timeout: 180_000 }, async () => {
+  useWalMode(walMode);
   const root = await makeTempDir("stream-crash");
   const random = seededRandom(SEED);
   const expected: Expected = { alpha: [], beta: [] };
@@ -106,7 +108,7 @@ async function checkRound(input: { root: string; round: number; report: ChildRep
     // The child recovered exactly what the previous check left: nothing gained or lost in between.
     for (const stream of CRASH_STREAMS) assert.equal(report.ready[stream], expected[stream].length, `${context}: ${stream} opened at the wrong tail`);
   }
-  const log = await openLog({ store: new LocalStore(root), ...CRASH_LOG_OPTIONS });
+  const log = await openLog({ store: new LocalStore(root), ...CRASH_LOG_OPTIONS, walMode: testWalMode() });
   let acked = 0;
   let unackedDurable = 0;
   try {
@@ -195,7 +197,7 @@ async function readFrom(stream: Stream, seqNum: number): Promise<ReadBack[]> {
 
 /** At the end: every stream, from 0, equals everything the rounds made durable, headers included. */
 async function checkWholeStreams(root: string, expected: Expected): Promise<void> {
-  const log = await openLog({ store: new LocalStore(root), ...CRASH_LOG_OPTIONS });
+  const log = await openLog({ store: new LocalStore(root), ...CRASH_LOG_OPTIONS, walMode: testWalMode() });
   try {
     for (const stream of CRASH_STREAMS) {
       const records = await readFrom(await log.openStream(stream), 0);

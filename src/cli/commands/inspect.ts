@@ -57,6 +57,23 @@ export function inspectionText(report: StoreInspection): string {
       ),
     );
   }
+  if (report.segments.length > 0) {
+    parts.push(`\nWAL segments (${report.segments.length}):\n`);
+    parts.push(
+      table(
+        ["FILE", "SIZE", "STATE", "EPOCH", "FRAMES", "WAL IDS", "SEQS"],
+        report.segments.map((s) => [
+          s.name,
+          bytesText(s.sizeBytes),
+          s.state,
+          String(s.writerEpoch),
+          String(s.frames),
+          s.firstWalId === undefined ? "-" : `${s.firstWalId}..${s.lastWalId}`,
+          s.firstSeq === undefined ? "-" : `${s.firstSeq}..${s.lastSeq}`,
+        ]),
+      ),
+    );
+  }
   parts.push(`\nSSTs (${report.ssts.length}):\n`);
   if (report.ssts.length > 0) {
     parts.push(

@@ -1,0 +1,186 @@
+/**
+ * The segment files of one writer epoch: preallocation, the active segment, recycling.
+ *
+ *   spare-<gen> (create, zeros, fdatasync) ──rename──> seg-<gen>, directory fsync ──> ready
+ *   ready ──> active (frames appended at `offsetBytes`) ──> full: the next ready one becomes active
+ *   retired (every frame at or below the manifest's replay point) ──rename──> seg-<new gen> (reuse)
+ *
+ * Segments grow from FIRST_SEGMENT_BYTES, doubling, up to `segmentBytes` (a frame larger than
+ * that gets a segment of its own size). One segment is always being prepared ahead of the active one, in the background, so that a
+ * flush never waits for zeros or a directory fsync: it writes into blocks that already exist and
+ * calls fdatasync, which then has no metadata to commit. Only this epoch's own segments are
+ * recycled: a file of an older epoch may still be open in a stalled process of that epoch, whose
+ * late write would land in the reused file; such files are unlinked instead (segment-recovery.ts).
+ */
+import { InternalError, assert } from "../errors.js";
+import { ackName, encodeAck, generationOf, segmentName, spareName, SEGMENT_INDEX_LIMIT } from "./segment-format.js";
+import type { WalDirectory, WalFile } from "./wal-files.js";
+import { publishTakeover } from "./segment-recovery.js";
+
+/** Zeros are written in pieces of this size while a segment is preallocated. */
+const ZERO_FILL_PIECE_BYTES = 1024 * 1024;
+/** The first segment of an epoch has this size; each next one doubles, up to `segmentBytes`. */
+export const FIRST_SEGMENT_BYTES = 1024 * 1024;
+/** Retired segments kept for reuse; more are unlinked. */
+export const MAX_RECYCLABLE_SEGMENTS = 2;
+
+export interface OpenSegment {
+  readonly name: string;
+  readonly generation: number;
+  readonly file: WalFile;
+  readonly sizeBytes: number;
+  /** Where the next frame goes. */
+  offsetBytes: number;
+  /** WAL ids of the first and last frame written into it (0 while it holds none). */
+  firstWalId: number;
+  lastWalId: number;
+}
+
+export class SegmentSet {
+  readonly dir: WalDirectory;
+  readonly writerEpoch: number;
+  readonly segmentBytes: number;
+  #nextIndex = 0;
+  #ready: Promise<OpenSegment> | undefined;
+  /** Segments written into, oldest first; the last one is the active one. */
+  readonly #used: OpenSegment[] = [];
+  readonly #recyclable: OpenSegment[] = [];
+  #closed = false;
+  #ackFile: WalFile | undefined;
+  #ackStartWalId = 0;
+  /** The newest acked WAL id not yet written to the ack file, and whether a write is running. */
+  #ackPending: number | undefined;
+  #ackWriting = false;
+
+  constructor(options: { dir: WalDirectory; writerEpoch: number; segmentBytes: number }) {
+    this.dir = options.dir;
+    this.writerEpoch = options.writerEpoch;
+    this.segmentBytes = options.segmentBytes;
+  }
+
+  /** Starts preparing the next segment unless one is on its way. */
+  prepareNext(): void {
+    if (this.#ready !== undefined || this.#closed) return;
+    // Small first segments keep an open cheap (an idle log never zero-fills a full segment).
+    const sizeBytes = Math.min(this.segmentBytes, FIRST_SEGMENT_BYTES * 2 ** Math.min(this.#nextIndex, 20));
+    const ready = this.#prepare(sizeBytes);
+    ready.catch(() => undefined); // awaited by `nextSegment`; a failure there fails the flush
+    this.#ready = ready;
+  }
+
+  /** The segment to write into after the active one; holds at least `minBytes`. */
+  async nextSegment(minBytes: number): Promise<OpenSegment> {
+    if (this.#closed) throw new InternalError("the segment set is closed");
+    this.prepareNext();
+    let segment = await this.#ready!;
+    this.#ready = undefined;
+    if (segment.sizeBytes < minBytes) {
+      // A frame larger than the prepared segment: one of its own size; the prepared one waits.
+      this.#ready = Promise.resolve(segment);
+      segment = await this.#prepare(Math.ceil(minBytes / ZERO_FILL_PIECE_BYTES) * ZERO_FILL_PIECE_BYTES);
+    }
+    this.#used.push(segment);
+    this.prepareNext();
+    return segment;
+  }
+
+  /**
+   * Creates this epoch's ack file (segment-format.ts) once its takeover is complete: frames of
+   * older epochs below `startWalId` are durable from now on.
+   */
+  async openAckFile(startWalId: number): Promise<void> {
+    this.#ackStartWalId = startWalId;
+    await publishTakeover(this.dir, this.writerEpoch, startWalId);
+    this.#ackFile = await this.dir.openFile(ackName(this.writerEpoch));
+  }
+
+  /**
+   * Records `walId` as acknowledged for readers: rewrites the ack file in place, without fsync,
+   * one write at a time (a burst is coalesced into the newest value).
+   */
+  publishAck(walId: number): void {
+    if (this.#ackFile === undefined || this.#closed) return;
+    this.#ackPending = walId;
+    if (!this.#ackWriting) void this.#writeAcks();
+  }
+
+  async #writeAcks(): Promise<void> {
+    this.#ackWriting = true;
+    try {
+      while (this.#ackPending !== undefined && this.#ackFile !== undefined && !this.#closed) {
+        const ackedWalId = this.#ackPending;
+        this.#ackPending = undefined;
+        await this.#ackFile.write(encodeAck({ startWalId: this.#ackStartWalId, ackedWalId }), 0);
+      }
+    } catch {
+      // Readers only lag: the next ack rewrites the file.
+    } finally {
+      this.#ackWriting = false;
+    }
+  }
+
+  /** Segments written into, oldest first (the last is the active one). */
+  get used(): readonly OpenSegment[] {
+    return this.#used;
+  }
+
+  /**
+   * Retires every segment but the active one whose frames all have WAL ids <= `replayAfterWalId`
+   * (an L0 holds all their batches): kept for reuse, or unlinked past the reuse limit.
+   */
+  async retireThrough(replayAfterWalId: number): Promise<void> {
+    while (this.#used.length > 1 && this.#used[0]!.lastWalId <= replayAfterWalId && !this.#closed) {
+      const segment = this.#used.shift()!;
+      if (this.#recyclable.length < MAX_RECYCLABLE_SEGMENTS) {
+        this.#recyclable.push(segment);
+      } else {
+        await segment.file.close().catch(() => undefined);
+        await this.dir.unlink(segment.name);
+      }
+    }
+  }
+
+  /** Closes every file (the epoch ended); preparation in progress is abandoned. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const ready = this.#ready;
+    this.#ready = undefined;
+    const files = [...this.#used, ...this.#recyclable].map((segment) => segment.file);
+    if (this.#ackFile !== undefined) files.push(this.#ackFile);
+    this.#ackFile = undefined;
+    this.#used.length = 0;
+    this.#recyclable.length = 0;
+    const prepared = await ready?.catch(() => undefined);
+    if (prepared !== undefined) files.push(prepared.file);
+    await Promise.allSettled(files.map((file) => file.close()));
+  }
+
+  async #prepare(sizeBytes: number): Promise<OpenSegment> {
+    const index = this.#nextIndex++;
+    assert(index < SEGMENT_INDEX_LIMIT, `writer epoch ${this.writerEpoch} used up its ${SEGMENT_INDEX_LIMIT} segment generations`);
+    const generation = generationOf(this.writerEpoch, index);
+    const recycled = this.#recyclable.length > 0 && sizeBytes <= this.#recyclable[0]!.sizeBytes ? this.#recyclable.shift() : undefined;
+    let file: WalFile;
+    let actualBytes = sizeBytes;
+    if (recycled !== undefined) {
+      // Its old frames stay, but carry the old generation: they never parse as this segment's.
+      await this.dir.rename(recycled.name, segmentName(generation));
+      file = recycled.file;
+      actualBytes = recycled.sizeBytes;
+    } else {
+      file = await this.dir.createFile(spareName(generation));
+      await zeroFill(file, sizeBytes);
+      await file.datasync();
+      await this.dir.rename(spareName(generation), segmentName(generation));
+    }
+    await this.dir.syncDirectory();
+    return { name: segmentName(generation), generation, file, sizeBytes: actualBytes, offsetBytes: 0, firstWalId: 0, lastWalId: 0 };
+  }
+}
+
+async function zeroFill(file: WalFile, sizeBytes: number): Promise<void> {
+  const zeros = new Uint8Array(Math.min(ZERO_FILL_PIECE_BYTES, sizeBytes));
+  for (let at = 0; at < sizeBytes; at += zeros.length) {
+    await file.write(at + zeros.length <= sizeBytes ? zeros : zeros.subarray(0, sizeBytes - at), at);
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * The segment WAL as a read-only reader sees it: the frame with a given WAL id, once it is
+ * acknowledged. Used by the WAL follower (wal-follower.ts) for ids that have no WAL object.
+ *
+ * A reader must never show a frame that a crash could take back, nor a sealed writer's late
+ * frame. Frames sit in the page cache before their fdatasync, so their presence proves nothing;
+ * the ack files (segment-format.ts) do. A frame with id w of epoch e is
+ *   - void when a newer epoch E's ack file has startWalId <= w (E's fence is at or below it);
+ *   - acknowledged when ack-<e> has ackedWalId >= w (its writer fdatasync'd it and passed its
+ *     seal check), or a newer epoch's ack file has startWalId > w (that writer replayed it and
+ *     fdatasync'd it before it created its ack file);
+ *   - otherwise not yet readable: the reader waits (the next poll looks again).
+ *
+ * The tail keeps a cursor (segment, offset) on the frame it expects next, so following costs a
+ * read or two per group commit; when the frame there does not check out (the writer moved to
+ * the next segment, or the segment was recycled: its generation changed), it looks the id up
+ * again among the segments, newest epoch first.
+ */
+import {
+  ACK_PREFIX,
+  FRAME_CHECKSUM_BYTES,
+  FRAME_HEADER_BYTES,
+  SEGMENT_PREFIX,
+  decodeAck,
+  decodeFrameAt,
+  SEGMENT_FRAME_MAGIC,
+  parseWalFileName,
+  type AckRecord,
+  type Frame,
+} from "./segment-format.js";
+import type { WalDirectory, WalFile } from "./wal-files.js";
+import type { WalBatch } from "./wal-format.js";
+
+/** A frame header claiming a larger payload is not read (no frame is that large: segment-set.ts). */
+const MAX_FRAME_PAYLOAD_BYTES = 1024 * 1024 * 1024;
+/** Attempts at reading an ack file that a concurrent rewrite tore. */
+const ACK_READ_ATTEMPTS = 8;
+
+interface Cursor {
+  name: string;
+  generation: number;
+  file: WalFile;
+  offsetBytes: number;
+}
+
+type Standing = "acked" | "void" | "pending";
+
+export class SegmentTail {
+  readonly #dir: WalDirectory;
+  #cursor: Cursor | undefined;
+  #acks = new Map<number, AckRecord>();
+
+  constructor(dir: WalDirectory) {
+    this.#dir = dir;
+  }
+
+  /** The batches of frame `walId` once it is acknowledged; undefined when there is none (yet). */
+  async batchesOf(walId: number): Promise<WalBatch[] | undefined> {
+    const atCursor = await this.#frameAtCursor();
+    if (atCursor !== undefined && atCursor.walId === walId) {
+      const standing = await this.#standingOf(atCursor.writerEpoch, walId);
+      if (standing === "acked") return this.#advance(atCursor);
+      if (standing === "pending") return undefined;
+    }
+    return this.#locate(walId);
+  }
+
+  async close(): Promise<void> {
+    await this.#cursor?.file.close().catch(() => undefined);
+    this.#cursor = undefined;
+  }
+
+  #advance(frame: Frame): WalBatch[] {
+    this.#cursor!.offsetBytes += frame.frameBytes;
+    return frame.batches;
+  }
+
+  async #frameAtCursor(): Promise<Frame | undefined> {
+    const cursor = this.#cursor;
+    if (cursor === undefined) return undefined;
+    return readFrameAt(cursor.file, cursor.offsetBytes, cursor.generation, cursor.name);
+  }
+
+  /** Finds frame `walId` among the segments, newest generation first, and moves the cursor to it. */
+  async #locate(walId: number): Promise<WalBatch[] | undefined> {
+    const generations = (await this.#dir.list())
+      .map((name) => parseWalFileName(SEGMENT_PREFIX, name))
+      .filter((generation): generation is number => generation !== undefined)
+      .sort((a, b) => b - a);
+    for (const generation of generations) {
+      const name = SEGMENT_PREFIX + String(generation).padStart(20, "0");
+      const file = await this.#dir.openFile(name);
+      if (file === undefined) continue;
+      let offsetBytes = 0;
+      let found: Frame | undefined;
+      for (;;) {
+        const frame = await readFrameAt(file, offsetBytes, generation, name);
+        if (frame === undefined || frame.walId > walId) break;
+        if (frame.walId === walId) {
+          found = frame;
+          break;
+        }
+        offsetBytes += frame.frameBytes;
+      }
+      if (found !== undefined) {
+        const standing = await this.#standingOf(found.writerEpoch, walId);
+        if (standing !== "void") {
+          await this.#cursor?.file.close().catch(() => undefined);
+          this.#cursor = { name, generation, file, offsetBytes };
+          return standing === "acked" ? this.#advance(found) : undefined;
+        }
+      }
+      await file.close().catch(() => undefined);
+    }
+    return undefined;
+  }
+
+  async #standingOf(writerEpoch: number, walId: number): Promise<Standing> {
+    let standing = standingFrom(this.#acks, writerEpoch, walId);
+    if (standing === "pending") {
+      this.#acks = await this.#readAcks();
+      standing = standingFrom(this.#acks, writerEpoch, walId);
+    }
+    return standing;
+  }
+
+  async #readAcks(): Promise<Map<number, AckRecord>> {
+    const acks = new Map<number, AckRecord>();
+    for (const name of await this.#dir.list()) {
+      const epoch = parseWalFileName(ACK_PREFIX, name);
+      if (epoch === undefined) continue;
+      const file = await this.#dir.openFile(name);
+      if (file === undefined) continue;
+      try {
+        for (let attempt = 0; attempt < ACK_READ_ATTEMPTS; attempt++) {
+          const record = decodeAck(await file.read(0, 64));
+          if (record !== undefined) {
+            acks.set(epoch, record);
+            break;
+          }
+        }
+      } finally {
+        await file.close().catch(() => undefined);
+      }
+    }
+    return acks;
+  }
+}
+
+function standingFrom(acks: Map<number, AckRecord>, writerEpoch: number, walId: number): Standing {
+  let replayedByNewer = false;
+  for (const [epoch, record] of acks) {
+    if (epoch <= writerEpoch) continue;
+    if (record.startWalId <= walId) return "void";
+    replayedByNewer = true;
+  }
+  if (replayedByNewer) return "acked";
+  const own = acks.get(writerEpoch);
+  return own !== undefined && own.ackedWalId >= walId ? "acked" : "pending";
+}
+
+/** Reads the frame at `offsetBytes` of a segment file, or undefined when none checks out there. */
+async function readFrameAt(file: WalFile, offsetBytes: number, generation: number, name: string): Promise<Frame | undefined> {
+  const header = await file.read(offsetBytes, FRAME_HEADER_BYTES);
+  if (header.length < FRAME_HEADER_BYTES) return undefined;
+  const view = Buffer.from(header.buffer, header.byteOffset, header.byteLength);
+  // Check the magic and generation before reading a payload whose length may be garbage.
+  if (!view.subarray(0, 4).equals(SEGMENT_FRAME_MAGIC) || view.readBigUInt64BE(4) !== BigInt(generation)) return undefined;
+  const payloadBytes = view.readUInt32BE(FRAME_HEADER_BYTES - 4);
+  if (payloadBytes > MAX_FRAME_PAYLOAD_BYTES) return undefined;
+  const frameBytes = FRAME_HEADER_BYTES + payloadBytes + FRAME_CHECKSUM_BYTES;
+  const bytes = await file.read(offsetBytes, frameBytes);
+  const frame = decodeFrameAt(bytes, 0, generation, name);
+  return frame === undefined ? undefined : { ...frame, offsetBytes };
+}

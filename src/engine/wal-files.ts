@@ -1,0 +1,268 @@
+/**
+ * The file layer of the segment WAL: the few file operations it needs, on one directory.
+ *
+ * The segment WAL (segment-wal.ts) and its recovery (segment-recovery.ts) touch the disk only
+ * through `WalDirectory`, so that tests can put a simulated disk behind it (one that loses what
+ * was not fdatasync'd at a "power cut": tests/helpers/simulated-disk.ts) or stall a call (a
+ * writer paused between its write and its fdatasync, or between its fdatasync and its seal
+ * check). Names are plain file names inside the directory, never paths.
+ *
+ * Durability contract (what the real implementation promises and the simulated disk models):
+ *   - `WalFile.write` lands in the page cache only; `datasync` makes every write made before it
+ *     to that file durable (fdatasync: the file's size and blocks, not its name);
+ *   - a new name (`createSmall`, `rename`, `unlink`) is durable only after `syncDirectory`;
+ *   - `createSmall` writes and fsyncs its bytes before it returns (the name still needs
+ *     `syncDirectory`), and fails with `exists` = true when the name is taken.
+ */
+import { constants as fsConstants, watch as fsWatch, type FSWatcher } from "node:fs";
+import { access, mkdir, open, readdir, rename, unlink, type FileHandle } from "node:fs/promises";
+import path from "node:path";
+
+/** An open segment file: positional reads and writes, and fdatasync. */
+export interface WalFile {
+  /** Writes all of `bytes` at `offsetBytes` (page cache only until `datasync`). */
+  write(bytes: Uint8Array, offsetBytes: number): Promise<void>;
+  /** Makes every earlier write to this file durable. */
+  datasync(): Promise<void>;
+  /** Reads up to `lengthBytes` at `offsetBytes` (fewer at the end of the file). */
+  read(offsetBytes: number, lengthBytes: number): Promise<Uint8Array>;
+  sizeBytes(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** One directory of WAL files. */
+export interface WalDirectory {
+  /** A description for error messages (the directory's path). */
+  readonly description: string;
+  /** Creates the directory (and its parents) if missing, durably. */
+  ensure(): Promise<void>;
+  /** The names in the directory (empty when it does not exist). */
+  list(): Promise<string[]>;
+  /** Creates `name` exclusively and returns it open for writing; throws if it exists. */
+  createFile(name: string): Promise<WalFile>;
+  /** Opens an existing file for reading and writing; undefined when it does not exist. */
+  openFile(name: string): Promise<WalFile | undefined>;
+  /** Creates `name` with `bytes`, exclusively, and fsyncs it; false when the name was taken. */
+  createSmall(name: string, bytes: Uint8Array): Promise<boolean>;
+  /** Whether `name` exists. */
+  exists(name: string): Promise<boolean>;
+  rename(from: string, to: string): Promise<void>;
+  /** Removes `name`; no error when it is already gone. */
+  unlink(name: string): Promise<void>;
+  /** Makes the directory's entries (creates, renames, unlinks so far) durable. */
+  syncDirectory(): Promise<void>;
+  /** Calls `onChange` when files in the directory change (a cheap wake-up); returns a stop function. */
+  watch?(onChange: () => void): () => void;
+}
+
+/** The real file layer, on node:fs/promises. */
+export class NodeWalDirectory implements WalDirectory {
+  readonly description: string;
+  readonly #dir: string;
+
+  constructor(dir: string) {
+    this.#dir = path.resolve(dir);
+    this.description = this.#dir;
+  }
+
+  async ensure(): Promise<void> {
+    await mkdir(this.#dir, { recursive: true });
+    await syncDirectoryAt(path.dirname(this.#dir));
+    await syncDirectoryAt(this.#dir);
+  }
+
+  async list(): Promise<string[]> {
+    try {
+      return await readdir(this.#dir);
+    } catch (error) {
+      if (errnoOf(error) === "ENOENT") return [];
+      throw error;
+    }
+  }
+
+  async createFile(name: string): Promise<WalFile> {
+    return new NodeWalFile(await open(this.#path(name), "wx+"));
+  }
+
+  async openFile(name: string): Promise<WalFile | undefined> {
+    try {
+      return new NodeWalFile(await open(this.#path(name), fsConstants.O_RDWR | fsConstants.O_NOFOLLOW));
+    } catch (error) {
+      if (errnoOf(error) === "ENOENT") return undefined;
+      throw error;
+    }
+  }
+
+  async createSmall(name: string, bytes: Uint8Array): Promise<boolean> {
+    let handle: FileHandle;
+    try {
+      handle = await open(this.#path(name), "wx");
+    } catch (error) {
+      if (errnoOf(error) === "EEXIST") return false;
+      throw error;
+    }
+    try {
+      await handle.writeFile(bytes);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    return true;
+  }
+
+  async exists(name: string): Promise<boolean> {
+    try {
+      await access(this.#path(name));
+      return true;
+    } catch (error) {
+      if (errnoOf(error) === "ENOENT") return false;
+      throw error;
+    }
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    await rename(this.#path(from), this.#path(to));
+  }
+
+  async unlink(name: string): Promise<void> {
+    await unlink(this.#path(name)).catch((error: unknown) => {
+      if (errnoOf(error) !== "ENOENT") throw error;
+    });
+  }
+
+  async syncDirectory(): Promise<void> {
+    await syncDirectoryAt(this.#dir);
+  }
+
+  watch(onChange: () => void): () => void {
+    let watcher: FSWatcher;
+    try {
+      watcher = fsWatch(this.#dir, { persistent: false }, () => onChange());
+    } catch {
+      return () => {}; // no directory (yet): the follower's timer polls
+    }
+    watcher.on("error", () => watcher.close());
+    return () => watcher.close();
+  }
+
+  #path(name: string): string {
+    if (name.length === 0 || name.includes("/") || name === "." || name === "..") throw new RangeError(`bad WAL file name ${JSON.stringify(name)}`);
+    return path.join(this.#dir, name);
+  }
+}
+
+class NodeWalFile implements WalFile {
+  constructor(readonly handle: FileHandle) {}
+
+  async write(bytes: Uint8Array, offsetBytes: number): Promise<void> {
+    let done = 0;
+    while (done < bytes.length) {
+      const { bytesWritten } = await this.handle.write(bytes, done, bytes.length - done, offsetBytes + done);
+      if (bytesWritten <= 0) throw new Error(`write of ${bytes.length} bytes at ${offsetBytes} made no progress`);
+      done += bytesWritten;
+    }
+  }
+
+  async datasync(): Promise<void> {
+    await this.handle.datasync();
+  }
+
+  async read(offsetBytes: number, lengthBytes: number): Promise<Uint8Array> {
+    const buffer = Buffer.allocUnsafe(lengthBytes);
+    let done = 0;
+    while (done < lengthBytes) {
+      const { bytesRead } = await this.handle.read(buffer, done, lengthBytes - done, offsetBytes + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return buffer.subarray(0, done);
+  }
+
+  async sizeBytes(): Promise<number> {
+    return (await this.handle.stat()).size;
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+}
+
+async function syncDirectoryAt(dir: string): Promise<void> {
+  const handle = await open(dir, fsConstants.O_RDONLY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function errnoOf(error: unknown): string | undefined {
+  return typeof error === "object" && error !== null && "code" in error ? String((error as { code: unknown }).code) : undefined;
+}
+
+/** Where a stall hook may pause a WAL writer (tests of fencing races). */
+export type WalStallPoint = "before-write" | "before-datasync" | "before-seal-check";
+
+/**
+ * A file layer that lets a test pause calls: `stall(point, name)` is awaited right before a
+ * file's `write` ("before-write") and `datasync` ("before-datasync"), and before `exists`
+ * ("before-seal-check": the writer's only use of `exists` is its seal check). Everything else
+ * passes through.
+ */
+export class StallingWalDirectory implements WalDirectory {
+  readonly description: string;
+
+  constructor(
+    readonly inner: WalDirectory,
+    readonly stall: (point: WalStallPoint, name: string) => Promise<void>,
+  ) {
+    this.description = inner.description;
+  }
+
+  ensure(): Promise<void> {
+    return this.inner.ensure();
+  }
+  list(): Promise<string[]> {
+    return this.inner.list();
+  }
+  async createFile(name: string): Promise<WalFile> {
+    return this.#wrap(name, await this.inner.createFile(name));
+  }
+  async openFile(name: string): Promise<WalFile | undefined> {
+    const file = await this.inner.openFile(name);
+    return file === undefined ? undefined : this.#wrap(name, file);
+  }
+  createSmall(name: string, bytes: Uint8Array): Promise<boolean> {
+    return this.inner.createSmall(name, bytes);
+  }
+  async exists(name: string): Promise<boolean> {
+    await this.stall("before-seal-check", name);
+    return this.inner.exists(name);
+  }
+  rename(from: string, to: string): Promise<void> {
+    return this.inner.rename(from, to);
+  }
+  unlink(name: string): Promise<void> {
+    return this.inner.unlink(name);
+  }
+  syncDirectory(): Promise<void> {
+    return this.inner.syncDirectory();
+  }
+
+  #wrap(name: string, file: WalFile): WalFile {
+    const stall = this.stall;
+    return {
+      write: async (bytes, offsetBytes) => {
+        await stall("before-write", name);
+        await file.write(bytes, offsetBytes);
+      },
+      datasync: async () => {
+        await stall("before-datasync", name);
+        await file.datasync();
+      },
+      read: (offsetBytes, lengthBytes) => file.read(offsetBytes, lengthBytes),
+      sizeBytes: () => file.sizeBytes(),
+      close: () => file.close(),
+    };
+  }
+}

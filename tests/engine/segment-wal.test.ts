@@ -1,0 +1,204 @@
+/**
+ * Segment WAL: the frame format (golden bytes), reading a segment (torn ends, recycled files),
+ * the engine on the segment WAL (real disk and simulated disk), GC recycling, the seal.
+ */
+import assert from "node:assert/strict";
+import { readFile, readdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { describe, it } from "node:test";
+import { Engine, SEGMENT_WAL_DIR, type EngineOptions, type WriteOp } from "../../src/engine/engine.js";
+import { decodeSegment, encodeFrame, generationOf, segmentName, sealName } from "../../src/engine/segment-format.js";
+import { encodeBatch } from "../../src/engine/wal-format.js";
+import { NodeWalDirectory, StallingWalDirectory } from "../../src/engine/wal-files.js";
+import { LocalStore } from "../../src/store/local-store.js";
+import { MemoryStore } from "../../src/store/memory-store.js";
+import { inspectStore } from "../../src/inspect.js";
+import { makeTempDir } from "../helpers/temp-dir.js";
+import { SimulatedDisk } from "../helpers/simulated-disk.js";
+
+const b = (text: string) => Buffer.from(text);
+const put = (key: string, value: string): WriteOp => ({ type: "put", key: b(key), value: b(value) });
+const small: EngineOptions = { walMode: "segments", walSegmentBytes: 64 * 1024, l0SstBytes: 4096, sstBlockBytes: 512, gcIntervalMs: 0, gcGraceMs: 0 };
+
+async function collect(engine: Engine): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for await (const entry of engine.scan({})) out.set(Buffer.from(entry.key).toString(), Buffer.from(entry.value).toString());
+  return out;
+}
+
+const GOLDEN = path.join(import.meta.dirname, "golden", "segment-frame-v1.bin");
+
+describe("segment frame format", () => {
+  const frame = () =>
+    encodeFrame({ generation: generationOf(3, 2), writerEpoch: 3, walId: 17, firstSeq: 41 }, [
+      encodeBatch(41, [put("k1", "v1")]),
+      encodeBatch(42, [{ type: "delete", key: b("k2") }]),
+    ]);
+
+  it("encodes to the golden bytes (a format change must be deliberate)", async () => {
+    if (process.env.DURASTREAM_WRITE_GOLDEN === "1") await writeFile(GOLDEN, frame());
+    assert.deepEqual(Buffer.from(frame()), await readFile(GOLDEN));
+  });
+
+  it("decodes what it encodes, and stops at a torn frame at every byte of the last frame", () => {
+    const generation = generationOf(3, 2);
+    const first = encodeFrame({ generation, writerEpoch: 3, walId: 1, firstSeq: 1 }, [encodeBatch(1, [put("a", "x".repeat(700))])]);
+    const second = encodeFrame({ generation, writerEpoch: 3, walId: 2, firstSeq: 2 }, [encodeBatch(2, [put("b", "y".repeat(900))])]);
+    const whole = Buffer.concat([first, second, Buffer.alloc(4096)]);
+    assert.deepEqual(decodeSegment(whole, generation, "s").map((f) => f.walId), [1, 2]);
+    for (let cut = 0; cut < second.length; cut++) {
+      const torn = Buffer.concat([first, second.subarray(0, cut), Buffer.alloc(4096)]);
+      assert.deepEqual(decodeSegment(torn, generation, "s").map((f) => f.walId), [1], `cut at ${cut}`);
+      const truncated = Buffer.concat([first, second.subarray(0, cut)]);
+      assert.deepEqual(decodeSegment(truncated, generation, "s").map((f) => f.walId), [1], `truncated at ${cut}`);
+    }
+  });
+
+  it("never reads a frame of an earlier generation of a recycled file as current", () => {
+    const old = generationOf(3, 0);
+    const current = generationOf(3, 5);
+    const stale = encodeFrame({ generation: old, writerEpoch: 3, walId: 9, firstSeq: 20 }, [encodeBatch(20, [put("old", "o")])]);
+    const fresh = encodeFrame({ generation: current, writerEpoch: 3, walId: 30, firstSeq: 50 }, [encodeBatch(50, [put("new", "n")])]);
+    // The new frame overwrote the start of the file; the old frames after it still checksum.
+    const bytes = Buffer.concat([fresh, stale, stale]);
+    assert.deepEqual(decodeSegment(bytes, current, "s").map((f) => f.walId), [30]);
+    assert.deepEqual(decodeSegment(Buffer.concat([stale, stale]), current, "s"), []);
+  });
+});
+
+describe("engine on the segment WAL", () => {
+  it("acks, survives reopen, and writes no WAL object but the fence", async () => {
+    const dir = await makeTempDir("segwal");
+    const store = new LocalStore(dir);
+    const engine = await Engine.open(store, small);
+    let last = 0;
+    for (let i = 0; i < 200; i++) last = engine.write([put(`k${String(i).padStart(4, "0")}`, `v${i}`)]);
+    await engine.whenDurable(last);
+    await engine.close();
+    const walObjects = [];
+    for await (const entry of store.list("wal/")) walObjects.push(entry);
+    assert.ok(walObjects.every((entry) => entry.size === 0), "only zero-byte fences as WAL objects");
+    const names = await readdir(path.join(dir, SEGMENT_WAL_DIR));
+    assert.ok(names.some((name) => name.startsWith("seg-")));
+    const reopened = await Engine.open(store, small);
+    const data = await collect(reopened);
+    assert.equal(data.size, 200);
+    assert.equal(data.get("k0199"), "v199");
+    await reopened.close();
+    // And the object WAL reads what the segment WAL wrote, and the other way round.
+    const asObjects = await Engine.open(store, { ...small, walMode: "objects" });
+    asObjects.write([put("zz", "objects")]);
+    await asObjects.flush();
+    await asObjects.close();
+    const again = await Engine.open(store, small);
+    const all = await collect(again);
+    assert.equal(all.size, 201);
+    assert.equal(all.get("zz"), "objects");
+    await again.close();
+  });
+
+  it("refuses segments on a store that is not local", async () => {
+    await assert.rejects(Engine.open(new MemoryStore(), { walMode: "segments" }), { code: "validation" });
+  });
+
+  it("recycles its own segments once an L0 covers them, and removes older epochs' segments", async () => {
+    const disk = new SimulatedDisk();
+    const store = new MemoryStore();
+    const options: EngineOptions = { ...small, walSegmentBytes: 64 * 1024, walDirectory: disk.directory() };
+    const first = await Engine.open(store, options);
+    const value = "x".repeat(3000);
+    for (let i = 0; i < 200; i++) await first.whenDurable(first.write([put(`a${i}`, value)]));
+    await first.close();
+    const second = await Engine.open(store, { ...options, walDirectory: disk.directory() });
+    for (let i = 0; i < 200; i++) await second.whenDurable(second.write([put(`b${i}`, value)]));
+    await second.flushMemtables();
+    await second.gc.runOnce();
+    await second.gc.runOnce();
+    const segments = (await disk.directory().list()).filter((name) => name.startsWith("seg-"));
+    const epochs = new Set(segments.map((name) => Math.floor(Number(name.slice(4)) / 2 ** 20)));
+    assert.equal(epochs.size, 1, `segments of one epoch left: ${segments.join(", ")}`);
+    // 600 KB were written in 64 KiB segments: at most a handful remain (active, ready, recyclable).
+    assert.ok(segments.length <= 5, `${segments.length} segments`);
+    assert.ok((await disk.directory().list()).includes(sealName(1)), "the first epoch was sealed");
+    const data = await collect(second);
+    assert.equal(data.size, 400);
+    await second.close();
+    const third = await Engine.open(store, { ...options, walDirectory: disk.directory() });
+    assert.equal((await collect(third)).size, 400);
+    await third.close();
+  });
+});
+
+describe("read-only engines follow the segment WAL", () => {
+  it("see an acknowledged frame within milliseconds (fs.watch, no poll), and never one not yet acknowledged", async () => {
+    const dir = await makeTempDir("segwal-follow");
+    let stallSealCheck = false;
+    let release: () => void = () => {};
+    let reached: () => void = () => {};
+    const reachedPromise = new Promise<void>((resolve) => (reached = resolve));
+    const walDirectory = new StallingWalDirectory(new NodeWalDirectory(path.join(dir, SEGMENT_WAL_DIR)), async (point) => {
+      if (point !== "before-seal-check" || !stallSealCheck) return;
+      stallSealCheck = false;
+      reached();
+      await new Promise<void>((resolve) => (release = resolve));
+    });
+    const writer = await Engine.open(new LocalStore(dir), { ...small, walDirectory });
+    await writer.whenDurable(writer.write([put("a", "1")]));
+    const reader = await Engine.open(new LocalStore(dir), { readOnly: true, pollIntervalMs: 3_600_000 });
+    assert.equal(reader.lastSeq, 1);
+    const seen = (seq: number) =>
+      new Promise<number>((resolve, reject) => {
+        const startedMs = performance.now();
+        const timer = setTimeout(() => reject(new Error(`reader did not reach seq ${seq}`)), 5_000);
+        const check = () => {
+          if (reader.lastSeq >= seq) {
+            clearTimeout(timer);
+            resolve(performance.now() - startedMs);
+          } else setTimeout(check, 1);
+        };
+        check();
+      });
+    for (let i = 2; i <= 20; i++) {
+      await writer.whenDurable(writer.write([put(`k${i}`, `${i}`)]));
+      await seen(i);
+    }
+    // A frame written and fdatasync'd but not yet seal-checked (not acked) stays invisible.
+    stallSealCheck = true;
+    const pending = writer.whenDurable(writer.write([put("late", "x")]));
+    await reachedPromise;
+    await reader.refresh();
+    const lastSeqWhileStalled = reader.lastSeq;
+    release();
+    assert.equal(lastSeqWhileStalled, 20, "a frame not yet acknowledged is not shown");
+    await pending;
+    await seen(21);
+    assert.equal((await collect(reader)).get("late"), "x");
+    await reader.close();
+    await writer.close();
+  });
+});
+
+describe("a gap in the middle of the segment WAL", () => {
+  it("is corruption with a clear error, at open and in inspect --verify, not silent loss", async () => {
+    const dir = await makeTempDir("segwal-gap");
+    const store = new LocalStore(dir);
+    const options: EngineOptions = { ...small, walSegmentBytes: 16 * 1024, l0SstBytes: 1024 * 1024 };
+    const engine = await Engine.open(store, options);
+    for (let i = 0; i < 60; i++) await engine.whenDurable(engine.write([put(`k${i}`, "v".repeat(900))]));
+    await engine.close();
+    const clean = await inspectStore(store, { verify: true });
+    assert.deepEqual(clean.problems, []);
+    const withFrames = clean.segments.filter((s) => s.frames > 0);
+    assert.ok(withFrames.length >= 3, `${withFrames.length} segments with frames`);
+    // Damage the second frame of the first segment: its later frames and the next segments' stay.
+    const first = withFrames[0]!;
+    const file = path.join(dir, SEGMENT_WAL_DIR, first.name);
+    const bytes = await readFile(file);
+    const secondFrameAt = decodeSegment(bytes, Number(first.name.slice(4)), first.name)[1]!.offsetBytes;
+    bytes[secondFrameAt + 60] = bytes[secondFrameAt + 60]! ^ 0xff;
+    await writeFile(file, bytes);
+    const damaged = await inspectStore(store, { verify: true });
+    assert.ok(damaged.problems.some((p) => p.code === "corruption" && /gap/.test(p.message)), JSON.stringify(damaged.problems));
+    await assert.rejects(Engine.open(store, options), (error: Error & { code?: string }) => error.code === "corruption" && /missing/.test(error.message));
+  });
+});
