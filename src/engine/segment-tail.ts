@@ -62,6 +62,9 @@ export class SegmentTail {
       if (standing === "acked") return this.#advance(atCursor);
       if (standing === "pending") return undefined;
     }
+    // Nothing written at the cursor yet, and no newer segment: the writer is idle (the common
+    // case of a poll); do not walk the segments.
+    if (atCursor === undefined && this.#cursor !== undefined && !(await this.#newerSegmentExists(this.#cursor.generation))) return undefined;
     return this.#locate(walId);
   }
 
@@ -79,6 +82,14 @@ export class SegmentTail {
     const cursor = this.#cursor;
     if (cursor === undefined) return undefined;
     return readFrameAt(cursor.file, cursor.offsetBytes, cursor.generation, cursor.name);
+  }
+
+  async #newerSegmentExists(generation: number): Promise<boolean> {
+    for (const name of await this.#dir.list()) {
+      const other = parseWalFileName(SEGMENT_PREFIX, name);
+      if (other !== undefined && other > generation) return true;
+    }
+    return false;
   }
 
   /** Finds frame `walId` among the segments, newest generation first, and moves the cursor to it. */
