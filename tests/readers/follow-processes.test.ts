@@ -138,8 +138,13 @@ async function runFollowScenario(spec: string): Promise<void> {
     assert.ok((writerMetrics.deletes.wal ?? 0) >= 10, `only ${writerMetrics.deletes.wal ?? 0} WAL objects collected`);
   }
   assert.ok((writerMetrics.deletes.sst ?? 0) >= 3, `only ${writerMetrics.deletes.sst ?? 0} SSTs collected`);
+  // A reader of the object WAL must adopt manifests to survive WAL GC; one tailing segments reads
+  // frames for as long as its writer's segment lives, and adopts a manifest only when it falls
+  // behind a recycled segment (on a busy machine, once or twice in a run).
+  const segments = spec.startsWith("file:") && testWalMode() !== "objects";
+  const minManifests = segments ? 1 : 3;
   for (const [name, metrics] of Object.entries(readerMetrics)) {
-    assert.ok(metrics.manifestsAdopted >= 3, `reader ${name} adopted only ${metrics.manifestsAdopted} manifests`);
+    assert.ok(metrics.manifestsAdopted >= minManifests, `reader ${name} adopted only ${metrics.manifestsAdopted} manifests`);
     // Memory is reported, not asserted, here: a reader's memtables hold the writer's unflushed
     // bytes plus whatever arrived during its current poll, and a reader starved of CPU on a busy
     // machine polls long. read-only-follow.test.ts checks the bound on a manual clock.
