@@ -13,8 +13,9 @@
  * - Stream names are 1..512 UTF-8 bytes, not "." or "..", without control characters
  *   (U+0000-U+001F, U+007F) and without lone surrogates: names show up in errors, logs and
  *   metric labels, and a lone surrogate would encode to the same bytes as U+FFFD.
- * - Fencing tokens must not hold lone surrogates either: they are compared as strings but
- *   stored as UTF-8.
+ * - Fencing tokens, string bodies and string header names and values must not hold lone
+ *   surrogates either: they are stored as UTF-8, where a lone surrogate would silently become
+ *   U+FFFD and the record read back would differ from the one appended.
  * - `waitMs` is allowed only with `follow: true`; a timestamp start must be below `until`.
  */
 import { ValidationError } from "../errors.js";
@@ -95,8 +96,18 @@ function checkSignal(value: unknown, what: string): AbortSignal | undefined {
   return value as AbortSignal;
 }
 
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/** Whether `text` holds a UTF-16 surrogate that is not half of a pair (UTF-8 cannot encode it). */
 function hasLoneSurrogate(text: string): boolean {
-  return /\p{Cs}/u.test(text);
+  return LONE_SURROGATE.test(text);
+}
+
+/** A record's body, header name or header value: a string one must be well-formed UTF-16. */
+function checkRecordText(value: Uint8Array | string, what: string): void {
+  if (typeof value === "string" && hasLoneSurrogate(value)) {
+    throw new ValidationError(`${what} contains a lone UTF-16 surrogate, which UTF-8 cannot store`);
+  }
 }
 
 // --- append input ----------------------------------------------------------------------------
@@ -198,6 +209,7 @@ function checkRecordShape(record: unknown, i: number): asserts record is AppendI
   if (!isBytesOrString(r.body)) {
     throw new ValidationError(`record ${i} body must be a Uint8Array or a string, got ${show(r.body)}`);
   }
+  checkRecordText(r.body, `record ${i} body`);
   if (r.timestamp !== undefined) checkInteger(r.timestamp, `record ${i} timestamp`);
   if (r.headers === undefined) return;
   if (!Array.isArray(r.headers)) throw new ValidationError(`record ${i} headers must be an array, got ${show(r.headers)}`);
@@ -205,6 +217,8 @@ function checkRecordShape(record: unknown, i: number): asserts record is AppendI
     if (!Array.isArray(header) || header.length !== 2 || !isBytesOrString(header[0]) || !isBytesOrString(header[1])) {
       throw new ValidationError(`record ${i} header ${h} must be a [name, value] pair of Uint8Array or string`);
     }
+    checkRecordText(header[0], `record ${i} header ${h} name`);
+    checkRecordText(header[1], `record ${i} header ${h} value`);
   });
   if (hasCommandHeader(r as unknown as RecordLike)) return;
   r.headers.forEach(([name]: [Uint8Array | string], h) => {

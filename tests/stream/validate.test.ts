@@ -125,6 +125,17 @@ describe("validateAppend: command records", () => {
     fails(() => validateAppend([fenceRecord("\ud800")]), /lone UTF-16 surrogate/);
   });
 
+  it("refuses lone UTF-16 surrogates in string bodies, header names and header values, accepts pairs", () => {
+    fails(() => validateAppend([{ body: "a\ud800" }]), /record 0 body contains a lone UTF-16 surrogate/);
+    fails(() => validateAppend([rec(), { body: "\udfff" }]), /record 1 body contains a lone UTF-16 surrogate/);
+    fails(() => validateAppend([{ body: "", headers: [["k\udc00", "v"]] }]), /record 0 header 0 name contains a lone UTF-16 surrogate/);
+    fails(() => validateAppend([{ body: "", headers: [["k", "v"], ["k", "\ud83d"]] }]), /record 0 header 1 value contains a lone/);
+    const pair = validateAppend([{ body: "\ud83d\ude00", headers: [["\ud83d\ude00", "\ud83d\ude00"]] }]);
+    assert.equal(pair.records.length, 1);
+    // Bytes are stored as given: only strings need to be well-formed.
+    assert.equal(validateAppend([{ body: Uint8Array.of(0xed, 0xa0, 0x80) }]).records.length, 1);
+  });
+
   it("requires a trim body of exactly 8 bytes", () => {
     fails(() => validateAppend([{ body: new Uint8Array(7), headers: [["", "trim"]] }]), /trim body must be 8 bytes .* got 7/);
     fails(() => validateAppend([{ body: new Uint8Array(9), headers: [["", "trim"]] }]), /got 9/);
