@@ -12,6 +12,7 @@ import type { ObjectStore } from "../store/object-store.js";
 import type { BlockCache } from "./block-cache.js";
 import type { Entry, KeyRange } from "./entry.js";
 import type { SortedRun, SstHandle } from "./manifest-format.js";
+import { readLatestManifest } from "./manifest-store.js";
 import type { Memtable } from "./memtable.js";
 import { sstKey } from "./paths.js";
 import { mergeSources, overlaps, type EntrySource } from "./read-path.js";
@@ -39,8 +40,9 @@ export class Version {
   readonly #pins = new Map<number, number>();
 
   /**
-   * `onMissingSst`: set for read-only engines, where a missing SST means the writer compacted it
-   * away meanwhile: it reloads the manifest, and the read fails with a retryable StorageError
+   * `onMissingSst`: set for read-only engines, where a missing SST usually means the writer
+   * compacted it away meanwhile: unless the newest manifest still lists it (then it is damage:
+   * corruption), it reloads the manifest, and the read fails with a retryable StorageError
    * (read sessions retry from where they were). Without it a missing SST is corruption.
    */
   constructor(
@@ -109,6 +111,18 @@ export class Version {
     return this.#sstSource(handles, {}, false, false);
   }
 
+  /**
+   * Read-only: whether the newest manifest in the store still lists SST `id`. The writer
+   * deletes an SST only after a manifest without it is written, so a missing SST that the
+   * newest manifest lists was not compacted away: it is damage, and reading again never helps.
+   */
+  async #newestManifestReferences(id: number): Promise<boolean> {
+    const newest = await readLatestManifest(this.store);
+    if (newest === undefined) return false;
+    const m = newest.manifest;
+    return m.l0.some((handle) => handle.id === id) || m.runs.some((run) => run.ssts.some((handle) => handle.id === id));
+  }
+
   #overlaps(handle: SstHandle, range: KeyRange): boolean {
     return overlaps(sstInfoFirstKey(handle.info), sstInfoLastKey(handle.info), range);
   }
@@ -120,12 +134,12 @@ export class Version {
         yield* reader.scanChunks(range, { reverse, fillCache });
       } catch (error) {
         if (!(error instanceof NotFoundError)) throw error;
-        if (this.onMissingSst !== undefined) {
+        if (this.onMissingSst !== undefined && !(await this.#newestManifestReferences(handle.id))) {
           this.forget(handle.id);
           await this.onMissingSst();
           throw new StorageError(`${sstKey(handle.id)} was compacted away while it was read; read again`, { retryable: true, cause: error });
         }
-        // The manifest lists it, so it must exist: a missing SST is damage, not an absent key.
+        // The (newest) manifest lists it, so it must exist: a missing SST is damage, not an absent key.
         throw new CorruptionError(sstKey(handle.id), "referenced by the manifest but missing", { cause: error });
       }
     }

@@ -350,4 +350,23 @@ describe("corrupt and truncated objects are reported, never read as data", () =>
     const id = fixture.manifest.runs.at(-1)!.ssts[0]!.id;
     await expectCorruption(fixture, [{ name: `${sstKey(id)} deleted`, change: (objects) => objects.delete(sstKey(id)) }]);
   });
+
+  it("SST: a read-only engine meeting a missing SST that the newest manifest still lists reports corruption, not a retryable error", async () => {
+    for (const id of [fixture.manifest.l0[0]!.id, fixture.manifest.runs.at(-1)!.ssts[0]!.id]) {
+      const store = await storeWith(fixture, (objects) => objects.delete(sstKey(id)));
+      const engine = await Engine.open(store, { ...READ_OPTIONS, readOnly: true, pollIntervalMs: 60_000 });
+      try {
+        // Twice: the first read re-reads the manifest; a second must not turn into a retry either.
+        for (let attempt = 0; attempt < 2; attempt++) {
+          await assert.rejects(scanModel(engine, "read"), (error: { code?: unknown; message?: string }) => {
+            assert.equal(error.code, "corruption", `${sstKey(id)}, attempt ${attempt}: ${error.message}`);
+            assert.match(error.message ?? "", new RegExp(sstKey(id)));
+            return true;
+          });
+        }
+      } finally {
+        await engine.close();
+      }
+    }
+  });
 });
