@@ -23,7 +23,7 @@ import { readSegment } from "./engine/segment-recovery.js";
 import { NodeWalDirectory } from "./engine/wal-files.js";
 import type { SstInfo } from "./engine/sst-format.js";
 import { SstReader } from "./engine/sst-reader.js";
-import { decodeWalObject } from "./engine/wal-format.js";
+import { decodeWalObject, mayBeWalFence } from "./engine/wal-format.js";
 import type { ObjectStore } from "./store/object-store.js";
 import { checkStoreRootExists } from "./store/open-store.js";
 import { KeyKind, decodeRecordKey, decodeStreamIdKey, decodeStreamMetaKey, decodeTimestampIndexKey } from "./stream/stream-keys.js";
@@ -63,7 +63,7 @@ export interface ManifestSummary extends StoreObjectSummary {
 }
 
 /**
- * A WAL object. `state`: "fence" (zero bytes, written by a writer taking over; never deleted),
+ * A WAL object. `state`: "fence" (written by a writer taking over, never deleted: 29 bytes, or zero bytes from a version before fences had a body),
  * "replay" (after the replay point: holds batches not yet in SSTs), "flushed" (at or below it:
  * already in SSTs, waiting for garbage collection).
  */
@@ -260,7 +260,7 @@ async function readNewestManifest(store: ObjectStore, manifests: ListedObject[],
 }
 
 function walSummary(object: ListedObject, manifest: Manifest | undefined): WalObjectSummary {
-  const state = object.sizeBytes === 0 ? "fence" : manifest !== undefined && object.id <= manifest.replayAfterWalId ? "flushed" : "replay";
+  const state = mayBeWalFence(object.sizeBytes) ? "fence" : manifest !== undefined && object.id <= manifest.replayAfterWalId ? "flushed" : "replay";
   return { key: object.key, sizeBytes: object.sizeBytes, id: object.id, state };
 }
 

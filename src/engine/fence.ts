@@ -3,20 +3,25 @@
  *
  *   1. Read the newest manifest N and write N+1 with `writerEpoch + 1` (create-only). From now
  *      on an older writer's manifest writes conflict, and on re-reading it sees a higher epoch.
- *   2. Find the first free WAL id above `replayAfterWalId` and create a zero-byte WAL object
- *      there (the fence). An older writer writes WAL ids one after another, so its next WAL
- *      PUT hits the fence and fails. If the id is taken (the old writer got there first), the
- *      object is replayed like any other and the fence moves to the next id.
+ *   2. Find the first free WAL id above `replayAfterWalId` and create a fence object there
+ *      (wal-format.ts: magic, epoch and id). An older writer writes WAL ids one after another,
+ *      so its next WAL PUT hits the fence and fails. If the id is taken (the old writer got
+ *      there first), the object is replayed like any other and the fence moves to the next id.
  *   3. The caller replays WAL objects in (replayAfterWalId, fence) and writes from fence + 1.
  *
  * Fences are never deleted (SlateDB issue 1622: deleting one let a stalled writer's late PUT
  * succeed at a garbage-collected id, and an acknowledged write was lost).
+ *
+ * Versions before fences had a body wrote zero-byte fences. The first claim by this version
+ * records in the manifest the highest WAL id that existed then (`zeroByteFencesThroughWalId`):
+ * only up to it may a zero-byte object be an old fence; above it, it is a damaged WAL object.
  */
 import { FencedError, PreconditionFailedError, StorageError } from "../errors.js";
 import type { ObjectStore } from "../store/object-store.js";
 import { emptyManifest } from "./manifest-format.js";
 import { ManifestConflictError, readLatestManifest, writeNextManifest, type StoredManifest } from "./manifest-store.js";
 import { WAL_PREFIX, parseId, walKey } from "./paths.js";
+import { encodeWalFence } from "./wal-format.js";
 
 /** Attempts at claiming an epoch or a fence id before giving up (each loss means a live race). */
 const MAX_CLAIM_ATTEMPTS = 32;
@@ -24,8 +29,10 @@ const MAX_CLAIM_ATTEMPTS = 32;
 /** Step 1: bumps the writer epoch. Returns the manifest that holds our epoch. */
 export async function claimWriterEpoch(store: ObjectStore): Promise<StoredManifest> {
   for (let attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++) {
-    const current = (await readLatestManifest(store)) ?? { id: 0, manifest: emptyManifest() };
-    const next = { ...current.manifest, writerEpoch: current.manifest.writerEpoch + 1 };
+    const current = (await readLatestManifest(store)) ?? { id: 0, manifest: { ...emptyManifest(), zeroByteFencesThroughWalId: 0 } };
+    const m = current.manifest;
+    const zeroByteFencesThroughWalId = m.zeroByteFencesThroughWalId ?? (await highestWalId(store, m.replayAfterWalId));
+    const next = { ...m, writerEpoch: m.writerEpoch + 1, zeroByteFencesThroughWalId };
     try {
       return await writeNextManifest(store, current.id, next);
     } catch (error) {
@@ -48,6 +55,11 @@ export async function listWalIds(store: ObjectStore, afterId: number): Promise<{
   return ids;
 }
 
+/** The highest WAL id in the store (at least `afterId`): every zero-byte object up to it may be an older version's fence. */
+async function highestWalId(store: ObjectStore, afterId: number): Promise<number> {
+  return Math.max(afterId, ...(await listWalIds(store, afterId)).map((wal) => wal.id));
+}
+
 /**
  * Step 2: writes the fence above every listed WAL object and above `aboveWalId` (the highest
  * frame id of the segment WAL, segment-recovery.ts). Returns its id. Throws FencedError when a newer writer claimed
@@ -58,7 +70,7 @@ export async function writeWalFence(store: ObjectStore, ours: StoredManifest, ab
   let fenceId = Math.max(ours.manifest.replayAfterWalId, aboveWalId, ...listed.map((w) => w.id)) + 1;
   for (let attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++) {
     try {
-      await store.put(walKey(fenceId), new Uint8Array(0), { ifNoneMatch: "*" });
+      await store.put(walKey(fenceId), encodeWalFence(ours.manifest.writerEpoch, fenceId), { ifNoneMatch: "*" });
       await assertStillOurs(store, ours);
       return fenceId;
     } catch (error) {

@@ -1,7 +1,7 @@
 /**
  * The garbage collector: deletes objects nothing needs any more, in the background.
  *
- *   - WAL objects at or below the manifest's replay point, except zero-byte fences, which are
+ *   - WAL objects at or below the manifest's replay point, except fences (by size), which are
  *     never deleted (a stalled writer must keep hitting its fence: SlateDB issue 1622);
  *   - SSTs this writer removed from the manifest (compaction inputs), once no scan in this
  *     process pins them and `gcGraceMs` has passed (readers in other processes reload on a
@@ -16,6 +16,7 @@ import type { Engine } from "./engine.js";
 import { listManifestIds } from "./manifest-store.js";
 import { SST_PREFIX, manifestKey, parseId, sstKey, walKey } from "./paths.js";
 import { listWalIds } from "./fence.js";
+import { mayBeWalFence } from "./wal-format.js";
 import type { TimerHandle } from "../util/clock.js";
 import type { WriterEpoch } from "./writer-epoch.js";
 
@@ -120,7 +121,7 @@ export class GarbageCollector {
     if (through <= this.#lastWalGcThrough) return;
     for (const wal of await listWalIds(this.engine.store, Math.max(0, this.#lastWalGcThrough - 1))) {
       if (wal.id > through || epoch.stopped) break;
-      if (wal.size > 0) await this.#delete(walKey(wal.id));
+      if (!mayBeWalFence(wal.size)) await this.#delete(walKey(wal.id));
     }
     this.#lastWalGcThrough = through;
   }

@@ -51,6 +51,12 @@ export interface Manifest {
   l0: SstHandle[];
   /** Sorted runs, newest first. */
   runs: SortedRun[];
+  /**
+   * WAL ids above this were written by versions whose fences have a body (wal-format.ts), so a
+   * zero-byte WAL object above it is damage, not a fence. Set when a writer of such a version
+   * first claims the store; absent in a manifest an older version wrote.
+   */
+  zeroByteFencesThroughWalId?: number;
 }
 
 export function emptyManifest(): Manifest {
@@ -115,7 +121,9 @@ function manifestFromJson(raw: Record<string, unknown>): Manifest {
     });
   };
   if (!Array.isArray(raw.runs)) throw new DecodeError("bad runs");
+  const zeroByteFences = raw.zeroByteFencesThroughWalId === undefined ? {} : { zeroByteFencesThroughWalId: int("zeroByteFencesThroughWalId") };
   return {
+    ...zeroByteFences,
     writerEpoch: int("writerEpoch"),
     nextWalId: int("nextWalId"),
     nextSstId: int("nextSstId"),

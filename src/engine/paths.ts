@@ -2,7 +2,7 @@
  * Object keys: the only place the engine builds or parses them.
  *
  *   manifest/<20-digit id>   the full engine state, one object per version, created create-only
- *   wal/<20-digit id>        write-ahead log objects, contiguous ids; a zero-byte one is a fence
+ *   wal/<20-digit id>        write-ahead log objects, contiguous ids; some are fences (wal-format.ts)
  *   sst/<20-digit id>        sorted tables (L0 and sorted runs), created create-only
  *   probe/<time>-<nonce>     a writer's check that the store refuses a second create-only put
  *                            (store-probe.ts); deleted right after

@@ -6,8 +6,8 @@
  * already has) and probe the next one. Not found: either the writer has not written it yet, or
  * the writer flushed it into an SST and garbage-collected it; so it probes the next manifest id,
  * and when a newer manifest exists it adopts it (new SSTs; memtable entries the manifest now
- * covers are dropped) and continues after that manifest's replay point. Fences (zero-byte WAL
- * objects) are skipped. An idle log costs two GETs per poll, plus one LIST of the manifests
+ * covers are dropped) and continues after that manifest's replay point. Fences (wal-format.ts)
+ * are skipped. An idle log costs two GETs per poll, plus one LIST of the manifests
  * every MANIFEST_LIST_INTERVAL_MS (a reader that fell behind the writer's GC needs it).
  *
  * On a LocalStore written in segment mode, an id without an object is looked up in the segment

@@ -17,8 +17,22 @@
  *       value        4+n       (put only) u32 length, then the value bytes
  *   checksum         8  u64    xxhash64 of every byte before it
  *
- * A zero-byte object is a fence (fence.ts): it carries no batches and is never deleted.
  * Batches are encoded once, at write time (`encodeBatch`), and a flush only concatenates them.
+ *
+ * Fence object (fence.ts): what a writer taking over puts at the first free WAL id. It carries
+ * no batches and is never deleted. Always exactly WAL_FENCE_BYTES long, shorter than any WAL
+ * object (at least 33 bytes), so a listing's sizes tell fences apart:
+ *
+ *   field            width     meaning
+ *   magic            4         "DSFN"
+ *   version          1         format version, 1
+ *   writerEpoch      8  u64    epoch of the writer that placed the fence
+ *   walId            8  u64    the fence's own id
+ *   checksum         8  u64    xxhash64 of every byte before it
+ *
+ * Before fences had a body, a fence was a zero-byte object. A zero-byte object is still read as
+ * a fence where an older version may have written one (at or below the manifest's
+ * `zeroByteFencesThroughWalId`); anywhere else it is a WAL object that lost its contents.
  */
 import { CorruptionError } from "../errors.js";
 import { ByteReader, ByteWriter, DecodeError } from "../util/bytes.js";
@@ -28,6 +42,22 @@ export const WAL_MAGIC = Buffer.from("DSWL", "latin1");
 export const WAL_FORMAT_VERSION = 1;
 const HEADER_BYTES = 4 + 1 + 8 + 8 + 4;
 const CHECKSUM_BYTES = 8;
+export const WAL_FENCE_MAGIC = Buffer.from("DSFN", "latin1");
+/** The size of every fence object with a body. */
+export const WAL_FENCE_BYTES = 4 + 1 + 8 + 8 + CHECKSUM_BYTES;
+
+/** Whether a WAL object of this size may be a fence: a fence with a body, or an older version's zero-byte one. */
+export function mayBeWalFence(sizeBytes: number): boolean {
+  return sizeBytes === 0 || sizeBytes === WAL_FENCE_BYTES;
+}
+
+/** The fence object a writer of `writerEpoch` puts at `walId`. */
+export function encodeWalFence(writerEpoch: number, walId: number): Uint8Array {
+  const writer = new ByteWriter(WAL_FENCE_BYTES);
+  writer.bytes(WAL_FENCE_MAGIC).u8(WAL_FORMAT_VERSION).u64(writerEpoch).u64(walId);
+  writer.bigU64(checksum64(writer.view()));
+  return writer.view();
+}
 
 export type WriteOp =
   | { type: "put"; key: Uint8Array; value: Uint8Array; expireAtMs?: number }
@@ -69,10 +99,18 @@ export interface WalObject {
   writerEpoch: number;
   walId: number;
   batches: WalBatch[];
+  /** A fence with a body (then `batches` is empty). */
+  fence: boolean;
 }
 
-/** Decodes a non-empty WAL object; any damage is a CorruptionError, never partial data. */
+/**
+ * Decodes a non-empty WAL object or fence; any damage is a CorruptionError, never partial data.
+ * (A zero-byte object is the caller's to judge: see the format notes above.)
+ */
 export function decodeWalObject(objectKey: string, expectedWalId: number, bytes: Uint8Array): WalObject {
+  if (bytes.length === WAL_FENCE_BYTES && Buffer.from(bytes.buffer, bytes.byteOffset, 4).equals(WAL_FENCE_MAGIC)) {
+    return decodeWalFence(objectKey, expectedWalId, bytes);
+  }
   if (bytes.length < HEADER_BYTES + CHECKSUM_BYTES) {
     throw new CorruptionError(objectKey, `WAL object of ${bytes.length} bytes is shorter than its header and checksum`);
   }
@@ -89,7 +127,25 @@ export function decodeWalObject(objectKey: string, expectedWalId: number, bytes:
     if (walId !== expectedWalId) throw new DecodeError(`object claims WAL id ${walId}`);
     const batches = readBatches(reader, reader.u32());
     if (reader.remaining !== 0) throw new DecodeError(`${reader.remaining} trailing bytes`);
-    return { writerEpoch, walId, batches };
+    return { writerEpoch, walId, batches, fence: false };
+  } catch (error) {
+    if (error instanceof DecodeError) throw new CorruptionError(objectKey, error.message);
+    throw error;
+  }
+}
+
+function decodeWalFence(objectKey: string, expectedWalId: number, bytes: Uint8Array): WalObject {
+  const body = bytes.subarray(0, bytes.length - CHECKSUM_BYTES);
+  const stored = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).readBigUInt64BE(body.length);
+  if (checksum64(body) !== stored) throw new CorruptionError(objectKey, "WAL fence checksum mismatch");
+  try {
+    const reader = new ByteReader(body, WAL_FENCE_MAGIC.length);
+    const version = reader.u8();
+    if (version !== WAL_FORMAT_VERSION) throw new DecodeError(`unknown WAL fence format version ${version}`);
+    const writerEpoch = reader.u64();
+    const walId = reader.u64();
+    if (walId !== expectedWalId) throw new DecodeError(`fence claims WAL id ${walId}`);
+    return { writerEpoch, walId, batches: [], fence: true };
   } catch (error) {
     if (error instanceof DecodeError) throw new CorruptionError(objectKey, error.message);
     throw error;

@@ -2,7 +2,9 @@
  * WAL replay on open: reads the WAL objects in (replayAfterWalId, fenceId) in id order (or, for
  * an id with no object, the segment WAL frame found at takeover: segment-recovery.ts) and
  * hands their batches to the caller, skipping batches already in SSTs (seq <= lastL0Seq) and
- * zero-byte fences. A few objects are fetched ahead so that replay from S3 is not one round
+ * fences. A zero-byte object is an older version's fence only at or below
+ * `zeroByteFencesThroughWalId` (wal-format.ts); above it, it is a WAL object that lost its
+ * contents, and replay fails with a CorruptionError instead of dropping its batches. A few objects are fetched ahead so that replay from S3 is not one round
  * trip per object.
  */
 import { CorruptionError, NotFoundError } from "../errors.js";
@@ -29,6 +31,7 @@ export interface WalFrameSource {
 export async function* replayWal(
   store: ObjectStore,
   range: { afterWalId: number; beforeWalId: number; lastL0Seq: number; frames?: WalFrameSource },
+  range: { afterWalId: number; beforeWalId: number; lastL0Seq: number; zeroByteFencesThroughWalId: number },
 ): AsyncGenerator<ReplayedWal, void, void> {
   const fetches: Promise<Uint8Array | undefined>[] = [];
   let nextToFetch = range.afterWalId + 1;
@@ -53,6 +56,13 @@ export async function* replayWal(
       throw new CorruptionError(walKey(walId), "a WAL object or segment frame that must be replayed is missing");
     }
     if (bytes !== undefined && bytes.length === 0) {
+    if (bytes.length === 0) {
+      if (walId > range.zeroByteFencesThroughWalId) {
+        throw new CorruptionError(
+          walKey(walId),
+          `a WAL object to replay is empty: fences above WAL id ${range.zeroByteFencesThroughWalId} have a body, so its batches were lost`,
+        );
+      }
       yield { walId, batches: [], maxSeq: 0 };
       continue;
     }

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { MemoryStore, NotFoundError, inspectStore, openLog, type ObjectStore } from "../../src/index.js";
+import { mayBeWalFence } from "../../src/engine/wal-format.js";
 
 /** A store with SSTs (tiny L0 size), a few WAL objects and two writer epochs. */
 async function populatedStore(): Promise<MemoryStore> {
@@ -63,7 +64,7 @@ describe("inspectStore", () => {
 
     assert.ok(report.wal.filter((w) => w.state === "fence").length >= 2, "each writer left a fence");
     for (const wal of report.wal) {
-      assert.equal(wal.state === "fence", wal.sizeBytes === 0);
+      assert.equal(wal.state === "fence", mayBeWalFence(wal.sizeBytes));
       if (wal.state === "replay") assert.ok(wal.id > manifest.replayAfterWalId);
       if (wal.state === "flushed") assert.ok(wal.id <= manifest.replayAfterWalId);
     }
@@ -86,7 +87,7 @@ describe("inspectStore", () => {
     assert.deepEqual(report.problems, []);
     assert.equal(report.checkedObjects, report.manifests.length + report.wal.length + report.ssts.length);
     assert.equal(report.checkedBytes, report.totalBytes);
-    for (const wal of report.wal.filter((w) => w.sizeBytes > 0)) {
+    for (const wal of report.wal.filter((w) => w.state !== "fence")) {
       assert.ok(wal.writerEpoch! >= 1 && wal.batches! >= 1 && wal.firstSeq! <= wal.lastSeq!);
     }
     assert.ok(report.ssts.every((s) => s.blocks! >= 1));
@@ -96,7 +97,7 @@ describe("inspectStore", () => {
     const store = await populatedStore();
     const before = await inspectStore(store);
     const oldManifest = before.manifests[0]!.key;
-    const wal = before.wal.find((w) => w.sizeBytes > 0)!.key;
+    const wal = before.wal.find((w) => w.state !== "fence")!.key;
     const sst = before.ssts.find((s) => s.level !== "unreferenced")!.key;
     for (const key of [oldManifest, wal, sst]) await corrupt(store, key);
     const report = await inspectStore(readOnlyView(store), { verify: true });
@@ -128,7 +129,7 @@ describe("inspectStore", () => {
   it("counts objects a live writer deleted after the listing (a flushed WAL, a replaced SST) as vanished, not as problems", async () => {
     const store = await populatedStore();
     const before = await inspectStore(store);
-    const flushed = before.wal.find((w) => w.state === "flushed" && w.sizeBytes > 0);
+    const flushed = before.wal.find((w) => w.state === "flushed");
     const unreferenced = before.ssts.find((s) => s.level === "unreferenced");
     assert.ok(flushed !== undefined && unreferenced !== undefined, "the workload left a flushed WAL and a replaced SST");
     const report = await inspectStore(readOnlyView(store, new Set([flushed.key, unreferenced.key])), { verify: true });
@@ -141,7 +142,7 @@ describe("inspectStore", () => {
     const log = await openLog({ store, flushIntervalMs: 0 });
     try {
       await (await log.openStream("orders", { createIfMissing: true })).append([{ body: "only in the WAL" }]);
-      const replay = (await inspectStore(store)).wal.find((w) => w.state === "replay" && w.sizeBytes > 0);
+      const replay = (await inspectStore(store)).wal.find((w) => w.state === "replay");
       assert.ok(replay !== undefined);
       const report = await inspectStore(readOnlyView(store, new Set([replay.key])), { verify: true });
       assert.deepEqual(report.problems.map((p) => [p.key, p.code]), [[replay.key, "not_found"]]);

@@ -15,10 +15,10 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { Engine, type EngineOptions } from "../../src/engine/engine.js";
-import { decodeManifest, MANIFEST_FORMAT_VERSION, MANIFEST_MAGIC, type Manifest } from "../../src/engine/manifest-format.js";
+import { decodeManifest, encodeManifest, MANIFEST_FORMAT_VERSION, MANIFEST_MAGIC, type Manifest } from "../../src/engine/manifest-format.js";
 import { readLatestManifest } from "../../src/engine/manifest-store.js";
 import { manifestKey, sstKey, walKey } from "../../src/engine/paths.js";
-import { decodeWalObject, encodeBatch, encodeWalObject } from "../../src/engine/wal-format.js";
+import { decodeWalObject, encodeBatch, encodeWalFence, encodeWalObject } from "../../src/engine/wal-format.js";
 import { LocalStore } from "../../src/store/local-store.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 import type { ObjectStore } from "../../src/store/object-store.js";
@@ -304,10 +304,49 @@ describe("corrupt and truncated objects are reported, never read as data", () =>
     await expectCorruption(fixture, [replace("zero-length (middle)", walKey(fixture.liveWals[0]!), () => new Uint8Array(0))]);
   });
 
-  // Not tested because it cannot be told apart: a WAL object emptied to zero bytes at the END of
-  // the replay range reads exactly like the fence a writer leaves there (DESIGN 3.2 defines a
-  // zero-byte WAL object as a fence). Every store writes objects atomically, so this takes
-  // damage from outside durastream; docs/decisions/0003-wal-fencing.md records the limit.
+  it("WAL zero-length at the END of the replay range: reported as corruption (fences have a body, so an empty object is not one)", async () => {
+    await expectCorruption(fixture, [
+      replace("zero-length (last)", walKey(fixture.liveWals.at(-1)!), () => new Uint8Array(0)),
+      replace("zero-length (first)", walKey(fixture.liveWals[0]!), () => new Uint8Array(0)),
+    ]);
+  });
+
+  it("WAL fences: a damaged fence in the replay range is corruption; an older version's zero-byte fences and manifests are still read", async () => {
+    // A writer that took over after the fixture's last one and wrote nothing left its fence at the end of the range.
+    const fenceId = fixture.liveWals.at(-1)! + 1;
+    const fenceKey = walKey(fenceId);
+    const withFence = (change: (objects: Map<string, Uint8Array>) => void) => (objects: Map<string, Uint8Array>) => {
+      objects.set(fenceKey, encodeWalFence(fixture.manifest.writerEpoch + 1, fenceId));
+      change(objects);
+    };
+    const intact = await openAndReadAll(await storeWith(fixture, withFence(() => {})));
+    assert.equal(notCorruption(intact, fixture.expected), "succeeded (the damage went unnoticed, though the data happened to be right)");
+    await expectCorruption(fixture, [
+      { name: "fence: magic bit flipped", change: withFence((objects) => flipBit(fenceKey, 3).change(objects)) },
+      { name: "fence: epoch bit flipped", change: withFence((objects) => flipBit(fenceKey, 12).change(objects)) },
+      { name: "fence: truncated", change: withFence((objects) => truncate(fenceKey, 28).change(objects)) },
+      { name: "fence: under another id", change: withFence((objects) => objects.set(fenceKey, encodeWalFence(1, fenceId + 1))) },
+      { name: "fence: emptied", change: withFence((objects) => objects.set(fenceKey, new Uint8Array(0))) },
+    ]);
+    // The same store as an older version left it: zero-byte fences (one at the end of the replay
+    // range), manifests without the marker. It opens, twice, with every record.
+    const legacy = await storeWith(fixture, (objects) => {
+      for (const [key, bytes] of objects) {
+        if (key.startsWith("wal/") && bytes.length > 0 && decodeWalObject(key, Number(key.slice(4)), bytes).fence) objects.set(key, new Uint8Array(0));
+        if (!key.startsWith("manifest/")) continue;
+        const { zeroByteFencesThroughWalId, ...older } = decodeManifest(key, bytes);
+        assert.notEqual(zeroByteFencesThroughWalId, undefined, "precondition: this version marks the manifest");
+        objects.set(key, encodeManifest(older));
+      }
+      objects.set(fenceKey, new Uint8Array(0));
+    });
+    for (let open = 0; open < 2; open++) {
+      const result = await openAndReadAll(legacy);
+      assert.equal(notCorruption(result, fixture.expected), "succeeded (the damage went unnoticed, though the data happened to be right)", `open ${open}`);
+    }
+    const marked = (await readLatestManifest(legacy))!.manifest.zeroByteFencesThroughWalId;
+    assert.ok(marked !== undefined && marked >= fenceId, `the old fence ${fenceId} is at or below the marker ${marked}`);
+  });
 
   it("SST: flipped bits in data blocks, block checksums, the index and the footer, and truncations, fail the read that touches them", async () => {
     const m = fixture.manifest;

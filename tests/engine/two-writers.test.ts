@@ -32,6 +32,7 @@ import { GatedStore } from "../helpers/gated-store.js";
 import { makeTempDir } from "../helpers/temp-dir.js";
 import { createTestBucket, LOCAL_WAL_MODES, openStoreSpec, removeTestBucket, s3ConnectionFromEnv, testWalMode, useWalMode, type S3Connection } from "../helpers/test-stores.js";
 import { CRASH_ENGINE_OPTIONS, MAX_INFLIGHT_BATCHES, applyBatch, twoWriterBatch, type Model, type WorkloadBatch } from "./fixtures/workload.js";
+import { decodeWalObject } from "../../src/engine/wal-format.js";
 
 const SEED = Number(process.env.TWO_WRITERS_SEED ?? 4_242);
 const WRITER = path.join(REPO_ROOT, "tests/engine/fixtures/two-writer.ts");
@@ -236,15 +237,15 @@ async function stalledWalPut(deleteFence: boolean): Promise<StalledWalOutcome> {
   const stalledSeq = w1.write(stalled.ops);
   const stalledDurable = w1.whenDurable(stalledSeq).then(() => "acked", codeOf);
   const stalledKey = await gate.reached;
+  const stalledId = Number(stalledKey.slice("wal/".length));
 
   const w2 = await Engine.open(memory, IN_PROCESS_OPTIONS);
-  assert.equal((await memory.get(stalledKey)).length, 0, `the second writer's fence is at ${stalledKey}, the id the stalled PUT will write`);
+  assert.ok(decodeWalObject(stalledKey, stalledId, await memory.get(stalledKey)).fence, `the second writer's fence is at ${stalledKey}, the id the stalled PUT will write`);
   await secondWriterWorks(w2, expected);
-  const stalledId = Number(stalledKey.slice("wal/".length));
   const manifest = (await readLatestManifest(memory))!.manifest;
   assert.ok(manifest.replayAfterWalId > stalledId, `the replay point (${manifest.replayAfterWalId}) moved past the stalled id ${stalledId}`);
   await assert.rejects(memory.get(walKey(stalledId - 1)), { code: "not_found" }, "GC deleted the WAL objects below the fence");
-  assert.equal((await memory.get(stalledKey)).length, 0, "the fence survived GC");
+  assert.ok(decodeWalObject(stalledKey, stalledId, await memory.get(stalledKey)).fence, "the fence survived GC");
   if (deleteFence) await memory.delete(stalledKey);
 
   await gate.release();

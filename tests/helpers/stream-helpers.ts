@@ -30,6 +30,7 @@ import {
   type Stream,
 } from "../../src/index.js";
 import type { ByteRange, ListEntry, ListOptions, ObjectInfo, PutCondition, PutResult } from "../../src/store/object-store.js";
+import { mayBeWalFence } from "../../src/engine/wal-format.js";
 
 /** Wall-clock start of every test clock: a plausible epoch time, so timestamps look real. */
 export const T0 = 1_700_000_000_000;
@@ -293,7 +294,7 @@ export class HoldingStore implements ObjectStore {
     return this.inner.head(key);
   }
   async put(key: string, body: Uint8Array, condition?: PutCondition): Promise<PutResult> {
-    if (this.#holding && key.startsWith("wal/") && body.length > 0) {
+    if (this.#holding && key.startsWith("wal/") && !mayBeWalFence(body.length)) {
       await new Promise<void>((resolve) => {
         this.#held.push(resolve);
         for (const wake of this.#heldWaiters.splice(0)) wake();
