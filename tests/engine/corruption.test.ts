@@ -311,6 +311,21 @@ describe("corrupt and truncated objects are reported, never read as data", () =>
     ]);
   });
 
+  it("WAL zero-length at the end of the replay range: a read-only engine (the WAL follower) reports corruption too", async () => {
+    const store = await storeWith(fixture, (objects) => objects.set(walKey(fixture.liveWals.at(-1)!), new Uint8Array(0)));
+    await assert.rejects(
+      (async () => {
+        const engine = await Engine.open(store, { ...READ_OPTIONS, readOnly: true, pollIntervalMs: 60_000 });
+        try {
+          return await scanModel(engine, "read");
+        } finally {
+          await engine.close();
+        }
+      })(),
+      { code: "corruption" },
+    );
+  });
+
   it("WAL fences: a damaged fence in the replay range is corruption; an older version's zero-byte fences and manifests are still read", async () => {
     // A writer that took over after the fixture's last one and wrote nothing left its fence at the end of the range.
     const fenceId = fixture.liveWals.at(-1)! + 1;
