@@ -6,7 +6,9 @@
  *   field      width    meaning
  *   magic      4        "DSMF"
  *   version    1        format version, 1
- *   body       4+n      u32 length, then UTF-8 JSON of `Manifest` (below)
+ *   body       4+n      u32 length, then UTF-8 JSON of `Manifest` (below) and `id`, the
+ *                       manifest's own id (guards against an object under the wrong id; absent
+ *                       in manifests written before it was added)
  *   checksum   8 u64    xxhash64 of every byte before it
  *
  * Invariants (checked before every create-only PUT and after every decode):
@@ -21,6 +23,7 @@
 import { CorruptionError, InternalError } from "../errors.js";
 import { ByteReader, ByteWriter, DecodeError } from "../util/bytes.js";
 import { checksum64 } from "../util/checksum.js";
+import { MANIFEST_PREFIX, parseId } from "./paths.js";
 import { sstInfoFromJson, sstInfoToJson, type SstInfo } from "./sst-format.js";
 
 export const MANIFEST_MAGIC = Buffer.from("DSMF", "latin1");
@@ -63,10 +66,12 @@ export function emptyManifest(): Manifest {
   return { writerEpoch: 0, nextWalId: 1, nextSstId: 1, nextRunId: 1, replayAfterWalId: 0, lastL0Seq: 0, l0: [], runs: [] };
 }
 
-export function encodeManifest(manifest: Manifest): Uint8Array {
+/** Encodes `manifest` as the object `manifest/<id>` (the id is written into it). */
+export function encodeManifest(manifest: Manifest, id?: number): Uint8Array {
   const problem = checkManifest(manifest);
   if (problem !== undefined) throw new InternalError(`refusing to write an invalid manifest: ${problem}`);
   const json = JSON.stringify({
+    ...(id === undefined ? {} : { id }),
     ...manifest,
     l0: manifest.l0.map(handleToJson),
     runs: manifest.runs.map((run) => ({ id: run.id, ssts: run.ssts.map(handleToJson) })),
@@ -90,6 +95,8 @@ export function decodeManifest(objectKey: string, bytes: Uint8Array): Manifest {
     if (version !== MANIFEST_FORMAT_VERSION) throw new DecodeError(`unknown manifest format version ${version}`);
     const raw = JSON.parse(Buffer.from(reader.lengthPrefixed()).toString("utf8")) as Record<string, unknown>;
     if (reader.remaining !== 0) throw new DecodeError("trailing bytes");
+    const keyId = parseId(MANIFEST_PREFIX, objectKey);
+    if (raw.id !== undefined && keyId !== undefined && raw.id !== keyId) throw new DecodeError(`object claims manifest id ${String(raw.id)}`);
     manifest = manifestFromJson(raw);
   } catch (error) {
     if (error instanceof CorruptionError) throw new CorruptionError(objectKey, error.message);

@@ -57,7 +57,7 @@ export async function readLatestManifest(store: ObjectStore): Promise<StoredMani
 export async function writeNextManifest(store: ObjectStore, currentId: number, next: Manifest): Promise<StoredManifest> {
   const id = currentId + 1;
   try {
-    await store.put(manifestKey(id), encodeManifest(next), { ifNoneMatch: "*" });
+    await store.put(manifestKey(id), encodeManifest(next, id), { ifNoneMatch: "*" });
   } catch (error) {
     if (error instanceof PreconditionFailedError) throw new ManifestConflictError(id);
     throw error;

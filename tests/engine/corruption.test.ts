@@ -273,6 +273,14 @@ describe("corrupt and truncated objects are reported, never read as data", () =>
     }
   });
 
+  it("manifest: an older manifest's bytes under the newest id fail open, writable and read-only (a manifest names its own id)", async () => {
+    const older = [...fixture.objects.keys()].find((key) => key.startsWith("manifest/") && key !== manifestKey(fixture.manifestId))!;
+    const swap = (objects: Map<string, Uint8Array>) => objects.set(manifestKey(fixture.manifestId), fixture.objects.get(older)!.slice());
+    await expectCorruption(fixture, [{ name: `newest manifest holds ${older}`, change: swap }]);
+    const engine = Engine.open(await storeWith(fixture, swap), { ...READ_OPTIONS, readOnly: true, pollIntervalMs: 60_000 });
+    await assert.rejects(engine.then(async (e) => e.close()), { code: "corruption" });
+  });
+
   it("WAL: flipped bits in the header (magic, version, epoch, walId, count), the batches and the checksum, and truncations, fail open", async () => {
     const damages: Damage[] = [];
     for (const id of [fixture.liveWals[0]!, fixture.liveWals.at(-1)!]) {
