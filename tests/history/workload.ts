@@ -86,6 +86,11 @@ export async function runHistory(options: HistoryRunOptions): Promise<HistoryRun
   const streams = new Map<string, Stream>();
   for (const name of STREAMS) streams.set(name, await log.openStream(name, { createIfMissing: true }));
   const run: Run = { history: new History(), random, log, streams, stopped: false, stats: {}, producerMessages: [] };
+  const problems: string[] = [];
+  const guarded = (name: string, actor: Promise<void>) =>
+    actor.catch((error: unknown) => {
+      problems.push(`actor ${name} threw (a workload bug, or an error no caller should see): ${codeOf(error)} ${String((error as Error)?.message ?? error)}`);
+    });
   const actors = [
     appender(run, "plain", "a1", 1),
     appender(run, "plain", "a2", PIPELINE_DEPTH),
@@ -98,14 +103,13 @@ export async function runHistory(options: HistoryRunOptions): Promise<HistoryRun
     ...STREAMS.map((name, i) => follower(run, name, `fo${i}`)),
     ...STREAMS.map((name, i) => tailPoller(run, name, `tp${i}`)),
     tailPoller(run, "plain", "tpx"),
-  ];
+  ].map((actor, i) => guarded(String(i), actor));
   const faultLoop = options.faults === false ? Promise.resolve() : faults(run, faulty);
   await sleep(options.durationMs);
   run.stopped = true;
   faulty.heal();
   faulty.clearFaults();
   const settled = await Promise.race([Promise.all([...actors, faultLoop]).then(() => true), sleep(options.settleMs ?? 20_000).then(() => false)]);
-  const problems: string[] = [];
   if (!settled) problems.push(`the actors did not settle within ${options.settleMs ?? 20_000} ms of the end of the run (a hang)`);
   const engine = log.metrics().engine;
   Object.assign(run.stats, { l0Flushes: engine.l0Flushes, compactions: engine.compactions, objectsDeleted: engine.objectsDeleted, resets: engine.resets, walFlushes: engine.walFlushes });
@@ -199,7 +203,10 @@ async function producer(run: Run, name: string, actor: string): Promise<void> {
           next = error.expectedSeqNum; // an earlier attempt landed
           break;
         }
-        if (error instanceof SeqNumMismatchError) throw new Error(`producer: the stream moved to ${error.expectedSeqNum} from ${next} without it`);
+        if (error instanceof SeqNumMismatchError) {
+          const tried = attempts.map((id) => run.history.ops.find((o) => o.id === id)).map((o) => (o?.kind === "append" ? `#${o.id} ${o.result?.ok === true ? `acked ${o.result.ack.start.seqNum}` : `${o.result?.ok === false ? `${o.result.code}/${o.result.outcome}` : "pending"}`}` : "?"));
+          throw new Error(`producer: the stream moved to ${error.expectedSeqNum} from ${next} without message ${run.producerMessages.length - 1} of ${size} records (attempts: ${tried.join(", ")})`);
+        }
         await sleep(10);
       }
     }
@@ -216,7 +223,12 @@ function checkProducer(run: Run, final: FinalStream): string[] {
     const last = run.history.ops.find((op) => op.id === attempts.at(-1));
     const settled = last?.kind === "append" && last.result !== undefined && (last.result.ok || last.result.code === "seq_num_mismatch");
     if (landed.length > 1) problems.push(`idempotent producer: message ${i} is in the stream ${landed.length} times (attempts ${landed.join(", ")})`);
-    if (landed.length === 0 && settled) problems.push(`idempotent producer: message ${i} was settled as written but is not in the stream (attempts ${attempts.join(", ")})`);
+    if (landed.length === 0 && settled) {
+      const firstAttempt = run.history.ops.find((op) => op.id === attempts[0]);
+      const at = firstAttempt?.kind === "append" ? (firstAttempt.matchSeqNum ?? 0) : 0;
+      const around = final.records.slice(Math.max(0, at - 3), at + 6).map((r) => `${r.seqNum}:${r.body}`);
+      problems.push(`idempotent producer: message ${i} (at ${at}) was settled as written but is not in the stream (attempts ${attempts.join(", ")}); the stream there: ${around.join(" ")}`);
+    }
   });
   return problems;
 }
@@ -238,13 +250,24 @@ async function fencer(run: Run, name: string, actor: string): Promise<void> {
     } catch (error) {
       run.history.endAppend(op, { error });
       if (codeOf(error) !== "fencing_token_mismatch") continue;
-      believed = "";
-      // Find the current token: the newest fence record (the stream is small).
-      for await (const record of stream.read({ from: { seqNum: 0 } })) {
-        if (record.headers.length === 1 && record.headers[0]![0].length === 0) believed = Buffer.from(record.body).toString();
-      }
+      believed = (await currentToken(stream, 0)) ?? believed;
     }
     bump(run.stats, "fences");
+  }
+}
+
+/** The token of the newest fence record, "" when there is none; undefined when the read failed (faults). */
+async function currentToken(stream: Stream, fromSeqNum: number): Promise<string | undefined> {
+  let token = "";
+  try {
+    for await (const record of stream.read({ from: { seqNum: fromSeqNum } })) {
+      if (record.headers.length === 1 && record.headers[0]![0].length === 0 && Buffer.from(record.headers[0]![1]).toString() === "fence") {
+        token = Buffer.from(record.body).toString();
+      }
+    }
+    return token;
+  } catch {
+    return undefined;
   }
 }
 
@@ -260,9 +283,7 @@ async function tokenAppender(run: Run, name: string, actor: string): Promise<voi
     } catch (error) {
       run.history.endAppend(op, { error });
       if (codeOf(error) === "fencing_token_mismatch") {
-        for await (const record of stream.read({ from: { tailOffset: 200 } })) {
-          if (record.headers.length === 1 && record.headers[0]![0].length === 0) believed = Buffer.from(record.body).toString();
-        }
+        believed = (await currentToken(stream, 0)) ?? believed;
       } else {
         await sleep(5);
       }
