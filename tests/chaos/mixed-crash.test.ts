@@ -18,7 +18,7 @@ import { it } from "node:test";
 import { runMixedCrash } from "./mixed-crash.js";
 
 const SEED = Number(process.env.MIXED_CRASH_SEED ?? 16_016);
-const ROUNDS = Number(process.env.MIXED_CRASH_ROUNDS ?? 14);
+const ROUNDS = Number(process.env.MIXED_CRASH_ROUNDS ?? 10);
 
 it(`keeps every acked append of mixed work (trims, deletes, recreations) across ${ROUNDS} SIGKILLs and closes with 4 KiB SSTs (seed ${SEED})`, { timeout: 240_000 }, async () => {
   const result = await runMixedCrash({ seed: SEED, rounds: ROUNDS });
