@@ -115,7 +115,7 @@ export async function runHistory(options: HistoryRunOptions): Promise<HistoryRun
   Object.assign(run.stats, { l0Flushes: engine.l0Flushes, compactions: engine.compactions, objectsDeleted: engine.objectsDeleted, resets: engine.resets, walFlushes: engine.walFlushes });
   const closed = await Promise.race([log.close().then(() => true, () => true), sleep(10_000).then(() => false)]);
   if (!closed) problems.push("log.close() did not finish within 10 s");
-  const finals = await readFinals(options.store, STREAMS);
+  const finals = await readFinals(options.store, STREAMS, problems);
   problems.push(...checkHistory(run.history, finals), ...checkProducer(run, finals.get("producer")!));
   const counters = faulty.counters();
   bump(run.stats, "storeCalls", Object.values(counters.calls).reduce((a, b) => a + b, 0));
@@ -125,7 +125,8 @@ export async function runHistory(options: HistoryRunOptions): Promise<HistoryRun
   return { seed: options.seed, problems, stats: run.stats };
 }
 
-async function readFinals(store: ObjectStore, names: readonly string[]): Promise<Map<string, FinalStream>> {
+/** Each stream's records from a fresh open without faults; its tail must match them (no trims here). */
+async function readFinals(store: ObjectStore, names: readonly string[], problems: string[]): Promise<Map<string, FinalStream>> {
   const log = await openLog({ store, flushIntervalMs: 0 });
   try {
     const finals = new Map<string, FinalStream>();
@@ -133,6 +134,8 @@ async function readFinals(store: ObjectStore, names: readonly string[]): Promise
       const stream = await log.openStream(name);
       const records = [];
       for await (const record of stream.read({ from: { seqNum: 0 } })) records.push(seenRecord(record));
+      const tail = (await stream.checkTail()).seqNum;
+      if (tail !== records.length) problems.push(`${name}: after the run, checkTail says ${tail} but the stream holds ${records.length} records`);
       finals.set(name, { records });
     }
     return finals;
