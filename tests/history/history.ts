@@ -211,103 +211,115 @@ function describe(op: Op): string {
   return `checkTail #${op.id} by ${op.actor} on ${op.stream}: ${op.tail ?? op.error ?? "pending"} [${op.invokedAt}, ${op.completedAt ?? "-"}]`;
 }
 
+/** Where each append's records are in the final content: positions by record index. */
+interface Placement {
+  /** Per append id: the seqNum of each of its records found (holes where one is missing). */
+  positions: Map<number, number[]>;
+}
+
 function checkStream(ops: Op[], records: SeenRecord[], problems: Problems): void {
   const appends = ops.filter((op): op is AppendOp => op.kind === "append");
+  const placement = placeAppends(appends, records, problems);
+  const starts = new Map<number, number>();
+  for (const op of appends) {
+    const start = checkAppendOutcome(op, placement.positions.get(op.id) ?? [], problems);
+    if (start !== undefined) starts.set(op.id, start);
+  }
+  checkTokens(appends, starts, records.length, problems);
+  const acked = appends.filter((op) => op.result?.ok === true).sort((a, b) => a.completedAt! - b.completedAt!);
+  checkRealTimeOrder(acked, problems);
+  checkReads(ops, records, acked, problems);
+  checkTails(ops, records.length, acked, problems);
+}
+
+/** Finds each record's append (by body; a fence command's body is its token), and flags strays and duplicates. */
+function placeAppends(appends: AppendOp[], records: SeenRecord[], problems: Problems): Placement {
   const byId = new Map(appends.map((op) => [op.id, op]));
   const fenceByToken = new Map(appends.filter((op) => op.fenceToken !== undefined).map((op) => [op.fenceToken!, op]));
-  // Where each append's records are in F (a fence command's body is its token).
-  const found = new Map<number, number[]>();
-  const fencePositions = new Map<number, number>();
+  const positions = new Map<number, number[]>();
   const seen = new Set<string>();
   records.forEach((record, index) => {
     if (record.seqNum !== index) problems.add("final content not contiguous", `seqNum ${record.seqNum} at index ${index}`);
     if (seen.has(record.body)) problems.add("duplicated record", `${JSON.stringify(record.body)} again at seqNum ${index}`);
     seen.add(record.body);
     const fence = fenceByToken.get(record.body);
-    if (fence !== undefined) {
-      if (!fencePositions.has(fence.id)) fencePositions.set(fence.id, index);
-      return;
-    }
     const [idText, indexText] = record.body.split(".");
-    const op = byId.get(Number(idText));
-    if (op === undefined || op.fenceToken !== undefined || indexText === undefined) {
+    const op = fence ?? byId.get(Number(idText));
+    if (op === undefined || (fence === undefined && (op.fenceToken !== undefined || indexText === undefined))) {
       problems.add("record from no recorded append", `seqNum ${index}: ${JSON.stringify(record.body)}`);
       return;
     }
-    const positions = found.get(op.id) ?? [];
-    positions[Number(indexText)] ??= index;
-    found.set(op.id, positions);
+    const list = positions.get(op.id) ?? [];
+    list[fence === undefined ? Number(indexText) : 0] ??= index;
+    positions.set(op.id, list);
   });
-  const startOf = (op: AppendOp): number | undefined => (op.fenceToken !== undefined ? fencePositions.get(op.id) : found.get(op.id)?.[0]);
+  return { positions };
+}
 
-  for (const op of appends) {
-    const positions = op.fenceToken !== undefined ? (fencePositions.has(op.id) ? [fencePositions.get(op.id)!] : []) : (found.get(op.id) ?? []);
-    const present = positions.filter((p) => p !== undefined).length;
-    if (present > 0 && present !== op.bodies.length) {
-      problems.add("append partly applied", `${describe(op)}: ${present} of ${op.bodies.length} records in the stream`);
-      continue;
-    }
-    if (present > 0 && positions.some((p, i) => p !== positions[0]! + i)) {
-      problems.add("append not contiguous", `${describe(op)} at ${positions.join(",")}`);
-      continue;
-    }
-    const start = present > 0 ? positions[0]! : undefined;
-    const result = op.result;
-    if (result === undefined) {
-      if (start !== undefined) problems.add("pending append is durable", describe(op));
-      continue;
-    }
-    if (result.ok) {
-      if (start === undefined) problems.add("ACKNOWLEDGED APPEND LOST", describe(op));
-      else if (start !== result.ack.start.seqNum || result.ack.end.seqNum !== start + op.bodies.length) {
-        problems.add("acknowledged at the wrong position", `${describe(op)}, but found at ${start}`);
-      }
-    } else {
-      if (result.outcome === undefined) problems.add("append error without an outcome", `${describe(op)}: ${result.message}`);
-      if (!EXPECTED_APPEND_CODES.has(result.code)) problems.add("unexpected append error", `${describe(op)}: ${result.message}`);
-      if (result.outcome === "not_applied" && start !== undefined) problems.add("not_applied append is in the stream", `${describe(op)} at ${start}`);
-      if (result.code === "seq_num_mismatch" || result.code === "fencing_token_mismatch") {
-        if (result.outcome !== "not_applied") problems.add("condition failure not marked not_applied", describe(op));
-      }
-    }
-    if (start !== undefined && op.matchSeqNum !== undefined && start !== op.matchSeqNum) {
-      problems.add("matchSeqNum not honoured", `${describe(op)} is at ${start}`);
-    }
+/** Checks one append's result against where its records are; returns its start when present and whole. */
+function checkAppendOutcome(op: AppendOp, positions: number[], problems: Problems): number | undefined {
+  const present = positions.filter((p) => p !== undefined).length;
+  if (present > 0 && present !== op.bodies.length) {
+    problems.add("append partly applied", `${describe(op)}: ${present} of ${op.bodies.length} records in the stream`);
+    return undefined;
   }
-  // The fencing token in effect at each position.
+  if (present > 0 && positions.some((p, i) => p !== positions[0]! + i)) {
+    problems.add("append not contiguous", `${describe(op)} at ${positions.join(",")}`);
+    return undefined;
+  }
+  const start = present > 0 ? positions[0]! : undefined;
+  const result = op.result;
+  if (result === undefined) {
+    if (start !== undefined) problems.add("pending append is durable", describe(op));
+  } else if (result.ok) {
+    if (start === undefined) problems.add("ACKNOWLEDGED APPEND LOST", describe(op));
+    else if (start !== result.ack.start.seqNum || result.ack.end.seqNum !== start + op.bodies.length) {
+      problems.add("acknowledged at the wrong position", `${describe(op)}, but found at ${start}`);
+    }
+  } else {
+    if (result.outcome === undefined) problems.add("append error without an outcome", `${describe(op)}: ${result.message}`);
+    if (!EXPECTED_APPEND_CODES.has(result.code)) problems.add("unexpected append error", `${describe(op)}: ${result.message}`);
+    if (result.outcome === "not_applied" && start !== undefined) problems.add("not_applied append is in the stream", `${describe(op)} at ${start}`);
+    const conditionFailed = result.code === "seq_num_mismatch" || result.code === "fencing_token_mismatch";
+    if (conditionFailed && result.outcome !== "not_applied") problems.add("condition failure not marked not_applied", describe(op));
+  }
+  if (start !== undefined && op.matchSeqNum !== undefined && start !== op.matchSeqNum) {
+    problems.add("matchSeqNum not honoured", `${describe(op)} is at ${start}`);
+  }
+  return start;
+}
+
+/** An append present with a fencing token starts where the stream's token (from the fences before it) was that token. */
+function checkTokens(appends: AppendOp[], starts: Map<number, number>, length: number, problems: Problems): void {
+  const fenceAt = new Map<number, string>();
+  for (const op of appends) if (op.fenceToken !== undefined && starts.has(op.id)) fenceAt.set(starts.get(op.id)!, op.fenceToken);
   const tokenBefore: string[] = [];
   let token = "";
-  const fenceAt = new Map([...fencePositions].map(([id, pos]) => [pos, byId.get(id)!.fenceToken!]));
-  for (let i = 0; i <= records.length; i++) {
+  for (let i = 0; i <= length; i++) {
     tokenBefore[i] = token;
-    const set = fenceAt.get(i);
-    if (set !== undefined) token = set;
+    token = fenceAt.get(i) ?? token;
   }
   for (const op of appends) {
-    const start = startOf(op);
+    const start = starts.get(op.id);
     if (start === undefined || op.fencingToken === undefined) continue;
     if (tokenBefore[start] !== op.fencingToken) problems.add("fencing token not honoured", `${describe(op)} at ${start}, where the token was ${JSON.stringify(tokenBefore[start])}`);
   }
-  // Real-time order of acknowledged appends.
-  const acked = appends.filter((op) => op.result?.ok === true).sort((a, b) => a.completedAt! - b.completedAt!);
+}
+
+/** Appends acknowledged one before the other was invoked are in that order (`acked` sorted by completion). */
+function checkRealTimeOrder(acked: AppendOp[], problems: Problems): void {
+  const startOf = (op: AppendOp) => (op.result as { ack: AppendAck }).ack.start.seqNum;
   const byInvoke = [...acked].sort((a, b) => a.invokedAt - b.invokedAt);
-  let maxStartCompleted = -1;
-  let maxStartOp: AppendOp | undefined;
+  let latest: AppendOp | undefined;
   let k = 0;
   for (const op of byInvoke) {
-    while (k < acked.length && acked[k]!.completedAt! < op.invokedAt) {
-      const s = (acked[k]!.result as { ack: AppendAck }).ack.start.seqNum;
-      if (s > maxStartCompleted) {
-        maxStartCompleted = s;
-        maxStartOp = acked[k];
-      }
-      k++;
+    for (; k < acked.length && acked[k]!.completedAt! < op.invokedAt; k++) {
+      if (latest === undefined || startOf(acked[k]!) > startOf(latest)) latest = acked[k];
     }
-    const s = (op.result as { ack: AppendAck }).ack.start.seqNum;
-    if (s < maxStartCompleted) problems.add("acknowledged appends out of real-time order", `${describe(op)} starts before ${describe(maxStartOp!)}, acknowledged before it was invoked`);
+    if (latest !== undefined && startOf(op) < startOf(latest)) {
+      problems.add("acknowledged appends out of real-time order", `${describe(op)} starts before ${describe(latest)}, acknowledged before it was invoked`);
+    }
   }
-  checkReads(ops, records, acked, problems);
-  checkTails(ops, records.length, acked, problems);
 }
 
 /** The highest end of the appends acknowledged before `time` (acked sorted by completedAt). */

@@ -48,6 +48,8 @@ export const CHAOS_LOG_OPTIONS: Partial<LogOptions> = Object.freeze({
 
 const STREAMS = ["plain", "fenced", "producer"] as const;
 const PIPELINE_DEPTH = 4;
+/** A run goes on past its duration (up to three times it) until the engine compacted this often. */
+const MIN_COMPACTIONS = 1;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -106,6 +108,8 @@ export async function runHistory(options: HistoryRunOptions): Promise<HistoryRun
   ].map((actor, i) => guarded(String(i), actor));
   const faultLoop = options.faults === false ? Promise.resolve() : faults(run, faulty);
   await sleep(options.durationMs);
+  // On a loaded machine, run on (up to 3x) until the engine compacted at least once.
+  for (let extraMs = 0; extraMs < 2 * options.durationMs && log.metrics().engine.compactions < MIN_COMPACTIONS; extraMs += 100) await sleep(100);
   run.stopped = true;
   faulty.heal();
   faulty.clearFaults();
