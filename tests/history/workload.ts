@@ -195,7 +195,9 @@ async function producer(run: Run, name: string, actor: string): Promise<void> {
     const size = 1 + pick(run.random, 3);
     const attempts: number[] = [];
     run.producerMessages.push(attempts);
-    for (let attempt = 0; attempt < 200; attempt++) {
+    // Retries until the message is known to be in (never gives up on it while the run lasts:
+    // moving on with an attempt of unknown outcome outstanding would break its own sequence).
+    while (!run.stopped) {
       const op = run.history.beginAppend(name, actor, size, { matchSeqNum: next });
       attempts.push(op.id);
       try {
