@@ -96,6 +96,9 @@ export async function* newestVersionChunks(
             const pending = cursor.advance();
             if (pending === undefined) continue;
             if (out.length > 0) {
+              // The fetch runs while the consumer holds `out` (or abandons the scan): its failure
+              // must not go unobserved meanwhile (an unhandled rejection); it is awaited below.
+              pending.catch(() => undefined);
               yield out;
               out = [];
             }

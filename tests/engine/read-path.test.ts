@@ -178,3 +178,33 @@ describe("read path: flattenChunks", () => {
     assert.deepEqual(seen, [1, 2]);
   });
 });
+
+describe("newestVersionChunks: a source failing while the consumer holds a chunk", () => {
+  it("never leaves the failure unobserved (an unhandled rejection crashes the process); the consumer gets it on its next call", async () => {
+    const entry = (key: string, seq: number): Entry => ({ key: Buffer.from(key), seq, value: Buffer.from("v"), expireAtMs: 0 });
+    // Source a: [k0, k1], then its next chunk fails a moment later. Source b holds k1 too, so the
+    // merge reaches k1 through its general step, which starts a's fetch and hands on [k0] first.
+    const failing: EntrySource = {
+      calls: 0,
+      next(this: { calls: number }) {
+        this.calls++;
+        if (this.calls === 1) return Promise.resolve({ value: [entry("k0", 1), entry("k1", 2)], done: false });
+        return new Promise((_, reject) => setTimeout(() => reject(new Error("store down")), 5));
+      },
+    } as EntrySource & { calls: number };
+    const other: EntrySource = [[entry("k1", 3)]][Symbol.iterator]();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      const merge = newestVersionChunks([failing, other], { reverse: false, snapshotSeq: 100 });
+      const first = await merge.next();
+      assert.deepEqual((first.value as Entry[]).map((e) => Buffer.from(e.key).toString()), ["k0"]);
+      await new Promise((resolve) => setTimeout(resolve, 30)); // the consumer is slow: the fetch fails meanwhile
+      await assert.rejects(merge.next(), /store down/);
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+    assert.deepEqual(unhandled.map(String), []);
+  });
+});
