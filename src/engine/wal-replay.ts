@@ -4,8 +4,8 @@
  * hands their batches to the caller, skipping batches already in SSTs (seq <= lastL0Seq) and
  * fences. A zero-byte object is an older version's fence only at or below
  * `zeroByteFencesThroughWalId` (wal-format.ts); above it, it is a WAL object that lost its
- * contents, and replay fails with a CorruptionError instead of dropping its batches. A few objects are fetched ahead so that replay from S3 is not one round
- * trip per object.
+ * contents, and replay fails with a CorruptionError instead of dropping its batches. A few
+ * objects are fetched ahead so that replay from S3 is not one round trip per object.
  */
 import { CorruptionError, NotFoundError } from "../errors.js";
 import type { ObjectStore } from "../store/object-store.js";
