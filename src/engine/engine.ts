@@ -603,7 +603,12 @@ export class Engine {
       try {
         epoch.manifest = await writeNextManifest(this.store, current.id, next);
       } catch (error) {
-        if (!(error instanceof ManifestConflictError)) throw error;
+        if (!(error instanceof ManifestConflictError)) {
+          // The write may have landed (outcome unknown): this epoch no longer knows its newest
+          // manifest, so it ends now, before a change queued behind this one writes the same id.
+          this.reportFailure(epoch, error);
+          throw error;
+        }
         const latest = await readLatestManifest(this.store);
         const epochNow = latest?.manifest.writerEpoch ?? 0;
         if (epochNow > epoch.writerEpoch) throw new FencedError(`manifest ${error.id} was written by epoch ${epochNow}`);
