@@ -65,6 +65,8 @@ export interface ReadOp {
   completedAt?: number;
   records: SeenRecord[];
   error?: string;
+  /** The error's message, for the report. */
+  errorMessage?: string;
 }
 
 export interface TailOp {
@@ -131,7 +133,9 @@ export class History {
 
   endRead(op: ReadOp, error?: unknown): void {
     op.completedAt = this.now();
-    if (error !== undefined) op.error = codeOf(error);
+    if (error === undefined) return;
+    op.error = codeOf(error);
+    op.errorMessage = error instanceof Error ? error.message : String(error);
   }
 
   beginTail(stream: string, actor: string): TailOp {
@@ -207,7 +211,10 @@ function describe(op: Op): string {
     const result = op.result === undefined ? "pending" : op.result.ok ? `acked ${op.result.ack.start.seqNum}..${op.result.ack.end.seqNum}` : `${op.result.code}/${op.result.outcome ?? "no outcome"}`;
     return `append #${op.id} by ${op.actor} on ${op.stream}: ${what}${cond} -> ${result} [${op.invokedAt}, ${op.completedAt ?? "-"}]`;
   }
-  if (op.kind === "read") return `${op.follow ? "follow" : "read"} #${op.id} by ${op.actor} on ${op.stream} from ${op.fromSeqNum}: ${op.records.length} records${op.error === undefined ? "" : `, ${op.error}`}`;
+  if (op.kind === "read") {
+    const error = op.error === undefined ? "" : `, ${op.error}${op.errorMessage === undefined ? "" : ` (${op.errorMessage})`}`;
+    return `${op.follow ? "follow" : "read"} #${op.id} by ${op.actor} on ${op.stream} from ${op.fromSeqNum}: ${op.records.length} records${error}`;
+  }
   return `checkTail #${op.id} by ${op.actor} on ${op.stream}: ${op.tail ?? op.error ?? "pending"} [${op.invokedAt}, ${op.completedAt ?? "-"}]`;
 }
 
