@@ -115,6 +115,8 @@ export async function runHistory(options: HistoryRunOptions): Promise<HistoryRun
   faulty.clearFaults();
   const settled = await Promise.race([Promise.all([...actors, faultLoop]).then(() => true), sleep(options.settleMs ?? 20_000).then(() => false)]);
   if (!settled) problems.push(`the actors did not settle within ${options.settleMs ?? 20_000} ms of the end of the run (a hang)`);
+  const health = log.health();
+  if (health.status === "closed") problems.push(`the log closed by itself during the run: ${health.reason ?? "no reason"}`);
   const engine = log.metrics().engine;
   Object.assign(run.stats, { l0Flushes: engine.l0Flushes, compactions: engine.compactions, objectsDeleted: engine.objectsDeleted, resets: engine.resets, walFlushes: engine.walFlushes });
   const closed = await Promise.race([log.close().then(() => true, () => true), sleep(10_000).then(() => false)]);
