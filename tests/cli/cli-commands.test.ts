@@ -310,6 +310,8 @@ describe("durastream CLI commands (in-process, MemoryStore)", { timeout: 30_000 
     const inspected = (await cli(["inspect", url, "--verify", "--format", "json"])).stdout;
     assert.equal(lines(inspected).length, 1, "a report is one JSON object on one line (issue 13.14)");
     const json = JSON.parse(inspected) as { verified: boolean; problems: unknown[]; wal: { state: string }[] };
+    assert.match(text.stdout, /^wal\/0+1 +29 B +fence/m); // a fence has a 29-byte body (wal-format.ts)
+    const json = JSON.parse((await cli(["inspect", url, "--verify", "--format", "json"])).stdout) as { verified: boolean; problems: unknown[]; wal: { state: string }[] };
     assert.equal(json.verified, true);
     assert.deepEqual(json.problems, []);
     assert.ok(json.wal.some((w) => w.state === "replay"));
