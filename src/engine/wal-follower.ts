@@ -7,8 +7,10 @@
  * the writer flushed it into an SST and garbage-collected it; so it probes the next manifest id,
  * and when a newer manifest exists it adopts it (new SSTs; memtable entries the manifest now
  * covers are dropped) and continues after that manifest's replay point. Fences (wal-format.ts)
- * are skipped; a zero-byte object is one only where an older version may have written it. An idle log costs two GETs per poll, plus one LIST of the manifests
- * every MANIFEST_LIST_INTERVAL_MS (a reader that fell behind the writer's GC needs it).
+ * are skipped; a zero-byte object is one only where an older version may have written it (an
+ * empty object above the manifest's marker is corruption). An idle log costs two GETs per poll,
+ * plus one LIST of the manifests every MANIFEST_LIST_INTERVAL_MS (a reader that fell behind the
+ * writer's GC needs it).
  *
  * On a LocalStore written in segment mode, an id without an object is looked up in the segment
  * WAL (segment-tail.ts: only acknowledged frames), and a change in the WAL directory (fs.watch)
@@ -149,15 +151,12 @@ export class WalFollower {
       }
       if (this.#stopped) return false;
       if (bytes.length > 0) this.#applyBatches(walKey(this.#nextWalId), decodeWalObject(walKey(this.#nextWalId), this.#nextWalId, bytes).batches);
-      if (bytes.length > 0) this.#apply(this.#nextWalId, bytes);
       else this.#checkZeroByteFence(this.#nextWalId);
       this.#nextWalId++;
     }
     return true;
   }
 
-  #applyBatches(source: string, batches: WalBatch[]): void {
-    const fresh = batches.filter((batch) => batch.seq > this.target.lastSeq);
   /** A zero-byte object is an older version's fence only up to the manifest's marker (wal-format.ts); above it, it lost its batches. */
   #checkZeroByteFence(walId: number): void {
     const through = this.target.manifest.manifest.zeroByteFencesThroughWalId;
@@ -166,9 +165,8 @@ export class WalFollower {
     }
   }
 
-  #apply(walId: number, bytes: Uint8Array): void {
-    const object = decodeWalObject(walKey(walId), walId, bytes);
-    const fresh = object.batches.filter((batch) => batch.seq > this.target.lastSeq);
+  #applyBatches(source: string, batches: WalBatch[]): void {
+    const fresh = batches.filter((batch) => batch.seq > this.target.lastSeq);
     let previous = this.target.lastSeq;
     for (const batch of fresh) {
       if (batch.seq !== previous + 1) {

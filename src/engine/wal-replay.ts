@@ -30,8 +30,7 @@ export interface WalFrameSource {
 
 export async function* replayWal(
   store: ObjectStore,
-  range: { afterWalId: number; beforeWalId: number; lastL0Seq: number; frames?: WalFrameSource },
-  range: { afterWalId: number; beforeWalId: number; lastL0Seq: number; zeroByteFencesThroughWalId: number },
+  range: { afterWalId: number; beforeWalId: number; lastL0Seq: number; zeroByteFencesThroughWalId: number; frames?: WalFrameSource },
 ): AsyncGenerator<ReplayedWal, void, void> {
   const fetches: Promise<Uint8Array | undefined>[] = [];
   let nextToFetch = range.afterWalId + 1;
@@ -56,7 +55,6 @@ export async function* replayWal(
       throw new CorruptionError(walKey(walId), "a WAL object or segment frame that must be replayed is missing");
     }
     if (bytes !== undefined && bytes.length === 0) {
-    if (bytes.length === 0) {
       if (walId > range.zeroByteFencesThroughWalId) {
         throw new CorruptionError(
           walKey(walId),

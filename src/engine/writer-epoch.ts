@@ -104,20 +104,14 @@ export class WriterEpoch {
         await place.dir.ensure();
         segments = new SegmentSet({ dir: place.dir, writerEpoch: claimed.manifest.writerEpoch, segmentBytes: place.segmentBytes });
         await segments.nextSegment(0);
-    const fenceWalId = await writeWalFence(store, claimed);
-    const epoch = new WriterEpoch(claimed, await firstFreeSstId(store, claimed.manifest.nextSstId));
-    const m = claimed.manifest;
-    const range = { afterWalId: m.replayAfterWalId, beforeWalId: fenceWalId, lastL0Seq: m.lastL0Seq, zeroByteFencesThroughWalId: m.zeroByteFencesThroughWalId ?? fenceWalId };
-    for await (const wal of replayWal(store, range)) {
-      for (const batch of wal.batches) {
-        epoch.applyBatch(batch.seq, batch.ops);
-        if (epoch.active.sizeBytes >= l0SstBytes) epoch.freezeActive();
       }
       const m = claimed.manifest;
       const takeover = place === undefined ? undefined : await takeOverSegments(place.dir, { ourEpoch: m.writerEpoch, replayAfterWalId: m.replayAfterWalId });
       const fenceWalId = await writeWalFence(store, claimed, takeover?.maxWalId ?? 0);
       const epoch = new WriterEpoch(claimed, await firstFreeSstId(store, claimed.manifest.nextSstId));
-      for await (const wal of replayWal(store, { afterWalId: m.replayAfterWalId, beforeWalId: fenceWalId, lastL0Seq: m.lastL0Seq, frames: takeover?.frames })) {
+      const zeroByteFencesThroughWalId = m.zeroByteFencesThroughWalId ?? fenceWalId;
+      const range = { afterWalId: m.replayAfterWalId, beforeWalId: fenceWalId, lastL0Seq: m.lastL0Seq, zeroByteFencesThroughWalId, frames: takeover?.frames };
+      for await (const wal of replayWal(store, range)) {
         for (const batch of wal.batches) {
           epoch.applyBatch(batch.seq, batch.ops);
           if (epoch.active.sizeBytes >= l0SstBytes) epoch.freezeActive();
