@@ -87,7 +87,7 @@ describe("WAL object golden file (format version 1)", () => {
   it("the encoder still produces exactly the committed bytes, and the decoder reads them", () => {
     const golden = assertGolden("wal-v1.wal", bytes);
     const decoded = decodeWalObject("wal/golden", WAL_ID, golden);
-    assert.deepEqual({ ...decoded, batches: printable(decoded.batches) }, { writerEpoch: WAL_EPOCH, walId: WAL_ID, batches: printable(goldenBatches()) });
+    assert.deepEqual({ ...decoded, batches: printable(decoded.batches) }, { writerEpoch: WAL_EPOCH, walId: WAL_ID, batches: printable(goldenBatches()), fence: false });
   });
 });
 

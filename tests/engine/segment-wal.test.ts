@@ -8,7 +8,7 @@ import path from "node:path";
 import { describe, it } from "node:test";
 import { Engine, SEGMENT_WAL_DIR, type EngineOptions, type WriteOp } from "../../src/engine/engine.js";
 import { decodeSegment, encodeFrame, generationOf, segmentName, sealName } from "../../src/engine/segment-format.js";
-import { encodeBatch } from "../../src/engine/wal-format.js";
+import { encodeBatch, WAL_FENCE_BYTES } from "../../src/engine/wal-format.js";
 import { NodeWalDirectory, StallingWalDirectory } from "../../src/engine/wal-files.js";
 import { LocalStore } from "../../src/store/local-store.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
@@ -77,7 +77,7 @@ describe("engine on the segment WAL", () => {
     await engine.close();
     const walObjects = [];
     for await (const entry of store.list("wal/")) walObjects.push(entry);
-    assert.ok(walObjects.every((entry) => entry.size === 0), "only zero-byte fences as WAL objects");
+    assert.ok(walObjects.every((entry) => entry.size === WAL_FENCE_BYTES), "only fences as WAL objects");
     const names = await readdir(path.join(dir, SEGMENT_WAL_DIR));
     assert.ok(names.some((name) => name.startsWith("seg-")));
     const reopened = await Engine.open(store, small);
