@@ -11,7 +11,7 @@ import { checkNoActiveWriter, WriterLease } from "./writer-lease.js";
 import { ClosedError, FencedError, ReadOnlyError, isDurastreamError, StreamExistsError, StreamNotFoundError, ValidationError, type CloseReason, type StreamPosition } from "./errors.js";
 import type { WalBatch, WriteOp } from "./engine/engine.js";
 import { StreamTracker } from "./stream/stream-tracker.js";
-import { KeyKind, decodeStreamMetaKey } from "./stream/stream-keys.js";
+import { KeyKind, decodeStreamMetaKey, streamIdOfKey } from "./stream/stream-keys.js";
 import { Engine, type EngineMetrics } from "./engine/engine.js";
 import { DEFAULT_INFLIGHT_BYTES, MIN_INFLIGHT_BYTES } from "./limits.js";
 import type { ObjectStore } from "./store/object-store.js";
@@ -497,10 +497,9 @@ export class Log {
         const kind = op.key[0]!;
         if (kind === KeyKind.streamMeta && op.type === "delete") {
           this.#forgetTracker(decodeStreamMetaKey(op.key));
-        } else if (kind >= KeyKind.tail && kind <= KeyKind.timestampIndex && op.key.length >= 9) {
-          const id = Buffer.from(op.key.buffer, op.key.byteOffset, op.key.byteLength).readUInt32BE(1) * 2 ** 32 +
-            Buffer.from(op.key.buffer, op.key.byteOffset, op.key.byteLength).readUInt32BE(5);
-          if (!this.#trackersById.has(id)) continue;
+        } else {
+          const id = streamIdOfKey(op.key);
+          if (id === undefined || !this.#trackersById.has(id)) continue;
           let ops = byStream.get(id);
           if (ops === undefined) byStream.set(id, (ops = []));
           ops.push(op);

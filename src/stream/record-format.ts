@@ -13,7 +13,8 @@
  * "fence" or "trim" (S2's wire form). It is stored like any record and read back unchanged.
  */
 import { CorruptionError, InternalError, ValidationError } from "../errors.js";
-import { copyOf } from "../util/bytes.js";
+import { copyOf, readU64, writeU64 } from "../util/bytes.js";
+import { readVarint, varintBytes, varintProblem, writeVarint } from "../util/varint.js";
 import { HEADER_OVERHEAD_BYTES, RECORD_OVERHEAD_BYTES } from "../limits.js";
 import type { AppendHeaders, AppendRecord, ReadRecord } from "./types.js";
 
@@ -35,8 +36,6 @@ export interface RecordBytes {
 export const RECORD_FORMAT_V1 = 0x01;
 
 const utf8 = new TextEncoder();
-const MAX_VARINT_BYTES = 5; // enough for any u32
-const MAX_U32 = 2 ** 32 - 1;
 
 /** Byte length of a body, header name or header value; strings count as UTF-8. */
 export function byteLength(value: Uint8Array | string): number {
@@ -60,24 +59,6 @@ export function meteredBytes(record: RecordLike): number {
   return total;
 }
 
-function varintBytes(n: number): number {
-  let bytes = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80);
-    bytes++;
-  }
-  return bytes;
-}
-
-function writeVarint(out: Uint8Array, offset: number, n: number): number {
-  while (n >= 0x80) {
-    out[offset++] = (n % 0x80) | 0x80;
-    n = Math.floor(n / 0x80);
-  }
-  out[offset++] = n;
-  return offset;
-}
-
 /**
  * Encodes a record's headers and body, format version 1:
  *
@@ -91,8 +72,8 @@ function writeVarint(out: Uint8Array, offset: number, n: number): number {
  * | value         | value length    |                                                |
  * | body          | the rest        | the body bytes, possibly none                  |
  *
- * A varint is unsigned LEB128 (7 bits per byte, low group first, high bit = more follows),
- * canonical (no trailing zero groups), at most 5 bytes, value below 2^32. An empty record is
+ * A varint is unsigned LEB128 (util/varint.ts: 7 bits per byte, low group first, high bit = more
+ * follows), canonical (no trailing zero groups), at most 5 bytes, value below 2^32. An empty record is
  * 2 bytes. A new layout gets a new version byte; decoders refuse versions they do not know.
  */
 export function encodeRecordValue(record: RecordBytes): Uint8Array {
@@ -134,19 +115,11 @@ class Reader {
   }
 
   varint(field: string): number {
-    let n = 0;
-    for (let i = 0; i < MAX_VARINT_BYTES; i++) {
-      const byte = this.bytes[this.offset];
-      if (byte === undefined) throw this.fail(`truncated ${field}`);
-      this.offset++;
-      n += (byte & 0x7f) * 2 ** (7 * i);
-      if ((byte & 0x80) === 0) {
-        if (byte === 0 && i > 0) throw this.fail(`non-canonical ${field}`);
-        if (n > MAX_U32) throw this.fail(`${field} ${n} is too large`);
-        return n;
-      }
-    }
-    throw this.fail(`${field} is longer than ${MAX_VARINT_BYTES} bytes`);
+    const cursor = { pos: this.offset };
+    const n = readVarint(this.bytes, cursor, this.bytes.length);
+    if (n < 0) throw this.fail(`${field} is ${varintProblem(this.bytes, this.offset, this.bytes.length) ?? "invalid"}`);
+    this.offset = cursor.pos;
+    return n;
   }
 
   take(length: number, field: string): Uint8Array {
@@ -273,7 +246,7 @@ export function trimRecord(seqNum: number): AppendRecord {
     throw new ValidationError(`trim seqNum must be a safe integer >= 0, got ${String(seqNum)}`);
   }
   const body = new Uint8Array(8);
-  new DataView(body.buffer).setBigUint64(0, BigInt(seqNum));
+  writeU64(body, 0, seqNum);
   return { headers: [["", TRIM_COMMAND]], body };
 }
 
@@ -288,7 +261,6 @@ export function hasCommandHeader(record: RecordLike): boolean {
  * lowered to it: a trim never passes its own record, so they all mean "trim everything before".
  */
 export function decodeTrimPayload(body: Uint8Array): number {
-  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
-  const seqNum = view.getBigUint64(0);
-  return seqNum > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(seqNum);
+  const seqNum = readU64(body, 0);
+  return seqNum < 0 ? Number.MAX_SAFE_INTEGER : seqNum;
 }
