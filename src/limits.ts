@@ -95,6 +95,13 @@ export const READ_BATCH_MAX_RECORDS = 1000;
 export const READ_BATCH_MAX_BYTES = MIB;
 
 /**
+ * Records per timestamp-index entry: only a record whose seqNum is a multiple of this gets one
+ * (stream-keys.ts, kind 06). A read by timestamp seeks the index (O(log n)) and then skips at
+ * most this many records; an append writes one memtable entry per record instead of two.
+ */
+export const TIMESTAMP_INDEX_INTERVAL_RECORDS = 64;
+
+/**
  * Longest `waitMs` a following read accepts: Node's timers overflow past 2^31 - 1 ms (about
  * 24.8 days) and would fire at once. Omit `waitMs` to follow without an idle bound.
  */
@@ -127,6 +134,10 @@ assert(
 assert(READ_BATCH_MAX_RECORDS >= MAX_APPEND_RECORDS, "a read batch can hold any single append");
 assert(READ_BATCH_MAX_BYTES >= MAX_RECORD_BYTES, "a read batch can hold the largest record");
 assert(FOLLOWER_MAX_LAG_BATCHES >= 1, "a follower must be able to hold at least one batch");
+assert(
+  Number.isSafeInteger(TIMESTAMP_INDEX_INTERVAL_RECORDS) && 1 <= TIMESTAMP_INDEX_INTERVAL_RECORDS && TIMESTAMP_INDEX_INTERVAL_RECORDS <= READ_BATCH_MAX_RECORDS,
+  "a read by timestamp skips at most one read batch of records after its index seek",
+);
 
 // ---------------------------------------------------------------------------------------------
 // Log: the writer lease (writer-lease.ts)

@@ -13,18 +13,27 @@
  * | 03   | `03 id`                      | fencing token, UTF-8, 0..36 bytes              |
  * | 04   | `04 id`                      | trim point: first readable seq u64             |
  * | 05   | `05 id seq ts`               | record value (record-format.ts); expires       |
- * | 06   | `06 id ts seq`               | empty (timestamp index); same expiry           |
+ * | 06   | `06 id ts seq`               | empty (timestamp index, sparse); same expiry   |
  *
  * Kind 00 holds log-wide singletons; its second byte names one, and `00 01` is the stream-id
  * counter. Stream ids are allocated from it (never derived from names), starting at 1, so a
  * deleted and recreated stream never sees its predecessor's keys. The counter is read and
  * bumped in the same engine batch that writes the new stream's meta and tail keys.
  *
+ * The timestamp index is sparse (docs/decisions/0006): a record gets a `06` key, in the same
+ * engine batch as its `05` key and with the same expiry, when its seq is a multiple of
+ * TIMESTAMP_INDEX_INTERVAL_RECORDS (64), so an append writes one memtable entry per record, not
+ * two. Logs written before this change hold a `06` key for every record; readers need only that
+ * the index holds the records at those multiples (a superset is fine): timestamps never decrease
+ * with seq, so the last index entry with `ts < T` is a record before every record with `ts >= T`,
+ * and a read by timestamp starts there and skips at most 64 records (`isIndexedSeqNum`,
+ * `timestampSeekRange`).
+ *
  * Invariants: every `id`, `seq` and `ts` is a safe integer >= 0 (encoders assert it; decoders
  * treat anything else as corruption). Keys of one stream id never fall in another id's ranges.
  */
 import { CorruptionError, InternalError } from "../errors.js";
-import { MAX_FENCING_TOKEN_BYTES } from "../limits.js";
+import { MAX_FENCING_TOKEN_BYTES, TIMESTAMP_INDEX_INTERVAL_RECORDS } from "../limits.js";
 import { readU64, writeU64 } from "../util/bytes.js";
 
 /** The kind byte of each key family. Persisted: never renumber. */
@@ -205,7 +214,12 @@ function decodeRecordKeySlowly(key: Uint8Array): RecordKeyParts {
   return { streamId, seqNum, timestamp };
 }
 
-/** `06 id ts seq`: a record's timestamp-index key. */
+/** Whether the record at `seqNum` gets a timestamp-index key (every TIMESTAMP_INDEX_INTERVAL_RECORDS-th). */
+export function isIndexedSeqNum(seqNum: number): boolean {
+  return seqNum % TIMESTAMP_INDEX_INTERVAL_RECORDS === 0;
+}
+
+/** `06 id ts seq`: a record's timestamp-index key (written only when `isIndexedSeqNum(seq)`). */
 export function timestampIndexKey(parts: RecordKeyParts): Uint8Array {
   return threeFieldKey(KeyKind.timestampIndex, parts.streamId, parts.timestamp, parts.seqNum);
 }
@@ -329,6 +343,19 @@ export function timestampIndexRange(streamId: number, startTimestamp: number): K
   return {
     start: timestampIndexKey({ streamId, timestamp: startTimestamp, seqNum: 0 }),
     end: prefixEnd(streamPrefix(KeyKind.timestampIndex, streamId)),
+  };
+}
+
+/**
+ * Where a read by `timestamp` seeks: the stream's index keys with `ts < timestamp`. Scanned in
+ * reverse, its first entry is the last indexed record before every record at or after
+ * `timestamp`: the read starts there (or at the stream's start when there is none) and skips
+ * the records before `timestamp`, at most TIMESTAMP_INDEX_INTERVAL_RECORDS of them.
+ */
+export function timestampSeekRange(streamId: number, timestamp: number): KeyRange {
+  return {
+    start: streamPrefix(KeyKind.timestampIndex, streamId),
+    end: timestampIndexKey({ streamId, timestamp, seqNum: 0 }),
   };
 }
 

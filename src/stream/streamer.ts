@@ -39,6 +39,7 @@ import {
   encodeTailValue,
   encodeU64Value,
   fencingTokenKey,
+  isIndexedSeqNum,
   recordKey,
   tailKey,
   timestampIndexKey,
@@ -104,8 +105,8 @@ interface InflightBatch extends DurableBatch {
 
 type StreamerStatus = "ready" | "stale" | "closed";
 
-/** Bytes a record's two keys take in an SST (record and timestamp index, with row headers). */
-const STORED_KEYS_BYTES = 80;
+/** Bytes a record's keys take in an SST (its record key with row header, and its share of the sparse timestamp index). */
+const STORED_KEYS_BYTES = 42;
 /** A record's stored size before any was appended here (for dead-data estimates only). */
 export const RECORD_STORED_BYTES_GUESS = 256;
 
@@ -471,7 +472,9 @@ export class Streamer implements CutSource {
       const seqNum = firstSeq + i;
       const timestamp = timestamps[i]!;
       ops.push({ type: "put", key: recordKey({ streamId: id, seqNum, timestamp }), value: record.value, expireAtMs });
-      ops.push({ type: "put", key: timestampIndexKey({ streamId: id, seqNum, timestamp }), value: TIMESTAMP_INDEX_VALUE, expireAtMs });
+      if (isIndexedSeqNum(seqNum)) {
+        ops.push({ type: "put", key: timestampIndexKey({ streamId: id, seqNum, timestamp }), value: TIMESTAMP_INDEX_VALUE, expireAtMs });
+      }
       records.push({ seqNum, timestamp, value: record.value });
       this.#recordsAppended++;
       this.#recordBytesAppended += record.value.length + STORED_KEYS_BYTES;
