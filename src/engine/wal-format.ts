@@ -20,8 +20,8 @@
  * A zero-byte object is a fence (fence.ts): it carries no batches and is never deleted.
  * Batches are encoded once, at write time (`encodeBatch`), and a flush only concatenates them.
  */
-import { CorruptionError } from "../errors.js";
-import { ByteReader, ByteWriter, DecodeError } from "../util/bytes.js";
+import { CorruptionError, InternalError } from "../errors.js";
+import { ByteReader, ByteWriter, DecodeError, writeU64 } from "../util/bytes.js";
 import { checksum64 } from "../util/checksum.js";
 
 export const WAL_MAGIC = Buffer.from("DSWL", "latin1");
@@ -41,18 +41,39 @@ export interface WalBatch {
 const OP_PUT = 1;
 const OP_DELETE = 2;
 
-/** Encodes one batch (seq + ops) as it will sit inside a WAL object. */
+/** Bytes `encodeBatch` writes for `ops`: seq and op count, then per op its kind, key and (put) expiry and value. */
+function batchBytes(ops: readonly WriteOp[]): number {
+  let bytes = 8 + 4;
+  for (const op of ops) bytes += op.type === "put" ? 1 + 4 + op.key.length + 8 + 4 + op.value.length : 1 + 4 + op.key.length;
+  return bytes;
+}
+
+/**
+ * Encodes one batch (seq + ops) as it will sit inside a WAL object. Hot (every write): the size
+ * is computed first and the batch written into one exactly-sized buffer, no growing writer.
+ */
 export function encodeBatch(seq: number, ops: readonly WriteOp[]): Uint8Array {
-  const writer = new ByteWriter(64 + ops.reduce((sum, op) => sum + op.key.length + (op.type === "put" ? op.value.length + 16 : 8), 0));
-  writer.u64(seq).u32(ops.length);
+  const size = batchBytes(ops);
+  const out = Buffer.allocUnsafe(size);
+  writeU64(out, 0, seq);
+  out.writeUInt32BE(ops.length, 8);
+  let pos = 12;
   for (const op of ops) {
+    out[pos] = op.type === "put" ? OP_PUT : OP_DELETE;
+    pos = writeLengthPrefixed(out, pos + 1, op.key);
     if (op.type === "put") {
-      writer.u8(OP_PUT).lengthPrefixed(op.key).u64(op.expireAtMs ?? 0).lengthPrefixed(op.value);
-    } else {
-      writer.u8(OP_DELETE).lengthPrefixed(op.key);
+      writeU64(out, pos, op.expireAtMs ?? 0);
+      pos = writeLengthPrefixed(out, pos + 8, op.value);
     }
   }
-  return writer.view();
+  if (pos !== size) throw new InternalError(`WAL batch encoder wrote ${pos} of ${size} bytes`);
+  return out;
+}
+
+function writeLengthPrefixed(out: Buffer, pos: number, bytes: Uint8Array): number {
+  out.writeUInt32BE(bytes.length, pos);
+  out.set(bytes, pos + 4);
+  return pos + 4 + bytes.length;
 }
 
 /** Builds a WAL object from batches already encoded with `encodeBatch`. */

@@ -84,8 +84,9 @@ export function encodeRecordValue(record: RecordBytes): Uint8Array {
   }
   // Every byte is written below. Values under 4 KiB share Node's 8 KiB allocation pool instead
   // of each getting an ArrayBuffer the GC must track (they live and die together in a memtable).
-  const pooled = Buffer.allocUnsafe(size);
-  const out = new Uint8Array(pooled.buffer, pooled.byteOffset, size); // a plain Uint8Array, as before
+  // The Buffer itself (a Uint8Array) is the value: wrapping it in a plain Uint8Array made a second
+  // object per record for the garbage collector, which memtables keep until their L0 flush.
+  const out = Buffer.allocUnsafe(size);
   out[0] = RECORD_FORMAT_V1;
   let offset = writeVarint(out, 1, headers.length);
   for (const [name, value] of headers) {

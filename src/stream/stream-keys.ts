@@ -197,6 +197,11 @@ export function recordKey(parts: RecordKeyParts): Uint8Array {
   return threeFieldKey(KeyKind.record, parts.streamId, parts.seqNum, parts.timestamp);
 }
 
+/** `recordKey` without the parts object, for the append path (one key per appended record). */
+export function recordKeyOf(streamId: number, seqNum: number, timestamp: number): Uint8Array {
+  return threeFieldKey(KeyKind.record, streamId, seqNum, timestamp);
+}
+
 export function decodeRecordKey(key: Uint8Array): RecordKeyParts {
   // Straight from the bytes, no array in between: a catch-up read decodes one key per record.
   if (key.length === THREE_FIELD_KEY_BYTES && key[0] === KeyKind.record) {

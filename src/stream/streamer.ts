@@ -40,7 +40,7 @@ import {
   encodeU64Value,
   fencingTokenKey,
   isIndexedSeqNum,
-  recordKey,
+  recordKeyOf,
   tailKey,
   timestampIndexKey,
   trimPointKey,
@@ -471,7 +471,7 @@ export class Streamer implements CutSource {
       const record = input.records[i]!;
       const seqNum = firstSeq + i;
       const timestamp = timestamps[i]!;
-      ops.push({ type: "put", key: recordKey({ streamId: id, seqNum, timestamp }), value: record.value, expireAtMs });
+      ops.push({ type: "put", key: recordKeyOf(id, seqNum, timestamp), value: record.value, expireAtMs });
       if (isIndexedSeqNum(seqNum)) {
         ops.push({ type: "put", key: timestampIndexKey({ streamId: id, seqNum, timestamp }), value: TIMESTAMP_INDEX_VALUE, expireAtMs });
       }
