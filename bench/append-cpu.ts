@@ -5,8 +5,11 @@
  * sequencing, the engine write (WAL buffer and memtable), the WAL flush, the ack, GC, and the
  * memtable's L0 flush when it fills.
  *
- *   npx tsx bench/append-cpu.ts [--records N] [--batch B] [--value BYTES] [--writers W] [--runs R]
+ *   npx tsx bench/append-cpu.ts [--records N] [--batch B] [--value BYTES] [--writers W] [--runs R] [--l0-mib M]
  *   node --import tsx --cpu-prof --cpu-prof-dir=/tmp/prof bench/append-cpu.ts --runs 1
+ *
+ * `--l0-mib` sets l0SstBytes (default 64, the log's default): a value past the data written keeps
+ * the L0 flush out of the window, to see the append path without it.
  *
  * Reports, per run, microseconds of process CPU (user + system, `process.cpuUsage()`) per record
  * after a warm-up, and the minimum over runs (the least disturbed by other work on the machine).
@@ -22,6 +25,7 @@ const { values } = parseArgs({
     value: { type: "string", default: "1024" },
     runs: { type: "string", default: "3" },
     writers: { type: "string", default: "64" },
+    "l0-mib": { type: "string", default: "64" },
   },
 });
 const records = Number(values.records);
@@ -29,10 +33,11 @@ const batch = Number(values.batch);
 const valueBytes = Number(values.value);
 const runs = Number(values.runs);
 const writers = Number(values.writers);
+const l0SstBytes = Number(values["l0-mib"]) * 1024 * 1024;
 const pool = new ValuePool();
 
 async function oneRun(): Promise<number> {
-  const log = await openLog({ store: new MemoryStore(), flushIntervalMs: 0 });
+  const log = await openLog({ store: new MemoryStore(), flushIntervalMs: 0, l0SstBytes, maxUnflushedBytes: Math.max(256 * 1024 * 1024, 2 * l0SstBytes) });
   const stream = await log.openStream("cpu", { createIfMissing: true });
   const makeBatch = () => Array.from({ length: batch }, () => ({ body: pool.next(valueBytes) }));
   // `writers` closed-loop writers, each awaiting its ack before its next append.
@@ -52,13 +57,15 @@ async function oneRun(): Promise<number> {
   await appendMany(appends);
   const used = process.cpuUsage(start);
   await log.close();
+  systemShare.push(used.system / (used.user + used.system));
   return (used.user + used.system) / (appends * batch);
 }
 
 const perRecordUs: number[] = [];
+const systemShare: number[] = [];
 for (let run = 0; run < runs; run++) {
   const us = await oneRun();
   perRecordUs.push(us);
-  console.log(`run ${run + 1}: ${us.toFixed(2)} us CPU per record (batch ${batch}, ${valueBytes} B, ${writers} writers, ${records} records)`);
+  console.log(`run ${run + 1}: ${us.toFixed(2)} us CPU per record (${(100 * systemShare[run]!).toFixed(0)}% system) (batch ${batch}, ${valueBytes} B, ${writers} writers, ${records} records)`);
 }
 console.log(`min ${Math.min(...perRecordUs).toFixed(2)} us per record over ${runs} runs`);

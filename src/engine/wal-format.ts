@@ -21,7 +21,8 @@
  * Batches are encoded once, at write time (`encodeBatch`), and a flush only concatenates them.
  */
 import { CorruptionError, InternalError } from "../errors.js";
-import { ByteReader, ByteWriter, DecodeError, writeU64 } from "../util/bytes.js";
+import { ByteReader, ByteWriter, DecodeError, writeU32, writeU64 } from "../util/bytes.js";
+import { SlabAllocator } from "../util/slab.js";
 import { checksum64 } from "../util/checksum.js";
 
 export const WAL_MAGIC = Buffer.from("DSWL", "latin1");
@@ -41,6 +42,9 @@ export interface WalBatch {
 const OP_PUT = 1;
 const OP_DELETE = 2;
 
+/** Where encoded batches are made: 256 KiB slabs, batches up to 64 KiB (a larger one gets its own buffer). */
+const batchSlabs = new SlabAllocator({ slabBytes: 256 * 1024, maxSlabbedBytes: 64 * 1024 });
+
 /** Bytes `encodeBatch` writes for `ops`: seq and op count, then per op its kind, key and (put) expiry and value. */
 function batchBytes(ops: readonly WriteOp[]): number {
   let bytes = 8 + 4;
@@ -50,13 +54,14 @@ function batchBytes(ops: readonly WriteOp[]): number {
 
 /**
  * Encodes one batch (seq + ops) as it will sit inside a WAL object. Hot (every write): the size
- * is computed first and the batch written into one exactly-sized buffer, no growing writer.
+ * is computed first and the batch written into one exactly-sized array, no growing writer, carved
+ * from a slab (util/slab.ts): the batches of a WAL object are dropped together once it is written.
  */
 export function encodeBatch(seq: number, ops: readonly WriteOp[]): Uint8Array {
   const size = batchBytes(ops);
-  const out = Buffer.allocUnsafe(size);
+  const out = batchSlabs.allocUnsafe(size);
   writeU64(out, 0, seq);
-  out.writeUInt32BE(ops.length, 8);
+  writeU32(out, 8, ops.length);
   let pos = 12;
   for (const op of ops) {
     out[pos] = op.type === "put" ? OP_PUT : OP_DELETE;
@@ -70,10 +75,16 @@ export function encodeBatch(seq: number, ops: readonly WriteOp[]): Uint8Array {
   return out;
 }
 
-function writeLengthPrefixed(out: Buffer, pos: number, bytes: Uint8Array): number {
-  out.writeUInt32BE(bytes.length, pos);
-  out.set(bytes, pos + 4);
-  return pos + 4 + bytes.length;
+function writeLengthPrefixed(out: Uint8Array, pos: number, bytes: Uint8Array): number {
+  writeU32(out, pos, bytes.length);
+  const at = pos + 4;
+  const length = bytes.length;
+  if (length <= 32) {
+    for (let i = 0; i < length; i++) out[at + i] = bytes[i]!; // keys: a loop beats TypedArray.set
+  } else {
+    out.set(bytes, at);
+  }
+  return at + length;
 }
 
 /** Builds a WAL object from batches already encoded with `encodeBatch`. */

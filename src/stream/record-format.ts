@@ -14,6 +14,7 @@
  */
 import { CorruptionError, InternalError, ValidationError } from "../errors.js";
 import { copyOf, readU64, writeU64 } from "../util/bytes.js";
+import { SlabAllocator } from "../util/slab.js";
 import { readVarint, varintBytes, varintProblem, writeVarint } from "../util/varint.js";
 import { HEADER_OVERHEAD_BYTES, RECORD_OVERHEAD_BYTES } from "../limits.js";
 import type { AppendHeaders, AppendRecord, ReadRecord } from "./types.js";
@@ -36,6 +37,13 @@ export interface RecordBytes {
 export const RECORD_FORMAT_V1 = 0x01;
 
 const utf8 = new TextEncoder();
+
+/**
+ * Where encoded values are made: 256 KiB slabs (util/slab.ts), values up to 16 KiB. The values
+ * of appended records live together in a memtable until its L0 flush, so a slab is freed with
+ * the memtables that hold its values.
+ */
+const valueSlabs = new SlabAllocator({ slabBytes: 256 * 1024, maxSlabbedBytes: 16 * 1024 });
 
 /** Byte length of a body, header name or header value; strings count as UTF-8. */
 export function byteLength(value: Uint8Array | string): number {
@@ -82,11 +90,8 @@ export function encodeRecordValue(record: RecordBytes): Uint8Array {
   for (const [name, value] of headers) {
     size += varintBytes(name.length) + name.length + varintBytes(value.length) + value.length;
   }
-  // Every byte is written below. Values under 4 KiB share Node's 8 KiB allocation pool instead
-  // of each getting an ArrayBuffer the GC must track (they live and die together in a memtable).
-  // The Buffer itself (a Uint8Array) is the value: wrapping it in a plain Uint8Array made a second
-  // object per record for the garbage collector, which memtables keep until their L0 flush.
-  const out = Buffer.allocUnsafe(size);
+  // Every byte is written below (checked at the end): the slab's memory is not zeroed.
+  const out = valueSlabs.allocUnsafe(size);
   out[0] = RECORD_FORMAT_V1;
   let offset = writeVarint(out, 1, headers.length);
   for (const [name, value] of headers) {
@@ -175,8 +180,7 @@ const DECODE_SLAB_MAX_VALUE_BYTES = DECODE_SLAB_BYTES / 4;
  * and body of a record are views of its own bytes only: changing one record changes no other.
  */
 export class RecordDecoder {
-  #slab = new Uint8Array(0);
-  #used = 0;
+  readonly #slabs = new SlabAllocator({ slabBytes: DECODE_SLAB_BYTES, maxSlabbedBytes: DECODE_SLAB_MAX_VALUE_BYTES });
 
   /**
    * The record stored as `value` under (seqNum, timestamp); CorruptionError names `streamName`.
@@ -191,32 +195,17 @@ export class RecordDecoder {
       }
       return this.#decodeCopy(seqNum, timestamp, value, streamName);
     }
-    if (length > DECODE_SLAB_MAX_VALUE_BYTES) return this.#decodeCopy(seqNum, timestamp, copyOf(value), streamName);
-    const at = this.#reserve(length);
-    const slab = this.#slab;
-    slab.set(value, at);
     // The common shape, no headers, without the general decoder (version 1, header count 0):
-    // the body's view is the only array made.
+    // only the body is copied, and its copy is the only array made.
     if (length >= 2 && value[0] === RECORD_FORMAT_V1 && value[1] === 0) {
-      return { seqNum, timestamp, headers: [], body: new Uint8Array(slab.buffer, at + 2, length - 2) };
+      return { seqNum, timestamp, headers: [], body: this.#slabs.copy(value, 2) };
     }
-    return this.#decodeCopy(seqNum, timestamp, new Uint8Array(slab.buffer, at, length), streamName);
+    return this.#decodeCopy(seqNum, timestamp, this.#slabs.copy(value), streamName);
   }
 
   #decodeCopy(seqNum: number, timestamp: number, copy: Uint8Array, streamName: string): ReadRecord {
     const { headers, body } = decodeCopy(copy, () => `stream ${JSON.stringify(streamName)} record ${seqNum}`);
     return { seqNum, timestamp, headers, body };
-  }
-
-  /** Where `length` bytes (at most DECODE_SLAB_MAX_VALUE_BYTES) go in the slab; a new slab when it is full. */
-  #reserve(length: number): number {
-    if (this.#used + length > this.#slab.length) {
-      this.#slab = new Uint8Array(DECODE_SLAB_BYTES);
-      this.#used = 0;
-    }
-    const at = this.#used;
-    this.#used = at + length;
-    return at;
   }
 }
 

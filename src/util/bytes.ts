@@ -12,6 +12,14 @@ export class DecodeError extends Error {}
 
 const TWO_32 = 2 ** 32;
 
+/** Writes `value`, an integer in [0, 2^32), as a big-endian u32 at `offset`; the caller guarantees 4 bytes of room. */
+export function writeU32(out: Uint8Array, offset: number, value: number): void {
+  out[offset] = value >>> 24;
+  out[offset + 1] = (value >>> 16) & 0xff;
+  out[offset + 2] = (value >>> 8) & 0xff;
+  out[offset + 3] = value & 0xff;
+}
+
 /**
  * Writes `value` as a big-endian u64 at `offset`; the caller guarantees 8 bytes of room. Byte
  * arithmetic instead of a DataView: keys are built on every append, so nothing is allocated.
@@ -21,14 +29,8 @@ export function writeU64(out: Uint8Array, offset: number, value: number): void {
   if (!(Number.isSafeInteger(value) && value >= 0)) throw new RangeError(`u64 value ${value} is not a safe integer >= 0`);
   const high = Math.floor(value / TWO_32);
   const low = value >>> 0;
-  out[offset] = high >>> 24;
-  out[offset + 1] = (high >>> 16) & 0xff;
-  out[offset + 2] = (high >>> 8) & 0xff;
-  out[offset + 3] = high & 0xff;
-  out[offset + 4] = low >>> 24;
-  out[offset + 5] = (low >>> 16) & 0xff;
-  out[offset + 6] = (low >>> 8) & 0xff;
-  out[offset + 7] = low & 0xff;
+  writeU32(out, offset, high);
+  writeU32(out, offset + 4, low);
 }
 
 /**
