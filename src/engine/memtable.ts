@@ -13,8 +13,9 @@
  *
  * An add finds its chunk by binary search over the chunks' last entries, then its slot in the
  * chunk, and splices it in (a full chunk splits in two). Most adds come in order per stream
- * (ascending seqs), so an entry past the last one is pushed onto the last chunk at the cost of
- * one comparison, and a full last chunk is followed by a new one instead of split. This replaced
+ * (ascending seqs), so an entry that sorts right after the previous add's goes next to it at the
+ * cost of two comparisons (the "finger"), and a full chunk added to at its end is followed by a
+ * new one instead of split. This replaced
  * a B+tree (sorted-btree): an add cost about half as much, with fewer objects for the GC to walk
  * (bench/README.md, "Append path CPU").
  *
@@ -45,6 +46,8 @@ interface Position {
 
 export class Memtable {
   readonly #chunks: Entry[][] = [];
+  /** Where the last add put its entry. */
+  #finger: Position | undefined;
   #count = 0;
   #bytes = 0;
   #minSeq = Number.POSITIVE_INFINITY;
@@ -90,27 +93,48 @@ export class Memtable {
   /** Puts `entry` in order; false when it replaced an entry with the same (key, seq). */
   #insert(entry: Entry): boolean {
     const chunks = this.#chunks;
-    const lastChunk = chunks[chunks.length - 1];
-    if (lastChunk === undefined) {
+    if (chunks.length === 0) {
       chunks.push([entry]);
+      this.#finger = { chunk: 0, index: 0 };
       return true;
     }
-    const order = compareEntries(entry, lastChunk[lastChunk.length - 1]!);
-    if (order > 0) {
-      // In order: the common case.
-      if (lastChunk.length < CHUNK_MAX_ENTRIES) lastChunk.push(entry);
-      else chunks.push([entry]);
-      return true;
-    }
-    const at = this.#bound(entry, false);
-    const chunk = chunks[at.chunk]!; // not the end: the last entry is >= entry
-    if (compareEntries(chunk[at.index]!, entry) === 0) {
+    let at = this.#slotAfterFinger(entry) ?? this.#bound(entry, false);
+    if (at.chunk === chunks.length) at = { chunk: at.chunk - 1, index: chunks[at.chunk - 1]!.length };
+    const chunk = chunks[at.chunk]!;
+    if (at.index < chunk.length && compareEntries(chunk[at.index]!, entry) === 0) {
       chunk[at.index] = entry;
+      this.#finger = at;
       return false;
     }
-    chunk.splice(at.index, 0, entry);
-    if (chunk.length > CHUNK_MAX_ENTRIES) chunks.splice(at.chunk + 1, 0, chunk.splice(chunk.length >>> 1));
+    if (chunk.length < CHUNK_MAX_ENTRIES) {
+      if (at.index === chunk.length) chunk.push(entry);
+      else chunk.splice(at.index, 0, entry);
+      this.#finger = at;
+    } else if (at.index === chunk.length) {
+      chunks.splice(at.chunk + 1, 0, [entry]); // a full chunk is followed, not split: in-order adds keep chunks full
+      this.#finger = { chunk: at.chunk + 1, index: 0 };
+    } else {
+      chunk.splice(at.index, 0, entry);
+      const half = chunk.length >>> 1;
+      chunks.splice(at.chunk + 1, 0, chunk.splice(half));
+      this.#finger = at.index < half ? at : { chunk: at.chunk + 1, index: at.index - half };
+    }
     return true;
+  }
+
+  /**
+   * Where `entry` goes when it sorts right after the last entry added and before the one that
+   * follows that (adds of one stream come in order): no search then. Undefined otherwise.
+   */
+  #slotAfterFinger(entry: Entry): Position | undefined {
+    const finger = this.#finger;
+    if (finger === undefined) return undefined;
+    const chunks = this.#chunks;
+    const chunk = chunks[finger.chunk]!;
+    if (compareEntries(entry, chunk[finger.index]!) <= 0) return undefined;
+    const next = finger.index + 1 < chunk.length ? chunk[finger.index + 1] : chunks[finger.chunk + 1]?.[0];
+    if (next !== undefined && compareEntries(entry, next) >= 0) return undefined; // equal: #bound finds it to replace
+    return { chunk: finger.chunk, index: finger.index + 1 };
   }
 
   /** The first position whose entry is >= `entry` (or > it, with `after`). */

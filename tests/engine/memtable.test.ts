@@ -30,7 +30,7 @@ describe("memtable", () => {
   it("keeps entries in (key asc, seq desc) order and scans any range and snapshot both ways, adds between steps included", () => {
     fc.assert(
       fc.property(
-        fc.array(fc.tuple(keyArb, fc.nat(2)), { minLength: 0, maxLength: 1500 }),
+        fc.array(fc.tuple(keyArb, fc.nat(2)), { minLength: 0, maxLength: 3000 }),
         fc.option(keyArb, { nil: undefined }),
         fc.option(keyArb, { nil: undefined }),
         fc.boolean(),
