@@ -13,8 +13,9 @@
  *
  * An add finds its chunk by binary search over the chunks' last entries, then its slot in the
  * chunk, and splices it in (a full chunk splits in two). Most adds come in order per stream
- * (ascending seqs), so an entry that sorts right after the previous add's goes next to it at the
- * cost of two comparisons (the "finger"), and a full chunk added to at its end is followed by a
+ * (ascending seqs), so an entry that sorts right after the previous add with the same first key
+ * byte goes next to it at the cost of two comparisons (a "finger" per first byte: the stream
+ * layer's key kind), and a full chunk added to at its end is followed by a
  * new one instead of split. This replaced
  * a B+tree (sorted-btree): an add cost about half as much, with fewer objects for the GC to walk
  * (bench/README.md, "Append path CPU").
@@ -44,10 +45,19 @@ interface Position {
   index: number;
 }
 
+/** The position of an entry added, and the entry. */
+interface Finger extends Position {
+  entry: Entry;
+}
+
 export class Memtable {
   readonly #chunks: Entry[][] = [];
-  /** Where the last add put its entry. */
-  #finger: Position | undefined;
+  /**
+   * Where the last add of each key's first byte put its entry (the stream layer's key kind): one
+   * stream's records keep their finger while its tail and index keys are added elsewhere. A
+   * finger is trusted only while its entry is still at its position.
+   */
+  readonly #fingers: (Finger | undefined)[] = new Array<Finger | undefined>(256);
   #count = 0;
   #bytes = 0;
   #minSeq = Number.POSITIVE_INFINITY;
@@ -95,7 +105,7 @@ export class Memtable {
     const chunks = this.#chunks;
     if (chunks.length === 0) {
       chunks.push([entry]);
-      this.#finger = { chunk: 0, index: 0 };
+      this.#fingers[entry.key[0]!] = { chunk: 0, index: 0, entry };
       return true;
     }
     let at = this.#slotAfterFinger(entry) ?? this.#bound(entry, false);
@@ -103,22 +113,23 @@ export class Memtable {
     const chunk = chunks[at.chunk]!;
     if (at.index < chunk.length && compareEntries(chunk[at.index]!, entry) === 0) {
       chunk[at.index] = entry;
-      this.#finger = at;
+      this.#fingers[entry.key[0]!] = { chunk: at.chunk, index: at.index, entry };
       return false;
     }
+    let placed: Position = at;
     if (chunk.length < CHUNK_MAX_ENTRIES) {
       if (at.index === chunk.length) chunk.push(entry);
       else chunk.splice(at.index, 0, entry);
-      this.#finger = at;
     } else if (at.index === chunk.length) {
       chunks.splice(at.chunk + 1, 0, [entry]); // a full chunk is followed, not split: in-order adds keep chunks full
-      this.#finger = { chunk: at.chunk + 1, index: 0 };
+      placed = { chunk: at.chunk + 1, index: 0 };
     } else {
       chunk.splice(at.index, 0, entry);
       const half = chunk.length >>> 1;
       chunks.splice(at.chunk + 1, 0, chunk.splice(half));
-      this.#finger = at.index < half ? at : { chunk: at.chunk + 1, index: at.index - half };
+      if (at.index >= half) placed = { chunk: at.chunk + 1, index: at.index - half };
     }
+    this.#fingers[entry.key[0]!] = { chunk: placed.chunk, index: placed.index, entry };
     return true;
   }
 
@@ -127,11 +138,12 @@ export class Memtable {
    * follows that (adds of one stream come in order): no search then. Undefined otherwise.
    */
   #slotAfterFinger(entry: Entry): Position | undefined {
-    const finger = this.#finger;
+    const finger = this.#fingers[entry.key[0]!];
     if (finger === undefined) return undefined;
     const chunks = this.#chunks;
-    const chunk = chunks[finger.chunk]!;
-    if (compareEntries(entry, chunk[finger.index]!) <= 0) return undefined;
+    const chunk = chunks[finger.chunk];
+    if (chunk === undefined || chunk[finger.index] !== finger.entry) return undefined; // moved since
+    if (compareEntries(entry, finger.entry) <= 0) return undefined;
     const next = finger.index + 1 < chunk.length ? chunk[finger.index + 1] : chunks[finger.chunk + 1]?.[0];
     if (next !== undefined && compareEntries(entry, next) >= 0) return undefined; // equal: #bound finds it to replace
     return { chunk: finger.chunk, index: finger.index + 1 };
