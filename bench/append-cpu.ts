@@ -53,9 +53,12 @@ async function oneRun(): Promise<number> {
   };
   await appendMany(Math.max(1, Math.floor(records / 10 / batch)));
   const appends = Math.max(1, Math.floor(records / batch));
+  const before = log.metrics().engine;
   const start = process.cpuUsage();
   await appendMany(appends);
   const used = process.cpuUsage(start);
+  const after = log.metrics().engine;
+  flushes.push(`${after.walFlushes - before.walFlushes} WAL flushes, ${after.l0Flushes - before.l0Flushes} L0 flushes`);
   await log.close();
   systemShare.push(used.system / (used.user + used.system));
   return (used.user + used.system) / (appends * batch);
@@ -63,9 +66,10 @@ async function oneRun(): Promise<number> {
 
 const perRecordUs: number[] = [];
 const systemShare: number[] = [];
+const flushes: string[] = [];
 for (let run = 0; run < runs; run++) {
   const us = await oneRun();
   perRecordUs.push(us);
-  console.log(`run ${run + 1}: ${us.toFixed(2)} us CPU per record (${(100 * systemShare[run]!).toFixed(0)}% system) (batch ${batch}, ${valueBytes} B, ${writers} writers, ${records} records)`);
+  console.log(`run ${run + 1}: ${us.toFixed(2)} us CPU per record (${(100 * systemShare[run]!).toFixed(0)}% system; ${flushes[run]}) (batch ${batch}, ${valueBytes} B, ${writers} writers, ${records} records)`);
 }
 console.log(`min ${Math.min(...perRecordUs).toFixed(2)} us per record over ${runs} runs`);
