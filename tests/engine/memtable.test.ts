@@ -78,6 +78,28 @@ describe("memtable", () => {
     for (let i = 1; i < all.length; i++) assert.ok(compareEntries(all[i - 1]!, all[i]!) < 0, `entries ${i - 1} and ${i} out of order`);
   });
 
+  it("keeps order across chunk splits when several key kinds are each added in order, interleaved, with strays", () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(3), fc.boolean(), fc.nat(999)), { minLength: 2000, maxLength: 4000 }), (steps) => {
+        const memtable = new Memtable();
+        const reference: Entry[] = [];
+        const next = [0, 0, 0, 0];
+        let seq = 0;
+        for (const [kind, stray, random] of steps) {
+          // In order per kind (a stream's records), or now and then a stray key anywhere in the kind.
+          const n = stray && random % 5 === 0 ? random : (next[kind] = next[kind]! + 1);
+          const key = Buffer.from(`${kind}${String(n).padStart(6, "0")}`);
+          const entry: Entry = { key, seq: ++seq, value: null, expireAtMs: 0 };
+          memtable.add(entry);
+          addTo(reference, entry);
+        }
+        assert.deepEqual([...memtable.entries()], reference);
+        assert.deepEqual([...memtable.scan({}, seq, true)].flat(), [...reference].reverse());
+      }),
+      { numRuns: 10 },
+    );
+  });
+
   it("counts a replaced (key, seq) once and refuses adds that go back in seq or reach a frozen memtable", () => {
     const memtable = new Memtable();
     memtable.add({ key: Uint8Array.of(1), seq: 5, value: Uint8Array.of(1), expireAtMs: 0 });
