@@ -95,6 +95,13 @@ export const READ_BATCH_MAX_RECORDS = 1000;
 export const READ_BATCH_MAX_BYTES = MIB;
 
 /**
+ * Records per timestamp-index entry: only a record whose seqNum is a multiple of this gets one
+ * (stream-keys.ts, kind 06). A read by timestamp seeks the index (O(log n)) and then skips at
+ * most this many records; an append writes one memtable entry per record instead of two.
+ */
+export const TIMESTAMP_INDEX_INTERVAL_RECORDS = 64;
+
+/**
  * Longest `waitMs` a following read accepts: Node's timers overflow past 2^31 - 1 ms (about
  * 24.8 days) and would fire at once. Omit `waitMs` to follow without an idle bound.
  */
@@ -127,6 +134,10 @@ assert(
 assert(READ_BATCH_MAX_RECORDS >= MAX_APPEND_RECORDS, "a read batch can hold any single append");
 assert(READ_BATCH_MAX_BYTES >= MAX_RECORD_BYTES, "a read batch can hold the largest record");
 assert(FOLLOWER_MAX_LAG_BATCHES >= 1, "a follower must be able to hold at least one batch");
+assert(
+  Number.isSafeInteger(TIMESTAMP_INDEX_INTERVAL_RECORDS) && 1 <= TIMESTAMP_INDEX_INTERVAL_RECORDS && TIMESTAMP_INDEX_INTERVAL_RECORDS <= READ_BATCH_MAX_RECORDS,
+  "a read by timestamp skips at most one read batch of records after its index seek",
+);
 
 // ---------------------------------------------------------------------------------------------
 // Log: the writer lease (writer-lease.ts)
@@ -148,5 +159,117 @@ export const WRITER_LEASE_TTL_MS = 3 * WRITER_LEASE_RENEW_MS;
 assert(WRITER_LEASE_TTL_MS >= 2 * WRITER_LEASE_RENEW_MS, "a lease must outlive at least one late renewal");
 
 // ---------------------------------------------------------------------------------------------
-// Engine limits (owned by the engine author; added in a separate change)
+// Engine: defaults and bounds of its options (engine-options.ts validates against these)
 // ---------------------------------------------------------------------------------------------
+
+/**
+ * Default least time between the starts of two WAL flushes on a local disk or in memory: 5 ms
+ * bounds WAL objects to 200 per second while adding at most 5 ms to an ack.
+ */
+export const DEFAULT_FLUSH_INTERVAL_MS = 5;
+
+/**
+ * Default flush interval on S3, where every WAL PUT is billed: 50 ms is at most 20 PUTs per
+ * second, about $260 a month at $0.005 per 1,000 PUTs. Stores say so through
+ * `ObjectStore.preferredFlushIntervalMs` (S3Store does).
+ */
+export const DEFAULT_S3_FLUSH_INTERVAL_MS = 50;
+
+/** Longest flush interval: past a minute an ack waits longer than any caller would. */
+export const MAX_FLUSH_INTERVAL_MS = 60_000;
+
+/** Default memtable size at which it is frozen and written as an L0 SST: 64 MiB, one SST PUT per 64 MiB written. */
+export const DEFAULT_L0_SST_BYTES = 64 * MIB;
+
+/** Smallest `l0SstBytes` (and `maxSstBytes`, `maxUnflushedBytes`): below 1 KiB an SST would hold a few entries. */
+export const MIN_SST_BYTES = 1024;
+
+/**
+ * Default cap on bytes not yet in an SST (WAL buffer plus memtables), past which writers wait:
+ * 256 MiB, or two memtables when `l0SstBytes` is larger, so that one can be written while the
+ * next fills.
+ */
+export const DEFAULT_MAX_UNFLUSHED_BYTES = 256 * MIB;
+
+/** Default time a failing store call is retried before pending writes fail: 30 s rides out a short outage. */
+export const DEFAULT_STORE_RETRY_DEADLINE_MS = 30_000;
+
+/** Longest first backoff of a retried store call (a twentieth of the deadline when that is shorter). */
+export const MAX_INITIAL_BACKOFF_MS = 50;
+
+/** Longest backoff between two retries of a store call (a quarter of the deadline when that is shorter). */
+export const MAX_RETRY_BACKOFF_MS = 2_000;
+
+/** Default byte budget of the SST block cache: 64 MiB holds the index and hot blocks of many SSTs. */
+export const DEFAULT_BLOCK_CACHE_BYTES = 64 * MIB;
+
+/** Default target size of an SST data block: 16 KiB, a few records of 1 KiB per seek, one GET per block. */
+export const DEFAULT_SST_BLOCK_BYTES = 16 * 1024;
+
+/** Smallest SST block size: below 32 bytes every row is a block of its own anyway. */
+export const MIN_SST_BLOCK_BYTES = 32;
+
+/** Largest SST block size: a seek reads and checks a whole block, so past 16 MiB it reads too much. */
+export const MAX_SST_BLOCK_BYTES = 16 * MIB;
+
+/** Default largest SST a compaction writes (also its output buffer, its share of memory): 64 MiB. */
+export const DEFAULT_MAX_SST_BYTES = 64 * MIB;
+
+/** Default number of L0 SSTs that triggers a compaction into a sorted run. */
+export const DEFAULT_L0_COMPACTION_TRIGGER = 4;
+
+/** Bounds of `l0CompactionTrigger`: a compaction merges at least 2 L0s, and at most 64 at once. */
+export const MIN_L0_COMPACTION_TRIGGER = 2;
+export const MAX_L0_COMPACTION_TRIGGER = 64;
+
+/** Default number of L0 SSTs at which memtable flushes wait for compaction (at least twice the trigger). */
+export const DEFAULT_L0_MAX_SSTS = 16;
+
+/** Default least time between garbage collection passes: 10 s (a pass LISTs the store). */
+export const DEFAULT_GC_INTERVAL_MS = 10_000;
+
+/** Default time an SST removed from the manifest is kept for readers in other processes: 60 s. */
+export const DEFAULT_GC_GRACE_MS = 60_000;
+
+/** Default number of old manifests kept besides the current one, and the most allowed. */
+export const DEFAULT_MANIFESTS_KEPT = 4;
+export const MAX_MANIFESTS_KEPT = 1000;
+
+/** Default poll interval of a read-only log (two GETs per idle poll), and the longest allowed (an hour). */
+export const DEFAULT_POLL_INTERVAL_MS = 1_000;
+export const MAX_POLL_INTERVAL_MS = 3_600_000;
+
+/** Default size of a segment file of the segment WAL: 16 MiB, preallocated once and recycled. */
+export const DEFAULT_WAL_SEGMENT_BYTES = 16 * MIB;
+
+/** Bounds of `walSegmentBytes`: a segment holds at least a few frames, and at most 1 GiB is preallocated at once. */
+export const MIN_WAL_SEGMENT_BYTES = 4 * 1024;
+export const MAX_WAL_SEGMENT_BYTES = 1024 * MIB;
+
+// ---------------------------------------------------------------------------------------------
+// How the engine limits relate (checked at load)
+// ---------------------------------------------------------------------------------------------
+
+assert(0 <= DEFAULT_FLUSH_INTERVAL_MS && DEFAULT_FLUSH_INTERVAL_MS <= MAX_FLUSH_INTERVAL_MS, "the default flush interval must be allowed");
+assert(DEFAULT_FLUSH_INTERVAL_MS <= DEFAULT_S3_FLUSH_INTERVAL_MS && DEFAULT_S3_FLUSH_INTERVAL_MS <= MAX_FLUSH_INTERVAL_MS, "the S3 flush interval must be allowed");
+assert(MIN_SST_BYTES <= DEFAULT_L0_SST_BYTES && MIN_SST_BYTES <= DEFAULT_MAX_SST_BYTES, "the default SST sizes must be allowed");
+assert(DEFAULT_MAX_UNFLUSHED_BYTES >= 2 * DEFAULT_L0_SST_BYTES, "the unflushed cap must hold a memtable being written and the next one");
+assert(MAX_APPEND_BYTES < DEFAULT_MAX_UNFLUSHED_BYTES, "a maximal append must fit under the unflushed cap");
+assert(
+  MIN_SST_BLOCK_BYTES <= DEFAULT_SST_BLOCK_BYTES && DEFAULT_SST_BLOCK_BYTES <= MAX_SST_BLOCK_BYTES,
+  "the default SST block size must be in its range",
+);
+assert(DEFAULT_SST_BLOCK_BYTES <= DEFAULT_L0_SST_BYTES, "an L0 SST must hold at least one block");
+assert(
+  MIN_L0_COMPACTION_TRIGGER <= DEFAULT_L0_COMPACTION_TRIGGER && DEFAULT_L0_COMPACTION_TRIGGER <= MAX_L0_COMPACTION_TRIGGER,
+  "the default compaction trigger must be allowed",
+);
+assert(DEFAULT_L0_MAX_SSTS >= 2 * DEFAULT_L0_COMPACTION_TRIGGER, "flushes must not stall before a compaction can start twice");
+assert(MAX_INITIAL_BACKOFF_MS <= MAX_RETRY_BACKOFF_MS && MAX_RETRY_BACKOFF_MS < DEFAULT_STORE_RETRY_DEADLINE_MS, "a retry must fit in the deadline");
+assert(1 <= DEFAULT_MANIFESTS_KEPT && DEFAULT_MANIFESTS_KEPT <= MAX_MANIFESTS_KEPT, "the default manifests kept must be allowed");
+assert(1 <= DEFAULT_POLL_INTERVAL_MS && DEFAULT_POLL_INTERVAL_MS <= MAX_POLL_INTERVAL_MS, "the default poll interval must be allowed");
+assert(
+  MIN_WAL_SEGMENT_BYTES <= DEFAULT_WAL_SEGMENT_BYTES && DEFAULT_WAL_SEGMENT_BYTES <= MAX_WAL_SEGMENT_BYTES,
+  "the default WAL segment size must be allowed",
+);
+assert(DEFAULT_GC_GRACE_MS >= DEFAULT_POLL_INTERVAL_MS, "a reader polling at the default interval must see a removal before its SSTs go");

@@ -11,12 +11,11 @@ import { checkNoActiveWriter, WriterLease } from "./writer-lease.js";
 import { ClosedError, FencedError, ReadOnlyError, isDurastreamError, StreamExistsError, StreamNotFoundError, ValidationError, type CloseReason, type StreamPosition } from "./errors.js";
 import type { WalBatch, WriteOp } from "./engine/engine.js";
 import { StreamTracker } from "./stream/stream-tracker.js";
-import { KeyKind, decodeStreamMetaKey } from "./stream/stream-keys.js";
+import { KeyKind, decodeStreamMetaKey, streamIdOfKey } from "./stream/stream-keys.js";
 import { Engine, type EngineMetrics } from "./engine/engine.js";
-import { DEFAULT_INFLIGHT_BYTES, MIN_INFLIGHT_BYTES } from "./limits.js";
+import { DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_INFLIGHT_BYTES, MIN_INFLIGHT_BYTES } from "./limits.js";
 import type { ObjectStore } from "./store/object-store.js";
 import { checkStoreRootExists, openStore, type OpenStoreOptions } from "./store/open-store.js";
-import { S3Store } from "./store/s3-store.js";
 import type { WalMode } from "./engine/engine-options.js";
 import { ByteSemaphore } from "./stream/byte-semaphore.js";
 import type { ReadContext } from "./stream/read-session.js";
@@ -44,8 +43,9 @@ export interface LogOptions {
   storeOptions?: OpenStoreOptions;
   /**
    * Least time between two WAL flushes, in ms, for the object WAL (`walMode: "objects"`).
-   * Default 5 for local disk and memory, 50 for S3. WAL PUTs never exceed 1000 / flushIntervalMs
-   * per second; an idle log flushes at once. The segment WAL has no timer: it ignores this.
+   * Default: the store's `preferredFlushIntervalMs` (50 for S3), else 5 (local disk and memory).
+   * WAL PUTs never exceed 1000 / flushIntervalMs per second; an idle log flushes at once. The
+   * segment WAL has no timer: it ignores this.
    */
   flushIntervalMs?: number;
   /** Cap on metered bytes of appends awaiting their acks, for the whole log (default 128 MiB, at least 1 MiB). */
@@ -300,7 +300,7 @@ export class Log {
       else if (!takeover) await checkNoActiveWriterUnlessFailing(store, clock);
       engine = await Engine.open(store, {
         clock,
-        flushIntervalMs: options.flushIntervalMs ?? (store instanceof S3Store ? 50 : 5),
+        flushIntervalMs: options.flushIntervalMs ?? (store as ObjectStore).preferredFlushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS,
         ...pick(options, ["storeRetryDeadlineMs", "l0SstBytes", "maxUnflushedBytes", "maxSstBytes", "blockCacheBytes", "gcIntervalMs", "gcGraceMs", "pollIntervalMs"]),
         walMode: options.walMode ?? ((store as ObjectStore).localRoot !== undefined ? "segments" : "objects"),
         readOnly,
@@ -497,10 +497,9 @@ export class Log {
         const kind = op.key[0]!;
         if (kind === KeyKind.streamMeta && op.type === "delete") {
           this.#forgetTracker(decodeStreamMetaKey(op.key));
-        } else if (kind >= KeyKind.tail && kind <= KeyKind.timestampIndex && op.key.length >= 9) {
-          const id = Buffer.from(op.key.buffer, op.key.byteOffset, op.key.byteLength).readUInt32BE(1) * 2 ** 32 +
-            Buffer.from(op.key.buffer, op.key.byteOffset, op.key.byteLength).readUInt32BE(5);
-          if (!this.#trackersById.has(id)) continue;
+        } else {
+          const id = streamIdOfKey(op.key);
+          if (id === undefined || !this.#trackersById.has(id)) continue;
           let ops = byStream.get(id);
           if (ops === undefined) byStream.set(id, (ops = []));
           ops.push(op);

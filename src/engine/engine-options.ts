@@ -1,7 +1,36 @@
 /**
- * Engine options: every knob with its unit, default and trade-off, validated once at open.
+ * Engine options: every knob with its unit, default and trade-off, validated once at open. The
+ * defaults and bounds are named in limits.ts, which checks how they relate.
  */
 import { ValidationError } from "../errors.js";
+import {
+  DEFAULT_BLOCK_CACHE_BYTES,
+  DEFAULT_FLUSH_INTERVAL_MS,
+  DEFAULT_GC_GRACE_MS,
+  DEFAULT_GC_INTERVAL_MS,
+  DEFAULT_L0_COMPACTION_TRIGGER,
+  DEFAULT_L0_MAX_SSTS,
+  DEFAULT_L0_SST_BYTES,
+  DEFAULT_MANIFESTS_KEPT,
+  DEFAULT_MAX_SST_BYTES,
+  DEFAULT_MAX_UNFLUSHED_BYTES,
+  DEFAULT_POLL_INTERVAL_MS,
+  DEFAULT_SST_BLOCK_BYTES,
+  DEFAULT_STORE_RETRY_DEADLINE_MS,
+  DEFAULT_WAL_SEGMENT_BYTES,
+  MAX_FLUSH_INTERVAL_MS,
+  MAX_INITIAL_BACKOFF_MS,
+  MAX_L0_COMPACTION_TRIGGER,
+  MAX_MANIFESTS_KEPT,
+  MAX_POLL_INTERVAL_MS,
+  MAX_RETRY_BACKOFF_MS,
+  MAX_SST_BLOCK_BYTES,
+  MAX_WAL_SEGMENT_BYTES,
+  MIN_L0_COMPACTION_TRIGGER,
+  MIN_SST_BLOCK_BYTES,
+  MIN_SST_BYTES,
+  MIN_WAL_SEGMENT_BYTES,
+} from "../limits.js";
 import type { Clock } from "../util/clock.js";
 import type { RetryPolicy } from "./retrying-store.js";
 import type { WalDirectory } from "./wal-files.js";
@@ -17,7 +46,7 @@ export interface EngineOptions {
   /** Aborts the open: retries of a failing store stop, and `Engine.open` rejects. Not used after the open. */
   signal?: AbortSignal;
   /**
-   * Least time between the starts of two WAL flushes, in ms (default 5). Bounds WAL PUTs to
+   * Least time between the starts of two WAL flushes, in ms (default 5, at most 60 s). Bounds WAL PUTs to
    * 1000 / flushIntervalMs per second; an idle engine flushes at once. On S3 every PUT costs
    * money: 50 ms is at most 20 PUTs/s (about $260 a month at $0.005 per 1,000 PUTs).
    */
@@ -30,7 +59,7 @@ export interface EngineOptions {
   storeRetryDeadlineMs?: number;
   /** Byte budget of the SST block cache (default 64 MiB). */
   blockCacheBytes?: number;
-  /** Target SST data block size in bytes (default 16 KiB). */
+  /** Target SST data block size in bytes (default 16 KiB, from 32 bytes to 16 MiB). */
   sstBlockBytes?: number;
   /**
    * Largest SST a compaction writes before starting the next one, in bytes (default 64 MiB). A
@@ -95,8 +124,6 @@ export interface ResolvedEngineOptions {
   retry: RetryPolicy;
 }
 
-const MiB = 1024 * 1024;
-
 function int(name: string, value: number | undefined, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
@@ -106,33 +133,37 @@ function int(name: string, value: number | undefined, fallback: number, min: num
 }
 
 export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOptions {
-  const l0SstBytes = int("l0SstBytes", options.l0SstBytes, 64 * MiB, 1024);
-  const maxUnflushedBytes = int("maxUnflushedBytes", options.maxUnflushedBytes, Math.max(256 * MiB, 2 * l0SstBytes), 1024);
+  const l0SstBytes = int("l0SstBytes", options.l0SstBytes, DEFAULT_L0_SST_BYTES, MIN_SST_BYTES);
+  const maxUnflushedBytes = int("maxUnflushedBytes", options.maxUnflushedBytes, Math.max(DEFAULT_MAX_UNFLUSHED_BYTES, 2 * l0SstBytes), MIN_SST_BYTES);
   if (maxUnflushedBytes < l0SstBytes) {
     throw new ValidationError(`maxUnflushedBytes (${maxUnflushedBytes}) must be at least l0SstBytes (${l0SstBytes})`);
   }
-  const deadlineMs = int("storeRetryDeadlineMs", options.storeRetryDeadlineMs, 30_000, 0);
-  const l0CompactionTrigger = int("l0CompactionTrigger", options.l0CompactionTrigger, 4, 2, 64);
+  const deadlineMs = int("storeRetryDeadlineMs", options.storeRetryDeadlineMs, DEFAULT_STORE_RETRY_DEADLINE_MS, 0);
+  const l0CompactionTrigger = int("l0CompactionTrigger", options.l0CompactionTrigger, DEFAULT_L0_COMPACTION_TRIGGER, MIN_L0_COMPACTION_TRIGGER, MAX_L0_COMPACTION_TRIGGER);
   return {
-    flushIntervalMs: int("flushIntervalMs", options.flushIntervalMs, 5, 0, 60_000),
+    flushIntervalMs: int("flushIntervalMs", options.flushIntervalMs, DEFAULT_FLUSH_INTERVAL_MS, 0, MAX_FLUSH_INTERVAL_MS),
     l0SstBytes,
     maxUnflushedBytes,
-    blockCacheBytes: int("blockCacheBytes", options.blockCacheBytes, 64 * MiB, 0),
-    sstBlockBytes: int("sstBlockBytes", options.sstBlockBytes, 16 * 1024, 64, 16 * MiB),
-    maxSstBytes: int("maxSstBytes", options.maxSstBytes, 64 * MiB, 1024),
+    blockCacheBytes: int("blockCacheBytes", options.blockCacheBytes, DEFAULT_BLOCK_CACHE_BYTES, 0),
+    sstBlockBytes: int("sstBlockBytes", options.sstBlockBytes, DEFAULT_SST_BLOCK_BYTES, MIN_SST_BLOCK_BYTES, MAX_SST_BLOCK_BYTES),
+    maxSstBytes: int("maxSstBytes", options.maxSstBytes, DEFAULT_MAX_SST_BYTES, MIN_SST_BYTES),
     l0CompactionTrigger,
-    l0MaxSsts: int("l0MaxSsts", options.l0MaxSsts, Math.max(16, l0CompactionTrigger * 2), l0CompactionTrigger),
-    gcIntervalMs: int("gcIntervalMs", options.gcIntervalMs, 10_000, 0),
-    gcGraceMs: int("gcGraceMs", options.gcGraceMs, 60_000, 0),
-    manifestsKept: int("manifestsKept", options.manifestsKept, 4, 1, 1000),
+    l0MaxSsts: int("l0MaxSsts", options.l0MaxSsts, Math.max(DEFAULT_L0_MAX_SSTS, l0CompactionTrigger * 2), l0CompactionTrigger),
+    gcIntervalMs: int("gcIntervalMs", options.gcIntervalMs, DEFAULT_GC_INTERVAL_MS, 0),
+    gcGraceMs: int("gcGraceMs", options.gcGraceMs, DEFAULT_GC_GRACE_MS, 0),
+    manifestsKept: int("manifestsKept", options.manifestsKept, DEFAULT_MANIFESTS_KEPT, 1, MAX_MANIFESTS_KEPT),
     compactionFilter: options.compactionFilter,
     isWriteOnceKey: options.isWriteOnceKey,
     checkCreateOnly: options.checkCreateOnly ?? true,
     readOnly: options.readOnly ?? false,
-    pollIntervalMs: int("pollIntervalMs", options.pollIntervalMs, 1_000, 1, 3_600_000),
+    pollIntervalMs: int("pollIntervalMs", options.pollIntervalMs, DEFAULT_POLL_INTERVAL_MS, 1, MAX_POLL_INTERVAL_MS),
     walMode: walModeOf(options.walMode),
-    walSegmentBytes: int("walSegmentBytes", options.walSegmentBytes, 16 * MiB, 4 * 1024, 1024 * MiB),
-    retry: { deadlineMs, initialBackoffMs: Math.min(50, Math.max(1, deadlineMs / 20)), maxBackoffMs: Math.min(2_000, Math.max(1, deadlineMs / 4)) },
+    walSegmentBytes: int("walSegmentBytes", options.walSegmentBytes, DEFAULT_WAL_SEGMENT_BYTES, MIN_WAL_SEGMENT_BYTES, MAX_WAL_SEGMENT_BYTES),
+    retry: {
+      deadlineMs,
+      initialBackoffMs: Math.min(MAX_INITIAL_BACKOFF_MS, Math.max(1, deadlineMs / 20)),
+      maxBackoffMs: Math.min(MAX_RETRY_BACKOFF_MS, Math.max(1, deadlineMs / 4)),
+    },
   };
 }
 

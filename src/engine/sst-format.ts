@@ -16,6 +16,7 @@
  *     (equal when the versions of one key straddle the two blocks).
  */
 import { assert, CorruptionError, ValidationError } from "../errors.js";
+import { DEFAULT_SST_BLOCK_BYTES, MAX_SST_BLOCK_BYTES, MIN_SST_BLOCK_BYTES } from "../limits.js";
 import { copyOf } from "../util/bytes.js";
 import { checksum32 } from "../util/checksum.js";
 import { MAX_VARINT_U32, readVarint, varintBytes, writeVarint, type ByteCursor } from "../util/varint.js";
@@ -92,10 +93,6 @@ export const SST_FOOTER_BYTES = 36;
 export const BLOCK_CHECKSUM_BYTES = 4;
 /** Rows between restart points: a seek decodes at most this many rows after its binary search. */
 export const RESTART_INTERVAL = 16;
-export const DEFAULT_BLOCK_BYTES = 4096;
-/** Bounds for `blockBytes`: below 32 every row is its own block anyway; above 64 MiB a seek reads too much. */
-export const MIN_BLOCK_BYTES = 32;
-export const MAX_BLOCK_BYTES = 64 * 1024 * 1024;
 
 const FLAG_TOMBSTONE = 0x01;
 const FLAG_HAS_EXPIRY = 0x02;
@@ -360,7 +357,7 @@ interface SstStats {
 }
 
 export interface SstBuilderOptions {
-  /** Target stored size of a data block, in bytes (default 4096). A larger row gets a block of its own. */
+  /** Target stored size of a data block, in bytes (default and range: DEFAULT_SST_BLOCK_BYTES and MIN_/MAX_SST_BLOCK_BYTES in limits.ts). A larger row gets a block of its own. */
   blockBytes?: number;
   /**
    * Size of the output buffer allocated up front, in bytes: pass an upper bound of the SST's size
@@ -395,9 +392,9 @@ export class SstBuilder {
   #finished = false;
 
   constructor(options: SstBuilderOptions = {}) {
-    const blockBytes = options.blockBytes ?? DEFAULT_BLOCK_BYTES;
-    if (!Number.isSafeInteger(blockBytes) || blockBytes < MIN_BLOCK_BYTES || blockBytes > MAX_BLOCK_BYTES) {
-      throw new ValidationError(`blockBytes must be an integer in [${MIN_BLOCK_BYTES}, ${MAX_BLOCK_BYTES}], got ${blockBytes}`);
+    const blockBytes = options.blockBytes ?? DEFAULT_SST_BLOCK_BYTES;
+    if (!Number.isSafeInteger(blockBytes) || blockBytes < MIN_SST_BLOCK_BYTES || blockBytes > MAX_SST_BLOCK_BYTES) {
+      throw new ValidationError(`blockBytes must be an integer in [${MIN_SST_BLOCK_BYTES}, ${MAX_SST_BLOCK_BYTES}], got ${blockBytes}`);
     }
     const capacityBytes = options.capacityBytes ?? Math.max(64 * 1024, blockBytes * 2);
     if (!Number.isSafeInteger(capacityBytes) || capacityBytes < SST_FOOTER_BYTES || capacityBytes > MAX_BUILDER_CAPACITY_BYTES) {

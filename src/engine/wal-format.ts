@@ -34,8 +34,9 @@
  * a fence where an older version may have written one (at or below the manifest's
  * `zeroByteFencesThroughWalId`); anywhere else it is a WAL object that lost its contents.
  */
-import { CorruptionError } from "../errors.js";
-import { ByteReader, ByteWriter, DecodeError } from "../util/bytes.js";
+import { CorruptionError, InternalError } from "../errors.js";
+import { ByteReader, ByteWriter, DecodeError, writeU32, writeU64 } from "../util/bytes.js";
+import { SlabAllocator } from "../util/slab.js";
 import { checksum64 } from "../util/checksum.js";
 
 export const WAL_MAGIC = Buffer.from("DSWL", "latin1");
@@ -71,18 +72,49 @@ export interface WalBatch {
 const OP_PUT = 1;
 const OP_DELETE = 2;
 
-/** Encodes one batch (seq + ops) as it will sit inside a WAL object. */
+/** Where encoded batches are made: 256 KiB slabs, batches up to 64 KiB (a larger one gets its own buffer). */
+const batchSlabs = new SlabAllocator({ slabBytes: 256 * 1024, maxSlabbedBytes: 64 * 1024 });
+
+/** Bytes `encodeBatch` writes for `ops`: seq and op count, then per op its kind, key and (put) expiry and value. */
+function batchBytes(ops: readonly WriteOp[]): number {
+  let bytes = 8 + 4;
+  for (const op of ops) bytes += op.type === "put" ? 1 + 4 + op.key.length + 8 + 4 + op.value.length : 1 + 4 + op.key.length;
+  return bytes;
+}
+
+/**
+ * Encodes one batch (seq + ops) as it will sit inside a WAL object. Hot (every write): the size
+ * is computed first and the batch written into one exactly-sized array, no growing writer, carved
+ * from a slab (util/slab.ts): the batches of a WAL object are dropped together once it is written.
+ */
 export function encodeBatch(seq: number, ops: readonly WriteOp[]): Uint8Array {
-  const writer = new ByteWriter(64 + ops.reduce((sum, op) => sum + op.key.length + (op.type === "put" ? op.value.length + 16 : 8), 0));
-  writer.u64(seq).u32(ops.length);
+  const size = batchBytes(ops);
+  const out = batchSlabs.allocUnsafe(size);
+  writeU64(out, 0, seq);
+  writeU32(out, 8, ops.length);
+  let pos = 12;
   for (const op of ops) {
+    out[pos] = op.type === "put" ? OP_PUT : OP_DELETE;
+    pos = writeLengthPrefixed(out, pos + 1, op.key);
     if (op.type === "put") {
-      writer.u8(OP_PUT).lengthPrefixed(op.key).u64(op.expireAtMs ?? 0).lengthPrefixed(op.value);
-    } else {
-      writer.u8(OP_DELETE).lengthPrefixed(op.key);
+      writeU64(out, pos, op.expireAtMs ?? 0);
+      pos = writeLengthPrefixed(out, pos + 8, op.value);
     }
   }
-  return writer.view();
+  if (pos !== size) throw new InternalError(`WAL batch encoder wrote ${pos} of ${size} bytes`);
+  return out;
+}
+
+function writeLengthPrefixed(out: Uint8Array, pos: number, bytes: Uint8Array): number {
+  writeU32(out, pos, bytes.length);
+  const at = pos + 4;
+  const length = bytes.length;
+  if (length <= 32) {
+    for (let i = 0; i < length; i++) out[at + i] = bytes[i]!; // keys: a loop beats TypedArray.set
+  } else {
+    out.set(bytes, at);
+  }
+  return at + length;
 }
 
 /** Builds a WAL object from batches already encoded with `encodeBatch`. */

@@ -96,6 +96,12 @@ export interface ObjectStore {
    * wrapper around a LocalStore forwards it when the segment WAL should stay available.
    */
   readonly localRoot?: string | undefined;
+  /**
+   * The WAL flush interval, in ms, a log on this store uses when its options give none. A store
+   * whose writes are billed per request says so here (S3Store: 50, at most 20 WAL PUTs a
+   * second); when absent the log uses 5 ms.
+   */
+  readonly preferredFlushIntervalMs?: number | undefined;
 }
 
 /** The longest key any store accepts, in UTF-8 bytes (S3's limit). */

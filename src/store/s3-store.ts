@@ -39,6 +39,7 @@ import {
   StorageError,
   ValidationError,
 } from "../errors.js";
+import { DEFAULT_S3_FLUSH_INTERVAL_MS } from "../limits.js";
 import { checkKey, checkRangeShape } from "./keys.js";
 import {
   MAX_OBJECT_KEY_BYTES,
@@ -99,6 +100,8 @@ type PutVerdict = { kind: "ours"; etag: string } | { kind: "lost"; detail: strin
 
 export class S3Store implements ObjectStore {
   readonly description: string;
+  /** Every PUT is billed: 50 ms is at most 20 WAL PUTs a second (limits.ts). */
+  readonly preferredFlushIntervalMs = DEFAULT_S3_FLUSH_INTERVAL_MS;
   readonly #options: S3StoreOptions;
   /** The SDK client, created on first use (the SDK module loads only when an S3 store is used). */
   #loadingClient: Promise<S3Client> | undefined;

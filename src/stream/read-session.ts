@@ -31,7 +31,7 @@ import { FOLLOWER_MAX_LAG_BATCHES, HEADER_OVERHEAD_BYTES, RECORD_OVERHEAD_BYTES 
 import type { Clock, TimerHandle } from "../util/clock.js";
 import { holdEventLoop } from "../util/keep-alive.js";
 import { RecordDecoder } from "./record-format.js";
-import { decodeRecordKey, decodeTimestampIndexKey, recordRange, timestampIndexRange } from "./stream-keys.js";
+import { decodeRecordKey, decodeTimestampIndexKey, recordRange, timestampSeekRange } from "./stream-keys.js";
 import type { DurableBatch, Follower } from "./streamer.js";
 import type { ReadRecord } from "./types.js";
 import { validateReadOptions, type ValidatedReadOptions } from "./validate.js";
@@ -265,15 +265,20 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
     return Math.max(start, view.trimPoint);
   }
 
-  /** The first record with timestamp >= `timestamp`, through the timestamp index; the tail if none. */
+  /**
+   * Where a read by `timestamp` starts: the last indexed record with an earlier timestamp (a
+   * reverse seek in the sparse timestamp index, stream-keys.ts), or the stream's start. Every
+   * record from there up to the first at or after `timestamp` (at most
+   * TIMESTAMP_INDEX_INTERVAL_RECORDS) is skipped by #decode, which `#minTimestamp` tells to.
+   */
   async #seekTimestamp(timestamp: number, tail: StreamPosition): Promise<number> {
     const { engine, view } = this.#context;
-    const range = timestampIndexRange(view.streamId, timestamp);
-    for await (const entry of engine.scan(range.end === undefined ? { start: range.start } : { start: range.start, end: range.end })) {
+    const range = timestampSeekRange(view.streamId, timestamp);
+    for await (const entry of engine.scan(range.end === undefined ? { start: range.start } : { start: range.start, end: range.end }, { reverse: true })) {
       const { seqNum } = decodeTimestampIndexKey(entry.key);
-      if (seqNum >= view.trimPoint) return Math.min(seqNum, tail.seqNum);
+      return Math.min(Math.max(seqNum, view.trimPoint), tail.seqNum);
     }
-    return tail.seqNum;
+    return Math.min(view.trimPoint, tail.seqNum);
   }
 
   /**

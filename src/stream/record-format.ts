@@ -13,7 +13,9 @@
  * "fence" or "trim" (S2's wire form). It is stored like any record and read back unchanged.
  */
 import { CorruptionError, InternalError, ValidationError } from "../errors.js";
-import { copyOf } from "../util/bytes.js";
+import { copyOf, readU64, writeU64 } from "../util/bytes.js";
+import { SlabAllocator } from "../util/slab.js";
+import { readVarint, varintBytes, varintProblem, writeVarint } from "../util/varint.js";
 import { HEADER_OVERHEAD_BYTES, RECORD_OVERHEAD_BYTES } from "../limits.js";
 import type { AppendHeaders, AppendRecord, ReadRecord } from "./types.js";
 
@@ -35,8 +37,13 @@ export interface RecordBytes {
 export const RECORD_FORMAT_V1 = 0x01;
 
 const utf8 = new TextEncoder();
-const MAX_VARINT_BYTES = 5; // enough for any u32
-const MAX_U32 = 2 ** 32 - 1;
+
+/**
+ * Where encoded values are made: 256 KiB slabs (util/slab.ts), values up to 16 KiB. The values
+ * of appended records live together in a memtable until its L0 flush, so a slab is freed with
+ * the memtables that hold its values.
+ */
+const valueSlabs = new SlabAllocator({ slabBytes: 256 * 1024, maxSlabbedBytes: 16 * 1024 });
 
 /** Byte length of a body, header name or header value; strings count as UTF-8. */
 export function byteLength(value: Uint8Array | string): number {
@@ -60,24 +67,6 @@ export function meteredBytes(record: RecordLike): number {
   return total;
 }
 
-function varintBytes(n: number): number {
-  let bytes = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80);
-    bytes++;
-  }
-  return bytes;
-}
-
-function writeVarint(out: Uint8Array, offset: number, n: number): number {
-  while (n >= 0x80) {
-    out[offset++] = (n % 0x80) | 0x80;
-    n = Math.floor(n / 0x80);
-  }
-  out[offset++] = n;
-  return offset;
-}
-
 /**
  * Encodes a record's headers and body, format version 1:
  *
@@ -91,8 +80,8 @@ function writeVarint(out: Uint8Array, offset: number, n: number): number {
  * | value         | value length    |                                                |
  * | body          | the rest        | the body bytes, possibly none                  |
  *
- * A varint is unsigned LEB128 (7 bits per byte, low group first, high bit = more follows),
- * canonical (no trailing zero groups), at most 5 bytes, value below 2^32. An empty record is
+ * A varint is unsigned LEB128 (util/varint.ts: 7 bits per byte, low group first, high bit = more
+ * follows), canonical (no trailing zero groups), at most 5 bytes, value below 2^32. An empty record is
  * 2 bytes. A new layout gets a new version byte; decoders refuse versions they do not know.
  */
 export function encodeRecordValue(record: RecordBytes): Uint8Array {
@@ -101,10 +90,8 @@ export function encodeRecordValue(record: RecordBytes): Uint8Array {
   for (const [name, value] of headers) {
     size += varintBytes(name.length) + name.length + varintBytes(value.length) + value.length;
   }
-  // Every byte is written below. Values under 4 KiB share Node's 8 KiB allocation pool instead
-  // of each getting an ArrayBuffer the GC must track (they live and die together in a memtable).
-  const pooled = Buffer.allocUnsafe(size);
-  const out = new Uint8Array(pooled.buffer, pooled.byteOffset, size); // a plain Uint8Array, as before
+  // Every byte is written below (checked at the end): the slab's memory is not zeroed.
+  const out = valueSlabs.allocUnsafe(size);
   out[0] = RECORD_FORMAT_V1;
   let offset = writeVarint(out, 1, headers.length);
   for (const [name, value] of headers) {
@@ -134,19 +121,11 @@ class Reader {
   }
 
   varint(field: string): number {
-    let n = 0;
-    for (let i = 0; i < MAX_VARINT_BYTES; i++) {
-      const byte = this.bytes[this.offset];
-      if (byte === undefined) throw this.fail(`truncated ${field}`);
-      this.offset++;
-      n += (byte & 0x7f) * 2 ** (7 * i);
-      if ((byte & 0x80) === 0) {
-        if (byte === 0 && i > 0) throw this.fail(`non-canonical ${field}`);
-        if (n > MAX_U32) throw this.fail(`${field} ${n} is too large`);
-        return n;
-      }
-    }
-    throw this.fail(`${field} is longer than ${MAX_VARINT_BYTES} bytes`);
+    const cursor = { pos: this.offset };
+    const n = readVarint(this.bytes, cursor, this.bytes.length);
+    if (n < 0) throw this.fail(`${field} is ${varintProblem(this.bytes, this.offset, this.bytes.length) ?? "invalid"}`);
+    this.offset = cursor.pos;
+    return n;
   }
 
   take(length: number, field: string): Uint8Array {
@@ -201,8 +180,7 @@ const DECODE_SLAB_MAX_VALUE_BYTES = DECODE_SLAB_BYTES / 4;
  * and body of a record are views of its own bytes only: changing one record changes no other.
  */
 export class RecordDecoder {
-  #slab = new Uint8Array(0);
-  #used = 0;
+  readonly #slabs = new SlabAllocator({ slabBytes: DECODE_SLAB_BYTES, maxSlabbedBytes: DECODE_SLAB_MAX_VALUE_BYTES });
 
   /**
    * The record stored as `value` under (seqNum, timestamp); CorruptionError names `streamName`.
@@ -217,32 +195,17 @@ export class RecordDecoder {
       }
       return this.#decodeCopy(seqNum, timestamp, value, streamName);
     }
-    if (length > DECODE_SLAB_MAX_VALUE_BYTES) return this.#decodeCopy(seqNum, timestamp, copyOf(value), streamName);
-    const at = this.#reserve(length);
-    const slab = this.#slab;
-    slab.set(value, at);
     // The common shape, no headers, without the general decoder (version 1, header count 0):
-    // the body's view is the only array made.
+    // only the body is copied, and its copy is the only array made.
     if (length >= 2 && value[0] === RECORD_FORMAT_V1 && value[1] === 0) {
-      return { seqNum, timestamp, headers: [], body: new Uint8Array(slab.buffer, at + 2, length - 2) };
+      return { seqNum, timestamp, headers: [], body: this.#slabs.copy(value, 2) };
     }
-    return this.#decodeCopy(seqNum, timestamp, new Uint8Array(slab.buffer, at, length), streamName);
+    return this.#decodeCopy(seqNum, timestamp, this.#slabs.copy(value), streamName);
   }
 
   #decodeCopy(seqNum: number, timestamp: number, copy: Uint8Array, streamName: string): ReadRecord {
     const { headers, body } = decodeCopy(copy, () => `stream ${JSON.stringify(streamName)} record ${seqNum}`);
     return { seqNum, timestamp, headers, body };
-  }
-
-  /** Where `length` bytes (at most DECODE_SLAB_MAX_VALUE_BYTES) go in the slab; a new slab when it is full. */
-  #reserve(length: number): number {
-    if (this.#used + length > this.#slab.length) {
-      this.#slab = new Uint8Array(DECODE_SLAB_BYTES);
-      this.#used = 0;
-    }
-    const at = this.#used;
-    this.#used = at + length;
-    return at;
   }
 }
 
@@ -273,7 +236,7 @@ export function trimRecord(seqNum: number): AppendRecord {
     throw new ValidationError(`trim seqNum must be a safe integer >= 0, got ${String(seqNum)}`);
   }
   const body = new Uint8Array(8);
-  new DataView(body.buffer).setBigUint64(0, BigInt(seqNum));
+  writeU64(body, 0, seqNum);
   return { headers: [["", TRIM_COMMAND]], body };
 }
 
@@ -288,7 +251,6 @@ export function hasCommandHeader(record: RecordLike): boolean {
  * lowered to it: a trim never passes its own record, so they all mean "trim everything before".
  */
 export function decodeTrimPayload(body: Uint8Array): number {
-  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
-  const seqNum = view.getBigUint64(0);
-  return seqNum > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(seqNum);
+  const seqNum = readU64(body, 0);
+  return seqNum < 0 ? Number.MAX_SAFE_INTEGER : seqNum;
 }

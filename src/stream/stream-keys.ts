@@ -13,18 +13,28 @@
  * | 03   | `03 id`                      | fencing token, UTF-8, 0..36 bytes              |
  * | 04   | `04 id`                      | trim point: first readable seq u64             |
  * | 05   | `05 id seq ts`               | record value (record-format.ts); expires       |
- * | 06   | `06 id ts seq`               | empty (timestamp index); same expiry           |
+ * | 06   | `06 id ts seq`               | empty (timestamp index, sparse); same expiry   |
  *
  * Kind 00 holds log-wide singletons; its second byte names one, and `00 01` is the stream-id
  * counter. Stream ids are allocated from it (never derived from names), starting at 1, so a
  * deleted and recreated stream never sees its predecessor's keys. The counter is read and
  * bumped in the same engine batch that writes the new stream's meta and tail keys.
  *
+ * The timestamp index is sparse (docs/decisions/0006): a record gets a `06` key, in the same
+ * engine batch as its `05` key and with the same expiry, when its seq is a multiple of
+ * TIMESTAMP_INDEX_INTERVAL_RECORDS (64), so an append writes one memtable entry per record, not
+ * two. Logs written before this change hold a `06` key for every record; readers need only that
+ * the index holds the records at those multiples (a superset is fine): timestamps never decrease
+ * with seq, so the last index entry with `ts < T` is a record before every record with `ts >= T`,
+ * and a read by timestamp starts there and skips at most 64 records (`isIndexedSeqNum`,
+ * `timestampSeekRange`).
+ *
  * Invariants: every `id`, `seq` and `ts` is a safe integer >= 0 (encoders assert it; decoders
  * treat anything else as corruption). Keys of one stream id never fall in another id's ranges.
  */
 import { CorruptionError, InternalError } from "../errors.js";
-import { MAX_FENCING_TOKEN_BYTES } from "../limits.js";
+import { MAX_FENCING_TOKEN_BYTES, TIMESTAMP_INDEX_INTERVAL_RECORDS } from "../limits.js";
+import { readU64, writeU64 } from "../util/bytes.js";
 
 /** The kind byte of each key family. Persisted: never renumber. */
 export const KeyKind = {
@@ -63,33 +73,17 @@ export const STREAM_ID_COUNTER_KEY: Uint8Array = Uint8Array.of(KeyKind.singleton
 export const TIMESTAMP_INDEX_VALUE: Uint8Array = new Uint8Array(0);
 
 const U64 = 8;
-const TWO_32 = 2 ** 32;
+/** Length of a `05` or `06` key: kind, stream id, and two u64 fields. */
+const THREE_FIELD_KEY_BYTES = 1 + 3 * U64;
 const utf8Encoder = new TextEncoder();
 const utf8Strict = new TextDecoder("utf-8", { fatal: true });
 
-// --- u64 helpers ---------------------------------------------------------------------------
+// --- u64 fields ------------------------------------------------------------------------------
 
-function writeU64(out: Uint8Array, offset: number, n: number, what: string): void {
+/** Writes a u64 field (util/bytes.ts), failing with InternalError, which names it, for a bad value. */
+function putU64(out: Uint8Array, offset: number, n: number, what: string): void {
   if (!(Number.isSafeInteger(n) && n >= 0)) throw new InternalError(`${what} must be a safe integer >= 0, got ${n}`);
-  // Byte arithmetic instead of a DataView: keys are built on every append, so no allocation here.
-  const high = Math.floor(n / TWO_32);
-  const low = n >>> 0;
-  out[offset] = high >>> 24;
-  out[offset + 1] = (high >>> 16) & 0xff;
-  out[offset + 2] = (high >>> 8) & 0xff;
-  out[offset + 3] = high & 0xff;
-  out[offset + 4] = low >>> 24;
-  out[offset + 5] = (low >>> 16) & 0xff;
-  out[offset + 6] = (low >>> 8) & 0xff;
-  out[offset + 7] = low & 0xff;
-}
-
-/** Reads a u64; returns undefined if it is not a safe integer. */
-function readU64(bytes: Uint8Array, offset: number): number | undefined {
-  const high = ((bytes[offset]! << 24) >>> 0) + ((bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!);
-  const low = ((bytes[offset + 4]! << 24) >>> 0) + ((bytes[offset + 5]! << 16) | (bytes[offset + 6]! << 8) | bytes[offset + 7]!);
-  const n = high * TWO_32 + low;
-  return Number.isSafeInteger(n) ? n : undefined;
+  writeU64(out, offset, n);
 }
 
 function hex(bytes: Uint8Array): string {
@@ -108,7 +102,7 @@ function readFields(key: Uint8Array, kind: number, count: number, what: string):
   const out: number[] = [];
   for (let i = 0; i < count; i++) {
     const n = readU64(key, 1 + i * U64);
-    if (n === undefined) throw corrupt(what, key, `field ${i} is not a safe integer`);
+    if (n < 0) throw corrupt(what, key, `field ${i} is not a safe integer`);
     out.push(n);
   }
   return out;
@@ -117,17 +111,17 @@ function readFields(key: Uint8Array, kind: number, count: number, what: string):
 function buildKey(kind: number, fields: readonly number[], names: readonly string[]): Uint8Array {
   const key = new Uint8Array(1 + fields.length * U64);
   key[0] = kind;
-  fields.forEach((n, i) => writeU64(key, 1 + i * U64, n, names[i] ?? "field"));
+  fields.forEach((n, i) => putU64(key, 1 + i * U64, n, names[i] ?? "field"));
   return key;
 }
 
 /** `buildKey` for the two keys made per appended record, without its arrays and closure. */
 function threeFieldKey(kind: number, a: number, b: number, c: number): Uint8Array {
-  const key = new Uint8Array(1 + 3 * U64);
+  const key = new Uint8Array(THREE_FIELD_KEY_BYTES);
   key[0] = kind;
-  writeU64(key, 1, a, "streamId");
-  writeU64(key, 1 + U64, b, kind === KeyKind.record ? "seqNum" : "timestamp");
-  writeU64(key, 1 + 2 * U64, c, kind === KeyKind.record ? "timestamp" : "seqNum");
+  putU64(key, 1, a, "streamId");
+  putU64(key, 1 + U64, b, kind === KeyKind.record ? "seqNum" : "timestamp");
+  putU64(key, 1 + 2 * U64, c, kind === KeyKind.record ? "timestamp" : "seqNum");
   return key;
 }
 
@@ -171,6 +165,26 @@ export function decodeStreamIdKey(key: Uint8Array, kind: number): number {
   return readFields(key, kind, 1, "stream key")[0]!;
 }
 
+/**
+ * The stream id of a per-stream key (kinds `02` to `06`), straight from the bytes; undefined for
+ * any other key, or one too short to hold an id. For routing and filtering many keys without
+ * decoding each in full (the read-only log's batch routing, the compaction filter).
+ */
+export function streamIdOfKey(key: Uint8Array): number | undefined {
+  const kind = key[0]!;
+  if (kind < KeyKind.tail || kind > KeyKind.timestampIndex || key.length < 1 + U64) return undefined;
+  const streamId = readU64(key, 1);
+  return streamId < 0 ? undefined : streamId;
+}
+
+/** The seqNum of a record (`05`) or timestamp-index (`06`) key, straight from the bytes; undefined for any other key. */
+export function seqNumOfKey(key: Uint8Array): number | undefined {
+  const kind = key[0];
+  if ((kind !== KeyKind.record && kind !== KeyKind.timestampIndex) || key.length !== THREE_FIELD_KEY_BYTES) return undefined;
+  const seqNum = readU64(key, kind === KeyKind.record ? 1 + U64 : 1 + 2 * U64);
+  return seqNum < 0 ? undefined : seqNum;
+}
+
 /** Where a record lives: stream id, sequence number, timestamp. */
 export interface RecordKeyParts {
   streamId: number;
@@ -183,13 +197,18 @@ export function recordKey(parts: RecordKeyParts): Uint8Array {
   return threeFieldKey(KeyKind.record, parts.streamId, parts.seqNum, parts.timestamp);
 }
 
+/** `recordKey` without the parts object, for the append path (one key per appended record). */
+export function recordKeyOf(streamId: number, seqNum: number, timestamp: number): Uint8Array {
+  return threeFieldKey(KeyKind.record, streamId, seqNum, timestamp);
+}
+
 export function decodeRecordKey(key: Uint8Array): RecordKeyParts {
   // Straight from the bytes, no array in between: a catch-up read decodes one key per record.
-  if (key.length === 1 + 3 * U64 && key[0] === KeyKind.record) {
+  if (key.length === THREE_FIELD_KEY_BYTES && key[0] === KeyKind.record) {
     const streamId = readU64(key, 1);
     const seqNum = readU64(key, 1 + U64);
     const timestamp = readU64(key, 1 + 2 * U64);
-    if (streamId !== undefined && seqNum !== undefined && timestamp !== undefined) return { streamId, seqNum, timestamp };
+    if (streamId >= 0 && seqNum >= 0 && timestamp >= 0) return { streamId, seqNum, timestamp };
   }
   return decodeRecordKeySlowly(key);
 }
@@ -200,7 +219,12 @@ function decodeRecordKeySlowly(key: Uint8Array): RecordKeyParts {
   return { streamId, seqNum, timestamp };
 }
 
-/** `06 id ts seq`: a record's timestamp-index key. */
+/** Whether the record at `seqNum` gets a timestamp-index key (every TIMESTAMP_INDEX_INTERVAL_RECORDS-th). */
+export function isIndexedSeqNum(seqNum: number): boolean {
+  return seqNum % TIMESTAMP_INDEX_INTERVAL_RECORDS === 0;
+}
+
+/** `06 id ts seq`: a record's timestamp-index key (written only when `isIndexedSeqNum(seq)`). */
 export function timestampIndexKey(parts: RecordKeyParts): Uint8Array {
   return threeFieldKey(KeyKind.timestampIndex, parts.streamId, parts.timestamp, parts.seqNum);
 }
@@ -219,9 +243,9 @@ export function decodeTimestampIndexKey(key: Uint8Array): RecordKeyParts {
 /** Tail value: next seq u64 ‖ last timestamp u64 ‖ last write ms u64 (24 bytes). */
 export function encodeTailValue(tail: TailValue): Uint8Array {
   const out = new Uint8Array(3 * U64);
-  writeU64(out, 0, tail.nextSeqNum, "nextSeqNum");
-  writeU64(out, U64, tail.lastTimestamp, "lastTimestamp");
-  writeU64(out, 2 * U64, tail.lastWriteMs, "lastWriteMs");
+  putU64(out, 0, tail.nextSeqNum, "nextSeqNum");
+  putU64(out, U64, tail.lastTimestamp, "lastTimestamp");
+  putU64(out, 2 * U64, tail.lastWriteMs, "lastWriteMs");
   return out;
 }
 
@@ -233,7 +257,7 @@ export function decodeTailValue(value: Uint8Array): TailValue {
 /** A single u64 value: trim point (first readable seq) or the stream-id counter. */
 export function encodeU64Value(n: number): Uint8Array {
   const out = new Uint8Array(U64);
-  writeU64(out, 0, n, "u64 value");
+  putU64(out, 0, n, "u64 value");
   return out;
 }
 
@@ -246,7 +270,7 @@ function readU64Value(value: Uint8Array, count: number, what: string): number[] 
   const out: number[] = [];
   for (let i = 0; i < count; i++) {
     const n = readU64(value, i * U64);
-    if (n === undefined) throw corrupt(what, value, `field ${i} is not a safe integer`);
+    if (n < 0) throw corrupt(what, value, `field ${i} is not a safe integer`);
     out.push(n);
   }
   return out;
@@ -324,6 +348,19 @@ export function timestampIndexRange(streamId: number, startTimestamp: number): K
   return {
     start: timestampIndexKey({ streamId, timestamp: startTimestamp, seqNum: 0 }),
     end: prefixEnd(streamPrefix(KeyKind.timestampIndex, streamId)),
+  };
+}
+
+/**
+ * Where a read by `timestamp` seeks: the stream's index keys with `ts < timestamp`. Scanned in
+ * reverse, its first entry is the last indexed record before every record at or after
+ * `timestamp`: the read starts there (or at the stream's start when there is none) and skips
+ * the records before `timestamp`, at most TIMESTAMP_INDEX_INTERVAL_RECORDS of them.
+ */
+export function timestampSeekRange(streamId: number, timestamp: number): KeyRange {
+  return {
+    start: streamPrefix(KeyKind.timestampIndex, streamId),
+    end: timestampIndexKey({ streamId, timestamp, seqNum: 0 }),
   };
 }
 

@@ -5,9 +5,11 @@
  * WAL object that holds records of the stream (the streamer asks the engine for it at the cut),
  * and durable state is always a whole number of WAL objects, so no record may exist at or after
  * the tail. A record there means the data
- * does not match the stream's bookkeeping, and the stream refuses to append on top of it.
+ * does not match the stream's bookkeeping, and the stream refuses to append on top of it. The
+ * tail and the records are read at the same durable state: a load that raced new durable writes
+ * (a read-only log follows its writer between the two reads) is done again.
  */
-import { CorruptionError, type StreamPosition } from "../errors.js";
+import { CorruptionError, StorageError, type StreamPosition } from "../errors.js";
 import type { Engine } from "../engine/engine.js";
 import {
   decodeFencingTokenValue,
@@ -28,14 +30,41 @@ export interface StreamState {
   trimPoint: number;
 }
 
+/**
+ * Loads that ran while the durable state moved on (a read-only log applying the writer's new
+ * WAL objects between its reads) before the load gives up with a retryable error.
+ */
+const MAX_LOAD_ATTEMPTS = 10;
+
 export async function loadStreamState(engine: Engine, streamId: number): Promise<StreamState> {
+  for (let attempt = 1; ; attempt++) {
+    const state = await loadOnce(engine, streamId);
+    if (state !== undefined) return state;
+    if (attempt >= MAX_LOAD_ATTEMPTS) {
+      throw new StorageError(`stream ${streamId}'s durable state kept changing while it loaded (${attempt} attempts); retry`, {
+        retryable: true,
+        outcome: "not_applied",
+      });
+    }
+  }
+}
+
+/**
+ * One load; undefined when the durable state moved on between the reads of the tail and of the
+ * records after it. Each engine read sees the durable state of the moment it starts, so a record
+ * found past the tail is corruption only when both reads saw the same state.
+ */
+async function loadOnce(engine: Engine, streamId: number): Promise<StreamState | undefined> {
+  const keysSeenAt = engine.durableSeq;
   const [tailValue, tokenValue, trimValue] = await Promise.all([
     engine.get(tailKey(streamId)),
     engine.get(fencingTokenKey(streamId)),
     engine.get(trimPointKey(streamId)),
   ]);
   const tail = tailValue === undefined ? { nextSeqNum: 0, lastTimestamp: 0, lastWriteMs: 0 } : decodeTailValue(tailValue);
+  const recordsSeenAt = engine.durableSeq;
   for await (const entry of engine.scan(recordRange(streamId, { startSeqNum: tail.nextSeqNum }))) {
+    if (recordsSeenAt !== keysSeenAt) return undefined;
     const { seqNum } = decodeRecordKey(entry.key);
     throw new CorruptionError(`stream ${streamId}`, `record ${seqNum} exists at or after the stream's tail ${tail.nextSeqNum}`);
   }

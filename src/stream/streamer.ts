@@ -39,7 +39,8 @@ import {
   encodeTailValue,
   encodeU64Value,
   fencingTokenKey,
-  recordKey,
+  isIndexedSeqNum,
+  recordKeyOf,
   tailKey,
   timestampIndexKey,
   trimPointKey,
@@ -104,8 +105,8 @@ interface InflightBatch extends DurableBatch {
 
 type StreamerStatus = "ready" | "stale" | "closed";
 
-/** Bytes a record's two keys take in an SST (record and timestamp index, with row headers). */
-const STORED_KEYS_BYTES = 80;
+/** Bytes a record's keys take in an SST (its record key with row header, and its share of the sparse timestamp index). */
+const STORED_KEYS_BYTES = 42;
 /** A record's stored size before any was appended here (for dead-data estimates only). */
 export const RECORD_STORED_BYTES_GUESS = 256;
 
@@ -470,8 +471,10 @@ export class Streamer implements CutSource {
       const record = input.records[i]!;
       const seqNum = firstSeq + i;
       const timestamp = timestamps[i]!;
-      ops.push({ type: "put", key: recordKey({ streamId: id, seqNum, timestamp }), value: record.value, expireAtMs });
-      ops.push({ type: "put", key: timestampIndexKey({ streamId: id, seqNum, timestamp }), value: TIMESTAMP_INDEX_VALUE, expireAtMs });
+      ops.push({ type: "put", key: recordKeyOf(id, seqNum, timestamp), value: record.value, expireAtMs });
+      if (isIndexedSeqNum(seqNum)) {
+        ops.push({ type: "put", key: timestampIndexKey({ streamId: id, seqNum, timestamp }), value: TIMESTAMP_INDEX_VALUE, expireAtMs });
+      }
       records.push({ seqNum, timestamp, value: record.value });
       this.#recordsAppended++;
       this.#recordBytesAppended += record.value.length + STORED_KEYS_BYTES;

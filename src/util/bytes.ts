@@ -1,12 +1,49 @@
 /**
- * Bounds-checked binary writing and reading (big-endian), shared by the WAL and manifest codecs.
+ * Big-endian binary writing and reading: the one u64 codec (`writeU64`, `readU64`) and the one
+ * growable byte writer (`ByteWriter`, with `ByteReader` its bounds-checked reader), shared by the
+ * WAL and manifest codecs and the stream layer's keys and values. Varints are in varint.ts.
  *
- * ByteWriter grows as needed; ByteReader throws DecodeError on any read past its end, which the
- * codecs turn into CorruptionError with the object's key. u64 values are JS numbers and must be
- * safe integers: the reader refuses anything above Number.MAX_SAFE_INTEGER.
+ * u64 values are JS numbers and must be safe integers (< 2^53): `writeU64` refuses anything
+ * else, `readU64` reports a larger value as -1, and ByteReader throws DecodeError for it (and for
+ * any read past its end), which the codecs turn into CorruptionError with the object's key.
  */
 
 export class DecodeError extends Error {}
+
+const TWO_32 = 2 ** 32;
+
+/** Writes `value`, an integer in [0, 2^32), as a big-endian u32 at `offset`; the caller guarantees 4 bytes of room. */
+export function writeU32(out: Uint8Array, offset: number, value: number): void {
+  out[offset] = value >>> 24;
+  out[offset + 1] = (value >>> 16) & 0xff;
+  out[offset + 2] = (value >>> 8) & 0xff;
+  out[offset + 3] = value & 0xff;
+}
+
+/**
+ * Writes `value` as a big-endian u64 at `offset`; the caller guarantees 8 bytes of room. Byte
+ * arithmetic instead of a DataView: keys are built on every append, so nothing is allocated.
+ * Throws RangeError unless `value` is a safe integer >= 0 (a bug in the caller, never input).
+ */
+export function writeU64(out: Uint8Array, offset: number, value: number): void {
+  if (!(Number.isSafeInteger(value) && value >= 0)) throw new RangeError(`u64 value ${value} is not a safe integer >= 0`);
+  const high = Math.floor(value / TWO_32);
+  const low = value >>> 0;
+  writeU32(out, offset, high);
+  writeU32(out, offset + 4, low);
+}
+
+/**
+ * Reads a big-endian u64 at `offset`; the caller guarantees 8 bytes. Returns -1 when the value is
+ * above Number.MAX_SAFE_INTEGER (no u64 this project writes is), which callers treat as
+ * corruption. No allocation: this runs per key in scans and compactions.
+ */
+export function readU64(bytes: Uint8Array, offset: number): number {
+  const high = bytes[offset]! * 0x100_0000 + ((bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!);
+  if (high > 0x1f_ffff) return -1;
+  const low = bytes[offset + 4]! * 0x100_0000 + ((bytes[offset + 5]! << 16) | (bytes[offset + 6]! << 8) | bytes[offset + 7]!);
+  return high * TWO_32 + low;
+}
 
 /**
  * A copy of `bytes` in memory of its own. Not `bytes.slice()`: on a Buffer (what fs reads and
@@ -45,10 +82,8 @@ export class ByteWriter {
   }
 
   u64(value: number): this {
-    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`u64 value ${value} is not a safe non-negative integer`);
     this.#reserve(8);
-    this.#buffer.writeUInt32BE(Math.floor(value / 0x1_0000_0000), this.#length);
-    this.#buffer.writeUInt32BE(value >>> 0, this.#length + 4);
+    writeU64(this.#buffer, this.#length, value);
     this.#length += 8;
     return this;
   }
@@ -121,11 +156,9 @@ export class ByteReader {
 
   u64(): number {
     this.#need(8);
-    const high = this.#view.readUInt32BE(this.#offset);
-    const low = this.#view.readUInt32BE(this.#offset + 4);
+    const value = readU64(this.#view, this.#offset);
+    if (value < 0) throw new DecodeError(`u64 value above 2^53 at offset ${this.#offset}`);
     this.#offset += 8;
-    const value = high * 0x1_0000_0000 + low;
-    if (!Number.isSafeInteger(value)) throw new DecodeError(`u64 value above 2^53 at offset ${this.#offset - 8}`);
     return value;
   }
 

@@ -1,10 +1,13 @@
 /**
- * Unsigned LEB128 varints for lengths inside binary formats (SST rows and index entries).
+ * Unsigned LEB128 varints: the one varint codec of every binary format here (SST rows and index
+ * entries, stored record values).
  *
  * Only u32 values are supported (at most 5 bytes): every varint durastream writes is a byte
- * length, and no key or value comes near 4 GiB. Decoding is strict: a varint that runs past
- * its buffer, is longer than 5 bytes or overflows u32 is reported, never silently wrapped, so a
- * corrupt length can not turn into a plausible one.
+ * length or a count, and none comes near 4 GiB. The writer is canonical (the fewest bytes), and
+ * decoding is strict: a varint that runs past its limit, is longer than 5 bytes, overflows u32 or
+ * is not canonical (a trailing zero group, e.g. `80 00` for 0) is refused, never silently read,
+ * so a corrupt length can not turn into a plausible one and every value has exactly one
+ * encoding.
  *
  *   value 300 = 0b1_0010_1100  ->  bytes AC 02  (low 7 bits first, high bit = "more follows")
  */
@@ -47,9 +50,10 @@ export interface ByteCursor {
 }
 
 /**
- * Reads a varint at `cursor.pos` (not past `limit`) and advances the cursor. Returns -1 when
- * the varint is truncated, longer than 5 bytes or larger than u32: the caller turns that into
- * an error that names the object.
+ * Reads a varint at `cursor.pos` (not past `limit`) and advances the cursor. Returns -1, and
+ * leaves the cursor where it was, when the varint is truncated, longer than 5 bytes, larger than
+ * u32 or not canonical: the caller turns that into an error that names the object
+ * (`varintProblem` says which of these it was).
  */
 export function readVarint(buf: Uint8Array, cursor: ByteCursor, limit: number): number {
   let pos = cursor.pos;
@@ -60,9 +64,21 @@ export function readVarint(buf: Uint8Array, cursor: ByteCursor, limit: number): 
     if (shift === 28 && byte > 0x0f) return -1;
     result += (byte & 0x7f) * 2 ** shift;
     if (byte < 0x80) {
+      if (byte === 0 && shift > 0) return -1;
       cursor.pos = pos;
       return result;
     }
   }
   return -1;
+}
+
+/** Why `readVarint` refused the varint at `pos` ("truncated", "non-canonical", "too large" for u32, "longer than 5 bytes"; undefined if it is valid). */
+export function varintProblem(buf: Uint8Array, pos: number, limit: number): string | undefined {
+  for (let i = 0; i < MAX_VARINT_BYTES; i++) {
+    if (pos + i >= limit) return "truncated";
+    const byte = buf[pos + i] as number;
+    if (i === MAX_VARINT_BYTES - 1 && byte > 0x0f) return byte >= 0x80 ? `longer than ${MAX_VARINT_BYTES} bytes` : "too large";
+    if (byte < 0x80) return byte === 0 && i > 0 ? "non-canonical" : undefined;
+  }
+  return `longer than ${MAX_VARINT_BYTES} bytes`;
 }

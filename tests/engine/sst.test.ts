@@ -314,7 +314,7 @@ describe("SST seeks and lazy reading", () => {
 
   it("a scan of a small range of a 10,000-entry SST fetches only the blocks that hold it", async () => {
     const entries = recordEntries(10_000, 100);
-    const { bytes, info } = build(entries);
+    const { bytes, info } = build(entries, 4096);
     const store = await stored(bytes);
     const reader = await open(store, info);
     assert.ok(reader.blockCount > 200);
@@ -796,10 +796,10 @@ describe("SstBuilder contract", () => {
 
   it("validates blockBytes at its bounds", () => {
     assert.throws(() => new SstBuilder({ blockBytes: 31 }), ValidationError);
-    assert.throws(() => new SstBuilder({ blockBytes: 64 * 1024 * 1024 + 1 }), ValidationError);
+    assert.throws(() => new SstBuilder({ blockBytes: 16 * 1024 * 1024 + 1 }), ValidationError);
     assert.throws(() => new SstBuilder({ blockBytes: 100.5 }), ValidationError);
     new SstBuilder({ blockBytes: 32 });
-    new SstBuilder({ blockBytes: 64 * 1024 * 1024 });
+    new SstBuilder({ blockBytes: 16 * 1024 * 1024 });
   });
 
   it("keeps its index when the caller reuses a key buffer after add (Buffer keys included)", async () => {

@@ -338,7 +338,7 @@ describe("read-only log following a writer in the same process", () => {
         // An L0 every several appends: most WAL objects are still there when the reader polls,
         // so the reader builds memtables of its own and must drop them as manifests cover them.
         for (let i = 0; i < 400; i++) {
-          await ws.append([{ body: body(`r${i}`, 200) }]);
+          await ws.append([{ body: body(`r${i}`, 400) }]);
           writerMaxBytes = Math.max(writerMaxBytes, r.writer.metrics().engine.unflushedBytes);
           await r.poll();
           const engine = reader.metrics().engine;

@@ -161,7 +161,7 @@ describe("record format: corrupt values", () => {
     assert.throws(() => decodeRecordValue(Uint8Array.of(1, 0x80, 0x00)), /non-canonical/);
     assert.throws(() => decodeRecordValue(Uint8Array.of(1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01)), /longer than 5 bytes/);
     assert.throws(() => decodeRecordValue(Uint8Array.of(1, 0xff, 0xff, 0xff, 0xff, 0x7f)), /too large/);
-    assert.throws(() => decodeRecordValue(Uint8Array.of(1, 0x80)), /truncated header count/);
+    assert.throws(() => decodeRecordValue(Uint8Array.of(1, 0x80)), /header count is truncated/);
   });
 
   it("names the value in the error", () => {

@@ -23,6 +23,8 @@ import {
   prefixEnd,
   recordKey,
   recordRange,
+  seqNumOfKey,
+  streamIdOfKey,
   streamMetaKey,
   tailKey,
   timestampIndexKey,
@@ -274,5 +276,25 @@ describe("stream keys: bad input", () => {
       assert.throws(() => encodeU64Value(bad), InternalError);
     }
     assert.throws(() => encodeFencingTokenValue("x".repeat(37)), InternalError);
+  });
+
+  it("streamIdOfKey and seqNumOfKey read the fields of per-stream keys and nothing else", () => {
+    const id = 2 ** 40 + 7;
+    for (const key of [tailKey(id), fencingTokenKey(id), trimPointKey(id)]) {
+      assert.equal(streamIdOfKey(key), id);
+      assert.equal(seqNumOfKey(key), undefined);
+    }
+    const parts = { streamId: id, seqNum: 2 ** 50 + 1, timestamp: 99 };
+    for (const key of [recordKey(parts), timestampIndexKey(parts)]) {
+      assert.equal(streamIdOfKey(key), id);
+      assert.equal(seqNumOfKey(key), parts.seqNum);
+    }
+    assert.equal(streamIdOfKey(streamMetaKey("abcdefghijk")), undefined);
+    assert.equal(streamIdOfKey(STREAM_ID_COUNTER_KEY), undefined);
+    assert.equal(streamIdOfKey(tailKey(id).subarray(0, 8)), undefined);
+    assert.equal(seqNumOfKey(recordKey(parts).subarray(0, 24)), undefined);
+    const unsafe = recordKey(parts);
+    unsafe.fill(0xff, 9, 17);
+    assert.equal(seqNumOfKey(unsafe), undefined);
   });
 });
