@@ -6,7 +6,7 @@
  *                          awaits fs.fdatasync: the physical limit of one log file on this disk.
  *   ideal-local-put        every commit is one LocalStore create-only put of the queued frames
  *                          under `wal/<id>`, one in flight: the best a WAL of one object per
- *                          flush can do on LocalStore (two fsyncs per put, DESIGN.md 3.1).
+ *                          flush can do on LocalStore (two fsyncs per put: docs/decisions/0001).
  *
  * Neither does anything else (no memtable, no encoding beyond length-prefixed frames), so the
  * engine's ratio to `ideal-local-put` is what its own machinery costs.

@@ -1,8 +1,8 @@
 /**
  * The peers durastream is compared with, behind one small interface: better-sqlite3 12 (WAL,
  * synchronous=FULL), classic-level (sync: true) and lmdb (overlappingSync: false). Each ack
- * means the data was fsync'd, as for durastream on LocalStore. Methods follow
- * shared/research/peer-baselines.md, so the figures can be compared with that brief.
+ * means the data was fsync'd, as for durastream on LocalStore. Each peer is driven the way its
+ * own documentation recommends for durable writes (the settings above), with the same records.
  *
  * They live in their own package, bench/peers (with its own package-lock.json), so neither CI
  * nor a user of the library installs them: `ensurePeersInstalled()` runs `npm ci --prefix
