@@ -239,6 +239,15 @@ export const MAX_MANIFESTS_KEPT = 1000;
 export const DEFAULT_POLL_INTERVAL_MS = 1_000;
 export const MAX_POLL_INTERVAL_MS = 3_600_000;
 
+/**
+ * A clean close() flushes the memtables to an L0 when the WAL past the replay point holds more
+ * than this many objects or frames (fences included), so that a run of short-lived writers (a CLI
+ * append, a cron job) leaves the next open at most this much to replay instead of all of their
+ * history. Below it a close leaves the WAL as it is: replaying a few objects costs less than an
+ * SST and a manifest per close.
+ */
+export const CLOSE_FLUSH_MIN_WAL_IDS = 32;
+
 /** Default size of a segment file of the segment WAL: 16 MiB, preallocated once and recycled. */
 export const DEFAULT_WAL_SEGMENT_BYTES = 16 * MIB;
 

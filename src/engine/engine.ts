@@ -55,6 +55,7 @@ import { emptyManifest } from "./manifest-format.js";
 import { WriterEpoch } from "./writer-epoch.js";
 import { probeCreateOnly } from "./store-probe.js";
 import { failpoint } from "../util/failpoints.js";
+import { CLOSE_FLUSH_MIN_WAL_IDS } from "../limits.js";
 import { EngineMetricsRecorder, type EngineMetrics } from "./engine-metrics.js";
 
 export type { EngineOptions } from "./engine-options.js";
@@ -520,6 +521,11 @@ export class Engine {
       } catch {
         // The failure is already reported to the writers; closing goes on.
       }
+    }
+    // A long replay range (short-lived writers, each adding a fence and a few objects) goes into
+    // an L0 now, so that opening stays as fast however many writers came before.
+    if (this.#state === "open" && this.#epoch.flushedWals.length > CLOSE_FLUSH_MIN_WAL_IDS && this.#epoch.lastSeq > this.#epoch.manifest.manifest.lastL0Seq) {
+      await this.flushMemtables().catch(() => undefined); // on failure the WAL still holds it all
     }
     // Background tasks stop at their next safe point: an L0 flush finishes the SST it is
     // publishing, a compaction abandons its run and deletes the outputs it had uploaded, so a
