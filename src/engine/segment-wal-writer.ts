@@ -22,6 +22,7 @@ import { encodeFrame, FRAME_CHECKSUM_BYTES, FRAME_HEADER_BYTES, sealName } from 
 import type { OpenSegment, SegmentSet } from "./segment-set.js";
 import type { WalFlush, WalSink } from "./wal.js";
 import { WAL_FLUSH_NOW_BYTES } from "./wal-writer.js";
+import { failpoint } from "../util/failpoints.js";
 
 export interface SegmentWalWriterOptions {
   segments: SegmentSet;
@@ -132,7 +133,12 @@ export class SegmentWalWriter implements WalSink {
     this.#inFlight = false;
     if (this.#stopped) return;
     this.#nextWalId = walId + 1;
-    this.#options.onFlushed({ walId, maxSeq, bytes, batches: batches.length, durationMs: this.#options.clock.elapsedMs() - startMs });
+    try {
+      failpoint("wal.flushed");
+      this.#options.onFlushed({ walId, maxSeq, bytes, batches: batches.length, durationMs: this.#options.clock.elapsedMs() - startMs });
+    } catch (error) {
+      return this.#fail(error); // a broken invariant past the ack point: the engine fails (Engine.fail)
+    }
     // Everything that arrived during this flush goes in the next one, now.
     if (this.#batches.length > 0 && !this.#stopped) void this.#flush();
   }

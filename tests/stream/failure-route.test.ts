@@ -9,7 +9,10 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ClosedError, InternalError, isDurastreamError } from "../../src/errors.js";
 import { openLog, type Log } from "../../src/log.js";
+import { LocalStore } from "../../src/store/local-store.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
+import type { ObjectStore } from "../../src/store/object-store.js";
+import { makeTempDir } from "../helpers/temp-dir.js";
 import type { AppendAck } from "../../src/stream/types.js";
 import { armFailpoint, type FailpointName } from "../../src/util/failpoints.js";
 
@@ -33,11 +36,10 @@ async function settleAll(appends: Promise<AppendAck>[]): Promise<Outcome> {
   return outcome;
 }
 
-async function failAt(site: FailpointName): Promise<void> {
+async function failAt(site: FailpointName, store: ObjectStore = new MemoryStore()): Promise<void> {
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
   process.on("unhandledRejection", onUnhandled);
-  const store = new MemoryStore();
   let log: Log | undefined;
   let fired = 0;
   const disarm = armFailpoint(site, () => {
@@ -90,3 +92,6 @@ async function failAt(site: FailpointName): Promise<void> {
 for (const site of ["streamer.commit", "engine.write", "wal.flushed", "flusher.publish", "compactor.merge"] as const) {
   test(`issue 14.1: a broken invariant at ${site} closes the log as failed and settles every pending append with its cause`, () => failAt(site));
 }
+
+test("issue 14.1: a broken invariant after a segment WAL frame was acknowledged by the disk closes the log as failed too", async () =>
+  failAt("wal.flushed", new LocalStore(await makeTempDir("failure-route"))));
