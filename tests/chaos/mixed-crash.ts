@@ -335,8 +335,10 @@ async function finalChecks(root: string, known: Map<string, Known>, follower: Fo
     const stream = await log.openStream("keep");
     for (let i = 0; i < 40; i++) await stream.append(Array.from({ length: 4 }, () => ({ body: "y".repeat(300) })));
     // L0 flushes run in the background after the acks: on the segment WAL the appends can all be
-    // acknowledged before the first one is published, so give it a bounded while.
-    for (let waitedMs = 0; waitedMs < 10_000 && log.metrics().engine.l0Flushes === 0; waitedMs += 50) await delay(50);
+    // acknowledged before the first one is published, and a reopened writer first works through
+    // the replayed backlog (hundreds of 4 KiB memtables, compactions first when L0 is full): give
+    // it a bounded while.
+    for (let waitedMs = 0; waitedMs < 30_000 && log.metrics().engine.l0Flushes === 0; waitedMs += 50) await delay(50);
     const m = log.metrics().engine;
     if (m.resets > 0) problems.push(`the final writer reset ${m.resets} times (a wedge: ${String(log.health().reason)})`);
     if (m.l0Flushes === 0) problems.push("the final writer never flushed an L0");
