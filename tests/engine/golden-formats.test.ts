@@ -14,6 +14,7 @@ import { describe, it } from "node:test";
 import { decodeManifest, encodeManifest, type Manifest } from "../../src/engine/manifest-format.js";
 import { sstInfoFromJson } from "../../src/engine/sst-format.js";
 import { decodeWalObject, encodeBatch, encodeWalObject, type WalBatch } from "../../src/engine/wal-format.js";
+import { hexDump } from "../helpers/hex-dump.js";
 
 const GOLDEN_DIR = new URL("./golden/", import.meta.url);
 const utf8 = (text: string) => new TextEncoder().encode(text);
@@ -56,17 +57,6 @@ function printable(batches: WalBatch[]): unknown {
     seq,
     ops: ops.map((op) => (op.type === "put" ? { ...op, key: hex(op.key), value: hex(op.value) } : { ...op, key: hex(op.key) })),
   }));
-}
-
-function hexDump(bytes: Uint8Array): string {
-  const lines: string[] = [];
-  for (let offset = 0; offset < bytes.length; offset += 16) {
-    const row = Buffer.from(bytes.subarray(offset, offset + 16));
-    const hex = [...row].map((byte) => byte.toString(16).padStart(2, "0")).join(" ");
-    const text = [...row].map((byte) => (byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : ".")).join("");
-    lines.push(`${offset.toString(16).padStart(8, "0")}  ${hex.padEnd(47)}  |${text}|`);
-  }
-  return `${lines.join("\n")}\n`;
 }
 
 /** Compares `bytes` with golden/<name> and its .hex dump (rewriting them first under UPDATE_GOLDEN=1). */

@@ -27,6 +27,7 @@ import { SstReader, type SstScanOptions } from "../../src/engine/sst-reader.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 import type { ByteRange, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutCondition, PutResult } from "../../src/store/object-store.js";
 import { checksum32 } from "../../src/util/checksum.js";
+import { hexDump } from "../helpers/hex-dump.js";
 
 const SEED = 20_240_601;
 const KEY = "sst/00000000000000000001";
@@ -689,17 +690,6 @@ function goldenEntries(): Entry[] {
     entry("kiwi", 1, "x".repeat(150)),
     entry("lime", 5, "green"),
   ];
-}
-
-function hexDump(bytes: Uint8Array): string {
-  const lines: string[] = [];
-  for (let offset = 0; offset < bytes.length; offset += 16) {
-    const row = Buffer.from(bytes.subarray(offset, offset + 16));
-    const hex = [...row].map((byte) => byte.toString(16).padStart(2, "0")).join(" ");
-    const text = [...row].map((byte) => (byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : ".")).join("");
-    lines.push(`${offset.toString(16).padStart(8, "0")}  ${hex.padEnd(47)}  |${text}|`);
-  }
-  return `${lines.join("\n")}\n`;
 }
 
 describe("SST golden file (format version 1)", () => {
