@@ -1,6 +1,9 @@
+import type { WriterEpoch } from "./writer-epoch.js";
+
 /**
  * A background loop that runs at most once at a time: `kick()` starts it unless it is running,
- * `idle()` waits until it stopped. The memtable flusher and the compactor are built on it.
+ * `idle()` waits until it stopped. The memtable flusher and the compactor are built on it
+ * (through EpochTask).
  */
 export class BackgroundTask {
   #running: Promise<void> | undefined;
@@ -15,6 +18,54 @@ export class BackgroundTask {
 
   async idle(): Promise<void> {
     while (this.#running !== undefined) await this.#running;
+  }
+}
+
+/** What a background task of the writer needs to know when it runs, and where its failures go. */
+export interface EpochTaskHost {
+  /** The current writer epoch; undefined once the engine closed. */
+  readonly epoch: WriterEpoch | undefined;
+  /** True once close() was called: no new work starts, and long work is abandoned. */
+  readonly closing: boolean;
+  /** The failure route of a background task: fenced closes the engine, a bug fails it, anything else reopens it. */
+  reportFailure(epoch: WriterEpoch, error: unknown): void;
+}
+
+/**
+ * A BackgroundTask that works for the current writer epoch: each turn asks `nextJob` for the
+ * epoch's next job and runs it, until there is none, the epoch stopped or the engine is closing.
+ * A job that throws ends the loop and goes to the host's failure route (the job's epoch is
+ * reported, so that a failure of an old epoch never resets a newer one).
+ */
+export class EpochTask {
+  readonly #task = new BackgroundTask(() => this.#run());
+
+  constructor(
+    private readonly host: EpochTaskHost,
+    private readonly nextJob: (epoch: WriterEpoch) => (() => Promise<void>) | undefined,
+  ) {}
+
+  kick(): void {
+    this.#task.kick();
+  }
+
+  idle(): Promise<void> {
+    return this.#task.idle();
+  }
+
+  async #run(): Promise<void> {
+    for (;;) {
+      const epoch = this.host.epoch;
+      if (epoch === undefined || epoch.stopped || this.host.closing) return;
+      const job = this.nextJob(epoch);
+      if (job === undefined) return;
+      try {
+        await job();
+      } catch (error) {
+        this.host.reportFailure(epoch, error);
+        return;
+      }
+    }
   }
 }
 

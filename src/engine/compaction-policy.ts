@@ -77,6 +77,6 @@ function runsPlan(manifest: Manifest, start: number, end: number): CompactionPla
   return {
     kind: "runs",
     runIds: manifest.runs.slice(start, end).map((run) => run.id),
-    bottomMost: end === manifest.runs.length && manifest.l0.length === 0 ? true : end === manifest.runs.length,
+    bottomMost: end === manifest.runs.length, // the oldest run is an input: nothing older lies below (L0s are newer)
   };
 }

@@ -6,28 +6,57 @@
  * the output is bottom-most, where no older version can hide below), writes output SSTs of at
  * most `maxSstBytes`, and commits a manifest that swaps the inputs for the new run. The inputs
  * are then handed to the garbage collector, which deletes them once no scan uses them.
+ *
+ * It takes only what it uses of the engine (CompactorHost); writing and publishing the outputs
+ * is shared with the memtable flusher (compaction-output.ts).
  */
 import { InternalError } from "../errors.js";
-import { BackgroundTask, CpuSlicer } from "./background-task.js";
-import type { Engine } from "./engine.js";
+import type { Clock } from "../util/clock.js";
+import { EpochTask, type EpochTaskHost } from "./background-task.js";
+import type { ResolvedEngineOptions } from "./engine-options.js";
+import type { EngineMetricsRecorder } from "./engine-metrics.js";
 import type { Manifest, SortedRun, SstHandle } from "./manifest-format.js";
-import { dropIfDead } from "./memtable-flusher.js";
-import { putNewSst } from "./sst-ids.js";
-import { sstKey } from "./paths.js";
-import { failpoint } from "../util/failpoints.js";
+import { abandonOutputs, publishOutputs, SstOutputWriter, type SstPublishHost } from "./compaction-output.js";
 import { newestVersions, concatSources, type EntrySource } from "./read-path.js";
-import { pickCompaction, type CompactionPlan } from "./compaction-policy.js";
-import { MAX_BUILDER_CAPACITY_BYTES, SstBuilder, SstSizeBound } from "./sst-format.js";
+import { pickCompaction, runBytes, type CompactionPlan } from "./compaction-policy.js";
+import { MAX_BUILDER_CAPACITY_BYTES, SstSizeBound } from "./sst-format.js";
 import type { Entry } from "./entry.js";
+import type { Version } from "./version.js";
 import type { WriterEpoch } from "./writer-epoch.js";
 
 /** Smallest output buffer a compaction allocates (a small input still gets room for its index). */
 const MIN_OUTPUT_CAPACITY_BYTES = 64 * 1024;
 
-export class Compactor {
-  readonly #task = new BackgroundTask(() => this.#run());
+/** What the compactor uses of the engine. */
+export interface CompactorHost extends EpochTaskHost, SstPublishHost {
+  readonly options: Pick<
+    ResolvedEngineOptions,
+    "readOnly" | "l0CompactionTrigger" | "sstBlockBytes" | "maxSstBytes" | "compactionFilter" | "isWriteOnceKey"
+  >;
+  readonly clock: Clock;
+  /** Reads the input SSTs. */
+  readonly version: Pick<Version, "sstEntries">;
+  readonly recorder: Pick<EngineMetricsRecorder, "compactions" | "compactionBytesRead" | "compactionBytesWritten" | "objectsDeleted">;
+  /** Dead bytes reported since the last bottom-most merge of every run (the policy's input). */
+  readonly deadBytes: number;
+  clearDeadBytes(): void;
+}
 
-  constructor(private readonly engine: Engine) {}
+/** Where the inputs of a committed compaction go: the garbage collector. */
+export interface CompactionInputSink {
+  markDereferenced(sstIds: number[]): void;
+  kick(): void;
+}
+
+export class Compactor {
+  readonly #task: EpochTask;
+
+  constructor(
+    private readonly host: CompactorHost,
+    private readonly gc: CompactionInputSink,
+  ) {
+    this.#task = new EpochTask(host, (epoch) => this.#nextJob(epoch));
+  }
 
   kick(): void {
     this.#task.kick();
@@ -37,109 +66,81 @@ export class Compactor {
     return this.#task.idle();
   }
 
-  async #run(): Promise<void> {
-    for (;;) {
-      const epoch = this.engine.epoch;
-      if (epoch === undefined || epoch.stopped || this.engine.options.readOnly || this.engine.closing) return;
-      const plan = pickCompaction(epoch.manifest.manifest, this.engine.options.l0CompactionTrigger, this.engine.deadBytes);
-      if (plan === undefined) return;
-      try {
-        await this.#compact(epoch, plan);
-      } catch (error) {
-        this.engine.reportFailure(epoch, error);
-        return;
-      }
-    }
+  #nextJob(epoch: WriterEpoch): (() => Promise<void>) | undefined {
+    const { options, deadBytes } = this.host;
+    if (options.readOnly) return undefined;
+    const plan = pickCompaction(epoch.manifest.manifest, options.l0CompactionTrigger, deadBytes);
+    return plan === undefined ? undefined : () => this.#compact(epoch, plan);
   }
 
   async #compact(epoch: WriterEpoch, plan: CompactionPlan): Promise<void> {
+    const { host } = this;
     const inputs = planInputs(epoch.manifest.manifest, plan);
-    const sources: EntrySource[] = inputs.map((ssts) => concatSources([() => this.engine.version.sstEntries(ssts)]));
-    const inputBytes = inputs.flat().reduce((sum, handle) => sum + handle.info.sizeBytes, 0);
+    const sources: EntrySource[] = inputs.map((ssts) => concatSources([() => host.version.sstEntries(ssts)]));
+    const inputBytes = runBytes(inputs.flat());
     const outputs = await this.#writeOutputs(epoch, sources, plan.bottomMost, inputBytes);
-    if (epoch.stopped || this.engine.closing) return this.#abandon(outputs);
+    if (outputs === undefined) return;
     const inputIds = new Set(inputs.flat().map((handle) => handle.id));
-    await this.engine.updateManifest(epoch, (m) => applyPlan(m, plan, inputIds, outputs));
-    if (epoch.stopped) return;
-    const recorder = this.engine.recorder;
-    recorder.compactions++;
-    if (plan.kind === "runs" && plan.bottomMost && epoch.manifest.manifest.runs.length <= 1) {
-      this.engine.clearDeadBytes(); // every run was merged bottom-most: what was dead is gone
-    }
-    recorder.compactionBytesRead += inputBytes;
-    recorder.compactionBytesWritten += outputs.reduce((sum, handle) => sum + handle.info.sizeBytes, 0);
-    this.engine.refreshVersion(epoch);
-    this.engine.gc.markDereferenced([...inputIds]);
-    this.engine.gc.kick();
+    const published = await publishOutputs(host, epoch, (m) => applyPlan(m, plan, inputIds, outputs), () => {
+      host.recorder.compactions++;
+      if (plan.kind === "runs" && plan.bottomMost && epoch.manifest.manifest.runs.length <= 1) {
+        host.clearDeadBytes(); // every run was merged bottom-most: what was dead is gone
+      }
+      host.recorder.compactionBytesRead += inputBytes;
+      host.recorder.compactionBytesWritten += runBytes(outputs);
+    });
+    if (!published) return;
+    this.gc.markDereferenced([...inputIds]);
+    this.gc.kick();
   }
 
   /**
-   * Merges the sources into output SSTs. Each output is built in one buffer sized before its
-   * first entry (`#outputCapacity`) and is finished before an entry would outgrow it, so that it
-   * is PUT without a copy: a compaction holds at most one output of maxSstBytes (plus a single
-   * entry larger than that, which gets an SST of its own).
+   * Merges the sources into output SSTs (compaction-output.ts): a compaction holds at most one
+   * output of maxSstBytes in memory (plus a single entry larger than that, which gets an SST of
+   * its own). Undefined when the epoch stopped or the engine is closing: the outputs uploaded so
+   * far are deleted again, so a clean close leaves no orphans.
    */
-  async #writeOutputs(epoch: WriterEpoch, sources: EntrySource[], bottomMost: boolean, inputBytes: number): Promise<SstHandle[]> {
-    const outputs: SstHandle[] = [];
-    const nowMs = this.engine.clock.nowMs();
-    let writtenBytes = 0;
-    let builder: SstBuilder | undefined;
-    const slicer = new CpuSlicer(() => this.engine.clock.elapsedMs());
+  async #writeOutputs(epoch: WriterEpoch, sources: EntrySource[], bottomMost: boolean, inputBytes: number): Promise<SstHandle[] | undefined> {
+    const { host } = this;
+    const writer = new SstOutputWriter(host.store, epoch, {
+      blockBytes: host.options.sstBlockBytes,
+      filter: host.options,
+      nowMs: host.clock.nowMs(),
+      elapsedMs: () => host.clock.elapsedMs(),
+      dropTombstones: bottomMost,
+      capacityFor: (first, writtenBytes) => outputCapacity(host.options, inputBytes - writtenBytes, first),
+      failpointName: "compactor.merge",
+      split: true,
+    });
     for await (const newest of newestVersions(sources, { reverse: false, snapshotSeq: Number.MAX_SAFE_INTEGER })) {
-      if (epoch.stopped || this.engine.closing) return outputs;
-      const due = slicer.due();
-      if (due !== undefined) await due;
-      failpoint("compactor.merge");
-      const entry = dropIfDead(newest, nowMs, this.engine.options);
-      if (entry === undefined || (entry.value === null && bottomMost)) continue;
-      if (builder !== undefined && builder.sizeBoundWith(entry) > builder.capacityBytes) {
-        const output = await this.#putOutput(epoch, builder);
-        builder = undefined;
-        outputs.push(output);
-        writtenBytes += output.info.sizeBytes;
-      }
-      builder ??= new SstBuilder({ blockBytes: this.engine.options.sstBlockBytes, capacityBytes: this.#outputCapacity(inputBytes - writtenBytes, entry) });
-      builder.add(entry);
+      if (epoch.stopped || host.closing) return this.#abandon(writer.outputs);
+      const wait = writer.add(newest);
+      if (wait !== undefined) await wait;
     }
-    if (builder !== undefined && !epoch.stopped && !this.engine.closing) outputs.push(await this.#putOutput(epoch, builder));
+    if (epoch.stopped || host.closing) return this.#abandon(writer.outputs);
+    const outputs = await writer.finish();
+    if (epoch.stopped || host.closing) return this.#abandon(outputs);
     return outputs;
   }
 
-  /**
-   * Deletes the outputs of a compaction given up before its manifest change was attempted: no
-   * manifest can refer to them. A failed delete leaves an orphan for the next epoch's garbage
-   * collector (sst-ids.ts), never a hole.
-   */
-  async #abandon(outputs: SstHandle[]): Promise<void> {
-    for (const output of outputs) {
-      try {
-        await this.engine.store.delete(sstKey(output.id));
-        this.engine.recorder.objectsDeleted++;
-      } catch {
-        return;
-      }
-    }
+  async #abandon(outputs: SstHandle[]): Promise<undefined> {
+    this.host.recorder.objectsDeleted += await abandonOutputs(this.host.store, outputs);
+    return undefined;
   }
+}
 
-  /**
-   * The buffer of the next output: maxSstBytes, or less when the input left (its bytes minus
-   * the outputs written so far, plus an eighth for prefix compression lost where inputs
-   * interleave) is smaller; at least what `first` alone needs. Too small an estimate costs an
-   * extra, smaller SST, never a copy.
-   */
-  #outputCapacity(inputBytesLeft: number, first: Entry): number {
-    const { maxSstBytes, sstBlockBytes } = this.engine.options;
-    const left = Math.max(0, inputBytesLeft);
-    const estimate = Math.min(maxSstBytes, left + Math.ceil(left / 8) + MIN_OUTPUT_CAPACITY_BYTES);
-    const alone = new SstSizeBound();
-    alone.add(first);
-    return Math.min(Math.max(estimate, alone.bytes(sstBlockBytes)), MAX_BUILDER_CAPACITY_BYTES);
-  }
-
-  async #putOutput(epoch: WriterEpoch, builder: SstBuilder): Promise<SstHandle> {
-    const built = builder.finish();
-    return putNewSst(this.engine.store, epoch, built.bytes, built.info);
-  }
+/**
+ * The buffer of the next output: maxSstBytes, or less when the input left (its bytes minus
+ * the outputs written so far, plus an eighth for prefix compression lost where inputs
+ * interleave) is smaller; at least what `first` alone needs. Too small an estimate costs an
+ * extra, smaller SST, never a copy.
+ */
+function outputCapacity(options: Pick<ResolvedEngineOptions, "maxSstBytes" | "sstBlockBytes">, inputBytesLeft: number, first: Entry): number {
+  const left = Math.max(0, inputBytesLeft);
+  const estimate = Math.min(options.maxSstBytes, left + Math.ceil(left / 8) + MIN_OUTPUT_CAPACITY_BYTES);
+  const alone = new SstSizeBound();
+  alone.add(first);
+  return Math.min(Math.max(estimate, alone.bytes(options.sstBlockBytes)), MAX_BUILDER_CAPACITY_BYTES);
 }
 
 /** The inputs of a plan, newest first; each element is one source (an L0, or a run's SSTs in key order). */

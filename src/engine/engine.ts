@@ -136,9 +136,9 @@ export class Engine {
     this.#epoch = epoch;
     this.#watermark = new DurableWatermark(epoch.lastSeq);
     this.version = new Version(this.store, this.cache, this.#sourcesOf(epoch), options.readOnly ? () => this.refresh() : undefined);
-    this.flusher = new MemtableFlusher(this);
-    this.compactor = new Compactor(this);
     this.gc = new GarbageCollector(this);
+    this.compactor = new Compactor(this, this.gc);
+    this.flusher = new MemtableFlusher(this, { compactor: this.compactor, gc: this.gc });
   }
 
   /** Opens the engine on `store`: recovers its state and fences any previous writer. */

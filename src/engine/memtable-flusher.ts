@@ -6,24 +6,53 @@
  * entries become tombstones, which only the bottom-most compaction may drop), create it
  * create-only, then commit a manifest that lists it and moves `lastL0Seq` and
  * `replayAfterWalId` forward. Only after that commit does the memtable leave the read view.
+ *
+ * It takes only what it uses of the engine (FlusherHost); writing and publishing the SST is
+ * shared with the compactor (compaction-output.ts).
  */
-import { isExpired, type Entry } from "./entry.js";
-import { BackgroundTask, CpuSlicer } from "./background-task.js";
-import type { Engine } from "./engine.js";
+import { InternalError } from "../errors.js";
+import type { Clock } from "../util/clock.js";
+import { EpochTask, CpuSlicer, type EpochTaskHost } from "./background-task.js";
 import type { ResolvedEngineOptions } from "./engine-options.js";
+import type { EngineMetricsRecorder } from "./engine-metrics.js";
 import type { SstHandle } from "./manifest-format.js";
-import { putNewSst } from "./sst-ids.js";
 import { failpoint } from "../util/failpoints.js";
-import { MAX_BUILDER_CAPACITY_BYTES, SstBuilder, SstSizeBound } from "./sst-format.js";
+import { publishOutputs, SstOutputWriter, type SstPublishHost } from "./compaction-output.js";
+import { MAX_BUILDER_CAPACITY_BYTES, SstSizeBound } from "./sst-format.js";
 import type { FrozenMemtable, WriterEpoch } from "./writer-epoch.js";
 
-export class MemtableFlusher {
-  readonly #task = new BackgroundTask(() => this.#run());
+/** What the flusher uses of the engine. */
+export interface FlusherHost extends EpochTaskHost, SstPublishHost {
+  readonly options: Pick<ResolvedEngineOptions, "readOnly" | "l0MaxSsts" | "sstBlockBytes" | "compactionFilter" | "isWriteOnceKey">;
+  readonly clock: Clock;
+  readonly recorder: Pick<EngineMetricsRecorder, "l0Flushes">;
+  /** Resolves once every write up to `seq` is durable in the WAL. */
+  whenDurable(seq: number): Promise<void>;
+  /** Wakes writers waiting for room under maxUnflushedBytes. */
+  notifyCapacity(): void;
+}
 
-  constructor(private readonly engine: Engine) {}
+/** The tasks a flush hands work to: the compactor (which also makes room in L0) and the garbage collector. */
+export interface FlushFollowers {
+  compactor: { kick(): void; idle(): Promise<void> };
+  gc: { kick(): void };
+}
+
+export class MemtableFlusher {
+  readonly #task: EpochTask;
+
+  constructor(
+    private readonly host: FlusherHost,
+    private readonly followers: FlushFollowers,
+  ) {
+    this.#task = new EpochTask(host, (epoch) => {
+      const oldest = epoch.frozen[0];
+      return oldest === undefined ? undefined : () => this.#flushOne(epoch, oldest);
+    });
+  }
 
   kick(): void {
-    if (this.engine.options.readOnly) return;
+    if (this.host.options.readOnly) return;
     this.#task.kick();
   }
 
@@ -31,65 +60,54 @@ export class MemtableFlusher {
     return this.#task.idle();
   }
 
-  async #run(): Promise<void> {
-    for (;;) {
-      const epoch = this.engine.epoch;
-      const oldest = epoch?.frozen[0];
-      if (epoch === undefined || epoch.stopped || oldest === undefined || this.engine.closing) return;
-      try {
-        await this.#flushOne(epoch, oldest);
-      } catch (error) {
-        this.engine.reportFailure(epoch, error);
-        return;
-      }
-    }
-  }
-
   async #flushOne(epoch: WriterEpoch, frozen: FrozenMemtable): Promise<void> {
-    await this.engine.whenDurable(frozen.maxSeq);
-    while (epoch.manifest.manifest.l0.length >= this.engine.options.l0MaxSsts && !epoch.stopped) {
-      this.engine.compactor.kick();
-      await this.engine.compactor.idle();
-      if (epoch.manifest.manifest.l0.length >= this.engine.options.l0MaxSsts) return; // compactor failed; it reported why
+    const { host, followers } = this;
+    await host.whenDurable(frozen.maxSeq);
+    while (epoch.manifest.manifest.l0.length >= host.options.l0MaxSsts && !epoch.stopped) {
+      followers.compactor.kick();
+      await followers.compactor.idle();
+      if (epoch.manifest.manifest.l0.length >= host.options.l0MaxSsts) return; // compactor failed; it reported why
     }
     if (epoch.stopped) return;
-    const built = await buildL0(frozen, this.engine);
-    const handle = built === undefined ? undefined : await putNewSst(this.engine.store, epoch, built.bytes, built.info);
+    const handle = await this.#writeL0(epoch, frozen);
     failpoint("flusher.publish");
     const replayPoint = epoch.replayPointFor(frozen.maxSeq);
-    await this.engine.updateManifest(epoch, (m) => ({
+    const mutate = (m: typeof epoch.manifest.manifest) => ({
       ...m,
       l0: handle === undefined ? m.l0 : [handle, ...m.l0],
       lastL0Seq: Math.max(m.lastL0Seq, frozen.maxSeq),
       replayAfterWalId: Math.max(m.replayAfterWalId, replayPoint),
-    }));
-    if (epoch.stopped) return;
-    epoch.frozen.shift();
+    });
+    if (!(await publishOutputs(host, epoch, mutate, () => epoch.frozen.shift()))) return;
     epoch.dropFlushedWalsThrough(replayPoint);
-    this.engine.recorder.l0Flushes++;
-    this.engine.refreshVersion(epoch);
-    this.engine.notifyCapacity();
-    this.engine.compactor.kick();
-    this.engine.gc.kick();
+    host.recorder.l0Flushes++;
+    host.notifyCapacity();
+    followers.compactor.kick();
+    followers.gc.kick();
   }
-}
 
-async function buildL0(frozen: FrozenMemtable, engine: Engine): Promise<{ bytes: Uint8Array; info: SstHandle["info"] } | undefined> {
-  const blockBytes = engine.options.sstBlockBytes;
-  const capacityBytes = await l0SizeBound(frozen, blockBytes, () => engine.clock.elapsedMs());
-  const builder = new SstBuilder({ blockBytes, capacityBytes });
-  const nowMs = engine.clock.nowMs();
-  let previous: Uint8Array | undefined;
-  const slicer = new CpuSlicer(() => engine.clock.elapsedMs());
-  for (const entry of frozen.memtable.entries()) {
-    const due = slicer.due();
-    if (due !== undefined) await due; // the memtable is frozen: safe to resume
-    if (previous !== undefined && Buffer.compare(previous, entry.key) === 0) continue; // older version
-    previous = entry.key;
-    const kept = dropIfDead(entry, nowMs, engine.options);
-    if (kept !== undefined) builder.add(kept);
+  /** Builds and stores the L0 of `frozen`; undefined when nothing in it survives. */
+  async #writeL0(epoch: WriterEpoch, frozen: FrozenMemtable): Promise<SstHandle | undefined> {
+    const { host } = this;
+    const elapsedMs = () => host.clock.elapsedMs();
+    const capacityBytes = await l0SizeBound(frozen, host.options.sstBlockBytes, elapsedMs);
+    const writer = new SstOutputWriter(host.store, epoch, {
+      blockBytes: host.options.sstBlockBytes,
+      filter: host.options,
+      nowMs: host.clock.nowMs(),
+      elapsedMs,
+      dropTombstones: false, // only a bottom-most compaction may drop tombstones
+      capacityFor: () => capacityBytes,
+      split: false,
+    });
+    for (const entry of frozen.memtable.entries()) {
+      const wait = writer.add(entry);
+      if (wait !== undefined) await wait; // the memtable is frozen: safe to resume
+    }
+    const outputs = await writer.finish();
+    if (outputs.length > 1) throw new InternalError(`an L0 flush wrote ${outputs.length} SSTs although its size bound held the whole memtable`);
+    return outputs[0];
   }
-  return builder.entryCount === 0 ? undefined : builder.finish();
 }
 
 /**
@@ -105,22 +123,4 @@ async function l0SizeBound(frozen: FrozenMemtable, blockBytes: number, elapsedMs
     bound.add(entry);
   }
   return Math.min(bound.bytes(blockBytes), MAX_BUILDER_CAPACITY_BYTES);
-}
-
-/**
- * What a flush or compaction keeps of the newest version of a key. An expired or filtered
- * version becomes a tombstone at the same seq, so that no older version reappears; a key the
- * caller declared write-once (`isWriteOnceKey`) has no older version, so it is dropped outright.
- * Returns undefined to drop.
- */
-export function dropIfDead(
-  entry: Entry,
-  nowMs: number,
-  options: Pick<ResolvedEngineOptions, "compactionFilter" | "isWriteOnceKey">,
-): Entry | undefined {
-  if (entry.value === null) return entry;
-  const filter = options.compactionFilter;
-  if (!isExpired(entry, nowMs) && (filter === undefined || filter(entry.key, entry.value))) return entry;
-  if (options.isWriteOnceKey?.(entry.key) === true) return undefined;
-  return { key: entry.key, seq: entry.seq, value: null, expireAtMs: 0 };
 }

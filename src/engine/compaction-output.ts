@@ -1,0 +1,172 @@
+/**
+ * Writing SSTs and publishing them in the manifest: what the memtable flusher and the compactor
+ * share, written once.
+ *
+ *   entries (key order, newest version first) ──> SstOutputWriter ──> create-only PUTs (sst-ids.ts)
+ *   outputs ──> publishOutputs: one manifest change, then the read view is rebuilt
+ *
+ * Both tasks run on the one JS thread that also delivers acks, so the writer paces itself with a
+ * CpuSlicer (background-task.ts). Invariant: an SST reaches the manifest only after its PUT
+ * resolved, and the read view changes only after the manifest that lists it is committed.
+ */
+import { isExpired, type Entry } from "./entry.js";
+import { CpuSlicer } from "./background-task.js";
+import type { ResolvedEngineOptions } from "./engine-options.js";
+import type { Manifest, SstHandle } from "./manifest-format.js";
+import type { StoredManifest } from "./manifest-store.js";
+import type { ObjectStore } from "../store/object-store.js";
+import { putNewSst } from "./sst-ids.js";
+import { sstKey } from "./paths.js";
+import { SstBuilder } from "./sst-format.js";
+import type { WriterEpoch } from "./writer-epoch.js";
+import { failpoint, type FailpointName } from "../util/failpoints.js";
+
+/** What publishing SSTs needs of the engine: the store, the manifest updater and the read view. */
+export interface SstPublishHost {
+  readonly store: ObjectStore;
+  /** Commits `mutate(latest)` as the epoch's next manifest (changes run one after another). */
+  updateManifest(epoch: WriterEpoch, mutate: (current: Manifest) => Manifest): Promise<StoredManifest>;
+  /** Rebuilds the read view from the epoch's memtables and manifest. */
+  refreshVersion(epoch: WriterEpoch): void;
+}
+
+/** The options that decide what a flush or compaction keeps of an entry. */
+export type EntryFilterOptions = Pick<ResolvedEngineOptions, "compactionFilter" | "isWriteOnceKey">;
+
+/**
+ * What a flush or compaction keeps of the newest version of a key. An expired or filtered
+ * version becomes a tombstone at the same seq, so that no older version reappears; a key the
+ * caller declared write-once (`isWriteOnceKey`) has no older version, so it is dropped outright.
+ * Returns undefined to drop.
+ */
+export function dropIfDead(entry: Entry, nowMs: number, options: EntryFilterOptions): Entry | undefined {
+  if (entry.value === null) return entry;
+  const filter = options.compactionFilter;
+  if (!isExpired(entry, nowMs) && (filter === undefined || filter(entry.key, entry.value))) return entry;
+  if (options.isWriteOnceKey?.(entry.key) === true) return undefined;
+  return { key: entry.key, seq: entry.seq, value: null, expireAtMs: 0 };
+}
+
+export interface SstOutputOptions {
+  blockBytes: number;
+  filter: EntryFilterOptions;
+  /** Wall-clock time that decides expiry, read once per flush or compaction. */
+  nowMs: number;
+  /** Monotonic clock for the CPU slicer. */
+  elapsedMs: () => number;
+  /** Bottom-most output: tombstones are dropped (nothing older can hide below). */
+  dropTombstones: boolean;
+  /** The buffer of the next output, given its first entry and the bytes written so far. */
+  capacityFor: (first: Entry, writtenBytes: number) => number;
+  /**
+   * Start a new output when an entry would outgrow the buffer (a compaction), or keep one output
+   * that grows past it if it must (an L0 flush: one memtable is one L0 SST).
+   */
+  split: boolean;
+  /** Hit once per entry (tests inject failures there). */
+  failpointName?: FailpointName;
+}
+
+/**
+ * Builds output SSTs from entries given in key order (for a key, newest version first: older
+ * versions are skipped) and PUTs each one as soon as it is full. Each output is built in one
+ * buffer sized before its first entry (`capacityFor`) and, with `split`, finished before an
+ * entry would outgrow it, so it is PUT without a copy. `add` returns a promise only when the caller must
+ * wait (a PUT, or a turn of the event loop), so that a synchronous source stays synchronous.
+ */
+export class SstOutputWriter {
+  readonly outputs: SstHandle[] = [];
+  #writtenBytes = 0;
+  #builder: SstBuilder | undefined;
+  #previousKey: Uint8Array | undefined;
+  readonly #slicer: CpuSlicer;
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly epoch: WriterEpoch,
+    private readonly options: SstOutputOptions,
+  ) {
+    this.#slicer = new CpuSlicer(options.elapsedMs);
+  }
+
+  add(entry: Entry): Promise<void> | undefined {
+    const due = this.#slicer.due();
+    if (due !== undefined) return due.then(() => this.#addNow(entry));
+    return this.#addNow(entry);
+  }
+
+  /** PUTs the last output, if any, and returns every output in key order. */
+  async finish(): Promise<SstHandle[]> {
+    const builder = this.#builder;
+    this.#builder = undefined;
+    if (builder !== undefined && builder.entryCount > 0) await this.#put(builder);
+    return this.outputs;
+  }
+
+  #addNow(entry: Entry): Promise<void> | undefined {
+    const { options } = this;
+    if (options.failpointName !== undefined) failpoint(options.failpointName);
+    if (this.#previousKey !== undefined && Buffer.compare(this.#previousKey, entry.key) === 0) return undefined; // an older version
+    this.#previousKey = entry.key;
+    const kept = dropIfDead(entry, options.nowMs, options.filter);
+    if (kept === undefined || (kept.value === null && options.dropTombstones)) return undefined;
+    const builder = this.#builder;
+    if (builder !== undefined && options.split && builder.sizeBoundWith(kept) > builder.capacityBytes) {
+      this.#builder = undefined;
+      return this.#put(builder).then(() => this.#start(kept));
+    }
+    if (builder === undefined) this.#start(kept);
+    else builder.add(kept);
+    return undefined;
+  }
+
+  #start(first: Entry): void {
+    const capacityBytes = this.options.capacityFor(first, this.#writtenBytes);
+    this.#builder = new SstBuilder({ blockBytes: this.options.blockBytes, capacityBytes });
+    this.#builder.add(first);
+  }
+
+  async #put(builder: SstBuilder): Promise<void> {
+    const built = builder.finish();
+    const handle = await putNewSst(this.store, this.epoch, built.bytes, built.info);
+    this.outputs.push(handle);
+    this.#writtenBytes += handle.info.sizeBytes;
+  }
+}
+
+/**
+ * Publishes a change that lists new SSTs: commits the manifest, then (unless the epoch stopped
+ * meanwhile) runs `onCommitted` (the task's own bookkeeping of what the read view is built
+ * from) and rebuilds the read view. Returns false when the epoch stopped: the change may be
+ * committed, but this epoch is over and its task does nothing more.
+ */
+export async function publishOutputs(
+  host: SstPublishHost,
+  epoch: WriterEpoch,
+  mutate: (current: Manifest) => Manifest,
+  onCommitted: () => void,
+): Promise<boolean> {
+  await host.updateManifest(epoch, mutate);
+  if (epoch.stopped) return false;
+  onCommitted();
+  host.refreshVersion(epoch);
+  return true;
+}
+
+/**
+ * Deletes outputs given up before their manifest change was attempted: no manifest can refer to
+ * them. A failed delete leaves an orphan for the next epoch's garbage collector (sst-ids.ts),
+ * never a hole. Returns how many were deleted.
+ */
+export async function abandonOutputs(store: ObjectStore, outputs: SstHandle[]): Promise<number> {
+  let deleted = 0;
+  for (const output of outputs) {
+    try {
+      await store.delete(sstKey(output.id));
+      deleted++;
+    } catch {
+      break;
+    }
+  }
+  return deleted;
+}
