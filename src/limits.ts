@@ -181,18 +181,6 @@ export const MAX_FLUSH_INTERVAL_MS = 60_000;
 /** Default memtable size at which it is frozen and written as an L0 SST: 64 MiB, one SST PUT per 64 MiB written. */
 export const DEFAULT_L0_SST_BYTES = 64 * MIB;
 
-/**
- * An L0 flush merges the frozen memtables waiting in line into one SST while their sizes add up
- * to at most `l0SstBytes`, or to this floor when `l0SstBytes` is smaller: a backlog of tiny
- * memtables (a small `l0SstBytes`, memtables frozen early by flushes and closes) then costs one
- * SST PUT and one manifest write per MiB rather than per memtable, which is what bounds a flush
- * on S3. 1 MiB is small beside any default buffer, so the memory bound does not move.
- */
-export const L0_FLUSH_MERGE_FLOOR_BYTES = 1 * MIB;
-
-/** Most memtables merged into one L0: the merge compares the heads of all of them per entry. */
-export const L0_FLUSH_MERGE_MAX_MEMTABLES = 64;
-
 /** Smallest `l0SstBytes` (and `maxSstBytes`, `maxUnflushedBytes`): below 1 KiB an SST would hold a few entries. */
 export const MIN_SST_BYTES = 1024;
 
