@@ -181,6 +181,14 @@ export const MAX_FLUSH_INTERVAL_MS = 60_000;
 /** Default memtable size at which it is frozen and written as an L0 SST: 64 MiB, one SST PUT per 64 MiB written. */
 export const DEFAULT_L0_SST_BYTES = 64 * MIB;
 
+/**
+ * Most frozen memtables waiting for their L0 flush before writers wait, whatever their size.
+ * Each costs one L0 flush (an SST PUT and a manifest write: about 100 ms on S3) before a close
+ * or a reopened writer that replays them is done: 16 bounds that to a couple of seconds even
+ * with a tiny `l0SstBytes`. At the defaults the byte cap binds first (256 / 64 MiB = 4).
+ */
+export const MAX_FROZEN_MEMTABLES = 16;
+
 /** Smallest `l0SstBytes` (and `maxSstBytes`, `maxUnflushedBytes`): below 1 KiB an SST would hold a few entries. */
 export const MIN_SST_BYTES = 1024;
 
@@ -262,6 +270,7 @@ export const MAX_WAL_SEGMENT_BYTES = 1024 * MIB;
 assert(0 <= DEFAULT_FLUSH_INTERVAL_MS && DEFAULT_FLUSH_INTERVAL_MS <= MAX_FLUSH_INTERVAL_MS, "the default flush interval must be allowed");
 assert(DEFAULT_FLUSH_INTERVAL_MS <= DEFAULT_S3_FLUSH_INTERVAL_MS && DEFAULT_S3_FLUSH_INTERVAL_MS <= MAX_FLUSH_INTERVAL_MS, "the S3 flush interval must be allowed");
 assert(MIN_SST_BYTES <= DEFAULT_L0_SST_BYTES && MIN_SST_BYTES <= DEFAULT_MAX_SST_BYTES, "the default SST sizes must be allowed");
+assert(DEFAULT_MAX_UNFLUSHED_BYTES <= MAX_FROZEN_MEMTABLES * DEFAULT_L0_SST_BYTES, "at the defaults the byte cap, not the count of frozen memtables, paces writers");
 assert(DEFAULT_MAX_UNFLUSHED_BYTES >= 2 * DEFAULT_L0_SST_BYTES, "the unflushed cap must hold a memtable being written and the next one");
 assert(MAX_APPEND_BYTES < DEFAULT_MAX_UNFLUSHED_BYTES, "a maximal append must fit under the unflushed cap");
 assert(

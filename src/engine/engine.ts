@@ -55,7 +55,7 @@ import { emptyManifest } from "./manifest-format.js";
 import { WriterEpoch } from "./writer-epoch.js";
 import { probeCreateOnly } from "./store-probe.js";
 import { failpoint } from "../util/failpoints.js";
-import { CLOSE_FLUSH_MIN_WAL_IDS } from "../limits.js";
+import { CLOSE_FLUSH_MIN_WAL_IDS, MAX_FROZEN_MEMTABLES } from "../limits.js";
 import { EngineMetricsRecorder, type EngineMetrics } from "./engine-metrics.js";
 
 export type { EngineOptions } from "./engine-options.js";
@@ -442,9 +442,18 @@ export class Engine {
     return this.#epoch.unflushedBytes;
   }
 
-  /** Resolves when unflushed bytes are below `maxUnflushedBytes` (backpressure for writers). */
+  /**
+   * True while writers must wait (backpressure): the unflushed bytes reached `maxUnflushedBytes`,
+   * or MAX_FROZEN_MEMTABLES memtables wait for their L0 flush.
+   */
+  get full(): boolean {
+    const epoch = this.#epoch;
+    return epoch.frozen.length >= MAX_FROZEN_MEMTABLES || epoch.unflushedBytes >= this.options.maxUnflushedBytes;
+  }
+
+  /** Resolves when the engine is no longer `full` (backpressure for writers). */
   async whenWritable(): Promise<void> {
-    while (this.#epoch.unflushedBytes >= this.options.maxUnflushedBytes) {
+    while (this.full) {
       this.#throwIfClosed();
       this.#recorder.backpressureWaits++;
       await new Promise<void>((resolve) => this.#capacityWaiters.add(resolve));

@@ -358,7 +358,7 @@ export class Streamer implements CutSource {
     while (this.#admission.length > 0 && this.#status !== "closed") {
       const engine = this.#deps.engine;
       if (this.#status === "stale" && !(await this.#tryReload())) return;
-      if (engine.unflushedBytes >= engine.options.maxUnflushedBytes) {
+      if (engine.full) {
         try {
           await engine.whenWritable();
         } catch (error) {

@@ -6,7 +6,8 @@
  * a zeroed tail, another object's bytes, an empty object, a deleted SST or manifest) and opens
  * the damaged copy writable and read-only, reading every stream. Allowed outcomes:
  *   - every read returns exactly the undamaged content (the damaged object was not needed);
- *   - the open or a read fails with code "corruption".
+ *   - the open or a read fails with code "corruption" (or "closed", when a background task of a
+ *     writable log found the damage first and failed the log: its cause is the corruption).
  * Anything else is a problem: wrong or missing data, another error code, a hang (each open and
  * read is bounded), or an unhandled rejection (the caller listens for those).
  *
@@ -178,7 +179,10 @@ export async function checkDamage(fixture: FuzzFixture, damage: Damage): Promise
     if (result === "timeout") return { problem: `${damage.name} (${mode}): open and read did not finish within ${OPEN_MS} ms (a hang)`, outcome };
     if (!result.ok) {
       const code = (result.error as { code?: unknown }).code;
-      if (code === "corruption") {
+      // A writable log's background task (a compaction at open) may find the damage before the
+      // read does: the log then closes as failed, and the read's error carries the corruption.
+      const causeCode = ((result.error as { cause?: { code?: unknown } }).cause ?? {}).code;
+      if (code === "corruption" || (code === "closed" && causeCode === "corruption")) {
         outcome = "corruption";
         continue;
       }

@@ -140,6 +140,13 @@ async function driveRound(child: TsxChild, random: Random, closeMs: number, stat
   const waitFor = duringOpen ? "opening" : "ready";
   const reached = await Promise.race([child.waitForLine((line) => line === waitFor).then(() => true, () => false), delay(CHILD_STALL_MS).then(() => false)]);
   if (!reached) problems.push(`${context}: the child never printed "${waitFor}" (a hang, or it died): ${child.lines.slice(-3).join(" | ")} ${child.stderr().slice(-1000)}`);
+  if (!duringOpen && reached) {
+    // A reopened writer works through a replayed backlog of 4 KiB memtables before it takes
+    // writes (the frozen-memtable bound): the kill delay counts from its first ack, so rounds
+    // still trim and delete rather than die in the catch-up.
+    const acked = await Promise.race([child.waitForLine((line) => line.startsWith("a ")).then(() => true, () => false), delay(CHILD_STALL_MS).then(() => false)]);
+    if (!acked) problems.push(`${context}: no append was acknowledged within ${CHILD_STALL_MS} ms of "ready" (a stall): ${child.lines.slice(-3).join(" | ")} ${child.stderr().slice(-1000)}`);
+  }
   await delay(duringOpen ? random.int(40) : 100 + random.int(400));
   const exit = await child.kill();
   if (exit.signal !== "SIGKILL") problems.push(`${context}: the child exited by itself (${exit.code}): ${child.stderr().slice(-1000)}`);
