@@ -325,9 +325,15 @@ export class InternalError extends DurastreamError {
   }
 }
 
-/** Asserts an invariant. Kept in production: a failed assertion closes the log instead of acking. */
-export function assert(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new InternalError(message);
+/**
+ * Asserts an invariant: the one idiom for a broken invariant anywhere in durastream. Kept in
+ * production. A failed assertion throws InternalError, which the engine turns into its failure
+ * route (`Engine.fail`: the log closes with reason "failed", everything pending fails, nothing is
+ * acknowledged after it). Pass the message as a function where building it costs something (a
+ * template on a hot path): it is called only when the assertion fails.
+ */
+export function assert(condition: unknown, message: string | (() => string)): asserts condition {
+  if (!condition) throw new InternalError(typeof message === "string" ? message : message());
 }
 
 /** Whether `error` is any durastream error (narrows it to DurastreamError). */

@@ -10,7 +10,7 @@
  * It takes only what it uses of the engine (CompactorHost); writing and publishing the outputs
  * is shared with the memtable flusher (compaction-output.ts).
  */
-import { InternalError } from "../errors.js";
+import { assert } from "../errors.js";
 import type { Clock } from "../util/clock.js";
 import { EpochTask, type EpochTaskHost } from "./background-task.js";
 import type { ResolvedEngineOptions } from "./engine-options.js";
@@ -148,7 +148,7 @@ function planInputs(manifest: Manifest, plan: CompactionPlan): SstHandle[][] {
   if (plan.kind === "l0") return plan.l0.map((handle) => [handle]);
   return plan.runIds.map((id) => {
     const run = manifest.runs.find((r) => r.id === id);
-    if (run === undefined) throw new InternalError(`compaction input run ${id} is not in the manifest`);
+    assert(run !== undefined, () => `compaction input run ${id} is not in the manifest`);
     return run.ssts;
   });
 }
@@ -159,12 +159,12 @@ function applyPlan(m: Manifest, plan: CompactionPlan, inputIds: Set<number>, out
   const next: Manifest = { ...m, nextRunId: newRun === undefined ? m.nextRunId : m.nextRunId + 1 };
   if (plan.kind === "l0") {
     const l0 = m.l0.filter((handle) => !inputIds.has(handle.id));
-    if (l0.length !== m.l0.length - plan.l0.length) throw new InternalError("compaction inputs left the L0 list meanwhile");
+    assert(l0.length === m.l0.length - plan.l0.length, "compaction inputs left the L0 list meanwhile");
     return { ...next, l0, runs: newRun === undefined ? m.runs : [newRun, ...m.runs] };
   }
   const first = m.runs.findIndex((run) => run.id === plan.runIds[0]);
   const kept = m.runs.filter((run) => !plan.runIds.includes(run.id));
-  if (first < 0 || kept.length !== m.runs.length - plan.runIds.length) throw new InternalError("compaction input runs changed meanwhile");
+  assert(first >= 0 && kept.length === m.runs.length - plan.runIds.length, "compaction input runs changed meanwhile");
   const runs = [...kept.slice(0, first), ...(newRun === undefined ? [] : [newRun]), ...kept.slice(first)];
   return { ...next, runs };
 }

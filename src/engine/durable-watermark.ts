@@ -6,7 +6,7 @@
  * waiter (and every later one) with the engine's error. Listeners hear each advance.
  */
 import Denque from "denque";
-import { InternalError } from "../errors.js";
+import { assert } from "../errors.js";
 
 interface Waiter {
   seq: number;
@@ -51,7 +51,7 @@ export class DurableWatermark {
   }
 
   advance(seq: number): void {
-    if (!(seq >= this.#seq)) throw new InternalError(`durable watermark would go back from ${this.#seq} to ${seq}`);
+    assert(seq >= this.#seq, () => `durable watermark would go back from ${this.#seq} to ${seq}`);
     if (seq === this.#seq) return;
     this.#seq = seq;
     for (let front = this.#waiters.peekFront(); front !== undefined && front.seq <= seq; front = this.#waiters.peekFront()) {

@@ -25,6 +25,7 @@ import {
   StorageError,
   ValidationError,
   isDurastreamError,
+  assert,
 } from "../errors.js";
 import type { ObjectStore } from "../store/object-store.js";
 import { systemClock, type Clock } from "../util/clock.js";
@@ -614,7 +615,7 @@ export class Engine {
       next.nextWalId = Math.max(next.nextWalId, epoch.wal.nextWalId);
       next.nextSstId = Math.max(next.nextSstId, epoch.nextSstId);
       const problem = checkTransition(current.manifest, next);
-      if (problem !== undefined) throw new InternalError(`manifest change breaks an invariant: ${problem}`);
+      assert(problem === undefined, () => `manifest change breaks an invariant: ${problem}`);
       try {
         epoch.manifest = await writeNextManifest(this.store, current.id, next);
       } catch (error) {
@@ -626,8 +627,8 @@ export class Engine {
         }
         const latest = await readLatestManifest(this.store);
         const epochNow = latest?.manifest.writerEpoch ?? 0;
-        if (epochNow > epoch.writerEpoch) throw new FencedError(`manifest ${error.id} was written by epoch ${epochNow}`);
-        throw new InternalError(`manifest ${error.id} conflicted within our own epoch ${epoch.writerEpoch}`);
+        assert(epochNow > epoch.writerEpoch, () => `manifest ${error.id} conflicted within our own epoch ${epoch.writerEpoch}`);
+        throw new FencedError(`manifest ${error.id} was written by epoch ${epochNow}`);
       }
       this.#recorder.manifestWrites++;
       return epoch.manifest;
@@ -675,7 +676,7 @@ export class Engine {
   }
 
   #startEpoch(epoch: WriterEpoch): void {
-    if (this.options.readOnly) throw new InternalError("a read-only engine has no writer epoch");
+    assert(!this.options.readOnly, "a read-only engine has no writer epoch");
     const walHooks = {
       clock: this.clock,
       firstWalId: epoch.flushedWals[epoch.flushedWals.length - 1]!.walId + 1,

@@ -20,7 +20,7 @@
  * Transition invariants (previous -> next): epoch, replayAfterWalId, lastL0Seq, nextSstId,
  * nextRunId never decrease.
  */
-import { CorruptionError, InternalError } from "../errors.js";
+import { CorruptionError, assert } from "../errors.js";
 import { ByteReader, ByteWriter, DecodeError } from "../util/bytes.js";
 import { checksum64 } from "../util/checksum.js";
 import { MANIFEST_PREFIX, parseId } from "./paths.js";
@@ -69,7 +69,7 @@ export function emptyManifest(): Manifest {
 /** Encodes `manifest` as the object `manifest/<id>` (the id is written into it). */
 export function encodeManifest(manifest: Manifest, id?: number): Uint8Array {
   const problem = checkManifest(manifest);
-  if (problem !== undefined) throw new InternalError(`refusing to write an invalid manifest: ${problem}`);
+  assert(problem === undefined, () => `refusing to write an invalid manifest: ${problem}`);
   const json = JSON.stringify({
     ...(id === undefined ? {} : { id }),
     ...manifest,

@@ -91,7 +91,7 @@ export class Memtable {
 
   add(entry: Entry): void {
     assert(!this.#frozen, "add to a frozen memtable");
-    if (!(entry.seq >= this.#maxSeq)) throw new InternalError(`memtable seq went back from ${this.#maxSeq} to ${entry.seq}`);
+    assert(entry.seq >= this.#maxSeq, () => `memtable seq went back from ${this.#maxSeq} to ${entry.seq}`);
     if (this.#insert(entry)) {
       this.#count++;
       this.#bytes += entry.key.length + (entry.value?.length ?? 0) + ENTRY_OVERHEAD_BYTES;

@@ -70,7 +70,7 @@ export class SegmentSet {
 
   /** The segment to write into after the active one; holds at least `minBytes`. */
   async nextSegment(minBytes: number): Promise<OpenSegment> {
-    if (this.#closed) throw new InternalError("the segment set is closed");
+    assert(!this.#closed, "the segment set is closed");
     this.prepareNext();
     let segment = await this.#ready!;
     this.#ready = undefined;
@@ -157,7 +157,7 @@ export class SegmentSet {
 
   async #prepare(sizeBytes: number): Promise<OpenSegment> {
     const index = this.#nextIndex++;
-    assert(index < SEGMENT_INDEX_LIMIT, `writer epoch ${this.writerEpoch} used up its ${SEGMENT_INDEX_LIMIT} segment generations`);
+    assert(index < SEGMENT_INDEX_LIMIT, () => `writer epoch ${this.writerEpoch} used up its ${SEGMENT_INDEX_LIMIT} segment generations`);
     const generation = generationOf(this.writerEpoch, index);
     const recycled = this.#recyclable.length > 0 && sizeBytes <= this.#recyclable[0]!.sizeBytes ? this.#recyclable.shift() : undefined;
     let file: WalFile;

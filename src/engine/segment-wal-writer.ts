@@ -72,7 +72,7 @@ export class SegmentWalWriter implements WalSink {
 
   append(seq: number, encodedBatch: Uint8Array): void {
     assert(!this.#stopped, "append to a stopped WAL writer");
-    if (!(seq > this.#bufferMaxSeq)) throw new InternalError(`WAL batch seq ${seq} after ${this.#bufferMaxSeq}`);
+    assert(seq > this.#bufferMaxSeq, () => `WAL batch seq ${seq} after ${this.#bufferMaxSeq}`);
     if (this.#batches.length === 0) this.#bufferMinSeq = seq;
     this.#batches.push(encodedBatch);
     this.#bufferedBytes += encodedBatch.length;
@@ -157,7 +157,7 @@ export class SegmentWalWriter implements WalSink {
       { generation: segment.generation, writerEpoch: this.#segments.writerEpoch, walId: group.walId, firstSeq: group.firstSeq },
       group.batches,
     );
-    assert(frame.length === frameBytes, `frame of ${frame.length} bytes, expected ${frameBytes}`);
+    assert(frame.length === frameBytes, () => `frame of ${frame.length} bytes, expected ${frameBytes}`);
     const offsetBytes = segment.offsetBytes;
     segment.offsetBytes += frame.length; // even if the write fails: that region is never reused
     try {

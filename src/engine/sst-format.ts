@@ -516,7 +516,7 @@ export class SstBuilder {
       out.varint(entry.value.length);
       out.raw(entry.value);
     }
-    if (out.offset - start !== rowBytes) assert(false, `row size ${out.offset - start} differs from its estimate ${rowBytes}`);
+    assert(out.offset - start === rowBytes, () => `row size ${out.offset - start} differs from its estimate ${rowBytes}`);
   }
 
   #recordStats(entry: Entry): void {
@@ -643,15 +643,13 @@ function indexStoredBound(handles: number, keyBytes: number): number {
   return INDEX_HEADER_BYTES + handles * INDEX_HANDLE_FIXED_BYTES + keyBytes + BLOCK_CHECKSUM_BYTES;
 }
 
-/** Asserts the fields of one entry; messages are built only on failure (this runs per entry). */
+/** Asserts the fields of one entry; messages are lazy, built only on failure (this runs per entry). */
 function checkEntryFields(entry: Entry): void {
   const { key, seq, value, expireAtMs } = entry;
-  if (key.length === 0 || key.length > MAX_VARINT_U32) assert(false, `SST keys must be 1 byte to 4 GiB long, got ${key.length} bytes`);
-  if (!Number.isSafeInteger(seq) || seq < 1) assert(false, `SST entry seq must be a safe integer >= 1, got ${seq}`);
-  if (!Number.isSafeInteger(expireAtMs) || expireAtMs < 0) {
-    assert(false, `SST entry expireAtMs must be a safe integer >= 0, got ${expireAtMs}`);
-  }
-  if (value !== null && value.length > MAX_VARINT_U32) assert(false, "SST values must be shorter than 4 GiB");
+  assert(key.length > 0 && key.length <= MAX_VARINT_U32, () => `SST keys must be 1 byte to 4 GiB long, got ${key.length} bytes`);
+  assert(Number.isSafeInteger(seq) && seq >= 1, () => `SST entry seq must be a safe integer >= 1, got ${seq}`);
+  assert(Number.isSafeInteger(expireAtMs) && expireAtMs >= 0, () => `SST entry expireAtMs must be a safe integer >= 0, got ${expireAtMs}`);
+  assert(value === null || value.length <= MAX_VARINT_U32, "SST values must be shorter than 4 GiB");
 }
 
 function encodedRowBytes(entry: Entry, shared: number): number {

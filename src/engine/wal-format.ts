@@ -34,7 +34,7 @@
  * a fence where an older version may have written one (at or below the manifest's
  * `zeroByteFencesThroughWalId`); anywhere else it is a WAL object that lost its contents.
  */
-import { CorruptionError, InternalError } from "../errors.js";
+import { CorruptionError, assert } from "../errors.js";
 import { ByteReader, ByteWriter, DecodeError, writeU32, writeU64 } from "../util/bytes.js";
 import { SlabAllocator } from "../util/slab.js";
 import { checksum64 } from "../util/checksum.js";
@@ -101,7 +101,7 @@ export function encodeBatch(seq: number, ops: readonly WriteOp[]): Uint8Array {
       pos = writeLengthPrefixed(out, pos + 8, op.value);
     }
   }
-  if (pos !== size) throw new InternalError(`WAL batch encoder wrote ${pos} of ${size} bytes`);
+  assert(pos === size, () => `WAL batch encoder wrote ${pos} of ${size} bytes`);
   return out;
 }
 

@@ -83,7 +83,7 @@ export class WalWriter implements WalSink {
 
   append(seq: number, encodedBatch: Uint8Array): void {
     assert(!this.#stopped, "append to a stopped WAL writer");
-    if (!(seq > this.#bufferMaxSeq)) throw new InternalError(`WAL batch seq ${seq} after ${this.#bufferMaxSeq}`);
+    assert(seq > this.#bufferMaxSeq, () => `WAL batch seq ${seq} after ${this.#bufferMaxSeq}`);
     this.#batches.push(encodedBatch);
     this.#bufferedBytes += encodedBatch.length;
     this.#bufferMaxSeq = seq;

@@ -8,7 +8,7 @@
  * every background task that still holds it gives up quietly at its next step.
  */
 import type { ObjectStore } from "../store/object-store.js";
-import { InternalError } from "../errors.js";
+import { assert } from "../errors.js";
 import { claimWriterEpoch, writeWalFence } from "./fence.js";
 import type { StoredManifest } from "./manifest-store.js";
 import { Memtable } from "./memtable.js";
@@ -135,7 +135,7 @@ export class WriterEpoch {
 
   /** Puts a batch into the active memtable (the WAL side is the caller's). */
   applyBatch(seq: number, ops: readonly WriteOp[]): void {
-    if (!(seq > this.lastSeq)) throw new InternalError(`batch seq ${seq} does not follow ${this.lastSeq}`);
+    assert(seq > this.lastSeq, () => `batch seq ${seq} does not follow ${this.lastSeq}`);
     this.lastSeq = seq;
     for (const op of ops) {
       this.active.add({

@@ -16,7 +16,7 @@
  * Callbacks run synchronously, in order, after the entry left the queue; they must not throw.
  */
 import Denque from "denque";
-import { InternalError, type StreamPosition } from "../errors.js";
+import { type StreamPosition, assert } from "../errors.js";
 
 /** One reply waiting for durability. */
 export interface PendingReply {
@@ -53,10 +53,10 @@ export class AckQueue {
   /** Queues the reply of an accepted append; its dependency is the append's end seqNum. */
   pushAccepted(reply: PendingReply): void {
     const n = reply.dependencySeq;
-    if (!(Number.isSafeInteger(n))) throw new InternalError(`dependencySeq must be a safe integer, got ${n}`);
-    if (!(n > this.#lastAcceptedSeq)) throw new InternalError(`accepted dependency ${n} must exceed the previous one, ${this.#lastAcceptedSeq}`);
+    assert(Number.isSafeInteger(n), () => `dependencySeq must be a safe integer, got ${n}`);
+    assert(n > this.#lastAcceptedSeq, () => `accepted dependency ${n} must exceed the previous one, ${this.#lastAcceptedSeq}`);
     const back = this.#queue.peekBack();
-    if (!(back === undefined || back.dependencySeq < n)) throw new InternalError(`accepted dependency ${n} is not past the queue's back`);
+    assert(back === undefined || back.dependencySeq < n, () => `accepted dependency ${n} is not past the queue's back`);
     this.#lastAcceptedSeq = n;
     this.#queue.push(reply);
   }
@@ -68,12 +68,12 @@ export class AckQueue {
    */
   pushRejected(reply: PendingReply): void {
     const n = reply.dependencySeq;
-    if (!(Number.isSafeInteger(n) && n >= 0)) throw new InternalError(`dependencySeq must be a safe integer >= 0, got ${n}`);
+    assert(Number.isSafeInteger(n) && n >= 0, () => `dependencySeq must be a safe integer >= 0, got ${n}`);
     if (n <= this.#stable.seqNum) {
       reply.deliver(this.stable);
       return;
     }
-    if (!(n <= this.#lastAcceptedSeq)) throw new InternalError(`rejection dependency ${n} is past every pending append (${this.#lastAcceptedSeq})`);
+    assert(n <= this.#lastAcceptedSeq, () => `rejection dependency ${n} is past every pending append (${this.#lastAcceptedSeq})`);
     // Insert after every entry with a dependency <= n, so equal dependencies keep arrival order.
     let index = this.#queue.length;
     while (index > 0 && this.#queue.peekAt(index - 1)!.dependencySeq > n) index--;
@@ -83,8 +83,8 @@ export class AckQueue {
 
   /** The stable tail advanced to `position`: delivers, in order, every reply it satisfies. */
   onStable(position: StreamPosition): void {
-    if (!(position.seqNum >= this.#stable.seqNum)) throw new InternalError(`stable tail moved back from ${this.#stable.seqNum} to ${position.seqNum}`);
-    if (!(position.timestamp >= this.#stable.timestamp)) throw new InternalError(`stable timestamp moved back to ${position.timestamp}`);
+    assert(position.seqNum >= this.#stable.seqNum, () => `stable tail moved back from ${this.#stable.seqNum} to ${position.seqNum}`);
+    assert(position.timestamp >= this.#stable.timestamp, () => `stable timestamp moved back to ${position.timestamp}`);
     this.#stable = { ...position };
     if (this.#lastAcceptedSeq < position.seqNum) this.#lastAcceptedSeq = position.seqNum;
     for (let head = this.#queue.peekFront(); head !== undefined; head = this.#queue.peekFront()) {

@@ -19,7 +19,7 @@
  * Invariant: 0 <= inUseBytes <= capacityBytes; a waiter is granted only at the queue's head.
  */
 import Denque from "denque";
-import { AbortedError, InternalError } from "../errors.js";
+import { AbortedError, InternalError, assert } from "../errors.js";
 
 /** Bytes held from the semaphore; give them back with `release()` (idempotent). */
 export interface Permit {
@@ -45,7 +45,7 @@ export class ByteSemaphore {
   #closed = false;
 
   constructor(capacityBytes: number) {
-    if (!(Number.isSafeInteger(capacityBytes) && capacityBytes >= 1)) throw new InternalError(`capacityBytes must be >= 1, got ${capacityBytes}`);
+    assert(Number.isSafeInteger(capacityBytes) && capacityBytes >= 1, () => `capacityBytes must be >= 1, got ${capacityBytes}`);
     this.capacityBytes = capacityBytes;
   }
 
@@ -114,14 +114,14 @@ export class ByteSemaphore {
 
   #grant(bytes: number): Permit {
     this.#inUseBytes += bytes;
-    if (!(this.#inUseBytes <= this.capacityBytes)) throw new InternalError(`in-flight bytes ${this.#inUseBytes} over capacity ${this.capacityBytes}`);
+    assert(this.#inUseBytes <= this.capacityBytes, () => `in-flight bytes ${this.#inUseBytes} over capacity ${this.capacityBytes}`);
     return new GrantedPermit(bytes, this.#onRelease);
   }
 
   /** Takes back a permit's bytes (GrantedPermit calls it at most once). */
   readonly #onRelease = (bytes: number): void => {
     this.#inUseBytes -= bytes;
-    if (!(this.#inUseBytes >= 0)) throw new InternalError(`in-flight bytes went negative: ${this.#inUseBytes}`);
+    assert(this.#inUseBytes >= 0, () => `in-flight bytes went negative: ${this.#inUseBytes}`);
     this.#drain();
   };
 

@@ -12,7 +12,7 @@
  * A command record is an ordinary record whose only header has an empty name and the value
  * "fence" or "trim" (S2's wire form). It is stored like any record and read back unchanged.
  */
-import { CorruptionError, InternalError, ValidationError } from "../errors.js";
+import { CorruptionError, ValidationError, assert } from "../errors.js";
 import { copyOf, readU64, writeU64 } from "../util/bytes.js";
 import { SlabAllocator } from "../util/slab.js";
 import { readVarint, varintBytes, varintProblem, writeVarint } from "../util/varint.js";
@@ -102,7 +102,7 @@ export function encodeRecordValue(record: RecordBytes): Uint8Array {
     offset += value.length;
   }
   out.set(body, offset);
-  if (offset + body.length !== size) throw new InternalError(`record encoder wrote ${offset + body.length} of ${size} bytes`);
+  assert(offset + body.length === size, () => `record encoder wrote ${offset + body.length} of ${size} bytes`);
   return out;
 }
 

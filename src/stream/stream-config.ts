@@ -77,8 +77,8 @@ const utf8 = new TextEncoder();
 const utf8Strict = new TextDecoder("utf-8", { fatal: true });
 
 export function encodeStreamMeta(meta: StreamMeta): Uint8Array {
-  assert(Number.isSafeInteger(meta.id) && meta.id >= 1, `stream id must be a safe integer >= 1, got ${meta.id}`);
-  assert(Number.isSafeInteger(meta.createdAtMs) && meta.createdAtMs >= 0, `createdAtMs must be a safe integer >= 0`);
+  assert(Number.isSafeInteger(meta.id) && meta.id >= 1, () => `stream id must be a safe integer >= 1, got ${meta.id}`);
+  assert(Number.isSafeInteger(meta.createdAtMs) && meta.createdAtMs >= 0, "createdAtMs must be a safe integer >= 0");
   const { retention, timestamping } = meta.config;
   const config = { retention, timestamping: { mode: timestamping.mode, uncapped: timestamping.uncapped } };
   return utf8.encode(JSON.stringify({ v: STREAM_META_V1, id: meta.id, createdAtMs: meta.createdAtMs, config }));

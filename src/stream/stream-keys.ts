@@ -32,7 +32,7 @@
  * Invariants: every `id`, `seq` and `ts` is a safe integer >= 0 (encoders assert it; decoders
  * treat anything else as corruption). Keys of one stream id never fall in another id's ranges.
  */
-import { CorruptionError, InternalError } from "../errors.js";
+import { CorruptionError, assert } from "../errors.js";
 import { MAX_FENCING_TOKEN_BYTES, TIMESTAMP_INDEX_INTERVAL_RECORDS } from "../limits.js";
 import { readU64, writeU64 } from "../util/bytes.js";
 
@@ -82,7 +82,7 @@ const utf8Strict = new TextDecoder("utf-8", { fatal: true });
 
 /** Writes a u64 field (util/bytes.ts), failing with InternalError, which names it, for a bad value. */
 function putU64(out: Uint8Array, offset: number, n: number, what: string): void {
-  if (!(Number.isSafeInteger(n) && n >= 0)) throw new InternalError(`${what} must be a safe integer >= 0, got ${n}`);
+  assert(Number.isSafeInteger(n) && n >= 0, () => `${what} must be a safe integer >= 0, got ${n}`);
   writeU64(out, offset, n);
 }
 
@@ -279,7 +279,7 @@ function readU64Value(value: Uint8Array, count: number, what: string): number[] 
 /** Fencing-token value: the token's UTF-8 bytes. The token must already be validated. */
 export function encodeFencingTokenValue(token: string): Uint8Array {
   const out = utf8Encoder.encode(token);
-  if (!(out.length <= MAX_FENCING_TOKEN_BYTES)) throw new InternalError(`fencing token of ${out.length} bytes reached the store`);
+  assert(out.length <= MAX_FENCING_TOKEN_BYTES, () => `fencing token of ${out.length} bytes reached the store`);
   return out;
 }
 

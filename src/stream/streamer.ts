@@ -23,10 +23,10 @@ import {
   AbortedError,
   ClosedError,
   FencingTokenMismatchError,
-  InternalError,
   SeqNumMismatchError,
   StorageError,
   type StreamPosition,
+  assert,
 } from "../errors.js";
 import type { CutSource, Engine, WriteOp } from "../engine/engine.js";
 import type { Clock } from "../util/clock.js";
@@ -499,7 +499,7 @@ export class Streamer implements CutSource {
 
   #commit(item: Admitted, built: BuiltBatch, engineSeq: number): void {
     const last = this.#inflight.peekBack();
-    if (last !== undefined && last.engineSeq >= engineSeq) throw new InternalError("engine seqs of a stream's batches must increase");
+    assert(last === undefined || last.engineSeq < engineSeq, "engine seqs of a stream's batches must increase");
     this.#nextSeq = built.end.seqNum;
     this.#lastTimestamp = built.end.timestamp;
     this.#lastWriteMs = built.nowMs;

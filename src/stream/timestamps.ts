@@ -11,7 +11,7 @@
  *
  * Invariant: the result is non-decreasing and starts at or above `previousMaxMs`.
  */
-import { InternalError, ValidationError } from "../errors.js";
+import { ValidationError, assert } from "../errors.js";
 import type { TimestampingMode } from "./types.js";
 
 /** What timestamp assignment depends on besides the records. */
@@ -31,7 +31,7 @@ export function assignTimestamps(
   context: TimestampContext,
 ): number[] {
   const { mode, uncapped, nowMs } = context;
-  if (!(Number.isSafeInteger(nowMs) && nowMs >= 0)) throw new InternalError(`nowMs must be a safe integer >= 0, got ${nowMs}`);
+  assert(Number.isSafeInteger(nowMs) && nowMs >= 0, () => `nowMs must be a safe integer >= 0, got ${nowMs}`);
   if (mode === "client-require") {
     const missing = records.findIndex((r) => r.timestamp === undefined);
     if (missing >= 0) {

@@ -16,7 +16,7 @@
  * than `maxSlabbedBytes` get a buffer of their own, and slabs stay small next to the memory they
  * serve (a memtable of 64 MiB, a read batch).
  */
-import { InternalError } from "../errors.js";
+import { assert } from "../errors.js";
 
 /** Copies up to this length run as a loop: cheaper than TypedArray.set (and a subarray) for a few bytes. */
 const SHORT_COPY_BYTES = 32;
@@ -36,9 +36,10 @@ export class SlabAllocator {
 
   constructor(options: SlabOptions) {
     const { slabBytes, maxSlabbedBytes } = options;
-    if (!(Number.isSafeInteger(slabBytes) && Number.isSafeInteger(maxSlabbedBytes) && 0 < maxSlabbedBytes && maxSlabbedBytes <= slabBytes)) {
-      throw new InternalError(`slab options need 0 < maxSlabbedBytes (${maxSlabbedBytes}) <= slabBytes (${slabBytes})`);
-    }
+    assert(
+      Number.isSafeInteger(slabBytes) && Number.isSafeInteger(maxSlabbedBytes) && 0 < maxSlabbedBytes && maxSlabbedBytes <= slabBytes,
+      () => `slab options need 0 < maxSlabbedBytes (${maxSlabbedBytes}) <= slabBytes (${slabBytes})`,
+    );
     this.slabBytes = slabBytes;
     this.maxSlabbedBytes = maxSlabbedBytes;
   }
