@@ -39,7 +39,7 @@ import { checkTransition, type Manifest } from "./manifest-format.js";
 import { ManifestConflictError, readLatestManifest, writeNextManifest, type StoredManifest } from "./manifest-store.js";
 import { MemtableFlusher } from "./memtable-flusher.js";
 import { Compactor } from "./compactor.js";
-import { GarbageCollector } from "./garbage-collector.js";
+import { GarbageCollector, type GcHost } from "./garbage-collector.js";
 import { Version, type VersionSources } from "./version.js";
 import { RetryingStore } from "./retrying-store.js";
 import { encodeBatch, type WalBatch, type WriteOp } from "./wal-format.js";
@@ -49,7 +49,7 @@ import { SegmentWalWriter } from "./segment-wal-writer.js";
 import { SegmentTail } from "./segment-tail.js";
 import { NodeWalDirectory, type WalDirectory } from "./wal-files.js";
 import { LocalStore } from "../store/local-store.js";
-import type { SegmentWalPlace } from "./writer-epoch.js";
+import type { CutSource, SegmentWalPlace } from "./writer-epoch.js";
 import path from "node:path";
 import { WalFollower, type FollowerTarget } from "./wal-follower.js";
 import { emptyManifest } from "./manifest-format.js";
@@ -62,6 +62,7 @@ import { EngineMetricsRecorder, type EngineMetrics } from "./engine-metrics.js";
 export type { EngineOptions } from "./engine-options.js";
 export type { EngineMetrics } from "./engine-metrics.js";
 export type { WriteOp, WalBatch } from "./wal-format.js";
+export type { CutSource } from "./writer-epoch.js";
 
 export type EngineState = "open" | "recovering" | "closed";
 
@@ -69,11 +70,6 @@ export interface ScanOptions {
   reverse?: boolean;
 }
 
-/** A writer of bookkeeping that only its latest value matters for (see `Engine.writeAtNextCut`). */
-export interface CutSource {
-  /** The ops to write at this cut: called once per `writeAtNextCut`, synchronously, at the cut. */
-  opsAtCut(): WriteOp[];
-}
 
 export interface ScannedEntry {
   key: Uint8Array;
@@ -137,9 +133,27 @@ export class Engine {
     this.#epoch = epoch;
     this.#watermark = new DurableWatermark(epoch.lastSeq);
     this.version = new Version(this.store, this.cache, this.#sourcesOf(epoch), options.readOnly ? () => this.refresh() : undefined);
-    this.gc = new GarbageCollector(this);
+    this.gc = new GarbageCollector(this.#gcHost(), options);
     this.compactor = new Compactor(this, this.gc);
     this.flusher = new MemtableFlusher(this, { compactor: this.compactor, gc: this.gc });
+  }
+
+  /** What the garbage collector sees of the engine (garbage-collector.ts). */
+  #gcHost(): GcHost {
+    const engine = this;
+    return {
+      clock: this.clock,
+      store: this.store,
+      version: this.version,
+      recorder: this.#recorder,
+      segmentDirectory: this.#segmentPlace?.dir,
+      get epoch() {
+        return engine.epoch;
+      },
+      reportBackgroundError: (task, error) => {
+        for (const listener of this.#backgroundErrorListeners) listener(task, error);
+      },
+    };
   }
 
   /** Opens the engine on `store`: recovers its state and fences any previous writer. */
@@ -406,11 +420,6 @@ export class Engine {
     return () => this.#backgroundErrorListeners.delete(listener);
   }
 
-  /** Tells the background-error listeners; see onBackgroundError. */
-  reportBackgroundError(task: string, error: unknown): void {
-    for (const listener of this.#backgroundErrorListeners) listener(task, error);
-  }
-
   /** Called once when the engine closes: `error` says why (ClosedError, FencedError, ...). */
   onClosed(listener: (error: Error) => void): () => void {
     this.#closedListeners.add(listener);
@@ -585,17 +594,12 @@ export class Engine {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Internals used by the flusher, compactor and garbage collector
+  // Internals used by the flusher and compactor
   // ---------------------------------------------------------------------------------------------
 
   /** True once close() was called: background tasks start no new work and abandon long work. */
   get closing(): boolean {
     return this.#closeRequested || this.#state === "closed";
-  }
-
-  /** The segment WAL's directory (on a LocalStore), for the garbage collector. */
-  get segmentDirectory(): WalDirectory | undefined {
-    return this.#segmentPlace?.dir;
   }
 
   /** The current writer epoch, or undefined once closed. */

@@ -12,13 +12,15 @@
  *   - manifests older than the newest `manifestsKept` + 1.
  * Deletes follow only from manifests this epoch committed and verified to be the newest.
  */
-import type { Engine } from "./engine.js";
+import type { ObjectStore } from "../store/object-store.js";
+import type { Clock, TimerHandle } from "../util/clock.js";
 import { listManifestIds } from "./manifest-store.js";
 import { SST_PREFIX, manifestKey, parseId, sstKey, walKey } from "./paths.js";
 import { listWalIds } from "./fence.js";
 import { mayBeWalFence } from "./wal-format.js";
-import type { TimerHandle } from "../util/clock.js";
+import type { WalDirectory } from "./wal-files.js";
 import type { WriterEpoch } from "./writer-epoch.js";
+import type { ResolvedEngineOptions } from "./engine-options.js";
 
 /**
  * The shortest wait before retrying SSTs that a pass could not delete although their grace period
@@ -27,19 +29,47 @@ import type { WriterEpoch } from "./writer-epoch.js";
  */
 const GC_MIN_RESCHEDULE_MS = 10;
 
+/** The options a collector reads: its pacing, the grace period and how many manifests it keeps. */
+export type GcOptions = Pick<ResolvedEngineOptions, "readOnly" | "gcIntervalMs" | "gcGraceMs" | "manifestsKept">;
+
+/** What of a writer epoch a pass reads: its manifest, its segment files and whether it stopped. */
+export type GcEpoch = Pick<WriterEpoch, "manifest" | "stopped" | "sstIdFloorAtOpen" | "segments" | "foreignWalFiles">;
+
+/** What the collector needs from the engine that runs it, and no more. */
+export interface GcHost {
+  readonly clock: Clock;
+  readonly store: ObjectStore;
+  /** Which SSTs scans still read (kept), and forgetting the reader of a deleted one. */
+  readonly version: { isPinned(sstId: number): boolean; forget(sstId: number): void };
+  /** Counts what the collector deleted (engine metrics). */
+  readonly recorder: { objectsDeleted: number };
+  /** The segment WAL's directory (on a LocalStore), where older epochs' files are unlinked. */
+  readonly segmentDirectory: WalDirectory | undefined;
+  /** The current writer epoch, or undefined once the engine closed. */
+  readonly epoch: GcEpoch | undefined;
+  /** A pass failed: not fatal (the next pass retries), only reported. */
+  reportBackgroundError(task: string, error: unknown): void;
+}
+
 export class GarbageCollector {
   readonly #dereferenced = new Map<number, number>();
   #running: Promise<void> | undefined;
   #timer: TimerHandle | undefined;
   #lastRunMs = Number.NEGATIVE_INFINITY;
   #kickedWhileRunning = false;
-  #orphansCheckedForEpoch: WriterEpoch | undefined;
+  #orphansCheckedForEpoch: GcEpoch | undefined;
   #lastWalGcThrough = 0;
 
-  constructor(private readonly engine: Engine) {}
+  readonly #host: GcHost;
+  readonly #options: GcOptions;
+
+  constructor(host: GcHost, options: GcOptions) {
+    this.#host = host;
+    this.#options = options;
+  }
 
   markDereferenced(sstIds: number[]): void {
-    const nowMs = this.engine.clock.elapsedMs();
+    const nowMs = this.#host.clock.elapsedMs();
     for (const id of sstIds) this.#dereferenced.set(id, nowMs);
   }
 
@@ -55,10 +85,10 @@ export class GarbageCollector {
       this.#kickedWhileRunning = true; // what changed may come after the running pass looked
       return;
     }
-    if (this.#timer !== undefined || this.engine.options.readOnly) return;
-    const epoch = this.engine.epoch;
+    if (this.#timer !== undefined || this.#options.readOnly) return;
+    const epoch = this.#host.epoch;
     if (epoch === undefined || epoch.stopped) return;
-    const waitMs = this.#lastRunMs + this.engine.options.gcIntervalMs - this.engine.clock.elapsedMs();
+    const waitMs = this.#lastRunMs + this.#options.gcIntervalMs - this.#host.clock.elapsedMs();
     if (waitMs > 0) {
       this.#schedule(waitMs);
       return;
@@ -67,7 +97,7 @@ export class GarbageCollector {
       this.#running = undefined;
       if (this.#kickedWhileRunning) {
         this.#kickedWhileRunning = false;
-        this.#schedule(Math.max(0, this.#lastRunMs + this.engine.options.gcIntervalMs - this.engine.clock.elapsedMs()));
+        this.#schedule(Math.max(0, this.#lastRunMs + this.#options.gcIntervalMs - this.#host.clock.elapsedMs()));
       } else {
         this.#scheduleForGrace();
       }
@@ -79,8 +109,8 @@ export class GarbageCollector {
     if (this.#dereferenced.size === 0) return;
     let oldestMs = Number.POSITIVE_INFINITY;
     for (const sinceMs of this.#dereferenced.values()) oldestMs = Math.min(oldestMs, sinceMs);
-    const nowMs = this.engine.clock.elapsedMs();
-    const { gcGraceMs, gcIntervalMs } = this.engine.options;
+    const nowMs = this.#host.clock.elapsedMs();
+    const { gcGraceMs, gcIntervalMs } = this.#options;
     const dueMs = Math.max(oldestMs + gcGraceMs, this.#lastRunMs + gcIntervalMs);
     // Past due already: the pass could not delete it (pinned by a scan, or a failed delete).
     this.#schedule(dueMs > nowMs ? dueMs - nowMs : Math.max(GC_MIN_RESCHEDULE_MS, gcIntervalMs));
@@ -88,7 +118,7 @@ export class GarbageCollector {
 
   #schedule(waitMs: number): void {
     if (this.#timer !== undefined) return;
-    this.#timer = this.engine.clock.setTimer(waitMs, () => {
+    this.#timer = this.#host.clock.setTimer(waitMs, () => {
       this.#timer = undefined;
       this.kick();
     });
@@ -102,8 +132,8 @@ export class GarbageCollector {
 
   /** One pass. Errors are not fatal: the next pass tries again. */
   async runOnce(): Promise<void> {
-    this.#lastRunMs = this.engine.clock.elapsedMs();
-    const epoch = this.engine.epoch;
+    this.#lastRunMs = this.#host.clock.elapsedMs();
+    const epoch = this.#host.epoch;
     if (epoch === undefined || epoch.stopped) return;
     try {
       await this.#collectWal(epoch);
@@ -111,15 +141,15 @@ export class GarbageCollector {
       await this.#collectManifests(epoch);
     } catch (error) {
       // A failed delete leaves garbage behind, never a hole; the next pass retries.
-      this.engine.reportBackgroundError("garbage collection", error);
+      this.#host.reportBackgroundError("garbage collection", error);
     }
   }
 
-  async #collectWal(epoch: WriterEpoch): Promise<void> {
+  async #collectWal(epoch: GcEpoch): Promise<void> {
     const through = epoch.manifest.manifest.replayAfterWalId;
     await this.#collectSegments(epoch, through);
     if (through <= this.#lastWalGcThrough) return;
-    for (const wal of await listWalIds(this.engine.store, Math.max(0, this.#lastWalGcThrough - 1))) {
+    for (const wal of await listWalIds(this.#host.store, Math.max(0, this.#lastWalGcThrough - 1))) {
       if (wal.id > through || epoch.stopped) break;
       if (!mayBeWalFence(wal.size)) await this.#delete(walKey(wal.id));
     }
@@ -131,15 +161,15 @@ export class GarbageCollector {
    * kept for reuse (segment-set.ts), older epochs' are unlinked (never reused: a stalled writer
    * of that epoch may still write into its open file).
    */
-  async #collectSegments(epoch: WriterEpoch, through: number): Promise<void> {
+  async #collectSegments(epoch: GcEpoch, through: number): Promise<void> {
     await epoch.segments?.retireThrough(through);
-    const dir = this.engine.segmentDirectory;
+    const dir = this.#host.segmentDirectory;
     if (dir === undefined) return;
     const keep = [];
     for (const file of epoch.foreignWalFiles) {
       if (file.maxWalId <= through && !epoch.stopped) {
         await dir.unlink(file.name);
-        this.engine.recorder.objectsDeleted++;
+        this.#host.recorder.objectsDeleted++;
       } else {
         keep.push(file);
       }
@@ -147,21 +177,21 @@ export class GarbageCollector {
     epoch.foreignWalFiles = keep;
   }
 
-  async #collectSsts(epoch: WriterEpoch): Promise<void> {
-    const nowMs = this.engine.clock.elapsedMs();
+  async #collectSsts(epoch: GcEpoch): Promise<void> {
+    const nowMs = this.#host.clock.elapsedMs();
     const referenced = referencedSsts(epoch);
     for (const [id, sinceMs] of this.#dereferenced) {
       if (epoch.stopped) return;
       if (referenced.has(id)) {
         this.#dereferenced.delete(id);
-      } else if (nowMs - sinceMs >= this.engine.options.gcGraceMs && !this.engine.version.isPinned(id)) {
+      } else if (nowMs - sinceMs >= this.#options.gcGraceMs && !this.#host.version.isPinned(id)) {
         await this.#delete(sstKey(id));
-        this.engine.version.forget(id);
+        this.#host.version.forget(id);
         this.#dereferenced.delete(id);
       }
     }
     if (this.#orphansCheckedForEpoch === epoch) return;
-    for await (const entry of this.engine.store.list(SST_PREFIX)) {
+    for await (const entry of this.#host.store.list(SST_PREFIX)) {
       const id = parseId(SST_PREFIX, entry.key);
       if (id === undefined || id >= epoch.sstIdFloorAtOpen) break;
       if (!referenced.has(id) && !this.#dereferenced.has(id)) this.markDereferenced([id]);
@@ -169,21 +199,21 @@ export class GarbageCollector {
     this.#orphansCheckedForEpoch = epoch;
   }
 
-  async #collectManifests(epoch: WriterEpoch): Promise<void> {
-    const keepFrom = epoch.manifest.id - this.engine.options.manifestsKept;
-    for (const id of await listManifestIds(this.engine.store)) {
+  async #collectManifests(epoch: GcEpoch): Promise<void> {
+    const keepFrom = epoch.manifest.id - this.#options.manifestsKept;
+    for (const id of await listManifestIds(this.#host.store)) {
       if (id >= keepFrom || epoch.stopped) return;
       await this.#delete(manifestKey(id));
     }
   }
 
   async #delete(key: string): Promise<void> {
-    await this.engine.store.delete(key);
-    this.engine.recorder.objectsDeleted++;
+    await this.#host.store.delete(key);
+    this.#host.recorder.objectsDeleted++;
   }
 }
 
-function referencedSsts(epoch: WriterEpoch): Set<number> {
+function referencedSsts(epoch: GcEpoch): Set<number> {
   const m = epoch.manifest.manifest;
   return new Set([...m.l0, ...m.runs.flatMap((run) => run.ssts)].map((handle) => handle.id));
 }

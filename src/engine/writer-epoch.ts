@@ -16,7 +16,6 @@ import { replayWal } from "./wal-replay.js";
 import { firstFreeSstId } from "./sst-ids.js";
 import type { WriteOp } from "./wal-format.js";
 import type { WalSink } from "./wal.js";
-import type { CutSource } from "./engine.js";
 import { SegmentSet } from "./segment-set.js";
 import { publishTakeover, syncReplayedSegments, takeOverSegments, type ForeignWalFile } from "./segment-recovery.js";
 import type { WalDirectory } from "./wal-files.js";
@@ -27,6 +26,12 @@ export interface SegmentWalPlace {
   /** True: this epoch writes segments; false: it writes objects but still seals and replays segments. */
   write: boolean;
   segmentBytes: number;
+}
+
+/** A writer of bookkeeping that only its latest value matters for (see `Engine.writeAtNextCut`). */
+export interface CutSource {
+  /** The ops to write at this cut: called once per `writeAtNextCut`, synchronously, at the cut. */
+  opsAtCut(): WriteOp[];
 }
 
 export interface FrozenMemtable {
