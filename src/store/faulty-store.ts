@@ -30,15 +30,7 @@
 import { StorageError, ValidationError } from "../errors.js";
 import { systemClock, type Clock } from "../util/clock.js";
 import { systemRandom, type Random } from "../util/random.js";
-import type {
-  ByteRange,
-  ListEntry,
-  ListOptions,
-  ObjectInfo,
-  ObjectStore,
-  PutCondition,
-  PutResult,
-} from "./object-store.js";
+import type { ByteRange, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutCondition, PutResult } from "./object-store.js";
 
 /** The ObjectStore methods, as a FaultyStore counts and matches them. */
 export type StoreCallKind = "get" | "head" | "put" | "delete" | "list";
@@ -98,26 +90,32 @@ const DEFAULT_LATENCY_CAP_P99_MULTIPLE = 10;
 /** The standard normal's 99th percentile: p99 = median * exp(Z_99 * sigma) for a log-normal. */
 const Z_99 = 2.3263478740408408;
 
+/** Median and p99 latency in ms per call kind, of S3 Standard and of S3 Express One Zone, side by side. */
+const S3_LATENCY_MS: Readonly<Record<StoreCallKind, { standard: [number, number]; express: [number, number] }>> = {
+  put: { standard: [50, 200], express: [8, 25] },
+  get: { standard: [45, 180], express: [5, 20] },
+  head: { standard: [30, 120], express: [4, 15] },
+  delete: { standard: [40, 160], express: [6, 20] },
+  list: { standard: [60, 250], express: [8, 30] },
+};
+
+function s3LatencyModel(tier: "standard" | "express"): Readonly<LatencyModel> {
+  const model: LatencyModel = {};
+  for (const kind of STORE_CALL_KINDS) {
+    const [medianMs, p99Ms] = S3_LATENCY_MS[kind][tier];
+    model[kind] = { medianMs, p99Ms };
+  }
+  return Object.freeze(model);
+}
+
 /**
  * S3 Standard, roughly: PUT median 50 ms, p99 200 ms; GET alike. Approximations from SlateDB's
  * tuning notes (durable write 50-100 ms) and AWS's guidance, not measured here.
  */
-export const S3_STANDARD_LATENCY: Readonly<LatencyModel> = Object.freeze({
-  put: { medianMs: 50, p99Ms: 200 },
-  get: { medianMs: 45, p99Ms: 180 },
-  head: { medianMs: 30, p99Ms: 120 },
-  delete: { medianMs: 40, p99Ms: 160 },
-  list: { medianMs: 60, p99Ms: 250 },
-});
+export const S3_STANDARD_LATENCY: Readonly<LatencyModel> = s3LatencyModel("standard");
 
 /** S3 Express One Zone, roughly: single-digit milliseconds (SlateDB's tuning notes: 5-10 ms). */
-export const S3_EXPRESS_LATENCY: Readonly<LatencyModel> = Object.freeze({
-  put: { medianMs: 8, p99Ms: 25 },
-  get: { medianMs: 5, p99Ms: 20 },
-  head: { medianMs: 4, p99Ms: 15 },
-  delete: { medianMs: 6, p99Ms: 20 },
-  list: { medianMs: 8, p99Ms: 30 },
-});
+export const S3_EXPRESS_LATENCY: Readonly<LatencyModel> = s3LatencyModel("express");
 
 export function checkLatencyModel(model: LatencyModel): void {
   for (const [kind, latency] of Object.entries(model)) {

@@ -69,15 +69,7 @@ import { systemClock, type Clock } from "../util/clock.js";
 import { systemRandom, type Random } from "../util/random.js";
 import { HOST_TAG, LocalKeyLocks, errnoOf, isPidAlive, namesIn } from "./local-locks.js";
 import { checkKey, compareKeys, resolveRange } from "./keys.js";
-import type {
-  ByteRange,
-  ListEntry,
-  ListOptions,
-  ObjectInfo,
-  ObjectStore,
-  PutCondition,
-  PutResult,
-} from "./object-store.js";
+import type { ByteRange, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutCondition, PutResult } from "./object-store.js";
 
 /** Every root entry starting with this is LocalStore's own; keys may not start with it. */
 export const LOCAL_RESERVED_PREFIX = ".durastream-";

@@ -7,15 +7,7 @@
  */
 import { NotFoundError, PreconditionFailedError } from "../errors.js";
 import { checkKey, compareKeys, resolveRange } from "./keys.js";
-import type {
-  ByteRange,
-  ListEntry,
-  ListOptions,
-  ObjectInfo,
-  ObjectStore,
-  PutCondition,
-  PutResult,
-} from "./object-store.js";
+import type { ByteRange, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutCondition, PutResult } from "./object-store.js";
 
 interface StoredObject {
   bytes: Uint8Array;
