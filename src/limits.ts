@@ -291,3 +291,186 @@ assert(
   "the default WAL segment size must be allowed",
 );
 assert(DEFAULT_GC_GRACE_MS >= DEFAULT_POLL_INTERVAL_MS, "a reader polling at the default interval must see a removal before its SSTs go");
+
+// ---------------------------------------------------------------------------------------------
+// Engine: internal bounds (not options)
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A WAL buffer this large is flushed in a microtask right after the current one, instead of
+ * after the current event-loop turn (wal-group-commit.ts): a producer that never yields (a loop
+ * of promise continuations) would otherwise starve the flush and nothing would become durable.
+ */
+export const WAL_FLUSH_NOW_BYTES = MIB;
+
+/** Encoded WAL batches are carved from slabs of this size (wal-format.ts): one allocation per 256 KiB of small batches. */
+export const WAL_BATCH_SLAB_BYTES = 256 * 1024;
+
+/** Largest encoded batch carved from a slab; a larger one gets a buffer of its own (a slab is held until all its batches are dropped). */
+export const WAL_BATCH_MAX_SLABBED_BYTES = 64 * 1024;
+
+/**
+ * Shortest wait before the garbage collector retries SSTs it could not delete although their
+ * grace period had passed (pinned by a scan, or a failed delete): with gcIntervalMs 0 a timer of
+ * 0 would retry every millisecond for as long as a scan runs.
+ */
+export const GC_MIN_RESCHEDULE_MS = 10;
+
+/** Reads of the newest manifest retried when a listed manifest vanished meanwhile (GC raced the read) before giving up. */
+export const MANIFEST_READ_LIST_RACES = 8;
+
+/**
+ * Create-only PUTs tried for one SST id (sst-ids.ts). Each taken id makes the writer skip past
+ * every SST that exists (a LIST), so only a writer racing us id for id could exhaust them.
+ */
+export const MAX_SST_ID_ATTEMPTS = 8;
+
+/** WAL objects a replay fetches ahead of the one it applies (wal-replay.ts): hides GET latency at open. */
+export const REPLAY_PREFETCH_WAL_OBJECTS = 4;
+
+/** WAL objects one poll of a read-only log applies at most before yielding to readers (the rest come next poll). */
+export const FOLLOWER_MAX_WAL_OBJECTS_PER_POLL = 256;
+
+/**
+ * While polls of a read-only log find neither the next WAL object nor the next manifest, the
+ * follower LISTs the manifests at most this often: the writer's GC may have deleted the next
+ * manifest id already (it keeps only a few), and probing ids alone would then never find the
+ * newest one. A LIST costs as much as 12 GETs on S3, so it runs on a timer, not every few polls.
+ */
+export const MANIFEST_LIST_INTERVAL_MS = 5_000;
+
+/**
+ * Cap on the doubling of the wait before reopening after a quick run of resets (engine.ts): the
+ * wait is bounded by the retry policy's max backoff anyway; the cap keeps the power finite.
+ */
+export const MAX_RESET_BACKOFF_DOUBLINGS = 16;
+
+/** A store call's first backoff is the retry deadline divided by this (capped at MAX_INITIAL_BACKOFF_MS): a short deadline still sees several retries. */
+export const INITIAL_BACKOFF_DEADLINE_DIVISOR = 20;
+
+/** A store call's longest backoff is the retry deadline divided by this (capped at MAX_RETRY_BACKOFF_MS): one wait never takes most of the deadline. */
+export const MAX_BACKOFF_DEADLINE_DIVISOR = 4;
+
+/** Engine keys up to this length are compared in JS (entry.ts): cheaper than a native call for short keys. */
+export const KEY_JS_COMPARE_MAX_BYTES = 64;
+
+// ---------------------------------------------------------------------------------------------
+// Engine: the segment WAL (segment-set.ts, segment-tail.ts)
+// ---------------------------------------------------------------------------------------------
+
+/** The first segment of an epoch has this size; each next one doubles, up to `walSegmentBytes`: a short-lived writer preallocates little. */
+export const FIRST_WAL_SEGMENT_BYTES = MIB;
+
+/** Doublings of the segment size counted at most (keeps the power finite; the size is capped by `walSegmentBytes` long before). */
+export const MAX_WAL_SEGMENT_DOUBLINGS = 20;
+
+/** Retired segments kept for reuse; more are unlinked. Two cover the segment being filled and the next, with no preallocation on the ack path. */
+export const MAX_RECYCLABLE_WAL_SEGMENTS = 2;
+
+/** Zeros are written in pieces of this size while a segment is preallocated: bounds the buffer, not the segment. */
+export const WAL_SEGMENT_ZERO_FILL_BYTES = MIB;
+
+/** A frame header claiming a larger payload is not read (damage: no writer writes a frame larger than its segment). */
+export const MAX_WAL_FRAME_PAYLOAD_BYTES = 1024 * MIB;
+
+/** Attempts at reading a segment ack file that a concurrent rewrite tore, before the reader skips it this round. */
+export const WAL_ACK_READ_ATTEMPTS = 8;
+
+// ---------------------------------------------------------------------------------------------
+// How the engine's internal bounds relate (checked at load)
+// ---------------------------------------------------------------------------------------------
+
+assert(MAX_APPEND_BYTES <= WAL_FLUSH_NOW_BYTES, "a single maximal append does not force a flush in a microtask");
+assert(WAL_FLUSH_NOW_BYTES < DEFAULT_MAX_UNFLUSHED_BYTES, "a buffer flushes at once well before writers wait on the unflushed cap");
+assert(0 < WAL_BATCH_MAX_SLABBED_BYTES && WAL_BATCH_MAX_SLABBED_BYTES <= WAL_BATCH_SLAB_BYTES, "a slabbed batch must fit in a slab");
+assert(GC_MIN_RESCHEDULE_MS <= DEFAULT_GC_INTERVAL_MS, "the GC's retry floor must not slow the default pacing");
+assert(MANIFEST_LIST_INTERVAL_MS < DEFAULT_GC_GRACE_MS, "a reader that lost track of the manifests lists them again before removed SSTs go");
+assert(DEFAULT_POLL_INTERVAL_MS <= MANIFEST_LIST_INTERVAL_MS, "manifest LISTs are rarer than the default poll");
+assert(
+  Number.isSafeInteger(MAX_INITIAL_BACKOFF_MS * 2 ** MAX_RESET_BACKOFF_DOUBLINGS),
+  "the reset backoff's power stays a safe integer before its cap applies",
+);
+assert(
+  1 < MAX_BACKOFF_DEADLINE_DIVISOR && MAX_BACKOFF_DEADLINE_DIVISOR <= INITIAL_BACKOFF_DEADLINE_DIVISOR,
+  "a backoff starts small and never waits the whole deadline",
+);
+assert(
+  MIN_WAL_SEGMENT_BYTES <= FIRST_WAL_SEGMENT_BYTES && FIRST_WAL_SEGMENT_BYTES <= DEFAULT_WAL_SEGMENT_BYTES,
+  "the first segment lies within the allowed segment sizes",
+);
+assert(FIRST_WAL_SEGMENT_BYTES * 2 ** MAX_WAL_SEGMENT_DOUBLINGS >= MAX_WAL_SEGMENT_BYTES, "segment growth reaches the largest segment size");
+assert(MAX_WAL_SEGMENT_BYTES <= MAX_WAL_FRAME_PAYLOAD_BYTES, "every frame a segment can hold is one a reader reads");
+assert(MAX_RECYCLABLE_WAL_SEGMENTS >= 1 && WAL_SEGMENT_ZERO_FILL_BYTES <= DEFAULT_WAL_SEGMENT_BYTES, "segment reuse and preallocation bounds");
+
+// ---------------------------------------------------------------------------------------------
+// Stores (store/*.ts)
+// ---------------------------------------------------------------------------------------------
+
+/** The longest key any store accepts, in UTF-8 bytes (S3's limit). */
+export const MAX_OBJECT_KEY_BYTES = 1024;
+
+/** NAME_MAX on Linux and macOS: a longer '/'-separated key segment could not be a LocalStore file name. */
+export const LOCAL_MAX_KEY_SEGMENT_BYTES = 255;
+
+/**
+ * Default `lockStaleMs` of LocalStore: a lock file older than this is abandoned even if its owner
+ * looks alive (pid reuse, another host, a hung process). 30 s is far past any live holder's stall
+ * between its lock check and its rename (normally microseconds).
+ */
+export const DEFAULT_LOCAL_LOCK_STALE_MS = 30_000;
+
+/** Default `lockWaitMs` of LocalStore: how long a write waits for another process's lock before it fails, retryably. */
+export const DEFAULT_LOCAL_LOCK_WAIT_MS = 40_000;
+
+/** Default `tempStaleMs` of LocalStore: temp files whose writer cannot be checked are swept once older than this. */
+export const DEFAULT_LOCAL_TEMP_STALE_MS = 60_000;
+
+/** Directories LocalStore remembers as durable (fsynced); past this the set is cleared, which costs only extra fsyncs. */
+export const MAX_KNOWN_DURABLE_DIRS = 10_000;
+
+/** Retries of a LocalStore link/rename that hit ENOENT because a directory vanished under it (a concurrent delete). */
+export const MAX_LOCAL_PLACE_RETRIES = 2;
+
+/** Backoff between polls of a held LocalStore lock, doubling from the first to the second. */
+export const LOCAL_LOCK_POLL_MIN_MS = 1;
+export const LOCAL_LOCK_POLL_MAX_MS = 50;
+
+/** Attempts at breaking a stale LocalStore lock: the second runs after clearing a stale break lock left by a crash. */
+export const LOCAL_LOCK_BREAK_ATTEMPTS = 2;
+
+/**
+ * Default `requestTimeoutMs` of S3Store: bound on one HTTP attempt until its response headers
+ * arrive, and on any idle gap while the body streams. 30 s is long enough for a 16 MiB object on
+ * a slow link, short enough that a hung connection ends within the store retry deadline.
+ */
+export const DEFAULT_S3_REQUEST_TIMEOUT_MS = 30_000;
+
+/** Default `maxAttempts` of S3Store: SDK attempts per request, retries of throttling, 5xx and network errors included. */
+export const DEFAULT_S3_MAX_ATTEMPTS = 3;
+
+/** How many times one S3 put sends its request when the outcome stays undecided (s3-store.ts). */
+export const MAX_S3_PUT_ROUNDS = 2;
+
+/** Characters of an S3 error message kept in durastream's error (enough to identify it, bounded for logs). */
+export const S3_ERROR_DETAIL_MAX_CHARS = 200;
+
+/** FaultyStore: the per-key attempt counters of each call kind remember this many keys, so long benchmarks keep a flat heap. */
+export const FAULTY_MAX_TRACKED_ATTEMPT_KEYS = 10_000;
+
+/** FaultyStore: entries per simulated list page (S3's page size); a list pays one latency per page. */
+export const FAULTY_LIST_PAGE_ENTRIES = 1000;
+
+/** FaultyStore: a log-normal latency draw is capped at this multiple of its p99, so one unlucky draw cannot stall a benchmark. */
+export const FAULTY_LATENCY_CAP_P99_MULTIPLE = 10;
+
+// ---------------------------------------------------------------------------------------------
+// How the store limits relate (checked at load)
+// ---------------------------------------------------------------------------------------------
+
+assert(LOCAL_MAX_KEY_SEGMENT_BYTES <= MAX_OBJECT_KEY_BYTES, "a key segment is part of a key");
+assert(DEFAULT_LOCAL_LOCK_STALE_MS < DEFAULT_LOCAL_LOCK_WAIT_MS, "a writer waits long enough for an abandoned lock to turn stale and be broken");
+assert(DEFAULT_LOCAL_LOCK_STALE_MS <= DEFAULT_LOCAL_TEMP_STALE_MS, "a temp file is not swept before the lock of the put that writes it would be broken");
+assert(LOCAL_LOCK_POLL_MIN_MS <= LOCAL_LOCK_POLL_MAX_MS && LOCAL_LOCK_POLL_MAX_MS < DEFAULT_LOCAL_LOCK_WAIT_MS, "a lock wait polls several times");
+assert(DEFAULT_S3_REQUEST_TIMEOUT_MS <= DEFAULT_STORE_RETRY_DEADLINE_MS, "a hung S3 request ends within the store retry deadline");
+assert(DEFAULT_S3_MAX_ATTEMPTS >= 1 && MAX_S3_PUT_ROUNDS >= 1 && LOCAL_LOCK_BREAK_ATTEMPTS >= 1, "every request is sent at least once");
+assert(FAULTY_LIST_PAGE_ENTRIES >= 1 && FAULTY_LATENCY_CAP_P99_MULTIPLE >= 1, "a FaultyStore list has pages and a latency cap at or past p99");

@@ -30,6 +30,8 @@ import {
   MIN_SST_BLOCK_BYTES,
   MIN_SST_BYTES,
   MIN_WAL_SEGMENT_BYTES,
+  INITIAL_BACKOFF_DEADLINE_DIVISOR,
+  MAX_BACKOFF_DEADLINE_DIVISOR,
 } from "../limits.js";
 import type { Clock } from "../util/clock.js";
 import type { RetryPolicy } from "./retrying-store.js";
@@ -161,8 +163,8 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     walSegmentBytes: int("walSegmentBytes", options.walSegmentBytes, DEFAULT_WAL_SEGMENT_BYTES, MIN_WAL_SEGMENT_BYTES, MAX_WAL_SEGMENT_BYTES),
     retry: {
       deadlineMs,
-      initialBackoffMs: Math.min(MAX_INITIAL_BACKOFF_MS, Math.max(1, deadlineMs / 20)),
-      maxBackoffMs: Math.min(MAX_RETRY_BACKOFF_MS, Math.max(1, deadlineMs / 4)),
+      initialBackoffMs: Math.min(MAX_INITIAL_BACKOFF_MS, Math.max(1, deadlineMs / INITIAL_BACKOFF_DEADLINE_DIVISOR)),
+      maxBackoffMs: Math.min(MAX_RETRY_BACKOFF_MS, Math.max(1, deadlineMs / MAX_BACKOFF_DEADLINE_DIVISOR)),
     },
   };
 }

@@ -56,7 +56,7 @@ import { emptyManifest } from "./manifest-format.js";
 import { WriterEpoch } from "./writer-epoch.js";
 import { probeCreateOnly } from "./store-probe.js";
 import { failpoint } from "../util/failpoints.js";
-import { CLOSE_FLUSH_MIN_WAL_IDS, MAX_FROZEN_MEMTABLES } from "../limits.js";
+import { CLOSE_FLUSH_MIN_WAL_IDS, MAX_FROZEN_MEMTABLES, MAX_RESET_BACKOFF_DOUBLINGS } from "../limits.js";
 import { EngineMetricsRecorder, type EngineMetrics } from "./engine-metrics.js";
 
 export type { EngineOptions } from "./engine-options.js";
@@ -756,7 +756,7 @@ export class Engine {
     const sinceRecoveredMs = this.clock.elapsedMs() - this.#lastRecoveredMs;
     this.#quickResets = sinceRecoveredMs < maxBackoffMs ? this.#quickResets + 1 : 0;
     if (this.#quickResets > 0) {
-      const waitMs = Math.min(maxBackoffMs, backoffMs * 2 ** Math.min(this.#quickResets, 16));
+      const waitMs = Math.min(maxBackoffMs, backoffMs * 2 ** Math.min(this.#quickResets, MAX_RESET_BACKOFF_DOUBLINGS));
       await this.clock.sleep(waitMs, this.#closeController.signal).catch(() => undefined);
     }
     while (this.#state === "recovering") {

@@ -6,6 +6,7 @@
  * newest version with `seq <= durableSeq`; a tombstone (value null) or an expired version
  * hides every older version of its key.
  */
+import { KEY_JS_COMPARE_MAX_BYTES } from "../limits.js";
 
 export interface Entry {
   /** The user key (raw bytes). Never empty. */
@@ -18,12 +19,9 @@ export interface Entry {
   expireAtMs: number;
 }
 
-/** Keys up to this length are compared in JS: cheaper than a native call for short keys. */
-const JS_COMPARE_MAX_BYTES = 64;
-
 /** Byte-wise comparison of two keys (memcmp order). Hot: every memtable insert and merge step. */
 export function compareKeys(a: Uint8Array, b: Uint8Array): number {
-  if (a.length > JS_COMPARE_MAX_BYTES || b.length > JS_COMPARE_MAX_BYTES) return Buffer.compare(a, b);
+  if (a.length > KEY_JS_COMPARE_MAX_BYTES || b.length > KEY_JS_COMPARE_MAX_BYTES) return Buffer.compare(a, b);
   const n = a.length < b.length ? a.length : b.length;
   for (let i = 0; i < n; i++) {
     const d = a[i]! - b[i]!;

@@ -21,13 +21,7 @@ import { mayBeWalFence } from "./wal-format.js";
 import type { WalDirectory } from "./wal-files.js";
 import type { WriterEpoch } from "./writer-epoch.js";
 import type { ResolvedEngineOptions } from "./engine-options.js";
-
-/**
- * The shortest wait before retrying SSTs that a pass could not delete although their grace period
- * had passed (pinned by a scan, or a failed delete): with gcIntervalMs 0 a timer of 0 would
- * retry every millisecond for as long as a scan runs.
- */
-const GC_MIN_RESCHEDULE_MS = 10;
+import { GC_MIN_RESCHEDULE_MS } from "../limits.js";
 
 /** The options a collector reads: its pacing, the grace period and how many manifests it keeps. */
 export type GcOptions = Pick<ResolvedEngineOptions, "readOnly" | "gcIntervalMs" | "gcGraceMs" | "manifestsKept">;

@@ -9,14 +9,12 @@ import { NotFoundError, PreconditionFailedError, StorageError } from "../errors.
 import type { ObjectStore } from "../store/object-store.js";
 import { decodeManifest, encodeManifest, type Manifest } from "./manifest-format.js";
 import { MANIFEST_PREFIX, manifestKey, parseId } from "./paths.js";
+import { MANIFEST_READ_LIST_RACES } from "../limits.js";
 
 export interface StoredManifest {
   id: number;
   manifest: Manifest;
 }
-
-/** How often a read retries when a listed manifest vanished (GC raced it) before giving up. */
-const MAX_LIST_RACES = 8;
 
 export class ManifestConflictError extends Error {
   constructor(readonly id: number) {
@@ -36,7 +34,7 @@ export async function listManifestIds(store: ObjectStore): Promise<number[]> {
 
 /** The newest manifest, or undefined for an empty store. */
 export async function readLatestManifest(store: ObjectStore): Promise<StoredManifest | undefined> {
-  for (let race = 0; race < MAX_LIST_RACES; race++) {
+  for (let race = 0; race < MANIFEST_READ_LIST_RACES; race++) {
     const ids = await listManifestIds(store);
     const id = ids[ids.length - 1];
     if (id === undefined) return undefined;

@@ -5,7 +5,7 @@
  *   ready ──> active (frames appended at `offsetBytes`) ──> full: the next ready one becomes active
  *   retired (every frame at or below the manifest's replay point) ──rename──> seg-<new gen> (reuse)
  *
- * Segments grow from FIRST_SEGMENT_BYTES, doubling, up to `segmentBytes` (a frame larger than
+ * Segments grow from FIRST_WAL_SEGMENT_BYTES, doubling, up to `segmentBytes` (a frame larger than
  * that gets a segment of its own size). One segment is always being prepared ahead of the active one, in the background, so that a
  * flush never waits for zeros or a directory fsync: it writes into blocks that already exist and
  * calls fdatasync, which then has no metadata to commit. Only this epoch's own segments are
@@ -16,13 +16,7 @@ import { InternalError, assert } from "../errors.js";
 import { ackName, encodeAck, generationOf, segmentName, spareName, SEGMENT_INDEX_LIMIT } from "./segment-format.js";
 import type { WalDirectory, WalFile } from "./wal-files.js";
 import { publishTakeover } from "./segment-recovery.js";
-
-/** Zeros are written in pieces of this size while a segment is preallocated. */
-const ZERO_FILL_PIECE_BYTES = 1024 * 1024;
-/** The first segment of an epoch has this size; each next one doubles, up to `segmentBytes`. */
-export const FIRST_SEGMENT_BYTES = 1024 * 1024;
-/** Retired segments kept for reuse; more are unlinked. */
-export const MAX_RECYCLABLE_SEGMENTS = 2;
+import { FIRST_WAL_SEGMENT_BYTES, MAX_RECYCLABLE_WAL_SEGMENTS, MAX_WAL_SEGMENT_DOUBLINGS, WAL_SEGMENT_ZERO_FILL_BYTES } from "../limits.js";
 
 export interface OpenSegment {
   readonly name: string;
@@ -62,7 +56,7 @@ export class SegmentSet {
   prepareNext(): void {
     if (this.#ready !== undefined || this.#closed) return;
     // Small first segments keep an open cheap (an idle log never zero-fills a full segment).
-    const sizeBytes = Math.min(this.segmentBytes, FIRST_SEGMENT_BYTES * 2 ** Math.min(this.#nextIndex, 20));
+    const sizeBytes = Math.min(this.segmentBytes, FIRST_WAL_SEGMENT_BYTES * 2 ** Math.min(this.#nextIndex, MAX_WAL_SEGMENT_DOUBLINGS));
     const ready = this.#prepare(sizeBytes);
     ready.catch(() => undefined); // awaited by `nextSegment`; a failure there fails the flush
     this.#ready = ready;
@@ -77,7 +71,7 @@ export class SegmentSet {
     if (segment.sizeBytes < minBytes) {
       // A frame larger than the prepared segment: one of its own size; the prepared one waits.
       this.#ready = Promise.resolve(segment);
-      segment = await this.#prepare(Math.ceil(minBytes / ZERO_FILL_PIECE_BYTES) * ZERO_FILL_PIECE_BYTES);
+      segment = await this.#prepare(Math.ceil(minBytes / WAL_SEGMENT_ZERO_FILL_BYTES) * WAL_SEGMENT_ZERO_FILL_BYTES);
     }
     this.#used.push(segment);
     this.prepareNext();
@@ -131,7 +125,7 @@ export class SegmentSet {
   async retireThrough(replayAfterWalId: number): Promise<void> {
     while (this.#used.length > 1 && this.#used[0]!.lastWalId <= replayAfterWalId && !this.#closed) {
       const segment = this.#used.shift()!;
-      if (this.#recyclable.length < MAX_RECYCLABLE_SEGMENTS) {
+      if (this.#recyclable.length < MAX_RECYCLABLE_WAL_SEGMENTS) {
         this.#recyclable.push(segment);
       } else {
         await segment.file.close().catch(() => undefined);
@@ -179,7 +173,7 @@ export class SegmentSet {
 }
 
 async function zeroFill(file: WalFile, sizeBytes: number): Promise<void> {
-  const zeros = new Uint8Array(Math.min(ZERO_FILL_PIECE_BYTES, sizeBytes));
+  const zeros = new Uint8Array(Math.min(WAL_SEGMENT_ZERO_FILL_BYTES, sizeBytes));
   for (let at = 0; at < sizeBytes; at += zeros.length) {
     await file.write(at + zeros.length <= sizeBytes ? zeros : zeros.subarray(0, sizeBytes - at), at);
   }

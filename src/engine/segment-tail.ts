@@ -30,11 +30,7 @@ import {
 } from "./segment-format.js";
 import type { WalDirectory, WalFile } from "./wal-files.js";
 import type { WalBatch } from "./wal-format.js";
-
-/** A frame header claiming a larger payload is not read (no frame is that large: segment-set.ts). */
-const MAX_FRAME_PAYLOAD_BYTES = 1024 * 1024 * 1024;
-/** Attempts at reading an ack file that a concurrent rewrite tore. */
-const ACK_READ_ATTEMPTS = 8;
+import { MAX_WAL_FRAME_PAYLOAD_BYTES, WAL_ACK_READ_ATTEMPTS } from "../limits.js";
 
 interface Cursor {
   name: string;
@@ -143,7 +139,7 @@ export class SegmentTail {
       const file = await this.#dir.openFile(name);
       if (file === undefined) continue;
       try {
-        for (let attempt = 0; attempt < ACK_READ_ATTEMPTS; attempt++) {
+        for (let attempt = 0; attempt < WAL_ACK_READ_ATTEMPTS; attempt++) {
           const record = decodeAck(await file.read(0, 64));
           if (record !== undefined) {
             acks.set(epoch, record);
@@ -178,7 +174,7 @@ async function readFrameAt(file: WalFile, offsetBytes: number, generation: numbe
   // Check the magic and generation before reading a payload whose length may be garbage.
   if (!view.subarray(0, 4).equals(SEGMENT_FRAME_MAGIC) || view.readBigUInt64BE(4) !== BigInt(generation)) return undefined;
   const payloadBytes = view.readUInt32BE(FRAME_HEADER_BYTES - 4);
-  if (payloadBytes > MAX_FRAME_PAYLOAD_BYTES) return undefined;
+  if (payloadBytes > MAX_WAL_FRAME_PAYLOAD_BYTES) return undefined;
   const frameBytes = FRAME_HEADER_BYTES + payloadBytes + FRAME_CHECKSUM_BYTES;
   const bytes = await file.read(offsetBytes, frameBytes);
   const frame = decodeFrameAt(bytes, 0, generation, name);

@@ -19,7 +19,8 @@
 import { FencedError, StorageError, assert } from "../errors.js";
 import { encodeFrame, FRAME_CHECKSUM_BYTES, FRAME_HEADER_BYTES, sealName } from "./segment-format.js";
 import type { OpenSegment, SegmentSet } from "./segment-set.js";
-import { GroupCommitWriter, WAL_FLUSH_NOW_BYTES, type GroupCommitHooks, type WalGroup } from "./wal-group-commit.js";
+import { GroupCommitWriter, type GroupCommitHooks, type WalGroup } from "./wal-group-commit.js";
+import { WAL_FLUSH_NOW_BYTES } from "../limits.js";
 
 export interface SegmentWalWriterOptions extends GroupCommitHooks {
   segments: SegmentSet;

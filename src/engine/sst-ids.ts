@@ -14,12 +14,7 @@ import { PreconditionFailedError, StorageError } from "../errors.js";
 import type { ObjectStore } from "../store/object-store.js";
 import type { SstHandle } from "./manifest-format.js";
 import { SST_PREFIX, parseId, sstKey } from "./paths.js";
-
-/**
- * Create-only PUTs tried for one SST. Each taken id makes the writer skip past every SST that
- * exists (a LIST), so only a writer racing us id for id could exhaust them.
- */
-const MAX_SST_ID_ATTEMPTS = 8;
+import { MAX_SST_ID_ATTEMPTS } from "../limits.js";
 
 /** The lowest id above `fromId - 1` that is free and above every SST id that exists. */
 export async function firstFreeSstId(store: ObjectStore, fromId: number): Promise<number> {

@@ -27,17 +27,7 @@ import { listManifestIds, readLatestManifest, type StoredManifest } from "./mani
 import { manifestKey, walKey } from "./paths.js";
 import { decodeWalObject, type WalBatch } from "./wal-format.js";
 import type { SegmentTail } from "./segment-tail.js";
-
-/** WAL objects one poll applies at most before yielding to readers (the rest come next poll). */
-const MAX_WAL_OBJECTS_PER_POLL = 256;
-
-/**
- * While polls find neither the next WAL object nor the next manifest, the follower LISTs the
- * manifests at most this often: the writer's GC may have deleted the next manifest id already
- * (it keeps only a few), and probing ids alone would then never find the newest one. A LIST
- * costs as much as 12 GETs on S3, so it runs on a timer, not every few polls.
- */
-export const MANIFEST_LIST_INTERVAL_MS = 5_000;
+import { FOLLOWER_MAX_WAL_OBJECTS_PER_POLL, MANIFEST_LIST_INTERVAL_MS } from "../limits.js";
 
 export interface FollowerTarget {
   /** The seq of the last batch applied (every seq up to it is visible). */
@@ -81,7 +71,7 @@ export class WalFollower {
   /** Catches up once (at open), then keeps polling every pollIntervalMs. */
   async start(): Promise<void> {
     while (await this.pollOnce()) {
-      // A poll stops after MAX_WAL_OBJECTS_PER_POLL objects; at open, catch up completely.
+      // A poll stops after FOLLOWER_MAX_WAL_OBJECTS_PER_POLL objects; at open, catch up completely.
     }
     this.#schedule();
   }
@@ -135,7 +125,7 @@ export class WalFollower {
     this.polls++;
     // Only on a local disk with a segment WAL: objects vanish under GC, which is cue enough.
     if (this.segments !== undefined && this.target.wantsNewerManifest) await this.#adoptNewerManifest();
-    for (let applied = 0; applied < MAX_WAL_OBJECTS_PER_POLL; applied++) {
+    for (let applied = 0; applied < FOLLOWER_MAX_WAL_OBJECTS_PER_POLL; applied++) {
       if (this.#stopped) return false;
       const bytes = await this.#get(walKey(this.#nextWalId));
       if (bytes === undefined) {

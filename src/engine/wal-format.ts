@@ -38,6 +38,7 @@ import { CorruptionError, assert } from "../errors.js";
 import { ByteReader, ByteWriter, DecodeError, writeU32, writeU64 } from "../util/bytes.js";
 import { SlabAllocator } from "../util/slab.js";
 import { checksum64 } from "../util/checksum.js";
+import { WAL_BATCH_MAX_SLABBED_BYTES, WAL_BATCH_SLAB_BYTES } from "../limits.js";
 
 export const WAL_MAGIC = Buffer.from("DSWL", "latin1");
 export const WAL_FORMAT_VERSION = 1;
@@ -72,8 +73,8 @@ export interface WalBatch {
 const OP_PUT = 1;
 const OP_DELETE = 2;
 
-/** Where encoded batches are made: 256 KiB slabs, batches up to 64 KiB (a larger one gets its own buffer). */
-const batchSlabs = new SlabAllocator({ slabBytes: 256 * 1024, maxSlabbedBytes: 64 * 1024 });
+/** Where encoded batches are made: slabs of WAL_BATCH_SLAB_BYTES; a batch past WAL_BATCH_MAX_SLABBED_BYTES gets its own buffer. */
+const batchSlabs = new SlabAllocator({ slabBytes: WAL_BATCH_SLAB_BYTES, maxSlabbedBytes: WAL_BATCH_MAX_SLABBED_BYTES });
 
 /** Bytes `encodeBatch` writes for `ops`: seq and op count, then per op its kind, key and (put) expiry and value. */
 function batchBytes(ops: readonly WriteOp[]): number {

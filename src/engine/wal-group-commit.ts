@@ -20,12 +20,6 @@ import type { Clock } from "../util/clock.js";
 import { failpoint } from "../util/failpoints.js";
 import type { WalFlush, WalSink } from "./wal.js";
 
-/**
- * A buffer this large is flushed in a microtask right after the current one, instead of after
- * the current event-loop turn: a producer that never yields (a loop of promise continuations)
- * would otherwise starve the flush and nothing would ever become durable.
- */
-export const WAL_FLUSH_NOW_BYTES = 1024 * 1024;
 
 /** What one flush takes from the buffer. */
 export interface WalGroup {

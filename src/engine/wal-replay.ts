@@ -11,9 +11,7 @@ import { CorruptionError, NotFoundError } from "../errors.js";
 import type { ObjectStore } from "../store/object-store.js";
 import { walKey } from "./paths.js";
 import { decodeWalObject, type WalBatch } from "./wal-format.js";
-
-/** WAL objects fetched ahead of the one being applied. */
-const REPLAY_PREFETCH_OBJECTS = 4;
+import { REPLAY_PREFETCH_WAL_OBJECTS } from "../limits.js";
 
 export interface ReplayedWal {
   walId: number;
@@ -35,7 +33,7 @@ export async function* replayWal(
   const fetches: Promise<Uint8Array | undefined>[] = [];
   let nextToFetch = range.afterWalId + 1;
   const fetchMore = () => {
-    while (nextToFetch < range.beforeWalId && fetches.length < REPLAY_PREFETCH_OBJECTS) {
+    while (nextToFetch < range.beforeWalId && fetches.length < REPLAY_PREFETCH_WAL_OBJECTS) {
       const key = walKey(nextToFetch++);
       const fetch = store.get(key).catch((error: unknown) => {
         if (error instanceof NotFoundError) return undefined;

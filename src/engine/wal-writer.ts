@@ -24,7 +24,8 @@ import type { ObjectStore } from "../store/object-store.js";
 import type { TimerHandle } from "../util/clock.js";
 import { walKey } from "./paths.js";
 import { encodeWalObject } from "./wal-format.js";
-import { GroupCommitWriter, WAL_FLUSH_NOW_BYTES, type GroupCommitHooks, type WalGroup } from "./wal-group-commit.js";
+import { GroupCommitWriter, type GroupCommitHooks, type WalGroup } from "./wal-group-commit.js";
+import { WAL_FLUSH_NOW_BYTES } from "../limits.js";
 
 export type { WalFlush } from "./wal.js";
 

@@ -31,6 +31,7 @@ import { StorageError, ValidationError } from "../errors.js";
 import { systemClock, type Clock } from "../util/clock.js";
 import { systemRandom, type Random } from "../util/random.js";
 import type { ByteRange, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutCondition, PutResult } from "./object-store.js";
+import { FAULTY_LATENCY_CAP_P99_MULTIPLE, FAULTY_LIST_PAGE_ENTRIES, FAULTY_MAX_TRACKED_ATTEMPT_KEYS } from "../limits.js";
 
 /** The ObjectStore methods, as a FaultyStore counts and matches them. */
 export type StoreCallKind = "get" | "head" | "put" | "delete" | "list";
@@ -46,7 +47,7 @@ export interface StoreCall {
   readonly callNumber: number;
   /**
    * 1-based: calls of this kind to this key since construction or `reset()`, so a retry of the
-   * same put is attempt 2. Only the MAX_TRACKED_ATTEMPT_KEYS most recent keys per kind are
+   * same put is attempt 2. Only the FAULTY_MAX_TRACKED_ATTEMPT_KEYS most recent keys per kind are
    * remembered; a key not called for that long starts again at 1.
    */
   readonly attempt: number;
@@ -55,9 +56,6 @@ export interface StoreCall {
   /** For `put`: its condition, if any. */
   readonly condition?: PutCondition;
 }
-
-/** Bound on the per-key attempt counters of each kind, so long benchmarks keep a flat heap. */
-export const MAX_TRACKED_ATTEMPT_KEYS = 10_000;
 
 // ---------------------------------------------------------------------------------------------
 // Latency
@@ -84,9 +82,6 @@ export type Latency =
 /** Latency per call kind; a kind left out has none. `list` pays it once per page of 1000 entries. */
 export type LatencyModel = Partial<Record<StoreCallKind, Latency>>;
 
-/** Entries per simulated list page (S3's page size): a list pays one latency per page. */
-export const LIST_PAGE_ENTRIES = 1000;
-const DEFAULT_LATENCY_CAP_P99_MULTIPLE = 10;
 /** The standard normal's 99th percentile: p99 = median * exp(Z_99 * sigma) for a log-normal. */
 const Z_99 = 2.3263478740408408;
 
@@ -145,7 +140,7 @@ export function sampleLatencyMs(latency: Latency | undefined, random: Random): n
   // Box-Muller; 1 - next() is in (0, 1], so the logarithm is finite.
   const radius = Math.sqrt(-2 * Math.log(1 - random.next()));
   const normal = radius * Math.cos(2 * Math.PI * random.next());
-  const capMs = latency.maxMs ?? latency.p99Ms * DEFAULT_LATENCY_CAP_P99_MULTIPLE;
+  const capMs = latency.maxMs ?? latency.p99Ms * FAULTY_LATENCY_CAP_P99_MULTIPLE;
   return Math.round(Math.min(capMs, latency.medianMs * Math.exp(sigma * normal)));
 }
 
@@ -442,7 +437,7 @@ export class FaultyStore implements ObjectStore {
     const pages = this.#inner.list(prefix, options)[Symbol.asyncIterator]();
     try {
       for (let inPage = 0; ; inPage++) {
-        if (inPage === LIST_PAGE_ENTRIES) {
+        if (inPage === FAULTY_LIST_PAGE_ENTRIES) {
           await this.#travel(call);
           inPage = 0;
         }
@@ -477,7 +472,7 @@ export class FaultyStore implements ObjectStore {
     // Delete and re-insert so the Map's order is least recently called first.
     perKey.delete(key);
     perKey.set(key, attempt);
-    if (perKey.size > MAX_TRACKED_ATTEMPT_KEYS) perKey.delete(perKey.keys().next().value as string);
+    if (perKey.size > FAULTY_MAX_TRACKED_ATTEMPT_KEYS) perKey.delete(perKey.keys().next().value as string);
     return attempt;
   }
 

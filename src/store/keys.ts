@@ -5,7 +5,8 @@
  * store may add rules of its own (LocalStore refuses keys that would escape its root).
  */
 import { InvalidKeyError, InvalidRangeError, ValidationError } from "../errors.js";
-import { MAX_OBJECT_KEY_BYTES, type ByteRange } from "./object-store.js";
+import type { ByteRange } from "./object-store.js";
+import { MAX_OBJECT_KEY_BYTES } from "../limits.js";
 
 export function checkKey(key: string): void {
   if (typeof key !== "string" || key.length === 0) throw new InvalidKeyError(String(key), "keys must be non-empty strings");

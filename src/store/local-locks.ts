@@ -28,10 +28,7 @@ import { StorageError } from "../errors.js";
 import { checksum32, checksum64 } from "../util/checksum.js";
 import type { Clock } from "../util/clock.js";
 import type { Random } from "../util/random.js";
-
-/** Backoff between polls of a held lock, doubling from the first to the second. */
-const LOCK_POLL_MIN_MS = 1;
-const LOCK_POLL_MAX_MS = 50;
+import { LOCAL_LOCK_BREAK_ATTEMPTS, LOCAL_LOCK_POLL_MAX_MS, LOCAL_LOCK_POLL_MIN_MS } from "../limits.js";
 
 export const HOST = hostname();
 /** The host part of the names of temp files, drafts and graves ("<hostTag>-<pid>-<random>"). */
@@ -113,7 +110,7 @@ export class LocalKeyLocks {
 
   async #acquire(key: string, lockPath: string): Promise<string> {
     const deadline = this.#timers.elapsedMs() + this.#waitMs;
-    let pauseMs = LOCK_POLL_MIN_MS;
+    let pauseMs = LOCAL_LOCK_POLL_MIN_MS;
     for (;;) {
       const token = await this.#tryCreateLock(lockPath);
       if (token !== undefined) return token;
@@ -125,7 +122,7 @@ export class LocalKeyLocks {
       if (state.kind === "stale" && (await this.#breakStaleLock(lockPath))) continue;
       // Live, or stale while another process is breaking it.
       await this.#timers.sleep(pauseMs * (0.5 + this.#random.next()));
-      pauseMs = Math.min(pauseMs * 2, LOCK_POLL_MAX_MS);
+      pauseMs = Math.min(pauseMs * 2, LOCAL_LOCK_POLL_MAX_MS);
     }
   }
 
@@ -190,7 +187,7 @@ export class LocalKeyLocks {
   /** Breaks `lockPath` if it is still stale, holding `<lock>.break` meanwhile. True if broken. */
   async #breakStaleLock(lockPath: string): Promise<boolean> {
     const breakPath = `${lockPath}.break`;
-    for (let attempt = 0; attempt < 2; attempt++) {
+    for (let attempt = 0; attempt < LOCAL_LOCK_BREAK_ATTEMPTS; attempt++) {
       const breakToken = await this.#tryCreateLock(breakPath);
       if (breakToken === undefined) {
         // Someone else is breaking it, or crashed while doing so: then clear the stale break

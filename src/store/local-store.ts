@@ -70,21 +70,12 @@ import { systemRandom, type Random } from "../util/random.js";
 import { HOST_TAG, LocalKeyLocks, errnoOf, isPidAlive, namesIn } from "./local-locks.js";
 import { checkKey, compareKeys, resolveRange } from "./keys.js";
 import type { ByteRange, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutCondition, PutResult } from "./object-store.js";
+import { DEFAULT_LOCAL_LOCK_STALE_MS, DEFAULT_LOCAL_LOCK_WAIT_MS, DEFAULT_LOCAL_TEMP_STALE_MS, LOCAL_MAX_KEY_SEGMENT_BYTES, MAX_KNOWN_DURABLE_DIRS, MAX_LOCAL_PLACE_RETRIES } from "../limits.js";
 
 /** Every root entry starting with this is LocalStore's own; keys may not start with it. */
 export const LOCAL_RESERVED_PREFIX = ".durastream-";
 export const LOCAL_TEMP_DIR = `${LOCAL_RESERVED_PREFIX}tmp`;
 export const LOCAL_LOCK_DIR = `${LOCAL_RESERVED_PREFIX}locks`;
-
-/** NAME_MAX on Linux and macOS: a longer segment could not be a file name. */
-const MAX_SEGMENT_BYTES = 255;
-const DEFAULT_LOCK_STALE_MS = 30_000;
-const DEFAULT_LOCK_WAIT_MS = 40_000;
-const DEFAULT_TEMP_STALE_MS = 60_000;
-/** Directories remembered as durable; past this the set is cleared (costs only extra fsyncs). */
-const MAX_KNOWN_DURABLE_DIRS = 10_000;
-/** Retries of a link/rename that hit ENOENT because a directory vanished under it. */
-const MAX_PLACE_RETRIES = 2;
 
 /** Options of `new LocalStore(root, options)`: lock and leftover timing. */
 export interface LocalStoreOptions {
@@ -149,7 +140,7 @@ export class LocalStore implements ObjectStore {
     this.root = path.resolve(root);
     this.localRoot = this.root;
     this.description = `file://${this.root}`;
-    this.#tempStaleMs = positiveMs("tempStaleMs", options.tempStaleMs, DEFAULT_TEMP_STALE_MS);
+    this.#tempStaleMs = positiveMs("tempStaleMs", options.tempStaleMs, DEFAULT_LOCAL_TEMP_STALE_MS);
     const clock = options.clock ?? systemClock;
     const timers = typeof clock === "function" ? systemClock : clock;
     this.#clock = typeof clock === "function" ? clock : () => clock.nowMs();
@@ -159,8 +150,8 @@ export class LocalStore implements ObjectStore {
     this.#locks = new LocalKeyLocks({
       dir: lockDir,
       prepareDir: () => this.#prepareDir(lockDir),
-      staleMs: positiveMs("lockStaleMs", options.lockStaleMs, DEFAULT_LOCK_STALE_MS),
-      waitMs: positiveMs("lockWaitMs", options.lockWaitMs, DEFAULT_LOCK_WAIT_MS),
+      staleMs: positiveMs("lockStaleMs", options.lockStaleMs, DEFAULT_LOCAL_LOCK_STALE_MS),
+      waitMs: positiveMs("lockWaitMs", options.lockWaitMs, DEFAULT_LOCAL_LOCK_WAIT_MS),
       wallMs: this.#clock,
       timers,
       random: this.#random,
@@ -370,7 +361,7 @@ export class LocalStore implements ObjectStore {
       } catch (error) {
         if (error instanceof DurastreamError) throw error;
         const code = errnoOf(error);
-        if (code === "ENOENT" && attempt < MAX_PLACE_RETRIES) {
+        if (code === "ENOENT" && attempt < MAX_LOCAL_PLACE_RETRIES) {
           // A directory on the path vanished (removed outside durastream), or the temp file did;
           // forget what we knew and try again. A missing temp file fails again and surfaces.
           this.#knownDurableDirs.clear();
@@ -547,8 +538,8 @@ export function keySegments(root: string, key: string): string[] {
   for (const segment of segments) {
     if (segment === "") throw invalid("LocalStore keys must not have empty segments ('//' or a trailing '/')");
     if (segment === "." || segment === "..") throw invalid("LocalStore keys must not have '.' or '..' segments");
-    if (Buffer.byteLength(segment, "utf8") > MAX_SEGMENT_BYTES) {
-      throw invalid(`each '/'-separated segment must be at most ${MAX_SEGMENT_BYTES} UTF-8 bytes`);
+    if (Buffer.byteLength(segment, "utf8") > LOCAL_MAX_KEY_SEGMENT_BYTES) {
+      throw invalid(`each '/'-separated segment must be at most ${LOCAL_MAX_KEY_SEGMENT_BYTES} UTF-8 bytes`);
     }
   }
   if (segments[0]?.startsWith(LOCAL_RESERVED_PREFIX)) {
@@ -585,7 +576,7 @@ function listStart(prefix: string): { dirSegments: string[]; namePrefix: string 
       segment !== "" &&
       segment !== "." &&
       segment !== ".." &&
-      Buffer.byteLength(segment, "utf8") <= MAX_SEGMENT_BYTES &&
+      Buffer.byteLength(segment, "utf8") <= LOCAL_MAX_KEY_SEGMENT_BYTES &&
       !(i === 0 && segment.startsWith(LOCAL_RESERVED_PREFIX)),
   );
   return valid ? { dirSegments, namePrefix } : undefined;

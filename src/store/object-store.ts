@@ -21,6 +21,7 @@
  *   - Read-after-write: once a put or delete resolved, every later call sees it.
  *   - Etags are opaque strings; two puts of identical bytes may share an etag (as on S3).
  */
+export { MAX_OBJECT_KEY_BYTES } from "../limits.js";
 
 export interface ByteRange {
   /** First byte to read. */
@@ -104,5 +105,3 @@ export interface ObjectStore {
   readonly preferredFlushIntervalMs?: number | undefined;
 }
 
-/** The longest key any store accepts, in UTF-8 bytes (S3's limit). */
-export const MAX_OBJECT_KEY_BYTES = 1024;

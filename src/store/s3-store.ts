@@ -39,10 +39,8 @@ import {
   StorageError,
   ValidationError,
 } from "../errors.js";
-import { DEFAULT_S3_FLUSH_INTERVAL_MS } from "../limits.js";
 import { checkKey, checkRangeShape } from "./keys.js";
 import {
-  MAX_OBJECT_KEY_BYTES,
   type ByteRange,
   type ListEntry,
   type ListOptions,
@@ -51,6 +49,7 @@ import {
   type PutCondition,
   type PutResult,
 } from "./object-store.js";
+import { DEFAULT_S3_FLUSH_INTERVAL_MS, DEFAULT_S3_MAX_ATTEMPTS, DEFAULT_S3_REQUEST_TIMEOUT_MS, MAX_S3_PUT_ROUNDS, MAX_OBJECT_KEY_BYTES, S3_ERROR_DETAIL_MAX_CHARS } from "../limits.js";
 
 /** Options of `new S3Store(options)`. */
 export interface S3StoreOptions {
@@ -85,10 +84,6 @@ export interface S3StoreOptions {
   maxAttempts?: number;
 }
 
-const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
-const DEFAULT_MAX_ATTEMPTS = 3;
-/** How many times one put sends its request when the outcome stays undecided (see header). */
-const MAX_PUT_ROUNDS = 2;
 /** Metadata key of the put-id; S3 sends it as the header x-amz-meta-durastream-put-id. */
 const PUT_ID_METADATA_KEY = "durastream-put-id";
 
@@ -153,7 +148,7 @@ export class S3Store implements ObjectStore {
     const putId = randomUUID();
     let lastDetail = "";
     let lastCause: unknown;
-    for (let round = 1; round <= MAX_PUT_ROUNDS; round++) {
+    for (let round = 1; round <= MAX_S3_PUT_ROUNDS; round++) {
       const result = await this.#putRound({ key, fullKey, body, condition, putId, round });
       if (result.kind === "written") return { etag: result.etag };
       if (result.kind === "failed") throw result.error;
@@ -164,7 +159,7 @@ export class S3Store implements ObjectStore {
       lastCause = result.cause;
     }
     throw new StorageError(
-      `put of ${JSON.stringify(key)} in ${this.description} has an unknown outcome after ${MAX_PUT_ROUNDS} tries ` +
+      `put of ${JSON.stringify(key)} in ${this.description} has an unknown outcome after ${MAX_S3_PUT_ROUNDS} tries ` +
         `(${describeError(lastCause)}; ${lastDetail}); read the key to find out whether it was written`,
       { retryable: true, outcome: "unknown", cause: lastCause },
     );
@@ -418,9 +413,9 @@ function loadSdk(): Promise<S3Sdk> {
 
 async function createClient(options: S3StoreOptions): Promise<S3Client> {
   const { S3Client } = await loadSdk();
-  const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const timeoutMs = options.requestTimeoutMs ?? DEFAULT_S3_REQUEST_TIMEOUT_MS;
   const config: S3ClientConfig = {
-    maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+    maxAttempts: options.maxAttempts ?? DEFAULT_S3_MAX_ATTEMPTS,
     forcePathStyle: options.forcePathStyle ?? false,
     // requestTimeout only throws with throwOnRequestTimeout; socketTimeout bounds a stalled body.
     requestHandler: {
@@ -548,6 +543,6 @@ function describeError(error: unknown): string {
   if (error instanceof DurastreamError) return error.message;
   const status = statusOf(error);
   const message = (error as SdkErrorShape | undefined)?.message;
-  const text = typeof message === "string" && message.length > 0 ? `: ${message.slice(0, 200)}` : "";
+  const text = typeof message === "string" && message.length > 0 ? `: ${message.slice(0, S3_ERROR_DETAIL_MAX_CHARS)}` : "";
   return `${errorName(error)}${status === undefined ? "" : ` (HTTP ${status})`}${text}`;
 }

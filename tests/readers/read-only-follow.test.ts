@@ -15,7 +15,7 @@
  * recreated) stream and a trim, each arriving as a WAL batch or only through a manifest; memory
  * over a long run; store requests per idle poll.
  */
-import { MANIFEST_LIST_INTERVAL_MS } from "../../src/engine/wal-follower.js";
+import { MANIFEST_LIST_INTERVAL_MS } from "../../src/limits.js";
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ManualClock, MemoryStore, openLog, type Log, type LogOptions, type ReadRecord, type ReadSession, type Stream } from "../../src/index.js";

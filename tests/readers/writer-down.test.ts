@@ -11,7 +11,7 @@
  *   - In process on a MemoryStore and a ManualClock: the first writer closed cleanly, or was
  *     left open and quiet (a writer process that hangs), before the reader opened.
  */
-import { MANIFEST_LIST_INTERVAL_MS } from "../../src/engine/wal-follower.js";
+import { MANIFEST_LIST_INTERVAL_MS } from "../../src/limits.js";
 import assert from "node:assert/strict";
 import path from "node:path";
 import { describe, it } from "node:test";

@@ -9,10 +9,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { DurastreamError, StorageError } from "../../src/errors.js";
+import { FAULTY_LIST_PAGE_ENTRIES, FAULTY_MAX_TRACKED_ATTEMPT_KEYS } from "../../src/limits.js";
 import {
   FaultyStore,
-  LIST_PAGE_ENTRIES,
-  MAX_TRACKED_ATTEMPT_KEYS,
   S3_EXPRESS_LATENCY,
   S3_STANDARD_LATENCY,
   sampleLatencyMs,
@@ -379,7 +378,7 @@ describe("FaultyStore: failWhen", () => {
     await assert.rejects(store.put("wal/2", new Uint8Array(0), { ifNoneMatch: "*" }), { code: "storage" });
   });
 
-  it("forgets attempts of keys not called among the most recent MAX_TRACKED_ATTEMPT_KEYS", async () => {
+  it("forgets attempts of keys not called among the most recent FAULTY_MAX_TRACKED_ATTEMPT_KEYS", async () => {
     const { store } = setup();
     const attempts: number[] = [];
     store.failWhen((call) => {
@@ -388,7 +387,7 @@ describe("FaultyStore: failWhen", () => {
     });
     await store.delete("first");
     await store.delete("first");
-    for (let i = 0; i < MAX_TRACKED_ATTEMPT_KEYS; i++) await store.delete(`k${i}`);
+    for (let i = 0; i < FAULTY_MAX_TRACKED_ATTEMPT_KEYS; i++) await store.delete(`k${i}`);
     await store.delete("first");
     assert.deepEqual(attempts, [1, 2, 1]);
   });
@@ -541,9 +540,9 @@ describe("FaultyStore: latency", () => {
     assert.throws(() => store.setLatency({ put: { medianMs: 50, p99Ms: 200, maxMs: 100 } }), { code: "validation" });
   });
 
-  it("charges a list one latency per page of LIST_PAGE_ENTRIES entries", async () => {
+  it("charges a list one latency per page of FAULTY_LIST_PAGE_ENTRIES entries", async () => {
     const { inner, clock, store } = setup({ latency: { list: { fixedMs: 10 } } });
-    const total = LIST_PAGE_ENTRIES * 2 + 500;
+    const total = FAULTY_LIST_PAGE_ENTRIES * 2 + 500;
     for (let i = 0; i < total; i++) await inner.put(`k/${String(i).padStart(5, "0")}`, new Uint8Array(0));
     const listing = track(listKeys(store.list("k/")));
     await clock.advance(29);
@@ -611,7 +610,7 @@ describe("FaultyStore: cut and heal", () => {
 
   it("fails a listing between pages when the cut comes in the middle of it", async () => {
     const { inner, store } = setup();
-    for (let i = 0; i < LIST_PAGE_ENTRIES + 10; i++) await inner.put(`k/${String(i).padStart(5, "0")}`, new Uint8Array(0));
+    for (let i = 0; i < FAULTY_LIST_PAGE_ENTRIES + 10; i++) await inner.put(`k/${String(i).padStart(5, "0")}`, new Uint8Array(0));
     const seen: string[] = [];
     await assert.rejects(async () => {
       for await (const entry of store.list("k/")) {
@@ -619,7 +618,7 @@ describe("FaultyStore: cut and heal", () => {
         if (seen.length === 10) store.cut();
       }
     }, /unreachable/);
-    assert.equal(seen.length, LIST_PAGE_ENTRIES, "the first page was already delivered; the second never came");
+    assert.equal(seen.length, FAULTY_LIST_PAGE_ENTRIES, "the first page was already delivered; the second never came");
   });
 
   it("can start cut, and a cut overrides fault rules", async () => {
