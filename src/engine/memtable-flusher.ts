@@ -10,7 +10,7 @@
  * It takes only what it uses of the engine (FlusherHost); writing and publishing the SST is
  * shared with the compactor (compaction-output.ts).
  */
-import { InternalError } from "../errors.js";
+import { assert } from "../errors.js";
 import type { Clock } from "../util/clock.js";
 import { EpochTask, CpuSlicer, type EpochTaskHost } from "./background-task.js";
 import type { ResolvedEngineOptions } from "./engine-options.js";
@@ -105,7 +105,7 @@ export class MemtableFlusher {
       if (wait !== undefined) await wait; // the memtable is frozen: safe to resume
     }
     const outputs = await writer.finish();
-    if (outputs.length > 1) throw new InternalError(`an L0 flush wrote ${outputs.length} SSTs although its size bound held the whole memtable`);
+    assert(outputs.length <= 1, () => `an L0 flush wrote ${outputs.length} SSTs although its size bound held the whole memtable`);
     return outputs[0];
   }
 }
