@@ -69,6 +69,27 @@ export class EpochTask {
   }
 }
 
+/** A yield counts as "the loop is busy" when other work ran at least this long before the slicer got the loop back. */
+const BUSY_LOOP_MIN_MS = 0.05;
+/** The longest pause a paced slicer takes at once (it measures again after it). */
+const MAX_PACING_PAUSE_MS = 20;
+
+export interface CpuSlicerOptions {
+  /** How long the work may hold the loop before it yields (default 0.5 ms). */
+  sliceMs?: number;
+  /** Yield after this many entries even if the slice has time left (default 4096). */
+  maxEntries?: number;
+  /**
+   * The largest share of a busy event loop this work may take, in (0, 1] (default 1: it only
+   * yields one turn). Asked at each yield, so that it can change with the work's urgency.
+   */
+  busyShare?: () => number;
+  /** How a pacing pause is taken (default: a setTimeout; tests record it instead). */
+  pause?: (ms: number) => Promise<void>;
+}
+
+const timerPause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
 /**
  * Paces CPU-heavy background work (an L0 build, a compaction) on the one JS thread that also
  * delivers acks: `due()` is cheap enough to call per entry; once the work has run `sliceMs` on
@@ -76,27 +97,52 @@ export class EpochTask {
  * comes first), it returns a promise that yields one turn (setImmediate), so WAL completions,
  * acks and new appends run in between. With 4096 entries per turn, a compaction of 1 KiB
  * records held the loop for 10-20 ms at a time and appends' p50 latency rose to 30-50 ms.
+ *
+ * Priority (`busyShare` below 1, docs/decisions/0008-compaction-scheduling.md): when other work
+ * ran during the yield (at least BUSY_LOOP_MIN_MS), the loop is busy with the foreground, and
+ * the slicer pauses until the work's share of the time since its slice started is at most
+ * `busyShare()`. An idle loop gives the work every turn at once. The pause is a setTimeout, a
+ * scheduling yield like the setImmediate (not a duration the work depends on), so it is not
+ * taken from the injected clock: a manual clock must never hold a compaction forever.
  */
 export class CpuSlicer {
   #sliceStartMs: number;
   #entries = 0;
+  readonly #sliceMs: number;
+  readonly #maxEntries: number;
+  readonly #busyShare: (() => number) | undefined;
+  readonly #pause: (ms: number) => Promise<void>;
 
   constructor(
     private readonly elapsedMs: () => number,
-    private readonly sliceMs = 0.5,
-    private readonly maxEntries = 4096,
+    options: CpuSlicerOptions = {},
   ) {
+    this.#sliceMs = options.sliceMs ?? 0.5;
+    this.#maxEntries = options.maxEntries ?? 4096;
+    this.#busyShare = options.busyShare;
+    this.#pause = options.pause ?? timerPause;
     this.#sliceStartMs = elapsedMs();
   }
 
   /** Undefined to go on at once; otherwise a promise to await before the next entry. */
   due(): Promise<void> | undefined {
     this.#entries++;
-    if ((this.#entries & 63) !== 0 && this.#entries < this.maxEntries) return undefined;
-    if (this.#entries < this.maxEntries && this.elapsedMs() - this.#sliceStartMs < this.sliceMs) return undefined;
-    return new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
-      this.#entries = 0;
-      this.#sliceStartMs = this.elapsedMs();
-    });
+    if ((this.#entries & 63) !== 0 && this.#entries < this.#maxEntries) return undefined;
+    if (this.#entries < this.#maxEntries && this.elapsedMs() - this.#sliceStartMs < this.#sliceMs) return undefined;
+    return this.#yield();
+  }
+
+  async #yield(): Promise<void> {
+    const yieldedAtMs = this.elapsedMs();
+    const ranMs = yieldedAtMs - this.#sliceStartMs;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const othersMs = this.elapsedMs() - yieldedAtMs;
+    const share = this.#busyShare?.() ?? 1;
+    if (share < 1 && othersMs >= BUSY_LOOP_MIN_MS) {
+      const pauseMs = Math.min(MAX_PACING_PAUSE_MS, (ranMs * (1 - share)) / share - othersMs);
+      if (pauseMs >= 1) await this.#pause(pauseMs);
+    }
+    this.#entries = 0;
+    this.#sliceStartMs = this.elapsedMs();
   }
 }

@@ -63,6 +63,8 @@ export interface SstOutputOptions {
    * that grows past it if it must (an L0 flush: one memtable is one L0 SST).
    */
   split: boolean;
+  /** The largest share of a busy event loop the work may take (CpuSlicer); default 1. */
+  busyShare?: () => number;
   /** Hit once per entry (tests inject failures there). */
   failpointName?: FailpointName;
 }
@@ -86,7 +88,7 @@ export class SstOutputWriter {
     private readonly epoch: WriterEpoch,
     private readonly options: SstOutputOptions,
   ) {
-    this.#slicer = new CpuSlicer(options.elapsedMs);
+    this.#slicer = new CpuSlicer(options.elapsedMs, options.busyShare === undefined ? {} : { busyShare: options.busyShare });
   }
 
   add(entry: Entry): Promise<void> | undefined {

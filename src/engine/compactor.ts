@@ -26,12 +26,19 @@ import type { WriterEpoch } from "./writer-epoch.js";
 
 /** Smallest output buffer a compaction allocates (a small input still gets room for its index). */
 const MIN_OUTPUT_CAPACITY_BYTES = 64 * 1024;
+/**
+ * The share of a busy event loop a compaction may take while appends or reads run
+ * (docs/decisions/0008-compaction-scheduling.md): it runs at full speed on an idle loop, and at
+ * full speed too once L0 flushes wait for it (the L0 list is at l0MaxSsts), so that its debt
+ * stays bounded.
+ */
+export const COMPACTION_BUSY_SHARE = 0.25;
 
 /** What the compactor uses of the engine. */
 export interface CompactorHost extends EpochTaskHost, SstPublishHost {
   readonly options: Pick<
     ResolvedEngineOptions,
-    "readOnly" | "l0CompactionTrigger" | "sstBlockBytes" | "maxSstBytes" | "compactionFilter" | "isWriteOnceKey"
+    "readOnly" | "l0CompactionTrigger" | "l0MaxSsts" | "sstBlockBytes" | "maxSstBytes" | "compactionFilter" | "isWriteOnceKey"
   >;
   readonly clock: Clock;
   /** Reads the input SSTs. */
@@ -111,6 +118,7 @@ export class Compactor {
       capacityFor: (first, writtenBytes) => outputCapacity(host.options, inputBytes - writtenBytes, first),
       failpointName: "compactor.merge",
       split: true,
+      busyShare: () => (epoch.manifest.manifest.l0.length >= host.options.l0MaxSsts ? 1 : COMPACTION_BUSY_SHARE),
     });
     for await (const newest of newestVersions(sources, { reverse: false, snapshotSeq: Number.MAX_SAFE_INTEGER })) {
       if (epoch.stopped || host.closing) return this.#abandon(writer.outputs);
