@@ -10,6 +10,7 @@
  *                   while it does (`fullCompactionMs` says how long it took, from the delete)
  *   scan-reader     catch-up scan of the big stream from seqNum 0 by a read-only Log (nothing
  *                   runs in the background)
+ *   scan-writer     the same scan by the log's writer (whatever compaction its open starts runs alongside)
  *   scan-compacting the same scan by the writer, right after the delete that forces the full merge
  *
  * The prebuilt log (stream "big" of N records and stream "junk" of N/2, 100 B bodies, appends of
@@ -168,6 +169,12 @@ const handlers: Handlers = {
       await store.close();
     }
   },
+  "scan-writer": (p: Params) =>
+    withWriter(p, async (log) => {
+      const before = engineCounters(log);
+      const scan = await scanBig(log);
+      return { ...scan, ...engineCounters(log, before) };
+    }),
   "scan-compacting": (p: Params) =>
     withWriter(p, async (log) => {
       const before = engineCounters(log);
@@ -177,7 +184,7 @@ const handlers: Handlers = {
     }),
 };
 
-const CASES = ["fresh", "big-log", "forced-full", "scan-reader", "scan-compacting"];
+const CASES = ["fresh", "big-log", "forced-full", "scan-reader", "scan-writer", "scan-compacting"];
 
 interface Row {
   id: string;
