@@ -245,8 +245,13 @@ export class Log {
     });
     this.#engine.onReset((error) => {
       this.#pending.clear();
-      this.#registry.forgetCounter();
       this.#forEachStreamer((streamer) => streamer.onReset(error));
+      // A stream whose creation was not yet durable may not exist after recovery: its streamer goes.
+      for (const name of this.#registry.onReset()) {
+        const streamer = this.#streamers.get(name);
+        this.#streamers.delete(name);
+        void streamer?.then((s) => s.close(error), () => undefined);
+      }
     });
     // After a reset, reload every stream's tail at once: a reader must see writes whose outcome
     // was unknown and that turned out durable before anyone decides to write them again.

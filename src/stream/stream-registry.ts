@@ -2,15 +2,19 @@
  * The control plane: creating, reconfiguring, deleting and listing streams, and the compaction
  * filter that deletes what trims and deletions left behind.
  *
- * Control operations run one at a time (a promise chain) and each waits until its batch is
- * durable before the next starts, so a check ("does the name exist?") always reads the state
- * every earlier operation left. Reads through the engine see durable data only.
+ * Control operations are group-committed like appends: each writes its batch at once (many
+ * share one WAL flush) and is acknowledged once that batch is durable. Operations on one name
+ * decide one at a time, in call order, against the state the previous one left: its written but
+ * not yet durable batch (`#pending`) if there is one, else the durable state. A refusal judged
+ * against a pending batch is answered only once that batch is durable. Reads through the engine
+ * see durable data only; `getMeta` adds the pending batches, so a stream whose creation is on
+ * its way can take appends (they are written after it, so never durable before it).
  *
  * Deleting a stream removes its meta, tail and token keys and sets its trim point to
  * DELETED_TRIM_POINT: the id is never reused (ids come from a counter), every record and index
  * key of it is dropped by compaction, and the name can be created again as a new, empty stream.
  */
-import { StreamExistsError, StreamNotFoundError } from "../errors.js";
+import { StorageError, StreamExistsError, StreamNotFoundError } from "../errors.js";
 import type { Engine, WriteOp } from "../engine/engine.js";
 import type { CompactionFilter } from "../engine/engine-options.js";
 import type { Clock } from "../util/clock.js";
@@ -49,17 +53,37 @@ export interface StreamInfo {
   config: StreamMeta["config"];
 }
 
+/** A control batch written but not yet durable: the name's state once it is. */
+interface PendingControl {
+  /** The stream's meta after the batch; undefined for a deletion. */
+  meta: StreamMeta | undefined;
+  engineSeq: number;
+}
+
+/** What a control operation decided to write, and what it answers once that is durable. */
+interface ControlWrite<T> {
+  ops: WriteOp[];
+  meta: StreamMeta | undefined;
+  result: T;
+}
+
 export class StreamRegistry {
   /** Durable trim points by stream id (deleted streams included); read by the compaction filter. */
   readonly trimPoints = new Map<number, number>();
-  #queue: Promise<unknown> = Promise.resolve();
+  /** Control batches written and not yet durable, by name (the last one of each name). */
+  readonly #pending = new Map<string, PendingControl>();
+  /** Per name, the turn of the last operation to decide: the next one waits for it. */
+  readonly #turns = new Map<string, Promise<void>>();
+  /** Engine resets seen: a decision that spans one is not written (the state it read may be gone). */
+  #resets = 0;
   /**
-   * The stream-id counter's durable value, once read. The counter key is rewritten by every
-   * create, and reading it back walks its versions in the memtable: caching it keeps creating
-   * 10,000 streams linear. Forgotten after an engine reset (a create may have been lost).
+   * The stream-id counter's next value, once read. Every create rewrites the counter key, and
+   * reading it back walks its versions in the memtable: keeping it here keeps creation linear.
+   * Forgotten after an engine reset (a create may have been lost).
    */
   #counterValue: Uint8Array | undefined;
   #counterKnown = false;
+  #counterLoading: Promise<void> | undefined;
 
   constructor(
     private readonly engine: () => Engine,
@@ -73,69 +97,140 @@ export class StreamRegistry {
     }
   }
 
-  /** After an engine reset: the counter is read again from durable state before the next create. */
-  forgetCounter(): void {
+  /**
+   * After an engine reset: pending batches failed (or their outcome is settled by recovery), so
+   * state is read again from the store, the counter too. Returns the names whose creation was
+   * pending: streamers loaded for them must go (their stream may not exist).
+   */
+  onReset(): string[] {
+    this.#resets++;
     this.#counterKnown = false;
     this.#counterValue = undefined;
+    const created = [...this.#pending].filter(([, pending]) => pending.meta !== undefined).map(([name]) => name);
+    this.#pending.clear();
+    return created;
   }
 
   noteTrim(streamId: number, trimPoint: number): void {
     if (trimPoint > (this.trimPoints.get(streamId) ?? 0)) this.trimPoints.set(streamId, trimPoint);
   }
 
+  /** The stream's meta, its pending control batch included (see the file comment). */
   async getMeta(name: string): Promise<StreamMeta | undefined> {
+    const pending = this.#pending.get(name);
+    return pending !== undefined ? pending.meta : this.#durableMeta(name);
+  }
+
+  async #durableMeta(name: string): Promise<StreamMeta | undefined> {
     const value = await this.engine().get(streamMetaKey(name));
     return value === undefined ? undefined : decodeStreamMeta(value, name);
   }
 
   create(name: string, patch: StreamConfigPatch): Promise<StreamMeta> {
-    return this.#serially(async () => {
-      const engine = this.engine();
-      if ((await this.getMeta(name)) !== undefined) throw new StreamExistsError(name);
-      if (!this.#counterKnown) {
-        this.#counterValue = await engine.get(STREAM_ID_COUNTER_KEY);
-        this.#counterKnown = true;
-      }
-      const { streamId, counterValue } = allocateStreamId(this.#counterValue);
-      const nowMs = Math.floor(this.clock.nowMs());
-      const meta: StreamMeta = { id: streamId, config: resolveStreamConfig(patch), createdAtMs: nowMs };
-      await this.#writeDurably([
-        { type: "put", key: STREAM_ID_COUNTER_KEY, value: counterValue },
-        { type: "put", key: streamMetaKey(name), value: encodeStreamMeta(meta) },
-        { type: "put", key: tailKey(streamId), value: encodeTailValue({ nextSeqNum: 0, lastTimestamp: 0, lastWriteMs: 0 }) },
-      ]).catch((error: unknown) => {
-        this.forgetCounter();
-        throw error;
-      });
-      this.#counterValue = counterValue;
-      return meta;
+    const config = resolveStreamConfig(patch);
+    return this.#control(name, async (current) => {
+      if (current !== undefined) throw new StreamExistsError(name);
+      await this.#knowCounter();
+      return () => {
+        const { streamId, counterValue } = allocateStreamId(this.#counterValue);
+        this.#counterValue = counterValue;
+        const meta: StreamMeta = { id: streamId, config, createdAtMs: Math.floor(this.clock.nowMs()) };
+        const ops: WriteOp[] = [
+          { type: "put", key: STREAM_ID_COUNTER_KEY, value: counterValue },
+          { type: "put", key: streamMetaKey(name), value: encodeStreamMeta(meta) },
+          { type: "put", key: tailKey(streamId), value: encodeTailValue({ nextSeqNum: 0, lastTimestamp: 0, lastWriteMs: 0 }) },
+        ];
+        return { ops, meta, result: meta };
+      };
     });
   }
 
   reconfigure(name: string, patch: StreamConfigPatch): Promise<StreamMeta> {
-    return this.#serially(async () => {
-      const current = await this.getMeta(name);
+    return this.#control(name, async (current) => {
       if (current === undefined) throw new StreamNotFoundError(name);
       const meta: StreamMeta = { ...current, config: applyConfigPatch(current.config, patch) };
-      await this.#writeDurably([{ type: "put", key: streamMetaKey(name), value: encodeStreamMeta(meta) }]);
-      return meta;
+      return () => ({ ops: [{ type: "put", key: streamMetaKey(name), value: encodeStreamMeta(meta) }], meta, result: meta });
     });
   }
 
   /** Deletes the stream; `beforeWrite` runs first (the Log closes the stream's streamer there). */
-  delete(name: string, beforeWrite: (meta: StreamMeta) => Promise<void>): Promise<void> {
-    return this.#serially(async () => {
-      const meta = await this.getMeta(name);
+  async delete(name: string, beforeWrite: (meta: StreamMeta) => Promise<void>): Promise<void> {
+    const deleted = await this.#control(name, async (meta) => {
       if (meta === undefined) throw new StreamNotFoundError(name);
       await beforeWrite(meta);
-      await this.#writeDurably([
+      const ops: WriteOp[] = [
         { type: "delete", key: streamMetaKey(name) },
         { type: "delete", key: tailKey(meta.id) },
         { type: "delete", key: fencingTokenKey(meta.id) },
         { type: "put", key: trimPointKey(meta.id), value: encodeU64Value(DELETED_TRIM_POINT) },
-      ]);
-      this.noteTrim(meta.id, DELETED_TRIM_POINT);
+      ];
+      return () => ({ ops, meta: undefined, result: meta });
     });
+    this.noteTrim(deleted.id, DELETED_TRIM_POINT);
+  }
+
+  /**
+   * Runs one control operation on `name`: waits for the name's previous operation to decide,
+   * judges against the state it left (`decide` throws to refuse), writes the batch that `decide`
+   * builds (synchronously, so ids and order are fixed at the write), and resolves with its result
+   * once the batch is durable.
+   */
+  async #control<T>(name: string, decide: (current: StreamMeta | undefined) => Promise<() => ControlWrite<T>>): Promise<T> {
+    const previous = this.#turns.get(name);
+    let endTurn!: () => void;
+    const turn = new Promise<void>((resolve) => (endTurn = resolve));
+    this.#turns.set(name, turn);
+    let written: PendingControl;
+    let result: T;
+    try {
+      await previous;
+      const resets = this.#resets;
+      const pending = this.#pending.get(name);
+      const build = await this.#judge(name, pending, decide);
+      const engine = this.engine();
+      await engine.whenWritable();
+      // A reset while we waited may have taken away the state we judged against (and the counter).
+      if (this.#resets !== resets) throw staleDecision(name);
+      const write = build();
+      written = { meta: write.meta, engineSeq: engine.write(write.ops) };
+      this.#pending.set(name, written);
+      result = write.result;
+    } finally {
+      endTurn();
+      if (this.#turns.get(name) === turn) this.#turns.delete(name);
+    }
+    try {
+      await this.engine().whenDurable(written.engineSeq);
+    } finally {
+      if (this.#pending.get(name) === written) this.#pending.delete(name);
+    }
+    return result;
+  }
+
+  /** `decide` against the state the name's last operation left; a refusal waits until that state is durable. */
+  async #judge<T>(name: string, pending: PendingControl | undefined, decide: (current: StreamMeta | undefined) => Promise<T>): Promise<T> {
+    const current = pending !== undefined ? pending.meta : await this.#durableMeta(name);
+    try {
+      return await decide(current);
+    } catch (refusal) {
+      if (pending !== undefined) await this.engine().whenDurable(pending.engineSeq);
+      throw refusal;
+    }
+  }
+
+  async #knowCounter(): Promise<void> {
+    while (!this.#counterKnown) {
+      this.#counterLoading ??= this.engine()
+        .get(STREAM_ID_COUNTER_KEY)
+        .then((value) => {
+          this.#counterValue = value;
+          this.#counterKnown = true;
+        })
+        .finally(() => {
+          this.#counterLoading = undefined;
+        });
+      await this.#counterLoading;
+    }
   }
 
   async list(options: ValidatedListOptions): Promise<StreamInfo[]> {
@@ -169,16 +264,12 @@ export class StreamRegistry {
     const seqNum = seqNumOfKey(key);
     return seqNum === undefined || seqNum >= trim;
   };
+}
 
-  #serially<T>(operation: () => Promise<T>): Promise<T> {
-    const result = this.#queue.then(operation, operation);
-    this.#queue = result.catch(() => undefined);
-    return result;
-  }
-
-  async #writeDurably(ops: WriteOp[]): Promise<void> {
-    const engine = this.engine();
-    await engine.whenWritable();
-    await engine.whenDurable(engine.write(ops));
-  }
+/** A control operation whose decision an engine reset overtook: nothing was written. */
+function staleDecision(name: string): StorageError {
+  return new StorageError(`the store failed while an operation on stream ${JSON.stringify(name)} was decided; retry`, {
+    retryable: true,
+    outcome: "not_applied",
+  });
 }
