@@ -168,6 +168,9 @@ assert(WRITER_LEASE_TTL_MS >= 2 * WRITER_LEASE_RENEW_MS, "a lease must outlive a
  */
 export const DEFAULT_FLUSH_INTERVAL_MS = 5;
 
+/** Streams a writer Log keeps loaded for appends before it drops idle ones (the `maxLoadedStreams` option). */
+export const DEFAULT_MAX_LOADED_STREAMS = 10_000;
+
 /**
  * Default flush interval on S3, where every WAL PUT is billed: 50 ms is at most 20 PUTs per
  * second, about $260 a month at $0.005 per 1,000 PUTs. Stores say so through

@@ -13,7 +13,7 @@ import type { WalBatch, WriteOp } from "./engine/engine.js";
 import { StreamTracker } from "./stream/stream-tracker.js";
 import { KeyKind, decodeStreamMetaKey, streamIdOfKey } from "./stream/stream-keys.js";
 import { Engine, type EngineMetrics } from "./engine/engine.js";
-import { DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_INFLIGHT_BYTES, MIN_INFLIGHT_BYTES } from "./limits.js";
+import { DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_INFLIGHT_BYTES, DEFAULT_MAX_LOADED_STREAMS, MIN_INFLIGHT_BYTES } from "./limits.js";
 import type { ObjectStore } from "./store/object-store.js";
 import { checkStoreRootExists, openStore, type OpenStoreOptions } from "./store/open-store.js";
 import type { WalMode } from "./engine/engine-options.js";
@@ -22,6 +22,7 @@ import type { ReadContext } from "./stream/read-session.js";
 import { Stream, type StreamHost } from "./stream/stream.js";
 import { StreamRegistry, type StreamInfo } from "./stream/stream-registry.js";
 import { RECORD_STORED_BYTES_GUESS, Streamer } from "./stream/streamer.js";
+import { StreamerCache } from "./stream/streamer-cache.js";
 import { loadStreamState } from "./stream/stream-state.js";
 import type { StreamConfigPatch } from "./stream/types.js";
 import {
@@ -105,6 +106,13 @@ export interface LogOptions {
    * written in one mode opens in the other: each replays what the other wrote.
    */
   walMode?: WalMode;
+  /**
+   * Most streams kept loaded for appends (default 10,000). A loaded stream holds its tail and
+   * the state of its appends (about a kilobyte when idle); beyond this cap the least recently
+   * used idle ones (no append in flight, no live follower) are dropped, and load again from the
+   * store on their next use. Stream handles stay valid either way.
+   */
+  maxLoadedStreams?: number;
 }
 
 const LOG_OPTIONS = [
@@ -126,6 +134,7 @@ const LOG_OPTIONS = [
   "logger",
   "takeover",
   "walMode",
+  "maxLoadedStreams",
 ] as const;
 
 /** Options of `log.openStream()`. */
@@ -153,8 +162,10 @@ export interface LogMetrics {
   inflightCapacityBytes: number;
   /** Appends that waited because the in-flight cap was reached. */
   backpressureWaits: number;
-  /** Streams with a loaded streamer in this log. */
+  /** Streams loaded for appends in this log (at most `maxLoadedStreams`, unless more are busy). */
   openStreams: number;
+  /** Idle loaded streams dropped to keep `openStreams` under `maxLoadedStreams`. */
+  streamEvictions: number;
   /** The storage engine's metrics. */
   engine: EngineMetrics;
 }
@@ -190,9 +201,8 @@ export class Log {
   readonly #registry: StreamRegistry;
   readonly #clock: Clock;
   readonly #semaphore: ByteSemaphore;
-  readonly #streamers = new Map<string, Promise<Streamer>>();
-  /** What each promise in #streamers resolved to: the append fast path looks streamers up without awaiting. */
-  readonly #loadedStreamers = new WeakMap<Promise<Streamer>, Streamer>();
+  /** One streamer per stream in use, idle ones evicted over `maxLoadedStreams` (streamer-cache.ts). */
+  readonly #streamers: StreamerCache;
   readonly #readOnly: boolean;
   /** Read-only logs: one tracker per stream being read, by name and by stream id. */
   readonly #trackers = new Map<string, Promise<StreamTracker>>();
@@ -220,6 +230,7 @@ export class Log {
     registry: StreamRegistry;
     clock: Clock;
     inflightBytes: number;
+    maxLoadedStreams: number;
     ownedStore: ObjectStore | undefined;
     readOnly: boolean;
     lease: WriterLease | undefined;
@@ -231,6 +242,7 @@ export class Log {
     this.#registry = parts.registry;
     this.#clock = parts.clock;
     this.#semaphore = new ByteSemaphore(parts.inflightBytes);
+    this.#streamers = new StreamerCache(parts.maxLoadedStreams, (name) => this.#loadStreamer(name));
     this.#ownedStore = parts.ownedStore;
     this.host = this.#makeHost();
     this.#logger = parts.logger;
@@ -245,17 +257,19 @@ export class Log {
     });
     this.#engine.onReset((error) => {
       this.#pending.clear();
-      this.#forEachStreamer((streamer) => streamer.onReset(error));
+      this.#streamers.forEach((streamer) => streamer.onReset(error));
       // A stream whose creation was not yet durable may not exist after recovery: its streamer goes.
       for (const name of this.#registry.onReset()) {
-        const streamer = this.#streamers.get(name);
-        this.#streamers.delete(name);
-        void streamer?.then((s) => s.close(error), () => undefined);
+        void this.#streamers.find(name).then((streamer) => {
+          if (streamer === undefined) return;
+          this.#streamers.forget(name, streamer);
+          streamer.close(error);
+        });
       }
     });
     // After a reset, reload every stream's tail at once: a reader must see writes whose outcome
     // was unknown and that turned out durable before anyone decides to write them again.
-    this.#engine.onRecovered(() => this.#forEachStreamer((streamer) => void streamer.refresh().catch(() => undefined)));
+    this.#engine.onRecovered(() => this.#streamers.forEach((streamer) => void streamer.refresh().catch(() => undefined)));
     this.#engine.onApplied((batches) => this.#routeApplied(batches));
     this.#engine.onClosed((error) => {
       this.#notifyClosed();
@@ -263,7 +277,7 @@ export class Log {
       this.#pending.clear();
       for (const tracker of this.#trackersById.values()) tracker.close(error);
       this.#semaphore.close(error);
-      this.#forEachStreamer((streamer) => streamer.close(error));
+      this.#streamers.forEach((streamer) => streamer.close(error));
     });
   }
 
@@ -290,6 +304,7 @@ export class Log {
     const store = ownedStore ?? options.store;
     checkObjectStore(store);
     const inflightBytes = checkInteger(options.inflightBytes ?? DEFAULT_INFLIGHT_BYTES, "inflightBytes", MIN_INFLIGHT_BYTES);
+    const maxLoadedStreams = checkInteger(options.maxLoadedStreams ?? DEFAULT_MAX_LOADED_STREAMS, "maxLoadedStreams", 1);
     const clock = options.clock ?? systemClock;
     const readOnly = checkBoolean(options.readOnly, "readOnly");
     if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new ValidationError("openLog: `signal` must be an AbortSignal");
@@ -320,7 +335,7 @@ export class Log {
       await ownedStore?.close?.().catch(() => undefined);
       throw error;
     }
-    return new Log({ engine, registry, clock, inflightBytes, ownedStore, readOnly, lease, logger: options.logger, storeDescription: store.description ?? "an ObjectStore" });
+    return new Log({ engine, registry, clock, inflightBytes, maxLoadedStreams, ownedStore, readOnly, lease, logger: options.logger, storeDescription: store.description ?? "an ObjectStore" });
   }
 
   /** Opens a handle on a stream (creating it first with `createIfMissing`). */
@@ -363,8 +378,9 @@ export class Log {
     this.#throwIfReadOnly("reconfigureStream");
     validateStreamName(name);
     const meta = await this.#registry.reconfigure(name, validateStreamConfigPatch(patch, "reconfigure patch"));
-    const streamer = this.#streamers.get(name);
-    if (streamer !== undefined) void streamer.then((s) => s.reconfigure(meta), () => undefined);
+    const loaded = this.#streamers.peek(name);
+    if (loaded !== undefined) loaded.reconfigure(meta);
+    else void this.#streamers.find(name).then((streamer) => streamer?.reconfigure(meta));
     return { name, createdAtMs: meta.createdAtMs, config: meta.config };
   }
 
@@ -375,8 +391,7 @@ export class Log {
     validateStreamName(name);
     let deadBytes = 0;
     const deletion = this.#registry.delete(name, async (meta) => {
-      const promise = this.#streamers.get(name);
-      const streamer = await promise?.catch(() => undefined);
+      const streamer = await this.#streamers.find(name);
       if (streamer !== undefined) {
         // Appends already written are answered by the WAL's verdict (acked, or failed with their
         // outcome by a reset or close, which reach the streamer while it is still listed) before
@@ -385,7 +400,7 @@ export class Log {
         await streamer.whenAnswered();
         streamer.close(new StreamNotFoundError(name, { outcome: "not_applied" }));
       }
-      if (this.#streamers.get(name) === promise) this.#streamers.delete(name);
+      if (streamer !== undefined) this.#streamers.forget(name, streamer);
       const state = streamer === undefined ? await loadStreamState(this.#engine, meta.id) : undefined;
       const records = streamer === undefined ? state!.tail.seqNum - state!.trimPoint : streamer.tail.seqNum - streamer.trimPoint;
       deadBytes = records * (streamer?.averageRecordBytes ?? RECORD_STORED_BYTES_GUESS);
@@ -419,6 +434,7 @@ export class Log {
       inflightCapacityBytes: this.#semaphore.capacityBytes,
       backpressureWaits: this.#semaphore.waits,
       openStreams: this.#streamers.size,
+      streamEvictions: this.#streamers.evictions,
       engine: this.#engine.metrics(),
     };
   }
@@ -457,14 +473,14 @@ export class Log {
     // First refuse what is not yet written (it fails as not applied, truthfully), then let what
     // is written become durable and be acknowledged, then close.
     this.#semaphore.close(error);
-    const streamers = await Promise.all([...this.#streamers.values()].map((promise) => promise.catch(() => undefined)));
-    for (const streamer of streamers) streamer?.refuseNew(error);
+    const streamers = await this.#streamers.all();
+    for (const streamer of streamers) streamer.refuseNew(error);
     try {
       if (this.#engine.state === "open") await this.#engine.flush();
     } catch {
       // Pending appends already failed with the engine's error.
     }
-    for (const streamer of streamers) streamer?.close(error);
+    for (const streamer of streamers) streamer.close(error);
     this.#streamers.clear();
     for (const tracker of this.#trackersById.values()) tracker.close(error);
     this.#trackersById.clear();
@@ -552,30 +568,10 @@ export class Log {
     return tracker;
   }
 
-  #forEachStreamer(action: (streamer: Streamer) => void): void {
-    for (const promise of this.#streamers.values()) void promise.then(action, () => undefined);
-  }
-
   #throwIfClosed(): void {
     if (this.#closed) throw new ClosedError("the log");
     const engineError = this.#engine.closeError;
     if (engineError !== undefined) throw engineError;
-  }
-
-  #streamer(name: string): Promise<Streamer> {
-    let streamer = this.#streamers.get(name);
-    if (streamer === undefined) {
-      const loading = this.#loadStreamer(name);
-      streamer = loading;
-      this.#streamers.set(name, loading);
-      loading.then(
-        (loaded) => void this.#loadedStreamers.set(loading, loaded),
-        () => {
-          if (this.#streamers.get(name) === loading) this.#streamers.delete(name);
-        },
-      );
-    }
-    return streamer;
   }
 
   async #loadStreamer(name: string): Promise<Streamer> {
@@ -593,6 +589,7 @@ export class Log {
         this.#engine.noteDeadBytes(deadBytes);
       },
       onPending: (s) => this.#pending.add(s),
+      revive: (s) => this.#streamers.revive(s),
     });
   }
 
@@ -602,18 +599,17 @@ export class Log {
         this.#throwIfClosed();
         this.#throwIfReadOnly(`appending to stream ${JSON.stringify(name)}`);
         await this.#deleting.get(name);
-        const streamer = await this.#streamer(name);
+        const streamer = await this.#streamers.get(name);
         if (!streamer.closed) {
           await streamer.refresh();
           return streamer;
         }
-        if (this.#streamers.get(name) !== undefined) this.#streamers.delete(name);
-        return this.#streamer(name);
+        this.#streamers.forget(name, streamer);
+        return this.#streamers.get(name);
       },
       readyStreamer: (name) => {
         if (this.#closed || this.#readOnly || this.#engine.closeError !== undefined || this.#deleting.has(name)) return undefined;
-        const promise = this.#streamers.get(name);
-        const streamer = promise === undefined ? undefined : this.#loadedStreamers.get(promise);
+        const streamer = this.#streamers.loaded(name);
         return streamer !== undefined && streamer.ready ? streamer : undefined;
       },
       readContext: async (name): Promise<ReadContext> => ({ engine: this.#engine, clock: this.#clock, view: await this.host.view(name) }),

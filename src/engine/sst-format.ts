@@ -887,9 +887,13 @@ const ROW_COPY_SLAB_BYTES = 64 * 1024;
 export class RowCopies {
   #slab = new Uint8Array(0);
   #used = 0;
+  /** Whether a block was copied yet: a scan's first block gets an exact copy, so a point read (one block) costs no slab. */
+  #copied = false;
 
   copy(rows: Uint8Array): Uint8Array {
-    if (rows.length > ROW_COPY_SLAB_BYTES / 4) return copyOf(rows);
+    const first = !this.#copied;
+    this.#copied = true;
+    if (first || rows.length > ROW_COPY_SLAB_BYTES / 4) return copyOf(rows);
     if (this.#used + rows.length > this.#slab.length) {
       this.#slab = new Uint8Array(ROW_COPY_SLAB_BYTES);
       this.#used = 0;

@@ -65,6 +65,8 @@ interface ControlWrite<T> {
   ops: WriteOp[];
   meta: StreamMeta | undefined;
   result: T;
+  /** Runs once the batch is durable, before the operation is answered. */
+  onDurable?: () => void;
 }
 
 export class StreamRegistry {
@@ -154,8 +156,8 @@ export class StreamRegistry {
   }
 
   /** Deletes the stream; `beforeWrite` runs first (the Log closes the stream's streamer there). */
-  async delete(name: string, beforeWrite: (meta: StreamMeta) => Promise<void>): Promise<void> {
-    const deleted = await this.#control(name, async (meta) => {
+  delete(name: string, beforeWrite: (meta: StreamMeta) => Promise<void>): Promise<void> {
+    return this.#control(name, async (meta) => {
       if (meta === undefined) throw new StreamNotFoundError(name);
       await beforeWrite(meta);
       const ops: WriteOp[] = [
@@ -164,9 +166,8 @@ export class StreamRegistry {
         { type: "delete", key: fencingTokenKey(meta.id) },
         { type: "put", key: trimPointKey(meta.id), value: encodeU64Value(DELETED_TRIM_POINT) },
       ];
-      return () => ({ ops, meta: undefined, result: meta });
+      return () => ({ ops, meta: undefined, result: undefined, onDurable: () => this.noteTrim(meta.id, DELETED_TRIM_POINT) });
     });
-    this.noteTrim(deleted.id, DELETED_TRIM_POINT);
   }
 
   /**
@@ -181,7 +182,7 @@ export class StreamRegistry {
     const turn = new Promise<void>((resolve) => (endTurn = resolve));
     this.#turns.set(name, turn);
     let written: PendingControl;
-    let result: T;
+    let write: ControlWrite<T>;
     try {
       await previous;
       const resets = this.#resets;
@@ -191,10 +192,9 @@ export class StreamRegistry {
       await engine.whenWritable();
       // A reset while we waited may have taken away the state we judged against (and the counter).
       if (this.#resets !== resets) throw staleDecision(name);
-      const write = build();
+      write = build();
       written = { meta: write.meta, engineSeq: engine.write(write.ops) };
       this.#pending.set(name, written);
-      result = write.result;
     } finally {
       endTurn();
       if (this.#turns.get(name) === turn) this.#turns.delete(name);
@@ -204,7 +204,8 @@ export class StreamRegistry {
     } finally {
       if (this.#pending.get(name) === written) this.#pending.delete(name);
     }
-    return result;
+    write.onDurable?.();
+    return write.result;
   }
 
   /** `decide` against the state the name's last operation left; a refusal waits until that state is durable. */

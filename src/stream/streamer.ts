@@ -88,6 +88,8 @@ export interface StreamerDeps {
   onDurableTrim(streamId: number, trimPoint: number, deadBytes: number): void;
   /** The streamer has batches waiting for durability (the Log routes durable events to it). */
   onPending(streamer: Streamer): void;
+  /** An evicted streamer is being used (an admit, a subscribe): the Log must load it again (streamer-cache.ts). */
+  revive(streamer: Streamer): void;
 }
 
 interface Admitted {
@@ -173,6 +175,10 @@ export class Streamer implements CutSource {
   readonly #followers = new Set<Follower>();
   #recordsAppended = 0;
   #recordBytesAppended = 0;
+  /** Used since the cache's last sweep (streamer-cache.ts). */
+  #usedMark = false;
+  /** Out of the Log's map of loaded streamers, held weakly (streamer-cache.ts). */
+  #evicted = false;
 
   private constructor(name: string, meta: StreamMeta, state: StreamState, deps: StreamerDeps) {
     this.name = name;
@@ -235,6 +241,36 @@ export class Streamer implements CutSource {
     this.#meta = meta;
   }
 
+  /** Nothing admitted, in flight or reloading, and no follower: the streamer may be evicted. */
+  get idle(): boolean {
+    return this.#inflight.length === 0 && this.#admission.length === 0 && !this.#draining && this.#reloading === undefined && this.#followers.size === 0;
+  }
+
+  markUsed(): void {
+    this.#usedMark = true;
+  }
+
+  /** Whether the streamer was used since the last call (and clears the mark). */
+  takeUsedMark(): boolean {
+    const used = this.#usedMark;
+    this.#usedMark = false;
+    return used;
+  }
+
+  /** The cache evicted this idle streamer; a later direct use asks the Log to load it again. */
+  evict(): void {
+    if (!this.idle) throw new InternalError(`stream ${JSON.stringify(this.name)}: only an idle streamer may be evicted`);
+    this.#evicted = true;
+  }
+
+  unevict(): void {
+    this.#evicted = false;
+  }
+
+  #reviveIfEvicted(): void {
+    if (this.#evicted) this.#deps.revive(this); // clears #evicted (unevict) or throws
+  }
+
   /** Whether appends go straight to sequencing (not closed, not waiting to reload after a reset). */
   get ready(): boolean {
     return this.#status === "ready";
@@ -257,6 +293,7 @@ export class Streamer implements CutSource {
         reject(this.#refusing ?? this.#closeError);
         return;
       }
+      this.#reviveIfEvicted();
       this.#admission.push({ input, permit, session, resolve, reject });
       this.#drain();
     });
@@ -264,6 +301,7 @@ export class Streamer implements CutSource {
 
   subscribe(follower: Follower): void {
     this.#throwIfClosed();
+    this.#reviveIfEvicted();
     this.#followers.add(follower);
   }
 
