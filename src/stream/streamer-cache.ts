@@ -11,9 +11,8 @@
  * a subscribe) asks to be put back itself (`revive`). So an evicted stream reopens
  * transparently, and a stream has one streamer whether or not it was evicted.
  *
- * Which streamer goes: CLOCK, the usual approximation of least recently used. Each use marks
- * the streamer; a sweep from the oldest entry gives a marked one a second chance (unmarks it and
- * moves it to the back) and evicts an unmarked idle one.
+ * Which streamer goes: the least recently used idle one. The map is kept in order of use (a use
+ * moves its entry to the back), so a sweep walks from the front.
  */
 import { InternalError } from "../errors.js";
 import type { Streamer } from "./streamer.js";
@@ -53,26 +52,31 @@ export class StreamerCache {
 
   /** The stream's streamer if it is loaded, marked as used; undefined otherwise (no load). */
   loaded(name: string): Streamer | undefined {
-    const streamer = this.#slots.get(name)?.loaded;
-    streamer?.markUsed();
-    return streamer;
+    const slot = this.#slots.get(name);
+    if (slot?.loaded === undefined) return undefined;
+    this.#touch(name, slot);
+    return slot.loaded;
   }
 
   /** The stream's streamer: the loaded one, an evicted one still alive, or a new load. */
   get(name: string): Promise<Streamer> {
     const slot = this.#slots.get(name);
     if (slot !== undefined) {
-      slot.loaded?.markUsed();
+      this.#touch(name, slot);
       return slot.loading;
     }
     const alive = this.#takeEvicted(name);
-    if (alive !== undefined) return this.#insert(name, Promise.resolve(alive), alive).loading;
+    if (alive !== undefined) {
+      const revived = this.#insert(name, Promise.resolve(alive), alive);
+      this.#evictOverCap(name);
+      return revived.loading;
+    }
     const loading = this.load(name);
     const inserted = this.#insert(name, loading, undefined);
     loading.then(
       (streamer) => {
         inserted.loaded = streamer;
-        this.#evictOverCap();
+        this.#evictOverCap(name);
       },
       () => {
         if (this.#slots.get(name) === inserted) this.#slots.delete(name);
@@ -126,6 +130,7 @@ export class StreamerCache {
     const taken = this.#takeEvicted(streamer.name);
     if (taken === streamer) {
       this.#insert(streamer.name, Promise.resolve(streamer), streamer);
+      this.#evictOverCap(streamer.name);
       return;
     }
     if (this.#slots.get(streamer.name)?.loaded === streamer) return;
@@ -141,8 +146,13 @@ export class StreamerCache {
   #insert(name: string, loading: Promise<Streamer>, loaded: Streamer | undefined): Slot {
     const slot: Slot = { loading, loaded };
     this.#slots.set(name, slot);
-    loaded?.markUsed();
     return slot;
+  }
+
+  /** Moves the entry to the back: the most recently used. */
+  #touch(name: string, slot: Slot): void {
+    this.#slots.delete(name);
+    this.#slots.set(name, slot);
   }
 
   #takeEvicted(name: string): Streamer | undefined {
@@ -154,23 +164,20 @@ export class StreamerCache {
     return streamer.closed ? undefined : streamer;
   }
 
-  /** CLOCK sweep from the oldest entry until the cap holds or every entry was looked at twice. */
-  #evictOverCap(): void {
-    let budget = 2 * this.#slots.size;
+  /** Evicts idle streamers from the least recently used on, until the cap holds; never `keep` (just loaded for a use). */
+  #evictOverCap(keep: string): void {
+    if (this.#slots.size <= this.maxLoaded) return;
     for (const [name, slot] of this.#slots) {
-      if (this.#slots.size <= this.maxLoaded || budget-- <= 0) return;
       const streamer = slot.loaded;
-      if (streamer === undefined || !streamer.idle) continue;
+      if (name === keep || streamer === undefined || !streamer.idle) continue;
       this.#slots.delete(name);
-      if (streamer.takeUsedMark()) {
-        this.#slots.set(name, slot); // a second chance, at the back
-        continue;
+      if (!streamer.closed) {
+        streamer.evict();
+        this.#evicted.set(name, new WeakRef(streamer));
+        this.#collected.register(streamer, name, streamer);
+        this.#evictions++;
       }
-      if (streamer.closed) continue;
-      streamer.evict();
-      this.#evicted.set(name, new WeakRef(streamer));
-      this.#collected.register(streamer, name, streamer);
-      this.#evictions++;
+      if (this.#slots.size <= this.maxLoaded) return;
     }
   }
 }

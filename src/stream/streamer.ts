@@ -175,8 +175,6 @@ export class Streamer implements CutSource {
   readonly #followers = new Set<Follower>();
   #recordsAppended = 0;
   #recordBytesAppended = 0;
-  /** Used since the cache's last sweep (streamer-cache.ts). */
-  #usedMark = false;
   /** Out of the Log's map of loaded streamers, held weakly (streamer-cache.ts). */
   #evicted = false;
 
@@ -246,17 +244,6 @@ export class Streamer implements CutSource {
     return this.#inflight.length === 0 && this.#admission.length === 0 && !this.#draining && this.#reloading === undefined && this.#followers.size === 0;
   }
 
-  markUsed(): void {
-    this.#usedMark = true;
-  }
-
-  /** Whether the streamer was used since the last call (and clears the mark). */
-  takeUsedMark(): boolean {
-    const used = this.#usedMark;
-    this.#usedMark = false;
-    return used;
-  }
-
   /** The cache evicted this idle streamer; a later direct use asks the Log to load it again. */
   evict(): void {
     if (!this.idle) throw new InternalError(`stream ${JSON.stringify(this.name)}: only an idle streamer may be evicted`);
@@ -293,16 +280,16 @@ export class Streamer implements CutSource {
         reject(this.#refusing ?? this.#closeError);
         return;
       }
-      this.#reviveIfEvicted();
       this.#admission.push({ input, permit, session, resolve, reject });
+      this.#reviveIfEvicted(); // after the push: the streamer is busy, the cache keeps it
       this.#drain();
     });
   }
 
   subscribe(follower: Follower): void {
     this.#throwIfClosed();
-    this.#reviveIfEvicted();
     this.#followers.add(follower);
+    this.#reviveIfEvicted(); // after the add: the streamer is busy, the cache keeps it
   }
 
   unsubscribe(follower: Follower): void {
