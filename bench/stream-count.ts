@@ -3,11 +3,13 @@
  *
  *   create   N streams created with C creations in flight (control operations group-committed)
  *   reopen   the log closed, opened again, and every one of the N streams opened (C in flight)
+ *   memory   the heap held per idle loaded stream: L streams appended to once (so loaded), the
+ *            heap after a GC compared with before the appends (run with node --expose-gc)
  *   big      M streams of R records each: built, reopened; then the log's open, a listing of
  *            every stream (pages of 1000), one append to each of A streams spread over them,
  *            the RSS and heap after each step, and the bytes per idle loaded stream
  *
- *   npx tsx bench/stream-count.ts [--streams N] [--inflight C] [--big M] [--records R] [--appends A] [--runs K] [--dir D]
+ *   node --expose-gc --import tsx bench/stream-count.ts [--streams N] [--inflight C] [--big M] [--records R] [--appends A] [--loaded L] [--runs K] [--dir D]
  *
  * `--big 0` (the default) skips the big case; the issue's is `--big 1000000 --records 20`.
  * Prints one JSON line per measurement, then the medians.
@@ -26,6 +28,7 @@ const { values: args } = parseArgs({
     big: { type: "string", default: "0" },
     records: { type: "string", default: "20" },
     appends: { type: "string", default: "10000" },
+    loaded: { type: "string", default: "20000" },
     runs: { type: "string", default: "3" },
     dir: { type: "string" },
   },
@@ -36,6 +39,7 @@ const BIG = Number(args.big);
 const RECORDS = Number(args.records);
 const APPENDS = Number(args.appends);
 const RUNS = Number(args.runs);
+const LOADED = Number(args.loaded);
 /** Records per append while building the big log. */
 const BUILD_RECORDS_PER_APPEND = 20;
 
@@ -133,6 +137,37 @@ async function big(root: string): Promise<void> {
   await log.close();
 }
 
+/** Heap growth per stream after one append to each of LOADED streams, with `maxLoadedStreams` as given. */
+async function heapPerAppendedStream(root: string, maxLoadedStreams: number): Promise<{ bytes: number; loaded: number }> {
+  const dir = path.join(root, `memory-${maxLoadedStreams}`);
+  const log = await openLog({ store: `file://${dir}`, maxLoadedStreams });
+  await pool(LOADED, INFLIGHT, (i) => log.createStream(streamName(i)));
+  const streams = await Promise.all(Array.from({ length: LOADED }, (_, i) => log.openStream(streamName(i))));
+  global.gc?.();
+  const before = process.memoryUsage().heapUsed;
+  await pool(LOADED, INFLIGHT, (i) => streams[i]!.append([{ body: "x" }]));
+  global.gc?.();
+  const bytes = (process.memoryUsage().heapUsed - before) / LOADED;
+  const loaded = log.metrics().openStreams;
+  await log.close();
+  rmSync(dir, { recursive: true, force: true });
+  return { bytes, loaded };
+}
+
+/** What an idle loaded stream costs: all of them loaded against only one (the memtable growth is the same in both). */
+async function memoryPerLoadedStream(root: string): Promise<void> {
+  const all = await heapPerAppendedStream(root, LOADED);
+  const one = await heapPerAppendedStream(root, 1);
+  emit({
+    case: "memory",
+    streams: LOADED,
+    heapPerStreamAllLoaded: Math.round(all.bytes),
+    heapPerStreamOneLoaded: Math.round(one.bytes),
+    bytesPerIdleLoadedStream: Math.round(all.bytes - one.bytes),
+    gcExposed: global.gc !== undefined,
+  });
+}
+
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 const root = args.dir ?? mkdtempSync(path.join(os.tmpdir(), "durastream-stream-count-"));
@@ -149,6 +184,7 @@ try {
       loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),
     });
   }
+  if (LOADED > 0) await memoryPerLoadedStream(root);
   if (BIG > 0) await big(root);
 } finally {
   if (args.dir === undefined) rmSync(root, { recursive: true, force: true });
