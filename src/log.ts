@@ -1,8 +1,9 @@
 /**
  * Log: one durable log on one store root, holding any number of streams.
  *
- * It owns the engine, the Log-wide byte semaphore that bounds in-flight appends, one streamer
- * per stream in use, and the control plane (stream-registry.ts). It routes the engine's
+ * It owns the engine, the Log-wide byte semaphore that bounds in-flight appends, the streamers
+ * of the streams in use under a cap (streamer-cache.ts), and the control plane
+ * (stream-registry.ts: control operations group-committed like appends). It routes the engine's
  * durable-watermark advances to the streamers with pending batches, and engine resets to all
  * of them. `openLog()` opens one; `openStream()` is the one-stream shorthand.
  */
@@ -108,7 +109,7 @@ export interface LogOptions {
   walMode?: WalMode;
   /**
    * Most streams kept loaded for appends (default 10,000). A loaded stream holds its tail and
-   * the state of its appends (about a kilobyte when idle); beyond this cap the least recently
+   * the state of its appends (about 2 KiB when idle, bench/stream-count.ts); beyond this cap the least recently
    * used idle ones (no append in flight, no live follower) are dropped, and load again from the
    * store on their next use. Stream handles stay valid either way.
    */

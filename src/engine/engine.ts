@@ -32,7 +32,7 @@ import { systemClock, type Clock } from "../util/clock.js";
 import { systemRandom } from "../util/random.js";
 import { BlockCache } from "./block-cache.js";
 import { DurableWatermark } from "./durable-watermark.js";
-import type { KeyRange } from "./entry.js";
+import { isExpired, type KeyRange } from "./entry.js";
 import { InstrumentedStore } from "./instrumented-store.js";
 import { resolveEngineOptions, type EngineOptions, type ResolvedEngineOptions } from "./engine-options.js";
 import { checkTransition, type Manifest } from "./manifest-format.js";
@@ -495,10 +495,12 @@ export class Engine {
   // Reads
   // ---------------------------------------------------------------------------------------------
 
+  /** The key's live, durable value (a point read: no merge of every source, see `Version.getNewest`). */
   async get(key: Uint8Array): Promise<Uint8Array | undefined> {
-    const end = Buffer.concat([key, Buffer.of(0)]);
-    for await (const entry of this.scan({ start: key, end })) return entry.value;
-    return undefined;
+    this.#throwIfClosed();
+    const entry = await this.version.getNewest(key, this.#watermark.seq);
+    if (entry === undefined || entry.value === null || isExpired(entry, this.clock.nowMs())) return undefined;
+    return entry.value;
   }
 
   /**

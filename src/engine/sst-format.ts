@@ -887,13 +887,16 @@ const ROW_COPY_SLAB_BYTES = 64 * 1024;
 export class RowCopies {
   #slab = new Uint8Array(0);
   #used = 0;
-  /** Whether a block was copied yet: a scan's first block gets an exact copy, so a point read (one block) costs no slab. */
-  #copied = false;
+
+  /**
+   * `shareValues`: decoded values are views of the block payload itself, which the block cache
+   * may share: nothing is copied, and the caller copies the few values it keeps. For a point
+   * read, which would otherwise copy a whole block (and a seek decodes several rows).
+   */
+  constructor(readonly shareValues = false) {}
 
   copy(rows: Uint8Array): Uint8Array {
-    const first = !this.#copied;
-    this.#copied = true;
-    if (first || rows.length > ROW_COPY_SLAB_BYTES / 4) return copyOf(rows);
+    if (rows.length > ROW_COPY_SLAB_BYTES / 4) return copyOf(rows);
     if (this.#used + rows.length > this.#slab.length) {
       this.#slab = new Uint8Array(ROW_COPY_SLAB_BYTES);
       this.#used = 0;
@@ -950,6 +953,12 @@ export class DataBlock {
 
   restartOffset(i: number): number {
     return this.view.getUint32(this.rowsEnd + 4 * i);
+  }
+
+  /** A decoded value: a view of the private copy of the rows, or of the payload itself (RowCopies `shareValues`). */
+  valueAt(start: number, length: number): Uint8Array {
+    if (this.#copies?.shareValues === true) return this.payload.subarray(start, start + length);
+    return this.valueBytes().subarray(start, start + length);
   }
 
   /** The private copy of the rows that decoded values are views of. */
@@ -1082,7 +1091,7 @@ export class BlockCursor {
       at.pos = pos;
       const valueLength = readLength(payload, at, rowsEnd);
       if (valueLength < 0 || at.pos + valueLength > rowsEnd) block.fail(`bad value length in the row at ${rowStart}`);
-      value = block.valueBytes().subarray(at.pos, at.pos + valueLength);
+      value = block.valueAt(at.pos, valueLength);
       pos = at.pos + valueLength;
     }
     at.pos = pos;

@@ -145,6 +145,11 @@ export interface SstScanOptions {
    * kept long after the scan keeps that GET's buffer alive: copy it to keep only its bytes).
    */
   fillCache?: boolean;
+  /**
+   * Values are views of the block bytes, which the block cache may share (RowCopies
+   * `shareValues`): the caller must copy any value it keeps, and never write one. For point reads.
+   */
+  shareValues?: boolean;
 }
 
 export interface SstVerifyReport {
@@ -549,7 +554,7 @@ function newReadahead(options: SstScanOptions): Readahead {
     fetched: new Map(),
     frontier: undefined,
     prefetch: undefined,
-    copies: new ScanRowCopies(),
+    copies: new ScanRowCopies(options.shareValues === true),
     fillCache: options.fillCache ?? true,
   };
 }

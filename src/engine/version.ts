@@ -18,6 +18,7 @@ import { sstKey } from "./paths.js";
 import { mergeSources, overlaps, type EntrySource } from "./read-path.js";
 import { SstReader } from "./sst-reader.js";
 import { sstInfoFirstKey, sstInfoLastKey } from "./sst-format.js";
+import { copyOf } from "../util/bytes.js";
 
 export interface VersionSources {
   /** Newest first: the active memtable, then frozen ones. */
@@ -86,7 +87,7 @@ export class Version {
   async *scanChunks(range: KeyRange, options: VersionScanOptions): AsyncGenerator<Entry[], void, void> {
     const sources = this.#sources;
     const pinned = [...sources.l0, ...sources.runs.flatMap((run) => run.ssts)].map((handle) => handle.id);
-    for (const id of pinned) this.#pins.set(id, (this.#pins.get(id) ?? 0) + 1);
+    this.#pin(pinned);
     try {
       const inputs: EntrySource[] = sources.memtables.map((memtable) => memtable.scan(range, options.snapshotSeq, options.reverse));
       for (const handle of sources.l0) {
@@ -98,11 +99,59 @@ export class Version {
       }
       yield* mergeSources(inputs, options);
     } finally {
-      for (const id of pinned) {
-        const count = (this.#pins.get(id) ?? 1) - 1;
-        if (count <= 0) this.#pins.delete(id);
-        else this.#pins.set(id, count);
+      this.#unpin(pinned);
+    }
+  }
+
+  /**
+   * The newest version of `key` with `seq <= snapshotSeq`, tombstones and expired versions
+   * included (undefined when no source holds one). A point read without the merge: the
+   * memtables are looked at newest first and the first that holds the key answers; otherwise
+   * every SST whose key range holds the key is read (one block each) and the highest seq wins.
+   * Decoded SST values are views of the blocks (no block copy per read); the one returned is copied.
+   */
+  async getNewest(key: Uint8Array, snapshotSeq: number): Promise<Entry | undefined> {
+    const sources = this.#sources;
+    const range: KeyRange = { start: key, end: pointRangeEnd(key) };
+    for (const memtable of sources.memtables) {
+      for (const chunk of memtable.scan(range, snapshotSeq)) {
+        if (chunk.length > 0) return chunk[0];
       }
+    }
+    const handles = sources.l0.filter((handle) => this.#overlaps(handle, range));
+    for (const run of sources.runs) {
+      const handle = run.ssts.find((h) => this.#overlaps(h, range)); // a run's SSTs hold disjoint key ranges
+      if (handle !== undefined) handles.push(handle);
+    }
+    if (handles.length === 0) return undefined;
+    const ids = handles.map((handle) => handle.id);
+    this.#pin(ids);
+    try {
+      let newest: Entry | undefined;
+      for (const handle of handles) {
+        for await (const chunk of this.#sstSource([handle], range, false, true, true)) {
+          const shared = chunk.find((entry) => entry.seq <= snapshotSeq);
+          // SST values come as views of shared block bytes (shareValues): keep a copy of the one we return.
+          const found = shared === undefined ? undefined : { ...shared, value: shared.value === null ? null : copyOf(shared.value) };
+          if (found !== undefined && (newest === undefined || found.seq > newest.seq)) newest = found;
+          if (found !== undefined) break;
+        }
+      }
+      return newest;
+    } finally {
+      this.#unpin(ids);
+    }
+  }
+
+  #pin(ids: number[]): void {
+    for (const id of ids) this.#pins.set(id, (this.#pins.get(id) ?? 0) + 1);
+  }
+
+  #unpin(ids: number[]): void {
+    for (const id of ids) {
+      const count = (this.#pins.get(id) ?? 1) - 1;
+      if (count <= 0) this.#pins.delete(id);
+      else this.#pins.set(id, count);
     }
   }
 
@@ -127,11 +176,11 @@ export class Version {
     return overlaps(sstInfoFirstKey(handle.info), sstInfoLastKey(handle.info), range);
   }
 
-  async *#sstSource(handles: SstHandle[], range: KeyRange, reverse: boolean, fillCache = true): AsyncGenerator<Entry[], void, void> {
+  async *#sstSource(handles: SstHandle[], range: KeyRange, reverse: boolean, fillCache = true, shareValues = false): AsyncGenerator<Entry[], void, void> {
     for (const handle of handles) {
       try {
         const reader = await this.openReader(handle);
-        yield* reader.scanChunks(range, { reverse, fillCache });
+        yield* reader.scanChunks(range, { reverse, fillCache, shareValues });
       } catch (error) {
         if (!(error instanceof NotFoundError)) throw error;
         if (this.onMissingSst !== undefined && !(await this.#newestManifestReferences(handle.id))) {
@@ -144,4 +193,11 @@ export class Version {
       }
     }
   }
+}
+
+/** The end of the range that holds exactly `key`: the key with a zero byte appended. */
+function pointRangeEnd(key: Uint8Array): Uint8Array {
+  const end = new Uint8Array(key.length + 1);
+  end.set(key);
+  return end;
 }
