@@ -5,11 +5,11 @@
  *   reopen   the log closed, opened again, and every one of the N streams opened (C in flight)
  *   memory   the heap held per idle loaded stream: L streams appended to once (so loaded), the
  *            heap after a GC compared with before the appends (run with node --expose-gc)
- *   big      M streams of R records each: built, reopened; then the log's open, a listing of
+ *   big      M streams of R records (of B bytes) each: built, reopened; then the log's open, a listing of
  *            every stream (pages of 1000), one append to each of A streams spread over them,
  *            the RSS and heap after each step, and the bytes per idle loaded stream
  *
- *   node --expose-gc --import tsx bench/stream-count.ts [--streams N] [--inflight C] [--big M] [--records R] [--appends A] [--loaded L] [--runs K] [--dir D]
+ *   node --expose-gc --import tsx bench/stream-count.ts [--streams N] [--inflight C] [--big M] [--records R] [--appends A] [--body B] [--loaded L] [--runs K] [--dir D]
  *
  * `--big 0` (the default) skips the big case; the issue's is `--big 1000000 --records 20`.
  * Prints one JSON line per measurement, then the medians.
@@ -29,6 +29,7 @@ const { values: args } = parseArgs({
     records: { type: "string", default: "20" },
     appends: { type: "string", default: "10000" },
     loaded: { type: "string", default: "20000" },
+    body: { type: "string", default: "16" },
     runs: { type: "string", default: "3" },
     dir: { type: "string" },
   },
@@ -40,10 +41,17 @@ const RECORDS = Number(args.records);
 const APPENDS = Number(args.appends);
 const RUNS = Number(args.runs);
 const LOADED = Number(args.loaded);
+/** Bytes of each record's body in the big case. */
+const BODY_BYTES = Number(args.body);
 /** Records per append while building the big log. */
 const BUILD_RECORDS_PER_APPEND = 20;
 
 const streamName = (i: number): string => `stream-${String(i).padStart(7, "0")}`;
+/** CPU time (user + system) of this process since `since`, in ms. */
+const cpuMs = (since: NodeJS.CpuUsage): number => {
+  const used = process.cpuUsage(since);
+  return Math.round((used.user + used.system) / 1000);
+};
 const mib = (bytes: number): number => Math.round((bytes / 1048576) * 10) / 10;
 
 /** Runs `task(i)` for i in [0, count) with `inflight` of them at a time. */
@@ -59,27 +67,31 @@ function emit(fields: Record<string, unknown>): void {
   console.log(JSON.stringify(fields));
 }
 
-async function createAndReopen(run: number, root: string): Promise<{ createPerSec: number; createMs: number; reopenMs: number }> {
+async function createAndReopen(run: number, root: string): Promise<{ createPerSec: number; createMs: number; reopenMs: number; createCpuMs: number; reopenCpuMs: number }> {
   const dir = path.join(root, `count-${run}`);
   let log: Log = await openLog({ store: `file://${dir}` });
   let start = performance.now();
+  let cpu = process.cpuUsage();
   await pool(STREAMS, INFLIGHT, (i) => log.createStream(streamName(i)));
   const createMs = performance.now() - start;
+  const createCpuMs = cpuMs(cpu);
   await log.close();
   start = performance.now();
+  cpu = process.cpuUsage();
   log = await openLog({ store: `file://${dir}` });
   await pool(STREAMS, INFLIGHT, (i) => log.openStream(streamName(i)));
   const reopenMs = performance.now() - start;
+  const reopenCpuMs = cpuMs(cpu);
   await log.close();
   rmSync(dir, { recursive: true, force: true });
   const createPerSec = Math.round((STREAMS / createMs) * 1000);
-  emit({ case: "create", run, streams: STREAMS, inflight: INFLIGHT, createMs: Math.round(createMs), createPerSec, reopenAndOpenAllMs: Math.round(reopenMs) });
-  return { createPerSec, createMs, reopenMs };
+  emit({ case: "create", run, streams: STREAMS, inflight: INFLIGHT, createMs: Math.round(createMs), createCpuMs, createPerSec, reopenAndOpenAllMs: Math.round(reopenMs), reopenCpuMs });
+  return { createPerSec, createMs, reopenMs, createCpuMs, reopenCpuMs };
 }
 
 async function big(root: string): Promise<void> {
   const dir = path.join(root, "big");
-  const value = new Uint8Array(100).fill(7);
+  const value = new Uint8Array(BODY_BYTES).fill(7);
   let log: Log = await openLog({ store: `file://${dir}` });
   let start = performance.now();
   await pool(BIG, INFLIGHT, async (i) => {
@@ -181,6 +193,8 @@ try {
       createMs: Math.round(median(results.map((r) => r.createMs))),
       createPerSec: median(results.map((r) => r.createPerSec)),
       reopenAndOpenAllMs: Math.round(median(results.map((r) => r.reopenMs))),
+      createCpuMs: median(results.map((r) => r.createCpuMs)),
+      reopenCpuMs: median(results.map((r) => r.reopenCpuMs)),
       loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),
     });
   }
