@@ -10,9 +10,7 @@
 import { emitDiagnostic, isDurastreamLogger, type DiagnosticEvent, type DurastreamLogger } from "./diagnostics.js";
 import { checkNoActiveWriter, WriterLease } from "./writer-lease.js";
 import { ClosedError, FencedError, ReadOnlyError, isDurastreamError, StreamExistsError, StreamNotFoundError, ValidationError, type CloseReason, type StreamPosition } from "./errors.js";
-import type { WalBatch, WriteOp } from "./engine/engine.js";
-import { StreamTracker } from "./stream/stream-tracker.js";
-import { KeyKind, decodeStreamMetaKey, streamIdOfKey } from "./stream/stream-keys.js";
+import { StreamTrackers } from "./stream/stream-trackers.js";
 import { Engine, type EngineMetrics } from "./engine/engine.js";
 import { DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_INFLIGHT_BYTES, DEFAULT_MAX_LOADED_STREAMS, MIN_INFLIGHT_BYTES } from "./limits.js";
 import type { ObjectStore } from "./store/object-store.js";
@@ -205,9 +203,8 @@ export class Log {
   /** One streamer per stream in use, idle ones evicted over `maxLoadedStreams` (streamer-cache.ts). */
   readonly #streamers: StreamerCache;
   readonly #readOnly: boolean;
-  /** Read-only logs: one tracker per stream being read, by name and by stream id. */
-  readonly #trackers = new Map<string, Promise<StreamTracker>>();
-  readonly #trackersById = new Map<number, StreamTracker>();
+  /** Read-only logs: one tracker per stream being read (stream-trackers.ts). */
+  readonly #trackers: StreamTrackers;
   /** Streams being deleted: loading their streamer waits until the deletion is durable. */
   readonly #deleting = new Map<string, Promise<void>>();
   readonly #pending = new Set<Streamer>();
@@ -244,6 +241,7 @@ export class Log {
     this.#clock = parts.clock;
     this.#semaphore = new ByteSemaphore(parts.inflightBytes);
     this.#streamers = new StreamerCache(parts.maxLoadedStreams, (name) => this.#loadStreamer(name));
+    this.#trackers = new StreamTrackers(parts.engine, (name) => this.#registry.getMeta(name));
     this.#ownedStore = parts.ownedStore;
     this.host = this.#makeHost();
     this.#logger = parts.logger;
@@ -271,12 +269,12 @@ export class Log {
     // After a reset, reload every stream's tail at once: a reader must see writes whose outcome
     // was unknown and that turned out durable before anyone decides to write them again.
     this.#engine.onRecovered(() => this.#streamers.forEach((streamer) => void streamer.refresh().catch(() => undefined)));
-    this.#engine.onApplied((batches) => this.#routeApplied(batches));
+    this.#engine.onApplied((batches) => this.#trackers.routeApplied(batches));
     this.#engine.onClosed((error) => {
       this.#notifyClosed();
       if (!this.#closed) void this.#lease?.stop(false); // fenced or failed: a successor may hold the store now
       this.#pending.clear();
-      for (const tracker of this.#trackersById.values()) tracker.close(error);
+      this.#trackers.closeAll(error);
       this.#semaphore.close(error);
       this.#streamers.forEach((streamer) => streamer.close(error));
     });
@@ -483,9 +481,7 @@ export class Log {
     }
     for (const streamer of streamers) streamer.close(error);
     this.#streamers.clear();
-    for (const tracker of this.#trackersById.values()) tracker.close(error);
-    this.#trackersById.clear();
-    this.#trackers.clear();
+    this.#trackers.closeAll(error);
     await this.#engine.close();
     await this.#lease?.stop(true);
     await this.#ownedStore?.close?.();
@@ -500,73 +496,6 @@ export class Log {
 
   #throwIfReadOnly(operation: string): void {
     if (this.#readOnly) throw new ReadOnlyError(operation);
-  }
-
-  /** Read-only: hands each applied engine batch's ops to the tracker of the stream they belong to. */
-  #routeApplied(batches: WalBatch[]): void {
-    if (this.#trackersById.size === 0 && this.#trackers.size === 0) return;
-    if (batches.length === 0) {
-      // A newer manifest was adopted: its SSTs may hold batches we never saw one by one,
-      // stream deletions included.
-      for (const tracker of this.#trackersById.values()) void this.#reloadTracker(tracker).catch(() => undefined);
-      return;
-    }
-    // One call holds whole WAL objects; a stream's tail key is written once per object, at its
-    // end, so a tracker gets all of a stream's ops of the call at once, tail included.
-    const byStream = new Map<number, WriteOp[]>();
-    for (const batch of batches) {
-      for (const op of batch.ops) {
-        const kind = op.key[0]!;
-        if (kind === KeyKind.streamMeta && op.type === "delete") {
-          this.#forgetTracker(decodeStreamMetaKey(op.key));
-        } else {
-          const id = streamIdOfKey(op.key);
-          if (id === undefined || !this.#trackersById.has(id)) continue;
-          let ops = byStream.get(id);
-          if (ops === undefined) byStream.set(id, (ops = []));
-          ops.push(op);
-        }
-      }
-    }
-    for (const [id, ops] of byStream) this.#trackersById.get(id)?.applyBatch(ops);
-  }
-
-  async #reloadTracker(tracker: StreamTracker): Promise<void> {
-    const meta = await this.#registry.getMeta(tracker.name);
-    if (meta === undefined || meta.id !== tracker.streamId) {
-      if ((await this.#trackers.get(tracker.name)?.catch(() => undefined)) === tracker) this.#forgetTracker(tracker.name);
-      else {
-        this.#trackersById.delete(tracker.streamId);
-        tracker.close(new StreamNotFoundError(tracker.name));
-      }
-      return;
-    }
-    await tracker.reload(this.#engine);
-  }
-
-  #forgetTracker(name: string): void {
-    const tracker = this.#trackers.get(name);
-    this.#trackers.delete(name);
-    void tracker?.then((t) => {
-      this.#trackersById.delete(t.streamId);
-      t.close(new StreamNotFoundError(name));
-    }, () => undefined);
-  }
-
-  #tracker(name: string): Promise<StreamTracker> {
-    let tracker = this.#trackers.get(name);
-    if (tracker === undefined) {
-      tracker = (async () => {
-        const meta = await this.#registry.getMeta(name);
-        if (meta === undefined) throw new StreamNotFoundError(name);
-        return StreamTracker.load(this.#engine, name, meta, (t) => this.#trackersById.set(t.streamId, t));
-      })();
-      this.#trackers.set(name, tracker);
-      tracker.catch(() => {
-        if (this.#trackers.get(name) === tracker) this.#trackers.delete(name);
-      });
-    }
-    return tracker;
   }
 
   #throwIfClosed(): void {
@@ -617,10 +546,7 @@ export class Log {
       view: async (name) => {
         this.#throwIfClosed();
         if (!this.#readOnly) return this.host.streamer(name);
-        const tracker = await this.#tracker(name);
-        if (!tracker.closed) return tracker;
-        this.#trackers.delete(name);
-        return this.#tracker(name);
+        return this.#trackers.get(name);
       },
       semaphore: this.#semaphore,
       recordAppend: (latencyMs, ok) => {
