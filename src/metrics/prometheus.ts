@@ -56,6 +56,7 @@ const METRICS: readonly MetricSpec[] = [
   metric("inflight_capacity_bytes", "gauge", "inflightCapacityBytes", "Cap on in-flight append bytes (the inflightBytes option)."),
   metric("backpressure_waits_total", "counter", "backpressureWaits", "Appends that waited because the in-flight cap was reached."),
   metric("open_streams", "gauge", "openStreams", "Streams with a loaded streamer in this log."),
+  metric("stream_evictions_total", "counter", "streamEvictions", "Idle loaded streams dropped to keep open_streams under maxLoadedStreams."),
   metric("writer_epoch", "gauge", "engine.writerEpoch", "The writer epoch this log holds (bumped by every writer that opens the store)."),
   metric("durable_seq", "gauge", "engine.durableSeq", "Highest engine batch sequence number that is durable."),
   metric("last_seq", "gauge", "engine.lastSeq", "Highest engine batch sequence number assigned."),
