@@ -9,7 +9,8 @@ export { Stream } from "./stream/stream.js";
 export type { AppendSessionOptions } from "./stream/stream.js";
 export { AppendSession } from "./stream/append-session.js";
 export type { AppendTicket } from "./stream/append-session.js";
-export { ReadSession } from "./stream/read-session.js";
+export { ReadSession, ReadBatchSession } from "./stream/read-session.js";
+export type { ReadBatch, ReadBatchOptions } from "./stream/read-session.js";
 export type {
   AppendRecord,
   AppendHeader,
@@ -38,6 +39,8 @@ export {
   MAX_FENCING_TOKEN_BYTES,
   MAX_STREAM_NAME_BYTES,
   MAX_LIST_STREAMS_LIMIT,
+  READ_BATCH_MAX_RECORDS,
+  READ_BATCH_MAX_BYTES,
   DEFAULT_INFLIGHT_BYTES,
   MIN_INFLIGHT_BYTES,
   DEFAULT_RETENTION_AGE_SECONDS,

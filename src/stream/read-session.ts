@@ -1,6 +1,13 @@
 /**
- * A read session: an async iterator over one stream's durable records, from a sequence number,
- * a timestamp or an offset from the tail, that can follow the stream live.
+ * Read sessions: one stream's durable records, from a sequence number, a timestamp or an offset
+ * from the tail, that can follow the stream live. Two public shapes of one machine:
+ *
+ *   ReadBatchSession (`stream.readBatches()`): an async iterator of ReadBatch, arrays of records;
+ *     the consumer pays one async step per batch
+ *   ReadSession (`stream.read()`): an async iterator of records, built on a ReadBatchSession:
+ *     it hands each batch's records out one by one (one resolved promise each)
+ *
+ * The phases:
  *
  *   resolve start ──> catch up from storage (engine scan of [start, tail)) ──> at the tail:
  *     caughtUp() resolves; without `follow` the session ends; with it, subscribe to the
@@ -11,30 +18,30 @@
  * delivered record resets it), `signal` and `close()` end the session. Everything it holds (an
  * engine scan, a subscription, a timer) is released when it ends, however it ends.
  *
- * Two stages, so that a record costs one resolved promise rather than a trip through async
- * generators (a catch-up scan spent more time there than in the engine):
- *
- *   #batches() (async generator): the phases above; decodes a chunk of the engine scan or one
- *     live batch at a time into a batch of records, cut at `until`
+ *   #chunks() (async generator): the phases above; decodes a chunk of the engine scan or one
+ *     live batch at a time into records, cut at `until`
  *        │ ReadRecord[]
- *   next(): hands the batch's records out one by one, each checked as it goes (session ended?
- *     trimmed meanwhile? limit reached?), and resumes #batches() only when the batch is used up
+ *   #nextBatch(): judges the chunk's records (session ended? trimmed meanwhile? limit reached?)
+ *     into a ReadBatch of at most maxBatchRecords records and maxBatchBytes metered bytes, and
+ *     resumes #chunks() only when the chunk is used up
+ *        │ ReadBatch
+ *   ReadSession.next(): hands a batch's records out one by one; a session ended meanwhile (close,
+ *     abort, waitMs) or a trim past a record stops them there too
  *
- * What can change while a batch waits (close, abort, waitMs, trim, the limits) is judged when a
- * record is handed out, exactly as when records were decoded one by one; what cannot (`until`,
- * a timestamp start) is judged when the batch is decoded.
+ * What can change while a chunk waits (close, abort, waitMs, trim, the limits) is judged when a
+ * batch is cut from it; what cannot (`until`, a timestamp start) when the chunk is decoded.
  */
-import { ClosedError, UnwrittenError, isDurastreamError, type StreamPosition } from "../errors.js";
+import { ClosedError, UnwrittenError, ValidationError, isDurastreamError, type StreamPosition } from "../errors.js";
 import type { Engine } from "../engine/engine.js";
 import { isScanPrivate } from "../engine/sst-reader.js";
-import { FOLLOWER_MAX_LAG_BATCHES, HEADER_OVERHEAD_BYTES, RECORD_OVERHEAD_BYTES } from "../limits.js";
+import { FOLLOWER_MAX_LAG_BATCHES, HEADER_OVERHEAD_BYTES, READ_BATCH_MAX_BYTES, READ_BATCH_MAX_RECORDS, RECORD_OVERHEAD_BYTES } from "../limits.js";
 import type { Clock, TimerHandle } from "../util/clock.js";
 import { holdEventLoop } from "../util/keep-alive.js";
 import { RecordDecoder } from "./record-format.js";
 import { decodeRecordKey, decodeTimestampIndexKey, recordRange, timestampSeekRange } from "./stream-keys.js";
 import type { DurableBatch, Follower } from "./streamer.js";
-import type { ReadRecord } from "./types.js";
-import { validateReadOptions, type ValidatedReadOptions } from "./validate.js";
+import type { ReadOptions, ReadRecord } from "./types.js";
+import { checkInteger, validateReadOptions, type ValidatedReadOptions } from "./validate.js";
 
 /** What a read session needs of a stream: its durable tail, trim point and live batches. */
 export interface StreamView {
@@ -58,7 +65,7 @@ const MAX_STALE_SCAN_RETRIES = 5;
 /** Raised inside the session to end it quietly (limit, until, wait, abort, close). */
 class EndOfSession {}
 
-/** What next() does with a decoded record: hand it out, skip it (trimmed meanwhile) or end. */
+/** What #nextBatch does with a decoded record: hand it out, skip it (trimmed meanwhile) or end. */
 const enum Verdict {
   deliver,
   skip,
@@ -66,14 +73,52 @@ const enum Verdict {
 }
 
 /**
- * A read of one stream: iterate it with `for await`. Only durable records are returned; with
- * `follow` it waits for new ones. See this module's header for the phases and how it ends.
+ * Options of `stream.readBatches()`: those of `stream.read()`, and the size of a batch. A batch
+ * holds at least one record, whatever its size (a record is at most MAX_RECORD_BYTES).
  */
-export class ReadSession implements AsyncIterable<ReadRecord> {
+export interface ReadBatchOptions extends ReadOptions {
+  /** Most records in one batch: 1..READ_BATCH_MAX_RECORDS (1000), the default. */
+  maxBatchRecords?: number;
+  /** Most metered bytes in one batch: 1..READ_BATCH_MAX_BYTES (1 MiB), the default. */
+  maxBatchBytes?: number;
+}
+
+/** Records of a stream, in sequence order, as one step of a `ReadBatchSession`. */
+export interface ReadBatch {
+  /** One or more records, consecutive among those the read delivers. */
+  records: ReadRecord[];
+  /**
+   * The stream's durable tail, given when this batch reaches it: its last record is the last
+   * durable one when the batch was cut (later batches exist only if more are appended).
+   */
+  tail?: StreamPosition;
+}
+
+const BATCH_OPTIONS = ["maxBatchRecords", "maxBatchBytes"] as const;
+
+/** Splits the batch sizes off read options, validated; the rest goes to validateReadOptions. */
+function splitBatchOptions(options: unknown): { read: unknown; maxRecords: number; maxBytes: number } {
+  if (options === null || typeof options !== "object" || Array.isArray(options)) return { read: options, maxRecords: READ_BATCH_MAX_RECORDS, maxBytes: READ_BATCH_MAX_BYTES };
+  const { maxBatchRecords, maxBatchBytes, ...read } = options as Record<string, unknown>;
+  return {
+    read,
+    maxRecords: maxBatchRecords === undefined ? READ_BATCH_MAX_RECORDS : checkInteger(maxBatchRecords, "maxBatchRecords", 1, READ_BATCH_MAX_RECORDS),
+    maxBytes: maxBatchBytes === undefined ? READ_BATCH_MAX_BYTES : checkInteger(maxBatchBytes, "maxBatchBytes", 1, READ_BATCH_MAX_BYTES),
+  };
+}
+
+/**
+ * A read of one stream in batches: iterate it with `for await`, each step an array of records
+ * (`ReadBatch`). Only durable records are returned; with `follow` it waits for new ones. See
+ * this module's header for the phases and how it ends.
+ */
+export class ReadBatchSession implements AsyncIterable<ReadBatch> {
   readonly #open: () => Promise<ReadContext>;
   readonly #rawOptions: unknown;
   #context!: ReadContext;
   #options!: ValidatedReadOptions;
+  #maxBatchRecords = READ_BATCH_MAX_RECORDS;
+  #maxBatchBytes = READ_BATCH_MAX_BYTES;
   readonly #caughtUp: Promise<StreamPosition>;
   #resolveCaughtUp!: (tail: StreamPosition) => void;
   #rejectCaughtUp!: (error: unknown) => void;
@@ -85,11 +130,11 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
   #delivered = 0;
   #deliveredBytes = 0;
   readonly #decoder = new RecordDecoder();
-  /** The decoded batch being handed out, and the next record of it to hand out. */
-  #batch: ReadRecord[] = [];
-  #batchIndex = 0;
+  /** The decoded chunk being cut into batches, and the next record of it to judge. */
+  #chunk: ReadRecord[] = [];
+  #chunkIndex = 0;
   #source: AsyncGenerator<ReadRecord[], void, void> | undefined;
-  /** A pull from #source in flight: further next() calls wait for it, in call order. */
+  /** A pull in flight: further calls wait for it, in call order. */
   #pulling: Promise<unknown> | undefined;
   #waitTimer: TimerHandle | undefined;
   #waitExpired = false;
@@ -98,7 +143,7 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
   readonly #onAbort = () => this.#interrupt();
 
   /**
-   * @internal Sessions come from `stream.read()`.
+   * @internal Sessions come from `stream.readBatches()` (and, inside a ReadSession, `stream.read()`).
    * `open` finds the stream when iteration starts; `options` are validated then too, so that every
    * problem (bad options, a missing stream, a start past the tail) surfaces from the first `next()`.
    */
@@ -122,24 +167,49 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
     this.#interrupt();
   }
 
-  /** `close()`, for `await using session = stream.read(...)`. */
+  /** `close()`, for `await using session = stream.readBatches(...)`. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
 
-  /** The records, in sequence order. A session can be iterated once; breaking out of the loop ends it. */
-  [Symbol.asyncIterator](): AsyncIterator<ReadRecord> {
+  /** The batches, in sequence order. A session can be iterated once; breaking out of the loop ends it. */
+  [Symbol.asyncIterator](): AsyncIterator<ReadBatch> {
+    const iterator = this.iterate();
+    return {
+      next: async (): Promise<IteratorResult<ReadBatch, undefined>> => {
+        const batch = await iterator.next();
+        return batch === undefined ? { value: undefined, done: true } : { value: batch, done: false };
+      },
+      return: async (): Promise<IteratorResult<ReadBatch, undefined>> => {
+        await iterator.return();
+        return { value: undefined, done: true };
+      },
+    };
+  }
+
+  /** @internal The session's steps without IteratorResult wrappers (ReadSession, the server). */
+  iterate(): { next(): Promise<ReadBatch | undefined>; return(): Promise<void> } {
     if (this.#started) throw new ClosedError("this read session (it can be iterated only once)");
     this.#started = true;
-    this.#source = this.#batches();
+    this.#source = this.#chunks();
     return { next: () => this.#next(), return: () => this.#return() };
   }
 
-  /** The next record: from the decoded batch at hand if it has one, else from a new batch. */
-  #next(): Promise<IteratorResult<ReadRecord, undefined>> {
+  /** @internal True once the session was closed, aborted or idle past waitMs: records at hand must not be handed out. */
+  get interrupted(): boolean {
+    return this.#closed || this.#waitExpired || this.#options?.signal?.aborted === true;
+  }
+
+  /** @internal The stream's trim point now (0 before the session found its stream). */
+  get trimPoint(): number {
+    return this.#context === undefined ? 0 : this.#context.view.trimPoint;
+  }
+
+  /** The next batch, from the chunk at hand if it has records left, else from the next chunk. */
+  #next(): Promise<ReadBatch | undefined> {
     if (this.#pulling !== undefined) return this.#pulling.then(() => this.#next());
-    const record = this.#take();
-    if (record !== undefined) return Promise.resolve({ value: record, done: false });
+    const batch = this.#cut();
+    if (batch !== undefined) return Promise.resolve(batch);
     // A pull may wait for the next durable append, which no Node handle stands for: hold the
     // event loop open meanwhile, or a script whose only work is this read would exit.
     const release = holdEventLoop();
@@ -153,55 +223,72 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
     return pull;
   }
 
-  /** Resumes #batches() until it gives a record to hand out, or ends. */
-  async #pull(): Promise<IteratorResult<ReadRecord, undefined>> {
+  /** Resumes #chunks() until it gives a batch, or ends. */
+  async #pull(): Promise<ReadBatch | undefined> {
     const source = this.#source!;
     for (;;) {
       const step = await source.next();
-      if (step.done === true) return { value: undefined, done: true };
-      this.#batch = step.value;
-      this.#batchIndex = 0;
-      const record = this.#take();
-      if (record !== undefined) return { value: record, done: false };
+      if (step.done === true) return undefined;
+      this.#chunk = step.value;
+      this.#chunkIndex = 0;
+      const batch = this.#cut();
+      if (batch !== undefined) return batch;
     }
-  }
-
-  /** The next record of the batch at hand that may be handed out now; undefined when none is left. */
-  #take(): ReadRecord | undefined {
-    const batch = this.#batch;
-    while (this.#batchIndex < batch.length) {
-      const record = batch[this.#batchIndex++]!;
-      const verdict = this.#judge(record);
-      if (verdict === Verdict.deliver) return record;
-      if (verdict === Verdict.end) break; // #batches() sees the session ended and finishes
-    }
-    this.#batch = [];
-    this.#batchIndex = 0;
-    return undefined;
-  }
-
-  /** `break` out of the loop (or `return()` by hand): ends the session and releases what it holds. */
-  async #return(): Promise<IteratorResult<ReadRecord, undefined>> {
-    this.#interrupt();
-    this.#batch = [];
-    await this.#pulling?.catch(() => undefined);
-    await this.#source?.return(undefined);
-    return { value: undefined, done: true };
   }
 
   /**
-   * Decides, as a record is handed out, what may have changed since its batch was decoded: the
-   * session ended (close, abort, waitMs), the stream was trimmed past it, a limit was reached.
+   * The next batch of the chunk at hand: the records that may be handed out now, up to the
+   * batch bounds (a record that would cross the byte bound starts the next batch). Undefined
+   * when the chunk has none left.
    */
-  #judge(record: ReadRecord): Verdict {
-    if (this.#closed || this.#waitExpired || this.#options.signal?.aborted === true) return Verdict.end;
+  #cut(): ReadBatch | undefined {
+    const chunk = this.#chunk;
+    const maxRecords = this.#maxBatchRecords;
+    const maxBytes = this.#maxBatchBytes;
+    const records: ReadRecord[] = [];
+    let bytes = 0;
+    while (this.#chunkIndex < chunk.length && records.length < maxRecords) {
+      const record = chunk[this.#chunkIndex]!;
+      const size = meteredReadBytes(record);
+      if (records.length > 0 && bytes + size > maxBytes) break;
+      this.#chunkIndex++;
+      const verdict = this.#judge(record, size);
+      if (verdict === Verdict.deliver) {
+        records.push(record);
+        bytes += size;
+      } else if (verdict === Verdict.end) {
+        this.#chunkIndex = chunk.length; // #chunks() sees the session ended and finishes
+      }
+    }
+    if (this.#chunkIndex >= chunk.length) {
+      this.#chunk = [];
+      this.#chunkIndex = 0;
+    }
+    if (records.length === 0) return undefined;
+    const tail = this.#context.view.tail;
+    return records[records.length - 1]!.seqNum + 1 >= tail.seqNum ? { records, tail } : { records };
+  }
+
+  /** `break` out of the loop (or `return()` by hand): ends the session and releases what it holds. */
+  async #return(): Promise<void> {
+    this.#interrupt();
+    this.#chunk = [];
+    await this.#pulling?.catch(() => undefined);
+    await this.#source?.return(undefined);
+  }
+
+  /**
+   * Decides, as a record goes into a batch, what may have changed since its chunk was decoded:
+   * the session ended (close, abort, waitMs), the stream was trimmed past it, a limit was reached.
+   */
+  #judge(record: ReadRecord, size: number): Verdict {
+    if (this.interrupted) return Verdict.end;
     if (record.seqNum < this.#context.view.trimPoint) return Verdict.skip;
     const { limit } = this.#options;
     if (limit.count !== undefined && this.#delivered >= limit.count) return this.#endAtLimit();
     if (limit.bytes !== undefined) {
-      const metered = meteredReadBytes(record);
-      if (this.#deliveredBytes + metered > limit.bytes) return this.#endAtLimit();
-      this.#deliveredBytes += metered;
+      if (this.#deliveredBytes + size > limit.bytes) return this.#endAtLimit();
+      this.#deliveredBytes += size;
     }
     this.#delivered++;
     this.#armWait();
@@ -213,10 +300,13 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
     return Verdict.end;
   }
 
-  /** The session's phases, as batches of decoded records (see the module header). */
-  async *#batches(): AsyncGenerator<ReadRecord[], void, void> {
+  /** The session's phases, as chunks of decoded records (see the module header). */
+  async *#chunks(): AsyncGenerator<ReadRecord[], void, void> {
     try {
-      this.#options = validateReadOptions(this.#rawOptions);
+      const { read, maxRecords, maxBytes } = splitBatchOptions(this.#rawOptions);
+      this.#options = validateReadOptions(read);
+      this.#maxBatchRecords = maxRecords;
+      this.#maxBatchBytes = maxBytes;
       this.#options.signal?.addEventListener("abort", this.#onAbort, { once: true });
       this.#context = await this.#open();
       this.#throwIfEnded();
@@ -410,6 +500,105 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
     this.#closed = true;
     this.#wake?.();
   }
+}
+
+/**
+ * A read of one stream, record by record: iterate it with `for await`. Only durable records are
+ * returned; with `follow` it waits for new ones. Built on a ReadBatchSession (see this module's
+ * header): a record costs one resolved promise, a batch one pull. `stream.readBatches()` gives
+ * the batches themselves, for consumers that can take arrays.
+ */
+export class ReadSession implements AsyncIterable<ReadRecord> {
+  readonly #batches: ReadBatchSession;
+  /** The batch being handed out, and the next record of it to hand out. */
+  #records: ReadRecord[] = [];
+  #index = 0;
+  #iterator: ReturnType<ReadBatchSession["iterate"]> | undefined;
+  /** A pull of the next batch in flight: further next() calls wait for it, in call order. */
+  #pulling: Promise<unknown> | undefined;
+
+  /** @internal Sessions come from `stream.read()`. */
+  constructor(open: () => Promise<ReadContext>, options: unknown) {
+    this.#batches = new ReadBatchSession(open, withoutBatchOptions(options));
+  }
+
+  /** Resolves with the tail when the session first reaches it; rejects if it ends before. */
+  caughtUp(): Promise<StreamPosition> {
+    return this.#batches.caughtUp();
+  }
+
+  /** Ends the session; a pending `next()` returns done. */
+  close(): Promise<void> {
+    return this.#batches.close();
+  }
+
+  /** `close()`, for `await using session = stream.read(...)`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** The records, in sequence order. A session can be iterated once; breaking out of the loop ends it. */
+  [Symbol.asyncIterator](): AsyncIterator<ReadRecord> {
+    this.#iterator = this.#batches.iterate();
+    return { next: () => this.#next(), return: () => this.#return() };
+  }
+
+  /** The next record: from the batch at hand while the session goes on, else from the next batch. */
+  #next(): Promise<IteratorResult<ReadRecord, undefined>> {
+    if (this.#pulling !== undefined) return this.#pulling.then(() => this.#next());
+    const record = this.#take();
+    if (record !== undefined) return Promise.resolve({ value: record, done: false });
+    const pull = this.#pull();
+    this.#pulling = pull;
+    const clear = (): void => {
+      if (this.#pulling === pull) this.#pulling = undefined;
+    };
+    pull.then(clear, clear);
+    return pull;
+  }
+
+  async #pull(): Promise<IteratorResult<ReadRecord, undefined>> {
+    for (;;) {
+      const batch = await this.#iterator!.next();
+      if (batch === undefined) return { value: undefined, done: true };
+      this.#records = batch.records;
+      this.#index = 0;
+      const record = this.#take();
+      if (record !== undefined) return { value: record, done: false };
+    }
+  }
+
+  /** The next record of the batch at hand, unless the session ended or a trim passed it meanwhile. */
+  #take(): ReadRecord | undefined {
+    const records = this.#records;
+    if (this.#index < records.length && !this.#batches.interrupted) {
+      const trimPoint = this.#batches.trimPoint;
+      while (this.#index < records.length) {
+        const record = records[this.#index++]!;
+        if (record.seqNum >= trimPoint) return record;
+      }
+    }
+    this.#records = [];
+    this.#index = 0;
+    return undefined;
+  }
+
+  async #return(): Promise<IteratorResult<ReadRecord, undefined>> {
+    this.#records = [];
+    const ending = this.#iterator?.return();
+    await this.#pulling?.catch(() => undefined);
+    await ending;
+    return { value: undefined, done: true };
+  }
+}
+
+/** `stream.read()` takes no batch sizes: passing them is the same error as any unknown option. */
+function withoutBatchOptions(options: unknown): unknown {
+  if (options === null || typeof options !== "object") return options;
+  for (const name of BATCH_OPTIONS) {
+    if (name in options) throw new ValidationError(`unknown read option ${JSON.stringify(name)} (it is an option of stream.readBatches())`);
+  }
+  return options;
 }
 
 /** A read record's metered size (see meteredBytes), without its string cases. */

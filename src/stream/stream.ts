@@ -6,7 +6,7 @@
 import { StreamNotFoundError, type StreamPosition } from "../errors.js";
 import { DEFAULT_INFLIGHT_BYTES } from "../limits.js";
 import { AppendSession, type AppendTicket } from "./append-session.js";
-import { ReadSession, type ReadContext, type StreamView } from "./read-session.js";
+import { ReadBatchSession, ReadSession, type ReadBatchOptions, type ReadContext, type StreamView } from "./read-session.js";
 import { fenceRecord, trimRecord } from "./record-format.js";
 import type { Streamer } from "./streamer.js";
 import type { AppendAck, AppendOptions, AppendRecord, ReadOptions } from "./types.js";
@@ -117,11 +117,23 @@ export class Stream {
    * session waits for new records (up to `waitMs` of idleness, or until `signal` aborts).
    */
   read(options: ReadOptions = {}): ReadSession {
-    return new ReadSession(async () => {
-      const context = await this.#host.readContext(this.name);
-      this.#same(context.view);
-      return context;
-    }, options);
+    return new ReadSession(() => this.#readContext(), options);
+  }
+
+  /**
+   * Reads durable records in batches, as an async iterable of `ReadBatch` (arrays of records):
+   * the same options and records as `read()`, one async step per batch instead of per record.
+   * A batch holds at most `maxBatchRecords` (default 1000) records and `maxBatchBytes` (default
+   * 1 MiB) metered bytes, and at least one record.
+   */
+  readBatches(options: ReadBatchOptions = {}): ReadBatchSession {
+    return new ReadBatchSession(() => this.#readContext(), options);
+  }
+
+  async #readContext(): Promise<ReadContext> {
+    const context = await this.#host.readContext(this.name);
+    this.#same(context.view);
+    return context;
   }
 
   /** The durable tail: the seqNum the next record will get, and the last record's timestamp. */
