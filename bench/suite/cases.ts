@@ -157,7 +157,9 @@ function peerSystem(peer: PeerName): WriteSystem {
 }
 
 export const SCAN_SYSTEMS: { id: string; title: string; kind: string; params: Record<string, unknown>; peer?: PeerName }[] = [
-  { id: "ds-local", title: "durastream LocalStore", kind: KINDS.dsScan, params: { store: "local" } },
+  { id: "ds-local", title: "durastream LocalStore, read() per record", kind: KINDS.dsScan, params: { store: "local", read: "records", readOnly: true } },
+  { id: "ds-local-batches", title: "durastream LocalStore, readBatches()", kind: KINDS.dsScan, params: { store: "local", read: "batches", readOnly: true } },
+  { id: "ds-local-writer", title: "durastream LocalStore, read() through the reopened writer", kind: KINDS.dsScan, params: { store: "local", read: "records", readOnly: false } },
   { id: "raw-file", title: "raw file (framed, crc32 checked)", kind: KINDS.rawScan, params: {} },
   { id: "sqlite", title: "better-sqlite3", kind: KINDS.peerScan, params: { peer: "sqlite" }, peer: "sqlite" },
   { id: "level", title: "classic-level", kind: KINDS.peerScan, params: { peer: "level" }, peer: "level" },

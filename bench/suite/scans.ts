@@ -4,8 +4,11 @@
  * stream from seqNum 0 once, timing the first record and the whole read. The page cache is warm
  * (the data was just written) for every system alike; nothing drops caches on this shared machine.
  *
- *   durastream  stream.read({ from: { seqNum: 0 } }) through a Log reopened as the writer
- *               (the WAL tail replays into the memtable at open; the rest is in SSTs)
+ *   durastream  stream.read({ from: { seqNum: 0 } }) (`read: "records"`) or stream.readBatches()
+ *               (`read: "batches"`) through a Log reopened read-only (`readOnly: true`: the
+ *               scan alone) or as the writer (its own L0 flush and compaction run meanwhile
+ *               on the same thread); the WAL tail replays into the memtable at open, the rest
+ *               is in SSTs
  *   raw file    frames [u32 length][u32 crc32][body] appended to one file (one fdatasync at the
  *               end of the prefill), read back in 4 MiB chunks with every crc checked: the
  *               physical bound of a sequential read
@@ -22,6 +25,10 @@ import { withDsStore, type DsStoreKind } from "./stores.js";
 
 export interface DsScanParams extends ScanParams {
   store: DsStoreKind;
+  /** Records one by one (`stream.read()`, the default) or in batches (`stream.readBatches()`). */
+  read?: "records" | "batches";
+  /** Reopen read-only (default false: as the writer). */
+  readOnly?: boolean;
 }
 
 export async function dsScan(params: DsScanParams): Promise<Metrics> {
@@ -35,7 +42,7 @@ export async function dsScan(params: DsScanParams): Promise<Metrics> {
       await writer.close();
     }
     const openStartMs = performance.now();
-    const reader = await openLog({ store: reopen() });
+    const reader = await openLog({ store: reopen(), readOnly: params.readOnly === true });
     try {
       const reopenMs = performance.now() - openStartMs;
       const stream = await reader.openStream("bench");
@@ -44,10 +51,18 @@ export async function dsScan(params: DsScanParams): Promise<Metrics> {
       let count = 0;
       let bytes = 0;
       let firstRecordMs = Number.NaN;
-      for await (const record of stream.read({ from: { seqNum: 0 } })) {
-        if (count === 0) firstRecordMs = performance.now() - startMs;
-        count++;
-        bytes += record.body.length;
+      if (params.read === "batches") {
+        for await (const batch of stream.readBatches({ from: { seqNum: 0 } })) {
+          if (count === 0) firstRecordMs = performance.now() - startMs;
+          for (const record of batch.records) bytes += record.body.length;
+          count += batch.records.length;
+        }
+      } else {
+        for await (const record of stream.read({ from: { seqNum: 0 } })) {
+          if (count === 0) firstRecordMs = performance.now() - startMs;
+          count++;
+          bytes += record.body.length;
+        }
       }
       const elapsedMs = performance.now() - startMs;
       const after = reader.metrics().engine.storeRequests;
