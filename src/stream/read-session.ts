@@ -31,7 +31,7 @@
  * What can change while a chunk waits (close, abort, waitMs, trim, the limits) is judged when a
  * batch is cut from it; what cannot (`until`, a timestamp start) when the chunk is decoded.
  */
-import { ClosedError, UnwrittenError, ValidationError, isDurastreamError, type StreamPosition } from "../errors.js";
+import { ClosedError, UnwrittenError, isDurastreamError, type StreamPosition } from "../errors.js";
 import type { Engine } from "../engine/engine.js";
 import { isScanPrivate } from "../engine/sst-reader.js";
 import { FOLLOWER_MAX_LAG_BATCHES, HEADER_OVERHEAD_BYTES, READ_BATCH_MAX_BYTES, READ_BATCH_MAX_RECORDS, RECORD_OVERHEAD_BYTES } from "../limits.js";
@@ -94,8 +94,6 @@ export interface ReadBatch {
   tail?: StreamPosition;
 }
 
-const BATCH_OPTIONS = ["maxBatchRecords", "maxBatchBytes"] as const;
-
 /** Splits the batch sizes off read options, validated; the rest goes to validateReadOptions. */
 function splitBatchOptions(options: unknown): { read: unknown; maxRecords: number; maxBytes: number } {
   if (options === null || typeof options !== "object" || Array.isArray(options)) return { read: options, maxRecords: READ_BATCH_MAX_RECORDS, maxBytes: READ_BATCH_MAX_BYTES };
@@ -115,6 +113,8 @@ function splitBatchOptions(options: unknown): { read: unknown; maxRecords: numbe
 export class ReadBatchSession implements AsyncIterable<ReadBatch> {
   readonly #open: () => Promise<ReadContext>;
   readonly #rawOptions: unknown;
+  /** False under a ReadSession: `stream.read()` takes no batch sizes. */
+  readonly #takesBatchOptions: boolean;
   #context!: ReadContext;
   #options!: ValidatedReadOptions;
   #maxBatchRecords = READ_BATCH_MAX_RECORDS;
@@ -147,9 +147,10 @@ export class ReadBatchSession implements AsyncIterable<ReadBatch> {
    * `open` finds the stream when iteration starts; `options` are validated then too, so that every
    * problem (bad options, a missing stream, a start past the tail) surfaces from the first `next()`.
    */
-  constructor(open: () => Promise<ReadContext>, options: unknown) {
+  constructor(open: () => Promise<ReadContext>, options: unknown, takesBatchOptions = true) {
     this.#open = open;
     this.#rawOptions = options;
+    this.#takesBatchOptions = takesBatchOptions;
     this.#caughtUp = new Promise((resolve, reject) => {
       this.#resolveCaughtUp = resolve;
       this.#rejectCaughtUp = reject;
@@ -303,7 +304,7 @@ export class ReadBatchSession implements AsyncIterable<ReadBatch> {
   /** The session's phases, as chunks of decoded records (see the module header). */
   async *#chunks(): AsyncGenerator<ReadRecord[], void, void> {
     try {
-      const { read, maxRecords, maxBytes } = splitBatchOptions(this.#rawOptions);
+      const { read, maxRecords, maxBytes } = this.#takesBatchOptions ? splitBatchOptions(this.#rawOptions) : { read: this.#rawOptions, maxRecords: READ_BATCH_MAX_RECORDS, maxBytes: READ_BATCH_MAX_BYTES };
       this.#options = validateReadOptions(read);
       this.#maxBatchRecords = maxRecords;
       this.#maxBatchBytes = maxBytes;
@@ -519,7 +520,7 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
 
   /** @internal Sessions come from `stream.read()`. */
   constructor(open: () => Promise<ReadContext>, options: unknown) {
-    this.#batches = new ReadBatchSession(open, withoutBatchOptions(options));
+    this.#batches = new ReadBatchSession(open, options, false);
   }
 
   /** Resolves with the tail when the session first reaches it; rejects if it ends before. */
@@ -590,15 +591,6 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
     await ending;
     return { value: undefined, done: true };
   }
-}
-
-/** `stream.read()` takes no batch sizes: passing them is the same error as any unknown option. */
-function withoutBatchOptions(options: unknown): unknown {
-  if (options === null || typeof options !== "object") return options;
-  for (const name of BATCH_OPTIONS) {
-    if (name in options) throw new ValidationError(`unknown read option ${JSON.stringify(name)} (it is an option of stream.readBatches())`);
-  }
-  return options;
 }
 
 /** A read record's metered size (see meteredBytes), without its string cases. */
