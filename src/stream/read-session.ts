@@ -21,15 +21,17 @@
  *   #chunks() (async generator): the phases above; decodes a chunk of the engine scan or one
  *     live batch at a time into records, cut at `until`
  *        │ ReadRecord[]
- *   #nextBatch(): judges the chunk's records (session ended? trimmed meanwhile? limit reached?)
- *     into a ReadBatch of at most maxBatchRecords records and maxBatchBytes metered bytes, and
- *     resumes #chunks() only when the chunk is used up
+ *   #cut(): judges the chunk's records (session ended? trimmed meanwhile? limit reached?) into
+ *     a ReadBatch of at most maxBatchRecords records and maxBatchBytes metered bytes; #chunks()
+ *     is resumed only when the chunk is used up
  *        │ ReadBatch
- *   ReadSession.next(): hands a batch's records out one by one; a session ended meanwhile (close,
- *     abort, waitMs) or a trim past a record stops them there too
+ *   ReadSession.next(): takes each chunk whole, unjudged, and judges each record as it hands it
+ *     out (the same `judge`), so a record trimmed, or a session closed, while a consumer works
+ *     through a chunk stops there, and the limits count only records handed out
  *
  * What can change while a chunk waits (close, abort, waitMs, trim, the limits) is judged when a
- * batch is cut from it; what cannot (`until`, a timestamp start) when the chunk is decoded.
+ * record is handed out (in a batch or alone); what cannot (`until`, a timestamp start) when the
+ * chunk is decoded.
  */
 import { ClosedError, UnwrittenError, isDurastreamError, type StreamPosition } from "../errors.js";
 import type { Engine } from "../engine/engine.js";
@@ -201,11 +203,6 @@ export class ReadBatchSession implements AsyncIterable<ReadBatch> {
     return this.#closed || this.#waitExpired || this.#options?.signal?.aborted === true;
   }
 
-  /** @internal The stream's trim point now (0 before the session found its stream). */
-  get trimPoint(): number {
-    return this.#context === undefined ? 0 : this.#context.view.trimPoint;
-  }
-
   /** The next batch, from the chunk at hand if it has records left, else from the next chunk. */
   #next(): Promise<ReadBatch | undefined> {
     if (this.#pulling !== undefined) return this.#pulling.then(() => this.#next());
@@ -244,6 +241,12 @@ export class ReadBatchSession implements AsyncIterable<ReadBatch> {
    */
   #cut(): ReadBatch | undefined {
     const chunk = this.#chunk;
+    if (!this.#takesBatchOptions) {
+      // Under a ReadSession: the chunk as it is; the ReadSession judges each record as it hands it out.
+      this.#chunk = [];
+      this.#chunkIndex = 0;
+      return chunk.length === 0 ? undefined : { records: chunk };
+    }
     const maxRecords = this.#maxBatchRecords;
     const maxBytes = this.#maxBatchBytes;
     const records: ReadRecord[] = [];
@@ -253,7 +256,7 @@ export class ReadBatchSession implements AsyncIterable<ReadBatch> {
       const size = meteredReadBytes(record);
       if (records.length > 0 && bytes + size > maxBytes) break;
       this.#chunkIndex++;
-      const verdict = this.#judge(record, size);
+      const verdict = this.judge(record, size);
       if (verdict === Verdict.deliver) {
         records.push(record);
         bytes += size;
@@ -279,15 +282,18 @@ export class ReadBatchSession implements AsyncIterable<ReadBatch> {
   }
 
   /**
-   * Decides, as a record goes into a batch, what may have changed since its chunk was decoded:
+   * Decides, as a record goes into a batch (under a ReadSession: as it is handed out), what may
+   * have changed since its chunk was decoded:
    * the session ended (close, abort, waitMs), the stream was trimmed past it, a limit was reached.
    */
-  #judge(record: ReadRecord, size: number): Verdict {
+  /** @internal `size`: the record's metered bytes, when the caller has them. */
+  judge(record: ReadRecord, size?: number): Verdict {
     if (this.interrupted) return Verdict.end;
     if (record.seqNum < this.#context.view.trimPoint) return Verdict.skip;
     const { limit } = this.#options;
     if (limit.count !== undefined && this.#delivered >= limit.count) return this.#endAtLimit();
     if (limit.bytes !== undefined) {
+      size ??= meteredReadBytes(record);
       if (this.#deliveredBytes + size > limit.bytes) return this.#endAtLimit();
       this.#deliveredBytes += size;
     }
@@ -569,15 +575,17 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
     }
   }
 
-  /** The next record of the batch at hand, unless the session ended or a trim passed it meanwhile. */
+  /**
+   * The next record of the batch at hand that may be handed out now, judged as it is (session
+   * ended? trimmed meanwhile? limit reached?); undefined when none is left.
+   */
   #take(): ReadRecord | undefined {
     const records = this.#records;
-    if (this.#index < records.length && !this.#batches.interrupted) {
-      const trimPoint = this.#batches.trimPoint;
-      while (this.#index < records.length) {
-        const record = records[this.#index++]!;
-        if (record.seqNum >= trimPoint) return record;
-      }
+    while (this.#index < records.length) {
+      const record = records[this.#index++]!;
+      const verdict = this.#batches.judge(record);
+      if (verdict === Verdict.deliver) return record;
+      if (verdict === Verdict.end) break; // the batch session sees it ended and finishes
     }
     this.#records = [];
     this.#index = 0;
