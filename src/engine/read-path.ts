@@ -12,25 +12,6 @@ import { compareKeys, isExpired, type Entry, type KeyRange } from "./entry.js";
 /** A source of entries in scan order, delivered in chunks. */
 export type EntrySource = AsyncIterator<Entry[]> | Iterator<Entry[]>;
 
-/**
- * A source the merge does not read until the merge reaches `firstKey`: the first key it can
- * hold in scan order (a lower bound ascending, an upper bound descending), known without
- * reading it (an SST's key range in the manifest, cut to the scan's range). A seek that stops
- * early then reads only the sources that can hold what it reads: a read start costs the block
- * reads of the SST that holds the start, not one of every SST that overlaps the rest of the range.
- */
-export interface DeferredSource {
-  readonly firstKey: Uint8Array;
-  readonly source: EntrySource;
-}
-
-/** What a merge takes: sources read from the start, and deferred ones. */
-export type MergeInput = EntrySource | DeferredSource;
-
-function isDeferred(input: MergeInput): input is DeferredSource {
-  return "firstKey" in input && "source" in input;
-}
-
 export interface MergeOptions {
   reverse: boolean;
   snapshotSeq: number;
@@ -42,26 +23,11 @@ class Cursor {
   chunk: Entry[] = [];
   index = 0;
   #done = false;
-  /** A deferred source's first possible key, until it is first filled. */
-  deferredKey: Uint8Array | undefined;
-  private readonly source: EntrySource;
 
-  constructor(input: MergeInput) {
-    if (isDeferred(input)) {
-      this.source = input.source;
-      this.deferredKey = input.firstKey;
-    } else {
-      this.source = input;
-    }
-  }
+  constructor(private readonly source: EntrySource) {}
 
   get head(): Entry | undefined {
     return this.chunk[this.index];
-  }
-
-  /** The key the merge orders this cursor by: its head's, or a deferred source's first possible key. */
-  get key(): Uint8Array | undefined {
-    return this.deferredKey ?? this.chunk[this.index]?.key;
   }
 
   /** Moves to the next entry; returns a promise only when a new chunk must be fetched. */
@@ -71,7 +37,6 @@ class Cursor {
   }
 
   async fill(): Promise<void> {
-    this.deferredKey = undefined;
     while (!this.#done && this.index >= this.chunk.length) {
       const next = await this.source.next();
       if (next.done === true) {
@@ -106,38 +71,23 @@ const MERGE_CHUNK_ENTRIES = 256;
  * chunk), go through the general step.
  */
 export async function* newestVersionChunks(
-  sources: MergeInput[],
+  sources: EntrySource[],
   options: { reverse: boolean; snapshotSeq: number },
 ): AsyncGenerator<Entry[], void, void> {
   const cursors = sources.map((source) => new Cursor(source));
   const direction = options.reverse ? -1 : 1;
   let out: Entry[] = [];
   try {
-    await Promise.all(cursors.filter((cursor) => cursor.deferredKey === undefined).map((cursor) => cursor.fill()));
-    let active = cursors.filter((cursor) => cursor.key !== undefined);
-    let deferred = active.filter((cursor) => cursor.deferredKey !== undefined).length;
+    await Promise.all(cursors.map((cursor) => cursor.fill()));
+    let active = cursors.filter((cursor) => cursor.head !== undefined);
     while (active.length > 0) {
       const { lead, bound } = leadAndBound(active, direction);
-      // A deferred source is read once the merge reaches its first possible key (first among
-      // equals too: its entries may share the key another source's head has).
-      const reached = deferred === 0 ? undefined : lead.deferredKey !== undefined ? lead : reachedDeferred(active, lead.head!.key);
-      if (reached !== undefined) {
-        deferred--;
-        if (out.length > 0) {
-          yield out; // before waiting for the fetch
-          out = [];
-        }
-        await reached.fill();
-        if (reached.head === undefined) active = active.filter((cursor) => cursor !== reached);
-        continue;
-      }
       const stop = unmergedRunEnd(lead, bound, direction);
       if (stop > lead.index) {
         pushNewestVisible(lead.chunk, lead.index, stop, options.snapshotSeq, out);
         lead.index = stop;
       } else {
-        // The general step: every version of the smallest key, from every source that has it
-        // (no deferred source can: it would have been reached above).
+        // The general step: every version of the smallest key, from every source that has it.
         const key = lead.head!.key;
         let best: Entry | undefined;
         for (const cursor of active) {
@@ -156,7 +106,7 @@ export async function* newestVersionChunks(
           }
         }
         if (best !== undefined) out.push(best);
-        if (active.some((cursor) => cursor.key === undefined)) active = active.filter((cursor) => cursor.key !== undefined);
+        if (active.some((cursor) => cursor.head === undefined)) active = active.filter((cursor) => cursor.head !== undefined);
       }
       if (out.length >= MERGE_CHUNK_ENTRIES) {
         yield out;
@@ -169,21 +119,15 @@ export async function* newestVersionChunks(
   }
 }
 
-/** A deferred cursor whose first possible key is `key` (the lead's head), if any. */
-function reachedDeferred(active: Cursor[], key: Uint8Array): Cursor | undefined {
-  for (const cursor of active) if (cursor.deferredKey !== undefined && compareKeys(cursor.deferredKey, key) === 0) return cursor;
-  return undefined;
-}
-
 /** The cursor whose head sorts first, and the first head among the others (undefined if none). */
 function leadAndBound(active: Cursor[], direction: number): { lead: Cursor; bound: Uint8Array | undefined } {
   let lead = active[0]!;
   let bound: Uint8Array | undefined;
   for (let i = 1; i < active.length; i++) {
     const cursor = active[i]!;
-    const key = cursor.key!;
-    if (direction * compareKeys(key, lead.key!) < 0) {
-      const leadKey = lead.key!;
+    const key = cursor.head!.key;
+    if (direction * compareKeys(key, lead.head!.key) < 0) {
+      const leadKey = lead.head!.key;
       if (bound === undefined || direction * compareKeys(leadKey, bound) < 0) bound = leadKey;
       lead = cursor;
     } else if (bound === undefined || direction * compareKeys(key, bound) < 0) {
@@ -245,7 +189,7 @@ function equalKeys(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** `newestVersionChunks`, one entry at a time (compaction's input). */
-export function newestVersions(sources: MergeInput[], options: { reverse: boolean; snapshotSeq: number }): AsyncIterableIterator<Entry> {
+export function newestVersions(sources: EntrySource[], options: { reverse: boolean; snapshotSeq: number }): AsyncIterableIterator<Entry> {
   return flattenChunks(newestVersionChunks(sources, options));
 }
 
@@ -295,7 +239,7 @@ export function flattenChunks<T>(chunks: AsyncIterator<T[]>): AsyncIterableItera
 }
 
 /** Merges sources into chunks of live entries: tombstones and versions expired at `nowMs()` hide their key. */
-export async function* mergeSources(sources: MergeInput[], options: MergeOptions): AsyncGenerator<Entry[], void, void> {
+export async function* mergeSources(sources: EntrySource[], options: MergeOptions): AsyncGenerator<Entry[], void, void> {
   for await (const chunk of newestVersionChunks(sources, options)) {
     const nowMs = options.nowMs();
     const live = chunk.every((entry) => isLive(entry, nowMs)) ? chunk : chunk.filter((entry) => isLive(entry, nowMs));

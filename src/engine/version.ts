@@ -10,12 +10,12 @@
 import { CorruptionError, NotFoundError, StorageError } from "../errors.js";
 import type { ObjectStore } from "../store/object-store.js";
 import type { BlockCache } from "./block-cache.js";
-import { compareKeys, type Entry, type KeyRange } from "./entry.js";
+import type { Entry, KeyRange } from "./entry.js";
 import type { SortedRun, SstHandle } from "./manifest-format.js";
 import { readLatestManifest } from "./manifest-store.js";
 import type { Memtable } from "./memtable.js";
 import { sstKey } from "./paths.js";
-import { mergeSources, overlaps, type DeferredSource, type EntrySource, type MergeInput } from "./read-path.js";
+import { mergeSources, overlaps, type EntrySource } from "./read-path.js";
 import { SstReader } from "./sst-reader.js";
 import { sstInfoFirstKey, sstInfoLastKey } from "./sst-format.js";
 import { copyOf } from "../util/bytes.js";
@@ -89,15 +89,13 @@ export class Version {
     const pinned = [...sources.l0, ...sources.runs.flatMap((run) => run.ssts)].map((handle) => handle.id);
     this.#pin(pinned);
     try {
-      const inputs: MergeInput[] = sources.memtables.map((memtable) => memtable.scan(range, options.snapshotSeq, options.reverse));
-      // SSTs are deferred: each is opened (index GET) and read only once the merge reaches the
-      // first key it can hold, so a read start costs the SSTs that hold the start, not all that overlap.
+      const inputs: EntrySource[] = sources.memtables.map((memtable) => memtable.scan(range, options.snapshotSeq, options.reverse));
       for (const handle of sources.l0) {
-        if (this.#overlaps(handle, range)) inputs.push(this.#deferred([handle], range, options.reverse));
+        if (this.#overlaps(handle, range)) inputs.push(this.#sstSource([handle], range, options.reverse));
       }
       for (const run of sources.runs) {
         const ssts = run.ssts.filter((handle) => this.#overlaps(handle, range));
-        if (ssts.length > 0) inputs.push(this.#deferred(options.reverse ? ssts.reverse() : ssts, range, options.reverse));
+        if (ssts.length > 0) inputs.push(this.#sstSource(options.reverse ? ssts.reverse() : ssts, range, options.reverse));
       }
       yield* mergeSources(inputs, options);
     } finally {
@@ -172,20 +170,6 @@ export class Version {
     if (newest === undefined) return false;
     const m = newest.manifest;
     return m.l0.some((handle) => handle.id === id) || m.runs.some((run) => run.ssts.some((handle) => handle.id === id));
-  }
-
-  /** The SSTs `handles` (in scan order) as a source the merge reads from its first possible key on. */
-  #deferred(handles: SstHandle[], range: KeyRange, reverse: boolean): DeferredSource {
-    const first = handles[0]!.info;
-    let firstKey: Uint8Array;
-    if (reverse) {
-      const last = sstInfoLastKey(first);
-      firstKey = range.end !== undefined && compareKeys(range.end, last) < 0 ? range.end : last;
-    } else {
-      const start = sstInfoFirstKey(first);
-      firstKey = range.start !== undefined && compareKeys(range.start, start) > 0 ? range.start : start;
-    }
-    return { firstKey, source: this.#sstSource(handles, range, reverse) };
   }
 
   #overlaps(handle: SstHandle, range: KeyRange): boolean {

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import type { Entry } from "../../src/engine/entry.js";
-import { flattenChunks, mergeSources, newestVersionChunks, type EntrySource, type MergeInput } from "../../src/engine/read-path.js";
+import { flattenChunks, mergeSources, newestVersionChunks, type EntrySource } from "../../src/engine/read-path.js";
 
 const SEED = 20_261_126;
 
@@ -128,62 +128,6 @@ describe("read path: merge", () => {
       merged.map((entry) => (entry.key[1]! << 8) | entry.key[2]!),
       [...Array.from({ length: 100 }, (_, i) => i), ...Array.from({ length: 10 }, (_, i) => 200 + i)],
     );
-  });
-});
-
-describe("read path: deferred sources", () => {
-  it("merges deferred sources (read from their first possible key on) exactly as sources read from the start", async () => {
-    await fc.assert(
-      fc.asyncProperty(scenario, fc.array(fc.boolean(), { minLength: 5, maxLength: 5 }), fc.integer({ min: 0, max: 5 }), async ({ sources, reverse, snapshotSeq }, deferMask, slack) => {
-        const all = sources.map((spec) => entriesOf(spec, reverse));
-        const inputs: MergeInput[] = all.map((entries, i) => {
-          const source = sourceOf(entries, sources[i]!);
-          const first = entries[0];
-          if (!deferMask[i] || first === undefined) return source;
-          // Any key at or before its first entry in scan order is a valid first possible key.
-          const n = ((first.key[1]! << 8) | first.key[2]!) + (reverse ? slack : -slack);
-          return { firstKey: keyOf(Math.max(0, n)), source };
-        });
-        const chunks = await collectChunks(newestVersionChunks(inputs, { reverse, snapshotSeq }));
-        assert.ok(chunks.every((chunk) => chunk.length > 0), "no empty chunks");
-        assert.deepEqual(chunks.flat(), model(all, reverse, snapshotSeq));
-      }),
-      { seed: SEED + 2, numRuns: 300 },
-    );
-  });
-
-  it("never reads a deferred source whose first possible key the consumer did not reach", async () => {
-    const entry = (key: number, seq: number): Entry => ({ key: keyOf(key), seq, value: Uint8Array.of(key & 0xff), expireAtMs: 0 });
-    const pulls: string[] = [];
-    const counted = (name: string, chunks: Entry[][]): EntrySource =>
-      (async function* () {
-        for (const chunk of chunks) {
-          pulls.push(name);
-          yield chunk;
-        }
-      })();
-    // A seek from key 10: "mid" holds it; "new" (keys 500..) and "newer" (keys 900..) hold later keys only.
-    const inputs: MergeInput[] = [
-      { firstKey: keyOf(900), source: counted("newer", [[entry(900, 3), entry(901, 3)]]) },
-      { firstKey: keyOf(500), source: counted("new", [[entry(500, 2)]]) },
-      { firstKey: keyOf(10), source: counted("mid", [Array.from({ length: 300 }, (_, i) => entry(10 + i, 1))]) },
-    ];
-    const merge = newestVersionChunks(inputs, { reverse: false, snapshotSeq: 100 });
-    const first = await merge.next();
-    assert.equal(first.done, false);
-    assert.deepEqual((first.value as Entry[])[0]!.key, keyOf(10));
-    await merge.return(undefined);
-    assert.deepEqual(pulls, ["mid"], "only the source holding the start was read");
-    // Read to the end, the deferred sources come in at their keys.
-    pulls.length = 0;
-    const again: MergeInput[] = [
-      { firstKey: keyOf(900), source: counted("newer", [[entry(900, 3)]]) },
-      { firstKey: keyOf(309), source: counted("new", [[entry(309, 2), entry(500, 2)]]) },
-      { firstKey: keyOf(10), source: counted("mid", [Array.from({ length: 300 }, (_, i) => entry(10 + i, 1))]) },
-    ];
-    const merged = (await collectChunks(newestVersionChunks(again, { reverse: false, snapshotSeq: 100 }))).flat();
-    assert.deepEqual(merged.map((e) => (e.key[1]! << 8) | e.key[2]!), [...Array.from({ length: 300 }, (_, i) => 10 + i), 500, 900]);
-    assert.equal(merged[299]!.seq, 2, "key 309 from the newer version in the deferred source");
   });
 });
 
