@@ -2,12 +2,12 @@
  * The loop both kinds of read session share (SSE and s2s): start the response once the read
  * is known to be valid (so that a bad start is still a plain 416 or 404), then send batches as
  * they come, a heartbeat whenever nothing came for the heartbeat interval, and finally the
- * end or the error. Ends the ReadSession however it ends.
+ * end or the error. Ends the ReadBatchSession however it ends.
  *
  * The first batch is awaited before the response starts: a start past the tail, a trimmed
  * stream or a missing one fail there, and are answered with their status.
  */
-import type { ReadRecord, ReadSession, StreamPosition } from "../index.js";
+import type { ReadBatchSession, ReadRecord, StreamPosition } from "../index.js";
 import { ApiError } from "./api-error.js";
 import type { ServerContext } from "./context.js";
 import type { Exchange } from "./exchange.js";
@@ -30,7 +30,7 @@ export interface SessionSink {
 const HEARTBEAT = Symbol("heartbeat");
 const CAUGHT_UP = Symbol("caught up");
 
-export async function runReadSession(ctx: ServerContext, ex: Exchange, session: ReadSession, sink: SessionSink, caps: { maxRecords: number; maxBytes: number }): Promise<void> {
+export async function runReadSession(ctx: ServerContext, ex: Exchange, session: ReadBatchSession, sink: SessionSink, caps: { maxRecords: number; maxBytes: number }): Promise<void> {
   const reader = new BatchReader(session);
   let tail: StreamPosition | undefined;
   const caughtUp: Promise<typeof CAUGHT_UP> = session.caughtUp().then(

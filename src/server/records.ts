@@ -99,7 +99,7 @@ export async function read(ctx: ServerContext, ex: Exchange, streamName: string)
  */
 async function unaryRead(stream: Stream, query: ReadQuery, signal: AbortSignal): Promise<{ records: ReadRecord[]; tail: StreamPosition | undefined }> {
   const options = unaryReadOptions(query, signal);
-  const session = stream.read(options);
+  const session = stream.readBatches(options);
   let tail: StreamPosition | undefined;
   void session.caughtUp().then((t) => (tail = t), () => undefined);
   const reader = new BatchReader(session);
@@ -133,7 +133,7 @@ async function longPoll(stream: Stream, query: ReadQuery, tail: StreamPosition, 
   // From the tail the first pass reached; a timestamp start keeps its timestamp, so that records
   // arriving with earlier timestamps are still skipped.
   const from = query.from.timestamp !== undefined ? { timestamp: query.from.timestamp } : { seqNum: tail.seqNum };
-  const session = stream.read({ ...options, from, clamp: true, follow: true, waitMs });
+  const session = stream.readBatches({ ...options, from, clamp: true, follow: true, waitMs });
   const reader = new BatchReader(session);
   try {
     const records = (await reader.next(MAX_UNARY_READ_RECORDS, MAX_UNARY_READ_BYTES)) ?? [];

@@ -119,7 +119,7 @@ async function readAppendFrames(ctx: ServerContext, ex: Exchange, session: Appen
 
 /** Serves an s2s read session. */
 export async function s2sReadSession(ctx: ServerContext, ex: Exchange, stream: Stream, query: ReadQuery): Promise<void> {
-  const session = stream.read(sessionReadOptions(query, ex.sessionSignal));
+  const session = stream.readBatches(sessionReadOptions(query, ex.sessionSignal));
   const drainMs = ctx.limits.drainTimeoutMs;
   await runReadSession(ctx, ex, session, {
     start: () => ex.startStream(200, S2S_HEADERS),

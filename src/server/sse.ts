@@ -47,7 +47,7 @@ function resume(query: ReadQuery, lastEventId: string | undefined): { query: Rea
 export async function sseReadSession(ctx: ServerContext, ex: Exchange, stream: Stream, original: ReadQuery): Promise<void> {
   const format = recordFormat(ex.header("s2-format"));
   const resumed = resume(original, ex.header("last-event-id"));
-  const session = stream.read(sessionReadOptions(resumed.query, ex.sessionSignal));
+  const session = stream.readBatches(sessionReadOptions(resumed.query, ex.sessionSignal));
   let deliveredCount = resumed.count;
   let deliveredBytes = resumed.bytes;
   const drainMs = ctx.limits.drainTimeoutMs;

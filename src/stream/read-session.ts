@@ -177,24 +177,11 @@ export class ReadBatchSession implements AsyncIterable<ReadBatch> {
 
   /** The batches, in sequence order. A session can be iterated once; breaking out of the loop ends it. */
   [Symbol.asyncIterator](): AsyncIterator<ReadBatch> {
-    const iterator = this.iterate();
-    return {
-      next: async (): Promise<IteratorResult<ReadBatch, undefined>> => {
-        const batch = await iterator.next();
-        return batch === undefined ? { value: undefined, done: true } : { value: batch, done: false };
-      },
-      return: async (): Promise<IteratorResult<ReadBatch, undefined>> => {
-        await iterator.return();
-        return { value: undefined, done: true };
-      },
-    };
-  }
-
-  /** @internal The session's steps without IteratorResult wrappers (ReadSession, the server). */
-  iterate(): { next(): Promise<ReadBatch | undefined>; return(): Promise<void> } {
     if (this.#started) throw new ClosedError("this read session (it can be iterated only once)");
     this.#started = true;
     this.#source = this.#chunks();
+    // A batch at hand comes as an already resolved promise (the server's BatchReader relies on
+    // that to tell ready batches from ones that wait).
     return { next: () => this.#next(), return: () => this.#return() };
   }
 
@@ -204,10 +191,10 @@ export class ReadBatchSession implements AsyncIterable<ReadBatch> {
   }
 
   /** The next batch, from the chunk at hand if it has records left, else from the next chunk. */
-  #next(): Promise<ReadBatch | undefined> {
+  #next(): Promise<IteratorResult<ReadBatch, undefined>> {
     if (this.#pulling !== undefined) return this.#pulling.then(() => this.#next());
     const batch = this.#cut();
-    if (batch !== undefined) return Promise.resolve(batch);
+    if (batch !== undefined) return Promise.resolve({ value: batch, done: false });
     // A pull may wait for the next durable append, which no Node handle stands for: hold the
     // event loop open meanwhile, or a script whose only work is this read would exit.
     const release = holdEventLoop();
@@ -222,15 +209,15 @@ export class ReadBatchSession implements AsyncIterable<ReadBatch> {
   }
 
   /** Resumes #chunks() until it gives a batch, or ends. */
-  async #pull(): Promise<ReadBatch | undefined> {
+  async #pull(): Promise<IteratorResult<ReadBatch, undefined>> {
     const source = this.#source!;
     for (;;) {
       const step = await source.next();
-      if (step.done === true) return undefined;
+      if (step.done === true) return { value: undefined, done: true };
       this.#chunk = step.value;
       this.#chunkIndex = 0;
       const batch = this.#cut();
-      if (batch !== undefined) return batch;
+      if (batch !== undefined) return { value: batch, done: false };
     }
   }
 
@@ -274,11 +261,12 @@ export class ReadBatchSession implements AsyncIterable<ReadBatch> {
   }
 
   /** `break` out of the loop (or `return()` by hand): ends the session and releases what it holds. */
-  async #return(): Promise<void> {
+  async #return(): Promise<IteratorResult<ReadBatch, undefined>> {
     this.#interrupt();
     this.#chunk = [];
     await this.#pulling?.catch(() => undefined);
     await this.#source?.return(undefined);
+    return { value: undefined, done: true };
   }
 
   /**
@@ -520,7 +508,7 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
   /** The batch being handed out, and the next record of it to hand out. */
   #records: ReadRecord[] = [];
   #index = 0;
-  #iterator: ReturnType<ReadBatchSession["iterate"]> | undefined;
+  #iterator: AsyncIterator<ReadBatch> | undefined;
   /** A pull of the next batch in flight: further next() calls wait for it, in call order. */
   #pulling: Promise<unknown> | undefined;
 
@@ -546,7 +534,7 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
 
   /** The records, in sequence order. A session can be iterated once; breaking out of the loop ends it. */
   [Symbol.asyncIterator](): AsyncIterator<ReadRecord> {
-    this.#iterator = this.#batches.iterate();
+    this.#iterator = this.#batches[Symbol.asyncIterator]();
     return { next: () => this.#next(), return: () => this.#return() };
   }
 
@@ -566,9 +554,9 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
 
   async #pull(): Promise<IteratorResult<ReadRecord, undefined>> {
     for (;;) {
-      const batch = await this.#iterator!.next();
-      if (batch === undefined) return { value: undefined, done: true };
-      this.#records = batch.records;
+      const step = await this.#iterator!.next();
+      if (step.done === true) return { value: undefined, done: true };
+      this.#records = step.value.records;
       this.#index = 0;
       const record = this.#take();
       if (record !== undefined) return { value: record, done: false };
@@ -594,7 +582,7 @@ export class ReadSession implements AsyncIterable<ReadRecord> {
 
   async #return(): Promise<IteratorResult<ReadRecord, undefined>> {
     this.#records = [];
-    const ending = this.#iterator?.return();
+    const ending = this.#iterator?.return?.();
     await this.#pulling?.catch(() => undefined);
     await ending;
     return { value: undefined, done: true };
