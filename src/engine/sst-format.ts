@@ -17,7 +17,7 @@
  */
 import { assert, CorruptionError, ValidationError } from "../errors.js";
 import { DEFAULT_SST_BLOCK_BYTES, MAX_SST_BLOCK_BYTES, MIN_SST_BLOCK_BYTES } from "../limits.js";
-import { copyOf } from "../util/bytes.js";
+import { copyOf, readU64, writeU32, writeU64 } from "../util/bytes.js";
 import { checksum32 } from "../util/checksum.js";
 import { MAX_VARINT_U32, readVarint, varintBytes, writeVarint, type ByteCursor } from "../util/varint.js";
 import { compareKeys, type Entry } from "./entry.js";
@@ -97,9 +97,6 @@ export const RESTART_INTERVAL = 16;
 const FLAG_TOMBSTONE = 0x01;
 const FLAG_HAS_EXPIRY = 0x02;
 const KNOWN_FLAGS = FLAG_TOMBSTONE | FLAG_HAS_EXPIRY;
-const TWO_POW_32 = 0x1_0000_0000;
-/** High word limit of a u64 that is a safe integer: 2^53 - 1 = (2^21 - 1) * 2^32 + (2^32 - 1). */
-const MAX_SAFE_HIGH_WORD = 0x1f_ffff;
 /** Fixed part of the index payload: blockCount, entryCount, minSeq, maxSeq, minExpireAtMs. */
 const INDEX_HEADER_BYTES = 4 + 8 * 4;
 /** The builder's output chunks (past its first buffer) double up to this size. */
@@ -271,13 +268,12 @@ class OutputBuffer {
   }
 
   u32(value: number): void {
-    this.view.setUint32(this.pos, value);
+    writeU32(this.bytes, this.pos, value);
     this.pos += 4;
   }
 
   u64(value: number): void {
-    this.view.setUint32(this.pos, Math.floor(value / TWO_POW_32));
-    this.view.setUint32(this.pos + 4, value >>> 0);
+    writeU64(this.bytes, this.pos, value);
     this.pos += 8;
   }
 
@@ -309,7 +305,7 @@ class OutputBuffer {
 
   /** Overwrites a u32 inside the open block (the footer's checksum, written last). */
   setBlockU32(at: number, value: number): void {
-    this.view.setUint32(this.#blockStart + at, value);
+    writeU32(this.bytes, this.#blockStart + at, value);
   }
 
   /**
@@ -682,10 +678,11 @@ export interface SstFooter {
   formatVersion: number;
 }
 
-function readU64(view: DataView, pos: number, source: string, what: string): number {
-  const high = view.getUint32(pos);
-  if (high > MAX_SAFE_HIGH_WORD) throw new CorruptionError(source, `${what} is not a safe integer`);
-  return high * TWO_POW_32 + view.getUint32(pos + 4);
+/** The big-endian u64 at `pos` (util/bytes.ts readU64); CorruptionError when it is not a safe integer. */
+function readSafeU64(bytes: Uint8Array, pos: number, source: string, what: string): number {
+  const value = readU64(bytes, pos);
+  if (value < 0) throw new CorruptionError(source, `${what} is not a safe integer`);
+  return value;
 }
 
 /**
@@ -720,9 +717,9 @@ export function decodeFooter(source: string, footer: Uint8Array, objectBytes: nu
   if (view.getUint32(0) !== checksum32(footer.subarray(4))) throw new CorruptionError(source, "footer checksum mismatch");
   if (view.getUint16(24) !== 0) throw new CorruptionError(source, "footer reserved field is not zero");
   const result: SstFooter = {
-    indexOffset: readU64(view, 4, source, "footer indexOffset"),
+    indexOffset: readSafeU64(footer, 4, source, "footer indexOffset"),
     indexLength: view.getUint32(12),
-    entryCount: readU64(view, 16, source, "footer entryCount"),
+    entryCount: readSafeU64(footer, 16, source, "footer entryCount"),
     formatVersion,
   };
   if (result.indexOffset + result.indexLength + SST_FOOTER_BYTES !== objectBytes) {
@@ -769,10 +766,10 @@ export function decodeIndex(source: string, indexPayload: Uint8Array, indexOffse
   const blockCount = view.getUint32(0);
   const index: SstIndex = {
     handles: [],
-    entryCount: readU64(view, 4, source, "index entryCount"),
-    minSeq: readU64(view, 12, source, "index minSeq"),
-    maxSeq: readU64(view, 20, source, "index maxSeq"),
-    minExpireAtMs: readU64(view, 28, source, "index minExpireAtMs"),
+    entryCount: readSafeU64(payload, 4, source, "index entryCount"),
+    minSeq: readSafeU64(payload, 12, source, "index minSeq"),
+    maxSeq: readSafeU64(payload, 20, source, "index maxSeq"),
+    minExpireAtMs: readSafeU64(payload, 28, source, "index minExpireAtMs"),
   };
   if (blockCount < 1 || index.entryCount < blockCount) fail(`${blockCount} blocks for ${index.entryCount} entries`);
   if (index.minSeq < 1 || index.minSeq > index.maxSeq) fail(`seq range [${index.minSeq}, ${index.maxSeq}] is invalid`);
@@ -794,9 +791,8 @@ export function decodeIndex(source: string, indexPayload: Uint8Array, indexOffse
 
 function decodeHandle(payload: Uint8Array, view: DataView, cursor: ByteCursor, fail: (detail: string) => never): BlockHandle {
   if (cursor.pos + 12 > payload.length) fail("truncated block handle");
-  const high = view.getUint32(cursor.pos);
-  if (high > MAX_SAFE_HIGH_WORD) fail("block offset is not a safe integer");
-  const offset = high * TWO_POW_32 + view.getUint32(cursor.pos + 4);
+  const offset = readU64(payload, cursor.pos);
+  if (offset < 0) fail("block offset is not a safe integer");
   const length = view.getUint32(cursor.pos + 8);
   if (length <= BLOCK_CHECKSUM_BYTES + 4) fail(`block at ${offset} has an impossible length ${length}`);
   cursor.pos += 12;
@@ -1053,7 +1049,7 @@ export class BlockCursor {
   // One function on purpose: this is the read path's innermost loop (see bench/sst.ts).
   #decodeRow(): Entry {
     const block = this.#block;
-    const { payload, view, rowsEnd } = block;
+    const { payload, rowsEnd } = block;
     const at = this.#at;
     const rowStart = at.pos;
     const shared = readLength(payload, at, rowsEnd);
@@ -1072,18 +1068,16 @@ export class BlockCursor {
       key.set(payload.subarray(pos, pos + unshared), shared);
     }
     pos += unshared;
-    const high = view.getUint32(pos);
-    const seq = high * TWO_POW_32 + view.getUint32(pos + 4);
+    const seq = readU64(payload, pos);
     const flags = payload[pos + 8] as number;
     pos += 9;
-    if (high > MAX_SAFE_HIGH_WORD || seq < 1) block.fail(`bad seq in the row at ${rowStart}`);
+    if (seq < 1) block.fail(`bad seq in the row at ${rowStart}`); // -1: not a safe integer
     if ((flags & ~KNOWN_FLAGS) !== 0) block.fail(`unknown flags ${flags} in the row at ${rowStart}`);
     let expireAtMs = 0;
     if ((flags & FLAG_HAS_EXPIRY) !== 0) {
       if (pos + 8 > rowsEnd) block.fail(`row at ${rowStart} runs past the rows`);
-      const expiryHigh = view.getUint32(pos);
-      expireAtMs = expiryHigh * TWO_POW_32 + view.getUint32(pos + 4);
-      if (expiryHigh > MAX_SAFE_HIGH_WORD || expireAtMs === 0) block.fail(`bad expireAtMs in the row at ${rowStart}`);
+      expireAtMs = readU64(payload, pos);
+      if (expireAtMs <= 0) block.fail(`bad expireAtMs in the row at ${rowStart}`); // -1: not a safe integer
       pos += 8;
     }
     let value: Uint8Array | null = null;
