@@ -14,7 +14,7 @@
  * Which streamer goes: the least recently used idle one. The map is kept in order of use (a use
  * moves its entry to the back), so a sweep walks from the front.
  */
-import { InternalError } from "../errors.js";
+import { assert } from "../errors.js";
 import type { Streamer } from "./streamer.js";
 
 interface Slot {
@@ -37,7 +37,7 @@ export class StreamerCache {
     readonly maxLoaded: number,
     private readonly load: (name: string) => Promise<Streamer>,
   ) {
-    if (!Number.isSafeInteger(maxLoaded) || maxLoaded < 1) throw new InternalError(`maxLoaded must be a positive integer, not ${maxLoaded}`);
+    assert(Number.isSafeInteger(maxLoaded) && maxLoaded >= 1, () => `maxLoaded must be a positive integer, not ${maxLoaded}`);
   }
 
   /** Streamers loaded (or loading) now. */
@@ -133,9 +133,8 @@ export class StreamerCache {
       this.#evictOverCap(streamer.name);
       return;
     }
-    if (this.#slots.get(streamer.name)?.loaded === streamer) return;
     // Another streamer would sequence the same stream: the log must not go on.
-    throw new InternalError(`an evicted streamer of stream ${JSON.stringify(streamer.name)} was used while another one was loaded`);
+    assert(this.#slots.get(streamer.name)?.loaded === streamer, () => `an evicted streamer of stream ${JSON.stringify(streamer.name)} was used while another one was loaded`);
   }
 
   clear(): void {

@@ -246,7 +246,7 @@ export class Streamer implements CutSource {
 
   /** The cache evicted this idle streamer; a later direct use asks the Log to load it again. */
   evict(): void {
-    if (!this.idle) throw new InternalError(`stream ${JSON.stringify(this.name)}: only an idle streamer may be evicted`);
+    assert(this.idle, () => `stream ${JSON.stringify(this.name)}: only an idle streamer may be evicted`);
     this.#evicted = true;
   }
 
