@@ -553,8 +553,30 @@ export class Engine {
     // clean close leaves no orphan SSTs behind (issue 16).
     this.#closeRequested = true;
     if (this.#state === "open") await Promise.allSettled([this.flusher.idle(), this.compactor.idle()]);
+    // A short-lived writer's only full garbage-collection pass: what the previous writers and this
+    // one left (WAL objects and segments below the replay point, collectable fences, manifests).
+    if (this.#state === "open" && !this.options.readOnly) await this.gc.idle().then(() => this.gc.runOnce());
+    const wasOpenWriter = this.#state === "open" && !this.options.readOnly;
     this.#shutDown(new ClosedError("the engine"), "closed");
     await Promise.allSettled([this.flusher.idle(), this.compactor.idle(), this.gc.idle()]);
+    if (wasOpenWriter) await this.#recordCleanClose(this.#epoch);
+  }
+
+  /**
+   * The last manifest of a clean close says that this epoch wrote every WAL id below its next one
+   * and will never write again, so the next writer's fence there stops nobody and can be
+   * collected, and the segment WAL need not seal this epoch (fence.ts). Written only when no WAL
+   * write is in flight (its outcome would make the next id uncertain); a failure leaves the fence
+   * and seal to the next writer, as after a crash.
+   */
+  async #recordCleanClose(epoch: WriterEpoch): Promise<void> {
+    await epoch.manifestQueue;
+    if (epoch.wal.inFlight) return;
+    const next: Manifest = { ...epoch.manifest.manifest, nextWalId: Math.max(epoch.manifest.manifest.nextWalId, epoch.wal.nextWalId) };
+    withFenceBookkeeping(next, epoch);
+    next.cleanCloseNextWalId = epoch.wal.nextWalId;
+    // The store's retries ended with the close: one attempt.
+    await writeNextManifest(this.store, epoch.manifest.id, next).catch(() => undefined);
   }
 
   /**
@@ -620,6 +642,7 @@ export class Engine {
       const next = mutate(current.manifest);
       next.nextWalId = Math.max(next.nextWalId, epoch.wal.nextWalId);
       next.nextSstId = Math.max(next.nextSstId, epoch.nextSstId);
+      withFenceBookkeeping(next, epoch);
       const problem = checkTransition(current.manifest, next);
       assert(problem === undefined, () => `manifest change breaks an invariant: ${problem}`);
       try {
@@ -802,4 +825,13 @@ function segmentPlaceOf(userStore: ObjectStore, resolved: ResolvedEngineOptions,
     return undefined;
   }
   return { dir, write, segmentBytes: resolved.walSegmentBytes };
+}
+
+/** Every manifest a writer epoch writes carries its collectable fences and cleanly closed epochs (fence.ts), and no clean-close mark. */
+function withFenceBookkeeping(next: Manifest, epoch: WriterEpoch): void {
+  if (epoch.collectableFenceIds.length > 0) next.collectableFenceIds = [...epoch.collectableFenceIds];
+  else delete next.collectableFenceIds;
+  if (epoch.cleanlyClosedEpochs.length > 0) next.cleanlyClosedEpochs = [...epoch.cleanlyClosedEpochs];
+  else delete next.cleanlyClosedEpochs;
+  delete next.cleanCloseNextWalId;
 }

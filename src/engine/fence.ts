@@ -9,8 +9,15 @@
  *      there first), the object is replayed like any other and the fence moves to the next id.
  *   3. The caller replays WAL objects in (replayAfterWalId, fence) and writes from fence + 1.
  *
- * Fences are never deleted (SlateDB issue 1622: deleting one let a stalled writer's late PUT
- * succeed at a garbage-collected id, and an acknowledged write was lost).
+ * Which fences are kept (docs/decisions/0003-wal-fencing.md, "How many fences"): a fence at id F
+ * stops the one writer whose next WAL id is F, the writer of F - 1 (ids are written one after
+ * another). While that writer may still write, the fence stays forever (SlateDB issue 1622:
+ * deleting one let a stalled writer's late PUT succeed at a garbage-collected id, and an
+ * acknowledged write was lost). A writer that closes cleanly says so in its last manifest
+ * (`cleanCloseNextWalId`: it wrote every id below and will write none again). When the next
+ * writer's fence lands exactly there, the fence stops nobody: it is listed in the manifest's
+ * `collectableFenceIds`, and the garbage collector deletes it once the replay point passes it.
+ * So fences accumulate one per writer that did not close cleanly (a crash, a kill, a takeover).
  *
  * Versions before fences had a body wrote zero-byte fences. The first claim by this version
  * records in the manifest the highest WAL id that existed then (`zeroByteFencesThroughWalId`):
@@ -26,15 +33,26 @@ import { encodeWalFence } from "./wal-format.js";
 /** Attempts at claiming an epoch or a fence id before giving up (each loss means a live race). */
 const MAX_CLAIM_ATTEMPTS = 32;
 
-/** Step 1: bumps the writer epoch. Returns the manifest that holds our epoch. */
-export async function claimWriterEpoch(store: ObjectStore): Promise<StoredManifest> {
+/** A claimed epoch, and what the manifest it took over from says about the previous writer. */
+export interface ClaimedEpoch {
+  /** The manifest that holds our epoch. */
+  claimed: StoredManifest;
+  /**
+   * Set when the previous writer (epoch `claimed.writerEpoch - 1`) closed cleanly: it wrote every
+   * WAL id below this one and will never write again.
+   */
+  predecessorClosedAtWalId: number | undefined;
+}
+
+/** Step 1: bumps the writer epoch. */
+export async function claimWriterEpoch(store: ObjectStore): Promise<ClaimedEpoch> {
   for (let attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++) {
     const current = (await readLatestManifest(store)) ?? { id: 0, manifest: { ...emptyManifest(), zeroByteFencesThroughWalId: 0 } };
-    const m = current.manifest;
+    const { cleanCloseNextWalId, ...m } = current.manifest;
     const zeroByteFencesThroughWalId = m.zeroByteFencesThroughWalId ?? (await highestWalId(store, m.replayAfterWalId));
     const next = { ...m, writerEpoch: m.writerEpoch + 1, zeroByteFencesThroughWalId };
     try {
-      return await writeNextManifest(store, current.id, next);
+      return { claimed: await writeNextManifest(store, current.id, next), predecessorClosedAtWalId: cleanCloseNextWalId };
     } catch (error) {
       if (!(error instanceof ManifestConflictError)) throw error;
     }

@@ -1,8 +1,9 @@
 /**
  * The garbage collector: deletes objects nothing needs any more, in the background.
  *
- *   - WAL objects at or below the manifest's replay point, except fences (by size), which are
- *     never deleted (a stalled writer must keep hitting its fence: SlateDB issue 1622);
+ *   - WAL objects at or below the manifest's replay point, except fences (by size): a stalled
+ *     writer must keep hitting its fence (SlateDB issue 1622); only fences the manifest lists as
+ *     collectable (their predecessor closed cleanly: fence.ts) are deleted;
  *   - SSTs this writer removed from the manifest (compaction inputs), once no scan in this
  *     process pins them and `gcGraceMs` has passed (readers in other processes reload on a
  *     missing object);
@@ -19,6 +20,7 @@ import { SST_PREFIX, manifestKey, parseId, sstKey, walKey } from "./paths.js";
 import { listWalIds } from "./fence.js";
 import { mayBeWalFence } from "./wal-format.js";
 import type { WalDirectory } from "./wal-files.js";
+import { ackName } from "./segment-format.js";
 import type { WriterEpoch } from "./writer-epoch.js";
 import type { ResolvedEngineOptions } from "./engine-options.js";
 import { GC_MIN_RESCHEDULE_MS } from "../limits.js";
@@ -27,7 +29,7 @@ import { GC_MIN_RESCHEDULE_MS } from "../limits.js";
 export type GcOptions = Pick<ResolvedEngineOptions, "readOnly" | "gcIntervalMs" | "gcGraceMs" | "manifestsKept">;
 
 /** What of a writer epoch a pass reads: its manifest, its segment files and whether it stopped. */
-export type GcEpoch = Pick<WriterEpoch, "manifest" | "stopped" | "sstIdFloorAtOpen" | "segments" | "foreignWalFiles">;
+export type GcEpoch = Pick<WriterEpoch, "manifest" | "stopped" | "sstIdFloorAtOpen" | "segments" | "foreignWalFiles" | "foreignAckEpochs" | "collectableFenceIds">;
 
 /** What the collector needs from the engine that runs it, and no more. */
 export interface GcHost {
@@ -126,6 +128,7 @@ export class GarbageCollector {
 
   /** One pass. Errors are not fatal: the next pass tries again. */
   async runOnce(): Promise<void> {
+    if (this.#options.readOnly) return; // a reader never deletes
     this.#lastRunMs = this.#host.clock.elapsedMs();
     const epoch = this.#host.epoch;
     if (epoch === undefined || epoch.stopped) return;
@@ -142,12 +145,22 @@ export class GarbageCollector {
   async #collectWal(epoch: GcEpoch): Promise<void> {
     const through = epoch.manifest.manifest.replayAfterWalId;
     await this.#collectSegments(epoch, through);
+    await this.#collectFences(epoch, through);
     if (through <= this.#lastWalGcThrough) return;
     for (const wal of await listWalIds(this.#host.store, Math.max(0, this.#lastWalGcThrough - 1))) {
       if (wal.id > through || epoch.stopped) break;
       if (!mayBeWalFence(wal.size)) await this.#delete(walKey(wal.id));
     }
     this.#lastWalGcThrough = through;
+  }
+
+  /** Collectable fences at or below the replay point; the epoch's next manifest no longer lists them. */
+  async #collectFences(epoch: GcEpoch, through: number): Promise<void> {
+    for (const id of epoch.collectableFenceIds.filter((fenceId) => fenceId <= through)) {
+      if (epoch.stopped) return;
+      await this.#delete(walKey(id));
+      epoch.collectableFenceIds = epoch.collectableFenceIds.filter((fenceId) => fenceId !== id);
+    }
   }
 
   /**
@@ -169,6 +182,15 @@ export class GarbageCollector {
       }
     }
     epoch.foreignWalFiles = keep;
+    // An older epoch's ack file once no file of it or an older epoch is left: readers have no
+    // frame of those epochs to judge (a void frame's id holds a kept fence object, which wins).
+    const oldestLeft = Math.min(...keep.map((file) => file.writerEpoch));
+    for (const ackEpoch of epoch.foreignAckEpochs.filter((e) => e < oldestLeft)) {
+      if (epoch.stopped) return;
+      await dir.unlink(ackName(ackEpoch));
+      this.#host.recorder.objectsDeleted++;
+      epoch.foreignAckEpochs = epoch.foreignAckEpochs.filter((e) => e !== ackEpoch);
+    }
   }
 
   async #collectSsts(epoch: GcEpoch): Promise<void> {

@@ -60,6 +60,21 @@ export interface Manifest {
    * first claims the store; absent in a manifest an older version wrote.
    */
   zeroByteFencesThroughWalId?: number;
+  /**
+   * Written only by a writer's clean close (its last manifest): that writer epoch wrote every WAL
+   * id below this one and will never write another. The next claim drops it (fence.ts).
+   */
+  cleanCloseNextWalId?: number;
+  /**
+   * Fences that stop no writer that could still write (their predecessor closed cleanly:
+   * fence.ts), deleted by the garbage collector once the replay point passes them.
+   */
+  collectableFenceIds?: number[];
+  /**
+   * Writer epochs that closed cleanly and may still have segment WAL files (0005-segment-wal.md):
+   * a takeover need not seal them. Each claim keeps only those whose files it still finds.
+   */
+  cleanlyClosedEpochs?: number[];
 }
 
 export function emptyManifest(): Manifest {
@@ -128,9 +143,18 @@ function manifestFromJson(raw: Record<string, unknown>): Manifest {
     });
   };
   if (!Array.isArray(raw.runs)) throw new DecodeError("bad runs");
-  const zeroByteFences = raw.zeroByteFencesThroughWalId === undefined ? {} : { zeroByteFencesThroughWalId: int("zeroByteFencesThroughWalId") };
+  const optional = (name: "zeroByteFencesThroughWalId" | "cleanCloseNextWalId") => (raw[name] === undefined ? {} : { [name]: int(name) });
+  const ids = (name: "collectableFenceIds" | "cleanlyClosedEpochs") => {
+    const value = raw[name];
+    if (value === undefined) return {};
+    if (!Array.isArray(value) || !value.every((id) => Number.isSafeInteger(id) && (id as number) > 0)) throw new DecodeError(`bad ${name}`);
+    return { [name]: value as number[] };
+  };
   return {
-    ...zeroByteFences,
+    ...optional("zeroByteFencesThroughWalId"),
+    ...optional("cleanCloseNextWalId"),
+    ...ids("collectableFenceIds"),
+    ...ids("cleanlyClosedEpochs"),
     writerEpoch: int("writerEpoch"),
     nextWalId: int("nextWalId"),
     nextSstId: int("nextSstId"),

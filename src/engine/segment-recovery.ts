@@ -15,6 +15,7 @@
  */
 import { CorruptionError } from "../errors.js";
 import {
+  ACK_PREFIX,
   ackName,
   encodeAck,
   decodeSegment,
@@ -40,6 +41,7 @@ export interface ScannedFrame {
 /** A file of an older epoch, removable once the replay point covers `maxWalId`. */
 export interface ForeignWalFile {
   name: string;
+  writerEpoch: number;
   /** Highest frame id in it (0 for a spare or a segment without frames). */
   maxWalId: number;
 }
@@ -53,22 +55,30 @@ export interface SegmentTakeover {
   foreign: ForeignWalFile[];
   /** Epochs sealed by this takeover. */
   sealedEpochs: number[];
+  /** Older epochs with an ack file, for the garbage collector (removed once their files are gone). */
+  ackEpochs: number[];
 }
 
 /** Steps 1 and 2 above. `ourEpoch` is the epoch just claimed in the manifest. */
-export async function takeOverSegments(dir: WalDirectory, options: { ourEpoch: number; replayAfterWalId: number }): Promise<SegmentTakeover> {
-  const sealedEpochs = await sealOlderEpochs(dir, options.ourEpoch);
+export async function takeOverSegments(
+  dir: WalDirectory,
+  options: { ourEpoch: number; replayAfterWalId: number; cleanlyClosedEpochs?: readonly number[] },
+): Promise<SegmentTakeover> {
+  const sealedEpochs = await sealOlderEpochs(dir, options.ourEpoch, new Set(options.cleanlyClosedEpochs));
   const frames = new Map<number, ScannedFrame>();
   const foreign: ForeignWalFile[] = [];
+  const ackEpochs: number[] = [];
   let maxWalId = 0;
   for (const name of (await dir.list()).sort()) {
+    const ack = parseWalFileName(ACK_PREFIX, name);
+    if (ack !== undefined && ack < options.ourEpoch) ackEpochs.push(ack);
     const spare = parseWalFileName(SPARE_PREFIX, name);
-    if (spare !== undefined && epochOfGeneration(spare) < options.ourEpoch) foreign.push({ name, maxWalId: 0 });
+    if (spare !== undefined && epochOfGeneration(spare) < options.ourEpoch) foreign.push({ name, writerEpoch: epochOfGeneration(spare), maxWalId: 0 });
     const generation = parseWalFileName(SEGMENT_PREFIX, name);
     if (generation === undefined || epochOfGeneration(generation) >= options.ourEpoch) continue;
     const segmentFrames = await readSegment(dir, name, generation);
     const last = segmentFrames.at(-1)?.walId ?? 0;
-    foreign.push({ name, maxWalId: last });
+    foreign.push({ name, writerEpoch: epochOfGeneration(generation), maxWalId: last });
     maxWalId = Math.max(maxWalId, last);
     for (const frame of segmentFrames) {
       if (frame.walId <= options.replayAfterWalId) continue;
@@ -79,11 +89,16 @@ export async function takeOverSegments(dir: WalDirectory, options: { ourEpoch: n
       frames.set(frame.walId, { walId: frame.walId, batches: frame.batches, maxSeq: frame.batches.at(-1)?.seq ?? 0, segment: name });
     }
   }
-  return { frames, maxWalId, foreign, sealedEpochs };
+  return { frames, maxWalId, foreign, sealedEpochs, ackEpochs };
 }
 
-/** Step 1: seals every older epoch that has files here. Returns the epochs sealed now. */
-async function sealOlderEpochs(dir: WalDirectory, ourEpoch: number): Promise<number[]> {
+/**
+ * Step 1: seals every older epoch that has files here, except those the manifest says closed
+ * cleanly (they ack nothing more). Returns the epochs sealed now.
+ * Seals are never deleted: a zombie that found its seal gone would ack again. So they accumulate
+ * one per writer of the segment WAL that did not close cleanly (0005-segment-wal.md).
+ */
+async function sealOlderEpochs(dir: WalDirectory, ourEpoch: number, cleanlyClosed: ReadonlySet<number>): Promise<number[]> {
   const names = await dir.list();
   const sealed = new Set(names.map((name) => parseWalFileName(SEAL_PREFIX, name)).filter((e): e is number => e !== undefined));
   const toSeal = new Set<number>();
@@ -91,7 +106,7 @@ async function sealOlderEpochs(dir: WalDirectory, ourEpoch: number): Promise<num
     const generation = parseWalFileName(SEGMENT_PREFIX, name) ?? parseWalFileName(SPARE_PREFIX, name);
     if (generation === undefined) continue;
     const epoch = epochOfGeneration(generation);
-    if (epoch < ourEpoch && !sealed.has(epoch)) toSeal.add(epoch);
+    if (epoch < ourEpoch && !cleanlyClosed.has(epoch) && !sealed.has(epoch)) toSeal.add(epoch);
   }
   const created: number[] = [];
   for (const epoch of [...toSeal].sort((a, b) => a - b)) {

@@ -62,6 +62,15 @@ export class WriterEpoch {
   segments: SegmentSet | undefined;
   /** WAL files of older epochs found at takeover: removed once the replay point covers them. */
   foreignWalFiles: ForeignWalFile[] = [];
+  /** Epochs whose ack file was found at takeover (segment-recovery.ts): removed with their last file. */
+  foreignAckEpochs: number[] = [];
+  /**
+   * Fences that stop no writer (fence.ts), not yet deleted; every manifest this epoch writes
+   * carries the list, and the garbage collector deletes those at or below the replay point.
+   */
+  collectableFenceIds: number[] = [];
+  /** Older epochs that closed cleanly and still have segment files (no seal needed); every manifest carries them. */
+  cleanlyClosedEpochs: number[] = [];
   /** What asked to write at the next WAL cut (Engine.writeAtNextCut). */
   readonly cutSources = new Set<CutSource>();
   stopped = false;
@@ -102,7 +111,7 @@ export class WriterEpoch {
    * this epoch's first segment in place, so that a newer writer listing the directory sees it.
    */
   static async claim(store: ObjectStore, l0SstBytes: number, place?: SegmentWalPlace): Promise<{ epoch: WriterEpoch; fenceWalId: number }> {
-    const claimed = await claimWriterEpoch(store);
+    const { claimed, predecessorClosedAtWalId } = await claimWriterEpoch(store);
     let segments: SegmentSet | undefined;
     try {
       if (place?.write === true) {
@@ -111,7 +120,13 @@ export class WriterEpoch {
         await segments.nextSegment(0);
       }
       const m = claimed.manifest;
-      const takeover = place === undefined ? undefined : await takeOverSegments(place.dir, { ourEpoch: m.writerEpoch, replayAfterWalId: m.replayAfterWalId });
+      const closedEpochs = [...(m.cleanlyClosedEpochs ?? []), ...(predecessorClosedAtWalId === undefined ? [] : [m.writerEpoch - 1])];
+      const takeover = place === undefined ? undefined : await takeOverSegments(place.dir, {
+              ourEpoch: m.writerEpoch,
+              replayAfterWalId: m.replayAfterWalId,
+              // A writer that closed cleanly acks nothing more: it needs no seal.
+              cleanlyClosedEpochs: closedEpochs,
+            });
       const fenceWalId = await writeWalFence(store, claimed, takeover?.maxWalId ?? 0);
       const epoch = new WriterEpoch(claimed, await firstFreeSstId(store, claimed.manifest.nextSstId));
       const zeroByteFencesThroughWalId = m.zeroByteFencesThroughWalId ?? fenceWalId;
@@ -131,6 +146,12 @@ export class WriterEpoch {
       else if (takeover !== undefined && takeover.frames.size > 0) await publishTakeover(place!.dir, m.writerEpoch, fenceWalId);
       epoch.segments = segments;
       epoch.foreignWalFiles = takeover?.foreign ?? [];
+      epoch.foreignAckEpochs = takeover?.ackEpochs ?? [];
+      const withFiles = new Set(epoch.foreignWalFiles.map((file) => file.writerEpoch));
+      epoch.cleanlyClosedEpochs = closedEpochs.filter((closed) => withFiles.has(closed));
+      // Our fence stops only the writer of the id below it: when that writer closed cleanly right
+      // there, the fence stops nobody and may go once the replay point passes it.
+      epoch.collectableFenceIds = [...(m.collectableFenceIds ?? []), ...(predecessorClosedAtWalId === fenceWalId ? [fenceWalId] : [])];
       return { epoch, fenceWalId };
     } catch (error) {
       await segments?.close().catch(() => undefined);

@@ -30,7 +30,7 @@ function harness(manifest: Partial<Manifest> = {}, options: Partial<GcOptions> =
   const backgroundErrors: unknown[] = [];
   const unlinked: string[] = [];
   const m: Manifest = { ...emptyManifest(), writerEpoch: 3, nextWalId: 100, nextSstId: 100, lastL0Seq: 10, ...manifest };
-  const epoch: GcEpoch = { manifest: { id: 10, manifest: m }, stopped: false, sstIdFloorAtOpen: 50, segments: undefined, foreignWalFiles: [] };
+  const epoch: GcEpoch = { manifest: { id: 10, manifest: m }, stopped: false, sstIdFloorAtOpen: 50, segments: undefined, foreignWalFiles: [], foreignAckEpochs: [], collectableFenceIds: [] };
   const directory = { unlink: async (name: string) => void unlinked.push(name) } as unknown as WalDirectory;
   const host: GcHost & { epoch: GcEpoch | undefined } = {
     clock,
@@ -135,8 +135,8 @@ describe("GarbageCollector", () => {
   it("unlinks older epochs' segment files once the replay point covers them, and keeps the rest", async () => {
     const { gc, epoch, unlinked } = harness({ replayAfterWalId: 4 });
     epoch.foreignWalFiles = [
-      { name: "wal-00001-a", maxWalId: 3 },
-      { name: "wal-00001-b", maxWalId: 9 },
+      { name: "wal-00001-a", writerEpoch: 1, maxWalId: 3 },
+      { name: "wal-00001-b", writerEpoch: 1, maxWalId: 9 },
     ];
     await gc.runOnce();
     assert.deepEqual(unlinked, ["wal-00001-a"]);
