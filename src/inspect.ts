@@ -63,7 +63,7 @@ export interface ManifestSummary extends StoreObjectSummary {
 }
 
 /**
- * A WAL object. `state`: "fence" (written by a writer taking over, never deleted: 29 bytes, or zero bytes from a version before fences had a body),
+ * A WAL object. `state`: "fence" (written by a writer taking over, kept while the writer before it may still write: 29 bytes, or zero bytes from a version before fences had a body),
  * "replay" (after the replay point: holds batches not yet in SSTs), "flushed" (at or below it:
  * already in SSTs, waiting for garbage collection).
  */

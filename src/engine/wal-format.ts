@@ -20,7 +20,7 @@
  * Batches are encoded once, at write time (`encodeBatch`), and a flush only concatenates them.
  *
  * Fence object (fence.ts): what a writer taking over puts at the first free WAL id. It carries
- * no batches and is never deleted. Always exactly WAL_FENCE_BYTES long, shorter than any WAL
+ * no batches; it is deleted only when it stops no writer (fence.ts). Always exactly WAL_FENCE_BYTES long, shorter than any WAL
  * object (at least 33 bytes), so a listing's sizes tell fences apart:
  *
  *   field            width     meaning

@@ -36,8 +36,13 @@ const MANY_CYCLES = 400;
 const MAX_WAL_OBJECTS = CLOSE_FLUSH_MIN_WAL_IDS + 3;
 /** Segment WAL files: per epoch whose frames are above the replay point, a segment, maybe a spare, an ack file. */
 const MAX_WAL_FILES = 3 * (CLOSE_FLUSH_MIN_WAL_IDS / 2 + 2);
-/** What an open may list or read: the manifests, the WAL above the replay point and a few more (lease, probe). */
-const MAX_OPEN_TOUCHES = DEFAULT_MANIFESTS_KEPT + 2 * MAX_WAL_OBJECTS + 16;
+/**
+ * What an open may list or read, whatever the number of earlier writers: the manifests, the WAL
+ * above the replay point (listed by the fence placement, read by the replay, listed again by the
+ * first garbage-collection pass, which starts before the open returns) and a few more.
+ * Without the fix an open listed every fence ever written.
+ */
+const MAX_OPEN_TOUCHES = DEFAULT_MANIFESTS_KEPT + 3 * MAX_WAL_OBJECTS + 16;
 
 async function replayRange(store: ObjectStore): Promise<number> {
   const manifest = (await readLatestManifest(store))!.manifest;
