@@ -15,6 +15,7 @@ export type {
   AppendRecord,
   AppendHeader,
   AppendHeaders,
+  AppendHeaderObject,
   AppendOptions,
   AppendAck,
   ReadFrom,

@@ -17,14 +17,25 @@ import { copyOf, readU64, writeU64 } from "../util/bytes.js";
 import { SlabAllocator } from "../util/slab.js";
 import { readVarint, varintBytes, varintProblem, writeVarint } from "../util/varint.js";
 import { HEADER_OVERHEAD_BYTES, RECORD_OVERHEAD_BYTES } from "../limits.js";
-import type { AppendHeaders, AppendRecord, ReadRecord } from "./types.js";
+import type { AppendHeader, AppendHeaderObject, AppendHeaders, AppendRecord, ReadRecord } from "./types.js";
 
 /** Anything with headers and a body: an `AppendRecord` or a `ReadRecord`. */
 export interface RecordLike {
   /** The body; a string counts as its UTF-8 bytes. */
   body: Uint8Array | string;
-  /** Name/value pairs; strings count as their UTF-8 bytes. */
-  headers?: AppendHeaders | undefined;
+  /** Name/value pairs (or an object of them); strings count as their UTF-8 bytes. */
+  headers?: AppendHeaders | AppendHeaderObject | undefined;
+}
+
+const NO_HEADER_LIST: readonly AppendHeader[] = [];
+
+/**
+ * A record's headers as a list of pairs: the list itself, or an object's own entries in their
+ * order. (A plain `string[][]` is typed as pairs here; validation checks that each holds two.)
+ */
+export function headerList(headers: AppendHeaders | AppendHeaderObject | undefined): readonly AppendHeader[] {
+  if (headers === undefined) return NO_HEADER_LIST;
+  return Array.isArray(headers) ? (headers as readonly AppendHeader[]) : Object.entries(headers as AppendHeaderObject);
 }
 
 /** A record's headers and body as bytes. */
@@ -61,7 +72,7 @@ export function toBytes(value: Uint8Array | string): Uint8Array {
  */
 export function meteredBytes(record: RecordLike): number {
   let total = RECORD_OVERHEAD_BYTES + byteLength(record.body);
-  for (const [name, value] of record.headers ?? []) {
+  for (const [name, value] of headerList(record.headers)) {
     total += HEADER_OVERHEAD_BYTES + byteLength(name) + byteLength(value);
   }
   return total;
@@ -242,7 +253,7 @@ export function trimRecord(seqNum: number): AppendRecord {
 
 /** True when the record has the command form's header: one header, with an empty name. */
 export function hasCommandHeader(record: RecordLike): boolean {
-  const headers = record.headers ?? [];
+  const headers = headerList(record.headers);
   return headers.length === 1 && byteLength(headers[0]![0]) === 0;
 }
 

@@ -21,6 +21,15 @@ export type AppendHeader = readonly [name: Uint8Array | string, value: Uint8Arra
 export type AppendHeaders = readonly AppendHeader[] | readonly (readonly (Uint8Array | string)[])[];
 
 /**
+ * Headers as an object, a convenience for the common case: `{ type: "order" }` means
+ * `[["type", "order"]]`. Names are strings; values strings or bytes. An object cannot hold a
+ * name twice, so headers whose names repeat need the list form (`AppendHeaders`), and its order
+ * is the object's own property order, in which JavaScript puts integer-like names ("1", "42")
+ * first, ascending: when the order of headers matters, use the list form.
+ */
+export type AppendHeaderObject = Readonly<Record<string, Uint8Array | string>>;
+
+/**
  * A record to append.
  *
  * Strings are stored as their UTF-8 bytes. A record's metered size, which the limits count, is
@@ -32,9 +41,10 @@ export interface AppendRecord {
   body: Uint8Array | string;
   /**
    * Name/value pairs, kept in order; names may repeat. Names must be non-empty, except in the
-   * one command form (a single header with an empty name and value "fence" or "trim").
+   * one command form (a single header with an empty name and value "fence" or "trim"). An object
+   * (`AppendHeaderObject`) is accepted as a shorthand when no name repeats.
    */
-  headers?: AppendHeaders;
+  headers?: AppendHeaders | AppendHeaderObject;
   /**
    * Milliseconds since the epoch. How it is used depends on the stream's timestamping mode:
    * kept (client-prefer, the default; client-require, where it is mandatory) or replaced by the

@@ -37,6 +37,7 @@ import {
   decodeTrimPayload,
   encodeRecordValue,
   hasCommandHeader,
+  headerList,
   meteredBytes,
   toBytes,
   type Command,
@@ -196,6 +197,13 @@ export function validateFencingToken(token: unknown, what: string): string {
   return token;
 }
 
+/** An object literal (or one without a prototype): not an array, a Uint8Array, a Map, ... */
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== "object") return false;
+  const prototype = Object.getPrototypeOf(value) as unknown;
+  return prototype === Object.prototype || prototype === null;
+}
+
 function isBytesOrString(value: unknown): value is Uint8Array | string {
   return typeof value === "string" || value instanceof Uint8Array;
 }
@@ -212,8 +220,11 @@ function checkRecordShape(record: unknown, i: number): asserts record is AppendI
   checkRecordText(r.body, `record ${i} body`);
   if (r.timestamp !== undefined) checkInteger(r.timestamp, `record ${i} timestamp`);
   if (r.headers === undefined) return;
-  if (!Array.isArray(r.headers)) throw new ValidationError(`record ${i} headers must be an array, got ${show(r.headers)}`);
-  r.headers.forEach((header: unknown, h) => {
+  if (!Array.isArray(r.headers) && !isPlainObject(r.headers)) {
+    throw new ValidationError(`record ${i} headers must be an array of [name, value] pairs or an object of name: value, got ${show(r.headers)}`);
+  }
+  const headers: unknown[] = Array.isArray(r.headers) ? r.headers : Object.entries(r.headers);
+  headers.forEach((header: unknown, h) => {
     if (!Array.isArray(header) || header.length !== 2 || !isBytesOrString(header[0]) || !isBytesOrString(header[1])) {
       throw new ValidationError(`record ${i} header ${h} must be a [name, value] pair of Uint8Array or string`);
     }
@@ -221,7 +232,7 @@ function checkRecordShape(record: unknown, i: number): asserts record is AppendI
     checkRecordText(header[1], `record ${i} header ${h} value`);
   });
   if (hasCommandHeader(r as unknown as RecordLike)) return;
-  r.headers.forEach(([name]: [Uint8Array | string], h) => {
+  (headers as [Uint8Array | string][]).forEach(([name], h) => {
     if (byteLength(name) === 0) {
       throw new ValidationError(
         `record ${i} header ${h} has an empty name; only a command record (a single header ["", "fence" | "trim"]) may have one`,
@@ -233,10 +244,8 @@ function checkRecordShape(record: unknown, i: number): asserts record is AppendI
 const NO_HEADERS: [Uint8Array, Uint8Array][] = [];
 
 function encodeRecord(record: AppendInputRecord, i: number, size: number): ValidatedRecord {
-  const headers =
-    record.headers === undefined || record.headers.length === 0
-      ? NO_HEADERS
-      : record.headers.map(([n, v]): [Uint8Array, Uint8Array] => [toBytes(n), toBytes(v)]);
+  const list = headerList(record.headers);
+  const headers = list.length === 0 ? NO_HEADERS : list.map(([n, v]): [Uint8Array, Uint8Array] => [toBytes(n), toBytes(v)]);
   const body = toBytes(record.body);
   const command = hasCommandHeader(record) ? parseCommand(headers[0]![1], record.body, body, i) : undefined;
   const value = encodeRecordValue({ headers, body });

@@ -84,13 +84,33 @@ describe("validateAppend: records", () => {
     fails(() => validateAppend([rec("x", { timestamp: new Date(5) })]), /must be an integer/);
   });
 
+  it("takes headers as readonly tuples, plain string[][] pairs or an object, and stores them alike", () => {
+    const list = validateAppend([{ body: "b", headers: [["type", "order"], ["v", Uint8Array.of(7)]] }]);
+    const inferred: string[][] = [["type", "order"]];
+    const tuples = [["type", "order"]] as const;
+    const object = validateAppend([{ body: "b", headers: { type: "order", v: Uint8Array.of(7) } }]);
+    assert.deepEqual(object.records[0]!.value, list.records[0]!.value);
+    assert.equal(object.meteredBytes, list.meteredBytes);
+    assert.deepEqual(validateAppend([{ body: "b", headers: inferred }]).records[0]!.value, validateAppend([{ body: "b", headers: tuples }]).records[0]!.value);
+    // An object's order is JavaScript's property order: integer-like names first (documented on AppendHeaderObject).
+    const ordered = decodeRecordValue(validateAppend([{ body: "", headers: { b: "1", "2": "x" } }]).records[0]!.value);
+    assert.deepEqual(ordered.headers.map(([name]) => Buffer.from(name).toString()), ["2", "b"]);
+    // The command form through an object, and an empty object: no headers.
+    assert.equal(validateAppend([{ body: "t", headers: { "": "fence" } }]).records[0]!.command?.kind, "fence");
+    assert.deepEqual(validateAppend([{ body: "b", headers: {} }]).records[0]!.value, validateAppend([{ body: "b" }]).records[0]!.value);
+  });
+
   it("refuses wrong types for records, bodies and headers", () => {
     fails(() => validateAppend("x"), /records must be an array/);
     fails(() => validateAppend([null]), /record 0 must be an object/);
     fails(() => validateAppend([{}]), /record 0 body must be a Uint8Array or a string, got undefined/);
     fails(() => validateAppend([{ body: 5 }]), /body must be a Uint8Array or a string, got 5/);
     fails(() => validateAppend([{ body: new ArrayBuffer(2) }]), /body must be/);
-    fails(() => validateAppend([{ body: "", headers: {} }]), /headers must be an array/);
+    fails(() => validateAppend([{ body: "", headers: "a" }]), /headers must be an array of \[name, value\] pairs or an object/);
+    fails(() => validateAppend([{ body: "", headers: new Map([["a", "b"]]) }]), /headers must be an array .* or an object/);
+    fails(() => validateAppend([{ body: "", headers: Uint8Array.of(1) }]), /headers must be an array .* or an object/);
+    fails(() => validateAppend([{ body: "", headers: { a: 1 } }]), /header 0 must be a \[name, value\] pair/);
+    fails(() => validateAppend([{ body: "", headers: { a: "1", "": "x" } }]), /record 0 header 1 has an empty name/);
     fails(() => validateAppend([{ body: "", headers: [["a"]] }]), /header 0 must be a \[name, value\] pair/);
     fails(() => validateAppend([{ body: "", headers: [["a", "b", "c"]] }]), /header 0 must be/);
     fails(() => validateAppend([{ body: "", headers: [["a", 1]] }]), /header 0 must be/);

@@ -37,6 +37,7 @@ import {
   type AppendAck,
   type AppendOptions,
   type AppendRecord,
+  type AppendHeaderObject,
   type AppendTicket,
   type CloseReason,
   type ErrorCode,
@@ -253,6 +254,20 @@ const readonlyHeaders = [["type", "order"]] as const;
 void stream.append([{ body: "x", headers: readonlyHeaders }]);
 // @ts-expect-error: header names and values are strings or bytes
 void stream.append([{ body: "x", headers: [["n", 1]] }]);
+const tupleList: ReadonlyArray<readonly [string, string]> = [["type", "order"]];
+void stream.append([{ body: "x", headers: tupleList }]);
+const plainPairs: string[][] = [["type", "order"], ["type", "refund"]]; // a name may repeat in a list
+void stream.append([{ body: "x", headers: plainPairs }]);
+// An object is a shorthand when no name repeats (AppendHeaderObject): string names, string or byte values.
+const objectHeaders: Record<string, string> = { type: "order" };
+void stream.append([{ body: "x", headers: objectHeaders }]);
+void stream.append([{ body: "x", headers: { type: "order", raw: new Uint8Array(1) } }]);
+const headerObject: AppendHeaderObject = { type: "order" };
+void headerObject;
+// @ts-expect-error: an object's values are strings or bytes
+void stream.append([{ body: "x", headers: { n: 1 } }]);
+// @ts-expect-error: a Map is neither a list of pairs nor a plain object of strings
+void stream.append([{ body: "x", headers: new Map([["type", "order"]]) }]);
 // @ts-expect-error: matchSeqNum is a number
 void stream.append([{ body: "x" }], { matchSeqNum: "0" });
 // @ts-expect-error: a misspelt option is a compile error
