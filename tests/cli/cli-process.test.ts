@@ -76,6 +76,38 @@ describe("durastream CLI as child processes (LocalStore)", { timeout: 60_000 }, 
     assert.match(result.stdout, /^seq 0/);
   });
 
+  it("issue 13.14 as a user sees it: help says each default once, one JSON convention (lines for items, one object per report), no library advice in errors", async () => {
+    const url = pathToFileURL(await makeTempDir("cli-json")).href;
+    const benchUrl = pathToFileURL(await makeTempDir("cli-bench")).href;
+    for (const name of ["a", "b"]) {
+      const appended = await cliChild(["append", url, name, "--create-if-missing"], "x\n");
+      assert.equal(appended.code, 0, appended.stderr);
+    }
+    const [help, ls, inspect, bench, again] = await Promise.all([
+      cliChild(["append", "--help"]),
+      cliChild(["ls", url, "--format", "json"]),
+      cliChild(["inspect", url, "--format", "json"]),
+      cliChild(["bench", benchUrl, "--records", "100", "--batch", "50", "--body-bytes", "10", "--format", "json"]),
+      cliChild(["create", url, "a"]),
+    ]);
+    assert.equal(help.code, 0, help.stderr);
+    for (const block of help.stdout.split(/\n(?= {2}-)/)) assert.ok((block.match(/default/g) ?? []).length <= 1, `a default said twice:\n${block}`);
+    // Items: JSON lines, one object per stream.
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.deepEqual(lines(ls.stdout).map((line) => (JSON.parse(line) as { name: string }).name), ["a", "b"]);
+    // Reports: one JSON object (on one line).
+    assert.equal(inspect.code, 0, inspect.stderr);
+    assert.equal(lines(inspect.stdout).length, 1);
+    assert.ok(Array.isArray((JSON.parse(inspect.stdout) as { wal: unknown }).wal));
+    assert.equal(bench.code, 0, bench.stderr);
+    assert.equal(lines(bench.stdout).length, 1);
+    assert.ok(Array.isArray((JSON.parse(bench.stdout) as { phases: unknown }).phases));
+    // An error on the command line gives command-line advice, not a library call.
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /\(code stream_exists\)/);
+    assert.doesNotMatch(again.stderr, /openStream\(|log\./);
+  });
+
   it("errors are one line on stderr with the error code, and the exit code says what kind", async () => {
     const url = pathToFileURL(await makeTempDir("cli-errors")).href;
     const [missing, badArgs] = await Promise.all([cliChild(["tail", url, "nope"]), cliChild(["read", url, "s", "--count", "many"])]);
