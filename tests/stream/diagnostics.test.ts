@@ -1,12 +1,12 @@
 /**
  * Issue 13 (friction): background events reach a `logger` option (pino's method shape) and their
- * `node:diagnostics_channel` channels: a store outage and the recovery, a fence by another
- * writer, a close. A logger that throws does not break the log.
+ * `node:diagnostics_channel` channels: a store outage and the recovery, a failed garbage-collection
+ * pass, a fence by another writer, a close. A logger that throws does not break the log.
  */
 import assert from "node:assert/strict";
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { describe, it } from "node:test";
-import { DIAGNOSTICS_CHANNELS, FaultyStore, ManualClock, MemoryStore, openLog, type DiagnosticEvent, type DurastreamLogger } from "../../src/index.js";
+import { DIAGNOSTICS_CHANNELS, FaultyStore, ManualClock, MemoryStore, StorageError, openLog, type DiagnosticEvent, type DurastreamLogger } from "../../src/index.js";
 import { T0 } from "../helpers/stream-helpers.js";
 
 /** A logger that keeps `level event` lines. */
@@ -62,6 +62,28 @@ describe("diagnostics: logger option and diagnostics_channel", () => {
     assert.ok(first.lines.includes("error fenced"), first.lines.join(", "));
     await log.close();
     await throwing.close(); // its logger threw on "closed": close still resolves
+  });
+
+  it("reports a failed garbage-collection pass as a background error (warn), and the log goes on", async () => {
+    const store = new FaultyStore(new MemoryStore());
+    for (let i = 0; i < 8; i++) await (await openLog({ store })).close(); // manifests for the collector to delete
+    const { logger, lines } = recordingLogger();
+    const published: DiagnosticEvent[] = [];
+    const onError = (message: unknown) => published.push(message as DiagnosticEvent);
+    subscribe(DIAGNOSTICS_CHANNELS.backgroundError, onError);
+    try {
+      store.failWhen((call) => call.kind === "delete", { times: Infinity, error: new StorageError("delete refused", { retryable: false }) });
+      const log = await openLog({ store, logger });
+      const stream = await log.openStream("s", { createIfMissing: true });
+      await stream.append([{ body: "x" }]);
+      await log.close(); // a clean close runs a collection pass: its deletes fail
+      assert.ok(lines.includes("warn backgroundError"), lines.join(", "));
+      assert.ok(published.some((event) => event.task === "garbage collection" && event.error instanceof StorageError), JSON.stringify(published));
+      assert.equal(lines.at(-1), "info closed");
+    } finally {
+      unsubscribe(DIAGNOSTICS_CHANNELS.backgroundError, onError);
+      store.clearFaults();
+    }
   });
 
   it("refuses a logger whose methods are not functions", async () => {
