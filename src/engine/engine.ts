@@ -553,9 +553,11 @@ export class Engine {
     // clean close leaves no orphan SSTs behind (issue 16).
     this.#closeRequested = true;
     if (this.#state === "open") await Promise.allSettled([this.flusher.idle(), this.compactor.idle()]);
-    // A short-lived writer's only full garbage-collection pass: what the previous writers and this
-    // one left (WAL objects and segments below the replay point, collectable fences, manifests).
-    if (this.#state === "open" && !this.options.readOnly) await this.gc.idle().then(() => this.gc.runOnce());
+    // The garbage-collection pass that started with this epoch finishes first: for a short-lived
+    // writer it is the only one, and it collects what the writers before it left (WAL objects and
+    // segments below the replay point, collectable fences, old manifests). What this writer
+    // leaves, the next one collects.
+    if (this.#state === "open" && !this.options.readOnly) await this.gc.idle();
     const wasOpenWriter = this.#state === "open" && !this.options.readOnly;
     this.#shutDown(new ClosedError("the engine"), "closed");
     await Promise.allSettled([this.flusher.idle(), this.compactor.idle(), this.gc.idle()]);

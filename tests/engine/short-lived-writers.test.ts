@@ -7,8 +7,9 @@
  *     replayed every earlier writer's WAL: 200 cycles took an open from 70 to 376 ms here);
  *   - a clean close records itself in the manifest, so the next writer's fence stops nobody and is
  *     collected, and the segment WAL seals no cleanly closed epoch; older ack files go with their
- *     segments; a clean close runs one garbage-collection pass (before, 400 cycles left 400
- *     fences, 400 seal and 400 ack files, and every manifest).
+ *     segments; a clean close waits for the garbage-collection pass its open started, which
+ *     collects what the writers before it left (before, 400 cycles left 400 fences, 400 seal and
+ *     400 ack files, and every manifest).
  *   - a writer that did not close cleanly keeps its fence (and seal) for good: a zombie of it must
  *     still fail (docs/decisions/0003-wal-fencing.md, 0005-segment-wal.md).
  * Bounds are on counts (objects, files, entries an open lists or reads), never on time.
@@ -32,8 +33,12 @@ import { makeTempDir } from "../helpers/temp-dir.js";
 
 const CYCLES = CLOSE_FLUSH_MIN_WAL_IDS + 16; // each cycle adds two WAL ids (a fence, an append): past the bound without the fix
 const MANY_CYCLES = 400;
-/** WAL ids above the replay point after a close: at most CLOSE_FLUSH_MIN_WAL_IDS + 1, and one more open's fence. */
-const MAX_WAL_OBJECTS = CLOSE_FLUSH_MIN_WAL_IDS + 3;
+/**
+ * WAL objects after a close: at most CLOSE_FLUSH_MIN_WAL_IDS + 1 above the replay point; after a
+ * close that flushed, those are below it and wait for the next writer's garbage-collection pass,
+ * with that close's fence and object (a writer collects what the ones before it left).
+ */
+const MAX_WAL_OBJECTS = CLOSE_FLUSH_MIN_WAL_IDS + 8;
 /** Segment WAL files: per epoch whose frames are above the replay point, a segment, maybe a spare, an ack file. */
 const MAX_WAL_FILES = 3 * (CLOSE_FLUSH_MIN_WAL_IDS / 2 + 2);
 /**

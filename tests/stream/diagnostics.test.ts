@@ -76,7 +76,7 @@ describe("diagnostics: logger option and diagnostics_channel", () => {
       const log = await openLog({ store, logger });
       const stream = await log.openStream("s", { createIfMissing: true });
       await stream.append([{ body: "x" }]);
-      await log.close(); // a clean close runs a collection pass: its deletes fail
+      await log.close(); // a clean close waits for the collection pass its open started: its deletes fail
       assert.ok(lines.includes("warn backgroundError"), lines.join(", "));
       assert.ok(published.some((event) => event.task === "garbage collection" && event.error instanceof StorageError), JSON.stringify(published));
       assert.equal(lines.at(-1), "info closed");
