@@ -56,6 +56,7 @@ import { emptyManifest } from "./manifest-format.js";
 import { WriterEpoch } from "./writer-epoch.js";
 import { probeCreateOnly } from "./store-probe.js";
 import { failpoint } from "../util/failpoints.js";
+import { holdEventLoop } from "../util/keep-alive.js";
 import { CLOSE_FLUSH_MIN_WAL_IDS, MAX_FROZEN_MEMTABLES, MAX_RESET_BACKOFF_DOUBLINGS } from "../limits.js";
 import { EngineMetricsRecorder, type EngineMetrics } from "./engine-metrics.js";
 
@@ -531,7 +532,12 @@ export class Engine {
 
   /** Flushes what is buffered, stops background work and closes. Pending writes that cannot be made durable fail. */
   close(): Promise<void> {
-    this.#closing ??= this.#close();
+    if (this.#closing === undefined) {
+      // A close in progress keeps the process alive, like an append in flight: its last manifest
+      // write (and any flush) must not be cut short by an empty event loop.
+      const release = holdEventLoop();
+      this.#closing = this.#close().finally(release);
+    }
     return this.#closing;
   }
 

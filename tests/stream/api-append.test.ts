@@ -451,7 +451,7 @@ describe("append: invalid input", () => {
     ["a record that is not an object", [null]],
     ["a record without a body", [{ headers: [] }]],
     ["a body that is a number", [{ body: 42 }]],
-    ["headers that are not an array", [{ body: "x", headers: { a: "b" } }]],
+    ["headers that are neither an array nor a plain object", [{ body: "x", headers: new Map([["a", "b"]]) }]],
     ["a header that is not a pair", [{ body: "x", headers: [["a"]] }]],
     ["a header with an empty name", [{ body: "x", headers: [["", "v"]] }]],
     ["a negative timestamp", [{ body: "x", timestamp: -1 }]],
