@@ -113,7 +113,10 @@ export class GarbageCollector {
   }
 
   #schedule(waitMs: number): void {
-    if (this.#timer !== undefined) return;
+    // No timer for a stopped epoch: it would hold the process open for a pass that does nothing
+    // (a pass finishing during close scheduled one for gcGraceMs, and the process lived 60 s on).
+    const epoch = this.#host.epoch;
+    if (this.#timer !== undefined || epoch === undefined || epoch.stopped) return;
     this.#timer = this.#host.clock.setTimer(waitMs, () => {
       this.#timer = undefined;
       this.kick();
@@ -121,9 +124,11 @@ export class GarbageCollector {
   }
 
   async idle(): Promise<void> {
-    this.#timer?.cancel();
-    this.#timer = undefined;
-    while (this.#running !== undefined) await this.#running;
+    do {
+      this.#timer?.cancel();
+      this.#timer = undefined;
+      while (this.#running !== undefined) await this.#running;
+    } while (this.#timer !== undefined); // the pass awaited may have scheduled the next
   }
 
   /** One pass. Errors are not fatal: the next pass tries again. */

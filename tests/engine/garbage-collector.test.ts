@@ -82,6 +82,22 @@ describe("GarbageCollector", () => {
     assert.deepEqual(forgotten, [60]);
   });
 
+  it("leaves no timer behind once idle, even when the pass it waited for scheduled one, and none for a stopped epoch", async () => {
+    const { clock, memory, gc, epoch } = harness();
+    await memory.put(sstKey(60), body(10));
+    await clock.advance(OPTIONS.gcIntervalMs);
+    gc.markDereferenced([60]); // within its grace period: the pass schedules the pass that deletes it
+    gc.kick();
+    await gc.idle();
+    // A timer left here held a closing process open for gcGraceMs (60 s by default).
+    assert.equal(clock.pendingTimerCount, 0, "a timer outlived idle()");
+    epoch.stopped = true;
+    await clock.advance(OPTIONS.gcGraceMs);
+    gc.kick();
+    await gc.runOnce();
+    assert.equal(clock.pendingTimerCount, 0, "a stopped epoch got a timer");
+  });
+
   it("never deletes an SST the manifest references again, even when it was marked", async () => {
     const { clock, memory, gc, keys, epoch } = harness();
     await memory.put(sstKey(60), body(10));
