@@ -373,6 +373,14 @@ export const MAX_RECYCLABLE_WAL_SEGMENTS = 2;
 /** Zeros are written in pieces of this size while a segment is preallocated: bounds the buffer, not the segment. */
 export const WAL_SEGMENT_ZERO_FILL_BYTES = MIB;
 
+/**
+ * Segment file writes up to this size are made with a synchronous pwrite on the event-loop
+ * thread: it only copies into the page cache (the fdatasync after it is what waits for the
+ * disk, and stays on the thread pool), and it saves a thread-pool round trip per group commit,
+ * as the raw append + fdatasync loop of the bench does. Larger writes go to the thread pool.
+ */
+export const WAL_SYNC_WRITE_MAX_BYTES = MIB;
+
 /** A frame header claiming a larger payload is not read (damage: no writer writes a frame larger than its segment). */
 export const MAX_WAL_FRAME_PAYLOAD_BYTES = 1024 * MIB;
 

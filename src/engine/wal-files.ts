@@ -14,9 +14,10 @@
  *   - `createSmall` writes and fsyncs its bytes before it returns (the name still needs
  *     `syncDirectory`), and fails with `exists` = true when the name is taken.
  */
-import { constants as fsConstants, watch as fsWatch, type FSWatcher } from "node:fs";
-import { access, mkdir, open, readdir, rename, unlink, type FileHandle } from "node:fs/promises";
+import { accessSync, constants as fsConstants, watch as fsWatch, writeSync, type FSWatcher } from "node:fs";
+import { mkdir, open, readdir, rename, unlink, type FileHandle } from "node:fs/promises";
 import path from "node:path";
+import { WAL_SYNC_WRITE_MAX_BYTES } from "../limits.js";
 
 /** An open segment file: positional reads and writes, and fdatasync. */
 export interface WalFile {
@@ -111,8 +112,10 @@ export class NodeWalDirectory implements WalDirectory {
   }
 
   async exists(name: string): Promise<boolean> {
+    // A synchronous stat of one name (microseconds): the seal check after every fdatasync
+    // would otherwise add a thread-pool round trip to every group commit.
     try {
-      await access(this.#path(name));
+      accessSync(this.#path(name));
       return true;
     } catch (error) {
       if (errnoOf(error) === "ENOENT") return false;
@@ -157,7 +160,10 @@ class NodeWalFile implements WalFile {
   async write(bytes: Uint8Array, offsetBytes: number): Promise<void> {
     let done = 0;
     while (done < bytes.length) {
-      const { bytesWritten } = await this.handle.write(bytes, done, bytes.length - done, offsetBytes + done);
+      const bytesWritten =
+        bytes.length <= WAL_SYNC_WRITE_MAX_BYTES
+          ? writeSync(this.handle.fd, bytes, done, bytes.length - done, offsetBytes + done) // page cache only: see the limit
+          : (await this.handle.write(bytes, done, bytes.length - done, offsetBytes + done)).bytesWritten;
       if (bytesWritten <= 0) throw new Error(`write of ${bytes.length} bytes at ${offsetBytes} made no progress`);
       done += bytesWritten;
     }
