@@ -201,6 +201,19 @@ export class StorageError extends DurastreamError {
   }
 }
 
+/**
+ * Internal (not exported by the package): a read-only log met an SST that the writer compacted
+ * away and collected after this log's manifest was read. The engine has already reloaded the
+ * manifest, so the same read, started again, reads the SSTs that replaced it. Callers that can
+ * start again (a catch-up scan, a stream-state load) do; to anyone else it is a retryable
+ * `storage` error.
+ */
+export class SstCompactedAwayError extends StorageError {
+  constructor(key: string, cause: unknown) {
+    super(`${key} was compacted away while it was read; read again`, { retryable: true, outcome: "not_applied", cause });
+  }
+}
+
 /** An object in the store failed its checksum or could not be decoded. No data from it is returned. */
 export class CorruptionError extends DurastreamError {
   /** Always `"corruption"`. */

@@ -7,7 +7,7 @@
  * it. Sources only ever hold the same data in another shape (a memtable and the L0 written from
  * it, or L0s and the run compacted from them), so a view taken at any moment is complete.
  */
-import { CorruptionError, NotFoundError, StorageError } from "../errors.js";
+import { CorruptionError, NotFoundError, SstCompactedAwayError } from "../errors.js";
 import type { ObjectStore } from "../store/object-store.js";
 import type { BlockCache } from "./block-cache.js";
 import type { Entry, KeyRange } from "./entry.js";
@@ -43,7 +43,7 @@ export class Version {
   /**
    * `onMissingSst`: set for read-only engines, where a missing SST usually means the writer
    * compacted it away meanwhile: unless the newest manifest still lists it (then it is damage:
-   * corruption), it reloads the manifest, and the read fails with a retryable StorageError
+   * corruption), it reloads the manifest, and the read fails with an SstCompactedAwayError (a retryable `storage` error)
    * (read sessions retry from where they were). Without it a missing SST is corruption.
    */
   constructor(
@@ -186,7 +186,7 @@ export class Version {
         if (this.onMissingSst !== undefined && !(await this.#newestManifestReferences(handle.id))) {
           this.forget(handle.id);
           await this.onMissingSst();
-          throw new StorageError(`${sstKey(handle.id)} was compacted away while it was read; read again`, { retryable: true, cause: error });
+          throw new SstCompactedAwayError(sstKey(handle.id), error);
         }
         // The (newest) manifest lists it, so it must exist: a missing SST is damage, not an absent key.
         throw new CorruptionError(sstKey(handle.id), "referenced by the manifest but missing", { cause: error });

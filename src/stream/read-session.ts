@@ -33,7 +33,7 @@
  * record is handed out (in a batch or alone); what cannot (`until`, a timestamp start) when the
  * chunk is decoded.
  */
-import { ClosedError, UnwrittenError, isDurastreamError, type StreamPosition } from "../errors.js";
+import { ClosedError, SstCompactedAwayError, UnwrittenError, type StreamPosition } from "../errors.js";
 import type { Engine } from "../engine/engine.js";
 import { isScanPrivate } from "../engine/sst-reader.js";
 import { FOLLOWER_MAX_LAG_BATCHES, HEADER_OVERHEAD_BYTES, READ_BATCH_MAX_BYTES, READ_BATCH_MAX_RECORDS, RECORD_OVERHEAD_BYTES } from "../limits.js";
@@ -61,7 +61,7 @@ export interface ReadContext {
   view: StreamView;
 }
 
-/** Restarts of a catch-up scan whose SSTs a writer elsewhere compacted away meanwhile. */
+/** Restarts in a row, none delivering a record, of a catch-up scan whose SSTs a writer elsewhere compacted away meanwhile. */
 const MAX_STALE_SCAN_RETRIES = 5;
 
 /** Raised inside the session to end it quietly (limit, until, wait, abort, close). */
@@ -368,16 +368,20 @@ export class ReadBatchSession implements AsyncIterable<ReadBatch> {
 
   /**
    * Catch-up that survives a read-only log's SSTs being compacted away under it: the engine then
-   * reloads the manifest and fails the scan with a retryable StorageError, and the scan restarts
-   * after the last record delivered.
+   * reloads the manifest and fails the scan with an SstCompactedAwayError, and the scan restarts
+   * after the last record delivered. The retries are counted from the last restart that got
+   * somewhere: a long catch-up behind a busy writer may meet many compactions, and fails only
+   * when MAX_STALE_SCAN_RETRIES restarts in a row deliver nothing.
    */
   async *#catchUpRetrying(next: number): AsyncGenerator<ReadRecord[], number, void> {
-    for (let attempt = 1; ; attempt++) {
+    for (let fruitless = 1; ; fruitless++) {
       const progress = { next };
       try {
         return yield* this.#catchUp(progress);
       } catch (error) {
-        if (!isDurastreamError(error) || error.code !== "storage" || !error.retryable || attempt >= MAX_STALE_SCAN_RETRIES) throw error;
+        if (!(error instanceof SstCompactedAwayError)) throw error;
+        if (progress.next > next) fruitless = 0;
+        else if (fruitless >= MAX_STALE_SCAN_RETRIES) throw error;
         next = progress.next;
       }
     }

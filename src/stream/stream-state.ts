@@ -9,7 +9,7 @@
  * tail and the records are read at the same durable state: a load that raced new durable writes
  * (a read-only log follows its writer between the two reads) is done again.
  */
-import { CorruptionError, StorageError, type StreamPosition } from "../errors.js";
+import { CorruptionError, SstCompactedAwayError, StorageError, type StreamPosition } from "../errors.js";
 import type { Engine } from "../engine/engine.js";
 import {
   decodeFencingTokenValue,
@@ -56,17 +56,26 @@ export async function loadStreamState(engine: Engine, streamId: number): Promise
  */
 async function loadOnce(engine: Engine, streamId: number): Promise<StreamState | undefined> {
   const keysSeenAt = engine.durableSeq;
-  const [tailValue, tokenValue, trimValue] = await Promise.all([
-    engine.get(tailKey(streamId)),
-    engine.get(fencingTokenKey(streamId)),
-    engine.get(trimPointKey(streamId)),
-  ]);
+  let values: (Uint8Array | undefined)[];
+  try {
+    values = await Promise.all([engine.get(tailKey(streamId)), engine.get(fencingTokenKey(streamId)), engine.get(trimPointKey(streamId))]);
+  } catch (error) {
+    // A read-only log's SST was collected under it: the manifest is reloaded, load again.
+    if (error instanceof SstCompactedAwayError) return undefined;
+    throw error;
+  }
+  const [tailValue, tokenValue, trimValue] = values;
   const tail = tailValue === undefined ? { nextSeqNum: 0, lastTimestamp: 0, lastWriteMs: 0 } : decodeTailValue(tailValue);
   const recordsSeenAt = engine.durableSeq;
-  for await (const entry of engine.scan(recordRange(streamId, { startSeqNum: tail.nextSeqNum }))) {
-    if (recordsSeenAt !== keysSeenAt) return undefined;
-    const { seqNum } = decodeRecordKey(entry.key);
-    throw new CorruptionError(`stream ${streamId}`, `record ${seqNum} exists at or after the stream's tail ${tail.nextSeqNum}`);
+  try {
+    for await (const entry of engine.scan(recordRange(streamId, { startSeqNum: tail.nextSeqNum }))) {
+      if (recordsSeenAt !== keysSeenAt) return undefined;
+      const { seqNum } = decodeRecordKey(entry.key);
+      throw new CorruptionError(`stream ${streamId}`, `record ${seqNum} exists at or after the stream's tail ${tail.nextSeqNum}`);
+    }
+  } catch (error) {
+    if (error instanceof SstCompactedAwayError) return undefined;
+    throw error;
   }
   return {
     tail: { seqNum: tail.nextSeqNum, timestamp: tail.lastTimestamp },

@@ -36,7 +36,7 @@ const POLL_INTERVAL_MS = 20;
 /** Reader B opens when the writer acked this many records of "alpha". */
 const START_B_AT_RECORD = 60;
 /** A reader session ends after this long without a record (only if it stalled: the parent's "expect" ends it normally). */
-const READER_IDLE_MS = 4000;
+const READER_IDLE_MS = 15_000; // a loaded 2-core machine stalled a reader process for over 4 s
 
 interface WriterMetrics {
   l0Flushes: number;
@@ -138,9 +138,10 @@ async function runFollowScenario(spec: string): Promise<void> {
     assert.ok((writerMetrics.deletes.wal ?? 0) >= 10, `only ${writerMetrics.deletes.wal ?? 0} WAL objects collected`);
   }
   assert.ok((writerMetrics.deletes.sst ?? 0) >= 3, `only ${writerMetrics.deletes.sst ?? 0} SSTs collected`);
-  // A reader of the object WAL must adopt manifests to survive WAL GC; one tailing segments reads
-  // frames for as long as its writer's segment lives, and adopts a manifest only when it falls
-  // behind a recycled segment (on a busy machine, once or twice in a run).
+  // A reader of the object WAL must adopt manifests to survive WAL GC. One tailing segments adopts
+  // a manifest when it falls behind a recycled segment, or (follow-reader.ts gives it memtables
+  // as small as the writer's) to let go of what it applied: 5-26 times a run here, and once or
+  // twice when its polls happen to find the writer's manifests late.
   const segments = spec.startsWith("file:") && testWalMode() !== "objects";
   const minManifests = segments ? 1 : 3;
   for (const [name, metrics] of Object.entries(readerMetrics)) {

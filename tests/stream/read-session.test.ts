@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Engine, ScannedEntry } from "../../src/engine/engine.js";
-import { CorruptionError, StorageError } from "../../src/errors.js";
+import { CorruptionError, SstCompactedAwayError } from "../../src/errors.js";
 import { encodeRecordValue } from "../../src/stream/record-format.js";
 import { ReadSession, type StreamView } from "../../src/stream/read-session.js";
 import { recordKey } from "../../src/stream/stream-keys.js";
@@ -82,7 +82,7 @@ describe("ReadSession", () => {
   });
 
   it("resumes a scan that failed retryably after the last record decoded: no gap, no duplicate", async () => {
-    const stale = new StorageError("sst/1 was compacted away while it was read; read again", { retryable: true });
+    const stale = new SstCompactedAwayError("sst/1", new Error("not found"));
     const scripted = scriptedEngine([range(0, 300).map((n) => entry(n)), stale, range(300, 500).map((n) => entry(n))]);
     const read = session(scripted.engine, 500);
     const seqNums: number[] = [];
@@ -90,5 +90,28 @@ describe("ReadSession", () => {
     assert.deepEqual(seqNums, range(0, 500));
     assert.equal(scripted.scans, 2);
     assert.deepEqual(await read.caughtUp(), { seqNum: 500, timestamp: T0 + 499 });
+  });
+
+  it("goes on through any number of retryable failures while each restart delivers records, and fails after 5 restarts in a row that deliver none", async () => {
+    const stale = () => new SstCompactedAwayError("sst/1", new Error("not found"));
+    // A long catch-up behind a busy writer: a compaction under it after every 50 records, 10 times.
+    const steps: (ScannedEntry[] | Error)[] = [];
+    for (let from = 0; from < 500; from += 50) steps.push(range(from, from + 50).map((n) => entry(n)), stale());
+    const progressing = scriptedEngine(steps);
+    const seqNums: number[] = [];
+    for await (const record of session(progressing.engine, 500)) seqNums.push(record.seqNum);
+    assert.deepEqual(seqNums, range(0, 500));
+    assert.equal(progressing.scans, 10); // the last failure is never met: the tenth scan reaches the tail first
+
+    // The first failure comes after 10 records; the 5 after it deliver none.
+    const stuck = scriptedEngine([range(0, 10).map((n) => entry(n)), ...Array.from({ length: 6 }, stale), range(10, 20).map((n) => entry(n))]);
+    const got: number[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const record of session(stuck.engine, 20)) got.push(record.seqNum);
+      })(),
+      { code: "storage" },
+    );
+    assert.deepEqual(got, range(0, 10));
   });
 });

@@ -8,6 +8,7 @@ import { Engine } from "../../src/engine/engine.js";
 import { CorruptionError, MemoryStore } from "../../src/index.js";
 import { encodeTailValue, recordKey, tailKey } from "../../src/stream/stream-keys.js";
 import { loadStreamState } from "../../src/stream/stream-state.js";
+import { SstCompactedAwayError } from "../../src/errors.js";
 
 const STREAM = 1;
 
@@ -45,6 +46,46 @@ describe("stream state load", () => {
       const state = await loadStreamState(racing, STREAM);
       assert.ok(raced);
       assert.deepEqual(state.tail, { seqNum: 80, timestamp: 79 });
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it("loads again when a read-only log's SST was compacted away under a point read or the scan (the engine reloaded its manifest)", async () => {
+    const engine = await Engine.open(new MemoryStore(), { flushIntervalMs: 0 });
+    try {
+      await writeRecords(engine, 0, 12);
+      let getFailures = 1;
+      let scanFailures = 1;
+      const collected = () => new SstCompactedAwayError("sst/00000000000000000007", new Error("not found"));
+      const racing = new Proxy(engine, {
+        get(target, property) {
+          if (property === "get") {
+            return async (key: Uint8Array) => {
+              if (getFailures > 0 && Buffer.compare(key, tailKey(STREAM)) === 0) {
+                getFailures--;
+                throw collected();
+              }
+              return target.get(key);
+            };
+          }
+          if (property === "scan") {
+            return (...args: Parameters<Engine["scan"]>) => {
+              if (scanFailures === 0) return target.scan(...args);
+              scanFailures--;
+              return (async function* () {
+                throw collected();
+              })();
+            };
+          }
+          const value: unknown = Reflect.get(target, property, target);
+          return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      // Before, the retryable error reached openStream (and a read-only follower's reload) as is.
+      const state = await loadStreamState(racing, STREAM);
+      assert.equal(getFailures + scanFailures, 0);
+      assert.deepEqual(state.tail, { seqNum: 12, timestamp: 11 });
     } finally {
       await engine.close();
     }
