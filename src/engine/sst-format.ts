@@ -846,26 +846,24 @@ export function sstInfoFromIndex(footer: SstFooter, index: SstIndex, sizeBytes: 
 
 /** First block whose lastKey >= key (the first that can hold `key` or a larger one); n if none. */
 export function firstBlockAtOrAfter(index: SstIndex, key: Uint8Array): number {
-  let lo = 0;
-  let hi = index.handles.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (compareKeys((index.handles[mid] as BlockHandle).lastKey, key) < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+  return countBlocksBelow(index, "lastKey", key);
 }
 
 /** Last block whose firstKey < key (the last that can hold a key below `key`); -1 if none. */
 export function lastBlockBefore(index: SstIndex, key: Uint8Array): number {
+  return countBlocksBelow(index, "firstKey", key) - 1;
+}
+
+/** How many blocks, from the first, have their `bound` key below `key` (a binary search: the bounds are sorted). */
+function countBlocksBelow(index: SstIndex, bound: "firstKey" | "lastKey", key: Uint8Array): number {
   let lo = 0;
   let hi = index.handles.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (compareKeys((index.handles[mid] as BlockHandle).firstKey, key) < 0) lo = mid + 1;
+    if (compareKeys((index.handles[mid] as BlockHandle)[bound], key) < 0) lo = mid + 1;
     else hi = mid;
   }
-  return lo - 1;
+  return lo;
 }
 
 // ---------------------------------------------------------------------------------------------
