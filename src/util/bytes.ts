@@ -68,37 +68,34 @@ export class ByteWriter {
     return this.#length;
   }
 
+  // Each writer claims its room first: #claim may replace the buffer.
   u8(value: number): this {
-    this.#reserve(1);
-    this.#buffer[this.#length++] = value;
+    const at = this.#claim(1);
+    this.#buffer[at] = value;
     return this;
   }
 
   u32(value: number): this {
-    this.#reserve(4);
-    this.#buffer.writeUInt32BE(value, this.#length);
-    this.#length += 4;
+    const at = this.#claim(4);
+    this.#buffer.writeUInt32BE(value, at);
     return this;
   }
 
   u64(value: number): this {
-    this.#reserve(8);
-    writeU64(this.#buffer, this.#length, value);
-    this.#length += 8;
+    const at = this.#claim(8);
+    writeU64(this.#buffer, at, value);
     return this;
   }
 
   bigU64(value: bigint): this {
-    this.#reserve(8);
-    this.#buffer.writeBigUInt64BE(value, this.#length);
-    this.#length += 8;
+    const at = this.#claim(8);
+    this.#buffer.writeBigUInt64BE(value, at);
     return this;
   }
 
   bytes(value: Uint8Array): this {
-    this.#reserve(value.length);
-    this.#buffer.set(value, this.#length);
-    this.#length += value.length;
+    const at = this.#claim(value.length);
+    this.#buffer.set(value, at);
     return this;
   }
 
@@ -117,11 +114,16 @@ export class ByteWriter {
     return Uint8Array.prototype.slice.call(this.#buffer, 0, this.#length);
   }
 
-  #reserve(bytes: number): void {
-    if (this.#length + bytes <= this.#buffer.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(this.#buffer.length * 2, this.#length + bytes));
-    this.#buffer.copy(grown, 0, 0, this.#length);
-    this.#buffer = grown;
+  /** Makes room for `bytes` more bytes and returns where they go (the length moves past them). */
+  #claim(bytes: number): number {
+    const offset = this.#length;
+    if (offset + bytes > this.#buffer.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.#buffer.length * 2, offset + bytes));
+      this.#buffer.copy(grown, 0, 0, offset);
+      this.#buffer = grown;
+    }
+    this.#length = offset + bytes;
+    return offset;
   }
 }
 
@@ -143,47 +145,41 @@ export class ByteReader {
   }
 
   u8(): number {
-    this.#need(1);
-    return this.#view[this.#offset++]!;
+    return this.#view[this.#take(1)]!;
   }
 
   u32(): number {
-    this.#need(4);
-    const value = this.#view.readUInt32BE(this.#offset);
-    this.#offset += 4;
-    return value;
+    return this.#view.readUInt32BE(this.#take(4));
   }
 
   u64(): number {
-    this.#need(8);
-    const value = readU64(this.#view, this.#offset);
-    if (value < 0) throw new DecodeError(`u64 value above 2^53 at offset ${this.#offset}`);
-    this.#offset += 8;
+    const at = this.#take(8);
+    const value = readU64(this.#view, at);
+    if (value < 0) throw new DecodeError(`u64 value above 2^53 at offset ${at}`);
     return value;
   }
 
   bigU64(): bigint {
-    this.#need(8);
-    const value = this.#view.readBigUInt64BE(this.#offset);
-    this.#offset += 8;
-    return value;
+    return this.#view.readBigUInt64BE(this.#take(8));
   }
 
   /** A view of the next `length` bytes (shares memory with the input). */
   bytes(length: number): Uint8Array {
-    this.#need(length);
-    const value = this.#view.subarray(this.#offset, this.#offset + length);
-    this.#offset += length;
-    return value;
+    const at = this.#take(length);
+    return this.#view.subarray(at, at + length);
   }
 
   lengthPrefixed(): Uint8Array {
     return this.bytes(this.u32());
   }
 
-  #need(bytes: number): void {
-    if (this.#offset + bytes > this.#view.length) {
-      throw new DecodeError(`needed ${bytes} bytes at offset ${this.#offset}, only ${this.#view.length - this.#offset} left`);
+  /** Where the next `bytes` bytes start (the offset moves past them); DecodeError when fewer are left. */
+  #take(bytes: number): number {
+    const at = this.#offset;
+    if (at + bytes > this.#view.length) {
+      throw new DecodeError(`needed ${bytes} bytes at offset ${at}, only ${this.#view.length - at} left`);
     }
+    this.#offset = at + bytes;
+    return at;
   }
 }
