@@ -38,6 +38,7 @@
 import { CorruptionError } from "../errors.js";
 import { ByteReader, ByteWriter, DecodeError } from "../util/bytes.js";
 import { checksum64 } from "../util/checksum.js";
+import { parseId } from "./paths.js";
 import { readBatches, type WalBatch } from "./wal-format.js";
 
 export const SEGMENT_FRAME_MAGIC = Buffer.from("DSWF", "latin1");
@@ -107,14 +108,8 @@ export function decodeAck(bytes: Uint8Array): AckRecord | undefined {
   }
 }
 
-/** Parses `<prefix><20 digits>`; undefined for any other name. */
-export function parseWalFileName(prefix: string, name: string): number | undefined {
-  if (!name.startsWith(prefix)) return undefined;
-  const digits = name.slice(prefix.length);
-  if (digits.length !== ID_DIGITS || !/^[0-9]+$/.test(digits)) return undefined;
-  const id = Number(digits);
-  return Number.isSafeInteger(id) ? id : undefined;
-}
+/** Parses `<prefix><20 digits>`; undefined for any other name (the object keys' parser, paths.ts). */
+export const parseWalFileName: (prefix: string, name: string) => number | undefined = parseId;
 
 /** Encodes one frame from batches already encoded with `encodeBatch`. */
 export function encodeFrame(header: FrameHeader, encodedBatches: readonly Uint8Array[]): Uint8Array {
