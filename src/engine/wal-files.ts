@@ -18,6 +18,7 @@ import { accessSync, constants as fsConstants, watch as fsWatch, writeSync, type
 import { mkdir, open, readdir, rename, unlink, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { WAL_SYNC_WRITE_MAX_BYTES } from "../limits.js";
+import { errnoOf, fsyncDirectory, writeSyncedAndClose } from "../util/files.js";
 
 /** An open segment file: positional reads and writes, and fdatasync. */
 export interface WalFile {
@@ -68,8 +69,8 @@ export class NodeWalDirectory implements WalDirectory {
 
   async ensure(): Promise<void> {
     await mkdir(this.#dir, { recursive: true });
-    await syncDirectoryAt(path.dirname(this.#dir));
-    await syncDirectoryAt(this.#dir);
+    await fsyncDirectory(path.dirname(this.#dir));
+    await fsyncDirectory(this.#dir);
   }
 
   async list(): Promise<string[]> {
@@ -102,12 +103,7 @@ export class NodeWalDirectory implements WalDirectory {
       if (errnoOf(error) === "EEXIST") return false;
       throw error;
     }
-    try {
-      await handle.writeFile(bytes);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await writeSyncedAndClose(handle, bytes);
     return true;
   }
 
@@ -134,7 +130,7 @@ export class NodeWalDirectory implements WalDirectory {
   }
 
   async syncDirectory(): Promise<void> {
-    await syncDirectoryAt(this.#dir);
+    await fsyncDirectory(this.#dir);
   }
 
   watch(onChange: () => void): () => void {
@@ -193,18 +189,6 @@ class NodeWalFile implements WalFile {
   }
 }
 
-async function syncDirectoryAt(dir: string): Promise<void> {
-  const handle = await open(dir, fsConstants.O_RDONLY);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-function errnoOf(error: unknown): string | undefined {
-  return typeof error === "object" && error !== null && "code" in error ? String((error as { code: unknown }).code) : undefined;
-}
 
 /** Where a stall hook may pause a WAL writer (tests of fencing races). */
 export type WalStallPoint = "before-write" | "before-datasync" | "before-seal-check";

@@ -29,6 +29,7 @@ import { checksum32, checksum64 } from "../util/checksum.js";
 import type { Clock } from "../util/clock.js";
 import type { Random } from "../util/random.js";
 import { LOCAL_LOCK_BREAK_ATTEMPTS, LOCAL_LOCK_POLL_MAX_MS, LOCAL_LOCK_POLL_MIN_MS } from "../limits.js";
+import { errnoOf } from "../util/files.js";
 
 export const HOST = hostname();
 /** The host part of the names of temp files, drafts and graves ("<hostTag>-<pid>-<random>"). */
@@ -346,12 +347,6 @@ function lockTimeout(key: string, waitMs: number, owner: LockRecord | undefined)
 /** The names in `dir`; none when it does not exist. */
 export async function namesIn(dir: string): Promise<string[]> {
   return readdir(dir).catch(() => []);
-}
-
-/** The errno code of a Node fs error ("ENOENT", ...), or undefined. */
-export function errnoOf(error: unknown): string | undefined {
-  if (typeof error !== "object" || error === null || !("code" in error)) return undefined;
-  return typeof error.code === "string" ? error.code : undefined;
 }
 
 /** A failure to take the lock: nothing was written, whatever the error says. */

@@ -67,7 +67,8 @@ import {
 import { checksum64 } from "../util/checksum.js";
 import { systemClock, type Clock } from "../util/clock.js";
 import { systemRandom, type Random } from "../util/random.js";
-import { HOST_TAG, LocalKeyLocks, errnoOf, isPidAlive, namesIn } from "./local-locks.js";
+import { HOST_TAG, LocalKeyLocks, isPidAlive, namesIn } from "./local-locks.js";
+import { errnoOf, fsyncDirectory, writeSyncedAndClose } from "../util/files.js";
 import { checkKey, compareKeys, resolveRange } from "./keys.js";
 import type { ByteRange, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutCondition, PutResult } from "./object-store.js";
 import { DEFAULT_LOCAL_LOCK_STALE_MS, DEFAULT_LOCAL_LOCK_WAIT_MS, DEFAULT_LOCAL_TEMP_STALE_MS, LOCAL_MAX_KEY_SEGMENT_BYTES, MAX_KNOWN_DURABLE_DIRS, MAX_LOCAL_PLACE_RETRIES } from "../limits.js";
@@ -243,7 +244,7 @@ export class LocalStore implements ObjectStore {
         await unlinkObject(file);
         // Also when there was nothing to unlink: a crashed deleter may have unlinked it without
         // the fsync, and "deleted" must not come back after a power loss.
-        await fsyncDir(path.dirname(file)).catch((error: unknown) => {
+        await fsyncDirectory(path.dirname(file)).catch((error: unknown) => {
           if (!isNoObject(error)) throw error;
         });
       });
@@ -258,13 +259,7 @@ export class LocalStore implements ObjectStore {
     const temp = path.join(this.#tempDir, name);
     liveTempNames.add(name); // before the file exists, so that no sweep can take it for a leftover
     try {
-      const handle = await this.#openTemp(temp);
-      try {
-        await handle.writeFile(body);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
+      await writeSyncedAndClose(await this.#openTemp(temp), body);
       return temp;
     } catch (error) {
       await this.#discardTemp(temp);
@@ -400,7 +395,7 @@ export class LocalStore implements ObjectStore {
   /** fsyncs the file's directory and the parent of each fresh directory; then remembers them. */
   async #syncAfterCommit(file: string, freshDirs: string[]): Promise<void> {
     const dirs = new Set([path.dirname(file), ...freshDirs.map((dir) => path.dirname(dir))]);
-    await Promise.all([...dirs].map((dir) => fsyncDir(dir)));
+    await Promise.all([...dirs].map((dir) => fsyncDirectory(dir)));
     if (this.#knownDurableDirs.size + freshDirs.length > MAX_KNOWN_DURABLE_DIRS) this.#knownDurableDirs.clear();
     for (const dir of freshDirs) this.#knownDurableDirs.add(dir);
   }
@@ -410,7 +405,7 @@ export class LocalStore implements ObjectStore {
     try {
       const first = await mkdir(this.root, { recursive: true });
       const created = first === undefined ? [this.root] : levelsBetween(first, this.root);
-      for (const dir of created) await fsyncDir(path.dirname(dir));
+      for (const dir of created) await fsyncDirectory(path.dirname(dir));
     } catch (error) {
       this.#rootReady = undefined;
       throw storageError("open", this.root, error, "not_applied");
@@ -622,15 +617,6 @@ async function readExactly(handle: FileHandle, key: string, position: number, le
     filled += bytesRead;
   }
   return bytes;
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /** Unlinks an object's file. False if there was none (missing, or a directory of other keys). */
