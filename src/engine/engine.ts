@@ -37,8 +37,8 @@ import { InstrumentedStore } from "./instrumented-store.js";
 import { resolveEngineOptions, type EngineOptions, type ResolvedEngineOptions } from "./engine-options.js";
 import { checkTransition, type Manifest } from "./manifest-format.js";
 import { ManifestConflictError, readLatestManifest, writeNextManifest, type StoredManifest } from "./manifest-store.js";
-import { MemtableFlusher } from "./memtable-flusher.js";
-import { Compactor } from "./compactor.js";
+import { MemtableFlusher, type FlusherHost } from "./memtable-flusher.js";
+import { Compactor, type CompactorHost } from "./compactor.js";
 import { GarbageCollector, type GcHost } from "./garbage-collector.js";
 import { Version, type VersionSources } from "./version.js";
 import { RetryingStore } from "./retrying-store.js";
@@ -135,8 +135,42 @@ export class Engine {
     this.#watermark = new DurableWatermark(epoch.lastSeq);
     this.version = new Version(this.store, this.cache, this.#sourcesOf(epoch), options.readOnly ? () => this.refresh() : undefined);
     this.gc = new GarbageCollector(this.#gcHost(), options);
-    this.compactor = new Compactor(this, this.gc);
-    this.flusher = new MemtableFlusher(this, { compactor: this.compactor, gc: this.gc });
+    const taskHost = this.#taskHost();
+    this.compactor = new Compactor(taskHost, this.gc);
+    this.flusher = new MemtableFlusher(taskHost, { compactor: this.compactor, gc: this.gc });
+  }
+
+  /**
+   * What the memtable flusher and the compactor see of the engine (FlusherHost, CompactorHost):
+   * the options and clock, the store, the read view, the recorder, the current epoch, the
+   * manifest updater, the dead-byte count, the capacity wake-up and the failure route.
+   */
+  #taskHost(): CompactorHost & FlusherHost {
+    const engine = this;
+    return {
+      options: this.options,
+      clock: this.clock,
+      store: this.store,
+      version: this.version,
+      recorder: this.#recorder,
+      get epoch() {
+        return engine.epoch;
+      },
+      get closing() {
+        return engine.#isClosing;
+      },
+      get deadBytes() {
+        return engine.#deadBytes;
+      },
+      clearDeadBytes: () => {
+        this.#deadBytes = 0;
+      },
+      whenDurable: (seq) => this.#watermark.whenDurable(seq),
+      notifyCapacity: () => this.#notifyCapacity(),
+      updateManifest: (epoch, mutate) => this.updateManifest(epoch, mutate),
+      refreshVersion: (epoch) => this.#refreshVersion(epoch),
+      reportFailure: (epoch, error) => this.#reportFailure(epoch, error),
+    };
   }
 
   /** What the garbage collector sees of the engine (garbage-collector.ts). */
@@ -443,11 +477,6 @@ export class Engine {
     return this.#deadBytes;
   }
 
-  /** @internal The compactor calls it after merging every run bottom-most. */
-  clearDeadBytes(): void {
-    this.#deadBytes = 0;
-  }
-
   /** Bytes written but not yet in an SST (WAL buffer plus memtables). */
   get unflushedBytes(): number {
     return this.#epoch.unflushedBytes;
@@ -621,16 +650,12 @@ export class Engine {
     });
   }
 
-  get recorder(): EngineMetricsRecorder {
-    return this.#recorder;
-  }
-
   // ---------------------------------------------------------------------------------------------
-  // Internals used by the flusher and compactor
+  // The epoch and its manifest updater (the background tasks reach them through their hosts)
   // ---------------------------------------------------------------------------------------------
 
   /** True once close() was called: background tasks start no new work and abandon long work. */
-  get closing(): boolean {
+  get #isClosing(): boolean {
     return this.#closeRequested || this.#state === "closed";
   }
 
@@ -642,6 +667,8 @@ export class Engine {
   /**
    * Commits a manifest change for `epoch`: `mutate` gets the epoch's latest manifest and returns
    * the next one. Changes run one after another. A conflict with a newer epoch is FencedError.
+   * Public for the manifest chaos test (tests/chaos/manifest-ambiguity.test.ts), which queues two
+   * changes behind each other; the flusher and the compactor reach it through their host.
    */
   updateManifest(epoch: WriterEpoch, mutate: (current: Manifest) => Manifest): Promise<StoredManifest> {
     const run = async (): Promise<StoredManifest> => {
@@ -659,7 +686,7 @@ export class Engine {
         if (!(error instanceof ManifestConflictError)) {
           // The write may have landed (outcome unknown): this epoch no longer knows its newest
           // manifest, so it ends now, before a change queued behind this one writes the same id.
-          this.reportFailure(epoch, error);
+          this.#reportFailure(epoch, error);
           throw error;
         }
         const latest = await readLatestManifest(this.store);
@@ -676,12 +703,12 @@ export class Engine {
   }
 
   /** Rebuilds the read view after the epoch's memtables or manifest changed. */
-  refreshVersion(epoch: WriterEpoch): void {
+  #refreshVersion(epoch: WriterEpoch): void {
     if (epoch === this.#epoch && !epoch.stopped) this.version.update(this.#sourcesOf(epoch));
   }
 
   /** A background task of `epoch` failed: fenced closes the engine, anything else reopens it. */
-  reportFailure(epoch: WriterEpoch, error: unknown): void {
+  #reportFailure(epoch: WriterEpoch, error: unknown): void {
     if (error instanceof InternalError) return this.fail(error); // whatever the epoch: a bug
     if (epoch.stopped || epoch !== this.#epoch || this.#state !== "open") return;
     if (error instanceof FencedError || error instanceof PreconditionFailedError) {
@@ -693,11 +720,7 @@ export class Engine {
     void this.#recover(epoch, error);
   }
 
-  /** Called after L0 flushes and WAL flushes free capacity. */
-  notifyCapacity(): void {
-    this.#notifyCapacity();
-  }
-
+  /** Wakes the writers waiting for room under maxUnflushedBytes (after L0 flushes and WAL flushes free some). */
   #notifyCapacity(): void {
     const waiters = [...this.#capacityWaiters];
     this.#capacityWaiters.clear();
@@ -719,7 +742,7 @@ export class Engine {
       firstWalId: epoch.flushedWals[epoch.flushedWals.length - 1]!.walId + 1,
       beforeCut: () => this.#writeCutBatch(epoch),
       onFlushed: (flush: WalFlush) => this.#onWalFlushed(epoch, flush),
-      onFailed: (error: unknown) => this.reportFailure(epoch, error),
+      onFailed: (error: unknown) => this.#reportFailure(epoch, error),
     };
     epoch.wal =
       epoch.segments !== undefined
