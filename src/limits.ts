@@ -388,9 +388,94 @@ export const MAX_WAL_FRAME_PAYLOAD_BYTES = 1024 * MIB;
 export const WAL_ACK_READ_ATTEMPTS = 8;
 
 // ---------------------------------------------------------------------------------------------
+// Engine: compaction, SST building and scanning, background work (not options)
+// ---------------------------------------------------------------------------------------------
+
+/** Most SSTs or runs one compaction merges (compaction-policy.ts): bounds its open inputs and its share of memory. */
+export const MAX_COMPACTION_SOURCES = 8;
+
+/** Fewest adjacent runs of similar size the policy merges at once: fewer would rewrite the same bytes too often. */
+export const MIN_RUNS_TO_MERGE = 4;
+
+/** Runs within this factor of each other's size count as "similar" for a merge window (size-tiering's ratio). */
+export const COMPACTION_SIZE_RATIO = 4;
+
+/** Past this many sorted runs the oldest merge whatever their sizes: a read opens every run it overlaps. */
+export const MAX_SORTED_RUNS = 12;
+
+/** Merge every run bottom-most once this fraction of the runs' bytes is reported dead (trims, deletions). */
+export const DEAD_BYTES_RATIO = 0.25;
+
+/** Merge every run once the newer runs hold this many times the oldest run's bytes (bounds space amplification). */
+export const SPACE_AMPLIFICATION_RATIO = 1;
+
+/**
+ * The share of a busy event loop a compaction may take while appends or reads run
+ * (docs/decisions/0008-compaction-scheduling.md): it runs at full speed on an idle loop, and at
+ * full speed too once L0 flushes wait for it (the L0 list is at l0MaxSsts), so that its debt
+ * stays bounded.
+ */
+export const COMPACTION_BUSY_SHARE = 0.25;
+
+/** Attempts at claiming a writer epoch or a fence id before giving up (fence.ts; each loss means a live race). */
+export const MAX_EPOCH_CLAIM_ATTEMPTS = 32;
+
+/** Smallest output buffer an SST builder allocates up front (a small flush or compaction still gets room for its index). */
+export const MIN_SST_BUILDER_CAPACITY_BYTES = 64 * 1024;
+
+/** Largest buffer an SST builder allocates up front (Node's largest typed array); past it the output goes on in chunks. */
+export const MAX_SST_BUILDER_CAPACITY_BYTES = 2 ** 32;
+
+/** An SST builder's output chunks (past its first buffer) double up to this size. */
+export const MAX_SST_BUILDER_CHUNK_BYTES = 8 * MIB;
+
+/** Size of the slabs a scan carves its private copies of data blocks from (sst-format.ts RowCopies). */
+export const ROW_COPY_SLAB_BYTES = 64 * 1024;
+
+/** Default cap of one SST readahead GET (sst-reader.ts): big enough to amortise a request, small enough to stay lazy. */
+export const DEFAULT_SST_READAHEAD_BYTES = MIB;
+
+/**
+ * An SST scan hands on a chunk once it holds this many entries (sst-reader.ts). Blocks already at
+ * hand (read ahead or cached) are joined into one chunk up to here: with 1 KiB values a 4 KiB
+ * block holds only three or four entries, and a chunk per block made the consumers' per-chunk
+ * awaits dominate.
+ */
+export const SST_SCAN_CHUNK_ENTRIES = 256;
+
+/** An SST's verify() reads its data blocks in GETs of about this size, bypassing the cache. */
+export const SST_VERIFY_CHUNK_BYTES = 4 * MIB;
+
+/** Entries a merge of sources hands on at a time (read-path.ts): fewer async steps per entry for long scans. */
+export const MERGE_CHUNK_ENTRIES = 256;
+
+/** How long background work (a flush or compaction) may hold the event loop before it yields (CpuSlicer's default). */
+export const CPU_SLICE_MS = 0.5;
+
+/** Background work yields after this many entries even if its slice has time left (CpuSlicer's default). */
+export const CPU_SLICE_MAX_ENTRIES = 4096;
+
+/** A yield counts as "the loop is busy" when other work ran at least this long before the slicer got the loop back. */
+export const BUSY_LOOP_MIN_MS = 0.05;
+
+/** The longest pause a paced slicer takes at once (it measures again after it). */
+export const MAX_PACING_PAUSE_MS = 20;
+
+// ---------------------------------------------------------------------------------------------
 // How the engine's internal bounds relate (checked at load)
 // ---------------------------------------------------------------------------------------------
 
+assert(2 <= MIN_RUNS_TO_MERGE && MIN_RUNS_TO_MERGE <= MAX_COMPACTION_SOURCES, "a merge window of runs must fit in one compaction");
+assert(MIN_L0_COMPACTION_TRIGGER <= MAX_COMPACTION_SOURCES, "a compaction at the smallest trigger takes every L0 it was triggered by");
+assert(MIN_RUNS_TO_MERGE <= MAX_SORTED_RUNS, "the forced merge of the oldest runs takes fewer runs than there are");
+assert(COMPACTION_SIZE_RATIO > 1 && 0 < DEAD_BYTES_RATIO && DEAD_BYTES_RATIO < 1 && SPACE_AMPLIFICATION_RATIO > 0, "the policy's ratios are meaningful");
+assert(0 < COMPACTION_BUSY_SHARE && COMPACTION_BUSY_SHARE <= 1, "a compaction's share of a busy loop is a fraction");
+assert(
+  MIN_SST_BUILDER_CAPACITY_BYTES <= MAX_SST_BUILDER_CHUNK_BYTES && MAX_SST_BUILDER_CHUNK_BYTES <= MAX_SST_BUILDER_CAPACITY_BYTES,
+  "an SST builder's buffers grow from the smallest capacity through chunks to at most the largest",
+);
+assert(2 * MAX_SST_BLOCK_BYTES <= MAX_SST_BUILDER_CAPACITY_BYTES, "an SST builder's default capacity (two blocks) is always allowed");
+assert(BUSY_LOOP_MIN_MS < CPU_SLICE_MS && CPU_SLICE_MS < MAX_PACING_PAUSE_MS, "a slice is longer than a busy-loop blip and shorter than a pacing pause");
 assert(MAX_APPEND_BYTES <= WAL_FLUSH_NOW_BYTES, "a single maximal append does not force a flush in a microtask");
 assert(WAL_FLUSH_NOW_BYTES < DEFAULT_MAX_UNFLUSHED_BYTES, "a buffer flushes at once well before writers wait on the unflushed cap");
 assert(0 < WAL_BATCH_MAX_SLABBED_BYTES && WAL_BATCH_MAX_SLABBED_BYTES <= WAL_BATCH_SLAB_BYTES, "a slabbed batch must fit in a slab");

@@ -1,4 +1,5 @@
 import type { WriterEpoch } from "./writer-epoch.js";
+import { BUSY_LOOP_MIN_MS, CPU_SLICE_MAX_ENTRIES, CPU_SLICE_MS, MAX_PACING_PAUSE_MS } from "../limits.js";
 
 /**
  * A background loop that runs at most once at a time: `kick()` starts it unless it is running,
@@ -69,10 +70,6 @@ export class EpochTask {
   }
 }
 
-/** A yield counts as "the loop is busy" when other work ran at least this long before the slicer got the loop back. */
-const BUSY_LOOP_MIN_MS = 0.05;
-/** The longest pause a paced slicer takes at once (it measures again after it). */
-const MAX_PACING_PAUSE_MS = 20;
 
 export interface CpuSlicerOptions {
   /** How long the work may hold the loop before it yields (default 0.5 ms). */
@@ -117,8 +114,8 @@ export class CpuSlicer {
     private readonly elapsedMs: () => number,
     options: CpuSlicerOptions = {},
   ) {
-    this.#sliceMs = options.sliceMs ?? 0.5;
-    this.#maxEntries = options.maxEntries ?? 4096;
+    this.#sliceMs = options.sliceMs ?? CPU_SLICE_MS;
+    this.#maxEntries = options.maxEntries ?? CPU_SLICE_MAX_ENTRIES;
     this.#busyShare = options.busyShare;
     this.#pause = options.pause ?? timerPause;
     this.#sliceStartMs = elapsedMs();

@@ -5,7 +5,7 @@
  *   - L0 -> run: when there are at least `l0CompactionTrigger` L0 SSTs, the oldest of them (at
  *     most MAX_COMPACTION_SOURCES) merge into a new sorted run, newer than every existing run.
  *   - run + run: a window of at least MIN_RUNS_TO_MERGE adjacent runs whose sizes are within
- *     SIZE_RATIO of each other merge into one run at the window's place. Merging only
+ *     COMPACTION_SIZE_RATIO of each other merge into one run at the window's place. Merging only
  *     neighbours keeps "newer runs come first" true.
  *   - Space amplification: when the runs above the oldest hold as many bytes as the oldest run,
  *     all runs merge into one bottom-most run. Size-tiering alone would leave the oldest run
@@ -15,18 +15,18 @@
  *     least DEAD_BYTES_RATIO of the runs' bytes dead, every run merges bottom-most, which is the
  *     only compaction that can drop them from the oldest run.
  *   - When the runs exceed MAX_SORTED_RUNS anyway, the oldest ones merge regardless of size.
- * A plan that includes the oldest run is bottom-most: its output may drop tombstones.
+ * A plan that includes the oldest run is bottom-most: its output may drop tombstones. The
+ * numbers are named in limits.ts.
  */
+import {
+  COMPACTION_SIZE_RATIO,
+  DEAD_BYTES_RATIO,
+  MAX_COMPACTION_SOURCES,
+  MAX_SORTED_RUNS,
+  MIN_RUNS_TO_MERGE,
+  SPACE_AMPLIFICATION_RATIO,
+} from "../limits.js";
 import type { Manifest, SstHandle } from "./manifest-format.js";
-
-export const MAX_COMPACTION_SOURCES = 8;
-export const MIN_RUNS_TO_MERGE = 4;
-export const SIZE_RATIO = 4;
-export const MAX_SORTED_RUNS = 12;
-/** Merge everything bottom-most once this fraction of the runs' bytes is reported dead. */
-export const DEAD_BYTES_RATIO = 0.25;
-/** Merge everything once the newer runs hold this many times the oldest run's bytes. */
-export const SPACE_AMPLIFICATION_RATIO = 1;
 
 export type CompactionPlan =
   | { kind: "l0"; l0: SstHandle[]; bottomMost: boolean }
@@ -49,7 +49,7 @@ export function pickCompaction(manifest: Manifest, l0CompactionTrigger: number, 
     while (end < sizes.length && end - start < MAX_COMPACTION_SOURCES) {
       const nextMin = Math.min(min, sizes[end]!);
       const nextMax = Math.max(max, sizes[end]!);
-      if (nextMax > SIZE_RATIO * Math.max(nextMin, 1)) break;
+      if (nextMax > COMPACTION_SIZE_RATIO * Math.max(nextMin, 1)) break;
       min = nextMin;
       max = nextMax;
       end++;

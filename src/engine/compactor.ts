@@ -19,20 +19,12 @@ import type { Manifest, SortedRun, SstHandle } from "./manifest-format.js";
 import { abandonOutputs, publishOutputs, SstOutputWriter, type SstPublishHost } from "./compaction-output.js";
 import { newestVersions, concatSources, type EntrySource } from "./read-path.js";
 import { pickCompaction, runBytes, type CompactionPlan } from "./compaction-policy.js";
-import { MAX_BUILDER_CAPACITY_BYTES, SstSizeBound } from "./sst-format.js";
+import { SstSizeBound } from "./sst-format.js";
+import { COMPACTION_BUSY_SHARE, MAX_SST_BUILDER_CAPACITY_BYTES, MIN_SST_BUILDER_CAPACITY_BYTES } from "../limits.js";
 import type { Entry } from "./entry.js";
 import type { Version } from "./version.js";
 import type { WriterEpoch } from "./writer-epoch.js";
 
-/** Smallest output buffer a compaction allocates (a small input still gets room for its index). */
-const MIN_OUTPUT_CAPACITY_BYTES = 64 * 1024;
-/**
- * The share of a busy event loop a compaction may take while appends or reads run
- * (docs/decisions/0008-compaction-scheduling.md): it runs at full speed on an idle loop, and at
- * full speed too once L0 flushes wait for it (the L0 list is at l0MaxSsts), so that its debt
- * stays bounded.
- */
-export const COMPACTION_BUSY_SHARE = 0.25;
 
 /** What the compactor uses of the engine. */
 export interface CompactorHost extends EpochTaskHost, SstPublishHost {
@@ -145,10 +137,10 @@ export class Compactor {
  */
 function outputCapacity(options: Pick<ResolvedEngineOptions, "maxSstBytes" | "sstBlockBytes">, inputBytesLeft: number, first: Entry): number {
   const left = Math.max(0, inputBytesLeft);
-  const estimate = Math.min(options.maxSstBytes, left + Math.ceil(left / 8) + MIN_OUTPUT_CAPACITY_BYTES);
+  const estimate = Math.min(options.maxSstBytes, left + Math.ceil(left / 8) + MIN_SST_BUILDER_CAPACITY_BYTES);
   const alone = new SstSizeBound();
   alone.add(first);
-  return Math.min(Math.max(estimate, alone.bytes(options.sstBlockBytes)), MAX_BUILDER_CAPACITY_BYTES);
+  return Math.min(Math.max(estimate, alone.bytes(options.sstBlockBytes)), MAX_SST_BUILDER_CAPACITY_BYTES);
 }
 
 /** The inputs of a plan, newest first; each element is one source (an L0, or a run's SSTs in key order). */

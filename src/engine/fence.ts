@@ -25,13 +25,12 @@
  */
 import { FencedError, PreconditionFailedError, StorageError } from "../errors.js";
 import type { ObjectStore } from "../store/object-store.js";
+import { MAX_EPOCH_CLAIM_ATTEMPTS } from "../limits.js";
 import { emptyManifest } from "./manifest-format.js";
 import { ManifestConflictError, readLatestManifest, writeNextManifest, type StoredManifest } from "./manifest-store.js";
 import { WAL_PREFIX, parseId, walKey } from "./paths.js";
 import { encodeWalFence } from "./wal-format.js";
 
-/** Attempts at claiming an epoch or a fence id before giving up (each loss means a live race). */
-const MAX_CLAIM_ATTEMPTS = 32;
 
 /** A claimed epoch, and what the manifest it took over from says about the previous writer. */
 export interface ClaimedEpoch {
@@ -46,7 +45,7 @@ export interface ClaimedEpoch {
 
 /** Step 1: bumps the writer epoch. */
 export async function claimWriterEpoch(store: ObjectStore): Promise<ClaimedEpoch> {
-  for (let attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++) {
+  for (let attempt = 0; attempt < MAX_EPOCH_CLAIM_ATTEMPTS; attempt++) {
     const current = (await readLatestManifest(store)) ?? { id: 0, manifest: { ...emptyManifest(), zeroByteFencesThroughWalId: 0 } };
     const { cleanCloseNextWalId, ...m } = current.manifest;
     const zeroByteFencesThroughWalId = m.zeroByteFencesThroughWalId ?? (await highestWalId(store, m.replayAfterWalId));
@@ -57,7 +56,7 @@ export async function claimWriterEpoch(store: ObjectStore): Promise<ClaimedEpoch
       if (!(error instanceof ManifestConflictError)) throw error;
     }
   }
-  throw new StorageError(`could not claim the writer epoch after ${MAX_CLAIM_ATTEMPTS} attempts: other writers keep racing`, {
+  throw new StorageError(`could not claim the writer epoch after ${MAX_EPOCH_CLAIM_ATTEMPTS} attempts: other writers keep racing`, {
     retryable: true,
     outcome: "not_applied",
   });
@@ -86,7 +85,7 @@ async function highestWalId(store: ObjectStore, afterId: number): Promise<number
 export async function writeWalFence(store: ObjectStore, ours: StoredManifest, aboveWalId = 0): Promise<number> {
   const listed = await listWalIds(store, ours.manifest.replayAfterWalId);
   let fenceId = Math.max(ours.manifest.replayAfterWalId, aboveWalId, ...listed.map((w) => w.id)) + 1;
-  for (let attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++) {
+  for (let attempt = 0; attempt < MAX_EPOCH_CLAIM_ATTEMPTS; attempt++) {
     try {
       await store.put(walKey(fenceId), encodeWalFence(ours.manifest.writerEpoch, fenceId), { ifNoneMatch: "*" });
       await assertStillOurs(store, ours);
@@ -97,7 +96,7 @@ export async function writeWalFence(store: ObjectStore, ours: StoredManifest, ab
       fenceId++;
     }
   }
-  throw new StorageError(`could not place a WAL fence after ${MAX_CLAIM_ATTEMPTS} attempts`, { retryable: true });
+  throw new StorageError(`could not place a WAL fence after ${MAX_EPOCH_CLAIM_ATTEMPTS} attempts`, { retryable: true });
 }
 
 /** Throws FencedError if a newer epoch than ours holds the store. */

@@ -18,7 +18,8 @@ import type { EngineMetricsRecorder } from "./engine-metrics.js";
 import type { SstHandle } from "./manifest-format.js";
 import { failpoint } from "../util/failpoints.js";
 import { publishOutputs, SstOutputWriter, type SstPublishHost } from "./compaction-output.js";
-import { MAX_BUILDER_CAPACITY_BYTES, SstSizeBound } from "./sst-format.js";
+import { SstSizeBound } from "./sst-format.js";
+import { MAX_SST_BUILDER_CAPACITY_BYTES } from "../limits.js";
 import type { FrozenMemtable, WriterEpoch } from "./writer-epoch.js";
 
 /** What the flusher uses of the engine. */
@@ -122,5 +123,5 @@ async function l0SizeBound(frozen: FrozenMemtable, blockBytes: number, elapsedMs
     if (due !== undefined) await due;
     bound.add(entry);
   }
-  return Math.min(bound.bytes(blockBytes), MAX_BUILDER_CAPACITY_BYTES);
+  return Math.min(bound.bytes(blockBytes), MAX_SST_BUILDER_CAPACITY_BYTES);
 }

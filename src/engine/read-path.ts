@@ -8,6 +8,7 @@
  * consumer advances.
  */
 import { compareKeys, isExpired, type Entry, type KeyRange } from "./entry.js";
+import { MERGE_CHUNK_ENTRIES } from "../limits.js";
 
 /** A source of entries in scan order, delivered in chunks. */
 export type EntrySource = AsyncIterator<Entry[]> | Iterator<Entry[]>;
@@ -55,8 +56,6 @@ class Cursor {
   }
 }
 
-/** Entries a merge hands on at a time (fewer async steps per entry for long scans). */
-const MERGE_CHUNK_ENTRIES = 256;
 
 /**
  * Merges sources into the newest version of each key with `seq <= snapshotSeq`, tombstones

@@ -16,7 +16,15 @@
  *     (equal when the versions of one key straddle the two blocks).
  */
 import { assert, CorruptionError, ValidationError } from "../errors.js";
-import { DEFAULT_SST_BLOCK_BYTES, MAX_SST_BLOCK_BYTES, MIN_SST_BLOCK_BYTES } from "../limits.js";
+import {
+  DEFAULT_SST_BLOCK_BYTES,
+  MAX_SST_BLOCK_BYTES,
+  MAX_SST_BUILDER_CAPACITY_BYTES,
+  MAX_SST_BUILDER_CHUNK_BYTES,
+  MIN_SST_BLOCK_BYTES,
+  MIN_SST_BUILDER_CAPACITY_BYTES,
+  ROW_COPY_SLAB_BYTES,
+} from "../limits.js";
 import { copyOf, readU64, writeU32, writeU64 } from "../util/bytes.js";
 import { checksum32 } from "../util/checksum.js";
 import { MAX_VARINT_U32, readVarint, varintBytes, writeVarint, type ByteCursor } from "../util/varint.js";
@@ -99,10 +107,6 @@ const FLAG_HAS_EXPIRY = 0x02;
 const KNOWN_FLAGS = FLAG_TOMBSTONE | FLAG_HAS_EXPIRY;
 /** Fixed part of the index payload: blockCount, entryCount, minSeq, maxSeq, minExpireAtMs. */
 const INDEX_HEADER_BYTES = 4 + 8 * 4;
-/** The builder's output chunks (past its first buffer) double up to this size. */
-const MAX_CHUNK_BYTES = 8 * 1024 * 1024;
-/** Largest buffer a builder allocates up front (Node's largest typed array); past it the output goes on in chunks. */
-export const MAX_BUILDER_CAPACITY_BYTES = 2 ** 32;
 /** A data block's fixed trailer: the restart count (u32) and the checksum. */
 const BLOCK_TRAILER_BYTES = 4 + BLOCK_CHECKSUM_BYTES;
 /** An index handle's fixed part at most: offset u64, length u32, two key lengths as varints. */
@@ -249,7 +253,7 @@ class OutputBuffer {
     const openBlock = this.bytes.subarray(this.#blockStart, this.pos);
     this.#chunks.push(this.bytes.subarray(0, this.#blockStart));
     this.#base += this.#blockStart;
-    const nextChunkBytes = Math.min(this.bytes.length * 2, MAX_CHUNK_BYTES);
+    const nextChunkBytes = Math.min(this.bytes.length * 2, MAX_SST_BUILDER_CHUNK_BYTES);
     this.bytes = new Uint8Array(Math.max(nextChunkBytes, openBlock.length + extraBytes));
     this.view = new DataView(this.bytes.buffer);
     this.bytes.set(openBlock);
@@ -392,9 +396,9 @@ export class SstBuilder {
     if (!Number.isSafeInteger(blockBytes) || blockBytes < MIN_SST_BLOCK_BYTES || blockBytes > MAX_SST_BLOCK_BYTES) {
       throw new ValidationError(`blockBytes must be an integer in [${MIN_SST_BLOCK_BYTES}, ${MAX_SST_BLOCK_BYTES}], got ${blockBytes}`);
     }
-    const capacityBytes = options.capacityBytes ?? Math.max(64 * 1024, blockBytes * 2);
-    if (!Number.isSafeInteger(capacityBytes) || capacityBytes < SST_FOOTER_BYTES || capacityBytes > MAX_BUILDER_CAPACITY_BYTES) {
-      throw new ValidationError(`capacityBytes must be an integer in [${SST_FOOTER_BYTES}, ${MAX_BUILDER_CAPACITY_BYTES}], got ${capacityBytes}`);
+    const capacityBytes = options.capacityBytes ?? Math.max(MIN_SST_BUILDER_CAPACITY_BYTES, blockBytes * 2);
+    if (!Number.isSafeInteger(capacityBytes) || capacityBytes < SST_FOOTER_BYTES || capacityBytes > MAX_SST_BUILDER_CAPACITY_BYTES) {
+      throw new ValidationError(`capacityBytes must be an integer in [${SST_FOOTER_BYTES}, ${MAX_SST_BUILDER_CAPACITY_BYTES}], got ${capacityBytes}`);
     }
     this.#blockBytes = blockBytes;
     this.#capacityBytes = capacityBytes;
@@ -869,9 +873,6 @@ function countBlocksBelow(index: SstIndex, bound: "firstKey" | "lastKey", key: U
 // ---------------------------------------------------------------------------------------------
 // Data blocks
 // ---------------------------------------------------------------------------------------------
-
-/** Size of the slabs RowCopies carves block copies from. */
-const ROW_COPY_SLAB_BYTES = 64 * 1024;
 
 /**
  * Private copies of data blocks' rows for one scan, carved from 64 KiB slabs: allocating an

@@ -25,6 +25,7 @@
  */
 import { CorruptionError, hasCode, ValidationError } from "../errors.js";
 import type { ObjectStore } from "../store/object-store.js";
+import { DEFAULT_SST_READAHEAD_BYTES, SST_SCAN_CHUNK_ENTRIES, SST_VERIFY_CHUNK_BYTES } from "../limits.js";
 import type { BlockCache } from "./block-cache.js";
 import { compareKeys, type Entry, type KeyRange } from "./entry.js";
 import { flattenChunks } from "./read-path.js";
@@ -103,16 +104,6 @@ export function isScanPrivate(value: Uint8Array): boolean {
 /** The buffer isScanPrivate last found (held strongly: one slab at most). */
 let lastPrivateBuffer: ArrayBufferLike | undefined;
 
-/** Default cap of one readahead GET: big enough to amortise a request, small enough to stay lazy. */
-export const DEFAULT_READAHEAD_BYTES = 1024 * 1024;
-/**
- * A scan hands on a chunk once it holds this many entries. Blocks already at hand (read ahead or
- * cached) are joined into one chunk up to here: with 1 KiB values a 4 KiB block holds only three
- * or four entries, and a chunk per block made the consumers' per-chunk awaits dominate.
- */
-const SCAN_CHUNK_ENTRIES = 256;
-/** verify() reads the data blocks in GETs of about this size, bypassing the cache. */
-const VERIFY_CHUNK_BYTES = 4 * 1024 * 1024;
 
 export interface SstReaderOpenOptions {
   store: ObjectStore;
@@ -240,7 +231,7 @@ export class SstReader {
 
   /**
    * The same entries as `scan`, in the same order, as non-empty arrays: the blocks at hand
-   * joined up to SCAN_CHUNK_ENTRIES entries (one block's entries may exceed it). A chunk is
+   * joined up to SST_SCAN_CHUNK_ENTRIES entries (one block's entries may exceed it). A chunk is
    * handed on before the scan waits for a fetch, so a consumer never waits on entries that
    * are ready; one that consumes arrays pays one await per chunk instead of one per entry.
    */
@@ -267,7 +258,7 @@ export class SstReader {
     const index = decodeIndexAndFooter(this.objectKey, tail, this.info);
     const checker = new OrderChecker(this.objectKey);
     for (let b = 0; b < index.handles.length; ) {
-      const run = chunkOfBlocks(index.handles, b, VERIFY_CHUNK_BYTES);
+      const run = chunkOfBlocks(index.handles, b, SST_VERIFY_CHUNK_BYTES);
       const bytes = await this.#read(run.offset, run.length);
       for (; b <= run.last; b++) {
         const handle = index.handles[b] as BlockHandle;
@@ -301,7 +292,7 @@ export class SstReader {
         if (limit !== undefined && compareKeys(entry.key, limit) >= 0) break;
         chunk.push(entry);
       }
-      if (chunk.length >= SCAN_CHUNK_ENTRIES) {
+      if (chunk.length >= SST_SCAN_CHUNK_ENTRIES) {
         yield chunk;
         chunk = [];
       }
@@ -347,7 +338,7 @@ export class SstReader {
         appendNewestFirst(chunk, group);
         group = [];
       }
-      if (chunk.length >= SCAN_CHUNK_ENTRIES) {
+      if (chunk.length >= SST_SCAN_CHUNK_ENTRIES) {
         yield chunk;
         chunk = [];
       }
@@ -544,7 +535,7 @@ async function readIndexWithoutInfo(options: SstReaderOpenOptions): Promise<{ in
 }
 
 function newReadahead(options: SstScanOptions): Readahead {
-  const maxBytes = options.readaheadBytes ?? DEFAULT_READAHEAD_BYTES;
+  const maxBytes = options.readaheadBytes ?? DEFAULT_SST_READAHEAD_BYTES;
   if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) {
     throw new ValidationError(`readaheadBytes must be a non-negative integer, got ${maxBytes}`);
   }

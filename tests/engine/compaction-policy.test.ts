@@ -4,14 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import {
-  DEAD_BYTES_RATIO,
-  MAX_COMPACTION_SOURCES,
-  MAX_SORTED_RUNS,
-  MIN_RUNS_TO_MERGE,
-  SIZE_RATIO,
-  pickCompaction,
-} from "../../src/engine/compaction-policy.js";
+import { pickCompaction } from "../../src/engine/compaction-policy.js";
+import { COMPACTION_SIZE_RATIO as SIZE_RATIO, DEAD_BYTES_RATIO, MAX_COMPACTION_SOURCES, MAX_SORTED_RUNS, MIN_RUNS_TO_MERGE } from "../../src/limits.js";
 import { emptyManifest, type Manifest, type SortedRun, type SstHandle } from "../../src/engine/manifest-format.js";
 
 let nextId = 1;
