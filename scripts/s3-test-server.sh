@@ -3,7 +3,7 @@
 # Ceph 16.2) as a single-node cluster on 127.0.0.1, with 1 mon, 1 OSD on the in-memory
 # `memstore` backend and no cephx. It is the one real S3 server installable here that enforces
 # create-only and if-match puts (the npm fakes accept overwrites, so a fencing test would pass
-# against them without testing anything). Background: shared/research/s3-test-server.md.
+# against them without testing anything).
 #
 #   bash scripts/s3-test-server.sh install   # apt-get the packages (about 30 s the first time)
 #   eval "$(bash scripts/s3-test-server.sh start)"   # start (about 3 s), export the env

@@ -375,6 +375,7 @@ export class Engine {
    * tail): it is written once per WAL object instead of once per write, and it is always in the
    * same object as every write before it, so whatever replays or reads a durable prefix of the
    * WAL sees it consistent with them. Calling this again before the cut changes nothing.
+   * Why: docs/decisions/0004-tail-at-wal-cut.md.
    */
   writeAtNextCut(source: CutSource): void {
     this.#writableEpoch().cutSources.add(source);

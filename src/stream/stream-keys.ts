@@ -27,7 +27,7 @@
  * the index holds the records at those multiples (a superset is fine): timestamps never decrease
  * with seq, so the last index entry with `ts < T` is a record before every record with `ts >= T`,
  * and a read by timestamp starts there and skips at most 64 records (`isIndexedSeqNum`,
- * `timestampSeekRange`).
+ * `timestampSeekRange`; why and how: docs/decisions/0006-sparse-timestamp-index.md).
  *
  * Invariants: every `id`, `seq` and `ts` is a safe integer >= 0 (encoders assert it; decoders
  * treat anything else as corruption). Keys of one stream id never fall in another id's ranges.
