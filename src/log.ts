@@ -556,6 +556,7 @@ export class Log {
       },
       nowMs: () => this.#clock.elapsedMs(),
       close: () => this.close(),
+      fail: (error) => this.#engine.fail(error),
       onClose: (listener) => {
         if (this.#closed || this.#engine.closeError !== undefined) {
           listener();

@@ -6,7 +6,7 @@
  * `ticket.ack()` resolves when the append is durable. The first error ends the session: every
  * append submitted after it fails with that error and is never written.
  */
-import { ClosedError } from "../errors.js";
+import { ClosedError, InternalError } from "../errors.js";
 import { holdEventLoop, type ReleaseEventLoop } from "../util/keep-alive.js";
 import { ByteSemaphore } from "./byte-semaphore.js";
 import type { SessionState, Streamer } from "./streamer.js";
@@ -27,6 +27,8 @@ export interface AppendSessionDeps {
   logSemaphore: ByteSemaphore;
   /** Registers a listener called when the Log closes; returns its unregistration. */
   onLogClose(listener: () => void): () => void;
+  /** The failure route (Engine.fail), for a broken invariant met before the append reaches its streamer. */
+  fail(error: unknown): void;
 }
 
 /**
@@ -67,6 +69,15 @@ export class AppendSession {
    * Rejects at once if the session is closed or already failed.
    */
   async submit(records: AppendRecord[], options?: AppendOptions): Promise<AppendTicket> {
+    try {
+      return await this.#submit(records, options);
+    } catch (error) {
+      if (error instanceof InternalError) this.#deps.fail(error); // the one route: the log closes as failed
+      throw error;
+    }
+  }
+
+  async #submit(records: AppendRecord[], options?: AppendOptions): Promise<AppendTicket> {
     if (this.#closed) throw new ClosedError("this append session");
     if (this.#failed !== undefined) throw this.#failed;
     const input = validateAppend(records, options);

@@ -3,7 +3,7 @@
  * the tail, and the two command records (fence, trim). Every method that returns a promise
  * reports failure by rejecting it.
  */
-import { StreamNotFoundError, type StreamPosition } from "../errors.js";
+import { InternalError, StreamNotFoundError, type StreamPosition } from "../errors.js";
 import { DEFAULT_INFLIGHT_BYTES } from "../limits.js";
 import { AppendSession, type AppendTicket } from "./append-session.js";
 import { ReadBatchSession, ReadSession, type ReadBatchOptions, type ReadContext, type StreamView } from "./read-session.js";
@@ -27,6 +27,8 @@ export interface StreamHost {
   /** Monotonic ms, for latencies. */
   nowMs(): number;
   close(): Promise<void>;
+  /** The failure route (Engine.fail): a broken invariant met in front of the streamer closes the Log as failed. */
+  fail(error: unknown): void;
   /** Calls `listener` once when the Log closes (or fails); returns a function that unregisters it. */
   onClose(listener: () => void): () => void;
 }
@@ -80,14 +82,18 @@ export class Stream {
    */
   async append(records: AppendRecord[], options?: AppendOptions): Promise<AppendAck> {
     const startMs = this.#host.nowMs();
-    const input = validateAppend(records, options);
-    const release = holdEventLoop(); // the ack waits on the engine's flush, which no Node handle may stand for
+    let release: (() => void) | undefined;
     try {
+      const input = validateAppend(records, options);
+      release = holdEventLoop(); // the ack waits on the engine's flush, which no Node handle may stand for
       const ready = this.#host.readyStreamer(this.name);
       const streamer = ready === undefined ? await this.#streamer() : this.#same(ready);
       return await this.#appendTo(streamer, input, startMs);
+    } catch (error) {
+      if (error instanceof InternalError) this.#host.fail(error); // the one route: the log closes as failed
+      throw error;
     } finally {
-      release();
+      release?.();
     }
   }
 
@@ -107,7 +113,12 @@ export class Stream {
     const maxInflightBytes =
       options.maxInflightBytes === undefined ? DEFAULT_INFLIGHT_BYTES : checkInteger(options.maxInflightBytes, "maxInflightBytes", 1);
     return new AppendSession(
-      { streamer: () => this.#streamer(), logSemaphore: this.#host.semaphore, onLogClose: (listener) => this.#host.onClose(listener) },
+      {
+        streamer: () => this.#streamer(),
+        logSemaphore: this.#host.semaphore,
+        onLogClose: (listener) => this.#host.onClose(listener),
+        fail: (error) => this.#host.fail(error),
+      },
       maxInflightBytes,
     );
   }

@@ -19,6 +19,7 @@
  * - `waitMs` is allowed only with `follow: true`; a timestamp start must be below `until`.
  */
 import { ValidationError } from "../errors.js";
+import { failpoint } from "../util/failpoints.js";
 import {
   MAX_APPEND_BYTES,
   MAX_APPEND_RECORDS,
@@ -159,6 +160,7 @@ export function validateAppend(records: unknown, options?: unknown): ValidatedAp
   if (total > MAX_APPEND_BYTES) throw new ValidationError(`got ${total} metered bytes in ${count} records, at most ${MAX_APPEND_BYTES}`);
   const encoded = new Array<ValidatedRecord>(count);
   for (let i = 0; i < count; i++) encoded[i] = encodeRecord(records[i] as AppendInputRecord, i, sizes[i]!);
+  failpoint("stream.validate");
   return {
     records: encoded,
     meteredBytes: total,

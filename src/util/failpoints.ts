@@ -9,6 +9,7 @@
 
 /** The sites, each named after the file and step it sits in. */
 export type FailpointName =
+  | "stream.validate" // stream/validate.ts: an append was validated and encoded, not yet handed to its streamer
   | "streamer.commit" // stream/streamer.ts: a batch was written to the engine, its reply not yet queued
   | "engine.write" // engine/engine.ts: a batch is in the memtable, not yet in the WAL buffer
   | "wal.flushed" // engine/wal-writer.ts: a WAL object was stored, the watermark not yet moved

@@ -89,9 +89,35 @@ async function failAt(site: FailpointName, store: ObjectStore = new MemoryStore(
   }
 }
 
-for (const site of ["streamer.commit", "engine.write", "wal.flushed", "flusher.publish", "compactor.merge"] as const) {
+for (const site of ["stream.validate", "streamer.commit", "engine.write", "wal.flushed", "flusher.publish", "compactor.merge"] as const) {
   test(`issue 14.1: a broken invariant at ${site} closes the log as failed and settles every pending append with its cause`, () => failAt(site));
 }
 
 test("issue 14.1: a broken invariant after a segment WAL frame was acknowledged by the disk closes the log as failed too", async () =>
   failAt("wal.flushed", new LocalStore(await makeTempDir("failure-route"))));
+
+test("issue 14.1: a broken invariant met by an append session's submit closes the log as failed too", async () => {
+  const log = await openLog({ store: new MemoryStore(), ...OPTIONS });
+  const stream = await log.openStream("s", { createIfMissing: true });
+  const session = stream.appendSession();
+  const first = await session.submit([{ body: "before" }]);
+  await first.ack();
+  const disarm = armFailpoint("stream.validate", () => {
+    throw new InternalError("injected at stream.validate");
+  });
+  try {
+    await assert.rejects(session.submit([{ body: "broken" }]), (error: unknown) => error instanceof InternalError && /injected at/.test(error.message));
+  } finally {
+    disarm();
+  }
+  const health = log.health();
+  assert.equal(health.status, "closed");
+  assert.equal(health.closeReason, "failed");
+  const later = await stream.append([{ body: "after" }]).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  assert.ok(later instanceof ClosedError && later.reason === "failed", `a later append fails closed: ${String(later)}`);
+  await session.close().catch(() => undefined);
+  await log.close();
+});
