@@ -22,7 +22,7 @@
  */
 import { CorruptionError, assert } from "../errors.js";
 import { ByteReader, ByteWriter, DecodeError } from "../util/bytes.js";
-import { checksum64 } from "../util/checksum.js";
+import { checksum64, checksum64Matches } from "../util/checksum.js";
 import { MANIFEST_PREFIX, parseId } from "./paths.js";
 import { sstInfoFromJson, sstInfoToJson, type SstInfo } from "./sst-format.js";
 
@@ -100,8 +100,7 @@ export function encodeManifest(manifest: Manifest, id?: number): Uint8Array {
 export function decodeManifest(objectKey: string, bytes: Uint8Array): Manifest {
   if (bytes.length < MANIFEST_MAGIC.length + 1 + 4 + 8) throw new CorruptionError(objectKey, "manifest is truncated");
   const body = bytes.subarray(0, bytes.length - 8);
-  const stored = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).readBigUInt64BE(body.length);
-  if (checksum64(body) !== stored) throw new CorruptionError(objectKey, "manifest checksum mismatch");
+  if (!checksum64Matches(bytes, 0, body.length)) throw new CorruptionError(objectKey, "manifest checksum mismatch");
   let manifest: Manifest;
   try {
     const reader = new ByteReader(body);

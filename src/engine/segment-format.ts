@@ -37,7 +37,7 @@
  */
 import { CorruptionError } from "../errors.js";
 import { ByteReader, ByteWriter, DecodeError } from "../util/bytes.js";
-import { checksum64 } from "../util/checksum.js";
+import { checksum64, checksum64Matches } from "../util/checksum.js";
 import { parseId } from "./paths.js";
 import { readBatches, type WalBatch } from "./wal-format.js";
 
@@ -98,8 +98,7 @@ export function encodeAck(record: AckRecord): Uint8Array {
 /** Decodes an ack file; undefined when it does not check out (torn by a concurrent rewrite). */
 export function decodeAck(bytes: Uint8Array): AckRecord | undefined {
   if (bytes.length < ACK_FILE_BYTES) return undefined;
-  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (checksum64(bytes.subarray(0, 16)) !== view.readBigUInt64BE(16)) return undefined;
+  if (!checksum64Matches(bytes, 0, 16)) return undefined;
   try {
     const reader = new ByteReader(bytes);
     return { startWalId: reader.u64(), ackedWalId: reader.u64() };
@@ -143,7 +142,7 @@ export function decodeFrameAt(bytes: Uint8Array, offsetBytes: number, generation
   if (header.generation !== generation || header.writerEpoch !== epochOfGeneration(generation)) return undefined;
   const end = offsetBytes + FRAME_HEADER_BYTES + payloadBytes;
   if (payloadBytes < 4 || end + FRAME_CHECKSUM_BYTES > bytes.length) return undefined;
-  if (checksum64(bytes.subarray(offsetBytes, end)) !== view.readBigUInt64BE(end)) return undefined;
+  if (!checksum64Matches(bytes, offsetBytes, end)) return undefined;
   try {
     const reader = new ByteReader(bytes.subarray(0, end), offsetBytes + FRAME_HEADER_BYTES);
     const batches = readBatches(reader, reader.u32());

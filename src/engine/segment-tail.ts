@@ -31,6 +31,7 @@ import {
 import type { WalDirectory, WalFile } from "./wal-files.js";
 import type { WalBatch } from "./wal-format.js";
 import { MAX_WAL_FRAME_PAYLOAD_BYTES, WAL_ACK_READ_ATTEMPTS } from "../limits.js";
+import { readU64 } from "../util/bytes.js";
 
 interface Cursor {
   name: string;
@@ -172,7 +173,7 @@ async function readFrameAt(file: WalFile, offsetBytes: number, generation: numbe
   if (header.length < FRAME_HEADER_BYTES) return undefined;
   const view = Buffer.from(header.buffer, header.byteOffset, header.byteLength);
   // Check the magic and generation before reading a payload whose length may be garbage.
-  if (!view.subarray(0, 4).equals(SEGMENT_FRAME_MAGIC) || view.readBigUInt64BE(4) !== BigInt(generation)) return undefined;
+  if (!view.subarray(0, 4).equals(SEGMENT_FRAME_MAGIC) || readU64(view, 4) !== generation) return undefined;
   const payloadBytes = view.readUInt32BE(FRAME_HEADER_BYTES - 4);
   if (payloadBytes > MAX_WAL_FRAME_PAYLOAD_BYTES) return undefined;
   const frameBytes = FRAME_HEADER_BYTES + payloadBytes + FRAME_CHECKSUM_BYTES;

@@ -37,7 +37,7 @@
 import { CorruptionError, assert } from "../errors.js";
 import { ByteReader, ByteWriter, DecodeError, writeU32, writeU64 } from "../util/bytes.js";
 import { SlabAllocator } from "../util/slab.js";
-import { checksum64 } from "../util/checksum.js";
+import { checksum64, checksum64Matches } from "../util/checksum.js";
 import { WAL_BATCH_MAX_SLABBED_BYTES, WAL_BATCH_SLAB_BYTES } from "../limits.js";
 
 export const WAL_MAGIC = Buffer.from("DSWL", "latin1");
@@ -148,8 +148,7 @@ export function decodeWalObject(objectKey: string, expectedWalId: number, bytes:
     throw new CorruptionError(objectKey, `WAL object of ${bytes.length} bytes is shorter than its header and checksum`);
   }
   const body = bytes.subarray(0, bytes.length - CHECKSUM_BYTES);
-  const stored = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).readBigUInt64BE(body.length);
-  if (checksum64(body) !== stored) throw new CorruptionError(objectKey, "WAL checksum mismatch");
+  if (!checksum64Matches(bytes, 0, body.length)) throw new CorruptionError(objectKey, "WAL checksum mismatch");
   try {
     const reader = new ByteReader(body);
     if (!Buffer.from(reader.bytes(4)).equals(WAL_MAGIC)) throw new DecodeError("bad magic");
@@ -169,8 +168,7 @@ export function decodeWalObject(objectKey: string, expectedWalId: number, bytes:
 
 function decodeWalFence(objectKey: string, expectedWalId: number, bytes: Uint8Array): WalObject {
   const body = bytes.subarray(0, bytes.length - CHECKSUM_BYTES);
-  const stored = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).readBigUInt64BE(body.length);
-  if (checksum64(body) !== stored) throw new CorruptionError(objectKey, "WAL fence checksum mismatch");
+  if (!checksum64Matches(bytes, 0, body.length)) throw new CorruptionError(objectKey, "WAL fence checksum mismatch");
   try {
     const reader = new ByteReader(body, WAL_FENCE_MAGIC.length);
     const version = reader.u8();

@@ -45,6 +45,11 @@ export function readU64(bytes: Uint8Array, offset: number): number {
   return high * TWO_32 + low;
 }
 
+/** Reads a big-endian u64 at `offset` as a bigint (checksums and other full-width fields); the caller guarantees 8 bytes. */
+export function readBigU64(bytes: Uint8Array, offset: number): bigint {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(offset);
+}
+
 /**
  * A copy of `bytes` in memory of its own. Not `bytes.slice()`: on a Buffer (what fs reads and
  * the S3 SDK return) slice is a view of the same memory, and a caller that changed it would
@@ -160,7 +165,7 @@ export class ByteReader {
   }
 
   bigU64(): bigint {
-    return this.#view.readBigUInt64BE(this.#take(8));
+    return readBigU64(this.#view, this.#take(8));
   }
 
   /** A view of the next `length` bytes (shares memory with the input). */

@@ -25,6 +25,7 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
+import { readBigU64 } from "./bytes.js";
 
 /** Inputs are hashed in pieces of at most this many bytes (see the header). */
 const HASH_PIECE_BYTES = 256 * 1024;
@@ -104,4 +105,13 @@ export function checksum64(bytes: Uint8Array): bigint {
     wasm.update64(0, INPUT_OFFSET, piece.length);
   }
   return wasm.digest64(0) & U64_MASK;
+}
+
+/**
+ * Whether the 8 bytes at `end` hold checksum64 of `bytes[from, end)` (big-endian): how every
+ * format here checks its trailer. False, not an exception, when those 8 bytes are missing.
+ */
+export function checksum64Matches(bytes: Uint8Array, from: number, end: number): boolean {
+  if (from < 0 || from > end || end + 8 > bytes.length) return false;
+  return checksum64(bytes.subarray(from, end)) === readBigU64(bytes, end);
 }

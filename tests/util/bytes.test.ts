@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ByteReader, ByteWriter, DecodeError, copyOf, readU64, writeU64 } from "../../src/util/bytes.js";
+import { ByteReader, ByteWriter, DecodeError, copyOf, readBigU64, readU64, writeU64 } from "../../src/util/bytes.js";
+import { checksum64, checksum64Matches } from "../../src/util/checksum.js";
 
 describe("util/bytes: the one u64 codec and byte writer", () => {
   it("writes u64s big-endian, so that byte order is numeric order, and reads them back", () => {
@@ -57,5 +58,20 @@ describe("util/bytes: the one u64 codec and byte writer", () => {
     const copy = copyOf(source);
     source[0] = 0x7a;
     assert.deepEqual([...copy], [0x62, 0x63, 0x64]);
+  });
+
+  it("readBigU64 reads the full 64 bits, and checksum64Matches checks a trailer at any offset", () => {
+    const out = new Uint8Array(8).fill(0xff);
+    assert.equal(readBigU64(out, 0), 2n ** 64n - 1n);
+    const body = new TextEncoder().encode("some framed bytes");
+    const framed = new ByteWriter().bytes(Uint8Array.of(9, 9)).bytes(body);
+    framed.bigU64(checksum64(body));
+    const bytes = framed.finish();
+    assert.equal(checksum64Matches(bytes, 2, 2 + body.length), true);
+    assert.equal(checksum64Matches(bytes, 1, 2 + body.length), false, "another range");
+    assert.equal(checksum64Matches(bytes.subarray(0, bytes.length - 1), 2, 2 + body.length), false, "the trailer is cut short");
+    const flipped = copyOf(bytes);
+    flipped[5]! ^= 1;
+    assert.equal(checksum64Matches(flipped, 2, 2 + body.length), false, "a flipped bit");
   });
 });
