@@ -134,18 +134,20 @@ export class Engine {
     this.#epoch = epoch;
     this.#watermark = new DurableWatermark(epoch.lastSeq);
     this.version = new Version(this.store, this.cache, this.#sourcesOf(epoch), options.readOnly ? () => this.refresh() : undefined);
-    this.gc = new GarbageCollector(this.#gcHost(), options);
-    const taskHost = this.#taskHost();
-    this.compactor = new Compactor(taskHost, this.gc);
-    this.flusher = new MemtableFlusher(taskHost, { compactor: this.compactor, gc: this.gc });
+    // One object serves the three background tasks; each sees it through its own narrow type.
+    const host = this.#backgroundHost();
+    this.gc = new GarbageCollector(host, options);
+    this.compactor = new Compactor(host, this.gc);
+    this.flusher = new MemtableFlusher(host, { compactor: this.compactor, gc: this.gc });
   }
 
   /**
-   * What the memtable flusher and the compactor see of the engine (FlusherHost, CompactorHost):
-   * the options and clock, the store, the read view, the recorder, the current epoch, the
-   * manifest updater, the dead-byte count, the capacity wake-up and the failure route.
+   * What the background tasks see of the engine: the garbage collector its GcHost, the memtable
+   * flusher its FlusherHost, the compactor its CompactorHost. The options and clock, the store,
+   * the read view, the recorder, the current epoch, the manifest updater, the dead-byte count,
+   * the capacity wake-up, the failure route and the background-error report.
    */
-  #taskHost(): CompactorHost & FlusherHost {
+  #backgroundHost(): GcHost & CompactorHost & FlusherHost {
     const engine = this;
     return {
       options: this.options,
@@ -153,6 +155,7 @@ export class Engine {
       store: this.store,
       version: this.version,
       recorder: this.#recorder,
+      segmentDirectory: this.#segmentPlace?.dir,
       get epoch() {
         return engine.epoch;
       },
@@ -170,21 +173,6 @@ export class Engine {
       updateManifest: (epoch, mutate) => this.updateManifest(epoch, mutate),
       refreshVersion: (epoch) => this.#refreshVersion(epoch),
       reportFailure: (epoch, error) => this.#reportFailure(epoch, error),
-    };
-  }
-
-  /** What the garbage collector sees of the engine (garbage-collector.ts). */
-  #gcHost(): GcHost {
-    const engine = this;
-    return {
-      clock: this.clock,
-      store: this.store,
-      version: this.version,
-      recorder: this.#recorder,
-      segmentDirectory: this.#segmentPlace?.dir,
-      get epoch() {
-        return engine.epoch;
-      },
       reportBackgroundError: (task, error) => {
         for (const listener of this.#backgroundErrorListeners) listener(task, error);
       },
