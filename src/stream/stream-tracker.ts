@@ -34,7 +34,7 @@ export class StreamTracker implements StreamView {
   static async load(engine: Engine, name: string, meta: StreamMeta, register: (tracker: StreamTracker) => void): Promise<StreamTracker> {
     const tracker = new StreamTracker(name, meta);
     register(tracker);
-    const state = await loadStreamState(engine, meta.id);
+    const state = await loadStreamState(engine, meta.id, { checkPastTail: false }); // a reader reads below the tail only
     tracker.#advanceTail(state.tail);
     tracker.#trimPoint = Math.max(tracker.#trimPoint, state.trimPoint);
     return tracker;
@@ -67,7 +67,7 @@ export class StreamTracker implements StreamView {
    */
   async reload(engine: Engine): Promise<void> {
     if (this.#closed !== undefined) return;
-    const state = await loadStreamState(engine, this.streamId);
+    const state = await loadStreamState(engine, this.streamId, { checkPastTail: false });
     this.#trimPoint = Math.max(this.#trimPoint, state.trimPoint);
     if (state.tail.seqNum <= this.#tail.seqNum) return;
     this.#advanceTail(state.tail);

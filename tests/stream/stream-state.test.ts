@@ -91,6 +91,29 @@ describe("stream state load", () => {
     }
   });
 
+  it("a reader's load (checkPastTail: false) reads the three keys and scans nothing: the past-tail check costs a block of every run", async () => {
+    const engine = await Engine.open(new MemoryStore(), { flushIntervalMs: 0 });
+    try {
+      await writeRecords(engine, 0, 10);
+      await engine.whenDurable(engine.write([{ type: "put", key: recordKey({ streamId: STREAM, seqNum: 10, timestamp: 10 }), value: Uint8Array.of(1, 0) }]));
+      let scans = 0;
+      const counting = new Proxy(engine, {
+        get(target, property) {
+          const value: unknown = Reflect.get(target, property, target);
+          if (property === "scan") scans++;
+          return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      const state = await loadStreamState(counting, STREAM, { checkPastTail: false });
+      assert.deepEqual(state.tail, { seqNum: 10, timestamp: 9 });
+      assert.equal(scans, 0);
+      await assert.rejects(loadStreamState(counting, STREAM), (error: unknown) => error instanceof CorruptionError);
+      assert.equal(scans, 1, "a writer's load (the default) still checks");
+    } finally {
+      await engine.close();
+    }
+  });
+
   it("still reports a record past the tail as corruption when nothing moved between the reads", async () => {
     const engine = await Engine.open(new MemoryStore(), { flushIntervalMs: 0 });
     try {
