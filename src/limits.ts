@@ -88,6 +88,13 @@ export const MIN_INFLIGHT_BYTES = MIB;
  */
 export const FOLLOWER_MAX_LAG_BATCHES = 25;
 
+/**
+ * Restarts in a row, none delivering a record, of a read-only log's catch-up scan whose SSTs the
+ * writer compacted away and collected meanwhile (each restart reloads the manifest). Behind a
+ * writer that collects at once (`gcGraceMs` 0) on S3, 5 were lost in a row now and then.
+ */
+export const MAX_FRUITLESS_SCAN_RESTARTS = 16;
+
 /** Most records one catch-up scan hands to a reader at a time (S2's read batch cap). */
 export const READ_BATCH_MAX_RECORDS = 1000;
 

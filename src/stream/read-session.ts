@@ -36,7 +36,7 @@
 import { ClosedError, SstCompactedAwayError, UnwrittenError, type StreamPosition } from "../errors.js";
 import type { Engine } from "../engine/engine.js";
 import { isScanPrivate } from "../engine/sst-reader.js";
-import { FOLLOWER_MAX_LAG_BATCHES, HEADER_OVERHEAD_BYTES, READ_BATCH_MAX_BYTES, READ_BATCH_MAX_RECORDS, RECORD_OVERHEAD_BYTES } from "../limits.js";
+import { FOLLOWER_MAX_LAG_BATCHES, MAX_FRUITLESS_SCAN_RESTARTS, HEADER_OVERHEAD_BYTES, READ_BATCH_MAX_BYTES, READ_BATCH_MAX_RECORDS, RECORD_OVERHEAD_BYTES } from "../limits.js";
 import type { Clock, TimerHandle } from "../util/clock.js";
 import { holdEventLoop } from "../util/keep-alive.js";
 import { RecordDecoder } from "./record-format.js";
@@ -61,8 +61,6 @@ export interface ReadContext {
   view: StreamView;
 }
 
-/** Restarts in a row, none delivering a record, of a catch-up scan whose SSTs a writer elsewhere compacted away meanwhile. */
-const MAX_STALE_SCAN_RETRIES = 5;
 
 /** Raised inside the session to end it quietly (limit, until, wait, abort, close). */
 class EndOfSession {}
@@ -371,7 +369,7 @@ export class ReadBatchSession implements AsyncIterable<ReadBatch> {
    * reloads the manifest and fails the scan with an SstCompactedAwayError, and the scan restarts
    * after the last record delivered. The retries are counted from the last restart that got
    * somewhere: a long catch-up behind a busy writer may meet many compactions, and fails only
-   * when MAX_STALE_SCAN_RETRIES restarts in a row deliver nothing.
+   * when MAX_FRUITLESS_SCAN_RESTARTS restarts in a row deliver nothing.
    */
   async *#catchUpRetrying(next: number): AsyncGenerator<ReadRecord[], number, void> {
     for (let fruitless = 1; ; fruitless++) {
@@ -381,7 +379,7 @@ export class ReadBatchSession implements AsyncIterable<ReadBatch> {
       } catch (error) {
         if (!(error instanceof SstCompactedAwayError)) throw error;
         if (progress.next > next) fruitless = 0;
-        else if (fruitless >= MAX_STALE_SCAN_RETRIES) throw error;
+        else if (fruitless >= MAX_FRUITLESS_SCAN_RESTARTS) throw error;
         next = progress.next;
       }
     }

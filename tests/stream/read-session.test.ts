@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Engine, ScannedEntry } from "../../src/engine/engine.js";
 import { CorruptionError, SstCompactedAwayError } from "../../src/errors.js";
+import { MAX_FRUITLESS_SCAN_RESTARTS } from "../../src/limits.js";
 import { encodeRecordValue } from "../../src/stream/record-format.js";
 import { ReadSession, type StreamView } from "../../src/stream/read-session.js";
 import { recordKey } from "../../src/stream/stream-keys.js";
@@ -92,19 +93,19 @@ describe("ReadSession", () => {
     assert.deepEqual(await read.caughtUp(), { seqNum: 500, timestamp: T0 + 499 });
   });
 
-  it("goes on through any number of retryable failures while each restart delivers records, and fails after 5 restarts in a row that deliver none", async () => {
+  it("goes on through any number of retryable failures while each restart delivers records, and fails after MAX_FRUITLESS_SCAN_RESTARTS restarts in a row that deliver none", async () => {
     const stale = () => new SstCompactedAwayError("sst/1", new Error("not found"));
-    // A long catch-up behind a busy writer: a compaction under it after every 50 records, 10 times.
+    // A long catch-up behind a busy writer: a compaction under it after every 10 records, 50 times.
     const steps: (ScannedEntry[] | Error)[] = [];
-    for (let from = 0; from < 500; from += 50) steps.push(range(from, from + 50).map((n) => entry(n)), stale());
+    for (let from = 0; from < 500; from += 10) steps.push(range(from, from + 10).map((n) => entry(n)), stale());
     const progressing = scriptedEngine(steps);
     const seqNums: number[] = [];
     for await (const record of session(progressing.engine, 500)) seqNums.push(record.seqNum);
     assert.deepEqual(seqNums, range(0, 500));
-    assert.equal(progressing.scans, 10); // the last failure is never met: the tenth scan reaches the tail first
+    assert.equal(progressing.scans, 50); // the last failure is never met: the last scan reaches the tail first
 
-    // The first failure comes after 10 records; the 5 after it deliver none.
-    const stuck = scriptedEngine([range(0, 10).map((n) => entry(n)), ...Array.from({ length: 6 }, stale), range(10, 20).map((n) => entry(n))]);
+    // The first failure comes after 10 records; the ones after it deliver none.
+    const stuck = scriptedEngine([range(0, 10).map((n) => entry(n)), ...Array.from({ length: MAX_FRUITLESS_SCAN_RESTARTS + 1 }, stale), range(10, 20).map((n) => entry(n))]);
     const got: number[] = [];
     await assert.rejects(
       (async () => {
