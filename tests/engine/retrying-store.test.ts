@@ -70,6 +70,15 @@ describe("RetryingStore", () => {
     assert.deepEqual(attemptsMs, [0, 10, 30, 70]);
   });
 
+  it("says how long the store kept failing in whole milliseconds (issue 13.7: not 29195.063312000002 ms)", async () => {
+    // Backoffs of 0.7, 1.4, 2.8, ... ms: the store has been failing for 88.9 ms (in floating point) when it gives up.
+    const { clock, faulty, store } = harness({ deadlineMs: 100, initialBackoffMs: 0.7, maxBackoffMs: 1_000 });
+    faulty.failWhen((call) => call.kind === "put", { times: Infinity });
+    const error = await drive(clock, store.put("a", bytes("one")).then(() => undefined, (e: unknown) => e), 0.1);
+    assert.ok(error instanceof StorageError);
+    assert.match(error.message, /^the store kept failing for 89 ms \(storeRetryDeadlineMs is 100\): /);
+  });
+
   it("stops retrying when its signal fires, with the store's own error", async () => {
     const controller = new AbortController();
     const { clock, faulty, store } = harness(POLICY, controller.signal);
