@@ -1,10 +1,11 @@
 /**
  * Issue 13 (friction): `await using` closes a Log, a Stream of `openStream()`, an append session
- * and a read session at the end of the block, through `Symbol.asyncDispose`.
+ * and a read session (records or batches) at the end of the block, through `Symbol.asyncDispose`;
+ * each is checked closed on its own, not through the Log closing after it.
  */
 import assert from "node:assert/strict";
 import { it } from "node:test";
-import { MemoryStore, openLog, openStream, type Log } from "../../src/index.js";
+import { MemoryStore, hasCode, openLog, openStream, type AppendSession, type Log } from "../../src/index.js";
 
 it("await using closes a Log, its sessions and an openStream() stream at the end of the block", async () => {
   const store = new MemoryStore();
@@ -13,26 +14,33 @@ it("await using closes a Log, its sessions and an openStream() stream at the end
     await using log = await openLog({ store });
     outer = log;
     const stream = await log.openStream("s", { createIfMissing: true });
+    let appending: AppendSession;
     {
       await using session = stream.appendSession();
+      appending = session;
       await (await session.submit([{ body: "a" }])).ack();
     }
-    {
-      await using reading = stream.read({ from: { seqNum: 0 }, follow: true });
-      for await (const record of reading) {
-        assert.equal(record.seqNum, 0);
-        break;
+    await assert.rejects(appending.submit([{ body: "b" }]), (error: unknown) => hasCode(error, "closed"), "the append session closed at the end of its block");
+    // Each kind of read session, iterated by hand (a `break` would end it without the dispose).
+    for (const open of [() => stream.read({ from: { seqNum: 0 }, follow: true }), () => stream.readBatches({ from: { seqNum: 0 }, follow: true })]) {
+      let iterator: AsyncIterator<unknown>;
+      {
+        await using reading = open();
+        iterator = reading[Symbol.asyncIterator]();
+        assert.equal((await iterator.next()).done, false);
       }
+      await stream.append([{ body: "after the block" }]); // a session left open would hand this out
+      assert.equal((await iterator.next()).done, true, "the read session ended at the end of its block");
     }
     assert.equal(log.health().status, "ok");
   }
   assert.equal(outer.health().status, "closed");
   {
     await using own = await openStream(store, "s");
-    assert.equal((await own.checkTail()).seqNum, 1);
+    assert.equal((await own.checkTail()).seqNum, 3);
   }
-  const log = await openLog({ store, readOnly: true });
-  assert.equal((await (await log.openStream("s")).checkTail()).seqNum, 1, "the openStream() log closed: a reader sees everything");
+  // Its Log closed: a writer opens without takeover (an open one would refuse with writer_active).
+  const log = await openLog({ store });
   await log.close();
 });
 
