@@ -25,7 +25,7 @@ import type { SstInfo } from "./engine/sst-format.js";
 import { SstReader } from "./engine/sst-reader.js";
 import { decodeWalObject, mayBeWalFence } from "./engine/wal-format.js";
 import type { ObjectStore } from "./store/object-store.js";
-import { checkStoreRootExists } from "./store/open-store.js";
+import { checkObjectStore, checkStoreRootExists } from "./store/open-store.js";
 import { KeyKind, decodeRecordKey, decodeStreamIdKey, decodeStreamMetaKey, decodeTimestampIndexKey } from "./stream/stream-keys.js";
 
 /** Options of `inspectStore()`. */
@@ -181,6 +181,7 @@ export interface StoreInspection {
 
 /** Inspects a store root without writing to it; with `verify`, reads and checks every object. */
 export async function inspectStore(store: ObjectStore, options: InspectOptions = {}): Promise<StoreInspection> {
+  checkObjectStore(store, "inspectStore");
   await checkStoreRootExists(store);
   const listing = await listStore(store);
   const result: StoreInspection = {

@@ -14,7 +14,7 @@ import { StreamTrackers } from "./stream/stream-trackers.js";
 import { Engine, type EngineMetrics } from "./engine/engine.js";
 import { DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_INFLIGHT_BYTES, DEFAULT_MAX_LOADED_STREAMS, MIN_INFLIGHT_BYTES } from "./limits.js";
 import type { ObjectStore } from "./store/object-store.js";
-import { checkStoreRootExists, openStore, type OpenStoreOptions } from "./store/open-store.js";
+import { checkObjectStore, checkStoreRootExists, openStore, type OpenStoreOptions } from "./store/open-store.js";
 import type { WalMode } from "./engine/engine-options.js";
 import { ByteSemaphore } from "./stream/byte-semaphore.js";
 import type { ReadContext } from "./stream/read-session.js";
@@ -301,7 +301,7 @@ export class Log {
     checkOptions(options, "openLog option", LOG_OPTIONS);
     const ownedStore = typeof options.store === "string" ? openStore(options.store, options.storeOptions) : undefined;
     const store = ownedStore ?? options.store;
-    checkObjectStore(store);
+    checkObjectStore(store, "openLog");
     const inflightBytes = checkInteger(options.inflightBytes ?? DEFAULT_INFLIGHT_BYTES, "inflightBytes", MIN_INFLIGHT_BYTES);
     const maxLoadedStreams = checkInteger(options.maxLoadedStreams ?? DEFAULT_MAX_LOADED_STREAMS, "maxLoadedStreams", 1);
     const clock = options.clock ?? systemClock;
@@ -580,22 +580,6 @@ async function checkNoActiveWriterUnlessFailing(store: ObjectStore, clock: Clock
   } catch (error) {
     if (isDurastreamError(error) && error.code === "storage" && error.retryable) return;
     throw error;
-  }
-}
-
-/** The methods every ObjectStore has (`close` is optional). */
-const OBJECT_STORE_METHODS = ["get", "head", "put", "delete", "list"] as const;
-
-/** Checks up front that `store` is an ObjectStore, naming what is missing (not a TypeError deep in the engine later). */
-function checkObjectStore(store: unknown): asserts store is ObjectStore {
-  if (store === null || store === undefined || typeof store !== "object") {
-    throw new ValidationError("openLog: `store` must be an ObjectStore or a store URL (file:///abs/path, file://./rel, s3://bucket/prefix, memory://)");
-  }
-  const missing: string[] = OBJECT_STORE_METHODS.filter((name) => typeof (store as Record<string, unknown>)[name] !== "function");
-  const close = (store as Record<string, unknown>).close;
-  if (close !== undefined && typeof close !== "function") missing.push("close");
-  if (missing.length > 0) {
-    throw new ValidationError(`openLog: \`store\` is not an ObjectStore: it has no ${missing.map((name) => `${name}()`).join(", ")} method${missing.length > 1 ? "s" : ""}`);
   }
 }
 

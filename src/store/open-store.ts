@@ -119,15 +119,36 @@ export function openStore(url: string, options: OpenStoreOptions = {}): ObjectSt
  * stores have no root to miss (an S3 prefix exists as soon as one object is under it).
  */
 export async function checkStoreRootExists(store: ObjectStore): Promise<void> {
-  if (!(store instanceof LocalStore)) return;
-  const info = await stat(store.root).catch((error: NodeJS.ErrnoException) => {
+  // A LocalStore's localRoot is its root; a wrapper of one forwards it (ObjectStore.localRoot).
+  const root = store.localRoot;
+  if (root === undefined) return;
+  const info = await stat(root).catch((error: NodeJS.ErrnoException) => {
     if (error.code === "ENOENT" || error.code === "ENOTDIR") return undefined;
     throw error;
   });
   if (info?.isDirectory() === true) return;
-  throw new NotFoundError(store.root, {
-    message: `store root ${store.root} ${info === undefined ? "does not exist" : "is not a directory"}; reading needs an existing log (a writer creates the directory)`,
+  throw new NotFoundError(root, {
+    message: `store root ${root} ${info === undefined ? "does not exist" : "is not a directory"}; reading needs an existing log (a writer creates the directory)`,
   });
+}
+
+/** The methods every ObjectStore has (`close` is optional). */
+const OBJECT_STORE_METHODS = ["get", "head", "put", "delete", "list"] as const;
+
+/**
+ * Checks up front that `store` (given to `caller`: "openLog", "inspectStore") is an ObjectStore,
+ * naming what is missing, instead of a TypeError deep inside later.
+ */
+export function checkObjectStore(store: unknown, caller: string): asserts store is ObjectStore {
+  if (store === null || store === undefined || typeof store !== "object") {
+    throw new ValidationError(`${caller}: \`store\` must be an ObjectStore or a store URL (file:///abs/path, file://./rel, s3://bucket/prefix, memory://)`);
+  }
+  const missing: string[] = OBJECT_STORE_METHODS.filter((name) => typeof (store as Record<string, unknown>)[name] !== "function");
+  const close = (store as Record<string, unknown>).close;
+  if (close !== undefined && typeof close !== "function") missing.push("close");
+  if (missing.length > 0) {
+    throw new ValidationError(`${caller}: \`store\` is not an ObjectStore: it has no ${missing.map((name) => `${name}()`).join(", ")} method${missing.length > 1 ? "s" : ""}`);
+  }
 }
 
 /** Parses and checks a store URL without opening anything. */

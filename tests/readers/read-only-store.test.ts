@@ -14,7 +14,9 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { LocalStore, MemoryStore, ReadOnlyError, openLog, type Log, type ObjectStore } from "../../src/index.js";
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { LocalStore, MemoryStore, ReadOnlyError, hasCode, inspectStore, openLog, type Log, type ObjectStore } from "../../src/index.js";
 import { makeTempDir } from "../helpers/temp-dir.js";
 import { createTestBucket, openStoreSpec, removeTestBucket, s3ConnectionFromEnv } from "../helpers/test-stores.js";
 import { CountingStore, collect, seqTexts, snapshotDir, snapshotStore } from "./reader-helpers.js";
@@ -81,6 +83,24 @@ describe("a read-only log never writes", () => {
     assertSameSnapshot(before, await snapshotDir(root));
     assert.equal(read.alpha?.length, 301);
     assert.deepEqual(read.beta?.map((line) => Number(line.split(":")[0])), Array.from({ length: 11 }, (_, i) => 10 + i), "beta reads from its trim point");
+  });
+
+  it("fails with not_found on a missing root behind a wrapper that forwards localRoot, and creates nothing (issue 13.8)", async () => {
+    const parent = await makeTempDir("ro-missing");
+    const local = new LocalStore(join(parent, "no-such-dir"));
+    const wrapper: ObjectStore = {
+      get: (key, options) => local.get(key, options),
+      head: (key) => local.head(key),
+      put: (key, body, options) => local.put(key, body, options),
+      delete: (key) => local.delete(key),
+      list: (prefix, options) => local.list(prefix, options),
+      localRoot: local.localRoot,
+      description: `wrapped(${local.description})`,
+    };
+    const opening = openLog({ store: wrapper, readOnly: true }).then(async (log) => log.close()); // an open that succeeds must not hang the file
+    await assert.rejects(opening, (error: unknown) => hasCode(error, "not_found") && /no-such-dir does not exist/.test(String(error)));
+    await assert.rejects(inspectStore(wrapper), (error: unknown) => hasCode(error, "not_found"));
+    assert.deepEqual(await readdir(parent), [], "nothing was created");
   });
 
   it("opens an empty LocalStore root read-only without creating anything in it", async () => {

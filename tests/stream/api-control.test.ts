@@ -20,6 +20,7 @@ import {
   MemoryStore,
   StreamExistsError,
   StreamNotFoundError,
+  inspectStore,
   openLog,
   openStream,
   type ErrorCode,
@@ -771,6 +772,12 @@ describe("openLog options", () => {
     const { put: _put, ...withoutPut } = { get: () => 0, head: () => 0, put: () => 0, delete: () => 0, list: () => 0 };
     await assert.rejects(openLog({ store: withoutPut as never }), /it has no put\(\) method$/);
     await assert.rejects(openLog({ store: { ...withoutPut, put: () => 0, close: 1 } as never }), /it has no close\(\) method$/);
+    // inspectStore takes a store object too: the same check, not a TypeError from store.list().
+    await assert.rejects(inspectStore({} as never), (error: unknown) => {
+      assert.ok(error instanceof DurastreamError && error.code === "validation", String(error));
+      assert.match(error.message, /^inspectStore: `store` is not an ObjectStore: it has no get\(\), head\(\), put\(\), delete\(\), list\(\) methods$/);
+      return true;
+    });
   });
 
   it("passes maxSstBytes to the engine: out of range is refused there, and compaction outputs stay within it", async () => {
