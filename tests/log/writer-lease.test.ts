@@ -25,14 +25,18 @@ describe("writer lease: no silent takeover (issue 13.5)", { timeout: 60_000 }, (
     const child = spawnTsx(WRITER, [url]);
     await child.waitForLine((line) => line === "open");
     await assert.rejects(openLog({ store: url }), isWriterActive);
-    const [append, create, reader] = await Promise.all([
+    // Every CLI command that writes: append, create, config with a change, delete, bench.
+    const [reader, ...writers] = await Promise.all([
+      cliChild(["tail", url, "s"]),
       cliChild(["append", url, "s", "--body", "x"]),
       cliChild(["create", url, "other"]),
-      cliChild(["tail", url, "s"]),
+      cliChild(["config", url, "s", "--retention", "1d"]),
+      cliChild(["delete", url, "s"]),
+      cliChild(["bench", url, "--records", "10", "--batch", "10"]),
     ]);
-    for (const refused of [append, create]) {
-      assert.equal(refused.code, 1, refused.stderr);
-      assert.match(refused.stderr, /\(code writer_active\)/);
+    for (const [i, refused] of writers.entries()) {
+      assert.equal(refused.code, 1, `writer ${i}: ${refused.stderr}`);
+      assert.match(refused.stderr, /\(code writer_active\)/, `writer ${i}`);
     }
     assert.equal(reader.code, 0, `reading needs no takeover: ${reader.stderr}`);
     const taken = await cliChild(["append", url, "s", "--body", "taken", "--takeover"]);
