@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { it } from "node:test";
-import { MemoryStore, openLog } from "../../src/index.js";
+import { DIAGNOSTICS_CHANNELS, MemoryStore, openLog } from "../../src/index.js";
 import { REPO_ROOT } from "../helpers/child-process.js";
 
 const readme = await readFile(path.join(REPO_ROOT, "README.md"), "utf8");
@@ -27,4 +27,17 @@ it("the README's health() line names the fields health() returns", async () => {
   const line = readme.split("\n").find((l) => l.startsWith("log.health()"));
   assert.ok(line !== undefined);
   for (const field of Object.keys(health)) assert.match(line, new RegExp(`\\b${field}\\b`), `README's health() line lacks ${field}`);
+});
+
+it("the README's logger row names every diagnostics channel and every field of an event (issue 13, logger hook)", async () => {
+  const row = readme.split("\n").find((line) => line.startsWith("| `logger` |"));
+  assert.ok(row !== undefined, "the options table has a logger row");
+  for (const name of Object.values(DIAGNOSTICS_CHANNELS)) assert.ok(row.includes(`\`${name}\``), `README's logger row lacks the channel ${name}`);
+  const source = await readFile(path.join(REPO_ROOT, "src", "diagnostics.ts"), "utf8");
+  const body = /export interface DiagnosticEvent \{([^}]*)\}/.exec(source)?.[1];
+  assert.ok(body !== undefined, "DiagnosticEvent is in src/diagnostics.ts");
+  const fields = [...body.matchAll(/^ {2}(\w+)(\?)?:/gm)].map((match) => `${match[1]!}${match[2] ?? ""}`);
+  assert.ok(fields.length >= 2, "the scan found the fields");
+  const documented = /`\{ ([^}`]*) \}`/.exec(row.slice(row.indexOf("with the fields")))?.[1]?.split(", ");
+  assert.deepEqual(documented, fields, "README's fields of an event are DiagnosticEvent's, in order, optional ones marked");
 });
