@@ -11,6 +11,7 @@
  * collector deletes (garbage-collector.ts): the writers that made them are fenced or gone.
  */
 import { PreconditionFailedError, StorageError } from "../errors.js";
+import { handOverBytes } from "../store/memory-store.js";
 import type { ObjectStore } from "../store/object-store.js";
 import type { SstHandle } from "./manifest-format.js";
 import { SST_PREFIX, parseId, sstKey } from "./paths.js";
@@ -32,12 +33,15 @@ export interface SstIdSource {
   nextSstId: number;
 }
 
-/** Creates an SST under a fresh id (create-only, so no other writer's object is ever overwritten). */
+/**
+ * Creates an SST under a fresh id (create-only, so no other writer's object is ever overwritten).
+ * `bytes` (an SstBuilder's output) is handed over to the store: the caller never changes it again.
+ */
 export async function putNewSst(store: ObjectStore, ids: SstIdSource, bytes: Uint8Array, info: SstHandle["info"]): Promise<SstHandle> {
   for (let attempt = 0; attempt < MAX_SST_ID_ATTEMPTS; attempt++) {
     const id = ids.nextSstId++;
     try {
-      await store.put(sstKey(id), bytes, { ifNoneMatch: "*" });
+      await store.put(sstKey(id), handOverBytes(bytes), { ifNoneMatch: "*" });
       return { id, info };
     } catch (error) {
       if (!(error instanceof PreconditionFailedError)) throw error;

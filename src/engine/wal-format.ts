@@ -118,14 +118,34 @@ function writeLengthPrefixed(out: Uint8Array, pos: number, bytes: Uint8Array): n
   return at + length;
 }
 
-/** Builds a WAL object from batches already encoded with `encodeBatch`. */
+/**
+ * Builds a WAL object from batches already encoded with `encodeBatch`: one exactly-sized array
+ * of its own (not from a pool, not zeroed: every byte is written here), so that a store may keep
+ * it as it is once the caller hands it over (store/memory-store.ts `handOverBytes`).
+ */
 export function encodeWalObject(writerEpoch: number, walId: number, encodedBatches: readonly Uint8Array[]): Uint8Array {
-  const bodyBytes = encodedBatches.reduce((sum, batch) => sum + batch.length, 0);
-  const writer = new ByteWriter(HEADER_BYTES + bodyBytes + CHECKSUM_BYTES);
-  writer.bytes(WAL_MAGIC).u8(WAL_FORMAT_VERSION).u64(writerEpoch).u64(walId).u32(encodedBatches.length);
-  for (const batch of encodedBatches) writer.bytes(batch);
-  writer.bigU64(checksum64(writer.view()));
-  return writer.view();
+  let size = HEADER_BYTES + CHECKSUM_BYTES;
+  for (const batch of encodedBatches) size += batch.length;
+  const out = new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
+  out.set(WAL_MAGIC, 0);
+  out[4] = WAL_FORMAT_VERSION;
+  writeU64(out, 5, writerEpoch);
+  writeU64(out, 13, walId);
+  writeU32(out, 21, encodedBatches.length);
+  let pos = HEADER_BYTES;
+  for (const batch of encodedBatches) {
+    out.set(batch, pos);
+    pos += batch.length;
+  }
+  const body = out.subarray(0, pos);
+  writeBigU64(out, pos, checksum64(body));
+  assert(pos + CHECKSUM_BYTES === size, () => `WAL object encoder wrote ${pos + CHECKSUM_BYTES} of ${size} bytes`);
+  return out;
+}
+
+function writeBigU64(out: Uint8Array, pos: number, value: bigint): void {
+  writeU32(out, pos, Number(value >> 32n));
+  writeU32(out, pos + 4, Number(value & 0xffffffffn));
 }
 
 export interface WalObject {

@@ -21,6 +21,7 @@
  * become durable before it, so the engine fails every pending write and reopens.
  */
 import type { ObjectStore } from "../store/object-store.js";
+import { handOverBytes } from "../store/memory-store.js";
 import type { TimerHandle } from "../util/clock.js";
 import { walKey } from "./paths.js";
 import { encodeWalObject } from "./wal-format.js";
@@ -64,11 +65,11 @@ export class WalWriter extends GroupCommitWriter {
     super.stop();
   }
 
-  /** One create-only PUT of `wal/<walId>`. */
+  /** One create-only PUT of `wal/<walId>`; its body, a fresh array, is handed over to the store. */
   protected async writeGroup(walId: number, group: WalGroup): Promise<number> {
     this.#lastStartMs = this.#options.clock.elapsedMs();
     const body = encodeWalObject(this.#options.writerEpoch, walId, group.batches);
-    await this.#options.store.put(walKey(walId), body, { ifNoneMatch: "*" });
+    await this.#options.store.put(walKey(walId), handOverBytes(body), { ifNoneMatch: "*" });
     return body.length;
   }
 
