@@ -12,13 +12,12 @@
  */
 import { assert } from "../errors.js";
 import type { Clock } from "../util/clock.js";
-import { EpochTask, CpuSlicer, type EpochTaskHost } from "./background-task.js";
+import { EpochTask, type EpochTaskHost } from "./background-task.js";
 import type { ResolvedEngineOptions } from "./engine-options.js";
 import type { EngineMetricsRecorder } from "./engine-metrics.js";
 import type { SstHandle } from "./manifest-format.js";
 import { failpoint } from "../util/failpoints.js";
 import { publishOutputs, SstOutputWriter, type SstPublishHost } from "./compaction-output.js";
-import { SstSizeBound } from "./sst-format.js";
 import { MAX_SST_BUILDER_CAPACITY_BYTES } from "../limits.js";
 import type { FrozenMemtable, WriterEpoch } from "./writer-epoch.js";
 
@@ -91,7 +90,8 @@ export class MemtableFlusher {
   async #writeL0(epoch: WriterEpoch, frozen: FrozenMemtable): Promise<SstHandle | undefined> {
     const { host } = this;
     const elapsedMs = () => host.clock.elapsedMs();
-    const capacityBytes = await l0SizeBound(frozen, host.options.sstBlockBytes, elapsedMs);
+    // An upper bound of the L0's size, so that the SST is built in one buffer and PUT without a copy.
+    const capacityBytes = Math.min(frozen.memtable.sstSizeBound(host.options.sstBlockBytes), MAX_SST_BUILDER_CAPACITY_BYTES);
     const writer = new SstOutputWriter(host.store, epoch, {
       blockBytes: host.options.sstBlockBytes,
       filter: host.options,
@@ -111,17 +111,3 @@ export class MemtableFlusher {
   }
 }
 
-/**
- * An upper bound of the L0's size, from one pass over the frozen memtable (every version: the
- * SST holds a subset), so that the SST is built in one buffer and PUT without a copy.
- */
-async function l0SizeBound(frozen: FrozenMemtable, blockBytes: number, elapsedMs: () => number): Promise<number> {
-  const bound = new SstSizeBound();
-  const slicer = new CpuSlicer(elapsedMs);
-  for (const entry of frozen.memtable.entries()) {
-    const due = slicer.due();
-    if (due !== undefined) await due;
-    bound.add(entry);
-  }
-  return Math.min(bound.bytes(blockBytes), MAX_SST_BUILDER_CAPACITY_BYTES);
-}

@@ -25,6 +25,7 @@
  */
 import { InternalError, assert } from "../errors.js";
 import { compareEntries, compareKeys, inRange, type Entry, type KeyRange } from "./entry.js";
+import { SstSizeBound } from "./sst-format.js";
 
 /**
  * Heap bytes per entry on top of key and value bytes: the Entry object, two typed arrays with
@@ -60,6 +61,8 @@ export class Memtable {
   readonly #fingers: (Finger | undefined)[] = new Array<Finger | undefined>(256);
   #count = 0;
   #bytes = 0;
+  /** Bounds the L0 of this memtable, kept as entries arrive (a second pass at the flush cost more). */
+  readonly #sstBound = new SstSizeBound();
   #minSeq = Number.POSITIVE_INFINITY;
   #maxSeq = 0;
   #frozen = false;
@@ -89,9 +92,18 @@ export class Memtable {
     this.#frozen = true;
   }
 
+  /**
+   * An upper bound of the size of an SST of any ordered subset of the entries (an L0 keeps the
+   * newest version per key), with data blocks of `blockBytes`: `SstSizeBound` over every add.
+   */
+  sstSizeBound(blockBytes: number): number {
+    return this.#sstBound.bytes(blockBytes);
+  }
+
   add(entry: Entry): void {
     assert(!this.#frozen, "add to a frozen memtable");
     assert(entry.seq >= this.#maxSeq, () => `memtable seq went back from ${this.#maxSeq} to ${entry.seq}`);
+    this.#sstBound.add(entry); // a replaced entry stays counted: the bound only grows
     if (this.#insert(entry)) {
       this.#count++;
       this.#bytes += entry.key.length + (entry.value?.length ?? 0) + ENTRY_OVERHEAD_BYTES;

@@ -8,6 +8,7 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import { compareEntries, compareKeys, type Entry, type KeyRange } from "../../src/engine/entry.js";
 import { Memtable } from "../../src/engine/memtable.js";
+import { SstBuilder } from "../../src/engine/sst-format.js";
 
 const keyArb = fc.uint8Array({ minLength: 1, maxLength: 3, min: 0, max: 4 });
 
@@ -109,5 +110,30 @@ describe("memtable", () => {
     assert.throws(() => memtable.add({ key: Uint8Array.of(2), seq: 4, value: null, expireAtMs: 0 }), /went back/);
     memtable.freeze();
     assert.throws(() => memtable.add({ key: Uint8Array.of(2), seq: 6, value: null, expireAtMs: 0 }), /frozen/);
+  });
+
+  it("bounds the SST of its entries (what sizes an L0's buffer), replaced entries and any block size included", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.uint8Array({ minLength: 1, maxLength: 40 }), fc.nat(3), fc.option(fc.uint8Array({ maxLength: 3000 }), { nil: null }), fc.boolean()), {
+          minLength: 1,
+          maxLength: 400,
+        }),
+        fc.integer({ min: 1024, max: 64 * 1024 }),
+        (writes, blockBytes) => {
+          const memtable = new Memtable();
+          let seq = 1;
+          for (const [key, step, value, expires] of writes) {
+            seq += step;
+            memtable.add({ key, seq, value, expireAtMs: expires ? 1_700_000_000_000 + seq : 0 });
+          }
+          const builder = new SstBuilder({ blockBytes });
+          for (const entry of memtable.entries()) builder.add(entry);
+          const sstBytes = builder.finish().bytes.length;
+          assert.ok(sstBytes <= memtable.sstSizeBound(blockBytes), `SST of ${sstBytes} bytes over the bound ${memtable.sstSizeBound(blockBytes)}`);
+        },
+      ),
+      { numRuns: 150 },
+    );
   });
 });
