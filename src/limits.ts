@@ -320,6 +320,15 @@ export const WAL_BATCH_SLAB_BYTES = 256 * 1024;
 export const WAL_BATCH_MAX_SLABBED_BYTES = 64 * 1024;
 
 /**
+ * The object WAL encodes batches straight into the buffer of the object being built
+ * (wal-writer.ts), sized for 1.25x the previous object: at least this much.
+ */
+export const WAL_OBJECT_MIN_BUFFER_BYTES = 64 * 1024;
+
+/** ... and at most this much: batches past it are concatenated into the object when it is cut (one copy, as before). */
+export const WAL_OBJECT_MAX_BUFFER_BYTES = 16 * MIB;
+
+/**
  * Shortest wait before the garbage collector retries SSTs it could not delete although their
  * grace period had passed (pinned by a scan, or a failed delete): with gcIntervalMs 0 a timer of
  * 0 would retry every millisecond for as long as a scan runs.

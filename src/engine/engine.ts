@@ -42,7 +42,7 @@ import { Compactor, type CompactorHost } from "./compactor.js";
 import { GarbageCollector, type GcHost } from "./garbage-collector.js";
 import { Version, type VersionSources } from "./version.js";
 import { RetryingStore } from "./retrying-store.js";
-import { encodeBatch, type WalBatch, type WriteOp } from "./wal-format.js";
+import type { WalBatch, WriteOp } from "./wal-format.js";
 import { WalWriter } from "./wal-writer.js";
 import type { WalFlush } from "./wal.js";
 import { SegmentWalWriter } from "./segment-wal-writer.js";
@@ -333,7 +333,7 @@ export class Engine {
 
   #writeTo(epoch: WriterEpoch, ops: readonly WriteOp[]): number {
     const seq = epoch.lastSeq + 1;
-    const encoded = encodeBatch(seq, ops);
+    const encoded = epoch.wal.encodeBatch(seq, ops);
     try {
       epoch.applyBatch(seq, ops);
       failpoint("engine.write");

@@ -17,7 +17,9 @@
  *       value        4+n       (put only) u32 length, then the value bytes
  *   checksum         8  u64    xxhash64 of every byte before it
  *
- * Batches are encoded once, at write time (`encodeBatch`), and a flush only concatenates them.
+ * Batches are encoded once, at write time (`encodeBatch`). The object WAL encodes them straight
+ * into the object it is building (`WalObjectBuilder`), so a flush only adds header and checksum;
+ * other writers concatenate them (`encodeWalObject`).
  *
  * Fence object (fence.ts): what a writer taking over puts at the first free WAL id. It carries
  * no batches; it is deleted only when it stops no writer (fence.ts). Always exactly WAL_FENCE_BYTES long, shorter than any WAL
@@ -77,7 +79,7 @@ const OP_DELETE = 2;
 const batchSlabs = new SlabAllocator({ slabBytes: WAL_BATCH_SLAB_BYTES, maxSlabbedBytes: WAL_BATCH_MAX_SLABBED_BYTES });
 
 /** Bytes `encodeBatch` writes for `ops`: seq and op count, then per op its kind, key and (put) expiry and value. */
-function batchBytes(ops: readonly WriteOp[]): number {
+export function encodedBatchBytes(ops: readonly WriteOp[]): number {
   let bytes = 8 + 4;
   for (const op of ops) bytes += op.type === "put" ? 1 + 4 + op.key.length + 8 + 4 + op.value.length : 1 + 4 + op.key.length;
   return bytes;
@@ -87,10 +89,16 @@ function batchBytes(ops: readonly WriteOp[]): number {
  * Encodes one batch (seq + ops) as it will sit inside a WAL object. Hot (every write): the size
  * is computed first and the batch written into one exactly-sized array, no growing writer, carved
  * from a slab (util/slab.ts): the batches of a WAL object are dropped together once it is written.
+ * (The object WAL encodes straight into the object being built instead: wal-writer.ts.)
  */
 export function encodeBatch(seq: number, ops: readonly WriteOp[]): Uint8Array {
-  const size = batchBytes(ops);
-  const out = batchSlabs.allocUnsafe(size);
+  const out = batchSlabs.allocUnsafe(encodedBatchBytes(ops));
+  encodeBatchInto(out, seq, ops);
+  return out;
+}
+
+/** Encodes the batch into `out`, which must be exactly `encodedBatchBytes(ops)` long; writes every byte of it. */
+export function encodeBatchInto(out: Uint8Array, seq: number, ops: readonly WriteOp[]): void {
   writeU64(out, 0, seq);
   writeU32(out, 8, ops.length);
   let pos = 12;
@@ -102,8 +110,7 @@ export function encodeBatch(seq: number, ops: readonly WriteOp[]): Uint8Array {
       pos = writeLengthPrefixed(out, pos + 8, op.value);
     }
   }
-  assert(pos === size, () => `WAL batch encoder wrote ${pos} of ${size} bytes`);
-  return out;
+  assert(pos === out.length, () => `WAL batch encoder wrote ${pos} of ${out.length} bytes`);
 }
 
 function writeLengthPrefixed(out: Uint8Array, pos: number, bytes: Uint8Array): number {
@@ -127,11 +134,7 @@ export function encodeWalObject(writerEpoch: number, walId: number, encodedBatch
   let size = HEADER_BYTES + CHECKSUM_BYTES;
   for (const batch of encodedBatches) size += batch.length;
   const out = new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
-  out.set(WAL_MAGIC, 0);
-  out[4] = WAL_FORMAT_VERSION;
-  writeU64(out, 5, writerEpoch);
-  writeU64(out, 13, walId);
-  writeU32(out, 21, encodedBatches.length);
+  writeWalHeader(out, writerEpoch, walId, encodedBatches.length);
   let pos = HEADER_BYTES;
   for (const batch of encodedBatches) {
     out.set(batch, pos);
@@ -143,9 +146,70 @@ export function encodeWalObject(writerEpoch: number, walId: number, encodedBatch
   return out;
 }
 
+function writeWalHeader(out: Uint8Array, writerEpoch: number, walId: number, batchCount: number): void {
+  out.set(WAL_MAGIC, 0);
+  out[4] = WAL_FORMAT_VERSION;
+  writeU64(out, 5, writerEpoch);
+  writeU64(out, 13, walId);
+  writeU32(out, 21, batchCount);
+}
+
 function writeBigU64(out: Uint8Array, pos: number, value: bigint): void {
   writeU32(out, pos, Number(value >> 32n));
   writeU32(out, pos + 4, Number(value & 0xffffffffn));
+}
+
+/**
+ * A WAL object built in place (the object WAL's writer, wal-writer.ts): batches are encoded
+ * straight into one buffer, after room for the header, and `finish` writes the header and the
+ * checksum around them, so the batches are never copied into the object. The buffer is fresh
+ * (not pooled, not zeroed: every byte of the object is written) and its capacity fixed: a batch
+ * that does not fit is refused and goes elsewhere (the writer then concatenates the object with
+ * `encodeWalObject`). Same bytes as `encodeWalObject` of the same batches.
+ */
+export class WalObjectBuilder {
+  readonly #bytes: Uint8Array;
+  /** End of the batches reserved so far. */
+  #end = HEADER_BYTES;
+  #finished = false;
+
+  constructor(capacityBytes: number) {
+    const size = Math.max(capacityBytes, HEADER_BYTES + CHECKSUM_BYTES);
+    this.#bytes = new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
+  }
+
+  /** Bytes a builder needs for one batch of `batchBytes` alone. */
+  static capacityFor(batchBytes: number): number {
+    return HEADER_BYTES + batchBytes + CHECKSUM_BYTES;
+  }
+
+  /** The `size` bytes right after the previous batch, for the next batch to be encoded into; undefined when they do not fit. */
+  reserve(size: number): Uint8Array | undefined {
+    if (this.#finished || this.#end + size + CHECKSUM_BYTES > this.#bytes.length) return undefined;
+    const out = new Uint8Array(this.#bytes.buffer, this.#end, size);
+    this.#end += size;
+    return out;
+  }
+
+  /** Whether `batches` are exactly the batches reserved here, in order (none left out, none from elsewhere). */
+  holds(batches: readonly Uint8Array[]): boolean {
+    let pos = HEADER_BYTES;
+    for (const batch of batches) {
+      if (batch.buffer !== this.#bytes.buffer || batch.byteOffset !== pos) return false;
+      pos += batch.length;
+    }
+    return pos === this.#end && batches.length > 0;
+  }
+
+  /** The object: header, the batches where they were encoded, checksum. Nothing can be reserved afterwards. */
+  finish(writerEpoch: number, walId: number, batchCount: number): Uint8Array {
+    assert(!this.#finished, "WalObjectBuilder.finish() called twice");
+    this.#finished = true;
+    const out = this.#bytes;
+    writeWalHeader(out, writerEpoch, walId, batchCount);
+    writeBigU64(out, this.#end, checksum64(out.subarray(0, this.#end)));
+    return out.subarray(0, this.#end + CHECKSUM_BYTES);
+  }
 }
 
 export interface WalObject {

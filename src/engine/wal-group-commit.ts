@@ -19,6 +19,7 @@ import { assert } from "../errors.js";
 import type { Clock } from "../util/clock.js";
 import { failpoint } from "../util/failpoints.js";
 import type { WalFlush, WalSink } from "./wal.js";
+import { encodeBatch, type WriteOp } from "./wal-format.js";
 
 
 /** What one flush takes from the buffer. */
@@ -164,6 +165,11 @@ export abstract class GroupCommitWriter implements WalSink {
 
   get inFlight(): boolean {
     return this.#inFlight;
+  }
+
+  /** Encodes one batch for `append` (`encodeBatch`; a writer may encode it where its group is built). */
+  encodeBatch(seq: number, ops: readonly WriteOp[]): Uint8Array {
+    return encodeBatch(seq, ops);
   }
 
   abstract append(seq: number, encodedBatch: Uint8Array): void;

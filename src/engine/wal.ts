@@ -6,6 +6,8 @@
  * durable (and, for the segment WAL, once it checked that no newer writer sealed its epoch), and
  * `onFailed` once, after which it writes nothing more.
  */
+import type { WriteOp } from "./wal-format.js";
+
 export interface WalFlush {
   walId: number;
   maxSeq: number;
@@ -20,6 +22,11 @@ export interface WalSink {
   /** Bytes appended and not yet handed to the disk or store. */
   readonly bufferedBytes: number;
   readonly inFlight: boolean;
+  /**
+   * Encodes batch `seq` as `encodeBatch` does, for `append`. Nothing is written until `append`;
+   * the object WAL encodes it straight into the object it is building.
+   */
+  encodeBatch(seq: number, ops: readonly WriteOp[]): Uint8Array;
   /** Appends one batch encoded with `encodeBatch`; `seq` must exceed every earlier one. */
   append(seq: number, encodedBatch: Uint8Array): void;
   /** Stops writing; buffered batches are dropped (they were never durable). */

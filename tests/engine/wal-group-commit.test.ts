@@ -4,6 +4,11 @@ import { InternalError } from "../../src/errors.js";
 import { GroupCommitWriter, WalBuffer, type GroupCommitHooks, type WalGroup } from "../../src/engine/wal-group-commit.js";
 import type { WalFlush } from "../../src/engine/wal.js";
 import { ManualClock } from "../../src/util/clock.js";
+import { WalWriter } from "../../src/engine/wal-writer.js";
+import { decodeWalObject, encodeBatch, encodeWalObject, type WriteOp } from "../../src/engine/wal-format.js";
+import { walKey } from "../../src/engine/paths.js";
+import { MemoryStore } from "../../src/store/memory-store.js";
+import type { PutCondition } from "../../src/store/object-store.js";
 
 const batch = (bytes: number) => new Uint8Array(bytes);
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -134,5 +139,67 @@ describe("WAL group commit", () => {
     writer.writes[0]!.finish();
     await turn();
     assert.deepEqual([flushed.length, failed.length], [0, 0]);
+  });
+});
+
+/** A MemoryStore that remembers the body of every put. */
+class RecordingMemoryStore extends MemoryStore {
+  readonly bodies = new Map<string, Uint8Array>();
+  override put(key: string, body: Uint8Array, condition?: PutCondition) {
+    this.bodies.set(key, body);
+    return super.put(key, body, condition);
+  }
+}
+
+describe("WalWriter: objects built where their batches are encoded", () => {
+  const EPOCH = 3;
+  const put = (key: string, valueBytes: number): WriteOp => ({ type: "put", key: Buffer.from(key), value: new Uint8Array(valueBytes).fill(key.charCodeAt(0)) });
+
+  function objectWriter() {
+    const store = new RecordingMemoryStore();
+    const flushed: WalFlush[] = [];
+    const writer = new WalWriter({ store, writerEpoch: EPOCH, flushIntervalMs: 0, clock: new ManualClock(), firstWalId: 1, onFlushed: (f) => flushed.push(f), onFailed: (e) => assert.fail(String(e)) });
+    /** Encodes through the writer and appends; returns the encoded batch. */
+    const write = (seq: number, ops: WriteOp[]) => {
+      const encoded = writer.encodeBatch(seq, ops);
+      writer.append(seq, encoded);
+      return encoded;
+    };
+    /** Waits for the flush of what was appended, and checks the object against encodeWalObject of the same batches. */
+    const flushedObject = async (walId: number, batches: Uint8Array[]) => {
+      while (flushed.length < walId) await turn();
+      const body = store.bodies.get(walKey(walId))!;
+      assert.deepEqual(Buffer.from(body), Buffer.from(encodeWalObject(EPOCH, walId, batches)));
+      assert.equal(decodeWalObject(walKey(walId), walId, await store.get(walKey(walId))).batches.length, batches.length);
+      return body;
+    };
+    return { writer, write, flushedObject };
+  }
+
+  it("writes the batches of a group where they were encoded (no copy), byte for byte what encodeWalObject makes, and never reuses that buffer", async () => {
+    const { write, flushedObject } = objectWriter();
+    const batches = [write(1, [put("a", 100)]), write(2, [put("b", 2000), { type: "delete", key: Buffer.from("c") }]), write(3, [put("d", 0)])];
+    const body = await flushedObject(1, batches);
+    for (const batch of batches) assert.equal(batch.buffer, body.buffer, "encoded in the object's own buffer");
+    const next = write(4, [put("e", 10)]);
+    assert.notEqual(next.buffer, body.buffer, "the next object gets a buffer of its own: the store keeps the last one");
+    await flushedObject(2, [next]);
+  });
+
+  it("concatenates a group that does not fit its buffer, holds a batch encoded elsewhere, or misses one encoded in its buffer", async () => {
+    const { writer, write, flushedObject } = objectWriter();
+    const spilled = [write(1, [put("a", 10)]), write(2, [put("b", 200 * 1024)]), write(3, [put("c", 10)])];
+    const first = await flushedObject(1, spilled);
+    assert.notEqual(spilled[0]!.buffer, first.buffer, "the first batch's buffer could not hold the group: it was copied");
+    const elsewhere = [write(4, [put("d", 10)]), encodeBatch(5, [put("e", 10)])];
+    writer.append(5, elsewhere[1]!);
+    await flushedObject(2, elsewhere);
+    writer.encodeBatch(6, [put("f", 10)]); // encoded, never appended (the engine failed the write in between)
+    const gap = [write(7, [put("g", 10)])];
+    const third = await flushedObject(3, gap);
+    assert.notEqual(gap[0]!.buffer, third.buffer, "a group with a hole in its buffer is concatenated");
+    const before = [write(8, [put("h", 10)])];
+    writer.encodeBatch(9, [put("i", 10)]); // encoded after the group's last batch, never appended
+    await flushedObject(4, before);
   });
 });
