@@ -321,7 +321,7 @@ export const WAL_BATCH_MAX_SLABBED_BYTES = 64 * 1024;
 
 /**
  * The object WAL encodes batches straight into the buffer of the object being built
- * (wal-writer.ts), sized for 1.25x the previous object: at least this much.
+ * (wal-writer.ts), sized for 1.125x the previous object: at least this much.
  */
 export const WAL_OBJECT_MIN_BUFFER_BYTES = 64 * 1024;
 

@@ -46,7 +46,7 @@ export class WalWriter extends GroupCommitWriter {
   #timer: TimerHandle | undefined;
   /** The next object, built where its batches are encoded (undefined until the first batch after a cut). */
   #object: WalObjectBuilder | undefined;
-  /** Buffer size for the next object: 1.25x the last one, decaying slowly, within the limits. */
+  /** Buffer size for the next object: 1.125x the last one, decaying slowly, within the limits. */
   #objectBufferBytes = WAL_OBJECT_MIN_BUFFER_BYTES;
 
   constructor(options: WalWriterOptions) {
@@ -105,7 +105,7 @@ export class WalWriter extends GroupCommitWriter {
     const { writerEpoch } = this.#options;
     const body =
       built !== undefined && built.holds(group.batches) ? built.finish(writerEpoch, walId, group.batches.length) : encodeWalObject(writerEpoch, walId, group.batches);
-    const next = Math.max(Math.ceil(1.25 * body.length), Math.floor(0.875 * this.#objectBufferBytes));
+    const next = Math.max(Math.ceil(1.125 * body.length), Math.floor(0.9375 * this.#objectBufferBytes));
     this.#objectBufferBytes = Math.min(Math.max(next, WAL_OBJECT_MIN_BUFFER_BYTES), WAL_OBJECT_MAX_BUFFER_BYTES);
     return body;
   }
