@@ -16,7 +16,7 @@
  * (ascending seqs), so an entry that sorts right after the previous add with the same first key
  * byte goes next to it at the cost of two comparisons (a "finger" per first byte: the stream
  * layer's key kind), and a full chunk added to at its end is followed by a
- * new one instead of split. This replaced
+ * new one instead of split; a full chunk added to in order in its middle is split right there. This replaced
  * a B+tree (sorted-btree): an add cost about half as much, with fewer objects for the GC to walk
  * (bench/README.md, "Append path CPU").
  *
@@ -120,7 +120,8 @@ export class Memtable {
       this.#fingers[entry.key[0]!] = { chunk: 0, index: 0, entry };
       return true;
     }
-    let at = this.#slotAfterFinger(entry) ?? this.#bound(entry, false);
+    const afterFinger = this.#slotAfterFinger(entry);
+    let at = afterFinger ?? this.#bound(entry, false);
     if (at.chunk === chunks.length) at = { chunk: at.chunk - 1, index: chunks[at.chunk - 1]!.length };
     const chunk = chunks[at.chunk]!;
     if (at.index < chunk.length && compareEntries(chunk[at.index]!, entry) === 0) {
@@ -135,6 +136,12 @@ export class Memtable {
     } else if (at.index === chunk.length) {
       chunks.splice(at.chunk + 1, 0, [entry]); // a full chunk is followed, not split: in-order adds keep chunks full
       placed = { chunk: at.chunk + 1, index: 0 };
+    } else if (afterFinger !== undefined) {
+      // An in-order add in front of other entries (a stream's next record before the timestamp
+      // index keys that follow all records): split right here, so that the next adds of its kind
+      // are pushes at a chunk's end instead of splices that shift those entries every time.
+      chunks.splice(at.chunk + 1, 0, chunk.splice(at.index));
+      chunk.push(entry);
     } else {
       chunk.splice(at.index, 0, entry);
       const half = chunk.length >>> 1;
