@@ -495,6 +495,7 @@ assert(BUSY_LOOP_MIN_MS < CPU_SLICE_MS && CPU_SLICE_MS < MAX_PACING_PAUSE_MS, "a
 assert(MAX_APPEND_BYTES <= WAL_FLUSH_NOW_BYTES, "a single maximal append does not force a flush in a microtask");
 assert(WAL_FLUSH_NOW_BYTES < DEFAULT_MAX_UNFLUSHED_BYTES, "a buffer flushes at once well before writers wait on the unflushed cap");
 assert(0 < WAL_BATCH_MAX_SLABBED_BYTES && WAL_BATCH_MAX_SLABBED_BYTES <= WAL_BATCH_SLAB_BYTES, "a slabbed batch must fit in a slab");
+assert(0 < WAL_OBJECT_MIN_BUFFER_BYTES && WAL_OBJECT_MIN_BUFFER_BYTES <= WAL_OBJECT_MAX_BUFFER_BYTES, "a WAL object's buffer has a size range");
 assert(GC_MIN_RESCHEDULE_MS <= DEFAULT_GC_INTERVAL_MS, "the GC's retry floor must not slow the default pacing");
 assert(MANIFEST_LIST_INTERVAL_MS < DEFAULT_GC_GRACE_MS, "a reader that lost track of the manifests lists them again before removed SSTs go");
 assert(DEFAULT_POLL_INTERVAL_MS <= MANIFEST_LIST_INTERVAL_MS, "manifest LISTs are rarer than the default poll");
