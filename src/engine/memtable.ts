@@ -15,10 +15,11 @@
  * chunk, and splices it in (a full chunk splits in two). Most adds come in order per stream
  * (ascending seqs), so an entry that sorts right after the previous add with the same first key
  * byte goes next to it at the cost of two comparisons (a "finger" per first byte: the stream
- * layer's key kind), and a full chunk added to at its end is followed by a
- * new one instead of split; a full chunk added to in order in its middle is split right there. This replaced
- * a B+tree (sorted-btree): an add cost about half as much, with fewer objects for the GC to walk
- * (bench/README.md, "Append path CPU").
+ * layer's key kind). A full chunk added to at its end is followed by a new one instead of split,
+ * and one added to in order in its middle (a stream's next record, in front of the index keys that
+ * follow every record) is split right there, so that the next adds are pushes, not splices. This
+ * replaced a B+tree (sorted-btree): an add cost about half as much, with fewer objects for the GC
+ * to walk (bench/README.md, "Append path CPU").
  *
  * Invariants: the chunks' concatenation is strictly ascending by compareEntries (an add of an
  * existing (key, seq) replaces it, as a later op of the same batch wins); no chunk is empty.
