@@ -167,6 +167,16 @@ export class WalFollower {
     if (fresh.length > 0) this.target.applyBatches(fresh);
   }
 
+  /**
+   * How often the manifests may be listed. On S3 a LIST costs as much as 12 GETs: at most every
+   * MANIFEST_LIST_INTERVAL_MS. Beside a segment WAL the store is a local directory, where a list
+   * is a readdir: every poll, so that a reader that keeps up with the segments and wants to let go
+   * of its memtables finds the writer's newest manifest at once (its next ids may be collected).
+   */
+  #listIntervalMs(): number {
+    return this.segments !== undefined ? this.pollIntervalMs : Math.max(MANIFEST_LIST_INTERVAL_MS, this.pollIntervalMs);
+  }
+
   /** Adopts the newest manifest if one is newer than ours; returns whether it did. */
   async #adoptNewerManifest(): Promise<boolean> {
     const current = this.target.manifest;
@@ -174,7 +184,7 @@ export class WalFollower {
     let newest: StoredManifest | undefined;
     if (next !== undefined) {
       newest = { id: current.id + 1, manifest: decodeManifest(manifestKey(current.id + 1), next) };
-    } else if (this.clock.elapsedMs() - this.#lastListMs < Math.max(MANIFEST_LIST_INTERVAL_MS, this.pollIntervalMs)) {
+    } else if (this.clock.elapsedMs() - this.#lastListMs < this.#listIntervalMs()) {
       return false;
     }
     this.#lastListMs = this.clock.elapsedMs();
