@@ -175,6 +175,8 @@ export class SegmentSet {
 async function zeroFill(file: WalFile, sizeBytes: number): Promise<void> {
   const zeros = new Uint8Array(Math.min(WAL_SEGMENT_ZERO_FILL_BYTES, sizeBytes));
   for (let at = 0; at < sizeBytes; at += zeros.length) {
-    await file.write(at + zeros.length <= sizeBytes ? zeros : zeros.subarray(0, sizeBytes - at), at);
+    // On the thread pool: megabytes of zeros written on the event-loop thread held acks for
+    // milliseconds each time a segment was prepared.
+    await file.write(at + zeros.length <= sizeBytes ? zeros : zeros.subarray(0, sizeBytes - at), at, { background: true });
   }
 }
