@@ -23,6 +23,7 @@
  */
 export { MAX_OBJECT_KEY_BYTES } from "../limits.js";
 
+/** Which bytes of an object `get` reads: the range must lie inside the object (`offset + length <= size`), else `InvalidRangeError` (code "invalid_range"). */
 export interface ByteRange {
   /** First byte to read. */
   offset: number;
