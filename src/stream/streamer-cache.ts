@@ -25,6 +25,10 @@ interface Slot {
 
 export class StreamerCache {
   readonly #slots = new Map<string, Slot>();
+  /** Counts every insert and delete of a slot: #touch skips the move while nothing changed since it put its name last. */
+  #changes = 0;
+  #lastTouched: string | undefined;
+  #changesAtLastTouch = -1;
   /** Evicted streamers by name, while something may still hold them. */
   readonly #evicted = new Map<string, WeakRef<Streamer>>();
   readonly #collected = new FinalizationRegistry<string>((name) => {
@@ -79,7 +83,10 @@ export class StreamerCache {
         this.#evictOverCap(name);
       },
       () => {
-        if (this.#slots.get(name) === inserted) this.#slots.delete(name);
+        if (this.#slots.get(name) === inserted) {
+          this.#slots.delete(name);
+          this.#changes++;
+        }
       },
     );
     return loading;
@@ -101,7 +108,10 @@ export class StreamerCache {
   /** Forgets the stream's streamer (after a delete, or when it closed): only `streamer` if given. */
   forget(name: string, streamer?: Streamer): void {
     const slot = this.#slots.get(name);
-    if (slot !== undefined && (streamer === undefined || slot.loaded === streamer)) this.#slots.delete(name);
+    if (slot !== undefined && (streamer === undefined || slot.loaded === streamer)) {
+      this.#slots.delete(name);
+      this.#changes++;
+    }
     const evicted = this.#evicted.get(name)?.deref();
     if (evicted !== undefined && (streamer === undefined || evicted === streamer)) this.#evicted.delete(name);
   }
@@ -139,19 +149,24 @@ export class StreamerCache {
 
   clear(): void {
     this.#slots.clear();
+    this.#changes++;
     this.#evicted.clear();
   }
 
   #insert(name: string, loading: Promise<Streamer>, loaded: Streamer | undefined): Slot {
     const slot: Slot = { loading, loaded };
     this.#slots.set(name, slot);
+    this.#changes++;
     return slot;
   }
 
-  /** Moves the entry to the back: the most recently used. */
+  /** Moves the entry to the back: the most recently used (where it already is when one stream takes every append). */
   #touch(name: string, slot: Slot): void {
+    if (name === this.#lastTouched && this.#changes === this.#changesAtLastTouch) return;
     this.#slots.delete(name);
     this.#slots.set(name, slot);
+    this.#lastTouched = name;
+    this.#changesAtLastTouch = ++this.#changes;
   }
 
   #takeEvicted(name: string): Streamer | undefined {
@@ -170,6 +185,7 @@ export class StreamerCache {
       const streamer = slot.loaded;
       if (name === keep || streamer === undefined || !streamer.idle) continue;
       this.#slots.delete(name);
+      this.#changes++;
       if (!streamer.closed) {
         streamer.evict();
         this.#evicted.set(name, new WeakRef(streamer));
