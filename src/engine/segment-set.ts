@@ -95,22 +95,36 @@ export class SegmentSet {
   publishAck(walId: number): void {
     if (this.#ackFile === undefined || this.#closed) return;
     this.#ackPending = walId;
-    if (!this.#ackWriting) void this.#writeAcks();
+    if (!this.#ackWriting) this.#writeAcks();
   }
 
-  async #writeAcks(): Promise<void> {
+  /** Writes pending acks; synchronously while the file's writes are (no promise per commit). */
+  #writeAcks(): void {
     this.#ackWriting = true;
     try {
       while (this.#ackPending !== undefined && this.#ackFile !== undefined && !this.#closed) {
         const ackedWalId = this.#ackPending;
         this.#ackPending = undefined;
-        await this.#ackFile.write(encodeAck({ startWalId: this.#ackStartWalId, ackedWalId }), 0);
+        const written = this.#ackFile.write(encodeAck({ startWalId: this.#ackStartWalId, ackedWalId }), 0);
+        if (written !== undefined) {
+          void this.#afterAckWrite(written); // one write at a time: the rest goes on when it is done
+          return;
+        }
       }
     } catch {
       // Readers only lag: the next ack rewrites the file.
-    } finally {
-      this.#ackWriting = false;
     }
+    this.#ackWriting = false;
+  }
+
+  async #afterAckWrite(written: Promise<void>): Promise<void> {
+    try {
+      await written;
+    } catch {
+      // As above: readers only lag.
+    }
+    this.#ackWriting = false;
+    if (this.#ackPending !== undefined) this.#writeAcks();
   }
 
   /** Segments written into, oldest first (the last is the active one). */

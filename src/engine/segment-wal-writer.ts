@@ -69,7 +69,8 @@ export class SegmentWalWriter extends GroupCommitWriter {
     const offsetBytes = segment.offsetBytes;
     segment.offsetBytes += frame.length; // even if the write fails: that region is never reused
     try {
-      await segment.file.write(frame, offsetBytes);
+      const written = segment.file.write(frame, offsetBytes);
+      if (written !== undefined) await written; // undefined: written already (see WalFile.write)
       await segment.file.datasync();
     } catch (error) {
       throw new StorageError(`WAL write or fdatasync failed in ${this.#segments.dir.description}/${segment.name}`, { cause: error, outcome: "unknown", retryable: true });
@@ -77,7 +78,8 @@ export class SegmentWalWriter extends GroupCommitWriter {
     if (segment.firstWalId === 0) segment.firstWalId = walId;
     segment.lastWalId = walId;
     this.#throwIfStopped();
-    if (await this.#segments.dir.exists(this.#sealName)) {
+    const sealed = this.#segments.dir.exists(this.#sealName);
+    if (sealed === true || (sealed !== false && (await sealed))) {
       throw new FencedError(`a newer writer sealed WAL epoch ${this.#segments.writerEpoch} (${this.#sealName})`);
     }
     this.#segments.publishAck(walId);

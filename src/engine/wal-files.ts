@@ -25,8 +25,10 @@ export interface WalFile {
   /**
    * Writes all of `bytes` at `offsetBytes` (page cache only until `datasync`). `background`:
    * work nobody waits for (a segment's zeros), kept off the event-loop thread whatever its size.
+   * Returns nothing when the write is done already (a synchronous write): the group commit then
+   * skips an await, whose promises were a good share of the heap each commit allocated.
    */
-  write(bytes: Uint8Array, offsetBytes: number, options?: { background?: boolean }): Promise<void>;
+  write(bytes: Uint8Array, offsetBytes: number, options?: { background?: boolean }): Promise<void> | void;
   /** Makes every earlier write to this file durable. */
   datasync(): Promise<void>;
   /** Reads up to `lengthBytes` at `offsetBytes` (fewer at the end of the file). */
@@ -49,8 +51,8 @@ export interface WalDirectory {
   openFile(name: string): Promise<WalFile | undefined>;
   /** Creates `name` with `bytes`, exclusively, and fsyncs it; false when the name was taken. */
   createSmall(name: string, bytes: Uint8Array): Promise<boolean>;
-  /** Whether `name` exists. */
-  exists(name: string): Promise<boolean>;
+  /** Whether `name` exists (a boolean when known at once, as `write` returns nothing when done). */
+  exists(name: string): Promise<boolean> | boolean;
   rename(from: string, to: string): Promise<void>;
   /** Removes `name`; no error when it is already gone. */
   unlink(name: string): Promise<void>;
@@ -112,7 +114,7 @@ export class NodeWalDirectory implements WalDirectory {
     return true;
   }
 
-  async exists(name: string): Promise<boolean> {
+  exists(name: string): boolean {
     // A synchronous stat of one name (microseconds): the seal check after every fdatasync would
     // otherwise add a thread-pool round trip to every group commit. No exception for a missing
     // name, the usual answer (building one cost more than the stat); any other error throws.
@@ -157,14 +159,18 @@ export class NodeWalDirectory implements WalDirectory {
 class NodeWalFile implements WalFile {
   constructor(readonly handle: FileHandle) {}
 
-  async write(bytes: Uint8Array, offsetBytes: number, options: { background?: boolean } = {}): Promise<void> {
-    const sync = bytes.length <= WAL_SYNC_WRITE_MAX_BYTES && options.background !== true;
-    let done = 0;
-    while (done < bytes.length) {
-      const bytesWritten =
-        sync
-          ? writeSync(this.handle.fd, bytes, done, bytes.length - done, offsetBytes + done) // page cache only: see the limit
-          : (await this.handle.write(bytes, done, bytes.length - done, offsetBytes + done)).bytesWritten;
+  write(bytes: Uint8Array, offsetBytes: number, options: { background?: boolean } = {}): Promise<void> | void {
+    if (bytes.length > WAL_SYNC_WRITE_MAX_BYTES || options.background === true) return this.#writeOnPool(bytes, offsetBytes);
+    for (let done = 0; done < bytes.length; ) {
+      const bytesWritten = writeSync(this.handle.fd, bytes, done, bytes.length - done, offsetBytes + done); // page cache only: see the limit
+      if (bytesWritten <= 0) throw new Error(`write of ${bytes.length} bytes at ${offsetBytes} made no progress`);
+      done += bytesWritten;
+    }
+  }
+
+  async #writeOnPool(bytes: Uint8Array, offsetBytes: number): Promise<void> {
+    for (let done = 0; done < bytes.length; ) {
+      const { bytesWritten } = await this.handle.write(bytes, done, bytes.length - done, offsetBytes + done);
       if (bytesWritten <= 0) throw new Error(`write of ${bytes.length} bytes at ${offsetBytes} made no progress`);
       done += bytesWritten;
     }
@@ -249,9 +255,9 @@ export class StallingWalDirectory implements WalDirectory {
   #wrap(name: string, file: WalFile): WalFile {
     const stall = this.stall;
     return {
-      write: async (bytes, offsetBytes) => {
+      write: async (bytes, offsetBytes, options) => {
         await stall("before-write", name);
-        await file.write(bytes, offsetBytes);
+        await file.write(bytes, offsetBytes, options);
       },
       datasync: async () => {
         await stall("before-datasync", name);
