@@ -21,7 +21,6 @@ import { failpoint } from "../util/failpoints.js";
 import type { WalFlush, WalSink } from "./wal.js";
 import { encodeBatch, type WriteOp } from "./wal-format.js";
 
-
 /** What one flush takes from the buffer. */
 export interface WalGroup {
   batches: Uint8Array[];

@@ -20,6 +20,18 @@ async function writeRecords(engine: Engine, from: number, to: number): Promise<v
   await engine.whenDurable(engine.write(ops));
 }
 
+/** The engine, with `get` and `scan` replaced where `overrides` gives them (the rest bound to it). */
+function withOverrides(engine: Engine, overrides: { get?: Engine["get"]; scan?: Engine["scan"] }): Engine {
+  return new Proxy(engine, {
+    get(target, property) {
+      const override = property === "get" || property === "scan" ? overrides[property] : undefined;
+      if (override !== undefined) return override;
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
 describe("stream state load", () => {
   it("regression: new durable records between the tail read and the record scan used to be reported as corruption; the load reads again", async () => {
     const engine = await Engine.open(new MemoryStore(), { flushIntervalMs: 0 });
@@ -27,20 +39,14 @@ describe("stream state load", () => {
       await writeRecords(engine, 0, 74);
       let raced = false;
       // The first tail read resolves only after the next records and tail became durable.
-      const racing = new Proxy(engine, {
-        get(target, property) {
-          if (property !== "get") {
-            const value: unknown = Reflect.get(target, property, target);
-            return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      const racing = withOverrides(engine, {
+        get: async (key) => {
+          const value = await engine.get(key);
+          if (!raced && Buffer.compare(key, tailKey(STREAM)) === 0) {
+            raced = true;
+            await writeRecords(engine, 74, 80);
           }
-          return async (key: Uint8Array) => {
-            const value = await target.get(key);
-            if (!raced && Buffer.compare(key, tailKey(STREAM)) === 0) {
-              raced = true;
-              await writeRecords(target, 74, 80);
-            }
-            return value;
-          };
+          return value;
         },
       });
       const state = await loadStreamState(racing, STREAM);
@@ -58,28 +64,20 @@ describe("stream state load", () => {
       let getFailures = 1;
       let scanFailures = 1;
       const collected = () => new SstCompactedAwayError("sst/00000000000000000007", new Error("not found"));
-      const racing = new Proxy(engine, {
-        get(target, property) {
-          if (property === "get") {
-            return async (key: Uint8Array) => {
-              if (getFailures > 0 && Buffer.compare(key, tailKey(STREAM)) === 0) {
-                getFailures--;
-                throw collected();
-              }
-              return target.get(key);
-            };
+      const racing = withOverrides(engine, {
+        get: async (key) => {
+          if (getFailures > 0 && Buffer.compare(key, tailKey(STREAM)) === 0) {
+            getFailures--;
+            throw collected();
           }
-          if (property === "scan") {
-            return (...args: Parameters<Engine["scan"]>) => {
-              if (scanFailures === 0) return target.scan(...args);
-              scanFailures--;
-              return (async function* () {
-                throw collected();
-              })();
-            };
-          }
-          const value: unknown = Reflect.get(target, property, target);
-          return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+          return engine.get(key);
+        },
+        scan: (...args) => {
+          if (scanFailures === 0) return engine.scan(...args);
+          scanFailures--;
+          return (async function* () {
+            throw collected();
+          })();
         },
       });
       // Before, the retryable error reached openStream (and a read-only follower's reload) as is.
@@ -97,11 +95,10 @@ describe("stream state load", () => {
       await writeRecords(engine, 0, 10);
       await engine.whenDurable(engine.write([{ type: "put", key: recordKey({ streamId: STREAM, seqNum: 10, timestamp: 10 }), value: Uint8Array.of(1, 0) }]));
       let scans = 0;
-      const counting = new Proxy(engine, {
-        get(target, property) {
-          const value: unknown = Reflect.get(target, property, target);
-          if (property === "scan") scans++;
-          return typeof value === "function" ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      const counting = withOverrides(engine, {
+        scan: (...args) => {
+          scans++;
+          return engine.scan(...args);
         },
       });
       const state = await loadStreamState(counting, STREAM, { checkPastTail: false });
