@@ -15,7 +15,9 @@ import { Engine, type EngineMetrics } from "./engine/engine.js";
 import { DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_INFLIGHT_BYTES, DEFAULT_MAX_LOADED_STREAMS, MIN_INFLIGHT_BYTES } from "./limits.js";
 import type { ObjectStore } from "./store/object-store.js";
 import { checkObjectStore, checkStoreRootExists, openStore, type OpenStoreOptions } from "./store/open-store.js";
-import type { WalMode } from "./engine/engine-options.js";
+import type { CompactionThread, WalMode } from "./engine/engine-options.js";
+import { moduleBeside } from "./engine/compaction-offload.js";
+import { MemoryStore } from "./store/memory-store.js";
 import { ByteSemaphore } from "./stream/byte-semaphore.js";
 import type { ReadContext } from "./stream/read-session.js";
 import { Stream, type StreamHost } from "./stream/stream.js";
@@ -112,10 +114,19 @@ export interface LogOptions {
    * store on their next use. Stream handles stay valid either way.
    */
   maxLoadedStreams?: number;
+  /**
+   * Where compaction decodes, merges and encodes SSTs (docs/decisions/0009-compaction-worker.md):
+   * `"worker"`, a worker thread of the log's own, so that a merge of a big log runs beside the
+   * appends instead of between them; `"main"`, the log's thread, paced to a share of a busy event
+   * loop. Either way the store requests, the manifest and every decision stay on the log's thread.
+   * Default "worker", except on a MemoryStore.
+   */
+  compactionThread?: CompactionThread;
 }
 
 const LOG_OPTIONS = [
   "store",
+  "compactionThread",
   "storeOptions",
   "flushIntervalMs",
   "inflightBytes",
@@ -325,6 +336,8 @@ export class Log {
         readOnly,
         ...(options.signal === undefined ? {} : { signal: options.signal }),
         ...(readOnly ? {} : { compactionFilter: registry.compactionFilter, isWriteOnceKey: StreamRegistry.isWriteOnceKey }),
+        compactionThread: options.compactionThread ?? (store instanceof MemoryStore ? "main" : "worker"),
+        workerFilter: { moduleUrl: moduleBeside("./stream/stream-filter", import.meta.url), snapshot: () => registry.trimPoints },
       });
       await registry.loadTrimPoints(engine);
       if (!readOnly) lease = await WriterLease.take(store, clock);
