@@ -64,7 +64,12 @@ export class CompactionWorker {
   run(job: WorkerJob, serve: JobService): Promise<boolean> {
     if (this.#closed) return Promise.reject(new CompactionWorkerError("it was closed"));
     if (this.#job !== undefined) return Promise.reject(new InternalError("a compaction worker runs one job at a time"));
-    const worker = this.#start();
+    let worker: Worker;
+    try {
+      worker = this.#start();
+    } catch (error) {
+      return Promise.reject(new CompactionWorkerError(error instanceof Error ? error.message : String(error), error));
+    }
     return new Promise<boolean>((resolve, reject) => {
       this.#job = { serve, resolve, reject, mainError: undefined };
       worker.ref();
@@ -83,7 +88,7 @@ export class CompactionWorker {
 
   #start(): Worker {
     if (this.#worker !== undefined) return this.#worker;
-    const worker = new Worker(new URL(this.moduleUrl));
+    const worker = newWorker(this.moduleUrl);
     worker.on("message", (message: FromWorker) => this.#onMessage(worker, message));
     worker.on("error", (error) => this.#discard(worker, new CompactionWorkerError(error.message, error)));
     worker.on("exit", (exitCode) => this.#discard(worker, new CompactionWorkerError(`it exited with code ${exitCode}`)));
@@ -141,6 +146,17 @@ export class CompactionWorker {
       if (this.#worker === worker) refuse();
     });
   }
+}
+
+/**
+ * A Worker running the module at `moduleUrl`. From the sources (a .ts module, under tsx) the
+ * worker registers tsx's loader first: on Node 20, `--import tsx` in the inherited execArgv does
+ * not reach a worker's module loading. The built package (.js) needs nothing.
+ */
+function newWorker(moduleUrl: string): Worker {
+  if (!moduleUrl.endsWith(".ts")) return new Worker(new URL(moduleUrl));
+  const tsxApi = import.meta.resolve("tsx/esm/api");
+  return new Worker(`import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(moduleUrl)}); })`, { eval: true });
 }
 
 /** The main thread's error for a failure the worker reported: a bug stays a bug, damage stays damage. */

@@ -1,0 +1,107 @@
+/**
+ * Compaction in a worker thread (docs/decisions/0009-compaction-worker.md), for real: a Log on a
+ * LocalStore whose compactions run through the worker must leave exactly what the in-thread path
+ * leaves (every record, every trim, deletion and retention result); a worker that dies mid-job
+ * fails that compaction only (it is retried, nothing is lost, no orphan SST stays); a closed log
+ * leaves no worker running.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { Worker } from "node:worker_threads";
+import { LocalStore, openLog, type Log, type LogOptions } from "../../src/index.js";
+import { ManualClock } from "../../src/util/clock.js";
+import { collect } from "../helpers/stream-helpers.js";
+import { makeTempDir } from "../helpers/temp-dir.js";
+
+const T0 = 1_767_225_600_000;
+/** Small memtables: a few hundred appends make many L0 flushes and compactions. */
+const OPTIONS = { flushIntervalMs: 0, l0SstBytes: 4096, gcIntervalMs: 0, gcGraceMs: 0 } as const;
+const BODY_BYTES = 200;
+const L0_COMPACTION_TRIGGER = 4; // the engine's default
+const COUNTS = [["keep", 400], ["trimmed", 200], ["aged", 200], ["gone", 1000]] as const;
+
+/** Every Worker this process starts while `body` runs (the process-wide "worker" event). */
+async function watchWorkers<T>(body: (workers: Worker[]) => Promise<T>): Promise<T> {
+  const workers: Worker[] = [];
+  const onWorker = (worker: Worker) => workers.push(worker);
+  process.on("worker", onWorker);
+  try {
+    return await body(workers);
+  } finally {
+    process.off("worker", onWorker);
+  }
+}
+
+const body = (stream: string, i: number) => `${stream}-${i}-`.padEnd(BODY_BYTES, "x");
+
+/**
+ * Waits until compaction is quiet: fewer L0s than the trigger and no compaction finished for 100
+ * polls in a row (a merge in another thread has no gate to wait on); bounded.
+ */
+async function untilCompacted(log: Log): Promise<void> {
+  let last = -1;
+  let quiet = 0;
+  for (let turn = 0; turn < 20_000; turn++) {
+    const m = log.metrics().engine;
+    quiet = m.compactions === last && m.l0Count < L0_COMPACTION_TRIGGER ? quiet + 1 : 0;
+    if (quiet >= 100) return;
+    last = m.compactions;
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  assert.fail(`compaction did not settle: ${JSON.stringify(log.metrics().engine)}`);
+}
+
+interface Outcome {
+  streams: string[];
+  records: Record<string, string[]>;
+  compactions: number;
+  workers: number;
+}
+
+/**
+ * The same workload in either mode: four streams; "trimmed" trimmed at 150, "gone" deleted,
+ * "aged" past its one-hour retention; then a wait until compaction is quiet.
+ */
+async function runWorkload(compactionThread: "worker" | "main"): Promise<Outcome> {
+  const dir = await makeTempDir(`compaction-${compactionThread}`);
+  const clock = new ManualClock({ startMs: T0 });
+  const options: LogOptions = { ...OPTIONS, store: new LocalStore(dir), clock, compactionThread };
+  return watchWorkers(async (workers) => {
+    const log = await openLog(options);
+    try {
+      for (const [name, count] of COUNTS) {
+        const stream = await log.openStream(name, { createIfMissing: true, config: name === "aged" ? { retention: { ageSeconds: 3600 } } : { retention: "infinite" } });
+        for (let i = 0; i < count; i += 10) await stream.append(Array.from({ length: 10 }, (_, k) => ({ body: body(name, i + k) })));
+      }
+      await (await log.openStream("trimmed")).trim(150);
+      await clock.advance(2 * 3600 * 1000);
+      await log.deleteStream("gone"); // its dead bytes force a bottom-most merge of every run
+      await untilCompacted(log);
+      const streams = (await log.listStreams()).map((info) => info.name);
+      const records: Record<string, string[]> = {};
+      for (const name of streams) {
+        const read = await collect((await log.openStream(name)).read({ from: { seqNum: 0 } }));
+        records[name] = read.map((r) => `${r.seqNum}:${Buffer.from(r.body).toString()}`);
+      }
+      const { compactions } = log.metrics().engine;
+      await log.close();
+      return { streams, records, compactions, workers: workers.length };
+    } finally {
+      await log.close();
+    }
+  });
+}
+
+test("compactions through the worker leave every record, trim, deletion and retention result the in-thread path leaves", async () => {
+  const inThread = await runWorkload("main");
+  const inWorker = await runWorkload("worker");
+  assert.equal(inThread.workers, 0, "the in-thread path starts no worker");
+  assert.equal(inWorker.workers, 1, "the worker path starts one worker");
+  assert.ok(inThread.compactions > 0 && inWorker.compactions > 0, `both compacted (${inThread.compactions}, ${inWorker.compactions})`);
+  assert.deepEqual(inWorker.streams, ["aged", "keep", "trimmed"]);
+  assert.deepEqual(inWorker.streams, inThread.streams);
+  assert.deepEqual(inWorker.records, inThread.records);
+  assert.equal(inWorker.records.keep!.length, 400);
+  assert.equal(inWorker.records.trimmed![0], `150:${body("trimmed", 150)}`);
+  assert.equal(inWorker.records.aged!.length, 0, "past its retention, no record of aged is read");
+});
