@@ -57,6 +57,7 @@ export class CompactionWorker {
   #worker: Worker | undefined;
   #job: RunningJob | undefined;
   #closed = false;
+  #closing: Promise<void> | undefined;
 
   constructor(private readonly moduleUrl: string = moduleBeside("./compaction-worker", import.meta.url)) {}
 
@@ -77,13 +78,18 @@ export class CompactionWorker {
     });
   }
 
-  /** Terminates the worker (a running job fails); no handle is left open. */
-  async close(): Promise<void> {
+  /** Terminates the worker (a running job fails); resolves once it exited, however often it is called. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     this.#closed = true;
     const worker = this.#worker;
     this.#worker = undefined;
-    if (worker !== undefined) await worker.terminate();
     this.#settle(new CompactionWorkerError("it was closed"));
+    if (worker !== undefined) await worker.terminate();
   }
 
   #start(): Worker {

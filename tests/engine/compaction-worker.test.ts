@@ -10,6 +10,7 @@ import { test } from "node:test";
 import type { Worker } from "node:worker_threads";
 import { LocalStore, openLog, type Log, type LogOptions } from "../../src/index.js";
 import { ManualClock } from "../../src/util/clock.js";
+import type { ByteRange, ListOptions, ObjectStore, PutCondition } from "../../src/store/object-store.js";
 import { collect } from "../helpers/stream-helpers.js";
 import { makeTempDir } from "../helpers/temp-dir.js";
 
@@ -21,12 +22,16 @@ const L0_COMPACTION_TRIGGER = 4; // the engine's default
 const COUNTS = [["keep", 400], ["trimmed", 200], ["aged", 200], ["gone", 1000]] as const;
 
 /** Every Worker this process starts while `body` runs (the process-wide "worker" event). */
-async function watchWorkers<T>(body: (workers: Worker[]) => Promise<T>): Promise<T> {
+async function watchWorkers<T>(body: (workers: Worker[], exited: Set<Worker>) => Promise<T>): Promise<T> {
   const workers: Worker[] = [];
-  const onWorker = (worker: Worker) => workers.push(worker);
+  const exited = new Set<Worker>();
+  const onWorker = (worker: Worker) => {
+    workers.push(worker);
+    worker.once("exit", () => exited.add(worker));
+  };
   process.on("worker", onWorker);
   try {
-    return await body(workers);
+    return await body(workers, exited);
   } finally {
     process.off("worker", onWorker);
   }
@@ -104,4 +109,55 @@ test("compactions through the worker leave every record, trim, deletion and rete
   assert.equal(inWorker.records.keep!.length, 400);
   assert.equal(inWorker.records.trimmed![0], `150:${body("trimmed", 150)}`);
   assert.equal(inWorker.records.aged!.length, 0, "past its retention, no record of aged is read");
+});
+
+/** A LocalStore that runs `onSstGet` before each GET of an SST (the compaction's input reads; this workload reads nothing else). */
+class SstGetHook implements ObjectStore {
+  constructor(
+    private readonly inner: LocalStore,
+    private readonly onSstGet: () => void,
+  ) {}
+  get(key: string, range?: ByteRange): Promise<Uint8Array> {
+    if (key.startsWith("sst/")) this.onSstGet();
+    return this.inner.get(key, range);
+  }
+  head(key: string) {
+    return this.inner.head(key);
+  }
+  put(key: string, body: Uint8Array, condition?: PutCondition) {
+    return this.inner.put(key, body, condition);
+  }
+  delete(key: string) {
+    return this.inner.delete(key);
+  }
+  list(prefix: string, options?: ListOptions) {
+    return this.inner.list(prefix, options);
+  }
+}
+
+test("a compaction worker that dies mid-job fails that compaction only: it is reported, retried, and nothing is lost; close ends the worker", async () => {
+  const dir = await makeTempDir("compaction-worker-crash");
+  const warnings: string[] = [];
+  await watchWorkers(async (workers, exited) => {
+    let killed: Promise<number> | undefined;
+    const store = new SstGetHook(new LocalStore(dir), () => {
+      if (killed === undefined && workers.length === 1) killed = workers[0]!.terminate(); // in the middle of its first job
+    });
+    const logger = { warn: (_fields: object, message: string) => void warnings.push(message) };
+    const log = await openLog({ ...OPTIONS, store, clock: new ManualClock({ startMs: T0 }), compactionThread: "worker", logger });
+    const stream = await log.openStream("s", { createIfMissing: true });
+    for (let i = 0; i < 600; i += 10) await stream.append(Array.from({ length: 10 }, (_, k) => ({ body: body("s", i + k) })));
+    await untilCompacted(log);
+    assert.ok(killed !== undefined, "precondition: a compaction job read its inputs in the worker");
+    assert.ok(warnings.some((m) => m.includes("the compaction worker failed")), `the failure was reported: ${JSON.stringify(warnings)}`);
+    assert.equal(log.metrics().engine.state, "open", "a worker's failure does not close or reset the log");
+    assert.equal(log.metrics().engine.resets, 0);
+    assert.ok(log.metrics().engine.compactions > 0, "compactions went on after the failure");
+    assert.ok(workers.length >= 2, `a new worker took over after the first died (${workers.length})`);
+    const read = await collect(stream.read({ from: { seqNum: 0 } }));
+    assert.deepEqual(read.map((r) => Buffer.from(r.body).toString()), Array.from({ length: 600 }, (_, i) => body("s", i)));
+    assert.ok(exited.size < workers.length, "precondition: a worker is running before the close");
+    await log.close();
+    assert.equal(exited.size, workers.length, "close resolved after every compaction worker exited");
+  });
 });
