@@ -18,6 +18,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { CorruptionError, InternalError, StorageError } from "../errors.js";
+import { COMPACTION_WORKER_NICE } from "../limits.js";
 import type { ByteRange } from "../store/object-store.js";
 import type { SstHandle } from "./manifest-format.js";
 import type { FromWorker, ToWorker, WorkerFailure, WorkerJob } from "./compaction-worker.js";
@@ -160,9 +161,10 @@ export class CompactionWorker {
  * not reach a worker's module loading. The built package (.js) needs nothing.
  */
 function newWorker(moduleUrl: string): Worker {
-  if (!moduleUrl.endsWith(".ts")) return new Worker(new URL(moduleUrl));
+  const workerData = { nice: COMPACTION_WORKER_NICE };
+  if (!moduleUrl.endsWith(".ts")) return new Worker(new URL(moduleUrl), { workerData });
   const tsxApi = import.meta.resolve("tsx/esm/api");
-  return new Worker(`import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(moduleUrl)}); })`, { eval: true });
+  return new Worker(`import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(moduleUrl)}); })`, { eval: true, workerData });
 }
 
 /** The main thread's error for a failure the worker reported: a bug stays a bug, damage stays damage. */

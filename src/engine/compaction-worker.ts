@@ -5,7 +5,10 @@
  * main thread to be named and PUT (FromWorker "store"), and the main thread alone changes the
  * manifest. One job at a time; the protocol's types are below, the main side is compaction-offload.ts.
  */
-import { parentPort } from "node:worker_threads";
+import { readlinkSync } from "node:fs";
+import { setPriority } from "node:os";
+import { parentPort, workerData } from "node:worker_threads";
+import path from "node:path";
 import { CorruptionError, isDurastreamError } from "../errors.js";
 import { concatSources, type EntrySource } from "./read-path.js";
 import { BlockCache } from "./block-cache.js";
@@ -141,8 +144,26 @@ function failureOf(error: unknown): WorkerFailure {
   return { message: error instanceof Error ? `${error.name}: ${error.message}` : String(error) };
 }
 
+/**
+ * Lowers this thread's priority to `nice` (the main side passes COMPACTION_WORKER_NICE): on Linux
+ * a thread's id is a pid to setpriority(2), and /proc/thread-self names it. Best effort: where
+ * that is not possible the worker runs at the process's priority. Returns whether it was lowered.
+ */
+function lowerPriority(nice: unknown): boolean {
+  if (typeof nice !== "number" || nice <= 0 || process.platform !== "linux") return false;
+  try {
+    const threadId = Number(path.basename(readlinkSync("/proc/thread-self")));
+    if (!Number.isSafeInteger(threadId) || threadId <= 0) return false;
+    setPriority(threadId, nice);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 if (parentPort !== null) {
   const port = parentPort;
+  lowerPriority((workerData as { nice?: unknown } | undefined)?.nice);
   let main: MainThread | undefined;
   port.on("message", (message: ToWorker) => {
     switch (message.type) {
