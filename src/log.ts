@@ -15,7 +15,7 @@ import { Engine, type EngineMetrics } from "./engine/engine.js";
 import { DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_INFLIGHT_BYTES, DEFAULT_MAX_LOADED_STREAMS, MIN_INFLIGHT_BYTES } from "./limits.js";
 import type { ObjectStore } from "./store/object-store.js";
 import { checkObjectStore, checkStoreRootExists, openStore, type OpenStoreOptions } from "./store/open-store.js";
-import type { CompactionThread, WalMode } from "./engine/engine-options.js";
+import type { WalMode } from "./engine/engine-options.js";
 import { moduleBeside } from "./engine/compaction-offload.js";
 import { MemoryStore } from "./store/memory-store.js";
 import { ByteSemaphore } from "./stream/byte-semaphore.js";
@@ -121,7 +121,7 @@ export interface LogOptions {
    * loop. Either way the store requests, the manifest and every decision stay on the log's thread.
    * Default "worker", except on a MemoryStore.
    */
-  compactionThread?: CompactionThread;
+  compactionThread?: "worker" | "main";
 }
 
 const LOG_OPTIONS = [
