@@ -59,8 +59,27 @@ export class CompactionWorker {
   #job: RunningJob | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
+  /** The current worker has loaded its modules and takes jobs at once. */
+  #ready = false;
 
   constructor(private readonly moduleUrl: string = moduleBeside("./compaction-worker", import.meta.url)) {}
+
+  /**
+   * Whether a job would start at once. Otherwise this starts the worker (if it is not starting
+   * already): loading its modules takes tens of ms from the built package, a second or more from
+   * the sources under tsx, and the caller does the job itself meanwhile.
+   */
+  warm(): boolean {
+    if (this.#closed) return false;
+    if (this.#worker === undefined) {
+      try {
+        this.#start();
+      } catch {
+        return false; // run() reports why
+      }
+    }
+    return this.#ready;
+  }
 
   /** Runs one job; resolves whether it completed (false: stopped). */
   run(job: WorkerJob, serve: JobService): Promise<boolean> {
@@ -96,6 +115,7 @@ export class CompactionWorker {
   #start(): Worker {
     if (this.#worker !== undefined) return this.#worker;
     const worker = newWorker(this.moduleUrl);
+    this.#ready = false;
     worker.on("message", (message: FromWorker) => this.#onMessage(worker, message));
     worker.on("error", (error) => this.#discard(worker, new CompactionWorkerError(error.message, error)));
     worker.on("exit", (exitCode) => this.#discard(worker, new CompactionWorkerError(`it exited with code ${exitCode}`)));
@@ -107,6 +127,7 @@ export class CompactionWorker {
   #discard(worker: Worker, error: Error): void {
     if (this.#worker !== worker) return;
     this.#worker = undefined;
+    this.#ready = false;
     void worker.terminate();
     this.#settle(error);
   }
@@ -121,6 +142,10 @@ export class CompactionWorker {
   }
 
   #onMessage(worker: Worker, message: FromWorker): void {
+    if (message.type === "ready") {
+      if (this.#worker === worker) this.#ready = true;
+      return;
+    }
     const job = this.#job;
     if (job === undefined || this.#worker !== worker) return;
     switch (message.type) {

@@ -46,6 +46,7 @@ export type WorkerRequest = { type: "read"; key: string; range?: ByteRange } | {
 
 export type FromWorker =
   | (WorkerRequest & { id: number })
+  | { type: "ready" }
   | { type: "done"; complete: boolean }
   | { type: "failed"; failure: WorkerFailure };
 
@@ -185,4 +186,5 @@ if (parentPort !== null) {
         return;
     }
   });
+  port.postMessage({ type: "ready" } satisfies FromWorker);
 }

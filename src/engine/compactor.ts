@@ -116,7 +116,7 @@ export class Compactor {
 
   /**
    * Merges the inputs into output SSTs (compaction-merge.ts), in the worker when there is one
-   * (0009), else on this thread, paced (0008). Undefined when the epoch stopped, the engine is
+   * and it is ready (0009), else on this thread, paced (0008). Undefined when the epoch stopped, the engine is
    * closing or the worker failed: the outputs uploaded so far are deleted again, so a clean close
    * leaves no orphans. A failed worker is reported as a background error, and the next
    * compaction runs on this thread (then the worker again): the compaction is retried, nothing
@@ -125,7 +125,8 @@ export class Compactor {
   async #writeOutputs(epoch: WriterEpoch, inputs: SstHandle[][], settings: MergeSettings): Promise<SstHandle[] | undefined> {
     const { host } = this;
     const stopped = () => epoch.stopped || host.closing;
-    const worker = this.#skipWorkerOnce ? undefined : this.#worker;
+    // Until the worker is ready (it starts with the first compaction), compactions run here.
+    const worker = this.#skipWorkerOnce || this.#worker?.warm() !== true ? undefined : this.#worker;
     this.#skipWorkerOnce = false;
     if (worker === undefined) {
       const sources: EntrySource[] = inputs.map((ssts) => concatSources([() => host.version.sstEntries(ssts)]));

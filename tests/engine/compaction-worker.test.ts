@@ -10,7 +10,6 @@ import { test } from "node:test";
 import type { Worker } from "node:worker_threads";
 import { LocalStore, openLog, type Log, type LogOptions } from "../../src/index.js";
 import { ManualClock } from "../../src/util/clock.js";
-import type { ByteRange, ListOptions, ObjectStore, PutCondition } from "../../src/store/object-store.js";
 import { collect } from "../helpers/stream-helpers.js";
 import { makeTempDir } from "../helpers/temp-dir.js";
 
@@ -61,6 +60,8 @@ interface Outcome {
   records: Record<string, string[]>;
   compactions: number;
   workers: number;
+  /** Output SSTs the worker built (its "store" requests). */
+  workerOutputs: number;
 }
 
 /**
@@ -72,11 +73,21 @@ async function runWorkload(compactionThread: "worker" | "main"): Promise<Outcome
   const clock = new ManualClock({ startMs: T0 });
   const options: LogOptions = { ...OPTIONS, store: new LocalStore(dir), clock, compactionThread };
   return watchWorkers(async (workers) => {
+    let workerOutputs = 0;
+    let workerReady = false;
+    const countOutputs = (worker: Worker) =>
+      worker.on("message", (message: { type?: string }) => {
+        if (message.type === "store") workerOutputs++;
+        if (message.type === "ready") workerReady = true;
+      });
+    process.on("worker", countOutputs);
     const log = await openLog(options);
     try {
       for (const [name, count] of COUNTS) {
         const stream = await log.openStream(name, { createIfMissing: true, config: name === "aged" ? { retention: { ageSeconds: 3600 } } : { retention: "infinite" } });
         for (let i = 0; i < count; i += 10) await stream.append(Array.from({ length: 10 }, (_, k) => ({ body: body(name, i + k) })));
+        // The first compactions run on this thread while the worker starts: let it start before the rest (bounded).
+        for (let turn = 0; turn < 3000 && compactionThread === "worker" && !workerReady; turn++) await new Promise((resolve) => setTimeout(resolve, 10));
       }
       await (await log.openStream("trimmed")).trim(150);
       await clock.advance(2 * 3600 * 1000);
@@ -90,9 +101,10 @@ async function runWorkload(compactionThread: "worker" | "main"): Promise<Outcome
       }
       const { compactions } = log.metrics().engine;
       await log.close();
-      return { streams, records, compactions, workers: workers.length };
+      return { streams, records, compactions, workers: workers.length, workerOutputs };
     } finally {
       await log.close();
+      process.off("worker", countOutputs);
     }
   });
 }
@@ -102,6 +114,7 @@ test("compactions through the worker leave every record, trim, deletion and rete
   const inWorker = await runWorkload("worker");
   assert.equal(inThread.workers, 0, "the in-thread path starts no worker");
   assert.equal(inWorker.workers, 1, "the worker path starts one worker");
+  assert.ok(inWorker.workerOutputs > 0, "compactions ran in the worker");
   assert.ok(inThread.compactions > 0 && inWorker.compactions > 0, `both compacted (${inThread.compactions}, ${inWorker.compactions})`);
   assert.deepEqual(inWorker.streams, ["aged", "keep", "trimmed"]);
   assert.deepEqual(inWorker.streams, inThread.streams);
@@ -111,51 +124,43 @@ test("compactions through the worker leave every record, trim, deletion and rete
   assert.equal(inWorker.records.aged!.length, 0, "past its retention, no record of aged is read");
 });
 
-/** A LocalStore that runs `onSstGet` before each GET of an SST (the compaction's input reads; this workload reads nothing else). */
-class SstGetHook implements ObjectStore {
-  constructor(
-    private readonly inner: LocalStore,
-    private readonly onSstGet: () => void,
-  ) {}
-  get(key: string, range?: ByteRange): Promise<Uint8Array> {
-    if (key.startsWith("sst/")) this.onSstGet();
-    return this.inner.get(key, range);
-  }
-  head(key: string) {
-    return this.inner.head(key);
-  }
-  put(key: string, body: Uint8Array, condition?: PutCondition) {
-    return this.inner.put(key, body, condition);
-  }
-  delete(key: string) {
-    return this.inner.delete(key);
-  }
-  list(prefix: string, options?: ListOptions) {
-    return this.inner.list(prefix, options);
-  }
-}
-
 test("a compaction worker that dies mid-job fails that compaction only: it is reported, retried, and nothing is lost; close ends the worker", async () => {
   const dir = await makeTempDir("compaction-worker-crash");
   const warnings: string[] = [];
   await watchWorkers(async (workers, exited) => {
     let killed: Promise<number> | undefined;
-    const store = new SstGetHook(new LocalStore(dir), () => {
-      if (killed === undefined && workers.length === 1) killed = workers[0]!.terminate(); // in the middle of its first job
-    });
+    const onWorker = (worker: Worker) =>
+      worker.on("message", (message: { type?: string }) => {
+        if (message.type === "read" && killed === undefined) killed = worker.terminate(); // in the middle of its first job, at its first input read
+      });
+    process.on("worker", onWorker);
+    const store = new LocalStore(dir);
     const logger = { warn: (_fields: object, message: string) => void warnings.push(message) };
     const log = await openLog({ ...OPTIONS, store, clock: new ManualClock({ startMs: T0 }), compactionThread: "worker", logger });
     const stream = await log.openStream("s", { createIfMissing: true });
-    for (let i = 0; i < 600; i += 10) await stream.append(Array.from({ length: 10 }, (_, k) => ({ body: body("s", i + k) })));
-    await untilCompacted(log);
+    let appended = 0;
+    const appendTen = async () => {
+      await stream.append(Array.from({ length: 10 }, (_, k) => ({ body: body("s", appended + k) })));
+      appended += 10;
+    };
+    // Compactions run on this thread until the worker has started; append until one ran in it (bounded).
+    for (let turn = 0; turn < 2000 && killed === undefined; turn++) {
+      await appendTen();
+      if (turn % 10 === 9) await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     assert.ok(killed !== undefined, "precondition: a compaction job read its inputs in the worker");
+    await killed;
+    const compactionsAtKill = log.metrics().engine.compactions;
+    for (let turn = 0; turn < 40; turn++) await appendTen();
+    await untilCompacted(log);
     assert.ok(warnings.some((m) => m.includes("the compaction worker failed")), `the failure was reported: ${JSON.stringify(warnings)}`);
     assert.equal(log.metrics().engine.state, "open", "a worker's failure does not close or reset the log");
     assert.equal(log.metrics().engine.resets, 0);
-    assert.ok(log.metrics().engine.compactions > 0, "compactions went on after the failure");
+    assert.ok(log.metrics().engine.compactions > compactionsAtKill, "compactions went on after the failure");
     assert.ok(workers.length >= 2, `a new worker took over after the first died (${workers.length})`);
+    process.off("worker", onWorker);
     const read = await collect(stream.read({ from: { seqNum: 0 } }));
-    assert.deepEqual(read.map((r) => Buffer.from(r.body).toString()), Array.from({ length: 600 }, (_, i) => body("s", i)));
+    assert.deepEqual(read.map((r) => Buffer.from(r.body).toString()), Array.from({ length: appended }, (_, i) => body("s", i)));
     assert.ok(exited.size < workers.length, "precondition: a worker is running before the close");
     await log.close();
     assert.equal(exited.size, workers.length, "close resolved after every compaction worker exited");
