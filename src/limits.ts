@@ -442,6 +442,13 @@ export const COMPACTION_BUSY_SHARE = 0.25;
  */
 export const COMPACTION_WORKER_NICE = 10;
 
+/**
+ * A compaction of at least this many input bytes waits for a starting compaction worker; a
+ * smaller one runs on the main thread meanwhile (a worker starts with the log's first compaction,
+ * in tens of ms from the built package, a second or more from the sources under tsx).
+ */
+export const COMPACTION_WORKER_WAIT_MIN_BYTES = 8 * 1024 * 1024;
+
 /** Attempts at claiming a writer epoch or a fence id before giving up (fence.ts; each loss means a live race). */
 export const MAX_EPOCH_CLAIM_ATTEMPTS = 32;
 

@@ -23,7 +23,7 @@ import type { WorkerJob } from "./compaction-worker.js";
 import { concatSources, type EntrySource } from "./read-path.js";
 import { pickCompaction, runBytes, type CompactionPlan } from "./compaction-policy.js";
 import { putNewSst } from "./sst-ids.js";
-import { COMPACTION_BUSY_SHARE } from "../limits.js";
+import { COMPACTION_BUSY_SHARE, COMPACTION_WORKER_WAIT_MIN_BYTES } from "../limits.js";
 import type { Version } from "./version.js";
 import type { WriterEpoch } from "./writer-epoch.js";
 
@@ -116,7 +116,8 @@ export class Compactor {
 
   /**
    * Merges the inputs into output SSTs (compaction-merge.ts), in the worker when there is one
-   * and it is ready (0009), else on this thread, paced (0008). Undefined when the epoch stopped, the engine is
+   * (0009; while it starts, only a compaction of COMPACTION_WORKER_WAIT_MIN_BYTES or more waits
+   * for it), else on this thread, paced (0008). Undefined when the epoch stopped, the engine is
    * closing or the worker failed: the outputs uploaded so far are deleted again, so a clean close
    * leaves no orphans. A failed worker is reported as a background error, and the next
    * compaction runs on this thread (then the worker again): the compaction is retried, nothing
@@ -125,8 +126,9 @@ export class Compactor {
   async #writeOutputs(epoch: WriterEpoch, inputs: SstHandle[][], settings: MergeSettings): Promise<SstHandle[] | undefined> {
     const { host } = this;
     const stopped = () => epoch.stopped || host.closing;
-    // Until the worker is ready (it starts with the first compaction), compactions run here.
-    const worker = this.#skipWorkerOnce || this.#worker?.warm() !== true ? undefined : this.#worker;
+    // While the worker starts (with the first compaction), small compactions run here and big ones wait for it.
+    const ready = this.#skipWorkerOnce ? false : this.#worker?.warm() === true || settings.inputBytes >= COMPACTION_WORKER_WAIT_MIN_BYTES;
+    const worker = ready ? this.#worker : undefined;
     this.#skipWorkerOnce = false;
     if (worker === undefined) {
       const sources: EntrySource[] = inputs.map((ssts) => concatSources([() => host.version.sstEntries(ssts)]));
