@@ -94,7 +94,6 @@ class MainThreadStore implements ObjectStore {
   delete(key: string): Promise<void> {
     return Promise.reject(new Error(`a compaction worker never deletes (${key})`));
   }
-  // eslint-disable-next-line require-yield
   async *list(prefix: string): AsyncIterable<ListEntry> {
     throw new Error(`a compaction worker never lists (${prefix})`);
   }
