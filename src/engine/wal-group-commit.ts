@@ -9,6 +9,7 @@
  *                 │ flushInMicrotask(): right after this microtask (a big buffer)
  *                 v
  *   flushGroup: cut (beforeCut adds its batches) ──> take ──> writeGroup (the writer's own I/O)
+ *                 ──> whileWriting (the engine's work for the group, during its I/O)
  *                 ──> onFlushed (acks) ──> afterFlush (the writer decides when the next starts)
  *
  * Invariants: seqs only increase; nothing is added once the writer stopped; a cut never happens
@@ -137,6 +138,12 @@ export interface GroupCommitHooks {
   firstWalId: number;
   /** Called synchronously at each cut, before the buffer is taken; may call `append`. */
   beforeCut?: () => void;
+  /**
+   * Called once per group, right after its write started (the frame is in the page cache and its
+   * fdatasync dispatched, or the PUT sent) and before any report: work the engine owes the group
+   * that may overlap its wait (the memtable adds of its batches). A throw fails the writer.
+   */
+  whileWriting?: (maxSeq: number) => void;
   onFlushed: (flush: WalFlush) => void;
   onFailed: (error: unknown) => void;
 }
@@ -147,6 +154,7 @@ export abstract class GroupCommitWriter implements WalSink {
   readonly #hooks: GroupCommitHooks;
   #nextWalId: number;
   #inFlight = false;
+  #lastWriteMs = 0;
 
   constructor(hooks: GroupCommitHooks) {
     this.#hooks = hooks;
@@ -164,6 +172,15 @@ export abstract class GroupCommitWriter implements WalSink {
 
   get inFlight(): boolean {
     return this.#inFlight;
+  }
+
+  /** How long the last group took from its cut to its report (0 before the first). */
+  protected get lastWriteMs(): number {
+    return this.#lastWriteMs;
+  }
+
+  protected get clock(): Clock {
+    return this.#hooks.clock;
   }
 
   /** Encodes one batch for `append` (`encodeBatch`; a writer may encode it where its group is built). */
@@ -199,7 +216,16 @@ export abstract class GroupCommitWriter implements WalSink {
     let bytes: number;
     this.#inFlight = true;
     try {
-      bytes = await this.writeGroup(walId, group);
+      const writing = this.writeGroup(walId, group);
+      if (this.#hooks.whileWriting !== undefined) {
+        try {
+          this.#hooks.whileWriting(group.maxSeq);
+        } catch (error) {
+          writing.catch(() => undefined); // its outcome no longer matters: nothing of it is reported
+          throw error;
+        }
+      }
+      bytes = await writing;
     } catch (error) {
       this.#inFlight = false;
       return this.fail(error);
@@ -210,6 +236,7 @@ export abstract class GroupCommitWriter implements WalSink {
     try {
       failpoint("wal.flushed");
       const durationMs = this.#hooks.clock.elapsedMs() - startMs;
+      this.#lastWriteMs = durationMs;
       this.#hooks.onFlushed({ walId, maxSeq: group.maxSeq, bytes, batches: group.batches.length, durationMs });
     } catch (error) {
       return this.fail(error); // a broken invariant past the ack point: the engine fails (Engine.fail)

@@ -74,6 +74,9 @@ export class WriterEpoch {
   /** What asked to write at the next WAL cut (Engine.writeAtNextCut). */
   readonly cutSources = new Set<CutSource>();
   stopped = false;
+  /** Batches taken by `deferBatch` and not yet in the memtable: their seqs and ops, in seq order. */
+  #deferredSeqs: number[] = [];
+  #deferredOps: (readonly WriteOp[])[] = [];
   /** Manifest updates of this epoch run one after another through this chain. */
   manifestQueue: Promise<unknown> = Promise.resolve();
 
@@ -159,10 +162,51 @@ export class WriterEpoch {
     }
   }
 
-  /** Puts a batch into the active memtable (the WAL side is the caller's). */
+  /** Puts a batch into the active memtable now (replay; the WAL side is the caller's). */
   applyBatch(seq: number, ops: readonly WriteOp[]): void {
     assert(seq > this.lastSeq, () => `batch seq ${seq} does not follow ${this.lastSeq}`);
+    assert(this.#deferredSeqs.length === 0, "a batch applied at once behind deferred ones");
     this.lastSeq = seq;
+    this.#addToActive(seq, ops);
+  }
+
+  /**
+   * Takes batch `seq` now and puts it into the active memtable later, by `applyDeferredThrough`:
+   * the engine does that while the WAL group holding the batch is being made durable, so the
+   * memtable's work overlaps the fdatasync or PUT instead of coming before it. Reads see only
+   * durable seqs, and a group is reported durable only after its batches were applied, so no
+   * read can tell the difference.
+   */
+  deferBatch(seq: number, ops: readonly WriteOp[]): void {
+    assert(seq > this.lastSeq, () => `batch seq ${seq} does not follow ${this.lastSeq}`);
+    this.lastSeq = seq;
+    this.#deferredSeqs.push(seq);
+    this.#deferredOps.push(ops);
+  }
+
+  /** Applies every deferred batch up to and including `seq`, in seq order. */
+  applyDeferredThrough(seq: number): void {
+    const seqs = this.#deferredSeqs;
+    let taken = 0;
+    while (taken < seqs.length && seqs[taken]! <= seq) {
+      this.#addToActive(seqs[taken]!, this.#deferredOps[taken]!);
+      taken++;
+    }
+    if (taken === seqs.length) {
+      this.#deferredSeqs = [];
+      this.#deferredOps = [];
+    } else if (taken > 0) {
+      this.#deferredSeqs.splice(0, taken);
+      this.#deferredOps.splice(0, taken);
+    }
+  }
+
+  /** The lowest seq taken by `deferBatch` and not applied yet (undefined when none). */
+  get firstDeferredSeq(): number | undefined {
+    return this.#deferredSeqs[0];
+  }
+
+  #addToActive(seq: number, ops: readonly WriteOp[]): void {
     for (const op of ops) {
       this.active.add({
         key: op.key,
