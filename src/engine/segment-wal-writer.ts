@@ -30,7 +30,6 @@ export class SegmentWalWriter extends GroupCommitWriter {
   readonly #segments: SegmentSet;
   readonly #sealName: string;
   #active: OpenSegment | undefined;
-  #firstBufferedMs = 0;
 
   constructor(options: SegmentWalWriterOptions) {
     super(options);
@@ -40,15 +39,11 @@ export class SegmentWalWriter extends GroupCommitWriter {
   }
 
   append(seq: number, encodedBatch: Uint8Array): void {
-    if (this.buffer.isEmpty) this.#firstBufferedMs = this.clock.elapsedMs();
     this.buffer.add(seq, encodedBatch);
     if (this.buffer.cutting || this.inFlight) return; // the flush in flight starts the next one
     // A producer that never yields would starve setImmediate: a big buffer flushes in a microtask.
-    // So does a buffer whose appends took longer than the last group's write: writing it now lets
-    // the appends still to come in this turn run during its fdatasync (see the header).
-    if (this.buffer.bytes >= WAL_FLUSH_NOW_BYTES || this.clock.elapsedMs() - this.#firstBufferedMs >= this.lastWriteMs) {
-      this.buffer.flushInMicrotask();
-    } else this.buffer.flushSoon();
+    if (this.buffer.bytes >= WAL_FLUSH_NOW_BYTES) this.buffer.flushInMicrotask();
+    else this.buffer.flushSoon();
   }
 
   /** Everything that arrived during this flush goes in the next one, now. */

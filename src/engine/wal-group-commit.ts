@@ -154,7 +154,6 @@ export abstract class GroupCommitWriter implements WalSink {
   readonly #hooks: GroupCommitHooks;
   #nextWalId: number;
   #inFlight = false;
-  #lastWriteMs = 0;
 
   constructor(hooks: GroupCommitHooks) {
     this.#hooks = hooks;
@@ -172,15 +171,6 @@ export abstract class GroupCommitWriter implements WalSink {
 
   get inFlight(): boolean {
     return this.#inFlight;
-  }
-
-  /** How long the last group took from its cut to its report (0 before the first). */
-  protected get lastWriteMs(): number {
-    return this.#lastWriteMs;
-  }
-
-  protected get clock(): Clock {
-    return this.#hooks.clock;
   }
 
   /** Encodes one batch for `append` (`encodeBatch`; a writer may encode it where its group is built). */
@@ -236,7 +226,6 @@ export abstract class GroupCommitWriter implements WalSink {
     try {
       failpoint("wal.flushed");
       const durationMs = this.#hooks.clock.elapsedMs() - startMs;
-      this.#lastWriteMs = durationMs;
       this.#hooks.onFlushed({ walId, maxSeq: group.maxSeq, bytes, batches: group.batches.length, durationMs });
     } catch (error) {
       return this.fail(error); // a broken invariant past the ack point: the engine fails (Engine.fail)
