@@ -77,6 +77,8 @@ export class WriterEpoch {
   /** Batches taken by `deferBatch` and not yet in the memtable: their seqs and ops, in seq order. */
   #deferredSeqs: number[] = [];
   #deferredOps: (readonly WriteOp[])[] = [];
+  /** What the deferred batches will add to the memtable's `sizeBytes`. */
+  #deferredBytes = 0;
   /** Manifest updates of this epoch run one after another through this chain. */
   manifestQueue: Promise<unknown> = Promise.resolve();
 
@@ -182,6 +184,8 @@ export class WriterEpoch {
     this.lastSeq = seq;
     this.#deferredSeqs.push(seq);
     this.#deferredOps.push(ops);
+    // Counted as the memtable will count them: backpressure must see them from now on.
+    for (const op of ops) this.#deferredBytes += Memtable.entryBytes(op.key, op.type === "put" ? op.value : null);
   }
 
   /** Applies every deferred batch up to and including `seq`, in seq order. */
@@ -189,10 +193,13 @@ export class WriterEpoch {
     const seqs = this.#deferredSeqs;
     let taken = 0;
     while (taken < seqs.length && seqs[taken]! <= seq) {
-      this.#addToActive(seqs[taken]!, this.#deferredOps[taken]!);
+      const ops = this.#deferredOps[taken]!;
+      this.#addToActive(seqs[taken]!, ops);
+      for (const op of ops) this.#deferredBytes -= Memtable.entryBytes(op.key, op.type === "put" ? op.value : null);
       taken++;
     }
     if (taken === seqs.length) {
+      assert(this.#deferredBytes === 0, () => `${this.#deferredBytes} deferred bytes left with no deferred batch`);
       this.#deferredSeqs = [];
       this.#deferredOps = [];
     } else if (taken > 0) {
@@ -226,7 +233,8 @@ export class WriterEpoch {
 
   /** Bytes not yet in an SST: the WAL buffer and every memtable. */
   get unflushedBytes(): number {
-    return (this.wal?.bufferedBytes ?? 0) + this.active.sizeBytes + this.frozen.reduce((sum, f) => sum + f.memtable.sizeBytes, 0);
+    const memtableBytes = this.#deferredBytes + this.active.sizeBytes + this.frozen.reduce((sum, f) => sum + f.memtable.sizeBytes, 0);
+    return (this.wal?.bufferedBytes ?? 0) + memtableBytes;
   }
 
   /**
