@@ -101,13 +101,18 @@ export class Memtable {
     return this.#sstBound.bytes(blockBytes);
   }
 
+  /** What an entry of `key` and `value` adds to `sizeBytes` (the accounting of `add`). */
+  static entryBytes(key: Uint8Array, value: Uint8Array | null): number {
+    return key.length + (value?.length ?? 0) + ENTRY_OVERHEAD_BYTES;
+  }
+
   add(entry: Entry): void {
     assert(!this.#frozen, "add to a frozen memtable");
     assert(entry.seq >= this.#maxSeq, () => `memtable seq went back from ${this.#maxSeq} to ${entry.seq}`);
     this.#sstBound.add(entry); // a replaced entry stays counted: the bound only grows
     if (this.#insert(entry)) {
       this.#count++;
-      this.#bytes += entry.key.length + (entry.value?.length ?? 0) + ENTRY_OVERHEAD_BYTES;
+      this.#bytes += Memtable.entryBytes(entry.key, entry.value);
     }
     this.#maxSeq = entry.seq;
     if (entry.seq < this.#minSeq) this.#minSeq = entry.seq;
