@@ -352,16 +352,20 @@ export function timestampIndexRange(streamId: number, startTimestamp: number): K
 }
 
 /**
- * Where a read by `timestamp` seeks: the stream's index keys with `ts < timestamp`. Scanned in
- * reverse, its first entry is the last indexed record before every record at or after
- * `timestamp`: the read starts there (or at the stream's start when there is none) and skips
- * the records before `timestamp`, at most TIMESTAMP_INDEX_INTERVAL_RECORDS of them.
+ * Where a read by `timestamp` seeks: the stream's record keys with `seqs.startSeqNum <= seq <
+ * seqs.endSeqNum`, and `isBelow`, true for a record key whose timestamp is below `timestamp`.
+ * Timestamps never decrease with seq, so `isBelow` is true for the first keys of the range and
+ * false from some key on: any key of the range with `isBelow` true (the engine's floor seek,
+ * `Engine.floorKey`, finds one near the last) is a record before every record at or after
+ * `timestamp`, whatever expired, was trimmed or deleted since. A read starts there and skips
+ * the records before `timestamp`.
  */
-export function timestampSeekRange(streamId: number, timestamp: number): KeyRange {
-  return {
-    start: streamPrefix(KeyKind.timestampIndex, streamId),
-    end: timestampIndexKey({ streamId, timestamp, seqNum: 0 }),
-  };
+export function timestampSeekRange(
+  streamId: number,
+  timestamp: number,
+  seqs: { startSeqNum: number; endSeqNum: number },
+): { range: KeyRange; isBelow: (key: Uint8Array) => boolean } {
+  return { range: recordRange(streamId, seqs), isBelow: (key) => decodeRecordKey(key).timestamp < timestamp };
 }
 
 /** Everything to delete when a stream goes: point keys and ranges. */
