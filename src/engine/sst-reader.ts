@@ -494,11 +494,13 @@ async function readExact(store: ObjectStore, objectKey: string, offset: number, 
 /** With an SstInfo: one GET of the index and the footer (the footer catches truncation). */
 async function readIndexWithInfo(options: SstReaderOpenOptions, info: SstInfo): Promise<SstIndex> {
   const { store, objectKey, cache } = options;
+  let loaded: SstIndex | undefined; // decoded by the load, which checks it: not decoded twice (a cold read start's main CPU cost)
   const payload = await cache.getOrLoad(objectKey, info.indexOffset, async () => {
     const tail = await readExact(store, objectKey, info.indexOffset, info.indexLength + SST_FOOTER_BYTES);
-    decodeIndexAndFooter(objectKey, tail, info);
+    loaded = decodeIndexAndFooter(objectKey, tail, info);
     return tail.slice(0, info.indexLength - BLOCK_CHECKSUM_BYTES);
   });
+  if (loaded !== undefined) return loaded;
   const index = decodeIndex(objectKey, payload, info.indexOffset);
   checkIndexAgainstInfo(objectKey, index, info);
   return index;
