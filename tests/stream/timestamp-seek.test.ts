@@ -89,8 +89,9 @@ describe("read start by timestamp", () => {
     try {
       const stream = await writer!.openStream("s");
       const check = async (trimPoint: number, total: number) => {
-        const timestamps = [timestampOf(0) - 5, timestampOf(count - 1) + 1];
-        for (let i = 0; i < count; i += 13) timestamps.push(timestampOf(i), timestampOf(i) + 1);
+        // Before the first record, after the last, around the run of equal timestamps, and a spread.
+        const timestamps = [timestampOf(0) - 5, timestampOf(count - 1) + 1, timestampOf(999), timestampOf(1000), timestampOf(1000) + 1, timestampOf(1400)];
+        for (let i = 0; i < count; i += 31) timestamps.push(timestampOf(i), timestampOf(i) + 1);
         for (const timestamp of timestamps) {
           const expected = Math.max(firstAtOrAfter(timestamp, 0, count), trimPoint);
           const got = seqNums(await collect(stream.read({ from: { timestamp }, clamp: true, limit: { count: 2 } })));
