@@ -534,6 +534,17 @@ export class Engine {
     })();
   }
 
+  /**
+   * A durable key of `range` (of any version: a deleted or expired key counts) for which
+   * `isBelow` holds, at most one SST block before the last such key: a seek that reads SST
+   * indexes only, no data block (`Version.floorKey`). `isBelow` must be monotone over the range
+   * (true for its first keys, false from some key on). The stream layer's read by timestamp.
+   */
+  floorKey(range: KeyRange, isBelow: (key: Uint8Array) => boolean): Promise<Uint8Array | undefined> {
+    this.#throwIfClosed();
+    return this.version.floorKey(range, isBelow, this.#watermark.seq);
+  }
+
   /** `scan`, a chunk of entries at a time: the cheap way to read many. */
   scanChunks(range: KeyRange, options: ScanOptions = {}): AsyncIterable<ScannedEntry[]> {
     this.#throwIfClosed();

@@ -26,6 +26,7 @@
  */
 import { InternalError, assert } from "../errors.js";
 import { compareEntries, compareKeys, inRange, type Entry, type KeyRange } from "./entry.js";
+import { countWhile, isAtOrBeforeFloor } from "./read-path.js";
 import { SstSizeBound } from "./sst-format.js";
 
 /**
@@ -264,6 +265,23 @@ export class Memtable {
       }
     }
     return { entries, last: undefined };
+  }
+
+  /**
+   * The last key of `range` with a version at `seq <= maxSeq` for which `isBelow` holds, found by
+   * binary search (undefined when there is none). `isBelow` must be monotone over the range: true
+   * for its first keys, false from some key on (Version.floorKey).
+   */
+  floorKey(range: KeyRange, maxSeq: number, isBelow: (key: Uint8Array) => boolean): Uint8Array | undefined {
+    const chunks = this.#chunks;
+    const atOrBefore = (entry: Entry): boolean => isAtOrBeforeFloor(entry.key, range, isBelow);
+    const c = countWhile(chunks.length, (i) => atOrBefore(chunks[i]![0]!)) - 1;
+    if (c < 0) return undefined;
+    let at: Position = { chunk: c, index: countWhile(chunks[c]!.length, (i) => atOrBefore(chunks[c]![i]!)) - 1 };
+    // Versions written but not durable yet sort in among the others: step back over them.
+    while (at.chunk >= 0 && chunks[at.chunk]![at.index]!.seq > maxSeq) at = this.#before(at);
+    const key = at.chunk >= 0 ? chunks[at.chunk]![at.index]!.key : undefined;
+    return key !== undefined && inRange(key, range) ? key : undefined;
   }
 
   /** Every entry in order (for the L0 flush: the memtable is frozen then). */

@@ -261,3 +261,69 @@ export function overlaps(first: Uint8Array, last: Uint8Array, range: KeyRange): 
   if (range.end !== undefined && compareKeys(first, range.end) >= 0) return false;
   return true;
 }
+
+/**
+ * For a floor seek (`Version.floorKey`): true when `key` sorts before `range`, or lies in it and
+ * `isBelow(key)` holds. With `isBelow` monotone over the range (true for its first keys, false
+ * from some key on), this is true for a prefix of all keys in order and false after, so a binary
+ * search can find its last true key. `isBelow` only ever sees keys in the range.
+ */
+export function isAtOrBeforeFloor(key: Uint8Array, range: KeyRange, isBelow: (key: Uint8Array) => boolean): boolean {
+  if (range.start !== undefined && compareKeys(key, range.start) < 0) return true;
+  if (range.end !== undefined && compareKeys(key, range.end) >= 0) return false;
+  return isBelow(key);
+}
+
+/** How many of the first `n` positions pass `test`, which holds for a prefix of them (a binary search). */
+export function countWhile(n: number, test: (i: number) => boolean): number {
+  let low = 0;
+  let high = n;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (test(mid)) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
+/**
+ * A floor seek's state (`Version.floorKey`): of the keys offered (keys that some source holds),
+ * the last in the range for which `isBelow` holds (`best`), and the first for which
+ * `isAtOrBeforeFloor` fails (`bound`). The exact floor lies in [best, bound) (from the start of
+ * the range, or to its end, while one is unknown): only a source whose keys reach into that
+ * interval can improve on `best`.
+ */
+export class FloorSeek {
+  best: Uint8Array | undefined;
+  bound: Uint8Array | undefined;
+
+  constructor(
+    private readonly range: KeyRange,
+    private readonly isBelow: (key: Uint8Array) => boolean,
+  ) {}
+
+  offer(key: Uint8Array | undefined): void {
+    if (key === undefined) return;
+    if (!isAtOrBeforeFloor(key, this.range, this.isBelow)) {
+      if (this.bound === undefined || compareKeys(key, this.bound) < 0) this.bound = key;
+    } else if (this.range.start === undefined || compareKeys(key, this.range.start) >= 0) {
+      if (this.best === undefined || compareKeys(key, this.best) > 0) this.best = key;
+    }
+  }
+
+  /** Whether a source holding keys in [first, last] may hold a key in (best, bound). */
+  mayImprove(first: Uint8Array, last: Uint8Array): boolean {
+    return (this.best === undefined || compareKeys(last, this.best) > 0) && (this.bound === undefined || compareKeys(first, this.bound) < 0);
+  }
+
+  /**
+   * Offers an SST's index samples: the keys around the floor among its blocks' first and last
+   * keys, found by binary search (in index order they ascend: first <= last <= next first).
+   */
+  offerBlocks(blocks: readonly { firstKey: Uint8Array; lastKey: Uint8Array }[]): void {
+    const sample = (j: number): Uint8Array => (j % 2 === 0 ? blocks[j >>> 1]!.firstKey : blocks[j >>> 1]!.lastKey);
+    const n = countWhile(2 * blocks.length, (j) => isAtOrBeforeFloor(sample(j), this.range, this.isBelow));
+    if (n > 0) this.offer(sample(n - 1));
+    if (n < 2 * blocks.length) this.offer(sample(n));
+  }
+}

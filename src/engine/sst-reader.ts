@@ -29,8 +29,8 @@ import { DEFAULT_SST_READAHEAD_BYTES, SST_SCAN_CHUNK_ENTRIES, SST_VERIFY_CHUNK_B
 import type { BlockCache } from "./block-cache.js";
 import { compareKeys, type Entry, type KeyRange } from "./entry.js";
 import { flattenChunks } from "./read-path.js";
+import { copyOf } from "../util/bytes.js";
 import {
-  BLOCK_CHECKSUM_BYTES,
   checkIndexAgainstInfo,
   DataBlock,
   decodeFooter,
@@ -494,22 +494,33 @@ async function readExact(store: ObjectStore, objectKey: string, offset: number, 
 /** With an SstInfo: one GET of the index and the footer (the footer catches truncation). */
 async function readIndexWithInfo(options: SstReaderOpenOptions, info: SstInfo): Promise<SstIndex> {
   const { store, objectKey, cache } = options;
+  let loaded: SstIndex | undefined; // decoded by the load, which checks it: not decoded twice (a cold read start's main CPU cost)
   const payload = await cache.getOrLoad(objectKey, info.indexOffset, async () => {
     const tail = await readExact(store, objectKey, info.indexOffset, info.indexLength + SST_FOOTER_BYTES);
-    decodeIndexAndFooter(objectKey, tail, info);
-    return tail.slice(0, info.indexLength - BLOCK_CHECKSUM_BYTES);
+    checkFooterAgainstInfo(objectKey, tail, info);
+    // The cached copy, which the index's keys are views of (decodeIndex).
+    const own = copyOf(verifyStoredBlock(objectKey, info.indexOffset, tail.subarray(0, info.indexLength)));
+    loaded = decodeIndex(objectKey, own, info.indexOffset);
+    checkIndexAgainstInfo(objectKey, loaded, info);
+    return own;
   });
+  if (loaded !== undefined) return loaded;
   const index = decodeIndex(objectKey, payload, info.indexOffset);
   checkIndexAgainstInfo(objectKey, index, info);
   return index;
 }
 
-/** Decodes `tail` = stored index block + footer and checks both against `info`. */
-function decodeIndexAndFooter(objectKey: string, tail: Uint8Array, info: SstInfo): SstIndex {
+/** Decodes the footer at the end of `tail` (stored index block + footer) and checks it against `info`. */
+function checkFooterAgainstInfo(objectKey: string, tail: Uint8Array, info: SstInfo): void {
   const footer = decodeFooter(objectKey, tail.subarray(info.indexLength), info.sizeBytes);
   if (footer.indexOffset !== info.indexOffset || footer.indexLength !== info.indexLength || footer.entryCount !== info.entryCount) {
     throw new CorruptionError(objectKey, "the footer does not match the SstInfo: wrong object or corrupt manifest");
   }
+}
+
+/** Decodes `tail` = stored index block + footer and checks both against `info`. */
+function decodeIndexAndFooter(objectKey: string, tail: Uint8Array, info: SstInfo): SstIndex {
+  checkFooterAgainstInfo(objectKey, tail, info);
   const index = decodeIndex(objectKey, verifyStoredBlock(objectKey, info.indexOffset, tail.subarray(0, info.indexLength)), info.indexOffset);
   checkIndexAgainstInfo(objectKey, index, info);
   return index;

@@ -15,7 +15,7 @@ import type { SortedRun, SstHandle } from "./manifest-format.js";
 import { readLatestManifest } from "./manifest-store.js";
 import type { Memtable } from "./memtable.js";
 import { sstKey } from "./paths.js";
-import { mergeSources, overlaps, type EntrySource } from "./read-path.js";
+import { FloorSeek, mergeSources, overlaps, type EntrySource } from "./read-path.js";
 import { SstReader } from "./sst-reader.js";
 import { sstInfoFirstKey, sstInfoLastKey } from "./sst-format.js";
 import { copyOf } from "../util/bytes.js";
@@ -143,6 +143,37 @@ export class Version {
     }
   }
 
+  /**
+   * A key of `range` that some source holds at `seq <= snapshotSeq` (any version counts: a
+   * tombstone, an expired one) for which `isBelow` holds; the last such key when the memtables
+   * hold it, else at most one SST block before it (undefined when none is known). `isBelow` must
+   * be monotone over the range: true for its first keys, false from some key on.
+   *
+   * It reads no data block: memtables are searched exactly; of an SST only samples are looked at,
+   * its first and last key (the manifest's SstInfo) and those of its blocks (its index, one GET
+   * when its reader is not open yet), and only the indexes of SSTs whose key range reaches into
+   * the interval the samples so far leave open: on a sorted run, the one SST that spans it.
+   */
+  async floorKey(range: KeyRange, isBelow: (key: Uint8Array) => boolean, snapshotSeq: number): Promise<Uint8Array | undefined> {
+    const sources = this.#sources;
+    const seek = new FloorSeek(range, isBelow);
+    for (const memtable of sources.memtables) seek.offer(memtable.floorKey(range, snapshotSeq, isBelow));
+    const ssts = [...sources.l0, ...sources.runs.flatMap((run) => run.ssts)]
+      .map((handle) => ({ handle, first: sstInfoFirstKey(handle.info), last: sstInfoLastKey(handle.info) }))
+      .filter(({ first, last }) => overlaps(first, last, range));
+    for (const { first, last } of ssts) seek.offerBlocks([{ firstKey: first, lastKey: last }]);
+    const handles = ssts.filter(({ first, last }) => seek.mayImprove(first, last)).map(({ handle }) => handle);
+    const ids = handles.map((handle) => handle.id);
+    this.#pin(ids);
+    try {
+      const readers = await Promise.all(handles.map((handle) => this.openReader(handle).catch((error: unknown) => this.#failMissing(handle, error))));
+      for (const reader of readers) seek.offerBlocks(reader.blockHandles);
+      return seek.best;
+    } finally {
+      this.#unpin(ids);
+    }
+  }
+
   #pin(ids: number[]): void {
     for (const id of ids) this.#pins.set(id, (this.#pins.get(id) ?? 0) + 1);
   }
@@ -182,16 +213,21 @@ export class Version {
         const reader = await this.openReader(handle);
         yield* reader.scanChunks(range, { reverse, fillCache, shareValues });
       } catch (error) {
-        if (!(error instanceof NotFoundError)) throw error;
-        if (this.onMissingSst !== undefined && !(await this.#newestManifestReferences(handle.id))) {
-          this.forget(handle.id);
-          await this.onMissingSst();
-          throw new SstCompactedAwayError(sstKey(handle.id), error);
-        }
-        // The (newest) manifest lists it, so it must exist: a missing SST is damage, not an absent key.
-        throw new CorruptionError(sstKey(handle.id), "referenced by the manifest but missing", { cause: error });
+        await this.#failMissing(handle, error);
       }
     }
+  }
+
+  /** Rethrows a read's `error`; a missing SST becomes an SstCompactedAwayError (read-only) or a CorruptionError. */
+  async #failMissing(handle: SstHandle, error: unknown): Promise<never> {
+    if (!(error instanceof NotFoundError)) throw error;
+    if (this.onMissingSst !== undefined && !(await this.#newestManifestReferences(handle.id))) {
+      this.forget(handle.id);
+      await this.onMissingSst();
+      throw new SstCompactedAwayError(sstKey(handle.id), error);
+    }
+    // The (newest) manifest lists it, so it must exist: a missing SST is damage, not an absent key.
+    throw new CorruptionError(sstKey(handle.id), "referenced by the manifest but missing", { cause: error });
   }
 }
 
