@@ -79,13 +79,15 @@ async function createAndReopen(run: number, root: string): Promise<{ createPerSe
   start = performance.now();
   cpu = process.cpuUsage();
   log = await openLog({ store: `file://${dir}` });
+  const openLogMs = performance.now() - start;
+  const openLogCpuMs = cpuMs(cpu);
   await pool(STREAMS, INFLIGHT, (i) => log.openStream(streamName(i)));
   const reopenMs = performance.now() - start;
   const reopenCpuMs = cpuMs(cpu);
   await log.close();
   rmSync(dir, { recursive: true, force: true });
   const createPerSec = Math.round((STREAMS / createMs) * 1000);
-  emit({ case: "create", run, streams: STREAMS, inflight: INFLIGHT, createMs: Math.round(createMs), createCpuMs, createPerSec, reopenAndOpenAllMs: Math.round(reopenMs), reopenCpuMs });
+  emit({ case: "create", run, streams: STREAMS, inflight: INFLIGHT, createMs: Math.round(createMs), createCpuMs, createPerSec, reopenAndOpenAllMs: Math.round(reopenMs), reopenCpuMs, openLogMs: Math.round(openLogMs), openLogCpuMs });
   return { createPerSec, createMs, reopenMs, createCpuMs, reopenCpuMs };
 }
 
