@@ -91,6 +91,27 @@ describe("SstReader.getCached", () => {
   });
 });
 
+describe("SST seek (restart keys compared in place)", () => {
+  it("finds every key where keys are prefixes of one another, and none between them", async () => {
+    // "p", "px", "pxx", ... each a prefix of the next, and each followed by itself + "a": the
+    // restart points' keys are prefixes of the sought keys and the other way round.
+    const keys: string[] = [];
+    for (let i = 0; i < 150; i++) keys.push(`p${"x".repeat(i)}`, `p${"x".repeat(i)}a`);
+    keys.sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+    const entries: Entry[] = keys.map((key, i) => ({ key: b(key), seq: i + 1, value: b(key), expireAtMs: 0 }));
+    const store = new MemoryStore();
+    const handle = await putSst(store, 1, entries, 4096);
+    const reader = await SstReader.open({ store, objectKey: sstKey(1), info: handle.info, cache: new BlockCache({ maxBytes: 64 * 1024 * 1024 }) });
+    for await (const chunk of reader.scanChunks()) void chunk; // fills the cache
+    for (const key of keys) {
+      assert.equal(text(reader.getCached(b(key), Number.MAX_SAFE_INTEGER)?.value), key, key);
+      assert.equal(reader.getCached(b(`${key}0`), Number.MAX_SAFE_INTEGER), null, `${key}0`);
+      const [first] = (await reader.scanChunks({ start: b(key) })[Symbol.asyncIterator]().next()).value as Entry[];
+      assert.equal(text(first?.key), key, `a scan from ${key}`);
+    }
+  });
+});
+
 describe("Version.getNewest", () => {
   /** Three L0s (newest first) over one key space with overlapping keys, and a run below them. */
   async function layered(cacheBytes: number): Promise<{ version: Version; all: Entry[]; store: MemoryStore }> {
