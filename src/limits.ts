@@ -179,6 +179,14 @@ export const DEFAULT_FLUSH_INTERVAL_MS = 5;
 export const DEFAULT_MAX_LOADED_STREAMS = 10_000;
 
 /**
+ * Stream ids a writer reserves each time it writes the stream-id counter: a creation writes the
+ * counter only when the ids reserved before are used up, not every time (the counter key's
+ * versions were a third of a creation's writes). Ids reserved and unused when the writer stops
+ * are skipped, never reused.
+ */
+export const STREAM_IDS_PER_COUNTER_WRITE = 1024;
+
+/**
  * Default flush interval on S3, where every WAL PUT is billed: 50 ms is at most 20 PUTs per
  * second, about $260 a month at $0.005 per 1,000 PUTs. Stores say so through
  * `ObjectStore.preferredFlushIntervalMs` (S3Store does).

@@ -984,7 +984,7 @@ export class DataBlock {
     let hi = this.restartCount - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >>> 1;
-      if (compareKeys(this.#restartKey(mid), key) < 0) lo = mid;
+      if (this.#compareRestartKey(mid, key) < 0) lo = mid;
       else hi = mid - 1;
     }
     const cursor = new BlockCursor(this, this.restartOffset(lo));
@@ -1000,11 +1000,19 @@ export class DataBlock {
     return entries;
   }
 
-  #restartKey(i: number): Uint8Array {
-    const cursor = new BlockCursor(this, this.restartOffset(i));
-    const entry = cursor.next();
-    if (entry === undefined) return this.fail(`restart ${i} points past the rows`);
-    return entry.key;
+  /** The sign of compareKeys(restart i's key, key), read in place: a restart row shares no prefix, so its key is whole. */
+  #compareRestartKey(i: number, key: Uint8Array): number {
+    const { payload, rowsEnd } = this;
+    const at = { pos: this.restartOffset(i) };
+    const shared = readLength(payload, at, rowsEnd);
+    const unshared = readLength(payload, at, rowsEnd);
+    if (shared !== 0 || unshared <= 0 || at.pos + unshared > rowsEnd) this.fail(`bad key of the row at restart ${i}`);
+    const n = unshared < key.length ? unshared : key.length;
+    for (let j = 0; j < n; j++) {
+      const d = (payload[at.pos + j] as number) - (key[j] as number);
+      if (d !== 0) return d;
+    }
+    return unshared - key.length;
   }
 }
 
@@ -1021,12 +1029,15 @@ function readLength(bytes: Uint8Array, cursor: ByteCursor, limit: number): numbe
   return readVarint(bytes, cursor, limit);
 }
 
+/** The previous key of a cursor at a restart point (never written: decoding only copies from it). */
+const NO_KEY = new Uint8Array(0);
+
 /** Decodes a block's rows one at a time, from a restart point onwards. */
 export class BlockCursor {
   readonly #block: DataBlock;
   /** Doubles as the read position while a row is decoded. */
   readonly #at: ByteCursor;
-  #prevKey: Uint8Array = new Uint8Array(0);
+  #prevKey: Uint8Array = NO_KEY;
   /** A row decoded by skipBelow() and not yet returned by next(). */
   #pending: Entry | undefined;
 

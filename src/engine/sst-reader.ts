@@ -86,6 +86,8 @@ class OwnRows extends RowCopies {
 }
 
 const OWN_ROWS = new OwnRows();
+/** For getCached: decoded values are views of the cached block itself (nothing is copied). */
+const SHARED_ROWS = new RowCopies(true);
 
 /**
  * True when `value` is a value an SstReader scan decoded: a view of that scan's own copy of
@@ -237,6 +239,29 @@ export class SstReader {
    */
   scanChunks(range: KeyRange = {}, options: SstScanOptions = {}): AsyncIterable<Entry[]> {
     return options.reverse === true ? this.#chunksDescending(range, options) : this.#chunksAscending(range, options);
+  }
+
+  /**
+   * A point read from the block cache alone, without a scan: the newest version of `key` with
+   * seq <= `snapshotSeq` in this SST, `null` when the SST holds none, or `undefined` when that
+   * cannot be told from cached blocks (the block is not cached, or the key's versions run past
+   * it): then read it with `scanChunks`. The value is a view of the cached block (shared: copy
+   * what you keep, never write it). Version.getNewest's fast path.
+   */
+  getCached(key: Uint8Array, snapshotSeq: number): Entry | null | undefined {
+    const handles = this.#index.handles;
+    const b = firstBlockAtOrAfter(this.#index, key);
+    const handle = handles[b];
+    // Blocks are in key order: the first whose lastKey >= key is the only one whose first version of key can be in.
+    if (handle === undefined || compareKeys(handle.firstKey, key) > 0) return null;
+    const cached = this.#cache.getIfCached(this.objectKey, handle.offset);
+    if (cached === undefined) return undefined;
+    const cursor = new DataBlock(this.objectKey, handle.offset, cached, SHARED_ROWS).seek(key);
+    for (let entry = cursor.next(); entry !== undefined; entry = cursor.next()) {
+      if (compareKeys(entry.key, key) !== 0) return null;
+      if (entry.seq <= snapshotSeq) return entry;
+    }
+    return undefined; // every version in this block is above the snapshot, and the next block may hold older ones
   }
 
   /** Every entry, in ascending order (compaction's input: pass `fillCache: false`). */
