@@ -89,38 +89,65 @@ export class SegmentTail {
     return false;
   }
 
-  /** Finds frame `walId` among the segments, newest generation first, and moves the cursor to it. */
+  /**
+   * Finds frame `walId` among the segments, newest generation first, and moves the cursor to it.
+   * When no segment holds it yet but the newest one ends with frames below it (a reader that
+   * caught up with an idle writer, the common case after a read-only open), the cursor moves to
+   * that end, where the writer puts its next frame: the polls that follow read there and do not
+   * walk every segment again (which read and checked the whole WAL, hundreds of MiB, every poll).
+   * A frame `walId` can not turn up in an older segment later: one writer's frames go to its
+   * segments in order, and an older epoch's frame at or past a newer epoch's frames is void.
+   */
   async #locate(walId: number): Promise<WalBatch[] | undefined> {
     const generations = (await this.#dir.list())
       .map((name) => parseWalFileName(SEGMENT_PREFIX, name))
       .filter((generation): generation is number => generation !== undefined)
       .sort((a, b) => b - a);
-    for (const generation of generations) {
-      const name = SEGMENT_PREFIX + String(generation).padStart(20, "0");
-      const file = await this.#dir.openFile(name);
-      if (file === undefined) continue;
-      let offsetBytes = 0;
-      let found: Frame | undefined;
-      for (;;) {
-        const frame = await readFrameAt(file, offsetBytes, generation, name);
-        if (frame === undefined || frame.walId > walId) break;
-        if (frame.walId === walId) {
-          found = frame;
-          break;
+    let end: Cursor | undefined;
+    try {
+      for (const generation of generations) {
+        const name = SEGMENT_PREFIX + String(generation).padStart(20, "0");
+        const file = await this.#dir.openFile(name);
+        if (file === undefined) continue;
+        let offsetBytes = 0;
+        let found: Frame | undefined;
+        let below = false;
+        for (;;) {
+          const frame = await readFrameAt(file, offsetBytes, generation, name);
+          if (frame === undefined || frame.walId > walId) break;
+          if (frame.walId === walId) {
+            found = frame;
+            break;
+          }
+          below = true;
+          offsetBytes += frame.frameBytes;
         }
-        offsetBytes += frame.frameBytes;
-      }
-      if (found !== undefined) {
-        const standing = await this.#standingOf(found.writerEpoch, walId);
-        if (standing !== "void") {
-          await this.#cursor?.file.close().catch(() => undefined);
-          this.#cursor = { name, generation, file, offsetBytes };
-          return standing === "acked" ? this.#advance(found) : undefined;
+        if (found !== undefined) {
+          const standing = await this.#standingOf(found.writerEpoch, walId);
+          if (standing !== "void") {
+            await this.#moveCursor({ name, generation, file, offsetBytes });
+            return standing === "acked" ? this.#advance(found) : undefined;
+          }
+        }
+        if (generation === generations[0] && below && found === undefined) {
+          end = { name, generation, file, offsetBytes }; // kept open: the cursor if no segment holds walId
+        } else {
+          await file.close().catch(() => undefined);
         }
       }
-      await file.close().catch(() => undefined);
+      if (end !== undefined) {
+        await this.#moveCursor(end);
+        end = undefined;
+      }
+      return undefined;
+    } finally {
+      await end?.file.close().catch(() => undefined);
     }
-    return undefined;
+  }
+
+  async #moveCursor(cursor: Cursor): Promise<void> {
+    if (this.#cursor?.file !== cursor.file) await this.#cursor?.file.close().catch(() => undefined);
+    this.#cursor = cursor;
   }
 
   async #standingOf(writerEpoch: number, walId: number): Promise<Standing> {

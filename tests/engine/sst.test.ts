@@ -209,6 +209,22 @@ describe("SST round trips", () => {
     assert.deepEqual(await collect((await open(await stored(bytes), info)).entries()), entries);
   });
 
+  it("decodes value lengths of one, two and three varint bytes at their edges (the two-byte fast path)", async () => {
+    const sizes = [0, 1, 127, 128, 129, 1024, 16_383, 16_384, 70_000];
+    const entries = sizes.map((size, i) => ({ key: recordKey(i), seq: i + 1, value: new Uint8Array(size).fill(i + 1), expireAtMs: 0 }));
+    const { bytes, info } = build(entries, 4096);
+    assert.deepEqual(await collect((await open(await stored(bytes), info)).entries()), entries);
+  });
+
+  it("refuses a non-canonical two-byte value length (81 00 for 1) like any other bad varint", () => {
+    // One row: shared 0, unshared 1, key 'k', seq 1, flags 0, value length 81 00, value 'v'; one restart at 0.
+    const row = [0, 1, 0x6b, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0x81, 0x00, 0x76];
+    const payload = new Uint8Array([...row, 0, 0, 0, 0, 0, 0, 0, 1]);
+    assert.throws(() => new DataBlock(KEY, 0, payload).cursor().next(), (error: unknown) => error instanceof CorruptionError && /bad value length/.test(error.message));
+    const canonical = new Uint8Array([...row.slice(0, 12), 0x01, 0x76, 0, 0, 0, 0, 0, 0, 0, 1]);
+    assert.deepEqual(new DataBlock(KEY, 0, canonical).cursor().next()?.value, utf8("v"));
+  });
+
   it("reverse scans yield keys descending but each key's versions newest first, across block boundaries", async () => {
     const entries: Entry[] = [];
     for (const key of ["a", "b", "c"]) {
