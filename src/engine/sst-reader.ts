@@ -94,15 +94,23 @@ const OWN_ROWS = new OwnRows();
  * anywhere else (a memtable holds its entries' values for as long as it lives) must be copied.
  */
 export function isScanPrivate(value: Uint8Array): boolean {
-  // Consecutive values mostly share a buffer (a slab holds many blocks): skip the set lookup.
-  if (value.buffer === lastPrivateBuffer) return true;
-  if (!scanPrivateBuffers.has(value.buffer)) return false;
-  lastPrivateBuffer = value.buffer;
+  // Consecutive values mostly share a buffer (a slab holds many blocks, a memtable slab many
+  // values): skip the set lookup. A buffer found not private stays so: buffers join the set
+  // when they are made, before any value of theirs exists.
+  const buffer = value.buffer;
+  if (buffer === lastPrivateBuffer) return true;
+  if (buffer === lastSharedBuffer) return false;
+  if (!scanPrivateBuffers.has(buffer)) {
+    lastSharedBuffer = buffer;
+    return false;
+  }
+  lastPrivateBuffer = buffer;
   return true;
 }
 
-/** The buffer isScanPrivate last found (held strongly: one slab at most). */
+/** The buffers isScanPrivate last found private and not private (held strongly: one slab each at most). */
 let lastPrivateBuffer: ArrayBufferLike | undefined;
+let lastSharedBuffer: ArrayBufferLike | undefined;
 
 
 export interface SstReaderOpenOptions {

@@ -131,6 +131,23 @@ describe("read path: merge", () => {
   });
 });
 
+describe("read path: grouping versions in an ascending scan by seq", () => {
+  const entry = (key: number, seq: number): Entry => ({ key: keyOf(key), seq, value: Uint8Array.of(key & 0xff, seq & 0xff), expireAtMs: 0 });
+
+  it("keeps one version per key whether seqs rise along the keys (stream records), repeat, or drop", async () => {
+    // Keys 0..5 with seqs rising or equal (one append's records share a seq), key 6 with three
+    // versions, keys 7 and 8 with seqs dropping (their keys must be compared), key 9 straddling chunks.
+    const entries = [entry(0, 5), entry(1, 5), entry(2, 5), entry(3, 6), entry(4, 6), entry(5, 7), entry(6, 9), entry(6, 8), entry(6, 3), entry(7, 2), entry(8, 1), entry(9, 9), entry(9, 4)];
+    for (const snapshotSeq of [100, 8, 4]) {
+      for (const split of [1, 4, 7, 8, 12]) {
+        const source = [entries.slice(0, split), entries.slice(split)][Symbol.iterator]();
+        const merged = (await collectChunks(newestVersionChunks([source], { reverse: false, snapshotSeq }))).flat();
+        assert.deepEqual(merged, model([entries], false, snapshotSeq), `snapshot ${snapshotSeq}, chunks split at ${split}`);
+      }
+    }
+  });
+});
+
 describe("read path: flattenChunks", () => {
   async function* numberChunks(log: string[]): AsyncGenerator<number[], void, void> {
     try {

@@ -23,7 +23,7 @@ import {
   type BlockHandle,
   type SstInfo,
 } from "../../src/engine/sst-format.js";
-import { SstReader, type SstScanOptions } from "../../src/engine/sst-reader.js";
+import { isScanPrivate, SstReader, type SstScanOptions } from "../../src/engine/sst-reader.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 import type { ByteRange, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutCondition, PutResult } from "../../src/store/object-store.js";
 import { checksum32 } from "../../src/util/checksum.js";
@@ -539,6 +539,30 @@ describe("SST seeks and lazy reading", () => {
     const reader = await open(await stored(bytes), info);
     const options = { readaheadBytes: -1 } as SstScanOptions;
     await assert.rejects(collect(reader.scan({}, options)), ValidationError);
+  });
+});
+
+describe("isScanPrivate", () => {
+  it("is true for a cache-filling scan's values only, however the lookups alternate", async () => {
+    const { bytes, info } = build(recordEntries(400, 100), 1024);
+    const store = await stored(bytes);
+    const scanned = (options: SstScanOptions) => collect((async function* () { yield* (await open(store, info)).scan({}, options); })());
+    const own = await scanned({});
+    const compaction = await scanned({ fillCache: false });
+    const shared = await scanned({ shareValues: true });
+    const elsewhere = new Uint8Array(64 * 1024);
+    const other = [elsewhere.subarray(0, 10), elsewhere.subarray(10, 20), new Uint8Array(10)];
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < own.length; i += 37) {
+        assert.equal(isScanPrivate(own[i]!.value!), true, `value ${i}`);
+        assert.equal(isScanPrivate(other[i % 3]!), false);
+        assert.equal(isScanPrivate(other[(i + 1) % 2]!), false, "a buffer found not private, again");
+        assert.equal(isScanPrivate(compaction[i]!.value!), false, `compaction's value ${i}`);
+        assert.equal(isScanPrivate(compaction[i + 1]!.value!), false);
+        assert.equal(isScanPrivate(own[own.length - 1 - i]!.value!), true);
+        assert.equal(isScanPrivate(shared[i]!.value!), false, `a shareValues value ${i}`);
+      }
+    }
   });
 });
 
