@@ -31,23 +31,40 @@ class Cursor {
     return this.chunk[this.index];
   }
 
-  /** Moves to the next entry; returns a promise only when a new chunk must be fetched. */
+  /** Moves to the next entry; returns a promise only when a new chunk must be awaited. */
   advance(): Promise<void> | undefined {
     this.index++;
     return this.index < this.chunk.length ? undefined : this.fill();
   }
 
-  async fill(): Promise<void> {
+  /**
+   * Takes chunks until one has entries or the source ends. A synchronous source (a memtable's
+   * scan) is read without a promise, so that the merge goes on filling its output chunk instead
+   * of handing on a short one as it does before it waits for an asynchronous source.
+   */
+  fill(): Promise<void> | undefined {
     while (!this.#done && this.index >= this.chunk.length) {
-      const next = await this.source.next();
-      if (next.done === true) {
-        this.#done = true;
-        this.chunk = [];
-      } else {
-        this.chunk = next.value;
+      let next: IteratorResult<Entry[]> | PromiseLike<IteratorResult<Entry[]>>;
+      try {
+        next = this.source.next();
+      } catch (error) {
+        return Promise.reject(error); // as from an asynchronous source: after the entries before it are handed on
       }
-      this.index = 0;
+      if (isThenable(next)) return Promise.resolve(next).then((step) => this.#take(step) ?? this.fill());
+      this.#take(next);
     }
+    return undefined;
+  }
+
+  #take(step: IteratorResult<Entry[]>): undefined {
+    if (step.done === true) {
+      this.#done = true;
+      this.chunk = [];
+    } else {
+      this.chunk = step.value;
+    }
+    this.index = 0;
+    return undefined;
   }
 
   async close(): Promise<void> {
@@ -56,6 +73,10 @@ class Cursor {
   }
 }
 
+
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown }).then === "function";
+}
 
 /**
  * Merges sources into the newest version of each key with `seq <= snapshotSeq`, tombstones

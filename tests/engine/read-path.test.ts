@@ -10,6 +10,7 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import type { Entry } from "../../src/engine/entry.js";
 import { flattenChunks, mergeSources, newestVersionChunks, type EntrySource } from "../../src/engine/read-path.js";
+import { MERGE_CHUNK_ENTRIES } from "../../src/limits.js";
 
 const SEED = 20_261_126;
 
@@ -223,5 +224,35 @@ describe("newestVersionChunks: a source failing while the consumer holds a chunk
       process.off("unhandledRejection", onUnhandled);
     }
     assert.deepEqual(unhandled.map(String), []);
+  });
+});
+
+describe("newestVersionChunks: synchronous sources (a memtable's scan)", () => {
+  const entry = (key: number, seq: number): Entry => ({ key: keyOf(key), seq, value: Uint8Array.of(key & 0xff), expireAtMs: 0 });
+
+  it("are read on without handing on a short chunk at each of their chunk ends; an asynchronous source's end still hands one on", async () => {
+    const entries = Array.from({ length: 1000 }, (_, i) => entry(i, 1));
+    const chunksOf = (size: number): Entry[][] => Array.from({ length: entries.length / size }, (_, i) => entries.slice(i * size, (i + 1) * size));
+    const tail = [entry(5000, 1)];
+    const sync = await collectChunks(newestVersionChunks([chunksOf(10)[Symbol.iterator](), [tail][Symbol.iterator]()], { reverse: false, snapshotSeq: 10 }));
+    assert.deepEqual(sync.flat(), [...entries, ...tail]);
+    assert.ok(sync.length <= Math.ceil(1001 / MERGE_CHUNK_ENTRIES) + 1, `${sync.length} chunks from 100 source chunks`);
+    const asyncSource = (async function* () {
+      yield* chunksOf(10);
+    })();
+    const merged = await collectChunks(newestVersionChunks([asyncSource, [tail][Symbol.iterator]()], { reverse: false, snapshotSeq: 10 }));
+    assert.deepEqual(merged.flat(), [...entries, ...tail]);
+    assert.ok(merged.length >= 100, `${merged.length} chunks: one before each wait for the asynchronous source`);
+  });
+
+  it("that throw fail the merge after the entries before the failure are handed on", async () => {
+    function* failing(): Generator<Entry[]> {
+      yield [entry(0, 1), entry(1, 1)];
+      throw new Error("memtable broke");
+    }
+    const merge = newestVersionChunks([failing(), [[entry(1, 2)]][Symbol.iterator]()], { reverse: false, snapshotSeq: 10 });
+    const first = await merge.next();
+    assert.deepEqual((first.value as Entry[]).map((e) => e.key[2]), [0]);
+    await assert.rejects(merge.next(), /memtable broke/);
   });
 });
