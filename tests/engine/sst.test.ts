@@ -27,6 +27,7 @@ import { isScanPrivate, SstReader, type SstScanOptions } from "../../src/engine/
 import { MemoryStore } from "../../src/store/memory-store.js";
 import type { ByteRange, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutCondition, PutResult } from "../../src/store/object-store.js";
 import { checksum32 } from "../../src/util/checksum.js";
+import { SST_SCAN_CHUNK_ENTRIES } from "../../src/limits.js";
 import { hexDump } from "../helpers/hex-dump.js";
 
 const SEED = 20_240_601;
@@ -440,8 +441,8 @@ describe("SST seeks and lazy reading", () => {
     assert.equal(store.getBytes, info.indexOffset);
   });
 
-  it("joins the blocks at hand into chunks of up to 256 entries, handing a chunk on before each fetch", async () => {
-    const entries = recordEntries(5000, 1000); // three or four entries per 4 KiB block
+  it("joins the blocks at hand into chunks of up to SST_SCAN_CHUNK_ENTRIES entries, handing a chunk on before each fetch", async () => {
+    const entries = recordEntries(5 * SST_SCAN_CHUNK_ENTRIES, 1000); // three or four entries per 4 KiB block
     const { bytes, info } = build(entries);
     const store = await stored(bytes);
     const reader = await open(store, info);
@@ -453,8 +454,9 @@ describe("SST seeks and lazy reading", () => {
       getsAtChunk.push(store.gets);
     }
     assert.deepEqual(chunks.flat(), entries);
-    assert.ok(chunks.every((chunk) => chunk.length > 0 && chunk.length < 256 + 4), "each chunk stops at 256 entries (plus the rest of its last block)");
-    assert.ok(chunks.length <= Math.ceil(entries.length / 256) + store.gets, `${chunks.length} chunks for ${reader.blockCount} blocks in ${store.gets} GETs`);
+    assert.ok(chunks.every((chunk) => chunk.length > 0 && chunk.length < SST_SCAN_CHUNK_ENTRIES + 4), "each chunk stops at SST_SCAN_CHUNK_ENTRIES entries (plus the rest of its last block)");
+    assert.ok(chunks.length <= Math.ceil(entries.length / SST_SCAN_CHUNK_ENTRIES) + store.gets, `${chunks.length} chunks for ${reader.blockCount} blocks in ${store.gets} GETs`);
+    assert.ok(chunks.some((chunk) => chunk.length >= SST_SCAN_CHUNK_ENTRIES), "blocks at hand are joined up to the bound");
     // The first GET brings one block: its entries are handed on before the scan waits for the second.
     assert.equal(chunks[0]!.length, entries.filter((entry) => compareKeys(entry.key, reader.blockHandles[0]!.lastKey) <= 0).length);
     assert.equal(getsAtChunk[0], 1);
