@@ -132,8 +132,9 @@ export interface SstScanOptions {
    * Most bytes fetched by one GET when the scan runs past cached blocks, in bytes (default
    * 1 MiB). Each scan starts with one block per GET and doubles up to this cap, so a seek that
    * reads a few entries costs one block while a long scan costs one GET per MiB. Once at the
-   * cap, the next GET starts as the scan enters the run of the previous one, so the store reads
-   * while the scan decodes (a scan holds at most twice this). 0 = one block per GET, on demand.
+   * cap, the next GET starts as soon as the previous one is done while less than two runs wait
+   * ahead of the scan, so the store reads while the scan decodes (a scan holds at most three
+   * times this). 0 = one block per GET, on demand.
    */
   readaheadBytes?: number;
   /**
@@ -162,13 +163,19 @@ export interface SstVerifyReport {
 /**
  * Per-scan readahead state: the next GET may be this many bytes (at least one block), and the
  * blocks the GETs brought that the scan has not reached yet. The scan holds them itself (at
- * most 2 x maxBytes: the run it is in and the one fetched ahead) rather than counting on the
- * cache, which may be small or busy.
+ * most 3 x maxBytes: what is left of the run it is in and up to two runs fetched ahead) rather
+ * than counting on the cache, which may be small or busy.
  */
 interface Readahead {
   nextBytes: number;
   readonly maxBytes: number;
   readonly fetched: Map<number, Uint8Array>;
+  /** Bytes of the blocks in `fetched`. */
+  fetchedBytes: number;
+  /** The block the scan is at (the last one #readAhead saw); undefined before the first. */
+  at: number | undefined;
+  /** The scan ended: no GET starts any more. */
+  stopped: boolean;
   /** The furthest block, in the scan's direction, that this scan has fetched or is fetching. */
   frontier: number | undefined;
   /** The last GET started ahead of the scan, for blocks first..last (see #readAhead); `done` never rejects. */
@@ -286,22 +293,26 @@ export class SstReader {
     if (span === undefined) return;
     const { start, end } = range;
     let chunk: Entry[] = [];
-    for (let b = span.lo; b <= span.hi; b++) {
-      let block = this.#blockAtHand(b, readahead);
-      if (block === undefined) {
-        if (chunk.length > 0) yield chunk; // before waiting for the fetch
-        chunk = [];
-        block = await this.#awaitBlock(b, +1, span, readahead);
+    try {
+      for (let b = span.lo; b <= span.hi; b++) {
+        let block = this.#blockAtHand(b, readahead);
+        if (block === undefined) {
+          if (chunk.length > 0) yield chunk; // before waiting for the fetch
+          chunk = [];
+          block = await this.#awaitBlock(b, +1, span, readahead);
+        }
+        this.#readAhead(b, +1, span, readahead);
+        // Blocks after lo start at or above `start`, blocks before hi end below `end` (index invariant).
+        pushRows(b === span.lo && start !== undefined ? block.seek(start) : block.cursor(), b === span.hi ? end : undefined, chunk);
+        if (chunk.length >= SST_SCAN_CHUNK_ENTRIES) {
+          yield chunk;
+          chunk = [];
+        }
       }
-      this.#readAhead(b, +1, span, readahead);
-      // Blocks after lo start at or above `start`, blocks before hi end below `end` (index invariant).
-      pushRows(b === span.lo && start !== undefined ? block.seek(start) : block.cursor(), b === span.hi ? end : undefined, chunk);
-      if (chunk.length >= SST_SCAN_CHUNK_ENTRIES) {
-        yield chunk;
-        chunk = [];
-      }
+      if (chunk.length > 0) yield chunk;
+    } finally {
+      readahead.stopped = true;
     }
-    if (chunk.length > 0) yield chunk;
   }
 
   /**
@@ -316,28 +327,32 @@ export class SstReader {
     if (span === undefined) return;
     let group: Entry[] = [];
     let chunk: Entry[] = [];
-    for (let b = span.hi; b >= span.lo; b--) {
-      let block = this.#blockAtHand(b, readahead);
-      if (block === undefined) {
-        if (chunk.length > 0) yield chunk; // before waiting for the fetch
-        chunk = [];
-        block = await this.#awaitBlock(b, -1, span, readahead);
+    try {
+      for (let b = span.hi; b >= span.lo; b--) {
+        let block = this.#blockAtHand(b, readahead);
+        if (block === undefined) {
+          if (chunk.length > 0) yield chunk; // before waiting for the fetch
+          chunk = [];
+          block = await this.#awaitBlock(b, -1, span, readahead);
+        }
+        this.#readAhead(b, -1, span, readahead);
+        group = pushRowsDescending(block.decodeAll(), range, group, chunk);
+        const groupKey = group[0]?.key;
+        const previous = this.#index.handles[b - 1];
+        if (groupKey !== undefined && (b === span.lo || previous === undefined || compareKeys(previous.lastKey, groupKey) !== 0)) {
+          appendNewestFirst(chunk, group);
+          group = [];
+        }
+        if (chunk.length >= SST_SCAN_CHUNK_ENTRIES) {
+          yield chunk;
+          chunk = [];
+        }
       }
-      this.#readAhead(b, -1, span, readahead);
-      group = pushRowsDescending(block.decodeAll(), range, group, chunk);
-      const groupKey = group[0]?.key;
-      const previous = this.#index.handles[b - 1];
-      if (groupKey !== undefined && (b === span.lo || previous === undefined || compareKeys(previous.lastKey, groupKey) !== 0)) {
-        appendNewestFirst(chunk, group);
-        group = [];
-      }
-      if (chunk.length >= SST_SCAN_CHUNK_ENTRIES) {
-        yield chunk;
-        chunk = [];
-      }
+      if (group.length > 0) appendNewestFirst(chunk, group);
+      if (chunk.length > 0) yield chunk;
+    } finally {
+      readahead.stopped = true;
     }
-    if (group.length > 0) appendNewestFirst(chunk, group);
-    if (chunk.length > 0) yield chunk;
   }
 
   /**
@@ -350,6 +365,7 @@ export class SstReader {
     const fetched = readahead.fetched.get(b);
     if (fetched !== undefined) {
       readahead.fetched.delete(b);
+      readahead.fetchedBytes -= fetched.length;
       return new DataBlock(this.objectKey, handle.offset, fetched, readahead.fillCache ? readahead.copies : OWN_ROWS);
     }
     const cached = readahead.fillCache ? this.#cache.getIfCached(this.objectKey, handle.offset) : this.#cache.peek(this.objectKey, handle.offset);
@@ -358,6 +374,9 @@ export class SstReader {
 
   /** Block b, not at hand: from the GET running ahead if that holds b, else loaded now. */
   async #awaitBlock(b: number, direction: 1 | -1, span: BlockSpan, readahead: Readahead): Promise<DataBlock> {
+    // A GET ahead may have brought b while the consumer held the chunk before it.
+    const atHand = this.#blockAtHand(b, readahead);
+    if (atHand !== undefined) return atHand;
     const prefetch = readahead.prefetch;
     if (prefetch !== undefined && prefetch.first <= b && b <= prefetch.last) {
       await prefetch.done;
@@ -401,15 +420,18 @@ export class SstReader {
 
   /**
    * Keeps one GET running ahead of a long scan that is at block b: once the scan reads whole
-   * readaheadBytes per GET (it has read about twice that already), and has reached the blocks of
-   * the previous GET ahead, the GET of the next run beyond what it fetched starts, so that the
-   * store reads while the scan decodes. A long scan thus holds at most two runs. A failed GET is
-   * dropped: the scan loads those blocks again when it reaches them, and gets the error then.
+   * readaheadBytes per GET (it has read about twice that already), and the previous GET ahead
+   * is done, the GET of the next run beyond what it fetched starts while less than two runs'
+   * bytes wait ahead of the scan, so that the store reads while the scan decodes (when the GET
+   * started only as the scan entered the previous run, a 1 KiB scan waited for a fifth of its
+   * time). A long scan thus holds at most three runs. A failed GET is dropped: the scan loads
+   * those blocks again when it reaches them, and gets the error then.
    */
   #readAhead(b: number, direction: 1 | -1, span: BlockSpan, readahead: Readahead): void {
+    readahead.at = b;
     const { frontier, prefetch } = readahead;
     if (frontier === undefined || readahead.maxBytes === 0 || readahead.nextBytes < readahead.maxBytes) return;
-    if (prefetch !== undefined && !(prefetch.settled && (direction > 0 ? b >= prefetch.first : b <= prefetch.last))) return;
+    if ((prefetch !== undefined && !prefetch.settled) || readahead.fetchedBytes >= 2 * readahead.maxBytes) return;
     const start = direction > 0 ? Math.max(frontier, b) + 1 : Math.min(frontier, b) - 1;
     if (start < span.lo || start > span.hi || this.#cache.has(this.objectKey, (this.#index.handles[start] as BlockHandle).offset)) return;
     const run = this.#runFrom(start, direction, span, readahead.maxBytes);
@@ -425,6 +447,15 @@ export class SstReader {
       .catch(() => undefined)
       .then(() => {
         next.settled = true;
+        // The next GET may start now, not only when the scan comes to its next block: a scan
+        // decodes a run's blocks at hand in one go, so it would wait for every GET it started.
+        if (!readahead.stopped && readahead.at !== undefined) {
+          try {
+            this.#readAhead(readahead.at, direction, span, readahead);
+          } catch {
+            // the scan loads its blocks itself when it gets to them, and meets any error then
+          }
+        }
       });
     readahead.prefetch = next;
   }
@@ -457,6 +488,7 @@ export class SstReader {
       throw error;
     }
     readahead.fetched.set(i, payload);
+    readahead.fetchedBytes += payload.length;
     if (readahead.fillCache) this.#cache.put(this.objectKey, handle.offset, payload);
   }
 
@@ -536,6 +568,9 @@ function newReadahead(options: SstScanOptions): Readahead {
     nextBytes: 0,
     maxBytes,
     fetched: new Map(),
+    fetchedBytes: 0,
+    at: undefined,
+    stopped: false,
     frontier: undefined,
     prefetch: undefined,
     copies: new ScanRowCopies(options.shareValues === true),

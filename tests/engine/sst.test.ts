@@ -491,6 +491,32 @@ describe("SST seeks and lazy reading", () => {
     assert.equal(laggingRuns, 0, "the next GET had started when the scan entered each full run");
   });
 
+  it("a long scan goes on reading ahead while the consumer holds a chunk, up to three runs in all", async () => {
+    const entries = recordEntries(20_000, 100);
+    const { bytes, info } = build(entries, 2048);
+    const store = await stored(bytes);
+    const reader = await open(store, info, new BlockCache({ maxBytes: 0 }));
+    const readaheadBytes = 16 * 1024;
+    store.resetCounts();
+    const handles = reader.blockHandles;
+    const requestedBytes = (): number => store.ranges.reduce((sum, range) => sum + range.length!, 0);
+    let block = 0;
+    let mostAheadBytes = 0;
+    let getsWhileHeld = 0;
+    for await (const chunk of reader.scanChunks({}, { readaheadBytes })) {
+      // The scan is at the block of the chunk's last entry while the consumer holds the chunk.
+      while (compareKeys(handles[block]!.lastKey, chunk[chunk.length - 1]!.key) < 0) block++;
+      const getsBefore = store.gets;
+      for (let i = 0; i < 4; i++) await new Promise((resolve) => setImmediate(resolve)); // a consumer that takes a while
+      getsWhileHeld += store.gets - getsBefore;
+      mostAheadBytes = Math.max(mostAheadBytes, requestedBytes() - (handles[block]!.offset + handles[block]!.length));
+    }
+    assert.equal(store.getBytes, info.indexOffset, "every data byte exactly once");
+    assert.ok(getsWhileHeld > 10, `${getsWhileHeld} GETs started while the consumer held a chunk`);
+    assert.ok(mostAheadBytes > 1.5 * readaheadBytes, `at most ${mostAheadBytes} bytes requested ahead of the scan`);
+    assert.ok(mostAheadBytes <= 3 * readaheadBytes, `${mostAheadBytes} bytes requested ahead of the scan`);
+  });
+
   it("a GET run ahead that fails fails nothing: the scan reads those blocks again when it gets there", async () => {
     const entries = recordEntries(20_000, 100);
     const { bytes, info } = build(entries);
