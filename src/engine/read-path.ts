@@ -31,23 +31,40 @@ class Cursor {
     return this.chunk[this.index];
   }
 
-  /** Moves to the next entry; returns a promise only when a new chunk must be fetched. */
+  /** Moves to the next entry; returns a promise only when a new chunk must be awaited. */
   advance(): Promise<void> | undefined {
     this.index++;
     return this.index < this.chunk.length ? undefined : this.fill();
   }
 
-  async fill(): Promise<void> {
+  /**
+   * Takes chunks until one has entries or the source ends. A synchronous source (a memtable's
+   * scan) is read without a promise, so that the merge goes on filling its output chunk instead
+   * of handing on a short one as it does before it waits for an asynchronous source.
+   */
+  fill(): Promise<void> | undefined {
     while (!this.#done && this.index >= this.chunk.length) {
-      const next = await this.source.next();
-      if (next.done === true) {
-        this.#done = true;
-        this.chunk = [];
-      } else {
-        this.chunk = next.value;
+      let next: IteratorResult<Entry[]> | PromiseLike<IteratorResult<Entry[]>>;
+      try {
+        next = this.source.next();
+      } catch (error) {
+        return Promise.reject(error); // as from an asynchronous source: after the entries before it are handed on
       }
-      this.index = 0;
+      if (isThenable(next)) return Promise.resolve(next).then((step) => this.#take(step) ?? this.fill());
+      this.#take(next);
     }
+    return undefined;
+  }
+
+  #take(step: IteratorResult<Entry[]>): undefined {
+    if (step.done === true) {
+      this.#done = true;
+      this.chunk = [];
+    } else {
+      this.chunk = step.value;
+    }
+    this.index = 0;
+    return undefined;
   }
 
   async close(): Promise<void> {
@@ -56,6 +73,10 @@ class Cursor {
   }
 }
 
+
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown }).then === "function";
+}
 
 /**
  * Merges sources into the newest version of each key with `seq <= snapshotSeq`, tombstones
@@ -83,7 +104,8 @@ export async function* newestVersionChunks(
       const { lead, bound } = leadAndBound(active, direction);
       const stop = unmergedRunEnd(lead, bound, direction);
       if (stop > lead.index) {
-        pushNewestVisible(lead.chunk, lead.index, stop, options.snapshotSeq, out);
+        if (direction > 0) pushNewestVisibleAscending(lead.chunk, lead.index, stop, options.snapshotSeq, out);
+        else pushNewestVisible(lead.chunk, lead.index, stop, options.snapshotSeq, out);
         lead.index = stop;
       } else {
         // The general step: every version of the smallest key, from every source that has it.
@@ -172,6 +194,28 @@ function pushNewestVisible(chunk: Entry[], from: number, to: number, snapshotSeq
       best = undefined;
     }
     // Versions of a key may come in either seq order (a memtable's reverse scan): keep the newest.
+    if (entry.seq <= snapshotSeq && (best === undefined || entry.seq > best.seq)) best = entry;
+  }
+  if (best !== undefined) out.push(best);
+}
+
+/**
+ * pushNewestVisible for an ascending scan, where every source gives a key's versions seq
+ * descending (entry.ts): an entry whose seq is not below its predecessor's therefore starts a
+ * new key, and only a drop in seq costs a key comparison. A stream's records, whose seqs never
+ * drop along their keys, are grouped without comparing a single key (a catch-up scan spent a
+ * tenth of the merge there).
+ */
+function pushNewestVisibleAscending(chunk: Entry[], from: number, to: number, snapshotSeq: number, out: Entry[]): void {
+  let previous: Entry | undefined;
+  let best: Entry | undefined;
+  for (let i = from; i < to; i++) {
+    const entry = chunk[i]!;
+    if (previous !== undefined && (entry.seq >= previous.seq || !equalKeys(entry.key, previous.key))) {
+      if (best !== undefined) out.push(best);
+      best = undefined;
+    }
+    previous = entry;
     if (entry.seq <= snapshotSeq && (best === undefined || entry.seq > best.seq)) best = entry;
   }
   if (best !== undefined) out.push(best);

@@ -34,7 +34,7 @@
  * chunk is decoded.
  */
 import { ClosedError, SstCompactedAwayError, UnwrittenError, type StreamPosition } from "../errors.js";
-import type { Engine } from "../engine/engine.js";
+import type { Engine, ScannedEntry } from "../engine/engine.js";
 import { isScanPrivate } from "../engine/sst-reader.js";
 import { FOLLOWER_MAX_LAG_BATCHES, MAX_FRUITLESS_SCAN_RESTARTS, HEADER_OVERHEAD_BYTES, READ_BATCH_MAX_BYTES, READ_BATCH_MAX_RECORDS, RECORD_OVERHEAD_BYTES } from "../limits.js";
 import type { Clock, TimerHandle } from "../util/clock.js";
@@ -400,13 +400,7 @@ export class ReadBatchSession implements AsyncIterable<ReadBatch> {
       this.#throwIfEnded();
       const batch: ReadRecord[] = [];
       try {
-        for (const entry of chunk) {
-          const { seqNum, timestamp } = decodeRecordKey(entry.key);
-          progress.next = seqNum + 1;
-          if (seqNum < view.trimPoint) continue; // trimmed while we read
-          const record = this.#decode(seqNum, timestamp, entry.value, isScanPrivate(entry.value));
-          if (record !== undefined) batch.push(record);
-        }
+        this.#decodeEntries(chunk, batch, progress);
       } catch (error) {
         if (batch.length > 0) yield batch; // the records before the one that ends the session
         throw error;
@@ -417,6 +411,24 @@ export class ReadBatchSession implements AsyncIterable<ReadBatch> {
       }
     }
     return tail.seqNum; // records that expired or were trimmed meanwhile are skipped, not waited for
+  }
+
+  /**
+   * Decodes a chunk of the engine scan into `batch`, advancing `progress.next`. A plain method,
+   * not part of #catchUp, on purpose: V8 optimizes a loop inside a generator only once the
+   * generator is called again, which a catch-up scan never does, so the per-record loop ran
+   * unoptimized for the whole scan (the largest share of a cold scan's CPU).
+   */
+  #decodeEntries(chunk: readonly ScannedEntry[], batch: ReadRecord[], progress: { next: number }): void {
+    const trimPoint = this.#context.view.trimPoint;
+    for (let i = 0; i < chunk.length; i++) {
+      const entry = chunk[i]!;
+      const { seqNum, timestamp } = decodeRecordKey(entry.key);
+      progress.next = seqNum + 1;
+      if (seqNum < trimPoint) continue; // trimmed while we read
+      const record = this.#decode(seqNum, timestamp, entry.value, isScanPrivate(entry.value));
+      if (record !== undefined) batch.push(record);
+    }
   }
 
   /** Follows live batches from `next` (== the tail); returns where to catch up from if it fell behind. */
