@@ -335,7 +335,7 @@ export class Engine {
     const seq = epoch.lastSeq + 1;
     const encoded = epoch.wal.encodeBatch(seq, ops);
     try {
-      epoch.applyBatch(seq, ops);
+      epoch.deferBatch(seq, ops); // into the memtable while its group is written (#whileWalWriting)
       failpoint("engine.write");
       epoch.wal.append(seq, encoded);
     } catch (error) {
@@ -343,8 +343,8 @@ export class Engine {
       this.fail(error);
       throw this.#closeCause;
     }
-    // A full memtable is frozen at the next WAL cut (#writeCutBatch), not here: it then ends
-    // where a WAL object ends, so its L0 frees whole objects. Freezing sooner would gain
+    // A full memtable is frozen once its group is written (#whileWalWriting), not here: it then
+    // ends where a WAL object ends, so its L0 frees whole objects. Freezing sooner would gain
     // nothing, as no memtable reaches L0 before its WAL object is durable; memory stays bounded
     // by maxUnflushedBytes (backpressure) either way.
     return seq;
@@ -532,6 +532,17 @@ export class Engine {
     return (async function* () {
       for await (const chunk of chunks) yield* chunk;
     })();
+  }
+
+  /**
+   * A durable key of `range` (of any version: a deleted or expired key counts) for which
+   * `isBelow` holds, at most one SST block before the last such key: a seek that reads SST
+   * indexes only, no data block (`Version.floorKey`). `isBelow` must be monotone over the range
+   * (true for its first keys, false from some key on). The stream layer's read by timestamp.
+   */
+  floorKey(range: KeyRange, isBelow: (key: Uint8Array) => boolean): Promise<Uint8Array | undefined> {
+    this.#throwIfClosed();
+    return this.version.floorKey(range, isBelow, this.#watermark.seq);
   }
 
   /** `scan`, a chunk of entries at a time: the cheap way to read many. */
@@ -732,6 +743,7 @@ export class Engine {
       clock: this.clock,
       firstWalId: epoch.flushedWals[epoch.flushedWals.length - 1]!.walId + 1,
       beforeCut: () => this.#writeCutBatch(epoch),
+      whileWriting: (maxSeq: number) => this.#whileWalWriting(epoch, maxSeq),
       onFlushed: (flush: WalFlush) => this.#onWalFlushed(epoch, flush),
       onFailed: (error: unknown) => this.#reportFailure(epoch, error),
     };
@@ -746,7 +758,7 @@ export class Engine {
     this.gc.kick();
   }
 
-  /** At a WAL cut: the batch of everything `writeAtNextCut` asked for (see there), then a full memtable is frozen. */
+  /** At a WAL cut: the batch of everything `writeAtNextCut` asked for (see there). */
   #writeCutBatch(epoch: WriterEpoch): void {
     if (epoch !== this.#epoch || epoch.stopped) return;
     if (epoch.cutSources.size > 0) {
@@ -755,11 +767,19 @@ export class Engine {
       epoch.cutSources.clear();
       if (ops.length > 0) this.#writeTo(epoch, ops);
     }
+  }
+
+  /** While a WAL group is written: its batches go into the memtable, then a full memtable is frozen. */
+  #whileWalWriting(epoch: WriterEpoch, maxSeq: number): void {
+    if (epoch !== this.#epoch || epoch.stopped) return;
+    epoch.applyDeferredThrough(maxSeq);
     if (epoch.active.sizeBytes >= this.options.l0SstBytes) this.#freeze(epoch);
   }
 
   #onWalFlushed(epoch: WriterEpoch, flush: WalFlush): void {
     if (epoch !== this.#epoch || epoch.stopped) return;
+    const pending = epoch.firstDeferredSeq;
+    assert(pending === undefined || pending > flush.maxSeq, () => `WAL group through seq ${flush.maxSeq} durable before its batch ${pending} reached the memtable`);
     epoch.flushedWals.push({ walId: flush.walId, maxSeq: flush.maxSeq });
     this.#recorder.recordWalFlush(flush);
     this.#watermark.advance(flush.maxSeq);

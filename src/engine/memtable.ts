@@ -26,6 +26,7 @@
  */
 import { InternalError, assert } from "../errors.js";
 import { compareEntries, compareKeys, inRange, type Entry, type KeyRange } from "./entry.js";
+import { countWhile, isAtOrBeforeFloor } from "./read-path.js";
 import { SstSizeBound } from "./sst-format.js";
 
 /**
@@ -101,13 +102,18 @@ export class Memtable {
     return this.#sstBound.bytes(blockBytes);
   }
 
+  /** What an entry of `key` and `value` adds to `sizeBytes` (the accounting of `add`). */
+  static entryBytes(key: Uint8Array, value: Uint8Array | null): number {
+    return key.length + (value?.length ?? 0) + ENTRY_OVERHEAD_BYTES;
+  }
+
   add(entry: Entry): void {
     assert(!this.#frozen, "add to a frozen memtable");
     assert(entry.seq >= this.#maxSeq, () => `memtable seq went back from ${this.#maxSeq} to ${entry.seq}`);
     this.#sstBound.add(entry); // a replaced entry stays counted: the bound only grows
     if (this.#insert(entry)) {
       this.#count++;
-      this.#bytes += entry.key.length + (entry.value?.length ?? 0) + ENTRY_OVERHEAD_BYTES;
+      this.#bytes += Memtable.entryBytes(entry.key, entry.value);
     }
     this.#maxSeq = entry.seq;
     if (entry.seq < this.#minSeq) this.#minSeq = entry.seq;
@@ -259,6 +265,23 @@ export class Memtable {
       }
     }
     return { entries, last: undefined };
+  }
+
+  /**
+   * The last key of `range` with a version at `seq <= maxSeq` for which `isBelow` holds, found by
+   * binary search (undefined when there is none). `isBelow` must be monotone over the range: true
+   * for its first keys, false from some key on (Version.floorKey).
+   */
+  floorKey(range: KeyRange, maxSeq: number, isBelow: (key: Uint8Array) => boolean): Uint8Array | undefined {
+    const chunks = this.#chunks;
+    const atOrBefore = (entry: Entry): boolean => isAtOrBeforeFloor(entry.key, range, isBelow);
+    const c = countWhile(chunks.length, (i) => atOrBefore(chunks[i]![0]!)) - 1;
+    if (c < 0) return undefined;
+    let at: Position = { chunk: c, index: countWhile(chunks[c]!.length, (i) => atOrBefore(chunks[c]![i]!)) - 1 };
+    // Versions written but not durable yet sort in among the others: step back over them.
+    while (at.chunk >= 0 && chunks[at.chunk]![at.index]!.seq > maxSeq) at = this.#before(at);
+    const key = at.chunk >= 0 ? chunks[at.chunk]![at.index]!.key : undefined;
+    return key !== undefined && inRange(key, range) ? key : undefined;
   }
 
   /** Every entry in order (for the L0 flush: the memtable is frozen then). */

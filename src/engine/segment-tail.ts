@@ -89,38 +89,67 @@ export class SegmentTail {
     return false;
   }
 
-  /** Finds frame `walId` among the segments, newest generation first, and moves the cursor to it. */
+  /**
+   * Finds frame `walId` among the segments, newest generation first, and moves the cursor to it.
+   * When no segment holds it yet but the newest one ends with frames below it (a reader that
+   * caught up with an idle writer, the common case after a read-only open), the cursor moves to
+   * that end, where the writer puts its next frame: the polls that follow read there and do not
+   * walk every segment again (which read and checked the whole WAL, hundreds of MiB, every poll).
+   * Nor does it look at older segments then: no older segment can hold `walId`, now or later, as
+   * one writer's frames go to its segments in order, and an older epoch's frame at or past a
+   * newer epoch's frames is void.
+   */
   async #locate(walId: number): Promise<WalBatch[] | undefined> {
     const generations = (await this.#dir.list())
       .map((name) => parseWalFileName(SEGMENT_PREFIX, name))
       .filter((generation): generation is number => generation !== undefined)
       .sort((a, b) => b - a);
-    for (const generation of generations) {
-      const name = SEGMENT_PREFIX + String(generation).padStart(20, "0");
-      const file = await this.#dir.openFile(name);
-      if (file === undefined) continue;
-      let offsetBytes = 0;
-      let found: Frame | undefined;
-      for (;;) {
-        const frame = await readFrameAt(file, offsetBytes, generation, name);
-        if (frame === undefined || frame.walId > walId) break;
-        if (frame.walId === walId) {
-          found = frame;
-          break;
+    let end: Cursor | undefined;
+    try {
+      for (const generation of generations) {
+        const name = SEGMENT_PREFIX + String(generation).padStart(20, "0");
+        const file = await this.#dir.openFile(name);
+        if (file === undefined) continue;
+        let offsetBytes = 0;
+        let found: Frame | undefined;
+        let below = false;
+        for (;;) {
+          // Frames below walId are stepped over by their headers: none of them is returned.
+          const header = await readFrameHeaderAt(file, offsetBytes, generation);
+          if (header === undefined || header.walId > walId) break;
+          if (header.walId === walId) {
+            found = await readFrameAt(file, offsetBytes, generation, name);
+            break;
+          }
+          below = true;
+          offsetBytes += header.frameBytes;
         }
-        offsetBytes += frame.frameBytes;
-      }
-      if (found !== undefined) {
-        const standing = await this.#standingOf(found.writerEpoch, walId);
-        if (standing !== "void") {
-          await this.#cursor?.file.close().catch(() => undefined);
-          this.#cursor = { name, generation, file, offsetBytes };
-          return standing === "acked" ? this.#advance(found) : undefined;
+        if (found !== undefined) {
+          const standing = await this.#standingOf(found.writerEpoch, walId);
+          if (standing !== "void") {
+            await this.#moveCursor({ name, generation, file, offsetBytes });
+            return standing === "acked" ? this.#advance(found) : undefined;
+          }
         }
+        if (generation === generations[0] && below && found === undefined) {
+          end = { name, generation, file, offsetBytes }; // kept open: the new cursor
+          break; // no older segment can hold walId (see above)
+        }
+        await file.close().catch(() => undefined);
       }
-      await file.close().catch(() => undefined);
+      if (end !== undefined) {
+        await this.#moveCursor(end);
+        end = undefined;
+      }
+      return undefined;
+    } finally {
+      await end?.file.close().catch(() => undefined);
     }
-    return undefined;
+  }
+
+  async #moveCursor(cursor: Cursor): Promise<void> {
+    if (this.#cursor?.file !== cursor.file) await this.#cursor?.file.close().catch(() => undefined);
+    this.#cursor = cursor;
   }
 
   async #standingOf(writerEpoch: number, walId: number): Promise<Standing> {
@@ -165,6 +194,22 @@ function standingFrom(acks: Map<number, AckRecord>, writerEpoch: number, walId: 
   if (replayedByNewer) return "acked";
   const own = acks.get(writerEpoch);
   return own !== undefined && own.ackedWalId >= walId ? "acked" : "pending";
+}
+
+/**
+ * The WAL id and length of the frame whose header is at `offsetBytes`, or undefined when no
+ * header of this segment's generation is there. Only the header is read and nothing is
+ * checksummed: enough to step over a frame, never to use one (readFrameAt checks it all).
+ */
+async function readFrameHeaderAt(file: WalFile, offsetBytes: number, generation: number): Promise<{ walId: number; frameBytes: number } | undefined> {
+  const header = await file.read(offsetBytes, FRAME_HEADER_BYTES);
+  if (header.length < FRAME_HEADER_BYTES) return undefined;
+  const view = Buffer.from(header.buffer, header.byteOffset, header.byteLength);
+  if (!view.subarray(0, 4).equals(SEGMENT_FRAME_MAGIC) || readU64(view, 4) !== generation) return undefined;
+  const walId = readU64(view, 4 + 8 + 8);
+  const payloadBytes = view.readUInt32BE(FRAME_HEADER_BYTES - 4);
+  if (walId < 0 || payloadBytes < 4 || payloadBytes > MAX_WAL_FRAME_PAYLOAD_BYTES) return undefined;
+  return { walId, frameBytes: FRAME_HEADER_BYTES + payloadBytes + FRAME_CHECKSUM_BYTES };
 }
 
 /** Reads the frame at `offsetBytes` of a segment file, or undefined when none checks out there. */

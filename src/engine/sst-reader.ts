@@ -29,8 +29,9 @@ import { DEFAULT_SST_READAHEAD_BYTES, SST_SCAN_CHUNK_ENTRIES, SST_VERIFY_CHUNK_B
 import type { BlockCache } from "./block-cache.js";
 import { compareKeys, type Entry, type KeyRange } from "./entry.js";
 import { flattenChunks } from "./read-path.js";
+import { copyOf } from "../util/bytes.js";
 import {
-  BLOCK_CHECKSUM_BYTES,
+  type BlockCursor,
   checkIndexAgainstInfo,
   DataBlock,
   decodeFooter,
@@ -86,6 +87,8 @@ class OwnRows extends RowCopies {
 }
 
 const OWN_ROWS = new OwnRows();
+/** For getCached: decoded values are views of the cached block itself (nothing is copied). */
+const SHARED_ROWS = new RowCopies(true);
 
 /**
  * True when `value` is a value an SstReader scan decoded: a view of that scan's own copy of
@@ -94,15 +97,23 @@ const OWN_ROWS = new OwnRows();
  * anywhere else (a memtable holds its entries' values for as long as it lives) must be copied.
  */
 export function isScanPrivate(value: Uint8Array): boolean {
-  // Consecutive values mostly share a buffer (a slab holds many blocks): skip the set lookup.
-  if (value.buffer === lastPrivateBuffer) return true;
-  if (!scanPrivateBuffers.has(value.buffer)) return false;
-  lastPrivateBuffer = value.buffer;
+  // Consecutive values mostly share a buffer (a slab holds many blocks, a memtable slab many
+  // values): skip the set lookup. A buffer found not private stays so: buffers join the set
+  // when they are made, before any value of theirs exists.
+  const buffer = value.buffer;
+  if (buffer === lastPrivateBuffer) return true;
+  if (buffer === lastSharedBuffer) return false;
+  if (!scanPrivateBuffers.has(buffer)) {
+    lastSharedBuffer = buffer;
+    return false;
+  }
+  lastPrivateBuffer = buffer;
   return true;
 }
 
-/** The buffer isScanPrivate last found (held strongly: one slab at most). */
+/** The buffers isScanPrivate last found private and not private (held strongly: one slab each at most). */
 let lastPrivateBuffer: ArrayBufferLike | undefined;
+let lastSharedBuffer: ArrayBufferLike | undefined;
 
 
 export interface SstReaderOpenOptions {
@@ -123,8 +134,9 @@ export interface SstScanOptions {
    * Most bytes fetched by one GET when the scan runs past cached blocks, in bytes (default
    * 1 MiB). Each scan starts with one block per GET and doubles up to this cap, so a seek that
    * reads a few entries costs one block while a long scan costs one GET per MiB. Once at the
-   * cap, the next GET starts as the scan enters the run of the previous one, so the store reads
-   * while the scan decodes (a scan holds at most twice this). 0 = one block per GET, on demand.
+   * cap, the next GET starts as soon as the previous one is done while less than two runs wait
+   * ahead of the scan, so the store reads while the scan decodes (a scan holds at most three
+   * times this). 0 = one block per GET, on demand.
    */
   readaheadBytes?: number;
   /**
@@ -153,13 +165,19 @@ export interface SstVerifyReport {
 /**
  * Per-scan readahead state: the next GET may be this many bytes (at least one block), and the
  * blocks the GETs brought that the scan has not reached yet. The scan holds them itself (at
- * most 2 x maxBytes: the run it is in and the one fetched ahead) rather than counting on the
- * cache, which may be small or busy.
+ * most 3 x maxBytes: what is left of the run it is in and up to two runs fetched ahead) rather
+ * than counting on the cache, which may be small or busy.
  */
 interface Readahead {
   nextBytes: number;
   readonly maxBytes: number;
   readonly fetched: Map<number, Uint8Array>;
+  /** Bytes of the blocks in `fetched`. */
+  fetchedBytes: number;
+  /** The block the scan is at (the last one #readAhead saw); undefined before the first. */
+  at: number | undefined;
+  /** The scan ended: no GET starts any more. */
+  stopped: boolean;
   /** The furthest block, in the scan's direction, that this scan has fetched or is fetching. */
   frontier: number | undefined;
   /** The last GET started ahead of the scan, for blocks first..last (see #readAhead); `done` never rejects. */
@@ -239,6 +257,29 @@ export class SstReader {
     return options.reverse === true ? this.#chunksDescending(range, options) : this.#chunksAscending(range, options);
   }
 
+  /**
+   * A point read from the block cache alone, without a scan: the newest version of `key` with
+   * seq <= `snapshotSeq` in this SST, `null` when the SST holds none, or `undefined` when that
+   * cannot be told from cached blocks (the block is not cached, or the key's versions run past
+   * it): then read it with `scanChunks`. The value is a view of the cached block (shared: copy
+   * what you keep, never write it). Version.getNewest's fast path.
+   */
+  getCached(key: Uint8Array, snapshotSeq: number): Entry | null | undefined {
+    const handles = this.#index.handles;
+    const b = firstBlockAtOrAfter(this.#index, key);
+    const handle = handles[b];
+    // Blocks are in key order: the first whose lastKey >= key is the only one whose first version of key can be in.
+    if (handle === undefined || compareKeys(handle.firstKey, key) > 0) return null;
+    const cached = this.#cache.getIfCached(this.objectKey, handle.offset);
+    if (cached === undefined) return undefined;
+    const cursor = new DataBlock(this.objectKey, handle.offset, cached, SHARED_ROWS).seek(key);
+    for (let entry = cursor.next(); entry !== undefined; entry = cursor.next()) {
+      if (compareKeys(entry.key, key) !== 0) return null;
+      if (entry.seq <= snapshotSeq) return entry;
+    }
+    return undefined; // every version in this block is above the snapshot, and the next block may hold older ones
+  }
+
   /** Every entry, in ascending order (compaction's input: pass `fillCache: false`). */
   entries(options: Omit<SstScanOptions, "reverse"> = {}): AsyncIterable<Entry> {
     return this.scan({}, options);
@@ -277,27 +318,26 @@ export class SstReader {
     if (span === undefined) return;
     const { start, end } = range;
     let chunk: Entry[] = [];
-    for (let b = span.lo; b <= span.hi; b++) {
-      let block = this.#blockAtHand(b, readahead);
-      if (block === undefined) {
-        if (chunk.length > 0) yield chunk; // before waiting for the fetch
-        chunk = [];
-        block = await this.#awaitBlock(b, +1, span, readahead);
+    try {
+      for (let b = span.lo; b <= span.hi; b++) {
+        let block = this.#blockAtHand(b, readahead);
+        if (block === undefined) {
+          if (chunk.length > 0) yield chunk; // before waiting for the fetch
+          chunk = [];
+          block = await this.#awaitBlock(b, +1, span, readahead);
+        }
+        this.#readAhead(b, +1, span, readahead);
+        // Blocks after lo start at or above `start`, blocks before hi end below `end` (index invariant).
+        pushRows(b === span.lo && start !== undefined ? block.seek(start) : block.cursor(), b === span.hi ? end : undefined, chunk);
+        if (chunk.length >= SST_SCAN_CHUNK_ENTRIES) {
+          yield chunk;
+          chunk = [];
+        }
       }
-      this.#readAhead(b, +1, span, readahead);
-      // Blocks after lo start at or above `start`, blocks before hi end below `end` (index invariant).
-      const cursor = b === span.lo && start !== undefined ? block.seek(start) : block.cursor();
-      const limit = b === span.hi ? end : undefined;
-      for (let entry = cursor.next(); entry !== undefined; entry = cursor.next()) {
-        if (limit !== undefined && compareKeys(entry.key, limit) >= 0) break;
-        chunk.push(entry);
-      }
-      if (chunk.length >= SST_SCAN_CHUNK_ENTRIES) {
-        yield chunk;
-        chunk = [];
-      }
+      if (chunk.length > 0) yield chunk;
+    } finally {
+      readahead.stopped = true;
     }
-    if (chunk.length > 0) yield chunk;
   }
 
   /**
@@ -312,39 +352,32 @@ export class SstReader {
     if (span === undefined) return;
     let group: Entry[] = [];
     let chunk: Entry[] = [];
-    for (let b = span.hi; b >= span.lo; b--) {
-      let block = this.#blockAtHand(b, readahead);
-      if (block === undefined) {
-        if (chunk.length > 0) yield chunk; // before waiting for the fetch
-        chunk = [];
-        block = await this.#awaitBlock(b, -1, span, readahead);
-      }
-      this.#readAhead(b, -1, span, readahead);
-      const rows = block.decodeAll();
-      for (let i = rows.length - 1; i >= 0; i--) {
-        const entry = rows[i] as Entry;
-        if (range.end !== undefined && compareKeys(entry.key, range.end) >= 0) continue;
-        if (range.start !== undefined && compareKeys(entry.key, range.start) < 0) break;
+    try {
+      for (let b = span.hi; b >= span.lo; b--) {
+        let block = this.#blockAtHand(b, readahead);
+        if (block === undefined) {
+          if (chunk.length > 0) yield chunk; // before waiting for the fetch
+          chunk = [];
+          block = await this.#awaitBlock(b, -1, span, readahead);
+        }
+        this.#readAhead(b, -1, span, readahead);
+        group = pushRowsDescending(block.decodeAll(), range, group, chunk);
         const groupKey = group[0]?.key;
-        if (groupKey !== undefined && compareKeys(groupKey, entry.key) !== 0) {
+        const previous = this.#index.handles[b - 1];
+        if (groupKey !== undefined && (b === span.lo || previous === undefined || compareKeys(previous.lastKey, groupKey) !== 0)) {
           appendNewestFirst(chunk, group);
           group = [];
         }
-        group.push(entry);
+        if (chunk.length >= SST_SCAN_CHUNK_ENTRIES) {
+          yield chunk;
+          chunk = [];
+        }
       }
-      const groupKey = group[0]?.key;
-      const previous = this.#index.handles[b - 1];
-      if (groupKey !== undefined && (b === span.lo || previous === undefined || compareKeys(previous.lastKey, groupKey) !== 0)) {
-        appendNewestFirst(chunk, group);
-        group = [];
-      }
-      if (chunk.length >= SST_SCAN_CHUNK_ENTRIES) {
-        yield chunk;
-        chunk = [];
-      }
+      if (group.length > 0) appendNewestFirst(chunk, group);
+      if (chunk.length > 0) yield chunk;
+    } finally {
+      readahead.stopped = true;
     }
-    if (group.length > 0) appendNewestFirst(chunk, group);
-    if (chunk.length > 0) yield chunk;
   }
 
   /**
@@ -357,6 +390,7 @@ export class SstReader {
     const fetched = readahead.fetched.get(b);
     if (fetched !== undefined) {
       readahead.fetched.delete(b);
+      readahead.fetchedBytes -= fetched.length;
       return new DataBlock(this.objectKey, handle.offset, fetched, readahead.fillCache ? readahead.copies : OWN_ROWS);
     }
     const cached = readahead.fillCache ? this.#cache.getIfCached(this.objectKey, handle.offset) : this.#cache.peek(this.objectKey, handle.offset);
@@ -365,6 +399,9 @@ export class SstReader {
 
   /** Block b, not at hand: from the GET running ahead if that holds b, else loaded now. */
   async #awaitBlock(b: number, direction: 1 | -1, span: BlockSpan, readahead: Readahead): Promise<DataBlock> {
+    // A GET ahead may have brought b while the consumer held the chunk before it.
+    const atHand = this.#blockAtHand(b, readahead);
+    if (atHand !== undefined) return atHand;
     const prefetch = readahead.prefetch;
     if (prefetch !== undefined && prefetch.first <= b && b <= prefetch.last) {
       await prefetch.done;
@@ -408,15 +445,18 @@ export class SstReader {
 
   /**
    * Keeps one GET running ahead of a long scan that is at block b: once the scan reads whole
-   * readaheadBytes per GET (it has read about twice that already), and has reached the blocks of
-   * the previous GET ahead, the GET of the next run beyond what it fetched starts, so that the
-   * store reads while the scan decodes. A long scan thus holds at most two runs. A failed GET is
-   * dropped: the scan loads those blocks again when it reaches them, and gets the error then.
+   * readaheadBytes per GET (it has read about twice that already), and the previous GET ahead
+   * is done, the GET of the next run beyond what it fetched starts while less than two runs'
+   * bytes wait ahead of the scan, so that the store reads while the scan decodes (when the GET
+   * started only as the scan entered the previous run, a 1 KiB scan waited for a fifth of its
+   * time). A long scan thus holds at most three runs. A failed GET is dropped: the scan loads
+   * those blocks again when it reaches them, and gets the error then.
    */
   #readAhead(b: number, direction: 1 | -1, span: BlockSpan, readahead: Readahead): void {
+    readahead.at = b;
     const { frontier, prefetch } = readahead;
     if (frontier === undefined || readahead.maxBytes === 0 || readahead.nextBytes < readahead.maxBytes) return;
-    if (prefetch !== undefined && !(prefetch.settled && (direction > 0 ? b >= prefetch.first : b <= prefetch.last))) return;
+    if ((prefetch !== undefined && !prefetch.settled) || readahead.fetchedBytes >= 2 * readahead.maxBytes) return;
     const start = direction > 0 ? Math.max(frontier, b) + 1 : Math.min(frontier, b) - 1;
     if (start < span.lo || start > span.hi || this.#cache.has(this.objectKey, (this.#index.handles[start] as BlockHandle).offset)) return;
     const run = this.#runFrom(start, direction, span, readahead.maxBytes);
@@ -432,6 +472,15 @@ export class SstReader {
       .catch(() => undefined)
       .then(() => {
         next.settled = true;
+        // The next GET may start now, not only when the scan comes to its next block: a scan
+        // decodes a run's blocks at hand in one go, so it would wait for every GET it started.
+        if (!readahead.stopped && readahead.at !== undefined) {
+          try {
+            this.#readAhead(readahead.at, direction, span, readahead);
+          } catch {
+            // the scan loads its blocks itself when it gets to them, and meets any error then
+          }
+        }
       });
     readahead.prefetch = next;
   }
@@ -464,6 +513,7 @@ export class SstReader {
       throw error;
     }
     readahead.fetched.set(i, payload);
+    readahead.fetchedBytes += payload.length;
     if (readahead.fillCache) this.#cache.put(this.objectKey, handle.offset, payload);
   }
 
@@ -494,22 +544,33 @@ async function readExact(store: ObjectStore, objectKey: string, offset: number, 
 /** With an SstInfo: one GET of the index and the footer (the footer catches truncation). */
 async function readIndexWithInfo(options: SstReaderOpenOptions, info: SstInfo): Promise<SstIndex> {
   const { store, objectKey, cache } = options;
+  let loaded: SstIndex | undefined; // decoded by the load, which checks it: not decoded twice (a cold read start's main CPU cost)
   const payload = await cache.getOrLoad(objectKey, info.indexOffset, async () => {
     const tail = await readExact(store, objectKey, info.indexOffset, info.indexLength + SST_FOOTER_BYTES);
-    decodeIndexAndFooter(objectKey, tail, info);
-    return tail.slice(0, info.indexLength - BLOCK_CHECKSUM_BYTES);
+    checkFooterAgainstInfo(objectKey, tail, info);
+    // The cached copy, which the index's keys are views of (decodeIndex).
+    const own = copyOf(verifyStoredBlock(objectKey, info.indexOffset, tail.subarray(0, info.indexLength)));
+    loaded = decodeIndex(objectKey, own, info.indexOffset);
+    checkIndexAgainstInfo(objectKey, loaded, info);
+    return own;
   });
+  if (loaded !== undefined) return loaded;
   const index = decodeIndex(objectKey, payload, info.indexOffset);
   checkIndexAgainstInfo(objectKey, index, info);
   return index;
 }
 
-/** Decodes `tail` = stored index block + footer and checks both against `info`. */
-function decodeIndexAndFooter(objectKey: string, tail: Uint8Array, info: SstInfo): SstIndex {
+/** Decodes the footer at the end of `tail` (stored index block + footer) and checks it against `info`. */
+function checkFooterAgainstInfo(objectKey: string, tail: Uint8Array, info: SstInfo): void {
   const footer = decodeFooter(objectKey, tail.subarray(info.indexLength), info.sizeBytes);
   if (footer.indexOffset !== info.indexOffset || footer.indexLength !== info.indexLength || footer.entryCount !== info.entryCount) {
     throw new CorruptionError(objectKey, "the footer does not match the SstInfo: wrong object or corrupt manifest");
   }
+}
+
+/** Decodes `tail` = stored index block + footer and checks both against `info`. */
+function decodeIndexAndFooter(objectKey: string, tail: Uint8Array, info: SstInfo): SstIndex {
+  checkFooterAgainstInfo(objectKey, tail, info);
   const index = decodeIndex(objectKey, verifyStoredBlock(objectKey, info.indexOffset, tail.subarray(0, info.indexLength)), info.indexOffset);
   checkIndexAgainstInfo(objectKey, index, info);
   return index;
@@ -543,6 +604,9 @@ function newReadahead(options: SstScanOptions): Readahead {
     nextBytes: 0,
     maxBytes,
     fetched: new Map(),
+    fetchedBytes: 0,
+    at: undefined,
+    stopped: false,
     frontier: undefined,
     prefetch: undefined,
     copies: new ScanRowCopies(options.shareValues === true),
@@ -557,6 +621,38 @@ function blockSpan(index: SstIndex, range: KeyRange): BlockSpan | undefined {
   const lo = start === undefined ? 0 : firstBlockAtOrAfter(index, start);
   const hi = end === undefined ? index.handles.length - 1 : lastBlockBefore(index, end);
   return lo <= hi ? { lo, hi } : undefined;
+}
+
+/**
+ * Pushes the cursor's rows below `limit` (all without one) onto `chunk`. Outside the scan's
+ * generator on purpose: V8 optimizes a loop in a generator only once the generator is called
+ * again, so a long scan decoded every row unoptimized; a function called per block is hot at once.
+ */
+function pushRows(cursor: BlockCursor, limit: Uint8Array | undefined, chunk: Entry[]): void {
+  for (let entry = cursor.next(); entry !== undefined; entry = cursor.next()) {
+    if (limit !== undefined && compareKeys(entry.key, limit) >= 0) break;
+    chunk.push(entry);
+  }
+}
+
+/**
+ * #chunksDescending's per-row step, outside its generator (see pushRows): takes a block's rows
+ * backwards, gathering one key's versions in `group` and moving each finished group onto
+ * `chunk` newest first; returns the group still open.
+ */
+function pushRowsDescending(rows: readonly Entry[], range: KeyRange, group: Entry[], chunk: Entry[]): Entry[] {
+  for (let i = rows.length - 1; i >= 0; i--) {
+    const entry = rows[i] as Entry;
+    if (range.end !== undefined && compareKeys(entry.key, range.end) >= 0) continue;
+    if (range.start !== undefined && compareKeys(entry.key, range.start) < 0) break;
+    const groupKey = group[0]?.key;
+    if (groupKey !== undefined && compareKeys(groupKey, entry.key) !== 0) {
+      appendNewestFirst(chunk, group);
+      group = [];
+    }
+    group.push(entry);
+  }
+  return group;
 }
 
 /** Appends `group` (one key's versions, oldest first) to `chunk` newest first; returns `chunk`. */

@@ -10,14 +10,14 @@
 import { CorruptionError, NotFoundError, SstCompactedAwayError } from "../errors.js";
 import type { ObjectStore } from "../store/object-store.js";
 import type { BlockCache } from "./block-cache.js";
-import type { Entry, KeyRange } from "./entry.js";
+import { compareKeys, type Entry, type KeyRange } from "./entry.js";
 import type { SortedRun, SstHandle } from "./manifest-format.js";
 import { readLatestManifest } from "./manifest-store.js";
 import type { Memtable } from "./memtable.js";
 import { sstKey } from "./paths.js";
-import { mergeSources, overlaps, type EntrySource } from "./read-path.js";
+import { FloorSeek, mergeSources, overlaps, type EntrySource } from "./read-path.js";
 import { SstReader } from "./sst-reader.js";
-import { sstInfoFirstKey, sstInfoLastKey } from "./sst-format.js";
+import { sstInfoFirstKey, sstInfoLastKey, type SstInfo } from "./sst-format.js";
 import { copyOf } from "../util/bytes.js";
 
 export interface VersionSources {
@@ -38,6 +38,8 @@ export interface VersionScanOptions {
 export class Version {
   #sources: VersionSources;
   readonly #readers = new Map<number, Promise<SstReader>>();
+  /** The readers of `#readers` that have opened, for point reads without an await. */
+  readonly #openReaders = new Map<number, SstReader>();
   readonly #pins = new Map<number, number>();
 
   /**
@@ -70,8 +72,16 @@ export class Version {
   openReader(handle: SstHandle): Promise<SstReader> {
     let reader = this.#readers.get(handle.id);
     if (reader === undefined) {
-      reader = SstReader.open({ store: this.store, objectKey: sstKey(handle.id), info: handle.info, cache: this.cache });
-      reader.catch(() => this.#readers.delete(handle.id));
+      const opening = SstReader.open({ store: this.store, objectKey: sstKey(handle.id), info: handle.info, cache: this.cache });
+      reader = opening;
+      opening.then(
+        (opened) => {
+          if (this.#readers.get(handle.id) === opening) this.#openReaders.set(handle.id, opened);
+        },
+        () => {
+          if (this.#readers.get(handle.id) === opening) this.#readers.delete(handle.id);
+        },
+      );
       this.#readers.set(handle.id, reader);
     }
     return reader;
@@ -80,6 +90,7 @@ export class Version {
   /** Drops what is held for a deleted SST. */
   forget(sstId: number): void {
     this.#readers.delete(sstId);
+    this.#openReaders.delete(sstId);
     this.cache.evictObject(sstKey(sstId));
   }
 
@@ -107,8 +118,11 @@ export class Version {
    * The newest version of `key` with `seq <= snapshotSeq`, tombstones and expired versions
    * included (undefined when no source holds one). A point read without the merge: the
    * memtables are looked at newest first and the first that holds the key answers; otherwise
-   * every SST whose key range holds the key is read (one block each) and the highest seq wins.
-   * Decoded SST values are views of the blocks (no block copy per read); the one returned is copied.
+   * every SST whose key range holds the key is read (one block each) and the highest seq wins,
+   * skipping the SSTs whose seqs are all below the newest version found so far.
+   * Most probes are answered from the block cache without a scan (SstReader.getCached); the
+   * others scan. Decoded SST values are views of the blocks (no block copy per read); the one
+   * returned is copied.
    */
   async getNewest(key: Uint8Array, snapshotSeq: number): Promise<Entry | undefined> {
     const sources = this.#sources;
@@ -118,26 +132,80 @@ export class Version {
         if (chunk.length > 0) return chunk[0];
       }
     }
-    const handles = sources.l0.filter((handle) => this.#overlaps(handle, range));
+    const handles = this.#sstsHolding(sources, key);
+    if (handles.length === 0) return undefined;
+    let newest: Entry | undefined;
+    let uncached: SstHandle[] | undefined;
+    for (const handle of handles) {
+      if (newest !== undefined && handle.info.maxSeq < newest.seq) continue; // holds nothing newer
+      const found = this.#openReaders.get(handle.id)?.getCached(key, snapshotSeq);
+      if (found === undefined) (uncached ??= []).push(handle);
+      else if (found !== null && (newest === undefined || found.seq > newest.seq)) newest = found;
+    }
+    if (uncached !== undefined) newest = await this.#newestScanned(uncached, range, snapshotSeq, newest);
+    // SST values come as views of shared block bytes: keep a copy of the one we return.
+    return newest === undefined || newest.value === null ? newest : { ...newest, value: copyOf(newest.value) };
+  }
+
+  /** The SSTs whose key range holds `key`: every such L0 and at most one SST of each run. */
+  #sstsHolding(sources: VersionSources, key: Uint8Array): SstHandle[] {
+    const handles: SstHandle[] = [];
+    for (const handle of sources.l0) {
+      if (this.#holds(handle, key)) handles.push(handle);
+    }
     for (const run of sources.runs) {
-      const handle = run.ssts.find((h) => this.#overlaps(h, range)); // a run's SSTs hold disjoint key ranges
+      const handle = run.ssts.find((h) => this.#holds(h, key)); // a run's SSTs hold disjoint key ranges
       if (handle !== undefined) handles.push(handle);
     }
-    if (handles.length === 0) return undefined;
+    return handles;
+  }
+
+  /** getNewest's slow path: the SSTs whose block is not cached, scanned one block each (fetching it). */
+  async #newestScanned(handles: SstHandle[], range: KeyRange, snapshotSeq: number, newestSoFar: Entry | undefined): Promise<Entry | undefined> {
+    let newest = newestSoFar;
     const ids = handles.map((handle) => handle.id);
     this.#pin(ids);
     try {
-      let newest: Entry | undefined;
       for (const handle of handles) {
+        if (newest !== undefined && handle.info.maxSeq < newest.seq) continue;
         for await (const chunk of this.#sstSource([handle], range, false, true, true)) {
-          const shared = chunk.find((entry) => entry.seq <= snapshotSeq);
-          // SST values come as views of shared block bytes (shareValues): keep a copy of the one we return.
-          const found = shared === undefined ? undefined : { ...shared, value: shared.value === null ? null : copyOf(shared.value) };
+          const found = chunk.find((entry) => entry.seq <= snapshotSeq);
           if (found !== undefined && (newest === undefined || found.seq > newest.seq)) newest = found;
           if (found !== undefined) break;
         }
       }
       return newest;
+    } finally {
+      this.#unpin(ids);
+    }
+  }
+
+  /**
+   * A key of `range` that some source holds at `seq <= snapshotSeq` (any version counts: a
+   * tombstone, an expired one) for which `isBelow` holds; the last such key when the memtables
+   * hold it, else at most one SST block before it (undefined when none is known). `isBelow` must
+   * be monotone over the range: true for its first keys, false from some key on.
+   *
+   * It reads no data block: memtables are searched exactly; of an SST only samples are looked at,
+   * its first and last key (the manifest's SstInfo) and those of its blocks (its index, one GET
+   * when its reader is not open yet), and only the indexes of SSTs whose key range reaches into
+   * the interval the samples so far leave open: on a sorted run, the one SST that spans it.
+   */
+  async floorKey(range: KeyRange, isBelow: (key: Uint8Array) => boolean, snapshotSeq: number): Promise<Uint8Array | undefined> {
+    const sources = this.#sources;
+    const seek = new FloorSeek(range, isBelow);
+    for (const memtable of sources.memtables) seek.offer(memtable.floorKey(range, snapshotSeq, isBelow));
+    const ssts = [...sources.l0, ...sources.runs.flatMap((run) => run.ssts)]
+      .map((handle) => ({ handle, first: sstInfoFirstKey(handle.info), last: sstInfoLastKey(handle.info) }))
+      .filter(({ first, last }) => overlaps(first, last, range));
+    for (const { first, last } of ssts) seek.offerBlocks([{ firstKey: first, lastKey: last }]);
+    const handles = ssts.filter(({ first, last }) => seek.mayImprove(first, last)).map(({ handle }) => handle);
+    const ids = handles.map((handle) => handle.id);
+    this.#pin(ids);
+    try {
+      const readers = await Promise.all(handles.map((handle) => this.openReader(handle).catch((error: unknown) => this.#failMissing(handle, error))));
+      for (const reader of readers) seek.offerBlocks(reader.blockHandles);
+      return seek.best;
     } finally {
       this.#unpin(ids);
     }
@@ -172,6 +240,11 @@ export class Version {
     return m.l0.some((handle) => handle.id === id) || m.runs.some((run) => run.ssts.some((handle) => handle.id === id));
   }
 
+  #holds(handle: SstHandle, key: Uint8Array): boolean {
+    const bounds = keyBounds(handle.info);
+    return compareKeys(bounds.first, key) <= 0 && compareKeys(key, bounds.last) <= 0;
+  }
+
   #overlaps(handle: SstHandle, range: KeyRange): boolean {
     return overlaps(sstInfoFirstKey(handle.info), sstInfoLastKey(handle.info), range);
   }
@@ -182,17 +255,34 @@ export class Version {
         const reader = await this.openReader(handle);
         yield* reader.scanChunks(range, { reverse, fillCache, shareValues });
       } catch (error) {
-        if (!(error instanceof NotFoundError)) throw error;
-        if (this.onMissingSst !== undefined && !(await this.#newestManifestReferences(handle.id))) {
-          this.forget(handle.id);
-          await this.onMissingSst();
-          throw new SstCompactedAwayError(sstKey(handle.id), error);
-        }
-        // The (newest) manifest lists it, so it must exist: a missing SST is damage, not an absent key.
-        throw new CorruptionError(sstKey(handle.id), "referenced by the manifest but missing", { cause: error });
+        await this.#failMissing(handle, error);
       }
     }
   }
+
+  /** Rethrows a read's `error`; a missing SST becomes an SstCompactedAwayError (read-only) or a CorruptionError. */
+  async #failMissing(handle: SstHandle, error: unknown): Promise<never> {
+    if (!(error instanceof NotFoundError)) throw error;
+    if (this.onMissingSst !== undefined && !(await this.#newestManifestReferences(handle.id))) {
+      this.forget(handle.id);
+      await this.onMissingSst();
+      throw new SstCompactedAwayError(sstKey(handle.id), error);
+    }
+    // The (newest) manifest lists it, so it must exist: a missing SST is damage, not an absent key.
+    throw new CorruptionError(sstKey(handle.id), "referenced by the manifest but missing", { cause: error });
+  }
+}
+
+/** Decoded first and last keys of SSTs (SstInfo holds them in base64), by SstInfo object. */
+const decodedBounds = new WeakMap<SstInfo, { first: Uint8Array; last: Uint8Array }>();
+
+function keyBounds(info: SstInfo): { first: Uint8Array; last: Uint8Array } {
+  let bounds = decodedBounds.get(info);
+  if (bounds === undefined) {
+    bounds = { first: sstInfoFirstKey(info), last: sstInfoLastKey(info) };
+    decodedBounds.set(info, bounds);
+  }
+  return bounds;
 }
 
 /** The end of the range that holds exactly `key`: the key with a zero byte appended. */

@@ -9,6 +9,7 @@
  *                 │ flushInMicrotask(): right after this microtask (a big buffer)
  *                 v
  *   flushGroup: cut (beforeCut adds its batches) ──> take ──> writeGroup (the writer's own I/O)
+ *                 ──> whileWriting (the engine's work for the group, during its I/O)
  *                 ──> onFlushed (acks) ──> afterFlush (the writer decides when the next starts)
  *
  * Invariants: seqs only increase; nothing is added once the writer stopped; a cut never happens
@@ -137,6 +138,12 @@ export interface GroupCommitHooks {
   firstWalId: number;
   /** Called synchronously at each cut, before the buffer is taken; may call `append`. */
   beforeCut?: () => void;
+  /**
+   * Called once per group, right after its write started (the frame is in the page cache and its
+   * fdatasync dispatched, or the PUT sent) and before any report: work the engine owes the group
+   * that may overlap its wait (the memtable adds of its batches). A throw fails the writer.
+   */
+  whileWriting?: (maxSeq: number) => void;
   onFlushed: (flush: WalFlush) => void;
   onFailed: (error: unknown) => void;
 }
@@ -199,7 +206,16 @@ export abstract class GroupCommitWriter implements WalSink {
     let bytes: number;
     this.#inFlight = true;
     try {
-      bytes = await this.writeGroup(walId, group);
+      const writing = this.writeGroup(walId, group);
+      if (this.#hooks.whileWriting !== undefined) {
+        try {
+          this.#hooks.whileWriting(group.maxSeq);
+        } catch (error) {
+          writing.catch(() => undefined); // its outcome no longer matters: nothing of it is reported
+          throw error;
+        }
+      }
+      bytes = await writing;
     } catch (error) {
       this.#inFlight = false;
       return this.fail(error);

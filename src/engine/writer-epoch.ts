@@ -74,6 +74,11 @@ export class WriterEpoch {
   /** What asked to write at the next WAL cut (Engine.writeAtNextCut). */
   readonly cutSources = new Set<CutSource>();
   stopped = false;
+  /** Batches taken by `deferBatch` and not yet in the memtable: their seqs and ops, in seq order. */
+  #deferredSeqs: number[] = [];
+  #deferredOps: (readonly WriteOp[])[] = [];
+  /** What the deferred batches will add to the memtable's `sizeBytes`. */
+  #deferredBytes = 0;
   /** Manifest updates of this epoch run one after another through this chain. */
   manifestQueue: Promise<unknown> = Promise.resolve();
 
@@ -159,10 +164,56 @@ export class WriterEpoch {
     }
   }
 
-  /** Puts a batch into the active memtable (the WAL side is the caller's). */
+  /** Puts a batch into the active memtable now (replay; the WAL side is the caller's). */
   applyBatch(seq: number, ops: readonly WriteOp[]): void {
     assert(seq > this.lastSeq, () => `batch seq ${seq} does not follow ${this.lastSeq}`);
+    assert(this.#deferredSeqs.length === 0, "a batch applied at once behind deferred ones");
     this.lastSeq = seq;
+    this.#addToActive(seq, ops);
+  }
+
+  /**
+   * Takes batch `seq` now and puts it into the active memtable later, by `applyDeferredThrough`:
+   * the engine does that while the WAL group holding the batch is being made durable, so the
+   * memtable's work overlaps the fdatasync or PUT instead of coming before it. Reads see only
+   * durable seqs, and a group is reported durable only after its batches were applied, so no
+   * read can tell the difference.
+   */
+  deferBatch(seq: number, ops: readonly WriteOp[]): void {
+    assert(seq > this.lastSeq, () => `batch seq ${seq} does not follow ${this.lastSeq}`);
+    this.lastSeq = seq;
+    this.#deferredSeqs.push(seq);
+    this.#deferredOps.push(ops);
+    // Counted as the memtable will count them: backpressure must see them from now on.
+    for (const op of ops) this.#deferredBytes += Memtable.entryBytes(op.key, op.type === "put" ? op.value : null);
+  }
+
+  /** Applies every deferred batch up to and including `seq`, in seq order. */
+  applyDeferredThrough(seq: number): void {
+    const seqs = this.#deferredSeqs;
+    let taken = 0;
+    while (taken < seqs.length && seqs[taken]! <= seq) {
+      const ops = this.#deferredOps[taken]!;
+      this.#addToActive(seqs[taken]!, ops);
+      for (const op of ops) this.#deferredBytes -= Memtable.entryBytes(op.key, op.type === "put" ? op.value : null);
+      taken++;
+    }
+    if (taken === seqs.length) {
+      assert(this.#deferredBytes === 0, () => `${this.#deferredBytes} deferred bytes left with no deferred batch`);
+      this.#deferredSeqs = [];
+      this.#deferredOps = [];
+    } else if (taken > 0) {
+      this.#deferredSeqs.splice(0, taken);
+      this.#deferredOps.splice(0, taken);
+    }
+  }
+
+  /** The lowest seq taken by `deferBatch` and not applied yet (undefined when none). */
+  get firstDeferredSeq(): number | undefined {
+    return this.#deferredSeqs[0];
+  }
+
+  #addToActive(seq: number, ops: readonly WriteOp[]): void {
     for (const op of ops) {
       this.active.add({
         key: op.key,
@@ -182,7 +233,8 @@ export class WriterEpoch {
 
   /** Bytes not yet in an SST: the WAL buffer and every memtable. */
   get unflushedBytes(): number {
-    return (this.wal?.bufferedBytes ?? 0) + this.active.sizeBytes + this.frozen.reduce((sum, f) => sum + f.memtable.sizeBytes, 0);
+    const memtableBytes = this.#deferredBytes + this.active.sizeBytes + this.frozen.reduce((sum, f) => sum + f.memtable.sizeBytes, 0);
+    return (this.wal?.bufferedBytes ?? 0) + memtableBytes;
   }
 
   /**

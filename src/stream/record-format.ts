@@ -176,18 +176,19 @@ function decodeCopy(copy: Uint8Array, what: string | (() => string)): RecordByte
 }
 
 /** Size of the slabs a RecordDecoder copies values into. */
-const DECODE_SLAB_BYTES = 16 * 1024;
+const DECODE_SLAB_BYTES = 64 * 1024;
 /** Values larger than this get a buffer of their own: a slab would hold only a few of them. */
 const DECODE_SLAB_MAX_VALUE_BYTES = DECODE_SLAB_BYTES / 4;
 
 /**
  * Decodes the values of one read session into `ReadRecord`s. It copies each value, as
- * `decodeRecordValue` does, but small values go into 16 KiB slabs: a buffer of its own per
+ * `decodeRecordValue` does, but values up to 16 KiB go into 64 KiB slabs: a buffer of its own per
  * value cost more than all the rest of decoding it (a catch-up scan of 100-byte records spent
  * about a tenth of its time there). A value that is already a private copy (an SST scan's) is
  * not copied again: for 1 KiB records the second copy, and the garbage it made, cost more than
  * the rest of the session. The price: a body kept long after the read keeps its slab alive
- * (16 KiB, or the 64 KiB of an SST scan's copies); copy it to keep only its own bytes. Headers
+ * (64 KiB, as an SST scan's copies do; 16 KiB slabs made a catch-up scan of 1 KiB records
+ * allocate a buffer per 15 records); copy it to keep only its own bytes. Headers
  * and body of a record are views of its own bytes only: changing one record changes no other.
  */
 export class RecordDecoder {

@@ -2,20 +2,30 @@
  * Stream configuration: defaults, reconfiguration, and the stream meta value stored under the
  * `01 name` key (stream-keys.ts).
  *
- * The meta value is UTF-8 JSON, chosen because it is small, read rarely (when a stream is
- * opened or listed) and easy to inspect:
+ * The meta value is read whenever a stream is opened or listed, so since format v2 it is a few
+ * fixed binary fields (19 bytes, 27 with an age retention), all integers big-endian:
+ *
+ *   u8  format version: 2
+ *   u8  flags: 0x01 retention is infinite, 0x02 timestamping is uncapped (other bits: corruption)
+ *   u8  timestamping mode: 0 client-prefer, 1 client-require, 2 arrival
+ *   u64 id, u64 createdAtMs
+ *   u64 retention ageSeconds (only when the retention is not infinite)
+ *
+ * Format v1, which logs written before v2 existed still hold (still decoded, never written),
+ * is UTF-8 JSON, told apart by its first byte ('{'):
  *
  *   { "v": 1, "id": 7, "createdAtMs": 1767225600000,
  *     "config": { "retention": { "ageSeconds": 604800 },
  *                 "timestamping": { "mode": "client-prefer", "uncapped": false } } }
  *
- * `v` is the meta format version; a decoder refuses versions it does not know. Config fields
- * missing from a stored value take today's defaults (as s2-lite does), so adding a config
- * field later needs no migration.
+ * A decoder refuses versions it does not know. v1 config fields missing from a stored value take
+ * the defaults of the time v1 was written (as s2-lite does). A new config field needs a new
+ * format version (v2 has no room for one).
  */
 import { CorruptionError, ValidationError, assert } from "../errors.js";
-import { DEFAULT_RETENTION_AGE_SECONDS } from "../limits.js";
-import type { StreamConfig, StreamConfigPatch } from "./types.js";
+import { DEFAULT_RETENTION_AGE_SECONDS, MAX_RETENTION_AGE_SECONDS } from "../limits.js";
+import { readU64, writeU64 } from "../util/bytes.js";
+import type { StreamConfig, StreamConfigPatch, TimestampingMode } from "./types.js";
 import { checkInteger, validateStreamConfigPatch } from "./validate.js";
 
 /**
@@ -47,8 +57,10 @@ export interface StreamMeta {
   createdAtMs: number;
 }
 
-/** The current meta format version. */
+/** The JSON meta format (decoded, no longer written). */
 export const STREAM_META_V1 = 1;
+/** The binary meta format, written since v1 (see the file comment). */
+export const STREAM_META_V2 = 2;
 
 /** Applies a validated patch: fields it gives replace the config's, the rest stay. */
 export function applyConfigPatch(config: StreamConfig, patch: StreamConfigPatch): StreamConfig {
@@ -73,19 +85,64 @@ export function retentionMs(config: StreamConfig): number | undefined {
   return config.retention === "infinite" ? undefined : config.retention.ageSeconds * 1000;
 }
 
-const utf8 = new TextEncoder();
 const utf8Strict = new TextDecoder("utf-8", { fatal: true });
 
+const META_V2_FIXED_BYTES = 3 + 8 + 8;
+const META_V2_AGE_BYTES = 8;
+const META_FLAG_INFINITE = 0x01;
+const META_FLAG_UNCAPPED = 0x02;
+/** Timestamping modes by their code in a v2 meta value (the index): append only. */
+const META_MODES: readonly TimestampingMode[] = ["client-prefer", "client-require", "arrival"];
+/** The first byte of a v1 (JSON) meta value. */
+const META_V1_FIRST_BYTE = 0x7b;
+
+/** Encodes a stream meta value (format v2, see the file comment). */
 export function encodeStreamMeta(meta: StreamMeta): Uint8Array {
   assert(Number.isSafeInteger(meta.id) && meta.id >= 1, () => `stream id must be a safe integer >= 1, got ${meta.id}`);
   assert(Number.isSafeInteger(meta.createdAtMs) && meta.createdAtMs >= 0, "createdAtMs must be a safe integer >= 0");
   const { retention, timestamping } = meta.config;
-  const config = { retention, timestamping: { mode: timestamping.mode, uncapped: timestamping.uncapped } };
-  return utf8.encode(JSON.stringify({ v: STREAM_META_V1, id: meta.id, createdAtMs: meta.createdAtMs, config }));
+  const mode = META_MODES.indexOf(timestamping.mode);
+  assert(mode >= 0, () => `unknown timestamping mode ${JSON.stringify(timestamping.mode)}`);
+  const out = new Uint8Array(META_V2_FIXED_BYTES + (retention === "infinite" ? 0 : META_V2_AGE_BYTES));
+  out[0] = STREAM_META_V2;
+  out[1] = (retention === "infinite" ? META_FLAG_INFINITE : 0) | (timestamping.uncapped ? META_FLAG_UNCAPPED : 0);
+  out[2] = mode;
+  writeU64(out, 3, meta.id);
+  writeU64(out, 11, meta.createdAtMs);
+  if (retention !== "infinite") writeU64(out, META_V2_FIXED_BYTES, retention.ageSeconds);
+  return out;
 }
 
-/** Decodes a stream meta value; `name` is the stream's name, for the error message. */
+/** Decodes a stream meta value of either format; `name` is the stream's name, for the error message. */
 export function decodeStreamMeta(value: Uint8Array, name: string): StreamMeta {
+  if (value[0] === STREAM_META_V2) return decodeStreamMetaV2(value, name);
+  if (value[0] === META_V1_FIRST_BYTE) return decodeStreamMetaV1(value, name);
+  throw new CorruptionError(`meta of stream ${name}`, `unknown meta format (first byte ${value[0] ?? "missing"})`);
+}
+
+function decodeStreamMetaV2(value: Uint8Array, name: string): StreamMeta {
+  const fail = (detail: string): never => {
+    throw new CorruptionError(`meta of stream ${name}`, detail);
+  };
+  const flags = value[1] ?? 0;
+  const infinite = (flags & META_FLAG_INFINITE) !== 0;
+  if (value.length !== META_V2_FIXED_BYTES + (infinite ? 0 : META_V2_AGE_BYTES)) fail(`${value.length} bytes, not a v2 meta value`);
+  if ((flags & ~(META_FLAG_INFINITE | META_FLAG_UNCAPPED)) !== 0) fail(`unknown flags ${flags}`);
+  const mode = META_MODES[value[2] as number] ?? fail(`unknown timestamping mode code ${value[2]}`);
+  const id = readU64(value, 3);
+  const createdAtMs = readU64(value, 11);
+  if (id < 1) fail(`bad id`); // -1: not a safe integer
+  if (createdAtMs < 0) fail(`bad createdAtMs`);
+  let retention: StreamConfig["retention"] = "infinite";
+  if (!infinite) {
+    const ageSeconds = readU64(value, META_V2_FIXED_BYTES);
+    if (ageSeconds < 1 || ageSeconds > MAX_RETENTION_AGE_SECONDS) fail(`bad retention ageSeconds ${ageSeconds}`);
+    retention = { ageSeconds };
+  }
+  return { id, createdAtMs, config: { retention, timestamping: { mode, uncapped: (flags & META_FLAG_UNCAPPED) !== 0 } } };
+}
+
+function decodeStreamMetaV1(value: Uint8Array, name: string): StreamMeta {
   const what = `meta of stream ${name}`;
   let parsed: unknown;
   try {

@@ -23,11 +23,11 @@
  * The timestamp index is sparse (docs/decisions/0006): a record gets a `06` key, in the same
  * engine batch as its `05` key and with the same expiry, when its seq is a multiple of
  * TIMESTAMP_INDEX_INTERVAL_RECORDS (64), so an append writes one memtable entry per record, not
- * two. Logs written before this change hold a `06` key for every record; readers need only that
- * the index holds the records at those multiples (a superset is fine): timestamps never decrease
- * with seq, so the last index entry with `ts < T` is a record before every record with `ts >= T`,
- * and a read by timestamp starts there and skips at most 64 records (`isIndexedSeqNum`,
- * `timestampSeekRange`; why and how: docs/decisions/0006-sparse-timestamp-index.md).
+ * two (`isIndexedSeqNum`). Reads no longer use it (since 2026-12-05; it is still written, for
+ * readers of earlier versions): a read by timestamp seeks the `05` keys themselves, whose
+ * timestamps never decrease with seq, with the engine's floor seek over the memtables and the
+ * SST indexes (`timestampSeekRange`), which reads no data block and merges no sources; the
+ * reverse seek in the `06` keys read a block of every L0 and run (docs/decisions/0006).
  *
  * Invariants: every `id`, `seq` and `ts` is a safe integer >= 0 (encoders assert it; decoders
  * treat anything else as corruption). Keys of one stream id never fall in another id's ranges.
@@ -352,16 +352,20 @@ export function timestampIndexRange(streamId: number, startTimestamp: number): K
 }
 
 /**
- * Where a read by `timestamp` seeks: the stream's index keys with `ts < timestamp`. Scanned in
- * reverse, its first entry is the last indexed record before every record at or after
- * `timestamp`: the read starts there (or at the stream's start when there is none) and skips
- * the records before `timestamp`, at most TIMESTAMP_INDEX_INTERVAL_RECORDS of them.
+ * Where a read by `timestamp` seeks: the stream's record keys with `seqs.startSeqNum <= seq <
+ * seqs.endSeqNum`, and `isBelow`, true for a record key whose timestamp is below `timestamp`.
+ * Timestamps never decrease with seq, so `isBelow` is true for the first keys of the range and
+ * false from some key on: any key of the range with `isBelow` true (the engine's floor seek,
+ * `Engine.floorKey`, finds one near the last) is a record before every record at or after
+ * `timestamp`, whatever expired, was trimmed or deleted since. A read starts there and skips
+ * the records before `timestamp`.
  */
-export function timestampSeekRange(streamId: number, timestamp: number): KeyRange {
-  return {
-    start: streamPrefix(KeyKind.timestampIndex, streamId),
-    end: timestampIndexKey({ streamId, timestamp, seqNum: 0 }),
-  };
+export function timestampSeekRange(
+  streamId: number,
+  timestamp: number,
+  seqs: { startSeqNum: number; endSeqNum: number },
+): { range: KeyRange; isBelow: (key: Uint8Array) => boolean } {
+  return { range: recordRange(streamId, seqs), isBelow: (key) => decodeRecordKey(key).timestamp < timestamp };
 }
 
 /** Everything to delete when a stream goes: point keys and ranges. */

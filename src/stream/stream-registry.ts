@@ -38,6 +38,7 @@ import {
   trimPointKey,
 } from "./stream-keys.js";
 import { DELETED_TRIM_POINT, isWriteOnceKey, trimPointFilter } from "./stream-filter.js";
+import { STREAM_IDS_PER_COUNTER_WRITE } from "../limits.js";
 import type { StreamConfigPatch } from "./types.js";
 import type { ValidatedListOptions } from "./validate.js";
 
@@ -65,6 +66,8 @@ interface ControlWrite<T> {
   ops: WriteOp[];
   meta: StreamMeta | undefined;
   result: T;
+  /** Runs once the batch is written (not yet durable), before anything else can decide. */
+  onWritten?: () => void;
   /** Runs once the batch is durable, before the operation is answered. */
   onDurable?: () => void;
 }
@@ -79,11 +82,14 @@ export class StreamRegistry {
   /** Engine resets seen: a decision that spans one is not written (the state it read may be gone). */
   #resets = 0;
   /**
-   * The stream-id counter's next value, once read. Every create rewrites the counter key, and
-   * reading it back walks its versions in the memtable: keeping it here keeps creation linear.
-   * Forgotten after an engine reset (a create may have been lost).
+   * The next stream id, and the counter key's value (every id below it may be taken), once read.
+   * A creation writes the counter only when no reserved id is left: then its batch reserves the
+   * next STREAM_IDS_PER_COUNTER_WRITE ids. A later creation's batch is never durable
+   * without that one (engine seqs become durable in order), so an id is never used unless a
+   * durable counter lies above it. Forgotten after an engine reset (the store says what was kept).
    */
-  #counterValue: Uint8Array | undefined;
+  #nextStreamId = 0;
+  #reservedBelowId = 0;
   #counterKnown = false;
   #counterLoading: Promise<void> | undefined;
 
@@ -107,7 +113,6 @@ export class StreamRegistry {
   onReset(): string[] {
     this.#resets++;
     this.#counterKnown = false;
-    this.#counterValue = undefined;
     const created = [...this.#pending].filter(([, pending]) => pending.meta !== undefined).map(([name]) => name);
     this.#pending.clear();
     return created;
@@ -132,17 +137,22 @@ export class StreamRegistry {
     const config = resolveStreamConfig(patch);
     return this.#control(name, async (current) => {
       if (current !== undefined) throw new StreamExistsError(name);
-      await this.#knowCounter();
+      if (!this.#counterKnown) await this.#knowCounter();
       return () => {
-        const { streamId, counterValue } = allocateStreamId(this.#counterValue);
-        this.#counterValue = counterValue;
+        const streamId = this.#nextStreamId;
+        const reservedBelowId = streamId < this.#reservedBelowId ? this.#reservedBelowId : streamId + STREAM_IDS_PER_COUNTER_WRITE;
         const meta: StreamMeta = { id: streamId, config, createdAtMs: Math.floor(this.clock.nowMs()) };
         const ops: WriteOp[] = [
-          { type: "put", key: STREAM_ID_COUNTER_KEY, value: counterValue },
           { type: "put", key: streamMetaKey(name), value: encodeStreamMeta(meta) },
           { type: "put", key: tailKey(streamId), value: encodeTailValue({ nextSeqNum: 0, lastTimestamp: 0, lastWriteMs: 0 }) },
         ];
-        return { ops, meta, result: meta };
+        if (reservedBelowId !== this.#reservedBelowId) ops.push({ type: "put", key: STREAM_ID_COUNTER_KEY, value: encodeU64Value(reservedBelowId) });
+        // Taken only once the batch is written: a write the engine refuses reserves nothing.
+        const onWritten = () => {
+          this.#nextStreamId = streamId + 1;
+          this.#reservedBelowId = reservedBelowId;
+        };
+        return { ops, meta, result: meta, onWritten };
       };
     });
   }
@@ -184,16 +194,17 @@ export class StreamRegistry {
     let written: PendingControl;
     let write: ControlWrite<T>;
     try {
-      await previous;
+      if (previous !== undefined) await previous; // no await (a microtask hop) for a name nobody else is deciding on
       const resets = this.#resets;
       const pending = this.#pending.get(name);
       const build = await this.#judge(name, pending, decide);
       const engine = this.engine();
-      await engine.whenWritable();
+      if (engine.full) await engine.whenWritable();
       // A reset while we waited may have taken away the state we judged against (and the counter).
       if (this.#resets !== resets) throw staleDecision(name);
       write = build();
       written = { meta: write.meta, engineSeq: engine.write(write.ops) };
+      write.onWritten?.();
       this.#pending.set(name, written);
     } finally {
       endTurn();
@@ -224,7 +235,8 @@ export class StreamRegistry {
       this.#counterLoading ??= this.engine()
         .get(STREAM_ID_COUNTER_KEY)
         .then((value) => {
-          this.#counterValue = value;
+          this.#nextStreamId = allocateStreamId(value).streamId; // checks the value
+          this.#reservedBelowId = this.#nextStreamId; // nothing reserved: the first creation writes the counter
           this.#counterKnown = true;
         })
         .finally(() => {

@@ -88,23 +88,20 @@ export class Stream {
       release = holdEventLoop(); // the ack waits on the engine's flush, which no Node handle may stand for
       const ready = this.#host.readyStreamer(this.name);
       const streamer = ready === undefined ? await this.#streamer() : this.#same(ready);
-      return await this.#appendTo(streamer, input, startMs);
+      let ack: AppendAck;
+      try {
+        ack = await streamer.append(input);
+      } catch (error) {
+        this.#host.recordAppend(this.#host.nowMs() - startMs, false);
+        throw error;
+      }
+      this.#host.recordAppend(this.#host.nowMs() - startMs, true);
+      return ack;
     } catch (error) {
       if (error instanceof InternalError) this.#host.fail(error); // the one route: the log closes as failed
       throw error;
     } finally {
       release?.();
-    }
-  }
-
-  async #appendTo(streamer: Streamer, input: ValidatedAppend, startMs: number): Promise<AppendAck> {
-    try {
-      const ack = await streamer.append(input);
-      this.#host.recordAppend(this.#host.nowMs() - startMs, true);
-      return ack;
-    } catch (error) {
-      this.#host.recordAppend(this.#host.nowMs() - startMs, false);
-      throw error;
     }
   }
 

@@ -369,6 +369,14 @@ export class Streamer implements CutSource {
 
   #drain(): void {
     if (this.#draining) return;
+    // Most drains wait for nothing: sequence right here, without the loop's promises.
+    try {
+      while (this.#admission.length > 0 && this.#status === "ready" && !this.#deps.engine.full) this.#sequence(this.#admission.shift()!);
+    } catch (error) {
+      this.#deps.engine.fail(error); // a broken invariant: as in #drainLoop
+      return;
+    }
+    if (this.#admission.length === 0 || this.#status === "closed") return;
     this.#draining = true;
     this.#drainLoop()
       .catch((error: unknown) => this.#deps.engine.fail(error)) // a broken invariant: the log fails, this stream closes with it

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Engine, type EngineOptions, type WriteOp } from "../../src/engine/engine.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
+import { Memtable } from "../../src/engine/memtable.js";
 import { FaultyStore } from "../../src/store/faulty-store.js";
 import { ManualClock } from "../../src/util/clock.js";
 import type { ObjectStore, PutCondition, PutResult } from "../../src/store/object-store.js";
@@ -78,6 +79,24 @@ describe("Engine", () => {
     await waiting;
     assert.equal(engine.durableSeq, 1);
     assert.deepEqual(await collect(engine), [["a", "1"]]);
+    await engine.close();
+  });
+
+  it("counts a write in unflushedBytes as a memtable entry from the write on, before and during its WAL PUT", async () => {
+    const gated = new GatedStore(new MemoryStore(), (key) => key.startsWith("wal/"));
+    const engine = await Engine.open(gated, { flushIntervalMs: 0 });
+    const before = engine.unflushedBytes;
+    gated.hold();
+    engine.write([put("a", "1")]);
+    const entry = Memtable.entryBytes(b("a"), b("1"));
+    assert.ok(engine.unflushedBytes - before >= entry, `${engine.unflushedBytes - before} bytes counted at the write, an entry is ${entry}`);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(gated.held, 1, "the WAL PUT is in flight");
+    engine.write([put("b", "2")]); // waits in the buffer behind the PUT
+    assert.ok(engine.unflushedBytes - before >= 2 * entry, "both writes counted while the first one's PUT is in flight");
+    gated.release();
+    await engine.whenDurable(2);
+    assert.ok(engine.unflushedBytes - before >= 2 * entry, "in the memtable now");
     await engine.close();
   });
 

@@ -136,4 +136,33 @@ describe("memtable", () => {
       { numRuns: 150 },
     );
   });
+
+  it("floorKey finds the last key in range below a monotone bound with a version at the snapshot, skipping newer versions", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(keyArb, fc.nat(2)), { minLength: 0, maxLength: 2000 }),
+        fc.option(keyArb, { nil: undefined }),
+        fc.option(keyArb, { nil: undefined }),
+        keyArb,
+        fc.nat(40),
+        (writes, start, end, pivot, behind) => {
+          const memtable = new Memtable();
+          const reference: Entry[] = [];
+          let seq = 1;
+          for (const [key, step] of writes) {
+            seq += step;
+            const entry: Entry = { key, seq, value: null, expireAtMs: 0 };
+            memtable.add(entry);
+            addTo(reference, entry);
+          }
+          const range: KeyRange = { start, end };
+          const maxSeq = Math.max(0, seq - behind); // the newest versions are not durable yet
+          const below = expected(reference, range, maxSeq, true).find((e) => compareKeys(e.key, pivot) < 0);
+          const got = memtable.floorKey(range, maxSeq, (key) => compareKeys(key, pivot) < 0);
+          assert.deepEqual(got === undefined ? undefined : [...got], below === undefined ? undefined : [...below.key]);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
 });

@@ -10,6 +10,7 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import type { Entry } from "../../src/engine/entry.js";
 import { flattenChunks, mergeSources, newestVersionChunks, type EntrySource } from "../../src/engine/read-path.js";
+import { MERGE_CHUNK_ENTRIES } from "../../src/limits.js";
 
 const SEED = 20_261_126;
 
@@ -131,6 +132,23 @@ describe("read path: merge", () => {
   });
 });
 
+describe("read path: grouping versions in an ascending scan by seq", () => {
+  const entry = (key: number, seq: number): Entry => ({ key: keyOf(key), seq, value: Uint8Array.of(key & 0xff, seq & 0xff), expireAtMs: 0 });
+
+  it("keeps one version per key whether seqs rise along the keys (stream records), repeat, or drop", async () => {
+    // Keys 0..5 with seqs rising or equal (one append's records share a seq), key 6 with three
+    // versions, keys 7 and 8 with seqs dropping (their keys must be compared), key 9 straddling chunks.
+    const entries = [entry(0, 5), entry(1, 5), entry(2, 5), entry(3, 6), entry(4, 6), entry(5, 7), entry(6, 9), entry(6, 8), entry(6, 3), entry(7, 2), entry(8, 1), entry(9, 9), entry(9, 4)];
+    for (const snapshotSeq of [100, 8, 4]) {
+      for (const split of [1, 4, 7, 8, 12]) {
+        const source = [entries.slice(0, split), entries.slice(split)][Symbol.iterator]();
+        const merged = (await collectChunks(newestVersionChunks([source], { reverse: false, snapshotSeq }))).flat();
+        assert.deepEqual(merged, model([entries], false, snapshotSeq), `snapshot ${snapshotSeq}, chunks split at ${split}`);
+      }
+    }
+  });
+});
+
 describe("read path: flattenChunks", () => {
   async function* numberChunks(log: string[]): AsyncGenerator<number[], void, void> {
     try {
@@ -206,5 +224,35 @@ describe("newestVersionChunks: a source failing while the consumer holds a chunk
       process.off("unhandledRejection", onUnhandled);
     }
     assert.deepEqual(unhandled.map(String), []);
+  });
+});
+
+describe("newestVersionChunks: synchronous sources (a memtable's scan)", () => {
+  const entry = (key: number, seq: number): Entry => ({ key: keyOf(key), seq, value: Uint8Array.of(key & 0xff), expireAtMs: 0 });
+
+  it("are read on without handing on a short chunk at each of their chunk ends; an asynchronous source's end still hands one on", async () => {
+    const entries = Array.from({ length: 1000 }, (_, i) => entry(i, 1));
+    const chunksOf = (size: number): Entry[][] => Array.from({ length: entries.length / size }, (_, i) => entries.slice(i * size, (i + 1) * size));
+    const tail = [entry(5000, 1)];
+    const sync = await collectChunks(newestVersionChunks([chunksOf(10)[Symbol.iterator](), [tail][Symbol.iterator]()], { reverse: false, snapshotSeq: 10 }));
+    assert.deepEqual(sync.flat(), [...entries, ...tail]);
+    assert.ok(sync.length <= Math.ceil(1001 / MERGE_CHUNK_ENTRIES) + 1, `${sync.length} chunks from 100 source chunks`);
+    const asyncSource = (async function* () {
+      yield* chunksOf(10);
+    })();
+    const merged = await collectChunks(newestVersionChunks([asyncSource, [tail][Symbol.iterator]()], { reverse: false, snapshotSeq: 10 }));
+    assert.deepEqual(merged.flat(), [...entries, ...tail]);
+    assert.ok(merged.length >= 100, `${merged.length} chunks: one before each wait for the asynchronous source`);
+  });
+
+  it("that throw fail the merge after the entries before the failure are handed on", async () => {
+    function* failing(): Generator<Entry[]> {
+      yield [entry(0, 1), entry(1, 1)];
+      throw new Error("memtable broke");
+    }
+    const merge = newestVersionChunks([failing(), [[entry(1, 2)]][Symbol.iterator]()], { reverse: false, snapshotSeq: 10 });
+    const first = await merge.next();
+    assert.deepEqual((first.value as Entry[]).map((e) => e.key[2]), [0]);
+    await assert.rejects(merge.next(), /memtable broke/);
   });
 });

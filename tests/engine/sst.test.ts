@@ -23,10 +23,11 @@ import {
   type BlockHandle,
   type SstInfo,
 } from "../../src/engine/sst-format.js";
-import { SstReader, type SstScanOptions } from "../../src/engine/sst-reader.js";
+import { isScanPrivate, SstReader, type SstScanOptions } from "../../src/engine/sst-reader.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 import type { ByteRange, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutCondition, PutResult } from "../../src/store/object-store.js";
 import { checksum32 } from "../../src/util/checksum.js";
+import { SST_SCAN_CHUNK_ENTRIES } from "../../src/limits.js";
 import { hexDump } from "../helpers/hex-dump.js";
 
 const SEED = 20_240_601;
@@ -207,6 +208,22 @@ describe("SST round trips", () => {
     ];
     const { bytes, info } = build(entries);
     assert.deepEqual(await collect((await open(await stored(bytes), info)).entries()), entries);
+  });
+
+  it("decodes value lengths of one, two and three varint bytes at their edges (the two-byte fast path)", async () => {
+    const sizes = [0, 1, 127, 128, 129, 1024, 16_383, 16_384, 70_000];
+    const entries = sizes.map((size, i) => ({ key: recordKey(i), seq: i + 1, value: new Uint8Array(size).fill(i + 1), expireAtMs: 0 }));
+    const { bytes, info } = build(entries, 4096);
+    assert.deepEqual(await collect((await open(await stored(bytes), info)).entries()), entries);
+  });
+
+  it("refuses a non-canonical two-byte value length (81 00 for 1) like any other bad varint", () => {
+    // One row: shared 0, unshared 1, key 'k', seq 1, flags 0, value length 81 00, value 'v'; one restart at 0.
+    const row = [0, 1, 0x6b, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0x81, 0x00, 0x76];
+    const payload = new Uint8Array([...row, 0, 0, 0, 0, 0, 0, 0, 1]);
+    assert.throws(() => new DataBlock(KEY, 0, payload).cursor().next(), (error: unknown) => error instanceof CorruptionError && /bad value length/.test(error.message));
+    const canonical = new Uint8Array([...row.slice(0, 12), 0x01, 0x76, 0, 0, 0, 0, 0, 0, 0, 1]);
+    assert.deepEqual(new DataBlock(KEY, 0, canonical).cursor().next()?.value, utf8("v"));
   });
 
   it("reverse scans yield keys descending but each key's versions newest first, across block boundaries", async () => {
@@ -424,8 +441,8 @@ describe("SST seeks and lazy reading", () => {
     assert.equal(store.getBytes, info.indexOffset);
   });
 
-  it("joins the blocks at hand into chunks of up to 256 entries, handing a chunk on before each fetch", async () => {
-    const entries = recordEntries(5000, 1000); // three or four entries per 4 KiB block
+  it("joins the blocks at hand into chunks of up to SST_SCAN_CHUNK_ENTRIES entries, handing a chunk on before each fetch", async () => {
+    const entries = recordEntries(5 * SST_SCAN_CHUNK_ENTRIES, 1000); // three or four entries per 4 KiB block
     const { bytes, info } = build(entries);
     const store = await stored(bytes);
     const reader = await open(store, info);
@@ -437,8 +454,9 @@ describe("SST seeks and lazy reading", () => {
       getsAtChunk.push(store.gets);
     }
     assert.deepEqual(chunks.flat(), entries);
-    assert.ok(chunks.every((chunk) => chunk.length > 0 && chunk.length < 256 + 4), "each chunk stops at 256 entries (plus the rest of its last block)");
-    assert.ok(chunks.length <= Math.ceil(entries.length / 256) + store.gets, `${chunks.length} chunks for ${reader.blockCount} blocks in ${store.gets} GETs`);
+    assert.ok(chunks.every((chunk) => chunk.length > 0 && chunk.length < SST_SCAN_CHUNK_ENTRIES + 4), "each chunk stops at SST_SCAN_CHUNK_ENTRIES entries (plus the rest of its last block)");
+    assert.ok(chunks.length <= Math.ceil(entries.length / SST_SCAN_CHUNK_ENTRIES) + store.gets, `${chunks.length} chunks for ${reader.blockCount} blocks in ${store.gets} GETs`);
+    assert.ok(chunks.some((chunk) => chunk.length >= SST_SCAN_CHUNK_ENTRIES), "blocks at hand are joined up to the bound");
     // The first GET brings one block: its entries are handed on before the scan waits for the second.
     assert.equal(chunks[0]!.length, entries.filter((entry) => compareKeys(entry.key, reader.blockHandles[0]!.lastKey) <= 0).length);
     assert.equal(getsAtChunk[0], 1);
@@ -471,6 +489,32 @@ describe("SST seeks and lazy reading", () => {
     }
     assert.ok(fullRuns > 20, `${fullRuns} full runs`);
     assert.equal(laggingRuns, 0, "the next GET had started when the scan entered each full run");
+  });
+
+  it("a long scan goes on reading ahead while the consumer holds a chunk, up to three runs in all", async () => {
+    const entries = recordEntries(20_000, 100);
+    const { bytes, info } = build(entries, 2048);
+    const store = await stored(bytes);
+    const reader = await open(store, info, new BlockCache({ maxBytes: 0 }));
+    const readaheadBytes = 16 * 1024;
+    store.resetCounts();
+    const handles = reader.blockHandles;
+    const requestedBytes = (): number => store.ranges.reduce((sum, range) => sum + range.length!, 0);
+    let block = 0;
+    let mostAheadBytes = 0;
+    let getsWhileHeld = 0;
+    for await (const chunk of reader.scanChunks({}, { readaheadBytes })) {
+      // The scan is at the block of the chunk's last entry while the consumer holds the chunk.
+      while (compareKeys(handles[block]!.lastKey, chunk[chunk.length - 1]!.key) < 0) block++;
+      const getsBefore = store.gets;
+      for (let i = 0; i < 4; i++) await new Promise((resolve) => setImmediate(resolve)); // a consumer that takes a while
+      getsWhileHeld += store.gets - getsBefore;
+      mostAheadBytes = Math.max(mostAheadBytes, requestedBytes() - (handles[block]!.offset + handles[block]!.length));
+    }
+    assert.equal(store.getBytes, info.indexOffset, "every data byte exactly once");
+    assert.ok(getsWhileHeld > 10, `${getsWhileHeld} GETs started while the consumer held a chunk`);
+    assert.ok(mostAheadBytes > 1.5 * readaheadBytes, `at most ${mostAheadBytes} bytes requested ahead of the scan`);
+    assert.ok(mostAheadBytes <= 3 * readaheadBytes, `${mostAheadBytes} bytes requested ahead of the scan`);
   });
 
   it("a GET run ahead that fails fails nothing: the scan reads those blocks again when it gets there", async () => {
@@ -523,6 +567,30 @@ describe("SST seeks and lazy reading", () => {
     const reader = await open(await stored(bytes), info);
     const options = { readaheadBytes: -1 } as SstScanOptions;
     await assert.rejects(collect(reader.scan({}, options)), ValidationError);
+  });
+});
+
+describe("isScanPrivate", () => {
+  it("is true for a cache-filling scan's values only, however the lookups alternate", async () => {
+    const { bytes, info } = build(recordEntries(400, 100), 1024);
+    const store = await stored(bytes);
+    const scanned = (options: SstScanOptions) => collect((async function* () { yield* (await open(store, info)).scan({}, options); })());
+    const own = await scanned({});
+    const compaction = await scanned({ fillCache: false });
+    const shared = await scanned({ shareValues: true });
+    const elsewhere = new Uint8Array(64 * 1024);
+    const other = [elsewhere.subarray(0, 10), elsewhere.subarray(10, 20), new Uint8Array(10)];
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < own.length; i += 37) {
+        assert.equal(isScanPrivate(own[i]!.value!), true, `value ${i}`);
+        assert.equal(isScanPrivate(other[i % 3]!), false);
+        assert.equal(isScanPrivate(other[(i + 1) % 2]!), false, "a buffer found not private, again");
+        assert.equal(isScanPrivate(compaction[i]!.value!), false, `compaction's value ${i}`);
+        assert.equal(isScanPrivate(compaction[i + 1]!.value!), false);
+        assert.equal(isScanPrivate(own[own.length - 1 - i]!.value!), true);
+        assert.equal(isScanPrivate(shared[i]!.value!), false, `a shareValues value ${i}`);
+      }
+    }
   });
 });
 

@@ -33,7 +33,7 @@ class TestWriter extends GroupCommitWriter {
   }
 }
 
-function harness(beforeCut?: (writer: TestWriter) => void) {
+function harness(beforeCut?: (writer: TestWriter) => void, whileWriting?: (maxSeq: number) => void) {
   const flushed: WalFlush[] = [];
   const failed: unknown[] = [];
   const hooks: GroupCommitHooks = {
@@ -41,6 +41,7 @@ function harness(beforeCut?: (writer: TestWriter) => void) {
     firstWalId: 7,
     onFlushed: (flush) => flushed.push(flush),
     onFailed: (error) => failed.push(error),
+    ...(whileWriting ? { whileWriting } : {}),
   };
   const writer: TestWriter = new TestWriter({ ...hooks, ...(beforeCut ? { beforeCut: () => beforeCut(writer) } : {}) });
   return { writer, flushed, failed };
@@ -129,6 +130,35 @@ describe("WAL group commit", () => {
     assert.equal(flushed.length, 0);
     assert.throws(() => writer.append(2, batch(8)), InternalError, "a stopped writer takes nothing more");
     assert.equal(writer.bufferedBytes, 0);
+  });
+
+  it("whileWriting runs once per group, after its write started and before its report", async () => {
+    const calls: { maxSeq: number; writesStarted: number; reported: number }[] = [];
+    const { writer, flushed } = harness(undefined, (maxSeq) => calls.push({ maxSeq, writesStarted: writer.writes.length, reported: flushed.length }));
+    writer.append(1, batch(5));
+    writer.append(2, batch(5));
+    await turn();
+    assert.deepEqual(calls, [{ maxSeq: 2, writesStarted: 1, reported: 0 }]);
+    writer.append(3, batch(5)); // arrives during the write: the next group's
+    writer.writes[0]!.finish();
+    await turn();
+    assert.deepEqual(calls.map((c) => c.maxSeq), [2, 3]);
+    assert.deepEqual(calls[1], { maxSeq: 3, writesStarted: 2, reported: 1 });
+  });
+
+  it("a throw in whileWriting fails the writer: its group is never reported durable", async () => {
+    const { writer, flushed, failed } = harness(undefined, () => {
+      throw new InternalError("memtable broke");
+    });
+    writer.append(1, batch(5));
+    await turn();
+    assert.equal(writer.writes.length, 1, "the write had started");
+    writer.writes[0]!.finish();
+    await turn();
+    assert.equal(flushed.length, 0);
+    assert.equal(failed.length, 1);
+    assert.ok(failed[0] instanceof InternalError);
+    assert.throws(() => writer.append(2, batch(5)), InternalError, "the writer stopped");
   });
 
   it("a write that returns after the writer stopped is never reported durable", async () => {
