@@ -17,7 +17,11 @@
  * 1,000) is built once into `--data-dir` and copied for each run that writes. Every run is a fresh
  * process (bench/lib/runner.ts), 3 runs per case by default; the table shows medians [min–max].
  *
- *   npx tsx bench/compaction.ts [--records N] [--runs N] [--filter TEXT] [--data-dir DIR]
+ *   npx tsx bench/compaction.ts [--records N] [--runs N] [--filter TEXT] [--data-dir DIR] [--thread worker|main]
+ *
+ * `--thread` is where compaction runs (openLog's compactionThread, default worker). "CPU ms/s" is
+ * the CPU time of the whole process (every thread) per second of the append window; "main busy"
+ * the main thread's event-loop utilization in it.
  *   node --import tsx --cpu-prof --cpu-prof-dir=/tmp/prof bench/compaction.ts --case forced-full --data-dir DIR
  */
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -35,6 +39,8 @@ import type { Spread } from "./lib/stats.js";
 interface Params {
   dataDir: string;
   records: number;
+  /** Where compaction runs (openLog's compactionThread). */
+  thread: "worker" | "main";
 }
 
 const APPEND_RECORDS = 1000;
@@ -81,13 +87,19 @@ function copyBase(p: Params): { dir: string; remove: () => void } {
 
 async function appendLoad(stream: Stream): Promise<Metrics> {
   const pool = new ValuePool();
+  const cpuBefore = process.cpuUsage();
+  const eluBefore = performance.eventLoopUtilization();
   const result = await runClosedLoop({
     writers: WRITERS,
     warmupMs: WARMUP_MS,
     durationMs: WINDOW_MS,
     operation: async () => void (await stream.append([{ body: pool.next(VALUE_BYTES) }])),
   });
-  return writeLoadMetrics(result, { batchRecords: 1, valueBytes: VALUE_BYTES });
+  const cpu = process.cpuUsage(cpuBefore);
+  const elu = performance.eventLoopUtilization(eluBefore);
+  // CPU of every thread of the process (the worker's too) per second of the window (warm-up included); the main thread's busy share.
+  const cpuPerSec = (cpu.user + cpu.system) / 1000 / ((WARMUP_MS + WINDOW_MS) / 1000);
+  return { ...writeLoadMetrics(result, { batchRecords: 1, valueBytes: VALUE_BYTES }), cpuPerSec, mainBusy: elu.utilization };
 }
 
 /** Waits until no merge is left to do (one sorted run, few L0s); the time since `sinceMs`, or NaN past the wait. */
@@ -100,17 +112,17 @@ async function untilCompacted(log: Log, sinceMs: number): Promise<number> {
   return Number.NaN;
 }
 
-async function withWriter(p: Params | undefined, body: (log: Log) => Promise<Metrics>): Promise<Metrics> {
-  const copy = p === undefined ? { dir: mkdtempSync(path.join(tmpdir(), "ds-compaction-")), remove: () => undefined } : copyBase(p);
+async function withWriter(p: Params, fresh: boolean, body: (log: Log) => Promise<Metrics>): Promise<Metrics> {
+  const copy = fresh ? { dir: mkdtempSync(path.join(tmpdir(), "ds-compaction-")), remove: () => undefined } : copyBase(p);
   const store = new LocalStore(copy.dir);
-  const log = await openLog({ store });
+  const log = await openLog({ store, compactionThread: p.thread });
   try {
     return await body(log);
   } finally {
     await log.close();
     await store.close();
     copy.remove();
-    if (p === undefined) rmSync(copy.dir, { recursive: true, force: true });
+    if (fresh) rmSync(copy.dir, { recursive: true, force: true });
   }
 }
 
@@ -141,16 +153,16 @@ async function scanBig(log: Log): Promise<Metrics> {
 }
 
 const handlers: Handlers = {
-  fresh: () => withWriter(undefined, async (log) => appendLoad(await log.openStream("a", { createIfMissing: true }))),
+  fresh: (p: Params) => withWriter(p, true, async (log) => appendLoad(await log.openStream("a", { createIfMissing: true }))),
   "big-log": (p: Params) =>
-    withWriter(p, async (log) => {
+    withWriter(p, false, async (log) => {
       const before = engineCounters(log);
       const stream = await log.openStream("big");
       const load = await appendLoad(stream);
       return { ...load, ...engineCounters(log, before) };
     }),
   "forced-full": (p: Params) =>
-    withWriter(p, async (log) => {
+    withWriter(p, false, async (log) => {
       const stream = await log.openStream("big");
       await stream.checkTail();
       const before = engineCounters(log);
@@ -170,13 +182,13 @@ const handlers: Handlers = {
     }
   },
   "scan-writer": (p: Params) =>
-    withWriter(p, async (log) => {
+    withWriter(p, false, async (log) => {
       const before = engineCounters(log);
       const scan = await scanBig(log);
       return { ...scan, ...engineCounters(log, before) };
     }),
   "scan-compacting": (p: Params) =>
-    withWriter(p, async (log) => {
+    withWriter(p, false, async (log) => {
       const before = engineCounters(log);
       await forceFullCompaction(log);
       const scan = await scanBig(log);
@@ -201,11 +213,13 @@ async function main(): Promise<void> {
       filter: { type: "string" },
       "data-dir": { type: "string" },
       case: { type: "string" },
+      thread: { type: "string", default: "worker" },
     },
   });
   const dataDir = values["data-dir"] ?? path.join(tmpdir(), "durastream-bench-compaction");
   mkdirSync(dataDir, { recursive: true });
-  const params: Params = { dataDir, records: Number(values.records) };
+  if (values.thread !== "worker" && values.thread !== "main") throw new Error(`--thread must be worker or main, got ${values.thread}`);
+  const params: Params = { dataDir, records: Number(values.records), thread: values.thread };
   await buildBase(params);
   const specs: CaseSpec<Params>[] = CASES.filter((id) => values.filter === undefined || values.filter.split(",").some((t) => id.includes(t))).map((id) => ({
     id,
@@ -220,7 +234,7 @@ async function main(): Promise<void> {
     return;
   }
   const built = JSON.parse(readFileSync(path.join(baseDir(params), "built.json"), "utf8")) as { buildMs: number };
-  console.error(`prebuilt log: ${params.records.toLocaleString("en-US")} + ${(params.records / 2).toLocaleString("en-US")} records (built in ${Math.round(built.buildMs / 1000)} s); load average ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+  console.error(`compaction thread: ${params.thread}; prebuilt log: ${params.records.toLocaleString("en-US")} + ${(params.records / 2).toLocaleString("en-US")} records (built in ${Math.round(built.buildMs / 1000)} s); load average ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
   const records = await runAllInChildren({
     script: import.meta.filename,
     cases: specs,
@@ -234,6 +248,8 @@ async function main(): Promise<void> {
     { header: "appends/s", cell: (r) => formatSpread(r.metrics.recordsPerSec) },
     { header: "p50 ms", cell: (r) => formatSpread(r.metrics.p50Ms, formatNumber) },
     { header: "p99 ms", cell: (r) => formatSpread(r.metrics.p99Ms, formatNumber) },
+    { header: "CPU ms/s", cell: (r) => formatSpread(r.metrics.cpuPerSec, formatInt) },
+    { header: "main busy", cell: (r) => formatSpread(r.metrics.mainBusy, formatNumber) },
     { header: "scan records/s", cell: (r) => formatSpread(r.metrics.scanRecordsPerSec) },
     { header: "compactions in run", cell: (r) => formatSpread(r.metrics.compactionsInRun) },
     { header: "full merge ms", cell: (r) => formatSpread(r.metrics.fullCompactionMs, formatInt) },

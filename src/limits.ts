@@ -441,6 +441,22 @@ export const SPACE_AMPLIFICATION_RATIO = 1;
  */
 export const COMPACTION_BUSY_SHARE = 0.25;
 
+/**
+ * The nice value a compaction worker thread gives itself (0 to 19; Linux, where a thread has a
+ * priority of its own; elsewhere the worker runs at the process's priority). On a free core the
+ * worker runs at full speed whatever its nice value; on cores short of CPU, the kernel gives the
+ * log's main thread (appends, acks, reads) about 1024 / (1024 + 110) of what the two compete for
+ * at 10 (docs/decisions/0009-compaction-worker.md).
+ */
+export const COMPACTION_WORKER_NICE = 10;
+
+/**
+ * A compaction of at least this many input bytes waits for a starting compaction worker; a
+ * smaller one runs on the main thread meanwhile (a worker starts with the log's first compaction,
+ * in tens of ms from the built package, a second or more from the sources under tsx).
+ */
+export const COMPACTION_WORKER_WAIT_MIN_BYTES = 8 * 1024 * 1024;
+
 /** Attempts at claiming a writer epoch or a fence id before giving up (fence.ts; each loss means a live race). */
 export const MAX_EPOCH_CLAIM_ATTEMPTS = 32;
 
@@ -495,6 +511,7 @@ assert(MIN_L0_COMPACTION_TRIGGER <= MAX_COMPACTION_SOURCES, "a compaction at the
 assert(MIN_RUNS_TO_MERGE <= MAX_SORTED_RUNS, "the forced merge of the oldest runs takes fewer runs than there are");
 assert(COMPACTION_SIZE_RATIO > 1 && 0 < DEAD_BYTES_RATIO && DEAD_BYTES_RATIO < 1 && SPACE_AMPLIFICATION_RATIO > 0, "the policy's ratios are meaningful");
 assert(0 < COMPACTION_BUSY_SHARE && COMPACTION_BUSY_SHARE <= 1, "a compaction's share of a busy loop is a fraction");
+assert(Number.isInteger(COMPACTION_WORKER_NICE) && 0 <= COMPACTION_WORKER_NICE && COMPACTION_WORKER_NICE <= 19, "a nice value is 0 to 19");
 assert(
   MIN_SST_BUILDER_CAPACITY_BYTES <= MAX_SST_BUILDER_CHUNK_BYTES && MAX_SST_BUILDER_CHUNK_BYTES <= MAX_SST_BUILDER_CAPACITY_BYTES,
   "an SST builder's buffers grow from the smallest capacity through chunks to at most the largest",

@@ -16,6 +16,9 @@ import { DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_INFLIGHT_BYTES, DEFAULT_MAX_LOADED_S
 import type { ObjectStore } from "./store/object-store.js";
 import { checkObjectStore, checkStoreRootExists, openStore, type OpenStoreOptions } from "./store/open-store.js";
 import type { WalMode } from "./engine/engine-options.js";
+import { moduleBeside } from "./engine/compaction-offload.js";
+import { LocalStore } from "./store/local-store.js";
+import { S3Store } from "./store/s3-store.js";
 import { ByteSemaphore } from "./stream/byte-semaphore.js";
 import type { ReadContext } from "./stream/read-session.js";
 import { Stream, type StreamHost } from "./stream/stream.js";
@@ -112,10 +115,21 @@ export interface LogOptions {
    * store on their next use. Stream handles stay valid either way.
    */
   maxLoadedStreams?: number;
+  /**
+   * Where compaction decodes, merges and encodes SSTs (docs/decisions/0009-compaction-worker.md):
+   * `"worker"`, a worker thread of the log's own, so that a merge of a big log runs beside the
+   * appends instead of between them; `"main"`, the log's thread, paced to a share of a busy event
+   * loop. Either way the store requests, the manifest and every decision stay on the log's thread.
+   * Default "worker" on a LocalStore, an S3Store or a wrapper that forwards a LocalStore's
+   * `localRoot`; "main" on any other store (a MemoryStore, the FaultyStore of tests, whose manual
+   * clocks and fault schedules expect every step on one thread).
+   */
+  compactionThread?: "worker" | "main";
 }
 
 const LOG_OPTIONS = [
   "store",
+  "compactionThread",
   "storeOptions",
   "flushIntervalMs",
   "inflightBytes",
@@ -325,6 +339,8 @@ export class Log {
         readOnly,
         ...(options.signal === undefined ? {} : { signal: options.signal }),
         ...(readOnly ? {} : { compactionFilter: registry.compactionFilter, isWriteOnceKey: StreamRegistry.isWriteOnceKey }),
+        compactionThread: options.compactionThread ?? defaultCompactionThread(store),
+        workerFilter: { moduleUrl: moduleBeside("./stream/stream-filter", import.meta.url), snapshot: () => registry.trimPoints },
       });
       await registry.loadTrimPoints(engine);
       if (!readOnly) lease = await WriterLease.take(store, clock);
@@ -608,3 +624,8 @@ export async function openStream(store: ObjectStore | string, name: string, opti
 }
 
 export type { StreamPosition };
+
+/** Where compaction merges when `compactionThread` is not given (LogOptions.compactionThread). */
+function defaultCompactionThread(store: ObjectStore): "worker" | "main" {
+  return store instanceof LocalStore || store instanceof S3Store || store.localRoot !== undefined ? "worker" : "main";
+}

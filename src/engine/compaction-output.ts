@@ -15,7 +15,7 @@ import type { ResolvedEngineOptions } from "./engine-options.js";
 import type { Manifest, SstHandle } from "./manifest-format.js";
 import type { StoredManifest } from "./manifest-store.js";
 import type { ObjectStore } from "../store/object-store.js";
-import { putNewSst } from "./sst-ids.js";
+import { putNewSst, type SstIdSource } from "./sst-ids.js";
 import { sstKey } from "./paths.js";
 import { SstBuilder } from "./sst-format.js";
 import type { WriterEpoch } from "./writer-epoch.js";
@@ -67,7 +67,15 @@ export interface SstOutputOptions {
   busyShare?: () => number;
   /** Hit once per entry (tests inject failures there). */
   failpointName?: FailpointName;
+  /**
+   * Stores one finished output and returns its handle (default: `putNewSst` under the epoch's next
+   * id). A compaction worker passes one that hands the bytes to the main thread, which PUTs them.
+   */
+  put?: SstPut;
 }
+
+/** Stores a finished SST (`bytes` are handed over) and returns its handle. */
+export type SstPut = (bytes: Uint8Array, info: SstHandle["info"]) => Promise<SstHandle>;
 
 /**
  * Builds output SSTs from entries given in key order (for a key, newest version first: older
@@ -85,7 +93,7 @@ export class SstOutputWriter {
 
   constructor(
     private readonly store: ObjectStore,
-    private readonly epoch: WriterEpoch,
+    private readonly epoch: SstIdSource,
     private readonly options: SstOutputOptions,
   ) {
     this.#slicer = new CpuSlicer(options.elapsedMs, options.busyShare === undefined ? {} : { busyShare: options.busyShare });
@@ -130,7 +138,7 @@ export class SstOutputWriter {
 
   async #put(builder: SstBuilder): Promise<void> {
     const built = builder.finish();
-    const handle = await putNewSst(this.store, this.epoch, built.bytes, built.info);
+    const handle = this.options.put === undefined ? await putNewSst(this.store, this.epoch, built.bytes, built.info) : await this.options.put(built.bytes, built.info);
     this.outputs.push(handle);
     this.#writtenBytes += handle.info.sizeBytes;
   }

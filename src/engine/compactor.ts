@@ -10,18 +10,20 @@
  * It takes only what it uses of the engine (CompactorHost); writing and publishing the outputs
  * is shared with the memtable flusher (compaction-output.ts).
  */
-import { assert } from "../errors.js";
+import { assert, CorruptionError, NotFoundError } from "../errors.js";
 import type { Clock } from "../util/clock.js";
 import { EpochTask, type EpochTaskHost } from "./background-task.js";
 import type { ResolvedEngineOptions } from "./engine-options.js";
 import type { EngineMetricsRecorder } from "./engine-metrics.js";
 import type { Manifest, SortedRun, SstHandle } from "./manifest-format.js";
-import { abandonOutputs, publishOutputs, SstOutputWriter, type SstPublishHost } from "./compaction-output.js";
-import { newestVersions, concatSources, type EntrySource } from "./read-path.js";
+import { abandonOutputs, publishOutputs, type SstPublishHost } from "./compaction-output.js";
+import { mergeInputs, type MergeSettings } from "./compaction-merge.js";
+import { CompactionWorker, CompactionWorkerError } from "./compaction-offload.js";
+import type { WorkerJob } from "./compaction-worker.js";
+import { concatSources, type EntrySource } from "./read-path.js";
 import { pickCompaction, runBytes, type CompactionPlan } from "./compaction-policy.js";
-import { SstSizeBound } from "./sst-format.js";
-import { COMPACTION_BUSY_SHARE, MAX_SST_BUILDER_CAPACITY_BYTES, MIN_SST_BUILDER_CAPACITY_BYTES } from "../limits.js";
-import type { Entry } from "./entry.js";
+import { putNewSst } from "./sst-ids.js";
+import { COMPACTION_BUSY_SHARE, COMPACTION_WORKER_WAIT_MIN_BYTES } from "../limits.js";
 import type { Version } from "./version.js";
 import type { WriterEpoch } from "./writer-epoch.js";
 
@@ -30,7 +32,7 @@ import type { WriterEpoch } from "./writer-epoch.js";
 export interface CompactorHost extends EpochTaskHost, SstPublishHost {
   readonly options: Pick<
     ResolvedEngineOptions,
-    "readOnly" | "l0CompactionTrigger" | "l0MaxSsts" | "sstBlockBytes" | "maxSstBytes" | "compactionFilter" | "isWriteOnceKey"
+    "readOnly" | "l0CompactionTrigger" | "l0MaxSsts" | "sstBlockBytes" | "maxSstBytes" | "compactionFilter" | "isWriteOnceKey" | "compactionThread" | "workerFilter"
   >;
   readonly clock: Clock;
   /** Reads the input SSTs. */
@@ -39,6 +41,8 @@ export interface CompactorHost extends EpochTaskHost, SstPublishHost {
   /** Dead bytes reported since the last bottom-most merge of every run (the policy's input). */
   readonly deadBytes: number;
   clearDeadBytes(): void;
+  /** Where a failed worker is reported (the compaction is retried on this thread). */
+  reportBackgroundError(task: string, error: unknown): void;
 }
 
 /** Where the inputs of a committed compaction go: the garbage collector. */
@@ -49,12 +53,29 @@ export interface CompactionInputSink {
 
 export class Compactor {
   readonly #task: EpochTask;
+  /** The worker the merges run in (compactionThread "worker"), else undefined: they run on this thread. */
+  readonly #worker: CompactionWorker | undefined;
+  /** The last worker job failed: the next merge runs on this thread. */
+  #skipWorkerOnce = false;
 
   constructor(
     private readonly host: CompactorHost,
     private readonly gc: CompactionInputSink,
   ) {
     this.#task = new EpochTask(host, (epoch) => this.#nextJob(epoch));
+    const { options } = host;
+    const filterCrosses = options.compactionFilter === undefined || options.workerFilter !== undefined;
+    this.#worker = options.compactionThread === "worker" && !options.readOnly && filterCrosses ? new CompactionWorker() : undefined;
+  }
+
+  /** Whether merges run in a worker thread. */
+  get inWorker(): boolean {
+    return this.#worker !== undefined;
+  }
+
+  /** Ends the worker, if any (call once the task is idle): no thread or handle stays open. */
+  async close(): Promise<void> {
+    await this.#worker?.close();
   }
 
   kick(): void {
@@ -75,9 +96,9 @@ export class Compactor {
   async #compact(epoch: WriterEpoch, plan: CompactionPlan): Promise<void> {
     const { host } = this;
     const inputs = planInputs(epoch.manifest.manifest, plan);
-    const sources: EntrySource[] = inputs.map((ssts) => concatSources([() => host.version.sstEntries(ssts)]));
     const inputBytes = runBytes(inputs.flat());
-    const outputs = await this.#writeOutputs(epoch, sources, plan.bottomMost, inputBytes);
+    const settings: MergeSettings = { blockBytes: host.options.sstBlockBytes, maxSstBytes: host.options.maxSstBytes, inputBytes, nowMs: host.clock.nowMs(), bottomMost: plan.bottomMost };
+    const outputs = await this.#writeOutputs(epoch, inputs, settings);
     if (outputs === undefined) return;
     const inputIds = new Set(inputs.flat().map((handle) => handle.id));
     const published = await publishOutputs(host, epoch, (m) => applyPlan(m, plan, inputIds, outputs), () => {
@@ -94,33 +115,53 @@ export class Compactor {
   }
 
   /**
-   * Merges the sources into output SSTs (compaction-output.ts): a compaction holds at most one
-   * output of maxSstBytes in memory (plus a single entry larger than that, which gets an SST of
-   * its own). Undefined when the epoch stopped or the engine is closing: the outputs uploaded so
-   * far are deleted again, so a clean close leaves no orphans.
+   * Merges the inputs into output SSTs (compaction-merge.ts), in the worker when there is one
+   * (0009; while it starts, only a compaction of COMPACTION_WORKER_WAIT_MIN_BYTES or more waits
+   * for it), else on this thread, paced (0008). Undefined when the epoch stopped, the engine is
+   * closing or the worker failed: the outputs uploaded so far are deleted again, so a clean close
+   * leaves no orphans. A failed worker is reported as a background error, and the next
+   * compaction runs on this thread (then the worker again): the compaction is retried, nothing
+   * else changed. Any other failure (the store's, a bug, damage) is thrown as on this thread.
    */
-  async #writeOutputs(epoch: WriterEpoch, sources: EntrySource[], bottomMost: boolean, inputBytes: number): Promise<SstHandle[] | undefined> {
+  async #writeOutputs(epoch: WriterEpoch, inputs: SstHandle[][], settings: MergeSettings): Promise<SstHandle[] | undefined> {
     const { host } = this;
-    const writer = new SstOutputWriter(host.store, epoch, {
-      blockBytes: host.options.sstBlockBytes,
-      filter: host.options,
-      nowMs: host.clock.nowMs(),
-      elapsedMs: () => host.clock.elapsedMs(),
-      dropTombstones: bottomMost,
-      capacityFor: (first, writtenBytes) => outputCapacity(host.options, inputBytes - writtenBytes, first),
-      failpointName: "compactor.merge",
-      split: true,
-      busyShare: () => (epoch.manifest.manifest.l0.length >= host.options.l0MaxSsts ? 1 : COMPACTION_BUSY_SHARE),
-    });
-    for await (const newest of newestVersions(sources, { reverse: false, snapshotSeq: Number.MAX_SAFE_INTEGER })) {
-      if (epoch.stopped || host.closing) return this.#abandon(writer.outputs);
-      const wait = writer.add(newest);
-      if (wait !== undefined) await wait;
+    const stopped = () => epoch.stopped || host.closing;
+    // While the worker starts (with the first compaction), small compactions run here and big ones wait for it.
+    const ready = this.#skipWorkerOnce ? false : this.#worker?.warm() === true || settings.inputBytes >= COMPACTION_WORKER_WAIT_MIN_BYTES;
+    const worker = ready ? this.#worker : undefined;
+    this.#skipWorkerOnce = false;
+    if (worker === undefined) {
+      const sources: EntrySource[] = inputs.map((ssts) => concatSources([() => host.version.sstEntries(ssts)]));
+      const busyShare = () => (epoch.manifest.manifest.l0.length >= host.options.l0MaxSsts ? 1 : COMPACTION_BUSY_SHARE);
+      const { outputs, complete } = await mergeInputs(sources, settings, { filter: host.options, store: host.store, ids: epoch, stopped, elapsedMs: () => host.clock.elapsedMs(), busyShare });
+      return complete ? outputs : this.#abandon(outputs);
     }
-    if (epoch.stopped || host.closing) return this.#abandon(writer.outputs);
-    const outputs = await writer.finish();
-    if (epoch.stopped || host.closing) return this.#abandon(outputs);
-    return outputs;
+    const outputs: SstHandle[] = [];
+    try {
+      const complete = await worker.run(this.#workerJob(inputs, settings), {
+        read: (key, range) => host.store.get(key, range).catch((error: unknown) => Promise.reject(missingIsDamage(key, error))),
+        store: async (bytes, info) => {
+          const handle = await putNewSst(host.store, epoch, bytes, info);
+          outputs.push(handle);
+          return handle;
+        },
+        stopped,
+      });
+      return complete && !stopped() ? outputs : this.#abandon(outputs);
+    } catch (error) {
+      if (!(error instanceof CompactionWorkerError) && !stopped()) throw error;
+      await this.#abandon(outputs);
+      if (!stopped()) {
+        this.#skipWorkerOnce = true;
+        host.reportBackgroundError("compaction", error);
+      }
+      return undefined;
+    }
+  }
+
+  #workerJob(inputs: SstHandle[][], settings: MergeSettings): WorkerJob {
+    const spec = this.host.options.workerFilter;
+    return spec === undefined ? { settings, inputs } : { settings, inputs, filter: { moduleUrl: spec.moduleUrl, data: spec.snapshot() } };
   }
 
   async #abandon(outputs: SstHandle[]): Promise<undefined> {
@@ -129,18 +170,9 @@ export class Compactor {
   }
 }
 
-/**
- * The buffer of the next output: maxSstBytes, or less when the input left (its bytes minus
- * the outputs written so far, plus an eighth for prefix compression lost where inputs
- * interleave) is smaller; at least what `first` alone needs. Too small an estimate costs an
- * extra, smaller SST, never a copy.
- */
-function outputCapacity(options: Pick<ResolvedEngineOptions, "maxSstBytes" | "sstBlockBytes">, inputBytesLeft: number, first: Entry): number {
-  const left = Math.max(0, inputBytesLeft);
-  const estimate = Math.min(options.maxSstBytes, left + Math.ceil(left / 8) + MIN_SST_BUILDER_CAPACITY_BYTES);
-  const alone = new SstSizeBound();
-  alone.add(first);
-  return Math.min(Math.max(estimate, alone.bytes(options.sstBlockBytes)), MAX_SST_BUILDER_CAPACITY_BYTES);
+/** An input SST the manifest lists cannot be missing: that is damage (as Version's sstEntries says for the writer). */
+function missingIsDamage(key: string, error: unknown): unknown {
+  return error instanceof NotFoundError ? new CorruptionError(key, "referenced by the manifest but missing", { cause: error }) : error;
 }
 
 /** The inputs of a plan, newest first; each element is one source (an L0, or a run's SSTs in key order). */

@@ -43,6 +43,19 @@ export type WalMode = "objects" | "segments";
 /** Decides whether compaction keeps an entry; false drops it (the stream layer drops trimmed records). */
 export type CompactionFilter = (key: Uint8Array, value: Uint8Array) => boolean;
 
+export type CompactionThread = "worker" | "main";
+
+/**
+ * A compaction filter a worker thread can rebuild: `moduleUrl` names an ES module whose
+ * `createWorkerFilter(data)` returns `{ compactionFilter, isWriteOnceKey }`, and `snapshot()`
+ * gives that data (structured-cloneable) when a compaction starts. The worker's filter must keep
+ * at least what the engine's own `compactionFilter` keeps at that moment.
+ */
+export interface WorkerFilterSpec {
+  moduleUrl: string;
+  snapshot: () => unknown;
+}
+
 export interface EngineOptions {
   clock?: Clock;
   /** Aborts the open: retries of a failing store stop, and `Engine.open` rejects. Not used after the open. */
@@ -87,6 +100,15 @@ export interface EngineOptions {
    * tombstone to shadow older versions, which cannot exist. The stream layer's records are.
    */
   isWriteOnceKey?: (key: Uint8Array) => boolean;
+  /**
+   * Where compaction decodes, merges and encodes (docs/decisions/0009-compaction-worker.md):
+   * `"worker"`, a worker thread of its own, which the main thread feeds with the input bytes and
+   * whose outputs it PUTs and publishes; `"main"`, the engine's own thread, paced (0008). Default
+   * "main". With a `compactionFilter`, "worker" needs `workerFilter` too (else compaction stays on "main").
+   */
+  compactionThread?: CompactionThread;
+  /** The compaction filter and `isWriteOnceKey` as data, for a compaction worker (WorkerFilterSpec). */
+  workerFilter?: WorkerFilterSpec;
   /** Check at open that the store refuses a second create-only put (default true). */
   checkCreateOnly?: boolean;
   /** Open without writing anything: load the durable state and follow the writer by polling. */
@@ -118,6 +140,8 @@ export interface ResolvedEngineOptions {
   manifestsKept: number;
   compactionFilter: CompactionFilter | undefined;
   isWriteOnceKey: ((key: Uint8Array) => boolean) | undefined;
+  compactionThread: CompactionThread;
+  workerFilter: WorkerFilterSpec | undefined;
   checkCreateOnly: boolean;
   readOnly: boolean;
   pollIntervalMs: number;
@@ -156,6 +180,8 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
     manifestsKept: int("manifestsKept", options.manifestsKept, DEFAULT_MANIFESTS_KEPT, 1, MAX_MANIFESTS_KEPT),
     compactionFilter: options.compactionFilter,
     isWriteOnceKey: options.isWriteOnceKey,
+    compactionThread: compactionThreadOf(options.compactionThread),
+    workerFilter: options.workerFilter,
     checkCreateOnly: options.checkCreateOnly ?? true,
     readOnly: options.readOnly ?? false,
     pollIntervalMs: int("pollIntervalMs", options.pollIntervalMs, DEFAULT_POLL_INTERVAL_MS, 1, MAX_POLL_INTERVAL_MS),
@@ -167,6 +193,12 @@ export function resolveEngineOptions(options: EngineOptions): ResolvedEngineOpti
       maxBackoffMs: Math.min(MAX_RETRY_BACKOFF_MS, Math.max(1, deadlineMs / MAX_BACKOFF_DEADLINE_DIVISOR)),
     },
   };
+}
+
+function compactionThreadOf(value: CompactionThread | undefined): CompactionThread {
+  if (value === undefined) return "main";
+  if (value !== "worker" && value !== "main") throw new ValidationError(`option compactionThread must be "worker" or "main", got ${JSON.stringify(value)}`);
+  return value;
 }
 
 function walModeOf(value: WalMode | undefined): WalMode {

@@ -596,6 +596,7 @@ export class Engine {
     const wasOpenWriter = this.#state === "open" && !this.options.readOnly;
     this.#shutDown(new ClosedError("the engine"), "closed");
     await Promise.allSettled([this.flusher.idle(), this.compactor.idle(), this.gc.idle()]);
+    await this.compactor.close(); // its worker thread, if any, is gone before close resolves
     if (wasOpenWriter) await this.#recordCleanClose(this.#epoch);
   }
 
@@ -630,6 +631,7 @@ export class Engine {
     this.#epoch.wal?.stop();
     void this.#epoch.segments?.close().catch(() => undefined);
     this.#follower?.stop();
+    void this.compactor.close(); // a compaction worker ends with the engine, however it closed
     this.#closeController.abort(error);
     this.#watermark.fail(error);
     this.#notifyCapacity();

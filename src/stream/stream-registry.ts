@@ -37,12 +37,12 @@ import {
   tailKey,
   trimPointKey,
 } from "./stream-keys.js";
+import { DELETED_TRIM_POINT, isWriteOnceKey, trimPointFilter } from "./stream-filter.js";
 import { STREAM_IDS_PER_COUNTER_WRITE } from "../limits.js";
 import type { StreamConfigPatch } from "./types.js";
 import type { ValidatedListOptions } from "./validate.js";
 
-/** The trim point of a deleted stream: everything of it is below, so compaction drops it all. */
-export const DELETED_TRIM_POINT = Number.MAX_SAFE_INTEGER;
+export { DELETED_TRIM_POINT } from "./stream-filter.js";
 
 /** A stream's name, creation time and config, as `listStreams()`, `createStream()` and `reconfigureStream()` return them. */
 export interface StreamInfo {
@@ -259,24 +259,11 @@ export class StreamRegistry {
     return out;
   }
 
-  /** Record and timestamp-index keys are written once (a seq is never reused), so dead ones need no tombstone. */
-  static readonly isWriteOnceKey = (key: Uint8Array): boolean => key[0] === KeyKind.record || key[0] === KeyKind.timestampIndex;
+  /** Record and timestamp-index keys are written once (stream-filter.ts). */
+  static readonly isWriteOnceKey = isWriteOnceKey;
 
-  /**
-   * Keeps an entry unless it is a record or index entry below its stream's durable trim point,
-   * or a leftover tail or token key of a deleted stream. Runs inside compaction: it must be
-   * cheap, so it reads the ids and seqs straight from the key bytes (stream-keys.ts).
-   */
-  readonly compactionFilter: CompactionFilter = (key) => {
-    const kind = key[0];
-    if (kind !== KeyKind.record && kind !== KeyKind.timestampIndex && kind !== KeyKind.tail && kind !== KeyKind.fencingToken) return true;
-    const streamId = streamIdOfKey(key);
-    const trim = streamId === undefined ? undefined : this.trimPoints.get(streamId);
-    if (trim === undefined) return true;
-    if (kind === KeyKind.tail || kind === KeyKind.fencingToken) return trim !== DELETED_TRIM_POINT;
-    const seqNum = seqNumOfKey(key);
-    return seqNum === undefined || seqNum >= trim;
-  };
+  /** Drops what is below a stream's trim point, and a deleted stream's keys (stream-filter.ts); reads the live trim points. */
+  readonly compactionFilter: CompactionFilter = trimPointFilter(this.trimPoints);
 }
 
 /** A control operation whose decision an engine reset overtook: nothing was written. */

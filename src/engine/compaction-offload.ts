@@ -1,0 +1,200 @@
+/**
+ * The main thread's side of a compaction worker (compaction-worker.ts, 0009): one Worker per
+ * engine, started at its first compaction, running one job at a time, terminated at close.
+ *
+ *   main thread                                   worker
+ *   run(job) ── "job" ─────────────────────────>  decode, merge, encode
+ *   serve.read(key, range) <── "read" ──────────  (an input block run)
+ *            ── bytes (copied, transferred) ──>
+ *   serve.store(bytes, info) <── "store" ───────  (a finished output SST, transferred)
+ *            ── its SstHandle ────────────────>
+ *   complete / failure   <── "done" | "failed" ─
+ *
+ * The main thread keeps every store request and every decision (ids, manifest, fencing); a
+ * failure of the worker itself (a crash, an exit, an error it met) rejects the job with
+ * CompactionWorkerError and nothing else: the outputs stored so far are the caller's to delete.
+ */
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import { CorruptionError, InternalError, StorageError } from "../errors.js";
+import { COMPACTION_WORKER_NICE } from "../limits.js";
+import type { ByteRange } from "../store/object-store.js";
+import type { SstHandle } from "./manifest-format.js";
+import type { FromWorker, ToWorker, WorkerFailure, WorkerJob } from "./compaction-worker.js";
+
+/** A compaction worker failed (crashed, exited, or threw what was not a store's or a bug's error): the compaction is abandoned, nothing else. */
+export class CompactionWorkerError extends StorageError {
+  constructor(detail: string, cause?: unknown) {
+    super(`the compaction worker failed: ${detail}`, { retryable: true, outcome: "not_applied", cause });
+  }
+}
+
+/** What the main thread does for a running job. */
+export interface JobService {
+  read(key: string, range: ByteRange | undefined): Promise<Uint8Array>;
+  store(bytes: Uint8Array, info: SstHandle["info"]): Promise<SstHandle>;
+  /** True once the job should stop (the epoch stopped, the engine is closing). */
+  stopped(): boolean;
+}
+
+interface RunningJob {
+  serve: JobService;
+  resolve: (complete: boolean) => void;
+  reject: (error: Error) => void;
+  /** The first error a request met on the main thread: the job fails with it, as in-thread. */
+  mainError: Error | undefined;
+}
+
+/**
+ * The URL of module `name` (no extension) beside `baseUrl`, with `baseUrl`'s extension: .ts
+ * from the sources (under tsx), .js from the built package.
+ */
+export function moduleBeside(name: string, baseUrl: string): string {
+  return new URL(`${name}${path.extname(fileURLToPath(baseUrl))}`, baseUrl).href;
+}
+
+export class CompactionWorker {
+  #worker: Worker | undefined;
+  #job: RunningJob | undefined;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  /** The current worker has loaded its modules and takes jobs at once. */
+  #ready = false;
+
+  constructor(private readonly moduleUrl: string = moduleBeside("./compaction-worker", import.meta.url)) {}
+
+  /**
+   * Whether a job would start at once. Otherwise this starts the worker (if it is not starting
+   * already): loading its modules takes tens of ms from the built package, a second or more from
+   * the sources under tsx, and the caller does the job itself meanwhile.
+   */
+  warm(): boolean {
+    if (this.#closed) return false;
+    if (this.#worker === undefined) {
+      try {
+        this.#start();
+      } catch {
+        return false; // run() reports why
+      }
+    }
+    return this.#ready;
+  }
+
+  /** Runs one job; resolves whether it completed (false: stopped). */
+  run(job: WorkerJob, serve: JobService): Promise<boolean> {
+    if (this.#closed) return Promise.reject(new CompactionWorkerError("it was closed"));
+    if (this.#job !== undefined) return Promise.reject(new InternalError("a compaction worker runs one job at a time"));
+    let worker: Worker;
+    try {
+      worker = this.#start();
+    } catch (error) {
+      return Promise.reject(new CompactionWorkerError(error instanceof Error ? error.message : String(error), error));
+    }
+    return new Promise<boolean>((resolve, reject) => {
+      this.#job = { serve, resolve, reject, mainError: undefined };
+      worker.ref();
+      worker.postMessage({ type: "job", job } satisfies ToWorker);
+    });
+  }
+
+  /** Terminates the worker (a running job fails); resolves once it exited, however often it is called. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true;
+    const worker = this.#worker;
+    this.#worker = undefined;
+    this.#settle(new CompactionWorkerError("it was closed"));
+    if (worker !== undefined) await worker.terminate();
+  }
+
+  #start(): Worker {
+    if (this.#worker !== undefined) return this.#worker;
+    const worker = newWorker(this.moduleUrl);
+    this.#ready = false;
+    worker.on("message", (message: FromWorker) => this.#onMessage(worker, message));
+    worker.on("error", (error) => this.#discard(worker, new CompactionWorkerError(error.message, error)));
+    worker.on("exit", (exitCode) => this.#discard(worker, new CompactionWorkerError(`it exited with code ${exitCode}`)));
+    worker.unref();
+    this.#worker = worker;
+    return worker;
+  }
+
+  #discard(worker: Worker, error: Error): void {
+    if (this.#worker !== worker) return;
+    this.#worker = undefined;
+    this.#ready = false;
+    void worker.terminate();
+    this.#settle(error);
+  }
+
+  #settle(outcome: boolean | Error): void {
+    const job = this.#job;
+    this.#job = undefined;
+    this.#worker?.unref();
+    if (job === undefined) return;
+    if (typeof outcome === "boolean") job.resolve(outcome);
+    else job.reject(job.mainError ?? outcome);
+  }
+
+  #onMessage(worker: Worker, message: FromWorker): void {
+    if (message.type === "ready") {
+      if (this.#worker === worker) this.#ready = true;
+      return;
+    }
+    const job = this.#job;
+    if (job === undefined || this.#worker !== worker) return;
+    switch (message.type) {
+      case "done":
+        return job.mainError === undefined ? this.#settle(message.complete) : this.#settle(job.mainError);
+      case "failed":
+        return this.#settle(errorOf(message.failure));
+      case "read":
+      case "store":
+        return this.#serve(worker, job, message);
+    }
+  }
+
+  #serve(worker: Worker, job: RunningJob, request: FromWorker & { type: "read" | "store" }): void {
+    const refuse = () => worker.postMessage({ type: request.type === "read" ? "read" : "stored", id: request.id } satisfies ToWorker);
+    if (job.mainError !== undefined || job.serve.stopped()) {
+      worker.postMessage({ type: "stop" } satisfies ToWorker);
+      return refuse();
+    }
+    const served =
+      request.type === "read"
+        ? job.serve.read(request.key, request.range).then((bytes) => {
+            const copy = new Uint8Array(bytes.byteLength); // the store's bytes may be shared (a pool, a MemoryStore): send a private copy
+            copy.set(bytes);
+            worker.postMessage({ type: "read", id: request.id, bytes: copy } satisfies ToWorker, [copy.buffer]);
+          })
+        : job.serve.store(request.bytes, request.info).then((handle) => worker.postMessage({ type: "stored", id: request.id, handle } satisfies ToWorker));
+    served.catch((error: unknown) => {
+      job.mainError ??= error instanceof Error ? error : new StorageError(String(error));
+      if (this.#worker === worker) refuse();
+    });
+  }
+}
+
+/**
+ * A Worker running the module at `moduleUrl`. From the sources (a .ts module, under tsx) the
+ * worker registers tsx's loader first: on Node 20, `--import tsx` in the inherited execArgv does
+ * not reach a worker's module loading. The built package (.js) needs nothing.
+ */
+function newWorker(moduleUrl: string): Worker {
+  const workerData = { nice: COMPACTION_WORKER_NICE };
+  if (!moduleUrl.endsWith(".ts")) return new Worker(new URL(moduleUrl), { workerData });
+  const tsxApi = import.meta.resolve("tsx/esm/api");
+  return new Worker(`import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(moduleUrl)}); })`, { eval: true, workerData });
+}
+
+/** The main thread's error for a failure the worker reported: a bug stays a bug, damage stays damage. */
+function errorOf(failure: WorkerFailure): Error {
+  if (failure.code === "internal") return new InternalError(`in the compaction worker: ${failure.message}`);
+  if (failure.code === "corruption") return new CorruptionError(failure.key ?? "an SST", `found by the compaction worker: ${failure.message}`);
+  return new CompactionWorkerError(failure.message);
+}

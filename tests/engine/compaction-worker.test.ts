@@ -1,0 +1,168 @@
+/**
+ * Compaction in a worker thread (docs/decisions/0009-compaction-worker.md), for real: a Log on a
+ * LocalStore whose compactions run through the worker must leave exactly what the in-thread path
+ * leaves (every record, every trim, deletion and retention result); a worker that dies mid-job
+ * fails that compaction only (it is retried, nothing is lost, no orphan SST stays); a closed log
+ * leaves no worker running.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { Worker } from "node:worker_threads";
+import { LocalStore, openLog, type Log, type LogOptions } from "../../src/index.js";
+import { ManualClock } from "../../src/util/clock.js";
+import { collect } from "../helpers/stream-helpers.js";
+import { makeTempDir } from "../helpers/temp-dir.js";
+
+const T0 = 1_767_225_600_000;
+/** Small memtables: a few hundred appends make many L0 flushes and compactions. */
+const OPTIONS = { flushIntervalMs: 0, l0SstBytes: 4096, gcIntervalMs: 0, gcGraceMs: 0 } as const;
+const BODY_BYTES = 200;
+const L0_COMPACTION_TRIGGER = 4; // the engine's default
+const COUNTS = [["keep", 400], ["trimmed", 200], ["aged", 200], ["gone", 1000]] as const;
+
+/** Every Worker this process starts while `body` runs (the process-wide "worker" event). */
+async function watchWorkers<T>(body: (workers: Worker[], exited: Set<Worker>) => Promise<T>): Promise<T> {
+  const workers: Worker[] = [];
+  const exited = new Set<Worker>();
+  const onWorker = (worker: Worker) => {
+    workers.push(worker);
+    worker.once("exit", () => exited.add(worker));
+  };
+  process.on("worker", onWorker);
+  try {
+    return await body(workers, exited);
+  } finally {
+    process.off("worker", onWorker);
+  }
+}
+
+const body = (stream: string, i: number) => `${stream}-${i}-`.padEnd(BODY_BYTES, "x");
+
+/**
+ * Waits until compaction is quiet: fewer L0s than the trigger and no compaction finished for 100
+ * polls in a row (a merge in another thread has no gate to wait on); bounded.
+ */
+async function untilCompacted(log: Log): Promise<void> {
+  let last = -1;
+  let quiet = 0;
+  for (let turn = 0; turn < 20_000; turn++) {
+    const m = log.metrics().engine;
+    quiet = m.compactions === last && m.l0Count < L0_COMPACTION_TRIGGER ? quiet + 1 : 0;
+    if (quiet >= 100) return;
+    last = m.compactions;
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  assert.fail(`compaction did not settle: ${JSON.stringify(log.metrics().engine)}`);
+}
+
+interface Outcome {
+  streams: string[];
+  records: Record<string, string[]>;
+  compactions: number;
+  workers: number;
+  /** Output SSTs the worker built (its "store" requests). */
+  workerOutputs: number;
+}
+
+/**
+ * The same workload in either mode: four streams; "trimmed" trimmed at 150, "gone" deleted,
+ * "aged" past its one-hour retention; then a wait until compaction is quiet.
+ */
+async function runWorkload(compactionThread: "worker" | "main"): Promise<Outcome> {
+  const dir = await makeTempDir(`compaction-${compactionThread}`);
+  const clock = new ManualClock({ startMs: T0 });
+  const options: LogOptions = { ...OPTIONS, store: new LocalStore(dir), clock, compactionThread };
+  return watchWorkers(async (workers) => {
+    let workerOutputs = 0;
+    let workerReady = false;
+    const countOutputs = (worker: Worker) =>
+      worker.on("message", (message: { type?: string }) => {
+        if (message.type === "store") workerOutputs++;
+        if (message.type === "ready") workerReady = true;
+      });
+    process.on("worker", countOutputs);
+    const log = await openLog(options);
+    try {
+      for (const [name, count] of COUNTS) {
+        const stream = await log.openStream(name, { createIfMissing: true, config: name === "aged" ? { retention: { ageSeconds: 3600 } } : { retention: "infinite" } });
+        for (let i = 0; i < count; i += 10) await stream.append(Array.from({ length: 10 }, (_, k) => ({ body: body(name, i + k) })));
+        // The first compactions run on this thread while the worker starts: let it start before the rest (bounded).
+        for (let turn = 0; turn < 3000 && compactionThread === "worker" && !workerReady; turn++) await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      await (await log.openStream("trimmed")).trim(150);
+      await clock.advance(2 * 3600 * 1000);
+      await log.deleteStream("gone"); // its dead bytes force a bottom-most merge of every run
+      await untilCompacted(log);
+      const streams = (await log.listStreams()).map((info) => info.name);
+      const records: Record<string, string[]> = {};
+      for (const name of streams) {
+        const read = await collect((await log.openStream(name)).read({ from: { seqNum: 0 } }));
+        records[name] = read.map((r) => `${r.seqNum}:${Buffer.from(r.body).toString()}`);
+      }
+      const { compactions } = log.metrics().engine;
+      await log.close();
+      return { streams, records, compactions, workers: workers.length, workerOutputs };
+    } finally {
+      await log.close();
+      process.off("worker", countOutputs);
+    }
+  });
+}
+
+test("compactions through the worker leave every record, trim, deletion and retention result the in-thread path leaves", async () => {
+  const inThread = await runWorkload("main");
+  const inWorker = await runWorkload("worker");
+  assert.equal(inThread.workers, 0, "the in-thread path starts no worker");
+  assert.equal(inWorker.workers, 1, "the worker path starts one worker");
+  assert.ok(inWorker.workerOutputs > 0, "compactions ran in the worker");
+  assert.ok(inThread.compactions > 0 && inWorker.compactions > 0, `both compacted (${inThread.compactions}, ${inWorker.compactions})`);
+  assert.deepEqual(inWorker.streams, ["aged", "keep", "trimmed"]);
+  assert.deepEqual(inWorker.streams, inThread.streams);
+  assert.deepEqual(inWorker.records, inThread.records);
+  assert.equal(inWorker.records.keep!.length, 400);
+  assert.equal(inWorker.records.trimmed![0], `150:${body("trimmed", 150)}`);
+  assert.equal(inWorker.records.aged!.length, 0, "past its retention, no record of aged is read");
+});
+
+test("a compaction worker that dies mid-job fails that compaction only: it is reported, retried, and nothing is lost; close ends the worker", async () => {
+  const dir = await makeTempDir("compaction-worker-crash");
+  const warnings: string[] = [];
+  await watchWorkers(async (workers, exited) => {
+    let killed: Promise<number> | undefined;
+    const onWorker = (worker: Worker) =>
+      worker.on("message", (message: { type?: string }) => {
+        if (message.type === "read" && killed === undefined) killed = worker.terminate(); // in the middle of its first job, at its first input read
+      });
+    process.on("worker", onWorker);
+    const store = new LocalStore(dir);
+    const logger = { warn: (_fields: object, message: string) => void warnings.push(message) };
+    const log = await openLog({ ...OPTIONS, store, clock: new ManualClock({ startMs: T0 }), compactionThread: "worker", logger });
+    const stream = await log.openStream("s", { createIfMissing: true });
+    let appended = 0;
+    const appendTen = async () => {
+      await stream.append(Array.from({ length: 10 }, (_, k) => ({ body: body("s", appended + k) })));
+      appended += 10;
+    };
+    // Compactions run on this thread until the worker has started; append until one ran in it (bounded).
+    for (let turn = 0; turn < 2000 && killed === undefined; turn++) {
+      await appendTen();
+      if (turn % 10 === 9) await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.ok(killed !== undefined, "precondition: a compaction job read its inputs in the worker");
+    await killed;
+    const compactionsAtKill = log.metrics().engine.compactions;
+    for (let turn = 0; turn < 40; turn++) await appendTen();
+    await untilCompacted(log);
+    assert.ok(warnings.some((m) => m.includes("the compaction worker failed")), `the failure was reported: ${JSON.stringify(warnings)}`);
+    assert.equal(log.metrics().engine.state, "open", "a worker's failure does not close or reset the log");
+    assert.equal(log.metrics().engine.resets, 0);
+    assert.ok(log.metrics().engine.compactions > compactionsAtKill, "compactions went on after the failure");
+    assert.ok(workers.length >= 2, `a new worker took over after the first died (${workers.length})`);
+    process.off("worker", onWorker);
+    const read = await collect(stream.read({ from: { seqNum: 0 } }));
+    assert.deepEqual(read.map((r) => Buffer.from(r.body).toString()), Array.from({ length: appended }, (_, i) => body("s", i)));
+    assert.ok(exited.size < workers.length, "precondition: a worker is running before the close");
+    await log.close();
+    assert.equal(exited.size, workers.length, "close resolved after every compaction worker exited");
+  });
+});
