@@ -129,6 +129,7 @@ describe("LocalStore keys", () => {
     await assert.rejects(store.put("conflict/dir", Buffer.from("x"), { ifNoneMatch: "*" }), { code: "invalid_key" });
     await assert.rejects(store.put("conflict/dir", Buffer.from("x"), { ifMatch: "e" }), { code: "precondition_failed" });
     await assert.rejects(store.get("conflict/dir"), { code: "not_found" });
+    await assert.rejects(store.get("conflict/dir", { offset: 0, length: 4 }), { code: "not_found" });
     await assert.rejects(store.head("conflict/dir"), { code: "not_found" });
     await store.delete("conflict/dir");
     assert.equal(Buffer.from(await store.get("conflict/dir/x")).toString(), "inside");
@@ -142,6 +143,7 @@ describe("LocalStore keys", () => {
     await symlink(outer, path.join(root, "links", "dir"));
     await store.put("links/real", Buffer.from("real"));
     await assert.rejects(store.get("links/file"), { code: "not_found" });
+    await assert.rejects(store.get("links/file", { offset: 0, length: 2 }), { code: "not_found" });
     assert.deepEqual(await collect(store, "links/"), ["links/real"]);
   });
 
