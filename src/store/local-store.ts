@@ -199,13 +199,7 @@ export class LocalStore implements ObjectStore {
    */
   async #getRange(key: string, file: string, offset: number, length: number): Promise<Uint8Array> {
     checkRangeShape(key, { offset, length });
-    let fd: number;
-    try {
-      fd = await openFd(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
-    } catch (error) {
-      if (isNoObject(error)) throw new NotFoundError(key);
-      throw storageError("read", key, error, undefined);
-    }
+    const fd = await openForRead(key, () => openFd(file, READ_FLAGS));
     try {
       const bytes = Buffer.allocUnsafeSlow(length); // own buffer, never a view into a shared pool; returned only when filled
       let filled = 0;
@@ -229,13 +223,7 @@ export class LocalStore implements ObjectStore {
 
   /** Opens the object's file once; `fn` sees the size from fstat of that same fd (invariant 1). */
   async #withObject<T>(key: string, file: string, fn: (handle: FileHandle, size: number) => Promise<T>): Promise<T> {
-    let handle: FileHandle;
-    try {
-      handle = await open(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
-    } catch (error) {
-      if (isNoObject(error)) throw new NotFoundError(key);
-      throw storageError("read", key, error, undefined);
-    }
+    const handle = await openForRead(key, () => open(file, READ_FLAGS));
     try {
       const stats = await handle.stat();
       // A directory (a prefix of other keys) or anything else that is not a file is no object.
@@ -642,6 +630,19 @@ function stripQuotes(etag: string): string {
 
 // -----------------------------------------------------------------------------------------------
 // Filesystem helpers
+
+/** Reads never follow a symlink: an object is a regular file under the root. */
+const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW;
+
+/** Opens an object's file for reading: a missing one (or a symlink) is NotFoundError, anything else a StorageError. */
+async function openForRead<T>(key: string, opener: () => Promise<T>): Promise<T> {
+  try {
+    return await opener();
+  } catch (error) {
+    if (isNoObject(error)) throw new NotFoundError(key);
+    throw storageError("read", key, error, undefined);
+  }
+}
 
 function openFd(file: string, flags: number): Promise<number> {
   return new Promise((resolve, reject) => fsOpen(file, flags, (error, fd) => (error ? reject(error) : resolve(fd))));
