@@ -1,8 +1,10 @@
 /**
  * The engine: a compact LSM tree on an ObjectStore, durable before ack, fenced, self-recovering.
  *
- *   write(ops) ──sync──> seq, WAL buffer (wal-writer.ts) + active memtable (memtable.ts)
- *   WAL PUT ok ──> durable watermark advances (durable-watermark.ts) ──> whenDurable resolves
+ *   write(ops) ──sync──> seq, WAL buffer (wal-writer.ts, segment-wal-writer.ts)
+ *   group written (PUT sent, or frame written and its fdatasync dispatched) ──> its batches into
+ *       the active memtable (memtable.ts; writer-epoch.ts keeps them meanwhile), overlapping the wait
+ *   WAL PUT or fdatasync ok ──> durable watermark advances (durable-watermark.ts) ──> whenDurable resolves
  *   memtable full ──> frozen ──> L0 SST + manifest (memtable-flusher.ts)
  *   L0s pile up ──> sorted runs (compactor.ts) ──> old objects deleted (garbage-collector.ts)
  *
@@ -319,7 +321,7 @@ export class Engine {
 
   /**
    * Writes one batch atomically and returns its engine sequence number. Synchronous: the batch
-   * is in the WAL buffer and the memtable when this returns, and durable once
+   * is in the WAL buffer when this returns, in the memtable once its group is being written, and durable once
    * `whenDurable(seq)` resolves. The engine keeps references to the keys and values.
    */
   write(ops: readonly WriteOp[]): number {
