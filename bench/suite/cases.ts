@@ -11,7 +11,7 @@
  *            process; on LocalStore and simulated S3 Standard
  *
  * Case ids name what they measure: write/<system>/<value>/<shape>, scan/<system>/<value>,
- * readstart/<dataset>/<seq|timestamp>, append/<dataset>, soak/local, readers/<store>/poll<ms>,
+ * readstart/<dataset>/<seq|timestamp>, append/<dataset>, soak/local[-compaction-main], readers/<store>/poll<ms>,
  * streams/append/<store>/<value>/b<batch>/w<appenders>, streams/scan/..., streams/follow/<store>.
  */
 import path from "node:path";
@@ -228,6 +228,8 @@ function suiteCases({ config, dataDir, s3Gateway }: BuildOptions): SuiteCase[] {
     cases.push({ id: `append/${dataset.name}`, kind: KINDS.scaleAppend, params, timeoutMs: 120_000, info: { group: "append", dataset: dataset.name } });
   }
   cases.push({ id: "soak/local", kind: KINDS.soak, params: config.soak, timeoutMs: 180_000, info: { group: "soak" } });
+  // The same with compaction on the log's own thread: what the worker (the default on a LocalStore) costs in memory.
+  cases.push({ id: "soak/local-compaction-main", kind: KINDS.soak, params: { ...config.soak, compactionThread: "main" }, timeoutMs: 180_000, info: { group: "soak" } });
   const readerStores: ReaderStoreKind[] = s3Gateway ? ["local", "s3sim", "s3gw"] : ["local", "s3sim"];
   for (const store of readerStores) {
     for (const pollIntervalMs of config.readers.pollIntervalsMs) {

@@ -179,6 +179,7 @@ function soakSection(summaries: readonly Summary[]): Section {
   const rows = summaries.filter((s) => s.spec.info.group === "soak");
   const mib = (metric: string) => (s: Summary) => formatNumber(median(s, metric));
   const columns: Column<Summary>[] = [
+    { header: "compaction", cell: (s) => (s.spec.params as { compactionThread?: string }).compactionThread ?? "default (worker)" },
     { header: "appended MiB", cell: mib("appendedMiB") },
     { header: "MiB/s", cell: mib("appendMiBPerSec") },
     { header: "RSS after open MiB", cell: mib("baselineRssMiB") },

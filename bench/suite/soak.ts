@@ -42,6 +42,8 @@ export interface SoakParams {
   batchRecords: number;
   /** The follower pauses this long after every 100 records. */
   followerPauseMs: number;
+  /** Where compaction merges (`openLog`'s `compactionThread`); unset: the log's default. */
+  compactionThread?: "main" | "worker";
 }
 
 const SAMPLE_EVERY_MS = 20;
@@ -58,8 +60,16 @@ export function soakBoundBytes(params: SoakParams, baselineRssBytes: number): nu
 export async function memorySoak(params: SoakParams): Promise<Metrics> {
   return withTempDir(async (dir) => {
     const store = new LocalStore(`${dir}/store`);
-    const { inflightBytes, maxUnflushedBytes, l0SstBytes, maxSstBytes, blockCacheBytes } = params;
-    const log = await openLog({ store, inflightBytes, maxUnflushedBytes, l0SstBytes, maxSstBytes, blockCacheBytes });
+    const { inflightBytes, maxUnflushedBytes, l0SstBytes, maxSstBytes, blockCacheBytes, compactionThread } = params;
+    const log = await openLog({
+      store,
+      inflightBytes,
+      maxUnflushedBytes,
+      l0SstBytes,
+      maxSstBytes,
+      blockCacheBytes,
+      ...(compactionThread === undefined ? {} : { compactionThread }),
+    });
     try {
       const stream = await log.openStream("soak", { createIfMissing: true });
       // The producer's input (a 16 MiB pool of random bodies) is the application's memory, not
