@@ -457,6 +457,13 @@ export const COMPACTION_WORKER_NICE = 10;
  */
 export const COMPACTION_WORKER_WAIT_MIN_BYTES = 8 * 1024 * 1024;
 
+/**
+ * A compaction worker with no job for this long ends, and the next compaction starts a new one
+ * (tens of ms from the built package). A worker is a second V8 instance: idle, it still holds its
+ * heap and buffers, tens of MiB (bench/README.md, "The worker's memory").
+ */
+export const COMPACTION_WORKER_IDLE_MS = 30_000;
+
 /** Attempts at claiming a writer epoch or a fence id before giving up (fence.ts; each loss means a live race). */
 export const MAX_EPOCH_CLAIM_ATTEMPTS = 32;
 

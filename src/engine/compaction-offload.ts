@@ -18,7 +18,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { CorruptionError, InternalError, StorageError } from "../errors.js";
-import { COMPACTION_WORKER_NICE } from "../limits.js";
+import { COMPACTION_WORKER_IDLE_MS, COMPACTION_WORKER_NICE } from "../limits.js";
+import type { Clock, TimerHandle } from "../util/clock.js";
 import type { ByteRange } from "../store/object-store.js";
 import type { SstHandle } from "./manifest-format.js";
 import type { FromWorker, ToWorker, WorkerFailure, WorkerJob } from "./compaction-worker.js";
@@ -62,7 +63,14 @@ export class CompactionWorker {
   /** The current worker has loaded its modules and takes jobs at once. */
   #ready = false;
 
-  constructor(private readonly moduleUrl: string = moduleBeside("./compaction-worker", import.meta.url)) {}
+  /** Ends an idle worker when it fires (COMPACTION_WORKER_IDLE_MS after the last job). */
+  #idleTimer: TimerHandle | undefined;
+
+  /** `clock` times the idle end; `moduleUrl` is the worker's module. */
+  constructor(
+    private readonly clock: Pick<Clock, "setTimer">,
+    private readonly moduleUrl: string = moduleBeside("./compaction-worker", import.meta.url),
+  ) {}
 
   /**
    * Whether a job would start at once. Otherwise this starts the worker (if it is not starting
@@ -91,6 +99,7 @@ export class CompactionWorker {
     } catch (error) {
       return Promise.reject(new CompactionWorkerError(error instanceof Error ? error.message : String(error), error));
     }
+    this.#cancelIdleEnd();
     return new Promise<boolean>((resolve, reject) => {
       this.#job = { serve, resolve, reject, mainError: undefined };
       worker.ref();
@@ -106,6 +115,7 @@ export class CompactionWorker {
 
   async #close(): Promise<void> {
     this.#closed = true;
+    this.#cancelIdleEnd();
     const worker = this.#worker;
     this.#worker = undefined;
     this.#settle(new CompactionWorkerError("it was closed"));
@@ -121,6 +131,7 @@ export class CompactionWorker {
     worker.on("exit", (exitCode) => this.#discard(worker, new CompactionWorkerError(`it exited with code ${exitCode}`)));
     worker.unref();
     this.#worker = worker;
+    this.#endWhenIdle(); // started by warm() and then never given a job, it ends too
     return worker;
   }
 
@@ -136,9 +147,31 @@ export class CompactionWorker {
     const job = this.#job;
     this.#job = undefined;
     this.#worker?.unref();
+    this.#endWhenIdle();
     if (job === undefined) return;
     if (typeof outcome === "boolean") job.resolve(outcome);
     else job.reject(job.mainError ?? outcome);
+  }
+
+  /** After a job: the worker ends unless another job comes within COMPACTION_WORKER_IDLE_MS. */
+  #endWhenIdle(): void {
+    this.#cancelIdleEnd();
+    const worker = this.#worker;
+    if (worker === undefined || this.#closed) return;
+    const timer = this.clock.setTimer(COMPACTION_WORKER_IDLE_MS, () => {
+      if (this.#idleTimer !== timer || this.#worker !== worker || this.#job !== undefined) return;
+      this.#idleTimer = undefined;
+      this.#worker = undefined; // before terminate: its exit is then no failure (#discard)
+      this.#ready = false;
+      void worker.terminate();
+    });
+    timer.unref?.(); // an idle worker never keeps the process alive, nor does its timer
+    this.#idleTimer = timer;
+  }
+
+  #cancelIdleEnd(): void {
+    this.#idleTimer?.cancel();
+    this.#idleTimer = undefined;
   }
 
   #onMessage(worker: Worker, message: FromWorker): void {

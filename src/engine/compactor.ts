@@ -65,7 +65,7 @@ export class Compactor {
     this.#task = new EpochTask(host, (epoch) => this.#nextJob(epoch));
     const { options } = host;
     const filterCrosses = options.compactionFilter === undefined || options.workerFilter !== undefined;
-    this.#worker = options.compactionThread === "worker" && !options.readOnly && filterCrosses ? new CompactionWorker() : undefined;
+    this.#worker = options.compactionThread === "worker" && !options.readOnly && filterCrosses ? new CompactionWorker(host.clock) : undefined;
   }
 
   /** Whether merges run in a worker thread. */
