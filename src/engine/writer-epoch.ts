@@ -77,7 +77,8 @@ export class WriterEpoch {
   /** Batches taken by `deferBatch` and not yet in the memtable: their seqs and ops, in seq order. */
   #deferredSeqs: number[] = [];
   #deferredOps: (readonly WriteOp[])[] = [];
-  /** What the deferred batches will add to the memtable's `sizeBytes`. */
+  /** What each deferred batch, and all of them, will add to the memtable's `sizeBytes`. */
+  #deferredBatchBytes: number[] = [];
   #deferredBytes = 0;
   /** Manifest updates of this epoch run one after another through this chain. */
   manifestQueue: Promise<unknown> = Promise.resolve();
@@ -182,10 +183,13 @@ export class WriterEpoch {
   deferBatch(seq: number, ops: readonly WriteOp[]): void {
     assert(seq > this.lastSeq, () => `batch seq ${seq} does not follow ${this.lastSeq}`);
     this.lastSeq = seq;
+    // Counted as the memtable will count them: backpressure must see them from now on.
+    let bytes = 0;
+    for (const op of ops) bytes += Memtable.entryBytes(op.key, op.type === "put" ? op.value : null);
     this.#deferredSeqs.push(seq);
     this.#deferredOps.push(ops);
-    // Counted as the memtable will count them: backpressure must see them from now on.
-    for (const op of ops) this.#deferredBytes += Memtable.entryBytes(op.key, op.type === "put" ? op.value : null);
+    this.#deferredBatchBytes.push(bytes);
+    this.#deferredBytes += bytes;
   }
 
   /** Applies every deferred batch up to and including `seq`, in seq order. */
@@ -193,18 +197,19 @@ export class WriterEpoch {
     const seqs = this.#deferredSeqs;
     let taken = 0;
     while (taken < seqs.length && seqs[taken]! <= seq) {
-      const ops = this.#deferredOps[taken]!;
-      this.#addToActive(seqs[taken]!, ops);
-      for (const op of ops) this.#deferredBytes -= Memtable.entryBytes(op.key, op.type === "put" ? op.value : null);
+      this.#addToActive(seqs[taken]!, this.#deferredOps[taken]!);
+      this.#deferredBytes -= this.#deferredBatchBytes[taken]!;
       taken++;
     }
     if (taken === seqs.length) {
       assert(this.#deferredBytes === 0, () => `${this.#deferredBytes} deferred bytes left with no deferred batch`);
       this.#deferredSeqs = [];
       this.#deferredOps = [];
+      this.#deferredBatchBytes = [];
     } else if (taken > 0) {
       this.#deferredSeqs.splice(0, taken);
       this.#deferredOps.splice(0, taken);
+      this.#deferredBatchBytes.splice(0, taken);
     }
   }
 

@@ -177,16 +177,16 @@ export class LocalStore implements ObjectStore {
   async get(key: string, range?: ByteRange): Promise<Uint8Array> {
     const file = this.#pathOf(key);
     if (range?.length !== undefined && range.length > 0) return this.#getRange(key, file, range.offset, range.length);
-    return this.#withObject(key, file, (handle, size) => {
+    return this.#withObject(key, file, (fd, size) => {
       const [start, end] = range === undefined ? [0, size] : resolveRange(key, size, range);
-      return readExactly(handle, key, start, end - start);
+      return readExactly(fd, key, start, end - start);
     });
   }
 
   async head(key: string): Promise<ObjectInfo> {
     const file = this.#pathOf(key);
-    return this.#withObject(key, file, async (handle, size) => {
-      const bytes = await readExactly(handle, key, 0, size);
+    return this.#withObject(key, file, async (fd, size) => {
+      const bytes = await readExactly(fd, key, 0, size);
       return { size, etag: etagOf(bytes) };
     });
   }
@@ -201,17 +201,9 @@ export class LocalStore implements ObjectStore {
     checkRangeShape(key, { offset, length });
     const fd = await openForRead(key, () => openFd(file, READ_FLAGS));
     try {
-      const bytes = Buffer.allocUnsafeSlow(length); // own buffer, never a view into a shared pool; returned only when filled
-      let filled = 0;
-      while (filled < length) {
-        const bytesRead = await readFd(fd, bytes, filled, length - filled, offset + filled);
-        if (bytesRead === 0) {
-          resolveRange(key, (await fstatFd(fd)).size, { offset, length }); // throws InvalidRangeError past the end
-          throw new CorruptionError(key, `the file ended after ${offset + filled} bytes; it was changed outside durastream`);
-        }
-        filled += bytesRead;
-      }
-      return bytes;
+      return await readExactly(fd, key, offset, length, async () => {
+        resolveRange(key, (await fstatFd(fd)).size, { offset, length }); // throws InvalidRangeError past the end
+      });
     } catch (error) {
       // A directory (a prefix of other keys) is no object.
       if (errnoOf(error) === "EISDIR") throw new NotFoundError(key);
@@ -222,17 +214,17 @@ export class LocalStore implements ObjectStore {
   }
 
   /** Opens the object's file once; `fn` sees the size from fstat of that same fd (invariant 1). */
-  async #withObject<T>(key: string, file: string, fn: (handle: FileHandle, size: number) => Promise<T>): Promise<T> {
-    const handle = await openForRead(key, () => open(file, READ_FLAGS));
+  async #withObject<T>(key: string, file: string, fn: (fd: number, size: number) => Promise<T>): Promise<T> {
+    const fd = await openForRead(key, () => openFd(file, READ_FLAGS));
     try {
-      const stats = await handle.stat();
+      const stats = await fstatFd(fd);
       // A directory (a prefix of other keys) or anything else that is not a file is no object.
       if (!stats.isFile()) throw new NotFoundError(key);
-      return await fn(handle, stats.size);
+      return await fn(fd, stats.size);
     } catch (error) {
       throw storageError("read", key, error, undefined);
     } finally {
-      await handle.close().catch(() => undefined);
+      fsClose(fd, () => undefined); // nothing waits for it: the bytes are read
     }
   }
 
@@ -359,7 +351,7 @@ export class LocalStore implements ObjectStore {
   async #checkEtag(key: string, file: string, expected: string): Promise<void> {
     let current: string;
     try {
-      current = await this.#withObject(key, file, async (handle, size) => etagOf(await readExactly(handle, key, 0, size)));
+      current = await this.#withObject(key, file, async (fd, size) => etagOf(await readExactly(fd, key, 0, size)));
     } catch (error) {
       if (error instanceof NotFoundError) throw new PreconditionFailedError(key, "the key does not exist");
       throw error;
@@ -656,12 +648,18 @@ function fstatFd(fd: number): Promise<Stats> {
   return new Promise((resolve, reject) => fsFstat(fd, (error, stats) => (error ? reject(error) : resolve(stats))));
 }
 
-async function readExactly(handle: FileHandle, key: string, position: number, length: number): Promise<Uint8Array> {
-  const bytes = new Uint8Array(length); // own buffer, never a view into a shared pool
+/**
+ * Reads `length` bytes at `position` into a buffer of its own (never a view into a shared pool;
+ * uninitialized, and returned only once filled). A file that ends early was changed outside
+ * durastream, unless `whyShort` (called then) throws a better error.
+ */
+async function readExactly(fd: number, key: string, position: number, length: number, whyShort?: () => Promise<void>): Promise<Uint8Array> {
+  const bytes = Buffer.allocUnsafeSlow(length);
   let filled = 0;
   while (filled < length) {
-    const { bytesRead } = await handle.read(bytes, filled, length - filled, position + filled);
+    const bytesRead = await readFd(fd, bytes, filled, length - filled, position + filled);
     if (bytesRead === 0) {
+      await whyShort?.();
       throw new CorruptionError(key, `the file ended after ${position + filled} bytes; it was changed outside durastream`);
     }
     filled += bytesRead;
