@@ -10,7 +10,7 @@ import { ReadBatchSession, ReadSession, type ReadBatchOptions, type ReadContext,
 import { fenceRecord, trimRecord } from "./record-format.js";
 import type { Streamer } from "./streamer.js";
 import type { AppendAck, AppendOptions, AppendRecord, ReadOptions } from "./types.js";
-import { checkInteger, validateAppend, type ValidatedAppend } from "./validate.js";
+import { checkInteger, validateAppend } from "./validate.js";
 import type { ByteSemaphore } from "./byte-semaphore.js";
 import { holdEventLoop } from "../util/keep-alive.js";
 
