@@ -328,13 +328,16 @@ export const WAL_BATCH_SLAB_BYTES = 256 * 1024;
 export const WAL_BATCH_MAX_SLABBED_BYTES = 64 * 1024;
 
 /**
- * The object WAL encodes batches straight into the buffer of the object being built
- * (wal-writer.ts), sized for 1.125x the previous object: at least this much.
+ * Both WAL writers encode batches straight into the buffer of the object or frame being built
+ * (wal-writer.ts, segment-wal-writer.ts), sized for 1.125x the previous one: at least this much.
  */
 export const WAL_OBJECT_MIN_BUFFER_BYTES = 64 * 1024;
 
 /** ... and at most this much: batches past it are concatenated into the object when it is cut (one copy, as before). */
 export const WAL_OBJECT_MAX_BUFFER_BYTES = 16 * MIB;
+
+/** The segment WAL keeps the buffer of its last frame for the next one (segment-wal-writer.ts) only up to this size. */
+export const WAL_FRAME_SPARE_MAX_BYTES = 4 * MIB;
 
 /**
  * Shortest wait before the garbage collector retries SSTs it could not delete although their

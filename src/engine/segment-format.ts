@@ -35,8 +35,8 @@
  * length or checksum): that is the end of the segment's frames, whatever follows. A frame whose
  * checksum is right but whose payload does not decode is corruption (it was written so).
  */
-import { CorruptionError } from "../errors.js";
-import { ByteReader, ByteWriter, DecodeError } from "../util/bytes.js";
+import { CorruptionError, assert } from "../errors.js";
+import { ByteReader, ByteWriter, DecodeError, writeBigU64, writeU32, writeU64 } from "../util/bytes.js";
 import { checksum64, checksum64Matches } from "../util/checksum.js";
 import { parseId } from "./paths.js";
 import { readBatches, type WalBatch } from "./wal-format.js";
@@ -110,16 +110,84 @@ export function decodeAck(bytes: Uint8Array): AckRecord | undefined {
 /** Parses `<prefix><20 digits>`; undefined for any other name (the object keys' parser, paths.ts). */
 export const parseWalFileName: (prefix: string, name: string) => number | undefined = parseId;
 
-/** Encodes one frame from batches already encoded with `encodeBatch`. */
+/** Where a frame's payload starts: after the header, with the batch count as its first field. */
+const FRAME_BATCHES_OFFSET = FRAME_HEADER_BYTES + 4;
+
+/** Encodes one frame from batches already encoded with `encodeBatch` (one exactly-sized copy). */
 export function encodeFrame(header: FrameHeader, encodedBatches: readonly Uint8Array[]): Uint8Array {
-  let payloadBytes = 4;
-  for (const batch of encodedBatches) payloadBytes += batch.length;
-  const writer = new ByteWriter(FRAME_HEADER_BYTES + payloadBytes + FRAME_CHECKSUM_BYTES);
-  writer.bytes(SEGMENT_FRAME_MAGIC).u64(header.generation).u64(header.writerEpoch).u64(header.walId).u64(header.firstSeq);
-  writer.u32(payloadBytes).u32(encodedBatches.length);
-  for (const batch of encodedBatches) writer.bytes(batch);
-  writer.bigU64(checksum64(writer.view()));
-  return writer.view();
+  let batchBytes = 0;
+  for (const batch of encodedBatches) batchBytes += batch.length;
+  const size = FRAME_BATCHES_OFFSET + batchBytes + FRAME_CHECKSUM_BYTES;
+  const out = new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
+  let pos = FRAME_BATCHES_OFFSET;
+  for (const batch of encodedBatches) {
+    out.set(batch, pos);
+    pos += batch.length;
+  }
+  return sealFrame(out, pos, header, encodedBatches.length);
+}
+
+/** Writes header and batch count in front of the batches in `out[FRAME_BATCHES_OFFSET, end)` and the checksum after them; returns the frame. */
+function sealFrame(out: Uint8Array, end: number, header: FrameHeader, batchCount: number): Uint8Array {
+  out.set(SEGMENT_FRAME_MAGIC, 0);
+  writeU64(out, 4, header.generation);
+  writeU64(out, 12, header.writerEpoch);
+  writeU64(out, 20, header.walId);
+  writeU64(out, 28, header.firstSeq);
+  writeU32(out, 36, end - FRAME_HEADER_BYTES);
+  writeU32(out, FRAME_HEADER_BYTES, batchCount);
+  writeBigU64(out, end, checksum64(out.subarray(0, end)));
+  return out.subarray(0, end + FRAME_CHECKSUM_BYTES);
+}
+
+/**
+ * A frame built in place (the segment WAL's writer): batches are encoded straight into its
+ * payload, and `finish` writes the header, the batch count and the checksum around them, so the
+ * batches are never copied into the frame. The same bytes as `encodeFrame` of the same batches.
+ *
+ * Unlike a WAL object's buffer, which is handed over to the store, a frame's buffer goes no
+ * further than a write into the page cache (WalFile.write copies it): the writer reuses it for a
+ * later frame once that write returned, so a busy writer makes no new buffer per group commit.
+ */
+export class FrameBuilder {
+  /** End of the batches reserved so far. */
+  #end = FRAME_BATCHES_OFFSET;
+  #finished = false;
+
+  /** `bytes`: the buffer to build in (its old contents are overwritten: every byte of the frame is written). */
+  constructor(readonly bytes: Uint8Array) {
+    assert(bytes.length >= FrameBuilder.capacityFor(0), () => `a frame buffer of ${bytes.length} bytes cannot hold an empty frame`);
+  }
+
+  /** Bytes a builder needs for batches of `batchBytes` in all. */
+  static capacityFor(batchBytes: number): number {
+    return FRAME_BATCHES_OFFSET + batchBytes + FRAME_CHECKSUM_BYTES;
+  }
+
+  /** The `size` bytes right after the previous batch, for the next batch to be encoded into; undefined when they do not fit. */
+  reserve(size: number): Uint8Array | undefined {
+    if (this.#finished || this.#end + size + FRAME_CHECKSUM_BYTES > this.bytes.length) return undefined;
+    const out = this.bytes.subarray(this.#end, this.#end + size);
+    this.#end += size;
+    return out;
+  }
+
+  /** Whether `batches` are exactly the batches reserved here, in order (none left out, none from elsewhere). */
+  holds(batches: readonly Uint8Array[]): boolean {
+    let pos = FRAME_BATCHES_OFFSET;
+    for (const batch of batches) {
+      if (batch.buffer !== this.bytes.buffer || batch.byteOffset !== this.bytes.byteOffset + pos) return false;
+      pos += batch.length;
+    }
+    return pos === this.#end && batches.length > 0;
+  }
+
+  /** The frame: header, the batches where they were encoded, checksum. Nothing can be reserved afterwards. */
+  finish(header: FrameHeader, batchCount: number): Uint8Array {
+    assert(!this.#finished, "FrameBuilder.finish() called twice");
+    this.#finished = true;
+    return sealFrame(this.bytes, this.#end, header, batchCount);
+  }
 }
 
 /**

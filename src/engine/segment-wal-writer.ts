@@ -15,12 +15,18 @@
  * A group is acknowledged only after (1) its frame's fdatasync returned and (2) the epoch's seal
  * file was found absent after that fdatasync. A failed write or fdatasync stops the writer:
  * nothing after it may become durable before it, so the engine fails what is pending and reopens.
+ *
+ * Batches are encoded right into the frame they will go into (`encodeBatch`, a FrameBuilder), so a
+ * flush only adds the header and checksum. Two buffers take turns: the one whose frame was just
+ * written (its bytes are in the page cache: WalFile.write copies them) becomes the spare that the
+ * next frame is built in, so a busy writer allocates nothing per group commit.
  */
 import { FencedError, StorageError, assert } from "../errors.js";
-import { encodeFrame, FRAME_CHECKSUM_BYTES, FRAME_HEADER_BYTES, sealName } from "./segment-format.js";
+import { encodeFrame, FrameBuilder, sealName, type FrameHeader } from "./segment-format.js";
 import type { OpenSegment, SegmentSet } from "./segment-set.js";
 import { GroupCommitWriter, type GroupCommitHooks, type WalGroup } from "./wal-group-commit.js";
-import { WAL_FLUSH_NOW_BYTES } from "../limits.js";
+import { encodeBatchInto, encodedBatchBytes, type WriteOp } from "./wal-format.js";
+import { WAL_FLUSH_NOW_BYTES, WAL_FRAME_SPARE_MAX_BYTES, WAL_OBJECT_MAX_BUFFER_BYTES, WAL_OBJECT_MIN_BUFFER_BYTES } from "../limits.js";
 
 export interface SegmentWalWriterOptions extends GroupCommitHooks {
   segments: SegmentSet;
@@ -30,12 +36,42 @@ export class SegmentWalWriter extends GroupCommitWriter {
   readonly #segments: SegmentSet;
   readonly #sealName: string;
   #active: OpenSegment | undefined;
+  /** The next frame, built where its batches are encoded (undefined until the first batch after a cut). */
+  #frame: FrameBuilder | undefined;
+  /** The buffer of the last frame written, free for the next one (see the header). */
+  #spare: Uint8Array | undefined;
+  /** Buffer size for the next frame: 1.125x the last one, decaying slowly, within the limits. */
+  #frameBufferBytes = WAL_OBJECT_MIN_BUFFER_BYTES;
 
   constructor(options: SegmentWalWriterOptions) {
     super(options);
     this.#segments = options.segments;
     this.#sealName = sealName(options.segments.writerEpoch);
     this.#active = options.segments.used.at(-1);
+  }
+
+  /**
+   * Encodes the batch right into the frame being built, after the batches before it. A batch that
+   * does not fit starts a new buffer; the group it belongs to is then copied into a frame instead.
+   */
+  override encodeBatch(seq: number, ops: readonly WriteOp[]): Uint8Array {
+    const size = encodedBatchBytes(ops);
+    let out = this.#frame?.reserve(size);
+    if (out === undefined) {
+      this.#frame = new FrameBuilder(this.#frameBuffer(FrameBuilder.capacityFor(size)));
+      out = this.#frame.reserve(size)!;
+    }
+    encodeBatchInto(out, seq, ops);
+    return out;
+  }
+
+  /** The spare buffer if it is big enough and not much bigger than needed, else a fresh one. */
+  #frameBuffer(minBytes: number): Uint8Array {
+    const size = Math.max(this.#frameBufferBytes, minBytes);
+    const spare = this.#spare;
+    this.#spare = undefined;
+    if (spare !== undefined && spare.length >= size && spare.length <= 4 * size) return spare;
+    return new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
   }
 
   append(seq: number, encodedBatch: Uint8Array): void {
@@ -53,24 +89,26 @@ export class SegmentWalWriter extends GroupCommitWriter {
 
   /** Writes, fdatasyncs and seal-checks one frame; returns its size. Throws FencedError when sealed. */
   protected async writeGroup(walId: number, group: WalGroup): Promise<number> {
-    let frameBytes = FRAME_HEADER_BYTES + 4 + FRAME_CHECKSUM_BYTES;
-    for (const batch of group.batches) frameBytes += batch.length;
+    const built = this.#frame;
+    this.#frame = undefined; // what arrives from now on goes into the next frame
+    let batchBytes = 0;
+    for (const batch of group.batches) batchBytes += batch.length;
+    const frameBytes = FrameBuilder.capacityFor(batchBytes);
     let segment = this.#active;
     if (segment === undefined || segment.offsetBytes + frameBytes > segment.sizeBytes) {
       segment = await this.#segments.nextSegment(frameBytes);
       this.#active = segment;
     }
     this.#throwIfStopped();
-    const frame = encodeFrame(
-      { generation: segment.generation, writerEpoch: this.#segments.writerEpoch, walId, firstSeq: group.firstSeq },
-      group.batches,
-    );
+    const header: FrameHeader = { generation: segment.generation, writerEpoch: this.#segments.writerEpoch, walId, firstSeq: group.firstSeq };
+    const frame = built !== undefined && built.holds(group.batches) ? built.finish(header, group.batches.length) : encodeFrame(header, group.batches);
     assert(frame.length === frameBytes, () => `frame of ${frame.length} bytes, expected ${frameBytes}`);
     const offsetBytes = segment.offsetBytes;
     segment.offsetBytes += frame.length; // even if the write fails: that region is never reused
     try {
       const written = segment.file.write(frame, offsetBytes);
       if (written !== undefined) await written; // undefined: written already (see WalFile.write)
+      this.#keepSpare(built, frame.length);
       await segment.file.datasync();
     } catch (error) {
       throw new StorageError(`WAL write or fdatasync failed in ${this.#segments.dir.description}/${segment.name}`, { cause: error, outcome: "unknown", retryable: true });
@@ -84,6 +122,22 @@ export class SegmentWalWriter extends GroupCommitWriter {
     }
     this.#segments.publishAck(walId);
     return frame.length;
+  }
+
+  /**
+   * After the write of a frame of `frameBytes` returned: its buffer (all of whose batches were in
+   * that frame) becomes the spare, and the next frame's size follows this one's.
+   */
+  #keepSpare(built: FrameBuilder | undefined, frameBytes: number): void {
+    const next = Math.max(Math.ceil(1.125 * frameBytes), Math.floor(0.9375 * this.#frameBufferBytes));
+    this.#frameBufferBytes = Math.min(Math.max(next, WAL_OBJECT_MIN_BUFFER_BYTES), WAL_OBJECT_MAX_BUFFER_BYTES);
+    if (built !== undefined && built.bytes.length <= WAL_FRAME_SPARE_MAX_BYTES && !this.buffer.stopped) this.#spare = built.bytes;
+  }
+
+  override stop(): void {
+    this.#frame = undefined;
+    this.#spare = undefined;
+    super.stop();
   }
 
   #throwIfStopped(): void {

@@ -37,7 +37,7 @@
  * `zeroByteFencesThroughWalId`); anywhere else it is a WAL object that lost its contents.
  */
 import { CorruptionError, assert } from "../errors.js";
-import { ByteReader, ByteWriter, DecodeError, writeU32, writeU64 } from "../util/bytes.js";
+import { ByteReader, ByteWriter, DecodeError, writeBigU64, writeU32, writeU64 } from "../util/bytes.js";
 import { SlabAllocator } from "../util/slab.js";
 import { checksum64, checksum64Matches } from "../util/checksum.js";
 import { WAL_BATCH_MAX_SLABBED_BYTES, WAL_BATCH_SLAB_BYTES } from "../limits.js";
@@ -152,11 +152,6 @@ function writeWalHeader(out: Uint8Array, writerEpoch: number, walId: number, bat
   writeU64(out, 5, writerEpoch);
   writeU64(out, 13, walId);
   writeU32(out, 21, batchCount);
-}
-
-function writeBigU64(out: Uint8Array, pos: number, value: bigint): void {
-  writeU32(out, pos, Number(value >> 32n));
-  writeU32(out, pos + 4, Number(value & 0xffffffffn));
 }
 
 /**

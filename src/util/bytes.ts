@@ -50,6 +50,12 @@ export function readBigU64(bytes: Uint8Array, offset: number): bigint {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(offset);
 }
 
+/** Writes a u64 bigint (a checksum) big-endian at `offset`; the caller guarantees 8 bytes. */
+export function writeBigU64(out: Uint8Array, offset: number, value: bigint): void {
+  writeU32(out, offset, Number(value >> 32n));
+  writeU32(out, offset + 4, Number(value & 0xffffffffn));
+}
+
 /**
  * A copy of `bytes` in memory of its own. Not `bytes.slice()`: on a Buffer (what fs reads and
  * the S3 SDK return) slice is a view of the same memory, and a caller that changed it would

@@ -7,8 +7,8 @@ import { readFile, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { Engine, SEGMENT_WAL_DIR, type EngineOptions, type WriteOp } from "../../src/engine/engine.js";
-import { decodeSegment, encodeFrame, generationOf, segmentName, sealName } from "../../src/engine/segment-format.js";
-import { encodeBatch, WAL_FENCE_BYTES } from "../../src/engine/wal-format.js";
+import { decodeSegment, encodeFrame, FrameBuilder, generationOf, segmentName, sealName } from "../../src/engine/segment-format.js";
+import { encodeBatch, encodeBatchInto, encodedBatchBytes, WAL_FENCE_BYTES } from "../../src/engine/wal-format.js";
 import { NodeWalDirectory, StallingWalDirectory } from "../../src/engine/wal-files.js";
 import { LocalStore } from "../../src/store/local-store.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
@@ -52,6 +52,25 @@ describe("segment frame format", () => {
       const truncated = Buffer.concat([first, second.subarray(0, cut)]);
       assert.deepEqual(decodeSegment(truncated, generation, "s").map((f) => f.walId), [1], `truncated at ${cut}`);
     }
+  });
+
+  it("builds the same bytes in place, in a reused buffer, as encodeFrame makes", () => {
+    const header = { generation: generationOf(3, 2), writerEpoch: 3, walId: 17, firstSeq: 41 };
+    const batches = [[put("k1", "v1")], [{ type: "delete" as const, key: b("k2") }], [put("k3", "z".repeat(300))]];
+    const dirty = new Uint8Array(4096).fill(0xa5); // a spare holds the bytes of an older frame
+    const builder = new FrameBuilder(dirty);
+    const encoded = batches.map((ops, i) => {
+      const out = builder.reserve(encodedBatchBytes(ops))!;
+      encodeBatchInto(out, 41 + i, ops);
+      return out;
+    });
+    assert.ok(builder.holds(encoded));
+    assert.ok(!builder.holds(encoded.slice(1)), "a group without its first batch is not the built frame");
+    assert.ok(!builder.holds([encodeBatch(41, batches[0]!), ...encoded.slice(1)]), "a batch encoded elsewhere is not in the frame");
+    assert.equal(builder.reserve(4096), undefined, "a batch that does not fit is refused");
+    const expected = encodeFrame(header, encoded.map((batch) => Uint8Array.from(batch)));
+    assert.deepEqual(Buffer.from(builder.finish(header, encoded.length)), Buffer.from(expected));
+    assert.deepEqual(decodeSegment(Buffer.concat([expected, Buffer.alloc(64)]), header.generation, "s").map((f) => f.walId), [17]);
   });
 
   it("never reads a frame of an earlier generation of a recycled file as current", () => {
@@ -127,6 +146,48 @@ describe("engine on the segment WAL", () => {
     const third = await Engine.open(store, { ...options, walDirectory: disk.directory() });
     assert.equal((await collect(third)).size, 400);
     await third.close();
+  });
+});
+
+describe("frame buffers are reused", () => {
+  it("only once the frame in them was written: batches that arrive during a write never change it", async () => {
+    const disk = new SimulatedDisk();
+    const store = new MemoryStore();
+    let armed = false;
+    let reached!: () => void;
+    let release!: () => void;
+    const reachedWrite = new Promise<void>((resolve) => (reached = resolve));
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const walDirectory = new StallingWalDirectory(disk.directory(), async (point, name) => {
+      // (A segment's file is opened as a spare and renamed into use: the name is the one it was opened under.)
+      if (!armed || point !== "before-write" || !(name.startsWith("seg-") || name.startsWith("spare-"))) return;
+      armed = false;
+      reached();
+      await released;
+    });
+    // Segments big enough that no spare is zero-filled (another write) while the test runs.
+    const options: EngineOptions = { ...small, walSegmentBytes: 1024 * 1024, l0SstBytes: 1024 * 1024, walDirectory };
+    const engine = await Engine.open(store, options);
+    const value = (tag: string, i: number) => `${tag}${i}:`.padEnd(1000, tag);
+    // Frames written and done: the writer now holds a spare buffer.
+    for (let i = 0; i < 20; i++) await engine.whenDurable(engine.write([put(`a${i}`, value("a", i))]));
+    armed = true;
+    const stalled = engine.write([put("b0", value("b", 0))]);
+    await reachedWrite;
+    // The frame of b0 waits before its write; these are encoded meanwhile, in the same sizes.
+    const during: number[] = [];
+    for (let i = 0; i < 5; i++) during.push(engine.write([put(`c${i}`, value("c", i))]));
+    release();
+    await engine.whenDurable(stalled);
+    await engine.whenDurable(during.at(-1)!);
+    // No clean close (it would write the memtable, not the WAL, to an L0): the next writer replays the frames.
+    const reopened = await Engine.open(store, { ...options, walDirectory: disk.directory() });
+    const data = await collect(reopened);
+    assert.equal(data.get("b0"), value("b", 0), "the frame written after its stall holds what was acknowledged");
+    for (let i = 0; i < 20; i++) assert.equal(data.get(`a${i}`), value("a", i));
+    for (let i = 0; i < 5; i++) assert.equal(data.get(`c${i}`), value("c", i));
+    await reopened.close();
+    await engine.close().catch(() => undefined); // fenced by the second writer
   });
 });
 
