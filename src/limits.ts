@@ -467,6 +467,12 @@ export const COMPACTION_WORKER_WAIT_MIN_BYTES = 8 * 1024 * 1024;
  */
 export const COMPACTION_WORKER_IDLE_MS = 30_000;
 
+/** The L0 flusher drops the output buffer it keeps between flushes (sst-buffer-pool.ts) after this long without a flush. */
+export const SST_BUFFER_IDLE_MS = 30_000;
+
+/** A fresh L0 output buffer is this much larger than the SST's size bound, so that the next memtable's (a little larger or smaller) still fits it. */
+export const SST_BUFFER_HEADROOM = 1.0625;
+
 /** Attempts at claiming a writer epoch or a fence id before giving up (fence.ts; each loss means a live race). */
 export const MAX_EPOCH_CLAIM_ATTEMPTS = 32;
 

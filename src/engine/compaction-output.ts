@@ -9,6 +9,7 @@
  * CpuSlicer (background-task.ts). Invariant: an SST reaches the manifest only after its PUT
  * resolved, and the read view changes only after the manifest that lists it is committed.
  */
+import { assert } from "../errors.js";
 import { isExpired, type Entry } from "./entry.js";
 import { CpuSlicer } from "./background-task.js";
 import type { ResolvedEngineOptions } from "./engine-options.js";
@@ -18,6 +19,7 @@ import type { ObjectStore } from "../store/object-store.js";
 import { putNewSst, type SstIdSource } from "./sst-ids.js";
 import { sstKey } from "./paths.js";
 import { SstBuilder } from "./sst-format.js";
+import type { SstBufferPool } from "./sst-buffer-pool.js";
 import type { WriterEpoch } from "./writer-epoch.js";
 import { failpoint, type FailpointName } from "../util/failpoints.js";
 
@@ -72,6 +74,12 @@ export interface SstOutputOptions {
    * id). A compaction worker passes one that hands the bytes to the main thread, which PUTs them.
    */
   put?: SstPut;
+  /**
+   * Where the output buffer comes from and goes back to once its PUT resolved (the L0 flusher on
+   * a store that is done with a body when its put returns; sst-buffer-pool.ts). One output at a
+   * time (`split: false`). Default: a fresh buffer per output.
+   */
+  buffers?: SstBufferPool;
 }
 
 /** Stores a finished SST (`bytes` are handed over) and returns its handle. */
@@ -90,6 +98,8 @@ export class SstOutputWriter {
   #builder: SstBuilder | undefined;
   #previousKey: Uint8Array | undefined;
   readonly #slicer: CpuSlicer;
+  /** The buffer the current output is built in, when it came from `options.buffers`. */
+  #pooled: Uint8Array | undefined;
 
   constructor(
     private readonly store: ObjectStore,
@@ -110,7 +120,15 @@ export class SstOutputWriter {
     const builder = this.#builder;
     this.#builder = undefined;
     if (builder !== undefined && builder.entryCount > 0) await this.#put(builder);
+    this.abandon(); // an output that was started but got no entry
     return this.outputs;
+  }
+
+  /** After a failure: the pooled buffer, if one is out, is not given back (a PUT may still read it). */
+  abandon(): void {
+    if (this.#pooled === undefined) return;
+    this.#pooled = undefined;
+    this.options.buffers?.forget();
   }
 
   #addNow(entry: Entry): Promise<void> | undefined {
@@ -131,8 +149,11 @@ export class SstOutputWriter {
   }
 
   #start(first: Entry): void {
+    const { blockBytes, buffers, split } = this.options;
     const capacityBytes = this.options.capacityFor(first, this.#writtenBytes);
-    this.#builder = new SstBuilder({ blockBytes: this.options.blockBytes, capacityBytes });
+    assert(buffers === undefined || (!split && this.#pooled === undefined), "pooled output buffers serve one output at a time");
+    this.#pooled = buffers?.take(capacityBytes);
+    this.#builder = new SstBuilder(this.#pooled === undefined ? { blockBytes, capacityBytes } : { blockBytes, buffer: this.#pooled });
     this.#builder.add(first);
   }
 
@@ -141,6 +162,9 @@ export class SstOutputWriter {
     const handle = this.options.put === undefined ? await putNewSst(this.store, this.epoch, built.bytes, built.info) : await this.options.put(built.bytes, built.info);
     this.outputs.push(handle);
     this.#writtenBytes += handle.info.sizeBytes;
+    const pooled = this.#pooled;
+    this.#pooled = undefined;
+    if (pooled !== undefined) this.options.buffers!.give(pooled); // the PUT resolved: nothing reads those bytes any more
   }
 }
 

@@ -61,6 +61,7 @@ import { failpoint } from "../util/failpoints.js";
 import { holdEventLoop } from "../util/keep-alive.js";
 import { CLOSE_FLUSH_MIN_WAL_IDS, MAX_FROZEN_MEMTABLES, MAX_RESET_BACKOFF_DOUBLINGS } from "../limits.js";
 import { EngineMetricsRecorder, type EngineMetrics } from "./engine-metrics.js";
+import { SstBufferPool } from "./sst-buffer-pool.js";
 
 export type { EngineOptions } from "./engine-options.js";
 export type { EngineMetrics } from "./engine-metrics.js";
@@ -104,6 +105,8 @@ export class Engine {
   #epoch: WriterEpoch;
   /** Where the segment WAL lives, when the store is a LocalStore (also in objects mode: it is sealed and replayed). */
   readonly #segmentPlace: SegmentWalPlace | undefined;
+  /** The L0 flusher's output buffer, kept between flushes on a LocalStore (sst-buffer-pool.ts). */
+  readonly #sstBuffers: SstBufferPool | undefined;
   #state: EngineState = "open";
   /** What calls after the close get; `#closeCause` is what closed it, and `#closeReason` why. */
   #closeError: Error | undefined;
@@ -127,6 +130,9 @@ export class Engine {
   }) {
     const { options, clock, epoch, instrumented, store } = parts;
     this.#segmentPlace = parts.segmentPlace;
+    // Only a LocalStore is known to be done with a put's body once the put returned (a store of
+    // the caller's may keep it: MemoryStore keeps the bytes the engine hands over).
+    this.#sstBuffers = instrumented.inner instanceof LocalStore && !options.readOnly ? new SstBufferPool(clock) : undefined;
     this.#closeController = parts.closeController;
     this.options = options;
     this.clock = clock;
@@ -158,6 +164,7 @@ export class Engine {
       version: this.version,
       recorder: this.#recorder,
       segmentDirectory: this.#segmentPlace?.dir,
+      sstBuffers: this.#sstBuffers,
       get epoch() {
         return engine.epoch;
       },
@@ -501,9 +508,12 @@ export class Engine {
   /** Makes every write so far durable and moves it from memtables into L0 SSTs. */
   async flushMemtables(): Promise<void> {
     const epoch = this.#writableEpoch();
+    // A write reaches the memtable while its WAL group is written (WriterEpoch.deferBatch): the
+    // writes made so far are all in it once they are durable, not before.
+    await this.flush();
+    if (epoch !== this.#epoch) throw new StorageError("the memtable flush did not complete: the store failed meanwhile", { outcome: "unknown" });
     epoch.freezeActive();
     this.version.update(this.#sourcesOf(epoch));
-    await this.flush();
     this.flusher.kick();
     await this.flusher.idle();
     this.#throwIfClosed();
@@ -634,6 +644,7 @@ export class Engine {
     void this.#epoch.segments?.close().catch(() => undefined);
     this.#follower?.stop();
     void this.compactor.close(); // a compaction worker ends with the engine, however it closed
+    this.#sstBuffers?.close();
     this.#closeController.abort(error);
     this.#watermark.fail(error);
     this.#notifyCapacity();

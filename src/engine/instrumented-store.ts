@@ -40,6 +40,11 @@ export class InstrumentedStore implements ObjectStore {
     putBytes: 0,
   };
 
+  /** The store it counts the requests of (the user's). */
+  get inner(): ObjectStore {
+    return this.#inner;
+  }
+
   constructor(inner: ObjectStore) {
     this.#inner = inner;
   }

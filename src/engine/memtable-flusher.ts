@@ -20,6 +20,7 @@ import { failpoint } from "../util/failpoints.js";
 import { publishOutputs, SstOutputWriter, type SstPublishHost } from "./compaction-output.js";
 import { MAX_SST_BUILDER_CAPACITY_BYTES } from "../limits.js";
 import type { FrozenMemtable, WriterEpoch } from "./writer-epoch.js";
+import type { SstBufferPool } from "./sst-buffer-pool.js";
 
 /** What the flusher uses of the engine. */
 export interface FlusherHost extends EpochTaskHost, SstPublishHost {
@@ -30,6 +31,8 @@ export interface FlusherHost extends EpochTaskHost, SstPublishHost {
   whenDurable(seq: number): Promise<void>;
   /** Wakes writers waiting for room under maxUnflushedBytes. */
   notifyCapacity(): void;
+  /** Where L0 output buffers come from when they can be reused (a LocalStore); undefined: a fresh one per flush. */
+  readonly sstBuffers?: SstBufferPool | undefined;
 }
 
 /** The tasks a flush hands work to: the compactor (which also makes room in L0) and the garbage collector. */
@@ -100,12 +103,19 @@ export class MemtableFlusher {
       dropTombstones: false, // only a bottom-most compaction may drop tombstones
       capacityFor: () => capacityBytes,
       split: false,
+      ...(host.sstBuffers === undefined ? {} : { buffers: host.sstBuffers }),
     });
-    for (const entry of frozen.memtable.entries()) {
-      const wait = writer.add(entry);
-      if (wait !== undefined) await wait; // the memtable is frozen: safe to resume
+    let outputs: SstHandle[];
+    try {
+      for (const entry of frozen.memtable.entries()) {
+        const wait = writer.add(entry);
+        if (wait !== undefined) await wait; // the memtable is frozen: safe to resume
+      }
+      outputs = await writer.finish();
+    } catch (error) {
+      writer.abandon();
+      throw error;
     }
-    const outputs = await writer.finish();
     assert(outputs.length <= 1, () => `an L0 flush wrote ${outputs.length} SSTs although its size bound held the whole memtable`);
     return outputs[0];
   }

@@ -231,8 +231,10 @@ class OutputBuffer {
   /** Position in `bytes` where the open block starts. */
   #blockStart = 0;
 
-  constructor(firstChunkBytes: number) {
-    this.bytes = unzeroedBytes(firstChunkBytes);
+  /** `buffer`: where to build (its old bytes are overwritten), instead of a fresh one of `firstChunkBytes`. */
+  constructor(firstChunkBytes: number, buffer?: Uint8Array) {
+    assert(buffer === undefined || buffer.byteOffset === 0, "an SST output buffer starts its ArrayBuffer (the DataView's offsets are the array's)");
+    this.bytes = buffer ?? unzeroedBytes(firstChunkBytes);
     this.view = new DataView(this.bytes.buffer);
   }
 
@@ -374,6 +376,12 @@ export interface SstBuilderOptions {
    * Default: a 64 KiB buffer that grows in chunks.
    */
   capacityBytes?: number;
+  /**
+   * A buffer to build in instead of a fresh one (memtable-flusher.ts reuses one: SstBufferPool);
+   * its old bytes are overwritten, and `capacityBytes` becomes its length. The caller must not
+   * touch it until the bytes `finish()` returns are no longer needed.
+   */
+  buffer?: Uint8Array;
 }
 
 /**
@@ -404,13 +412,13 @@ export class SstBuilder {
     if (!Number.isSafeInteger(blockBytes) || blockBytes < MIN_SST_BLOCK_BYTES || blockBytes > MAX_SST_BLOCK_BYTES) {
       throw new ValidationError(`blockBytes must be an integer in [${MIN_SST_BLOCK_BYTES}, ${MAX_SST_BLOCK_BYTES}], got ${blockBytes}`);
     }
-    const capacityBytes = options.capacityBytes ?? Math.max(MIN_SST_BUILDER_CAPACITY_BYTES, blockBytes * 2);
+    const capacityBytes = options.buffer?.length ?? options.capacityBytes ?? Math.max(MIN_SST_BUILDER_CAPACITY_BYTES, blockBytes * 2);
     if (!Number.isSafeInteger(capacityBytes) || capacityBytes < SST_FOOTER_BYTES || capacityBytes > MAX_SST_BUILDER_CAPACITY_BYTES) {
       throw new ValidationError(`capacityBytes must be an integer in [${SST_FOOTER_BYTES}, ${MAX_SST_BUILDER_CAPACITY_BYTES}], got ${capacityBytes}`);
     }
     this.#blockBytes = blockBytes;
     this.#capacityBytes = capacityBytes;
-    this.#out = new OutputBuffer(capacityBytes);
+    this.#out = new OutputBuffer(capacityBytes, options.buffer);
     this.#blockStart = this.#out.startBlock();
   }
 

@@ -230,6 +230,19 @@ describe("Engine", () => {
     await reopened.close();
   });
 
+  it("flushMemtables moves every write made before it into L0, also writes not durable yet when it is called", async () => {
+    const store = new MemoryStore();
+    const engine = await Engine.open(store, { ...small, l0SstBytes: 1024 * 1024, l0CompactionTrigger: 64 });
+    for (let round = 1; round <= 3; round++) {
+      for (let i = 0; i < 20; i++) engine.write([put(`r${round}-${i}`, "v".repeat(100))]); // not awaited
+      await engine.flushMemtables();
+      const manifest = engine.epoch!.manifest.manifest;
+      assert.equal(manifest.l0.length, round, `round ${round}: one L0 per call`);
+      assert.equal(manifest.lastL0Seq, engine.lastSeq, `round ${round}: the L0s hold every write`);
+    }
+    await engine.close();
+  });
+
   it("drops entries the compaction filter rejects", async () => {
     const store = new MemoryStore();
     const engine = await Engine.open(store, { ...small, compactionFilter: (key) => !Buffer.from(key).toString().startsWith("drop") });

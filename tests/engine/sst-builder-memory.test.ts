@@ -14,6 +14,11 @@ import { compareEntries, type Entry } from "../../src/engine/entry.js";
 import { DataBlock, decodeIndex, SST_FOOTER_BYTES, SstBuilder, SstSizeBound, verifyStoredBlock, type SstInfo } from "../../src/engine/sst-format.js";
 import { sstKey } from "../../src/engine/paths.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
+import { LocalStore } from "../../src/store/local-store.js";
+import { SstBufferPool } from "../../src/engine/sst-buffer-pool.js";
+import { SST_BUFFER_IDLE_MS } from "../../src/limits.js";
+import { ManualClock } from "../../src/util/clock.js";
+import { makeTempDir } from "../helpers/temp-dir.js";
 import type { ObjectStore, PutCondition, PutResult } from "../../src/store/object-store.js";
 
 const SEED = 20_251_126;
@@ -151,6 +156,15 @@ describe("SST builder memory (issue 5)", () => {
 });
 
 /** Remembers the size of each SST PUT and of the buffer under it. */
+/** A LocalStore that notes the ArrayBuffer of every SST PUT. */
+class SstBufferRecorder extends LocalStore {
+  readonly sstBuffers: ArrayBufferLike[] = [];
+  override put(key: string, body: Uint8Array, condition?: PutCondition): Promise<PutResult> {
+    if (key.startsWith("sst/")) this.sstBuffers.push(body.buffer);
+    return super.put(key, body, condition);
+  }
+}
+
 class SstPutRecorder implements ObjectStore {
   readonly puts: { key: string; bytes: number; bufferBytes: number }[] = [];
   constructor(private readonly inner: ObjectStore) {}
@@ -214,5 +228,73 @@ describe("compaction outputs and maxSstBytes (issue 5)", () => {
     }
     assert.ok(outputs.length > 2 && outputs.every((handle) => handle.info.sizeBytes <= maxSstBytes || handle.info.entryCount === 1));
     await engine.close();
+  });
+});
+
+describe("L0 output buffers kept between flushes (SstBufferPool)", () => {
+  it("an SST built in a reused buffer holding an older SST's bytes is the same SST, byte for byte", () => {
+    fc.assert(
+      fc.property(fc.array(entryArbitrary, { minLength: 1, maxLength: 150 }), blockBytesArbitrary, fc.integer({ min: 0, max: 255 }), (raw, blockBytes, fill) => {
+        const entries = normalise(raw);
+        const fresh = build(entries, blockBytes, boundOf(entries, blockBytes));
+        const dirty = new Uint8Array(Buffer.allocUnsafeSlow(boundOf(entries, blockBytes) + 100).buffer).fill(fill);
+        const builder = new SstBuilder({ blockBytes, buffer: dirty });
+        for (const entry of entries) builder.add(entry);
+        const reused = builder.finish();
+        assert.equal(reused.bytes.buffer, dirty.buffer, "built in the buffer it was given");
+        assert.deepEqual(Buffer.from(reused.bytes), Buffer.from(fresh.bytes));
+        assert.deepEqual(reused.info, fresh.info);
+      }),
+      { seed: SEED, numRuns: 150 },
+    );
+  });
+
+  it("hands its buffer to one flush at a time, keeps it only after a PUT, and drops it when idle", async () => {
+    const clock = new ManualClock();
+    const pool = new SstBufferPool(clock);
+    const first = pool.take(1000);
+    assert.ok(first.length >= 1000);
+    assert.throws(() => pool.take(10), /one L0 is built at a time/);
+    pool.give(first);
+    assert.equal(pool.take(900), first, "the kept buffer serves the next flush");
+    pool.forget(); // that flush failed: its PUT may still read the buffer
+    assert.equal(pool.holdsBytes, 0);
+    const bigger = pool.take(2000);
+    assert.notEqual(bigger, first);
+    pool.give(bigger);
+    await clock.advance(SST_BUFFER_IDLE_MS - 1);
+    assert.equal(pool.holdsBytes, bigger.length);
+    await clock.advance(1);
+    assert.equal(pool.holdsBytes, 0, "dropped after SST_BUFFER_IDLE_MS without a flush");
+    const again = pool.take(10);
+    pool.close();
+    pool.give(again);
+    assert.equal(pool.holdsBytes, 0, "a closed pool keeps nothing");
+  });
+
+  it("on a LocalStore, every L0 after the first is built in the first one's buffer, and reads back whole after reopen", async () => {
+    const dir = await makeTempDir("sst-buffers");
+    const local = new SstBufferRecorder(dir); // a LocalStore (the pool is used only for one)
+    const options: EngineOptions = { l0SstBytes: 64 * 1024, sstBlockBytes: 1024, l0CompactionTrigger: 64, gcIntervalMs: 0, gcGraceMs: 0, walMode: "segments" };
+    const engine = await Engine.open(local, options);
+    const written = new Map<string, string>();
+    for (let flush = 0; flush < 4; flush++) {
+      for (let i = 0; i < 40; i++) {
+        const key = `k${flush}-${String(i).padStart(3, "0")}`;
+        const value = `${key}:`.padEnd(700 + i, String.fromCharCode(97 + flush));
+        written.set(key, value);
+        engine.write([{ type: "put", key: Buffer.from(key), value: Buffer.from(value) }]);
+      }
+      await engine.flushMemtables();
+    }
+    assert.equal(engine.epoch?.manifest.manifest.l0.length, 4);
+    assert.equal(local.sstBuffers.length, 4);
+    assert.ok(local.sstBuffers.every((buffer) => buffer === local.sstBuffers[0]), "one buffer served every L0");
+    await engine.close();
+    const reopened = await Engine.open(new LocalStore(dir), options);
+    const read = new Map<string, string>();
+    for await (const entry of reopened.scan({})) read.set(Buffer.from(entry.key).toString(), Buffer.from(entry.value!).toString());
+    assert.deepEqual(read, written);
+    await reopened.close();
   });
 });
