@@ -8,7 +8,7 @@
  * to `put`, which names and stores it (putNewSst under the epoch's ids, on the main thread).
  */
 import { newestVersions, type EntrySource } from "./read-path.js";
-import { SstOutputWriter, type EntryFilterOptions, type SstPut } from "./compaction-output.js";
+import { SstOutputWriter, type EntryFilterOptions, type SstOutputBuffers, type SstPut } from "./compaction-output.js";
 import type { SstHandle } from "./manifest-format.js";
 import type { ObjectStore } from "../store/object-store.js";
 import type { SstIdSource } from "./sst-ids.js";
@@ -34,6 +34,8 @@ export interface MergeEnvironment {
   store: ObjectStore;
   ids: SstIdSource;
   put?: SstPut;
+  /** Where output buffers come from (default: a fresh one per output). */
+  buffers?: SstOutputBuffers;
   /** Checked before every entry and after the last output: true abandons the merge. */
   stopped: () => boolean;
   elapsedMs: () => number;
@@ -58,6 +60,7 @@ export async function mergeInputs(sources: EntrySource[], settings: MergeSetting
     split: true,
     ...(env.busyShare === undefined ? {} : { busyShare: env.busyShare }),
     ...(env.put === undefined ? {} : { put: env.put }),
+    ...(env.buffers === undefined ? {} : { buffers: env.buffers }),
   });
   for await (const newest of newestVersions(sources, { reverse: false, snapshotSeq: Number.MAX_SAFE_INTEGER })) {
     if (env.stopped()) return { outputs: writer.outputs, complete: false };

@@ -37,6 +37,12 @@ export interface JobService {
   store(bytes: Uint8Array, info: SstHandle["info"]): Promise<SstHandle>;
   /** True once the job should stop (the epoch stopped, the engine is closing). */
   stopped(): boolean;
+  /**
+   * The store's gets return buffers of their own, and it is done with a put's body once the put
+   * resolved (a LocalStore): read bytes move to the worker without a copy, and an output's buffer
+   * goes back to the worker after its PUT, for the next output.
+   */
+  privateBuffers: boolean;
 }
 
 interface RunningJob {
@@ -198,19 +204,37 @@ export class CompactionWorker {
       worker.postMessage({ type: "stop" } satisfies ToWorker);
       return refuse();
     }
-    const served =
-      request.type === "read"
-        ? job.serve.read(request.key, request.range).then((bytes) => {
-            const copy = new Uint8Array(bytes.byteLength); // the store's bytes may be shared (a pool, a MemoryStore): send a private copy
-            copy.set(bytes);
-            worker.postMessage({ type: "read", id: request.id, bytes: copy } satisfies ToWorker, [copy.buffer]);
-          })
-        : job.serve.store(request.bytes, request.info).then((handle) => worker.postMessage({ type: "stored", id: request.id, handle } satisfies ToWorker));
+    const served = request.type === "read" ? this.#serveRead(worker, job, request) : this.#serveStore(worker, job, request);
     served.catch((error: unknown) => {
       job.mainError ??= error instanceof Error ? error : new StorageError(String(error));
       if (this.#worker === worker) refuse();
     });
   }
+
+  async #serveRead(worker: Worker, job: RunningJob, request: { id: number; key: string; range?: ByteRange | undefined }): Promise<void> {
+    const bytes = await job.serve.read(request.key, request.range);
+    // A store's bytes may be shared (a pool, a MemoryStore's object): then the worker gets a private copy.
+    const own = job.serve.privateBuffers ? wholeBuffer(bytes) : undefined;
+    const sent = own !== undefined ? bytes : Uint8Array.from(bytes);
+    worker.postMessage({ type: "read", id: request.id, bytes: sent } satisfies ToWorker, [sent.buffer as ArrayBuffer]);
+  }
+
+  async #serveStore(worker: Worker, job: RunningJob, request: { id: number; bytes: Uint8Array; info: SstHandle["info"] }): Promise<void> {
+    const handle = await job.serve.store(request.bytes, request.info);
+    const buffer = request.bytes.buffer;
+    if (job.serve.privateBuffers && buffer instanceof ArrayBuffer && request.bytes.byteOffset === 0) {
+      const spare = new Uint8Array(buffer); // the PUT resolved: the store is done with it
+      worker.postMessage({ type: "stored", id: request.id, handle, spare } satisfies ToWorker, [buffer]);
+    } else {
+      worker.postMessage({ type: "stored", id: request.id, handle } satisfies ToWorker);
+    }
+  }
+}
+
+/** The bytes' ArrayBuffer when they are all of it (they can move to another thread whole). */
+function wholeBuffer(bytes: Uint8Array): ArrayBuffer | undefined {
+  const { buffer } = bytes;
+  return buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength ? buffer : undefined;
 }
 
 /**

@@ -19,7 +19,6 @@ import type { ObjectStore } from "../store/object-store.js";
 import { putNewSst, type SstIdSource } from "./sst-ids.js";
 import { sstKey } from "./paths.js";
 import { SstBuilder } from "./sst-format.js";
-import type { SstBufferPool } from "./sst-buffer-pool.js";
 import type { WriterEpoch } from "./writer-epoch.js";
 import { failpoint, type FailpointName } from "../util/failpoints.js";
 
@@ -75,11 +74,23 @@ export interface SstOutputOptions {
    */
   put?: SstPut;
   /**
-   * Where the output buffer comes from and goes back to once its PUT resolved (the L0 flusher on
-   * a store that is done with a body when its put returns; sst-buffer-pool.ts). One output at a
-   * time (`split: false`). Default: a fresh buffer per output.
+   * Where output buffers come from, and go back to once an output's PUT resolved (on a store that
+   * is done with a body when its put returns). Default: a fresh buffer per output.
    */
-  buffers?: SstBufferPool;
+  buffers?: SstOutputBuffers;
+}
+
+/**
+ * Output buffers kept for reuse: the L0 flusher's SstBufferPool, a compaction worker's buffers
+ * that the main thread hands back after their PUT. Outputs are built one at a time.
+ */
+export interface SstOutputBuffers {
+  /** A buffer of at least `minBytes` for the next output. */
+  take(minBytes: number): Uint8Array;
+  /** The output built in `buffer` is stored: nothing reads it any more. */
+  give(buffer: Uint8Array): void;
+  /** The output built in the buffer last taken was given up: its PUT may still read it. */
+  forget(): void;
 }
 
 /** Stores a finished SST (`bytes` are handed over) and returns its handle. */
@@ -149,11 +160,11 @@ export class SstOutputWriter {
   }
 
   #start(first: Entry): void {
-    const { blockBytes, buffers, split } = this.options;
+    const { blockBytes, buffers } = this.options;
     const capacityBytes = this.options.capacityFor(first, this.#writtenBytes);
-    assert(buffers === undefined || (!split && this.#pooled === undefined), "pooled output buffers serve one output at a time");
+    assert(this.#pooled === undefined, "reused output buffers serve one output at a time");
     this.#pooled = buffers?.take(capacityBytes);
-    this.#builder = new SstBuilder(this.#pooled === undefined ? { blockBytes, capacityBytes } : { blockBytes, buffer: this.#pooled });
+    this.#builder = new SstBuilder(this.#pooled === undefined ? { blockBytes, capacityBytes } : { blockBytes, capacityBytes, buffer: this.#pooled });
     this.#builder.add(first);
   }
 

@@ -15,7 +15,7 @@ import { BlockCache } from "./block-cache.js";
 import { SstReader } from "./sst-reader.js";
 import { sstKey } from "./paths.js";
 import { mergeInputs, type MergeSettings } from "./compaction-merge.js";
-import type { EntryFilterOptions } from "./compaction-output.js";
+import type { EntryFilterOptions, SstOutputBuffers } from "./compaction-output.js";
 import type { SstHandle } from "./manifest-format.js";
 import type { ByteRange, ListEntry, ObjectInfo, ObjectStore, PutResult } from "../store/object-store.js";
 import type { SstIdSource } from "./sst-ids.js";
@@ -31,7 +31,7 @@ export interface WorkerJob {
 export type ToWorker =
   | { type: "job"; job: WorkerJob }
   | { type: "read"; id: number; bytes?: Uint8Array }
-  | { type: "stored"; id: number; handle?: SstHandle }
+  | { type: "stored"; id: number; handle?: SstHandle; spare?: Uint8Array }
   | { type: "stop" };
 
 /** A failure inside the worker, as data: `code` when it was a durastream error. */
@@ -56,6 +56,8 @@ class RequestRefused extends Error {}
 /** Requests to the main thread, matched to their replies by id. */
 class MainThread {
   #nextId = 0;
+  /** An output's buffer the main thread handed back once its PUT resolved (HandedBackBuffers). */
+  spare: Uint8Array | undefined;
   readonly #pending = new Map<number, { resolve: (value: Uint8Array | SstHandle) => void; reject: (error: Error) => void }>();
   stopped = false;
 
@@ -76,6 +78,22 @@ class MainThread {
     if (value === undefined) pending.reject(new RequestRefused(`the main thread refused request ${id}`));
     else pending.resolve(value);
   }
+}
+
+/**
+ * Output buffers for a job: an output's buffer moves to the main thread with the output, and
+ * comes back with the reply when the store is done with it (a LocalStore), so that one buffer
+ * serves every output of the job. Otherwise each output gets a fresh one.
+ */
+class HandedBackBuffers implements SstOutputBuffers {
+  constructor(private readonly main: MainThread) {}
+  take(minBytes: number): Uint8Array {
+    const spare = this.main.spare;
+    this.main.spare = undefined;
+    return spare !== undefined && spare.length >= minBytes ? spare : new Uint8Array(new ArrayBuffer(minBytes));
+  }
+  give(): void {} // it was transferred with the output: the main thread hands it back, or keeps it
+  forget(): void {}
 }
 
 /** The store the worker's SstReaders read through: each GET is made by the main thread. */
@@ -126,16 +144,20 @@ async function runJob(main: MainThread, job: WorkerJob): Promise<boolean> {
     store,
     ids: noIds,
     put: (bytes, info) => main.request<SstHandle>({ type: "store", bytes, info }, transferable(bytes)),
+    buffers: new HandedBackBuffers(main),
     stopped: () => main.stopped,
     elapsedMs: () => performance.now(),
   });
   return complete;
 }
 
-/** The bytes' buffer when they own it whole (an SstBuilder's output does), so it moves instead of being copied. */
+/**
+ * The buffer of an output, which starts it (an SstBuilder's output is a prefix of the buffer it
+ * was built in), so that it moves instead of being copied; the rest of the buffer goes along.
+ */
 function transferable(bytes: Uint8Array): ArrayBuffer[] {
   const { buffer } = bytes;
-  return buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === buffer.byteLength ? [buffer] : [];
+  return buffer instanceof ArrayBuffer && bytes.byteOffset === 0 ? [buffer] : [];
 }
 
 function failureOf(error: unknown): WorkerFailure {
@@ -179,6 +201,7 @@ if (parentPort !== null) {
       case "read":
         return main?.reply(message.id, message.bytes);
       case "stored":
+        if (main !== undefined && message.spare !== undefined) main.spare = message.spare;
         return main?.reply(message.id, message.handle);
       case "stop":
         if (main !== undefined) main.stopped = true;

@@ -38,6 +38,11 @@ export interface CompactorHost extends EpochTaskHost, SstPublishHost {
   /** Reads the input SSTs. */
   readonly version: Pick<Version, "sstEntries">;
   readonly recorder: Pick<EngineMetricsRecorder, "compactions" | "compactionBytesRead" | "compactionBytesWritten" | "objectsDeleted">;
+  /**
+   * The user's store is a LocalStore: its gets return buffers of their own, and it is done with a
+   * put's body once the put resolved (compaction-offload.ts `privateBuffers`).
+   */
+  readonly localStore: boolean;
   /** Dead bytes reported since the last bottom-most merge of every run (the policy's input). */
   readonly deadBytes: number;
   clearDeadBytes(): void;
@@ -146,6 +151,7 @@ export class Compactor {
           return handle;
         },
         stopped,
+        privateBuffers: host.localStore,
       });
       return complete && !stopped() ? outputs : this.#abandon(outputs);
     } catch (error) {

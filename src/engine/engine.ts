@@ -107,6 +107,8 @@ export class Engine {
   readonly #segmentPlace: SegmentWalPlace | undefined;
   /** The L0 flusher's output buffer, kept between flushes on a LocalStore (sst-buffer-pool.ts). */
   readonly #sstBuffers: SstBufferPool | undefined;
+  /** The user's store is a LocalStore (what it does with buffers is known: CompactorHost.localStore). */
+  readonly #localStore: boolean;
   #state: EngineState = "open";
   /** What calls after the close get; `#closeCause` is what closed it, and `#closeReason` why. */
   #closeError: Error | undefined;
@@ -132,7 +134,8 @@ export class Engine {
     this.#segmentPlace = parts.segmentPlace;
     // Only a LocalStore is known to be done with a put's body once the put returned (a store of
     // the caller's may keep it: MemoryStore keeps the bytes the engine hands over).
-    this.#sstBuffers = instrumented.inner instanceof LocalStore && !options.readOnly ? new SstBufferPool(clock) : undefined;
+    this.#localStore = instrumented.inner instanceof LocalStore;
+    this.#sstBuffers = this.#localStore && !options.readOnly ? new SstBufferPool(clock) : undefined;
     this.#closeController = parts.closeController;
     this.options = options;
     this.clock = clock;
@@ -165,6 +168,7 @@ export class Engine {
       recorder: this.#recorder,
       segmentDirectory: this.#segmentPlace?.dir,
       sstBuffers: this.#sstBuffers,
+      localStore: this.#localStore,
       get epoch() {
         return engine.epoch;
       },

@@ -21,8 +21,9 @@
 import { assert } from "../errors.js";
 import { MAX_SST_BUILDER_CAPACITY_BYTES, SST_BUFFER_HEADROOM, SST_BUFFER_IDLE_MS } from "../limits.js";
 import type { Clock, TimerHandle } from "../util/clock.js";
+import type { SstOutputBuffers } from "./compaction-output.js";
 
-export class SstBufferPool {
+export class SstBufferPool implements SstOutputBuffers {
   #buffer: Uint8Array | undefined;
   #idleTimer: TimerHandle | undefined;
   #out = false;

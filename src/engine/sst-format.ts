@@ -377,9 +377,9 @@ export interface SstBuilderOptions {
    */
   capacityBytes?: number;
   /**
-   * A buffer to build in instead of a fresh one (memtable-flusher.ts reuses one: SstBufferPool);
-   * its old bytes are overwritten, and `capacityBytes` becomes its length. The caller must not
-   * touch it until the bytes `finish()` returns are no longer needed.
+   * A buffer to build in instead of a fresh one (a reused one: SstOutputBuffers), at least
+   * `capacityBytes` long (the capacity, when not given, is its length); its old bytes are
+   * overwritten. The caller must not touch it until the bytes `finish()` returns are no longer needed.
    */
   buffer?: Uint8Array;
 }
@@ -412,7 +412,8 @@ export class SstBuilder {
     if (!Number.isSafeInteger(blockBytes) || blockBytes < MIN_SST_BLOCK_BYTES || blockBytes > MAX_SST_BLOCK_BYTES) {
       throw new ValidationError(`blockBytes must be an integer in [${MIN_SST_BLOCK_BYTES}, ${MAX_SST_BLOCK_BYTES}], got ${blockBytes}`);
     }
-    const capacityBytes = options.buffer?.length ?? options.capacityBytes ?? Math.max(MIN_SST_BUILDER_CAPACITY_BYTES, blockBytes * 2);
+    const capacityBytes = options.capacityBytes ?? options.buffer?.length ?? Math.max(MIN_SST_BUILDER_CAPACITY_BYTES, blockBytes * 2);
+    assert(options.buffer === undefined || options.buffer.length >= capacityBytes, () => `a buffer of ${options.buffer?.length} bytes for a capacity of ${capacityBytes}`);
     if (!Number.isSafeInteger(capacityBytes) || capacityBytes < SST_FOOTER_BYTES || capacityBytes > MAX_SST_BUILDER_CAPACITY_BYTES) {
       throw new ValidationError(`capacityBytes must be an integer in [${SST_FOOTER_BYTES}, ${MAX_SST_BUILDER_CAPACITY_BYTES}], got ${capacityBytes}`);
     }

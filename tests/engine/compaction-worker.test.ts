@@ -69,10 +69,10 @@ interface Outcome {
  * The same workload in either mode: four streams; "trimmed" trimmed at 150, "gone" deleted,
  * "aged" past its one-hour retention; then a wait until compaction is quiet.
  */
-async function runWorkload(compactionThread: "worker" | "main"): Promise<Outcome> {
+async function runWorkload(compactionThread: "worker" | "main", extra: Partial<LogOptions> = {}): Promise<Outcome> {
   const dir = await makeTempDir(`compaction-${compactionThread}`);
   const clock = new ManualClock({ startMs: T0 });
-  const options: LogOptions = { ...OPTIONS, store: new LocalStore(dir), clock, compactionThread };
+  const options: LogOptions = { ...OPTIONS, store: new LocalStore(dir), clock, compactionThread, ...extra };
   return watchWorkers(async (workers) => {
     let workerOutputs = 0;
     let workerReady = false;
@@ -125,6 +125,17 @@ test("compactions through the worker leave every record, trim, deletion and rete
   assert.equal(inWorker.records.keep!.length, 400);
   assert.equal(inWorker.records.trimmed![0], `150:${body("trimmed", 150)}`);
   assert.equal(inWorker.records.aged!.length, 0, "past its retention, no record of aged is read");
+});
+
+test("a job of many outputs, each built in the buffer the main thread handed back after the previous one's PUT, leaves what the in-thread path leaves", async () => {
+  // Outputs of at most 4 KiB: the bottom-most merge after the deletion writes dozens per job.
+  const small = { maxSstBytes: 4096 };
+  const inThread = await runWorkload("main", small);
+  const inWorker = await runWorkload("worker", small);
+  assert.ok(inWorker.workerOutputs > 2 * inWorker.compactions, `several outputs per job (${inWorker.workerOutputs} in ${inWorker.compactions} compactions)`);
+  assert.deepEqual(inWorker.streams, inThread.streams);
+  assert.deepEqual(inWorker.records, inThread.records);
+  assert.equal(inWorker.records.keep!.length, 400);
 });
 
 test("a compaction worker that dies mid-job fails that compaction only: it is reported, retried, and nothing is lost; close ends the worker", async () => {
