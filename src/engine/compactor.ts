@@ -17,6 +17,7 @@ import type { ResolvedEngineOptions } from "./engine-options.js";
 import type { EngineMetricsRecorder } from "./engine-metrics.js";
 import type { Manifest, SortedRun, SstHandle } from "./manifest-format.js";
 import { abandonOutputs, publishOutputs, type SstPublishHost } from "./compaction-output.js";
+import type { SstBufferPool } from "./sst-buffer-pool.js";
 import { mergeInputs, type MergeSettings } from "./compaction-merge.js";
 import { CompactionWorker, CompactionWorkerError } from "./compaction-offload.js";
 import type { WorkerJob } from "./compaction-worker.js";
@@ -43,6 +44,8 @@ export interface CompactorHost extends EpochTaskHost, SstPublishHost {
    * put's body once the put resolved (compaction-offload.ts `privateBuffers`).
    */
   readonly localStore: boolean;
+  /** Output buffers of in-thread compactions, kept between outputs and compactions on a LocalStore (sst-buffer-pool.ts). */
+  readonly compactionBuffers?: SstBufferPool | undefined;
   /** Dead bytes reported since the last bottom-most merge of every run (the policy's input). */
   readonly deadBytes: number;
   clearDeadBytes(): void;
@@ -138,7 +141,17 @@ export class Compactor {
     if (worker === undefined) {
       const sources: EntrySource[] = inputs.map((ssts) => concatSources([() => host.version.sstEntries(ssts)]));
       const busyShare = () => (epoch.manifest.manifest.l0.length >= host.options.l0MaxSsts ? 1 : COMPACTION_BUSY_SHARE);
-      const { outputs, complete } = await mergeInputs(sources, settings, { filter: host.options, store: host.store, ids: epoch, stopped, elapsedMs: () => host.clock.elapsedMs(), busyShare });
+      const env = { filter: host.options, store: host.store, ids: epoch, stopped, elapsedMs: () => host.clock.elapsedMs(), busyShare };
+      const buffers = host.compactionBuffers;
+      let merged: Awaited<ReturnType<typeof mergeInputs>>;
+      try {
+        merged = await mergeInputs(sources, settings, buffers === undefined ? env : { ...env, buffers });
+      } catch (error) {
+        buffers?.forget(); // an output's PUT may not have returned: its buffer is not reused
+        throw error;
+      }
+      const { outputs, complete } = merged;
+      buffers?.forget(); // an output started and abandoned (stopped) leaves its buffer out
       return complete ? outputs : this.#abandon(outputs);
     }
     const outputs: SstHandle[] = [];

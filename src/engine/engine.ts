@@ -107,6 +107,8 @@ export class Engine {
   readonly #segmentPlace: SegmentWalPlace | undefined;
   /** The L0 flusher's output buffer, kept between flushes on a LocalStore (sst-buffer-pool.ts). */
   readonly #sstBuffers: SstBufferPool | undefined;
+  /** The same for compactions on this thread (compactionThread "main", or while the worker starts). */
+  readonly #compactionBuffers: SstBufferPool | undefined;
   /** The user's store is a LocalStore (what it does with buffers is known: CompactorHost.localStore). */
   readonly #localStore: boolean;
   #state: EngineState = "open";
@@ -136,6 +138,7 @@ export class Engine {
     // the caller's may keep it: MemoryStore keeps the bytes the engine hands over).
     this.#localStore = instrumented.inner instanceof LocalStore;
     this.#sstBuffers = this.#localStore && !options.readOnly ? new SstBufferPool(clock) : undefined;
+    this.#compactionBuffers = this.#localStore && !options.readOnly ? new SstBufferPool(clock) : undefined;
     this.#closeController = parts.closeController;
     this.options = options;
     this.clock = clock;
@@ -169,6 +172,7 @@ export class Engine {
       segmentDirectory: this.#segmentPlace?.dir,
       sstBuffers: this.#sstBuffers,
       localStore: this.#localStore,
+      compactionBuffers: this.#compactionBuffers,
       get epoch() {
         return engine.epoch;
       },
@@ -649,6 +653,7 @@ export class Engine {
     this.#follower?.stop();
     void this.compactor.close(); // a compaction worker ends with the engine, however it closed
     this.#sstBuffers?.close();
+    this.#compactionBuffers?.close();
     this.#closeController.abort(error);
     this.#watermark.fail(error);
     this.#notifyCapacity();

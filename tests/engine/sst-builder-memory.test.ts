@@ -159,8 +159,10 @@ describe("SST builder memory (issue 5)", () => {
 /** A LocalStore that notes the ArrayBuffer of every SST PUT. */
 class SstBufferRecorder extends LocalStore {
   readonly sstBuffers: ArrayBufferLike[] = [];
+  readonly bufferOf = new Map<string, ArrayBufferLike>();
   override put(key: string, body: Uint8Array, condition?: PutCondition): Promise<PutResult> {
     if (key.startsWith("sst/")) this.sstBuffers.push(body.buffer);
+    if (key.startsWith("sst/")) this.bufferOf.set(key, body.buffer);
     return super.put(key, body, condition);
   }
 }
@@ -290,6 +292,34 @@ describe("L0 output buffers kept between flushes (SstBufferPool)", () => {
     assert.equal(engine.epoch?.manifest.manifest.l0.length, 4);
     assert.equal(local.sstBuffers.length, 4);
     assert.ok(local.sstBuffers.every((buffer) => buffer === local.sstBuffers[0]), "one buffer served every L0");
+    await engine.close();
+    const reopened = await Engine.open(new LocalStore(dir), options);
+    const read = new Map<string, string>();
+    for await (const entry of reopened.scan({})) read.set(Buffer.from(entry.key).toString(), Buffer.from(entry.value!).toString());
+    assert.deepEqual(read, written);
+    await reopened.close();
+  });
+
+  it("on a LocalStore, a compaction on the engine's thread builds all its outputs in one buffer", async () => {
+    const dir = await makeTempDir("sst-buffers-compaction");
+    const local = new SstBufferRecorder(dir);
+    const options: EngineOptions = { l0SstBytes: 64 * 1024, sstBlockBytes: 1024, maxSstBytes: 8 * 1024, l0CompactionTrigger: 2, compactionThread: "main", gcIntervalMs: 0, gcGraceMs: 0, walMode: "segments" };
+    const engine = await Engine.open(local, options);
+    const written = new Map<string, string>();
+    for (let flush = 0; flush < 2; flush++) {
+      for (let i = 0; i < 60; i++) {
+        const key = `k${String(i).padStart(3, "0")}-${flush}`; // both L0s span every key: they merge
+        const value = `${key}:`.padEnd(600, "v");
+        written.set(key, value);
+        engine.write([{ type: "put", key: Buffer.from(key), value: Buffer.from(value) }]);
+      }
+      await engine.flushMemtables();
+    }
+    await engine.compactor.idle();
+    const outputs = (engine.epoch?.manifest.manifest.runs ?? []).flatMap((run) => run.ssts);
+    assert.ok(outputs.length >= 4, `${outputs.length} outputs of at most 8 KiB`);
+    const buffers = new Set(outputs.map((handle) => local.bufferOf.get(sstKey(handle.id))));
+    assert.equal(buffers.size, 1, `${outputs.length} outputs built in ${buffers.size} buffers`);
     await engine.close();
     const reopened = await Engine.open(new LocalStore(dir), options);
     const read = new Map<string, string>();
