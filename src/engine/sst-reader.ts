@@ -553,6 +553,7 @@ export class SstReader {
     const pool = readahead.pool;
     if (!readahead.pooled || pool === undefined || run.bytes > pool.bufferBytes) return this.#read(run.offset, run.bytes);
     const into = pool.take();
+    assert(!holdsBlockOf(readahead, into), "a pooled buffer was handed out while the scan still holds a block of it");
     const stored = await readExact(this.#store, this.objectKey, run.offset, run.bytes, into);
     if (stored.buffer !== into.buffer) pool.giveBack(into); // the store has no getInto: it read into a buffer of its own
     else pool.lend(into, run.last - run.first + 1);
@@ -664,6 +665,12 @@ function newReadahead(options: SstScanOptions): Readahead {
     pool: options.bulk === true && maxBytes > 0 ? new BufferPool({ bufferBytes: maxBytes, maxFree: SST_BULK_SCAN_FREE_BUFFERS }) : undefined,
     pooled: false,
   };
+}
+
+/** True when a block the scan fetched and has not reached yet is a view of `buffer`'s memory. */
+function holdsBlockOf(readahead: Readahead, buffer: Uint8Array): boolean {
+  for (const payload of readahead.fetched.values()) if (payload.buffer === buffer.buffer) return true;
+  return false;
 }
 
 /** A bulk scan at the readahead cap turns pooled (for good); returns `readahead`. */
