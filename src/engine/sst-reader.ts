@@ -25,12 +25,12 @@
  */
 import { assert, CorruptionError, hasCode, ValidationError } from "../errors.js";
 import { getInto, type ObjectStore } from "../store/object-store.js";
-import { DEFAULT_SST_READAHEAD_BYTES, SST_BULK_SCAN_FREE_BUFFERS, SST_SCAN_CHUNK_ENTRIES, SST_VERIFY_CHUNK_BYTES } from "../limits.js";
+import { DEFAULT_SST_READAHEAD_BYTES, ROW_COPY_SLAB_BYTES, SST_BULK_SCAN_FREE_BUFFERS, SST_SCAN_CHUNK_ENTRIES, SST_VERIFY_CHUNK_BYTES } from "../limits.js";
 import type { BlockCache } from "./block-cache.js";
 import { compareKeys, type Entry, type KeyRange } from "./entry.js";
 import { flattenChunks } from "./read-path.js";
 import { copyOf } from "../util/bytes.js";
-import { BufferPool } from "../util/slab.js";
+import { BufferPool, SlabAllocator } from "../util/slab.js";
 import {
   type BlockCursor,
   checkIndexAgainstInfo,
@@ -62,9 +62,11 @@ const scanPrivateBuffers = new WeakSet<ArrayBufferLike>();
  */
 class ScanRowCopies extends RowCopies {
   #lastBuffer: ArrayBufferLike | undefined;
+  /** RowCopies' slabs and sizes, but not zeroed first: every byte of a copy is written before anything reads it. */
+  readonly #slabs = new SlabAllocator({ slabBytes: ROW_COPY_SLAB_BYTES, maxSlabbedBytes: ROW_COPY_SLAB_BYTES / 4 });
 
   override copy(rows: Uint8Array): Uint8Array {
-    const copy = super.copy(rows);
+    const copy = this.#slabs.copy(rows);
     if (copy.buffer !== this.#lastBuffer) {
       this.#lastBuffer = copy.buffer;
       scanPrivateBuffers.add(copy.buffer);
