@@ -81,12 +81,13 @@ export interface ObjectStore {
   /** Reads an object, or the byte `range` of it. NotFoundError if it does not exist; InvalidRangeError if the range is outside it. */
   get(key: string, range?: ByteRange): Promise<Uint8Array>;
   /**
-   * Optional (the engine's own stores implement it; a third-party store need not): reads the byte
-   * `range` of an object into `into`, which is at least `range.length` long, and returns
+   * Optional (LocalStore has it; any other store may leave it out): reads the byte `range` of an
+   * object into `into`, which is at least `range.length` long, and returns
    * `into.subarray(0, range.length)`, with get's errors. The store writes into `into` only until
    * the returned promise settles, resolved or rejected, so the caller may then reuse it (a long
    * SST scan reads its readahead into a few buffers of its own this way). What `into` holds after
-   * a rejection is unspecified. Stores without it are read with `get` (see `getInto` below).
+   * a rejection is unspecified. A store without it is read with `get` (the engine's own store
+   * wrappers forward it to the store they wrap when that store has it, and use `get` otherwise).
    */
   getInto?(key: string, range: Required<ByteRange>, into: Uint8Array): Promise<Uint8Array>;
   /** The object's size and etag. NotFoundError if it does not exist. */
