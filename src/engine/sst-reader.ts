@@ -23,7 +23,7 @@
  * InvalidRangeError, which here can only mean the object is shorter than its footer or SstInfo
  * says: a truncated object, so a CorruptionError.
  */
-import { assert, CorruptionError, hasCode, ValidationError } from "../errors.js";
+import { assert, CorruptionError, hasCode, InternalError, ValidationError } from "../errors.js";
 import { getInto, type ObjectStore } from "../store/object-store.js";
 import { DEFAULT_SST_READAHEAD_BYTES, ROW_COPY_SLAB_BYTES, SST_BULK_SCAN_FREE_BUFFERS, SST_SCAN_CHUNK_ENTRIES, SST_VERIFY_CHUNK_BYTES } from "../limits.js";
 import type { BlockCache } from "./block-cache.js";
@@ -202,6 +202,8 @@ interface Readahead {
   readonly pool: BufferPool | undefined;
   /** A bulk scan that reached the readahead cap: it fills no cache and reads into `pool` from here on. */
   pooled: boolean;
+  /** A broken invariant met by a GET ahead (not a store error, which the scan meets again itself): the scan throws it at its next block. */
+  fault: InternalError | undefined;
 }
 
 /** Blocks lo..hi (inclusive) are the only ones that can hold keys of the scanned range. */
@@ -406,6 +408,7 @@ export class SstReader {
    * once. A block of a pooled buffer must be released (#done) once its rows were decoded.
    */
   #blockAtHand(b: number, readahead: Readahead): DataBlock | undefined {
+    if (readahead.fault !== undefined) throw readahead.fault;
     const handle = this.#index.handles[b] as BlockHandle;
     const fetched = readahead.fetched.get(b);
     if (fetched !== undefined) {
@@ -492,7 +495,9 @@ export class SstReader {
           this.#keepNeighbour(i, handle, stored.subarray(handle.offset - run.offset, handle.offset - run.offset + handle.length), readahead, caches);
         }
       })
-      .catch(() => undefined)
+      .catch((error: unknown) => {
+        if (error instanceof InternalError) readahead.fault ??= error;
+      })
       .then(() => {
         next.settled = true;
         // The next GET may start now, not only when the scan comes to its next block: a scan
@@ -500,8 +505,9 @@ export class SstReader {
         if (!readahead.stopped && readahead.at !== undefined) {
           try {
             this.#readAhead(readahead.at, direction, span, readahead);
-          } catch {
-            // the scan loads its blocks itself when it gets to them, and meets any error then
+          } catch (error) {
+            // the scan loads its blocks itself when it gets to them, and meets any store error then
+            if (error instanceof InternalError) readahead.fault ??= error;
           }
         }
       });
@@ -666,6 +672,7 @@ function newReadahead(options: SstScanOptions): Readahead {
     fillCache: options.fillCache ?? true,
     pool: options.bulk === true && maxBytes > 0 ? new BufferPool({ bufferBytes: maxBytes, maxFree: SST_BULK_SCAN_FREE_BUFFERS }) : undefined,
     pooled: false,
+    fault: undefined,
   };
 }
 

@@ -574,12 +574,21 @@ describe("SST seeks and lazy reading", () => {
   });
 });
 
-/** A LocalStore that records the buffers `getInto` reads into (and forwards everything). */
+/**
+ * A LocalStore that records the buffers `getInto` reads into (and forwards everything). With
+ * `gated`, each getInto reads only once `openGates()` is called: its bytes land late, whenever
+ * the test lets them.
+ */
 class IntoRecordingStore implements ObjectStore {
   readonly buffers = new Set<ArrayBufferLike>();
   getIntos = 0;
   gets = 0;
+  gated = false;
+  readonly #gates: (() => void)[] = [];
   constructor(readonly inner: LocalStore) {}
+  openGates(): void {
+    for (const open of this.#gates.splice(0)) open();
+  }
   get(key: string, range?: ByteRange): Promise<Uint8Array> {
     this.gets++;
     return this.inner.get(key, range);
@@ -587,7 +596,8 @@ class IntoRecordingStore implements ObjectStore {
   getInto(key: string, range: Required<ByteRange>, into: Uint8Array): Promise<Uint8Array> {
     this.getIntos++;
     this.buffers.add(into.buffer);
-    return this.inner.getInto(key, range, into);
+    if (!this.gated) return this.inner.getInto(key, range, into);
+    return new Promise<void>((resolve) => this.#gates.push(resolve)).then(() => this.inner.getInto(key, range, into));
   }
   head(key: string): Promise<ObjectInfo> {
     return this.inner.head(key);
@@ -675,6 +685,36 @@ describe("SST bulk scans (a stream's catch-up)", () => {
       assert.deepEqual(kept[0], expected);
       assert.deepEqual(kept[1], expected);
       assert.ok(store.buffers.size <= 2 * (SST_BULK_SCAN_FREE_BUFFERS + 1), `${store.buffers.size} buffers for ${store.getIntos} GETs`);
+    }));
+
+  it("GETs that land late, while the consumer holds chunks that end inside runs: no buffer is reused before all its blocks were decoded", () =>
+    // Tiny entries: a chunk of 1024 ends every two blocks, inside runs of 8. A GET ahead that
+    // settles while the consumer holds a chunk starts the next one at once; a buffer given back
+    // after its first block only would be taken then, and overwritten while blocks of it wait.
+    withLocalSst(distinctEntries(100_000, 4), async (store, info) => {
+      const reader = await open(store, info, new BlockCache({ maxBytes: 0 }));
+      store.gated = true;
+      const tick = () => new Promise((resolve) => setImmediate(resolve));
+      const scan = reader.scanChunks({}, { bulk: true, readaheadBytes })[Symbol.asyncIterator]();
+      const kept: Entry[] = [];
+      for (;;) {
+        store.openGates(); // while the consumer holds the last chunk: reads land, GETs ahead settle
+        await tick();
+        await tick();
+        let settled = false;
+        const next = scan.next();
+        next.then(() => (settled = true), () => (settled = true));
+        while (!settled) {
+          store.openGates();
+          await tick();
+        }
+        const step = await next;
+        if (step.done === true) break;
+        kept.push(...step.value);
+      }
+      assert.equal(kept.length, 100_000);
+      assert.deepEqual(kept, distinctEntries(100_000, 4));
+      assert.ok(store.getIntos >= 10, `${store.getIntos} GETs into pooled buffers`);
     }));
 
   it("on a store without getInto, reads with get and still fills no cache past its start", async () => {
