@@ -492,6 +492,13 @@ export const ROW_COPY_SLAB_BYTES = 64 * 1024;
 export const DEFAULT_SST_READAHEAD_BYTES = MIB;
 
 /**
+ * Free readahead buffers a bulk SST scan keeps for its next GETs (sst-reader.ts `bulk`), each of
+ * readaheadBytes: a long scan has at most three runs' buffers in use (the run it decodes, one
+ * fetched ahead, one being read), so a few free ones let it allocate none past its start.
+ */
+export const SST_BULK_SCAN_FREE_BUFFERS = 3;
+
+/**
  * An SST scan hands on a chunk once it holds this many entries (sst-reader.ts). Blocks already at
  * hand (read ahead or cached) are joined into one chunk up to here: with 1 KiB values a 4 KiB
  * block holds only three or four entries, and a chunk per block made the consumers' per-chunk

@@ -72,6 +72,8 @@ export type EngineState = "open" | "recovering" | "closed";
 
 export interface ScanOptions {
   reverse?: boolean;
+  /** A long read of every block once, such as a stream's catch-up (Version `bulk`, SstScanOptions `bulk`). */
+  bulk?: boolean;
 }
 
 
@@ -570,6 +572,7 @@ export class Engine {
     this.#throwIfClosed();
     return this.version.scanChunks(range, {
       reverse: options.reverse === true,
+      bulk: options.bulk === true,
       snapshotSeq: this.#watermark.seq,
       nowMs: () => this.clock.nowMs(),
     }) as AsyncIterable<ScannedEntry[]>;

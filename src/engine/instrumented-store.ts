@@ -2,7 +2,7 @@
  * InstrumentedStore: counts every store request by kind, with bytes and latency, below the
  * retrying layer (each attempt counts). The engine's metrics read these counters.
  */
-import type { ByteRange, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutCondition, PutResult } from "../store/object-store.js";
+import { getInto, type ByteRange, type ListEntry, type ListOptions, type ObjectInfo, type ObjectStore, type PutCondition, type PutResult } from "../store/object-store.js";
 
 /** Object store requests the engine made, by kind, and the bytes they moved (`LogMetrics.engine.storeRequests`). */
 export interface StoreRequestCounts {
@@ -56,6 +56,14 @@ export class InstrumentedStore implements ObjectStore {
   async get(key: string, range?: ByteRange): Promise<Uint8Array> {
     this.counts.get++;
     const bytes = await this.#count(this.#inner.get(key, range));
+    this.counts.getBytes += bytes.length;
+    return bytes;
+  }
+
+  /** Counted as a GET. */
+  async getInto(key: string, range: Required<ByteRange>, into: Uint8Array): Promise<Uint8Array> {
+    this.counts.get++;
+    const bytes = await this.#count(getInto(this.#inner, key, range, into));
     this.counts.getBytes += bytes.length;
     return bytes;
   }

@@ -13,7 +13,7 @@
  * engine writes create-only is unique to its writer: it carries the writer epoch and id.)
  */
 import { PreconditionFailedError, StorageError, isDurastreamError } from "../errors.js";
-import type { ByteRange, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutCondition, PutResult } from "../store/object-store.js";
+import { getInto, type ByteRange, type ListEntry, type ListOptions, type ObjectInfo, type ObjectStore, type PutCondition, type PutResult } from "../store/object-store.js";
 import type { Clock } from "../util/clock.js";
 
 export interface RetryPolicy {
@@ -42,6 +42,11 @@ export class RetryingStore implements ObjectStore {
 
   get(key: string, range?: ByteRange): Promise<Uint8Array> {
     return this.#retry(() => this.#inner.get(key, range));
+  }
+
+  /** Attempts run one after another, so nothing writes into `into` once this settles. */
+  getInto(key: string, range: Required<ByteRange>, into: Uint8Array): Promise<Uint8Array> {
+    return this.#retry(() => getInto(this.#inner, key, range, into));
   }
 
   head(key: string): Promise<ObjectInfo> {

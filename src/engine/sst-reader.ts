@@ -23,13 +23,14 @@
  * InvalidRangeError, which here can only mean the object is shorter than its footer or SstInfo
  * says: a truncated object, so a CorruptionError.
  */
-import { CorruptionError, hasCode, ValidationError } from "../errors.js";
-import type { ObjectStore } from "../store/object-store.js";
-import { DEFAULT_SST_READAHEAD_BYTES, SST_SCAN_CHUNK_ENTRIES, SST_VERIFY_CHUNK_BYTES } from "../limits.js";
+import { assert, CorruptionError, hasCode, InternalError, ValidationError } from "../errors.js";
+import { getInto, type ObjectStore } from "../store/object-store.js";
+import { DEFAULT_SST_READAHEAD_BYTES, ROW_COPY_SLAB_BYTES, SST_BULK_SCAN_FREE_BUFFERS, SST_SCAN_CHUNK_ENTRIES, SST_VERIFY_CHUNK_BYTES } from "../limits.js";
 import type { BlockCache } from "./block-cache.js";
 import { compareKeys, type Entry, type KeyRange } from "./entry.js";
 import { flattenChunks } from "./read-path.js";
 import { copyOf } from "../util/bytes.js";
+import { BufferPool, SlabAllocator } from "../util/slab.js";
 import {
   type BlockCursor,
   checkIndexAgainstInfo,
@@ -61,9 +62,11 @@ const scanPrivateBuffers = new WeakSet<ArrayBufferLike>();
  */
 class ScanRowCopies extends RowCopies {
   #lastBuffer: ArrayBufferLike | undefined;
+  /** RowCopies' slabs and sizes, but not zeroed first: every byte of a copy is written before anything reads it. */
+  readonly #slabs = new SlabAllocator({ slabBytes: ROW_COPY_SLAB_BYTES, maxSlabbedBytes: ROW_COPY_SLAB_BYTES / 4 });
 
   override copy(rows: Uint8Array): Uint8Array {
-    const copy = super.copy(rows);
+    const copy = this.#slabs.copy(rows);
     if (copy.buffer !== this.#lastBuffer) {
       this.#lastBuffer = copy.buffer;
       scanPrivateBuffers.add(copy.buffer);
@@ -149,6 +152,16 @@ export interface SstScanOptions {
    */
   fillCache?: boolean;
   /**
+   * A long read of every block once (a stream's catch-up from storage). Once the scan reads
+   * whole readaheadBytes per GET (it has read about twice that), the blocks it fetches no longer
+   * go into the cache (they would push out the blocks that readers come back to), and each GET
+   * reads into a buffer of a small pool of this scan's own (`getInto`; SST_BULK_SCAN_FREE_BUFFERS
+   * free at most), which is reused once the rows of all its blocks were copied out: a fresh
+   * buffer per GET cost a page fault per 4 KiB and garbage collections by external memory. The
+   * values stay this scan's private copies, as with fillCache. A short scan is unchanged.
+   */
+  bulk?: boolean;
+  /**
    * Values are views of the block bytes, which the block cache may share (RowCopies
    * `shareValues`): the caller must copy any value it keeps, and never write one. For point reads.
    */
@@ -185,6 +198,12 @@ interface Readahead {
   /** Where this scan's private copies of block rows come from (decoded values are views of them). */
   readonly copies: RowCopies;
   readonly fillCache: boolean;
+  /** Buffers for the GETs of a bulk scan (SstScanOptions `bulk`); undefined for other scans. */
+  readonly pool: BufferPool | undefined;
+  /** A bulk scan that reached the readahead cap: it fills no cache and reads into `pool` from here on. */
+  pooled: boolean;
+  /** A broken invariant met by a GET ahead (not a store error, which the scan meets again itself): the scan throws it at its next block. */
+  fault: InternalError | undefined;
 }
 
 /** Blocks lo..hi (inclusive) are the only ones that can hold keys of the scanned range. */
@@ -329,6 +348,7 @@ export class SstReader {
         this.#readAhead(b, +1, span, readahead);
         // Blocks after lo start at or above `start`, blocks before hi end below `end` (index invariant).
         pushRows(b === span.lo && start !== undefined ? block.seek(start) : block.cursor(), b === span.hi ? end : undefined, chunk);
+        this.#done(block, readahead);
         if (chunk.length >= SST_SCAN_CHUNK_ENTRIES) {
           yield chunk;
           chunk = [];
@@ -362,6 +382,7 @@ export class SstReader {
         }
         this.#readAhead(b, -1, span, readahead);
         group = pushRowsDescending(block.decodeAll(), range, group, chunk);
+        this.#done(block, readahead);
         const groupKey = group[0]?.key;
         const previous = this.#index.handles[b - 1];
         if (groupKey !== undefined && (b === span.lo || previous === undefined || compareKeys(previous.lastKey, groupKey) !== 0)) {
@@ -381,19 +402,21 @@ export class SstReader {
   }
 
   /**
-   * Block b if it is at hand: read ahead by this scan, or cached. Without fillCache (compaction)
-   * the lookup counts a miss, as the load that follows does not go through the cache, and a hit
-   * does not make the block recent: such a scan reads each block once.
+   * Block b if it is at hand: read ahead by this scan, or cached. Without fillCache (compaction,
+   * a bulk scan past its start) the lookup counts a miss, as the load that follows does not go
+   * through the cache, and a hit does not make the block recent: such a scan reads each block
+   * once. A block of a pooled buffer must be released (#done) once its rows were decoded.
    */
   #blockAtHand(b: number, readahead: Readahead): DataBlock | undefined {
+    if (readahead.fault !== undefined) throw readahead.fault;
     const handle = this.#index.handles[b] as BlockHandle;
     const fetched = readahead.fetched.get(b);
     if (fetched !== undefined) {
       readahead.fetched.delete(b);
       readahead.fetchedBytes -= fetched.length;
-      return new DataBlock(this.objectKey, handle.offset, fetched, readahead.fillCache ? readahead.copies : OWN_ROWS);
+      return new DataBlock(this.objectKey, handle.offset, fetched, rowsOf(readahead));
     }
-    const cached = readahead.fillCache ? this.#cache.getIfCached(this.objectKey, handle.offset) : this.#cache.peek(this.objectKey, handle.offset);
+    const cached = fillsCache(readahead) ? this.#cache.getIfCached(this.objectKey, handle.offset) : this.#cache.peek(this.objectKey, handle.offset);
     return cached === undefined ? undefined : new DataBlock(this.objectKey, handle.offset, cached, readahead.copies);
   }
 
@@ -415,7 +438,8 @@ export class SstReader {
   async #loadBlock(b: number, direction: 1 | -1, span: BlockSpan, readahead: Readahead): Promise<DataBlock> {
     const handle = this.#index.handles[b] as BlockHandle;
     const load = (): Promise<Uint8Array> => this.#fetchRun(b, direction, span, readahead);
-    if (!readahead.fillCache) return new DataBlock(this.objectKey, handle.offset, await load(), OWN_ROWS);
+    // Decided before the load: a block read into a pooled buffer must never reach the cache.
+    if (!fillsCache(startPooling(readahead))) return new DataBlock(this.objectKey, handle.offset, await load(), rowsOf(readahead));
     return new DataBlock(this.objectKey, handle.offset, await this.#cache.getOrLoad(this.objectKey, handle.offset, load), readahead.copies);
   }
 
@@ -429,7 +453,8 @@ export class SstReader {
     const run = this.#runFrom(b, direction, span, readahead.nextBytes);
     readahead.nextBytes = Math.min(Math.max(readahead.nextBytes, 2 * run.bytes), readahead.maxBytes);
     readahead.frontier = direction > 0 ? run.last : run.first;
-    const stored = await this.#read(run.offset, run.bytes);
+    const caches = fillsCache(readahead);
+    const stored = await this.#readRun(run, readahead);
     let wanted: Uint8Array | undefined;
     for (let i = run.first; i <= run.last; i++) {
       const handle = this.#index.handles[i] as BlockHandle;
@@ -437,7 +462,7 @@ export class SstReader {
       if (i === b) {
         wanted = verifyStoredBlock(this.objectKey, handle.offset, block);
       } else {
-        this.#keepNeighbour(i, handle, block, readahead);
+        this.#keepNeighbour(i, handle, block, readahead, caches);
       }
     }
     return wanted as Uint8Array;
@@ -462,14 +487,17 @@ export class SstReader {
     const run = this.#runFrom(start, direction, span, readahead.maxBytes);
     readahead.frontier = direction > 0 ? run.last : run.first;
     const next = { first: run.first, last: run.last, done: Promise.resolve(), settled: false };
-    next.done = this.#read(run.offset, run.bytes)
+    const caches = fillsCache(startPooling(readahead));
+    next.done = this.#readRun(run, readahead)
       .then((stored) => {
         for (let i = run.first; i <= run.last; i++) {
           const handle = this.#index.handles[i] as BlockHandle;
-          this.#keepNeighbour(i, handle, stored.subarray(handle.offset - run.offset, handle.offset - run.offset + handle.length), readahead);
+          this.#keepNeighbour(i, handle, stored.subarray(handle.offset - run.offset, handle.offset - run.offset + handle.length), readahead, caches);
         }
       })
-      .catch(() => undefined)
+      .catch((error: unknown) => {
+        if (error instanceof InternalError) readahead.fault ??= error;
+      })
       .then(() => {
         next.settled = true;
         // The next GET may start now, not only when the scan comes to its next block: a scan
@@ -477,8 +505,9 @@ export class SstReader {
         if (!readahead.stopped && readahead.at !== undefined) {
           try {
             this.#readAhead(readahead.at, direction, span, readahead);
-          } catch {
-            // the scan loads its blocks itself when it gets to them, and meets any error then
+          } catch (error) {
+            // the scan loads its blocks itself when it gets to them, and meets any store error then
+            if (error instanceof InternalError) readahead.fault ??= error;
           }
         }
       });
@@ -503,18 +532,45 @@ export class SstReader {
     return { first, last, offset: (handles[first] as BlockHandle).offset, bytes };
   }
 
-  #keepNeighbour(i: number, handle: BlockHandle, stored: Uint8Array, readahead: Readahead): void {
+  /** Keeps a verified neighbour for the scan (and in the cache when `caches`); a damaged one is left out (released). */
+  #keepNeighbour(i: number, handle: BlockHandle, stored: Uint8Array, readahead: Readahead, caches: boolean): void {
     let payload: Uint8Array;
     try {
       // A view of the GET's buffer: the cache copies it on its first hit (BlockCache #touch).
       payload = verifyStoredBlock(this.objectKey, handle.offset, stored);
     } catch (error) {
-      if (hasCode(error, "corruption")) return;
+      if (hasCode(error, "corruption")) {
+        readahead.pool?.release(stored);
+        return;
+      }
       throw error;
     }
     readahead.fetched.set(i, payload);
     readahead.fetchedBytes += payload.length;
-    if (readahead.fillCache) this.#cache.put(this.objectKey, handle.offset, payload);
+    if (caches) {
+      assert(readahead.pool?.holds(payload) !== true, "a block of a pooled buffer must not be cached");
+      this.#cache.put(this.objectKey, handle.offset, payload);
+    }
+  }
+
+  /**
+   * The bytes of `run`: into a buffer of the scan's pool once it is pooled (lent with one part
+   * per block; a failed read's buffer is dropped, not reused), else a GET's own buffer.
+   */
+  async #readRun(run: { first: number; last: number; offset: number; bytes: number }, readahead: Readahead): Promise<Uint8Array> {
+    const pool = readahead.pool;
+    if (!readahead.pooled || pool === undefined || run.bytes > pool.bufferBytes) return this.#read(run.offset, run.bytes);
+    const into = pool.take();
+    assert(!holdsBlockOf(readahead, into), "a pooled buffer was handed out while the scan still holds a block of it");
+    const stored = await readExact(this.#store, this.objectKey, run.offset, run.bytes, into);
+    if (stored.buffer !== into.buffer) pool.giveBack(into); // the store has no getInto: it read into a buffer of its own
+    else pool.lend(into, run.last - run.first + 1);
+    return stored;
+  }
+
+  /** Block `block` of this scan was decoded (its rows copied out or handed on): its pooled buffer may be reused once all its blocks are. */
+  #done(block: DataBlock, readahead: Readahead): void {
+    readahead.pool?.release(block.payload);
   }
 
   #read(offset: number, length: number): Promise<Uint8Array> {
@@ -522,11 +578,14 @@ export class SstReader {
   }
 }
 
-/** A ranged GET that returns exactly `length` bytes or fails; a short object is corruption. */
-async function readExact(store: ObjectStore, objectKey: string, offset: number, length: number): Promise<Uint8Array> {
+/**
+ * A ranged GET that returns exactly `length` bytes or fails; a short object is corruption. With
+ * `into`, read into it if the store can (`getInto`; the bytes returned then are a view of it).
+ */
+async function readExact(store: ObjectStore, objectKey: string, offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
   let bytes: Uint8Array;
   try {
-    bytes = await store.get(objectKey, { offset, length });
+    bytes = await (into === undefined ? store.get(objectKey, { offset, length }) : getInto(store, objectKey, { offset, length }, into));
   } catch (error) {
     if (hasCode(error, "invalid_range")) {
       throw new CorruptionError(objectKey, `object is shorter than bytes [${offset}, ${offset + length}) its index needs (truncated?)`, {
@@ -611,7 +670,32 @@ function newReadahead(options: SstScanOptions): Readahead {
     prefetch: undefined,
     copies: new ScanRowCopies(options.shareValues === true),
     fillCache: options.fillCache ?? true,
+    pool: options.bulk === true && maxBytes > 0 ? new BufferPool({ bufferBytes: maxBytes, maxFree: SST_BULK_SCAN_FREE_BUFFERS }) : undefined,
+    pooled: false,
+    fault: undefined,
   };
+}
+
+/** True when a block the scan fetched and has not reached yet is a view of `buffer`'s memory. */
+function holdsBlockOf(readahead: Readahead, buffer: Uint8Array): boolean {
+  for (const payload of readahead.fetched.values()) if (payload.buffer === buffer.buffer) return true;
+  return false;
+}
+
+/** A bulk scan at the readahead cap turns pooled (for good); returns `readahead`. */
+function startPooling(readahead: Readahead): Readahead {
+  if (readahead.pool !== undefined && readahead.nextBytes >= readahead.maxBytes) readahead.pooled = true;
+  return readahead;
+}
+
+/** Whether the blocks this scan fetches now go into the cache. */
+function fillsCache(readahead: Readahead): boolean {
+  return readahead.fillCache && !readahead.pooled;
+}
+
+/** How the scan's blocks become values: private copies, or views of the fetched bytes (compaction: fillCache false, not bulk). */
+function rowsOf(readahead: Readahead): RowCopies {
+  return readahead.fillCache || readahead.pool !== undefined ? readahead.copies : OWN_ROWS;
 }
 
 /** The blocks that can hold keys in `range`, or undefined when none can. */

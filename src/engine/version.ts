@@ -16,7 +16,7 @@ import { readLatestManifest } from "./manifest-store.js";
 import type { Memtable } from "./memtable.js";
 import { sstKey } from "./paths.js";
 import { FloorSeek, mergeSources, overlaps, type EntrySource } from "./read-path.js";
-import { SstReader } from "./sst-reader.js";
+import { SstReader, type SstScanOptions } from "./sst-reader.js";
 import { sstInfoFirstKey, sstInfoLastKey, type SstInfo } from "./sst-format.js";
 import { copyOf } from "../util/bytes.js";
 
@@ -33,6 +33,8 @@ export interface VersionScanOptions {
   reverse: boolean;
   snapshotSeq: number;
   nowMs: () => number;
+  /** A long read of every block once (SstScanOptions `bulk`): a stream's catch-up from storage. */
+  bulk?: boolean;
 }
 
 export class Version {
@@ -100,13 +102,14 @@ export class Version {
     const pinned = [...sources.l0, ...sources.runs.flatMap((run) => run.ssts)].map((handle) => handle.id);
     this.#pin(pinned);
     try {
+      const bulk = options.bulk === true;
       const inputs: EntrySource[] = sources.memtables.map((memtable) => memtable.scan(range, options.snapshotSeq, options.reverse));
       for (const handle of sources.l0) {
-        if (this.#overlaps(handle, range)) inputs.push(this.#sstSource([handle], range, options.reverse));
+        if (this.#overlaps(handle, range)) inputs.push(this.#sstSource([handle], range, options.reverse, { bulk }));
       }
       for (const run of sources.runs) {
         const ssts = run.ssts.filter((handle) => this.#overlaps(handle, range));
-        if (ssts.length > 0) inputs.push(this.#sstSource(options.reverse ? ssts.reverse() : ssts, range, options.reverse));
+        if (ssts.length > 0) inputs.push(this.#sstSource(options.reverse ? ssts.reverse() : ssts, range, options.reverse, { bulk }));
       }
       yield* mergeSources(inputs, options);
     } finally {
@@ -168,7 +171,7 @@ export class Version {
     try {
       for (const handle of handles) {
         if (newest !== undefined && handle.info.maxSeq < newest.seq) continue;
-        for await (const chunk of this.#sstSource([handle], range, false, true, true)) {
+        for await (const chunk of this.#sstSource([handle], range, false, { shareValues: true })) {
           const found = chunk.find((entry) => entry.seq <= snapshotSeq);
           if (found !== undefined && (newest === undefined || found.seq > newest.seq)) newest = found;
           if (found !== undefined) break;
@@ -225,7 +228,7 @@ export class Version {
 
   /** All entries of some SSTs in order, for compaction: it does not fill the block cache readers use. */
   sstEntries(handles: SstHandle[]): AsyncGenerator<Entry[], void, void> {
-    return this.#sstSource(handles, {}, false, false);
+    return this.#sstSource(handles, {}, false, { fillCache: false });
   }
 
   /**
@@ -249,11 +252,16 @@ export class Version {
     return overlaps(sstInfoFirstKey(handle.info), sstInfoLastKey(handle.info), range);
   }
 
-  async *#sstSource(handles: SstHandle[], range: KeyRange, reverse: boolean, fillCache = true, shareValues = false): AsyncGenerator<Entry[], void, void> {
+  async *#sstSource(
+    handles: SstHandle[],
+    range: KeyRange,
+    reverse: boolean,
+    options: Pick<SstScanOptions, "fillCache" | "shareValues" | "bulk"> = {},
+  ): AsyncGenerator<Entry[], void, void> {
     for (const handle of handles) {
       try {
         const reader = await this.openReader(handle);
-        yield* reader.scanChunks(range, { reverse, fillCache, shareValues });
+        yield* reader.scanChunks(range, { ...options, reverse });
       } catch (error) {
         await this.#failMissing(handle, error);
       }

@@ -183,6 +183,13 @@ export class LocalStore implements ObjectStore {
     });
   }
 
+  /** `get` of a range into the caller's buffer (ObjectStore `getInto`): one fd read loop into `into`, which is written only until this settles. */
+  async getInto(key: string, range: Required<ByteRange>, into: Uint8Array): Promise<Uint8Array> {
+    if (into.length < range.length) throw new ValidationError(`getInto: a buffer of ${into.length} bytes cannot hold ${range.length}`);
+    if (range.length === 0) return this.get(key, range).then(() => into.subarray(0, 0));
+    return this.#getRange(key, this.#pathOf(key), range.offset, range.length, into);
+  }
+
   async head(key: string): Promise<ObjectInfo> {
     const file = this.#pathOf(key);
     return this.#withObject(key, file, async (fd, size) => {
@@ -197,13 +204,14 @@ export class LocalStore implements ObjectStore {
    * (invariant 1). A read that comes up short asks fstat why: a range past the end is an
    * InvalidRangeError there too, anything else a file changed outside durastream.
    */
-  async #getRange(key: string, file: string, offset: number, length: number): Promise<Uint8Array> {
+  async #getRange(key: string, file: string, offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
     checkRangeShape(key, { offset, length });
     const fd = await openForRead(key, () => openFd(file, READ_FLAGS));
     try {
-      return await readExactly(fd, key, offset, length, async () => {
+      const whyShort = async (): Promise<void> => {
         resolveRange(key, (await fstatFd(fd)).size, { offset, length }); // throws InvalidRangeError past the end
-      });
+      };
+      return await readExactly(fd, key, offset, length, whyShort, into);
     } catch (error) {
       // A directory (a prefix of other keys) is no object.
       if (errnoOf(error) === "EISDIR") throw new NotFoundError(key);
@@ -650,11 +658,19 @@ function fstatFd(fd: number): Promise<Stats> {
 
 /**
  * Reads `length` bytes at `position` into a buffer of its own (never a view into a shared pool;
- * uninitialized, and returned only once filled). A file that ends early was changed outside
- * durastream, unless `whyShort` (called then) throws a better error.
+ * uninitialized, and returned only once filled), or into the start of `into` when given (returns
+ * that view; nothing writes into it once this settles: each read is awaited). A file that ends
+ * early was changed outside durastream, unless `whyShort` (called then) throws a better error.
  */
-async function readExactly(fd: number, key: string, position: number, length: number, whyShort?: () => Promise<void>): Promise<Uint8Array> {
-  const bytes = Buffer.allocUnsafeSlow(length);
+async function readExactly(
+  fd: number,
+  key: string,
+  position: number,
+  length: number,
+  whyShort?: () => Promise<void>,
+  into?: Uint8Array,
+): Promise<Uint8Array> {
+  const bytes = into === undefined ? Buffer.allocUnsafeSlow(length) : into.subarray(0, length);
   let filled = 0;
   while (filled < length) {
     const bytesRead = await readFd(fd, bytes, filled, length - filled, position + filled);

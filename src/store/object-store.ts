@@ -80,6 +80,16 @@ export interface PutResult {
 export interface ObjectStore {
   /** Reads an object, or the byte `range` of it. NotFoundError if it does not exist; InvalidRangeError if the range is outside it. */
   get(key: string, range?: ByteRange): Promise<Uint8Array>;
+  /**
+   * Optional (LocalStore has it; any other store may leave it out): reads the byte `range` of an
+   * object into `into`, which is at least `range.length` long, and returns
+   * `into.subarray(0, range.length)`, with get's errors. The store writes into `into` only until
+   * the returned promise settles, resolved or rejected, so the caller may then reuse it (a long
+   * SST scan reads its readahead into a few buffers of its own this way). What `into` holds after
+   * a rejection is unspecified. A store without it is read with `get` (the engine's own store
+   * wrappers forward it to the store they wrap when that store has it, and use `get` otherwise).
+   */
+  getInto?(key: string, range: Required<ByteRange>, into: Uint8Array): Promise<Uint8Array>;
   /** The object's size and etag. NotFoundError if it does not exist. */
   head(key: string): Promise<ObjectInfo>;
   /** Writes an object atomically and durably, optionally only under `condition`. */
@@ -106,3 +116,12 @@ export interface ObjectStore {
   readonly preferredFlushIntervalMs?: number | undefined;
 }
 
+
+/**
+ * Reads the byte `range` of an object with `store.getInto` when the store has it, else with a
+ * plain ranged `get`: the bytes returned are then not a view of `into` (the caller can tell by
+ * their `buffer`), and `into` was not touched.
+ */
+export function getInto(store: ObjectStore, key: string, range: Required<ByteRange>, into: Uint8Array): Promise<Uint8Array> {
+  return store.getInto !== undefined ? store.getInto(key, range, into) : store.get(key, range);
+}

@@ -396,7 +396,9 @@ export class ReadBatchSession implements AsyncIterable<ReadBatch> {
     const tail = view.tail;
     if (progress.next >= tail.seqNum) return progress.next;
     const range = recordRange(view.streamId, { startSeqNum: Math.max(progress.next, view.trimPoint), endSeqNum: tail.seqNum });
-    for await (const chunk of engine.scanChunks({ start: range.start, ...(range.end === undefined ? {} : { end: range.end }) })) {
+    // bulk: past its first MiBs, a long catch-up neither fills the block cache nor allocates a buffer per GET.
+    const scanRange = { start: range.start, ...(range.end === undefined ? {} : { end: range.end }) };
+    for await (const chunk of engine.scanChunks(scanRange, { bulk: true })) {
       this.#throwIfEnded();
       const batch: ReadRecord[] = [];
       try {

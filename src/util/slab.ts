@@ -71,3 +71,68 @@ export class SlabAllocator {
     return out;
   }
 }
+
+/**
+ * Buffers of one size, lent out for reads and taken back once every part of them was used: for
+ * a loop that would otherwise allocate a fresh large buffer per step (a long SST scan's
+ * readahead GETs, bench/README.md "1 KiB catch-up scan: buffers": a fresh 1 MiB buffer per GET
+ * faults in every page and drives the garbage collector by external memory).
+ *
+ *   take() ──> read into it ──> lend(buffer, parts) ──> release(part) x parts ──> free again
+ *                      └ not used: giveBack(buffer)      (a failed read: drop it, never give it back)
+ *
+ * The lender's duty: nothing reads or keeps a part once it was released, and a buffer goes back
+ * only when whatever wrote into it is done. The pool keeps at most `maxFree` free buffers.
+ */
+export class BufferPool {
+  readonly bufferBytes: number;
+  readonly maxFree: number;
+  readonly #free: ArrayBuffer[] = [];
+  /** Lent buffers and the count of their parts not yet released. */
+  readonly #partsLeft = new Map<ArrayBufferLike, number>();
+
+  constructor(options: { bufferBytes: number; maxFree: number }) {
+    const { bufferBytes, maxFree } = options;
+    assert(Number.isSafeInteger(bufferBytes) && bufferBytes > 0 && Number.isSafeInteger(maxFree) && maxFree >= 0, "a pool needs bufferBytes > 0 and maxFree >= 0");
+    this.bufferBytes = bufferBytes;
+    this.maxFree = maxFree;
+  }
+
+  /** A buffer of `bufferBytes` that nothing else holds (uninitialized): a free one, or a new one. */
+  take(): Uint8Array {
+    return new Uint8Array(this.#free.pop() ?? Buffer.allocUnsafeSlow(this.bufferBytes).buffer, 0, this.bufferBytes);
+  }
+
+  /** A taken buffer that was not used after all (nothing wrote into it or will). */
+  giveBack(buffer: Uint8Array): void {
+    assert(!this.#partsLeft.has(buffer.buffer), "giveBack of a lent buffer");
+    this.#keep(buffer.buffer);
+  }
+
+  /** A taken buffer now holds `parts` parts in use (views of it); it is free again once each was released. */
+  lend(buffer: Uint8Array, parts: number): void {
+    assert(Number.isSafeInteger(parts) && parts > 0 && !this.#partsLeft.has(buffer.buffer), () => `lend of ${parts} parts, or of a buffer already lent`);
+    this.#partsLeft.set(buffer.buffer, parts);
+  }
+
+  /** True when `bytes` is a view of a lent buffer. */
+  holds(bytes: Uint8Array): boolean {
+    return this.#partsLeft.has(bytes.buffer);
+  }
+
+  /** One part of a lent buffer is no longer in use (nothing reads it any more); anything else is ignored. */
+  release(part: Uint8Array): void {
+    const left = this.#partsLeft.get(part.buffer);
+    if (left === undefined) return;
+    if (left > 1) {
+      this.#partsLeft.set(part.buffer, left - 1);
+      return;
+    }
+    this.#partsLeft.delete(part.buffer);
+    this.#keep(part.buffer);
+  }
+
+  #keep(buffer: ArrayBufferLike): void {
+    if (this.#free.length < this.maxFree && buffer.byteLength === this.bufferBytes) this.#free.push(buffer as ArrayBuffer);
+  }
+}

@@ -4,6 +4,11 @@ import { NotFoundError, PreconditionFailedError, StorageError, hasCode } from ".
 import { RetryingStore, type RetryPolicy } from "../../src/engine/retrying-store.js";
 import { FaultyStore, type StoreCall } from "../../src/store/faulty-store.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
+import { LocalStore } from "../../src/store/local-store.js";
+import { InstrumentedStore } from "../../src/engine/instrumented-store.js";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { ManualClock } from "../../src/util/clock.js";
 
 const POLICY: RetryPolicy = { deadlineMs: 1_000, initialBackoffMs: 10, maxBackoffMs: 80 };
@@ -145,5 +150,27 @@ describe("RetryingStore", () => {
     const store = new RetryingStore(breaking, clock, POLICY);
     assert.deepEqual(await drive(clock, collectKeys(store, "k/")), ["k/1", "k/2", "k/3", "k/4"]);
     assert.deepEqual(startsAfter, [undefined, "k/2"]);
+  });
+});
+
+describe("getInto through the engine's store wrappers", () => {
+  it("reaches a LocalStore's getInto through the instrumented and retrying stores (counted as a GET), and falls back to get elsewhere", async () => {
+    const root = await mkdtemp(path.join(tmpdir(), "durastream-getinto-"));
+    try {
+      const clock = new ManualClock();
+      for (const inner of [new LocalStore(root), new MemoryStore()]) {
+        const instrumented = new InstrumentedStore(inner);
+        const store = new RetryingStore(instrumented, clock, POLICY);
+        await store.put("k", bytes("0123456789"));
+        const into = new Uint8Array(16);
+        const got = await store.getInto("k", { offset: 2, length: 5 }, into);
+        assert.equal(Buffer.from(got).toString(), "23456");
+        assert.equal(got.buffer === into.buffer, inner instanceof LocalStore, "a view of `into` exactly when the store reads into it");
+        assert.equal(instrumented.counts.get, 1);
+        assert.equal(instrumented.counts.getBytes, 5);
+      }
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });

@@ -6,6 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { CorruptionError, InternalError, NotFoundError, StorageError, ValidationError } from "../../src/errors.js";
@@ -24,10 +27,11 @@ import {
   type SstInfo,
 } from "../../src/engine/sst-format.js";
 import { isScanPrivate, SstReader, type SstScanOptions } from "../../src/engine/sst-reader.js";
+import { LocalStore } from "../../src/store/local-store.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 import type { ByteRange, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutCondition, PutResult } from "../../src/store/object-store.js";
 import { checksum32 } from "../../src/util/checksum.js";
-import { SST_SCAN_CHUNK_ENTRIES } from "../../src/limits.js";
+import { SST_BULK_SCAN_FREE_BUFFERS, SST_SCAN_CHUNK_ENTRIES } from "../../src/limits.js";
 import { hexDump } from "../helpers/hex-dump.js";
 
 const SEED = 20_240_601;
@@ -567,6 +571,182 @@ describe("SST seeks and lazy reading", () => {
     const reader = await open(await stored(bytes), info);
     const options = { readaheadBytes: -1 } as SstScanOptions;
     await assert.rejects(collect(reader.scan({}, options)), ValidationError);
+  });
+});
+
+/**
+ * A LocalStore that records the buffers `getInto` reads into (and forwards everything). With
+ * `gated`, each getInto reads only once `openGates()` is called: its bytes land late, whenever
+ * the test lets them.
+ */
+class IntoRecordingStore implements ObjectStore {
+  readonly buffers = new Set<ArrayBufferLike>();
+  getIntos = 0;
+  gets = 0;
+  gated = false;
+  readonly #gates: (() => void)[] = [];
+  constructor(readonly inner: LocalStore) {}
+  openGates(): void {
+    for (const open of this.#gates.splice(0)) open();
+  }
+  get(key: string, range?: ByteRange): Promise<Uint8Array> {
+    this.gets++;
+    return this.inner.get(key, range);
+  }
+  getInto(key: string, range: Required<ByteRange>, into: Uint8Array): Promise<Uint8Array> {
+    this.getIntos++;
+    this.buffers.add(into.buffer);
+    if (!this.gated) return this.inner.getInto(key, range, into);
+    return new Promise<void>((resolve) => this.#gates.push(resolve)).then(() => this.inner.getInto(key, range, into));
+  }
+  head(key: string): Promise<ObjectInfo> {
+    return this.inner.head(key);
+  }
+  put(key: string, body: Uint8Array, condition?: PutCondition): Promise<PutResult> {
+    return this.inner.put(key, body, condition);
+  }
+  delete(key: string): Promise<void> {
+    return this.inner.delete(key);
+  }
+  list(prefix: string, options?: ListOptions): AsyncIterable<ListEntry> {
+    return this.inner.list(prefix, options);
+  }
+}
+
+/** Entries whose values are all different (the index in the first four bytes): a value showing another's bytes is caught. */
+function distinctEntries(count: number, valueBytes: number): Entry[] {
+  return Array.from({ length: count }, (_, i) => {
+    const value = Buffer.alloc(valueBytes, i % 251);
+    value.writeUInt32BE(i, 0);
+    return { key: recordKey(i), seq: i + 1, value: new Uint8Array(value), expireAtMs: 0 };
+  });
+}
+
+async function withLocalSst<T>(entries: readonly Entry[], fn: (store: IntoRecordingStore, info: SstInfo) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(path.join(tmpdir(), "durastream-sst-bulk-"));
+  try {
+    const store = new IntoRecordingStore(new LocalStore(dir));
+    const { bytes, info } = build(entries);
+    await store.put(KEY, bytes);
+    return await fn(store, info);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+describe("SST bulk scans (a stream's catch-up)", () => {
+  // Runs of 8 blocks of 16 KiB; chunks of 1024 entries end in the middle of runs.
+  const readaheadBytes = 128 * 1024;
+
+  it("past its start reads into a few reused buffers, fills no cache, and every value it handed out stays as read", () => {
+    const entries = distinctEntries(60_000, 40);
+    return withLocalSst(entries, async (store, info) => {
+      const cache = new BlockCache({ maxBytes: 64 * 1024 * 1024 });
+      const reader = await open(store, info, cache);
+      const kept: Entry[] = [];
+      for (const reverse of [false, true]) {
+        const before = cache.stats();
+        store.buffers.clear();
+        store.getIntos = 0;
+        kept.length = 0;
+        // Values are kept as handed out, not copied, while the scan goes on reading; the consumer
+        // lets I/O complete between chunks (a buffer given back too early is then overwritten).
+        for await (const chunk of reader.scanChunks({}, { bulk: true, readaheadBytes, reverse })) {
+          kept.push(...chunk);
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        assert.deepEqual(kept, reverse ? modelScan(entries, {}, true) : entries, `reverse ${reverse}`);
+        assert.ok(kept.every((entry) => isScanPrivate(entry.value!)), "values are the scan's private copies");
+        assert.ok(store.getIntos >= 20, `${store.getIntos} GETs into pooled buffers`);
+        assert.ok(store.buffers.size <= SST_BULK_SCAN_FREE_BUFFERS + 1, `${store.buffers.size} buffers for ${store.getIntos} GETs`);
+        const cachedBytes = cache.stats().bytes - before.bytes;
+        assert.ok(cachedBytes <= 2 * readaheadBytes, `the scan cached ${cachedBytes} bytes: only its start`);
+      }
+    });
+  });
+
+  it("two bulk scans in step, a consumer keeping every value: none changes while the other scan reuses its buffers", () =>
+    withLocalSst(distinctEntries(40_000, 40), async (store, info) => {
+      const reader = await open(store, info, new BlockCache({ maxBytes: 0 }));
+      const scans = [reader.scanChunks({}, { bulk: true, readaheadBytes })[Symbol.asyncIterator](), reader.scanChunks({}, { bulk: true, readaheadBytes })[Symbol.asyncIterator]()];
+      const kept: Entry[][] = [[], []];
+      const done = [false, false];
+      while (!done[0] || !done[1]) {
+        // Both pull at once: their GETs overlap; the values of both stay with the consumer.
+        const steps = await Promise.all(scans.map((scan, i) => (done[i] ? undefined : scan.next())));
+        steps.forEach((step, i) => {
+          if (step === undefined) return;
+          if (step.done === true) done[i] = true;
+          else kept[i]!.push(...step.value);
+        });
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      const expected = distinctEntries(40_000, 40);
+      assert.deepEqual(kept[0], expected);
+      assert.deepEqual(kept[1], expected);
+      assert.ok(store.buffers.size <= 2 * (SST_BULK_SCAN_FREE_BUFFERS + 1), `${store.buffers.size} buffers for ${store.getIntos} GETs`);
+    }));
+
+  it("GETs that land late, while the consumer holds chunks that end inside runs: no buffer is reused before all its blocks were decoded", () =>
+    // Tiny entries: a chunk of 1024 ends every two blocks, inside runs of 8. A GET ahead that
+    // settles while the consumer holds a chunk starts the next one at once; a buffer given back
+    // after its first block only would be taken then, and overwritten while blocks of it wait.
+    withLocalSst(distinctEntries(100_000, 4), async (store, info) => {
+      const reader = await open(store, info, new BlockCache({ maxBytes: 0 }));
+      store.gated = true;
+      const tick = () => new Promise((resolve) => setImmediate(resolve));
+      const scan = reader.scanChunks({}, { bulk: true, readaheadBytes })[Symbol.asyncIterator]();
+      const kept: Entry[] = [];
+      for (;;) {
+        store.openGates(); // while the consumer holds the last chunk: reads land, GETs ahead settle
+        await tick();
+        await tick();
+        let settled = false;
+        const next = scan.next();
+        next.then(() => (settled = true), () => (settled = true));
+        while (!settled) {
+          store.openGates();
+          await tick();
+        }
+        const step = await next;
+        if (step.done === true) break;
+        kept.push(...step.value);
+      }
+      assert.equal(kept.length, 100_000);
+      assert.deepEqual(kept, distinctEntries(100_000, 4));
+      assert.ok(store.getIntos >= 10, `${store.getIntos} GETs into pooled buffers`);
+    }));
+
+  it("on a store without getInto, reads with get and still fills no cache past its start", async () => {
+    const entries = distinctEntries(20_000, 100);
+    const { bytes, info } = build(entries);
+    const store = await stored(bytes);
+    const cache = new BlockCache({ maxBytes: 64 * 1024 * 1024 });
+    const reader = await open(store, info, cache);
+    const before = cache.stats().bytes;
+    assert.deepEqual(await collect(reader.scan({}, { bulk: true, readaheadBytes })), entries);
+    assert.ok(cache.stats().bytes - before <= 2 * readaheadBytes, "only its start was cached");
+  });
+
+  it("a damaged block fails a bulk scan there, after only correct entries; one it read ahead but never reached does not", () => {
+    const entries = distinctEntries(20_000, 100);
+    return withLocalSst(entries, async (store, info) => {
+      const reader = await open(store, info, new BlockCache({ maxBytes: 0 }));
+      const handle = reader.blockHandles[Math.floor(reader.blockCount * 0.8)]!;
+      const bytes = await store.get(KEY);
+      bytes[handle.offset + 3]! ^= 0xff;
+      await store.put(KEY, bytes);
+      const got: Entry[] = [];
+      await assertCorrupt(
+        (async () => {
+          for await (const entry of reader.scan({}, { bulk: true, readaheadBytes })) got.push(entry);
+        })(),
+      );
+      assert.ok(got.length > entries.length / 2 && got.length < entries.length);
+      assert.deepEqual(got, entries.slice(0, got.length));
+      const before = compareKeys(handle.firstKey, recordKey(0)) > 0 ? handle.firstKey : recordKey(0);
+      assert.deepEqual(await collect(reader.scan({ end: before }, { bulk: true, readaheadBytes })), entries.filter((entry) => compareKeys(entry.key, before) < 0));
+    });
   });
 });
 

@@ -70,6 +70,28 @@ export function runStoreSuite(name: string, open: () => Promise<StoreUnderTest>,
       await assert.rejects(store.get(key, { offset: 2000, length: 1 }), { code: "invalid_range" });
     });
 
+    it("getInto, when the store has it, reads a range into the caller's buffer with get's errors (the engine's stores forward it)", async (t) => {
+      const getInto = store.getInto?.bind(store);
+      if (getInto === undefined) {
+        t.skip("this store has no getInto: the engine reads it with get");
+        return;
+      }
+      const key = fresh("into");
+      const body = randomBytes(1000);
+      await store.put(key, body);
+      const into = new Uint8Array(64 * 1024).fill(0xee);
+      for (const [offset, length] of [[0, 10], [500, 100], [990, 10], [0, 1000], [1000, 0]] as const) {
+        const got = await getInto(key, { offset, length }, into);
+        assert.equal(got.buffer, into.buffer, "a view of the given buffer");
+        assert.equal(got.byteOffset, into.byteOffset);
+        assert.ok(Buffer.from(got).equals(body.subarray(offset, offset + length)), `range ${offset}+${length}`);
+      }
+      assert.equal(into[1000], 0xee, "nothing written past the range");
+      await assert.rejects(getInto(key, { offset: 995, length: 10 }, into), { code: "invalid_range" });
+      await assert.rejects(getInto(fresh("into-missing"), { offset: 0, length: 1 }, into), { code: "not_found" });
+      await assert.rejects(getInto(key, { offset: 0, length: 100 }, new Uint8Array(99)), { code: "validation" });
+    });
+
     it("throws not_found for a missing key on get, ranged get and head", async () => {
       const key = fresh("missing");
       await assert.rejects(store.get(key), { code: "not_found" });

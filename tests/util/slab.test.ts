@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { InternalError } from "../../src/errors.js";
-import { SlabAllocator } from "../../src/util/slab.js";
+import { BufferPool, SlabAllocator } from "../../src/util/slab.js";
 
 describe("util/slab: small arrays carved from large ones", () => {
   it("hands out arrays of the asked size that never overlap, from a new slab when one is full", () => {
@@ -43,5 +43,39 @@ describe("util/slab: small arrays carved from large ones", () => {
   it("refuses options where an array could not fit a slab", () => {
     assert.throws(() => new SlabAllocator({ slabBytes: 16, maxSlabbedBytes: 17 }), InternalError);
     assert.throws(() => new SlabAllocator({ slabBytes: 16, maxSlabbedBytes: 0 }), InternalError);
+  });
+});
+
+describe("util/slab: BufferPool", () => {
+  it("takes a lent buffer back only when its last part is released, and keeps at most maxFree", () => {
+    const pool = new BufferPool({ bufferBytes: 32, maxFree: 1 });
+    const a = pool.take();
+    assert.equal(a.length, 32);
+    pool.lend(a, 2);
+    const [first, second] = [a.subarray(0, 16), a.subarray(16, 32)];
+    assert.equal(pool.holds(first), true);
+    pool.release(first);
+    assert.notEqual(pool.take().buffer, a.buffer, "one part is still in use: the buffer is not handed out");
+    pool.release(second);
+    assert.equal(pool.holds(second), false);
+    pool.release(second); // not lent any more: ignored, and it is still free only once
+    const again = pool.take();
+    assert.equal(again.buffer, a.buffer, "free again once every part was released");
+    assert.notEqual(pool.take().buffer, a.buffer, "handed out once");
+    pool.release(new Uint8Array(8)); // never lent: ignored
+  });
+
+  it("gives back an unused buffer, drops what exceeds maxFree, and refuses to give back a lent one", () => {
+    const pool = new BufferPool({ bufferBytes: 8, maxFree: 1 });
+    const [a, b] = [pool.take(), pool.take()];
+    pool.giveBack(a);
+    pool.giveBack(b); // one free buffer is kept: b is dropped
+    assert.equal(pool.take().buffer, a.buffer);
+    assert.notEqual(pool.take().buffer, b.buffer);
+    const c = pool.take();
+    pool.lend(c, 1);
+    assert.throws(() => pool.giveBack(c), InternalError);
+    assert.throws(() => pool.lend(c, 1), InternalError);
+    assert.throws(() => new BufferPool({ bufferBytes: 0, maxFree: 1 }), InternalError);
   });
 });
