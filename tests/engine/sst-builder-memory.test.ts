@@ -156,6 +156,15 @@ describe("SST builder memory (issue 5)", () => {
 });
 
 /** Remembers the size of each SST PUT and of the buffer under it. */
+/** Every key and value of the log in `dir`, read by a new engine (from its SSTs, after a clean close). */
+async function readBack(dir: string, options: EngineOptions): Promise<Map<string, string>> {
+  const engine = await Engine.open(new LocalStore(dir), options);
+  const read = new Map<string, string>();
+  for await (const entry of engine.scan({})) read.set(Buffer.from(entry.key).toString(), Buffer.from(entry.value!).toString());
+  await engine.close();
+  return read;
+}
+
 /** A LocalStore that notes the ArrayBuffer of every SST PUT. */
 class SstBufferRecorder extends LocalStore {
   readonly sstBuffers: ArrayBufferLike[] = [];
@@ -293,11 +302,7 @@ describe("L0 output buffers kept between flushes (SstBufferPool)", () => {
     assert.equal(local.sstBuffers.length, 4);
     assert.ok(local.sstBuffers.every((buffer) => buffer === local.sstBuffers[0]), "one buffer served every L0");
     await engine.close();
-    const reopened = await Engine.open(new LocalStore(dir), options);
-    const read = new Map<string, string>();
-    for await (const entry of reopened.scan({})) read.set(Buffer.from(entry.key).toString(), Buffer.from(entry.value!).toString());
-    assert.deepEqual(read, written);
-    await reopened.close();
+    assert.deepEqual(await readBack(dir, options), written);
   });
 
   it("on a LocalStore, a compaction on the engine's thread builds all its outputs in one buffer", async () => {
@@ -321,10 +326,6 @@ describe("L0 output buffers kept between flushes (SstBufferPool)", () => {
     const buffers = new Set(outputs.map((handle) => local.bufferOf.get(sstKey(handle.id))));
     assert.equal(buffers.size, 1, `${outputs.length} outputs built in ${buffers.size} buffers`);
     await engine.close();
-    const reopened = await Engine.open(new LocalStore(dir), options);
-    const read = new Map<string, string>();
-    for await (const entry of reopened.scan({})) read.set(Buffer.from(entry.key).toString(), Buffer.from(entry.value!).toString());
-    assert.deepEqual(read, written);
-    await reopened.close();
+    assert.deepEqual(await readBack(dir, options), written);
   });
 });
