@@ -894,11 +894,15 @@ function segmentPlaceOf(userStore: ObjectStore, resolved: ResolvedEngineOptions,
   return { dir, write, segmentBytes: resolved.walSegmentBytes };
 }
 
-/** Every manifest a writer epoch writes carries its collectable fences and cleanly closed epochs (fence.ts), and no clean-close mark. */
+/** Every manifest a writer epoch writes carries its collectable fences, cleanly closed epochs (fence.ts) and garbage SSTs, and no clean-close mark. */
 function withFenceBookkeeping(next: Manifest, epoch: WriterEpoch): void {
   if (epoch.collectableFenceIds.length > 0) next.collectableFenceIds = [...epoch.collectableFenceIds];
   else delete next.collectableFenceIds;
   if (epoch.cleanlyClosedEpochs.length > 0) next.cleanlyClosedEpochs = [...epoch.cleanlyClosedEpochs];
   else delete next.cleanlyClosedEpochs;
+  const listed = new Set([...next.l0, ...next.runs.flatMap((run) => run.ssts)].map((handle) => handle.id));
+  const garbage = [...epoch.garbageSsts].filter(([id]) => !listed.has(id)); // (one listed again is not garbage: the collector drops it)
+  if (garbage.length > 0) next.garbageSsts = garbage.sort((a, b) => a[0] - b[0]);
+  else delete next.garbageSsts;
   delete next.cleanCloseNextWalId;
 }

@@ -4,9 +4,10 @@
  *   - WAL objects at or below the manifest's replay point, except fences (by size): a stalled
  *     writer must keep hitting its fence (SlateDB issue 1622); only fences the manifest lists as
  *     collectable (their predecessor closed cleanly: fence.ts) are deleted;
- *   - SSTs this writer removed from the manifest (compaction inputs), once no scan in this
- *     process pins them and `gcGraceMs` has passed (readers in other processes reload on a
- *     missing object);
+ *   - SSTs removed from the manifest (compaction inputs), once no scan in this process pins them
+ *     and `gcGraceMs` has passed since their removal (readers in other processes reload on a
+ *     missing object). The removal times are wall-clock times kept in every manifest the writer
+ *     writes (Manifest `garbageSsts`), so that the grace period runs across writers;
  *   - orphan SSTs that earlier writers uploaded but never published: unreferenced ids below this
  *     epoch's first SST id, which lies past every SST that existed when it took over (sst-ids.ts;
  *     ids above it are this writer's own uploads, published or about to be);
@@ -29,7 +30,10 @@ import { GC_MIN_RESCHEDULE_MS } from "../limits.js";
 export type GcOptions = Pick<ResolvedEngineOptions, "readOnly" | "gcIntervalMs" | "gcGraceMs" | "manifestsKept">;
 
 /** What of a writer epoch a pass reads: its manifest, its segment files and whether it stopped. */
-export type GcEpoch = Pick<WriterEpoch, "manifest" | "stopped" | "sstIdFloorAtOpen" | "segments" | "foreignWalFiles" | "foreignAckEpochs" | "collectableFenceIds">;
+export type GcEpoch = Pick<
+  WriterEpoch,
+  "manifest" | "stopped" | "sstIdFloorAtOpen" | "segments" | "foreignWalFiles" | "foreignAckEpochs" | "collectableFenceIds" | "garbageSsts"
+>;
 
 /** What the collector needs from the engine that runs it, and no more. */
 export interface GcHost {
@@ -48,7 +52,6 @@ export interface GcHost {
 }
 
 export class GarbageCollector {
-  readonly #dereferenced = new Map<number, number>();
   #running: Promise<void> | undefined;
   #timer: TimerHandle | undefined;
   #lastRunMs = Number.NEGATIVE_INFINITY;
@@ -64,9 +67,12 @@ export class GarbageCollector {
     this.#options = options;
   }
 
+  /** SSTs that no manifest lists from now on: their grace period starts now (unless it started earlier). */
   markDereferenced(sstIds: number[]): void {
-    const nowMs = this.#host.clock.elapsedMs();
-    for (const id of sstIds) this.#dereferenced.set(id, nowMs);
+    const garbage = this.#host.epoch?.garbageSsts;
+    if (garbage === undefined) return;
+    const nowMs = this.#host.clock.nowMs();
+    for (const id of sstIds) if (!garbage.has(id)) garbage.set(id, nowMs);
   }
 
   /**
@@ -102,14 +108,16 @@ export class GarbageCollector {
 
   /** After a pass: when SSTs wait out their grace period, a timer runs the pass that deletes them. */
   #scheduleForGrace(): void {
-    if (this.#dereferenced.size === 0) return;
+    const garbage = this.#host.epoch?.garbageSsts;
+    if (garbage === undefined || garbage.size === 0) return;
     let oldestMs = Number.POSITIVE_INFINITY;
-    for (const sinceMs of this.#dereferenced.values()) oldestMs = Math.min(oldestMs, sinceMs);
-    const nowMs = this.#host.clock.elapsedMs();
+    for (const sinceMs of garbage.values()) oldestMs = Math.min(oldestMs, sinceMs);
     const { gcGraceMs, gcIntervalMs } = this.#options;
-    const dueMs = Math.max(oldestMs + gcGraceMs, this.#lastRunMs + gcIntervalMs);
+    const graceLeftMs = oldestMs + gcGraceMs - this.#host.clock.nowMs(); // wall clock: the times are shared with other writers
+    const intervalLeftMs = this.#lastRunMs + gcIntervalMs - this.#host.clock.elapsedMs();
+    const waitMs = Math.max(graceLeftMs, intervalLeftMs);
     // Past due already: the pass could not delete it (pinned by a scan, or a failed delete).
-    this.#schedule(dueMs > nowMs ? dueMs - nowMs : Math.max(GC_MIN_RESCHEDULE_MS, gcIntervalMs));
+    this.#schedule(waitMs > 0 ? waitMs : Math.max(GC_MIN_RESCHEDULE_MS, gcIntervalMs));
   }
 
   #schedule(waitMs: number): void {
@@ -199,23 +207,26 @@ export class GarbageCollector {
   }
 
   async #collectSsts(epoch: GcEpoch): Promise<void> {
-    const nowMs = this.#host.clock.elapsedMs();
+    const nowMs = this.#host.clock.nowMs();
     const referenced = referencedSsts(epoch);
-    for (const [id, sinceMs] of this.#dereferenced) {
+    const garbage = epoch.garbageSsts;
+    for (const [id, sinceMs] of [...garbage]) {
       if (epoch.stopped) return;
       if (referenced.has(id)) {
-        this.#dereferenced.delete(id);
+        garbage.delete(id); // listed again (an earlier writer's mark the newest manifest contradicts)
+      } else if (sinceMs > nowMs) {
+        garbage.set(id, nowMs); // marked by a clock ahead of this one: its grace starts now
       } else if (nowMs - sinceMs >= this.#options.gcGraceMs && !this.#host.version.isPinned(id)) {
         await this.#delete(sstKey(id));
         this.#host.version.forget(id);
-        this.#dereferenced.delete(id);
+        garbage.delete(id); // the epoch's next manifest no longer lists it
       }
     }
     if (this.#orphansCheckedForEpoch === epoch) return;
     for await (const entry of this.#host.store.list(SST_PREFIX)) {
       const id = parseId(SST_PREFIX, entry.key);
       if (id === undefined || id >= epoch.sstIdFloorAtOpen) break;
-      if (!referenced.has(id) && !this.#dereferenced.has(id)) this.markDereferenced([id]);
+      if (!referenced.has(id) && !garbage.has(id)) this.markDereferenced([id]);
     }
     this.#orphansCheckedForEpoch = epoch;
   }

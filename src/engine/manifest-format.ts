@@ -75,6 +75,14 @@ export interface Manifest {
    * a takeover need not seal them. Each claim keeps only those whose files it still finds.
    */
   cleanlyClosedEpochs?: number[];
+  /**
+   * SSTs no longer listed above and not deleted yet, each with the wall-clock time (ms since the
+   * epoch) since which no manifest lists it: `[id, sinceMs]`. The garbage collector deletes one
+   * once `gcGraceMs` passed since then. Carried from manifest to manifest, so that the grace
+   * period spans writers: before, each writer started it again, and a log whose writers lived
+   * shorter than it never deleted an SST a compaction had replaced.
+   */
+  garbageSsts?: [number, number][];
 }
 
 export function emptyManifest(): Manifest {
@@ -149,7 +157,15 @@ function manifestFromJson(raw: Record<string, unknown>): Manifest {
     if (!Array.isArray(value) || !value.every((id) => Number.isSafeInteger(id) && (id as number) > 0)) throw new DecodeError(`bad ${name}`);
     return { [name]: value as number[] };
   };
+  const garbage = (): Pick<Manifest, "garbageSsts"> => {
+    const value = raw.garbageSsts;
+    if (value === undefined) return {};
+    const pair = (item: unknown) => Array.isArray(item) && item.length === 2 && Number.isSafeInteger(item[0]) && (item[0] as number) > 0 && Number.isSafeInteger(item[1]) && (item[1] as number) >= 0;
+    if (!Array.isArray(value) || !value.every(pair)) throw new DecodeError("bad garbageSsts");
+    return { garbageSsts: value as [number, number][] };
+  };
   return {
+    ...garbage(),
     ...optional("zeroByteFencesThroughWalId"),
     ...optional("cleanCloseNextWalId"),
     ...ids("collectableFenceIds"),
@@ -178,6 +194,11 @@ export function checkManifest(m: Manifest): string | undefined {
     seen.add(handle.id);
     if (handle.id >= m.nextSstId) return `SST ${handle.id} >= nextSstId ${m.nextSstId}`;
     if (handle.info.maxSeq > m.lastL0Seq) return `SST ${handle.id} holds seq ${handle.info.maxSeq} > lastL0Seq ${m.lastL0Seq}`;
+  }
+  for (const [id] of m.garbageSsts ?? []) {
+    if (seen.has(id)) return `SST ${id} is both listed and garbage`;
+    // An id no SST had yet could name a later writer's upload before its manifest lists it.
+    if (id >= m.nextSstId) return `garbage SST ${id} >= nextSstId ${m.nextSstId}`;
   }
   const runIds = new Set<number>();
   for (const run of m.runs) {

@@ -69,6 +69,8 @@ export class WriterEpoch {
    * carries the list, and the garbage collector deletes those at or below the replay point.
    */
   collectableFenceIds: number[] = [];
+  /** SSTs no manifest lists, not deleted yet: id -> wall-clock ms since when (Manifest `garbageSsts`; the garbage collector's). */
+  garbageSsts = new Map<number, number>();
   /** Older epochs that closed cleanly and still have segment files (no seal needed); every manifest carries them. */
   cleanlyClosedEpochs: number[] = [];
   /** What asked to write at the next WAL cut (Engine.writeAtNextCut). */
@@ -158,6 +160,7 @@ export class WriterEpoch {
       // Our fence stops only the writer of the id below it: when that writer closed cleanly right
       // there, the fence stops nobody and may go once the replay point passes it.
       epoch.collectableFenceIds = [...(m.collectableFenceIds ?? []), ...(predecessorClosedAtWalId === fenceWalId ? [fenceWalId] : [])];
+      epoch.garbageSsts = new Map(m.garbageSsts ?? []);
       return { epoch, fenceWalId };
     } catch (error) {
       await segments?.close().catch(() => undefined);

@@ -201,6 +201,14 @@ function editedManifestJson(fixture: Fixture, edit: (json: Record<string, unknow
 
 // ---------------------------------------------------------------------------------------------
 
+/** An SST id below nextSstId that the manifest does not list (a compaction input of the fixture's history). */
+function unlistedSstId(m: Manifest): number {
+  const listed = new Set([...m.l0, ...m.runs.flatMap((run) => run.ssts)].map((handle) => handle.id));
+  const id = Array.from({ length: m.nextSstId - 1 }, (_, i) => i + 1).find((candidate) => !listed.has(candidate));
+  assert.ok(id !== undefined, "the fixture has an SST id it no longer lists");
+  return id;
+}
+
 describe("corrupt and truncated objects are reported, never read as data", () => {
   let fixture: Fixture;
   before(async () => {
@@ -245,6 +253,9 @@ describe("corrupt and truncated objects are reported, never read as data", () =>
       replace("an SST id >= nextSstId", key, edited((j) => (j.nextSstId = m.l0[0]!.id))),
       replace("an SST holds seqs above lastL0Seq", key, edited((j) => (j.lastL0Seq = m.l0[0]!.info.maxSeq - 1))),
       replace("an SstInfo with a bad key encoding", key, edited((j) => ((j.l0 as { info: { firstKey: string } }[])[0]!.info.firstKey = "%%%"))),
+      replace("a listed SST also marked garbage", key, edited((j) => (j.garbageSsts = [[m.l0[0]!.id, 1]]))),
+      replace("a garbage SST without its removal time", key, edited((j) => (j.garbageSsts = [[unlistedSstId(m)]]))),
+      replace("a garbage SST id >= nextSstId (it could name a later upload)", key, edited((j) => (j.garbageSsts = [[m.nextSstId, 1]]))),
       replace("unknown format version", key, () => {
         const bytes = manifestBytes(editedManifestJson(fixture, () => {}));
         bytes[4] = MANIFEST_FORMAT_VERSION + 1;
@@ -259,6 +270,8 @@ describe("corrupt and truncated objects are reported, never read as data", () =>
     const key = manifestKey(fixture.manifestId);
     const rebuilt = manifestBytes(editedManifestJson(fixture, () => {}));
     assert.deepEqual(decodeManifest(key, rebuilt), fixture.manifest);
+    const withGarbage: Manifest = { ...fixture.manifest, garbageSsts: [[unlistedSstId(fixture.manifest), 1_767_225_600_000]] };
+    assert.deepEqual(decodeManifest(key, encodeManifest(withGarbage, fixture.manifestId)), withGarbage, "garbage SSTs and their times read back");
     const result = await openAndReadAll(await storeWith(fixture, (objects) => objects.set(key, rebuilt)));
     assert.ok(result.ok && modelsEqual(fixture.expected, result.model), "a re-encoded manifest must read back as the original");
   });

@@ -30,7 +30,7 @@ function harness(manifest: Partial<Manifest> = {}, options: Partial<GcOptions> =
   const backgroundErrors: unknown[] = [];
   const unlinked: string[] = [];
   const m: Manifest = { ...emptyManifest(), writerEpoch: 3, nextWalId: 100, nextSstId: 100, lastL0Seq: 10, ...manifest };
-  const epoch: GcEpoch = { manifest: { id: 10, manifest: m }, stopped: false, sstIdFloorAtOpen: 50, segments: undefined, foreignWalFiles: [], foreignAckEpochs: [], collectableFenceIds: [] };
+  const epoch: GcEpoch = { manifest: { id: 10, manifest: m }, stopped: false, sstIdFloorAtOpen: 50, segments: undefined, foreignWalFiles: [], foreignAckEpochs: [], collectableFenceIds: [], garbageSsts: new Map() };
   const directory = { unlink: async (name: string) => void unlinked.push(name) } as unknown as WalDirectory;
   const host: GcHost & { epoch: GcEpoch | undefined } = {
     clock,

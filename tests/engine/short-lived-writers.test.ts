@@ -18,7 +18,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Engine } from "../../src/engine/engine.js";
 import { readLatestManifest } from "../../src/engine/manifest-store.js";
-import { MANIFEST_PREFIX, WAL_PREFIX, parseId, walKey } from "../../src/engine/paths.js";
+import { MANIFEST_PREFIX, WAL_PREFIX, parseId, sstKey, walKey } from "../../src/engine/paths.js";
 import { SEAL_PREFIX } from "../../src/engine/segment-format.js";
 import { mayBeWalFence } from "../../src/engine/wal-format.js";
 import type { WalDirectory } from "../../src/engine/wal-files.js";
@@ -29,6 +29,7 @@ import { LocalStore } from "../../src/store/local-store.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 import type { ByteRange, ListEntry, ListOptions, ObjectStore } from "../../src/store/object-store.js";
 import { SimulatedDisk } from "../helpers/simulated-disk.js";
+import { ManualClock } from "../../src/util/clock.js";
 import { makeTempDir } from "../helpers/temp-dir.js";
 
 const CYCLES = CLOSE_FLUSH_MIN_WAL_IDS + 16; // each cycle adds two WAL ids (a fence, an append): past the bound without the fix
@@ -173,4 +174,52 @@ for (const walMode of ["objects", "segments"] as const) {
     assert.equal(Buffer.from((await reader.get(key(1)))!).toString(), "x");
     await reader.close();
   });
+}
+
+test("SSTs a compaction replaced are deleted gcGraceMs after it, even when every writer lives shorter than that (the removal time is in the manifest)", async () => {
+  const store = new MemoryStore();
+  const clock = new ManualClock({ startMs: 1_767_225_600_000 });
+  const gcGraceMs = 60_000;
+  const options = { clock, flushIntervalMs: 0, l0SstBytes: 4096, sstBlockBytes: 512, l0CompactionTrigger: 2, gcIntervalMs: 10_000, gcGraceMs, compactionThread: "main" } as const;
+  const sstKeys = async () => {
+    const keys: string[] = [];
+    for await (const entry of store.list("sst/")) keys.push(entry.key);
+    return keys;
+  };
+  // Writer 1 flushes two L0s; they merge into a run, and the merge's inputs leave the manifest.
+  const first = await Engine.open(store, options);
+  for (let flush = 0; flush < 2; flush++) {
+    for (let i = 0; i < 20; i++) first.write([{ type: "put", key: Buffer.from(`k${i}`), value: Buffer.from(`v${flush}-${i}`.padEnd(100, "x")) }]);
+    await first.flushMemtables();
+  }
+  await first.compactor.idle();
+  const replaced = (await sstKeys()).filter((key) => !listed(first).has(key));
+  assert.ok(replaced.length >= 2, `the compaction replaced its inputs (${replaced.length})`);
+  await clock.advance(gcGraceMs / 2);
+  await first.close(); // within their grace period: kept
+  const kept = await sstKeys();
+  for (const key of replaced) assert.ok(kept.includes(key), `${key} was deleted before its grace period ended`);
+  // Writers 2 and 3 each live a few seconds; the grace period ends while writer 3 is open.
+  for (const writer of [2, 3]) {
+    await clock.advance(gcGraceMs / 4);
+    const engine = await Engine.open(store, options);
+    await engine.gc.runOnce();
+    const now = await sstKeys();
+    for (const key of replaced) {
+      assert.equal(now.includes(key), writer === 2, `writer ${writer}: ${key} ${now.includes(key) ? "kept" : "deleted"}`);
+    }
+    await engine.close();
+  }
+  const last = await Engine.open(store, options);
+  const read = new Map<string, string>();
+  for await (const entry of last.scan({})) read.set(Buffer.from(entry.key).toString(), Buffer.from(entry.value!).toString().slice(0, 6));
+  assert.equal(read.size, 20);
+  assert.equal(read.get("k7"), "v1-7xx");
+  await last.close();
+});
+
+/** The SST keys the engine's current manifest lists. */
+function listed(engine: Engine): Set<string> {
+  const m = engine.epoch!.manifest.manifest;
+  return new Set([...m.l0, ...m.runs.flatMap((run) => run.ssts)].map((handle) => sstKey(handle.id)));
 }
