@@ -24,6 +24,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { LocalStore, MemoryStore, openLog, type Log, type ObjectStore, type Stream } from "../../src/index.js";
+import { DEFAULT_L0_COMPACTION_TRIGGER } from "../../src/limits.js";
 import type { Metrics } from "../lib/runner.js";
 import { ValuePool } from "../lib/payload.js";
 
@@ -58,6 +59,27 @@ const MANY_STREAM_BUILD_OPTIONS = { flushIntervalMs: 0, l0SstBytes: 1024 * 1024,
 export const streamName = (index: number): string => `s${String(index).padStart(5, "0")}`;
 export const datasetStoreDir = (dir: string): string => path.join(dir, "store");
 
+/** The most a build or a case waits for a log's compactions to finish before it closes it. */
+const SETTLE_MAX_MS = 300_000;
+
+/**
+ * Waits until the log's compaction is at rest: fewer L0s than the trigger, and no compaction
+ * finished in the last second (bounded by SETTLE_MAX_MS). A log closed in the middle of a merge
+ * abandons it, and the next open starts it again: a dataset left so (and each case that writes to
+ * it and closes at once) would make every later case pay for a merge nobody finishes.
+ */
+export async function untilCompactionSettles(log: Log): Promise<void> {
+  const startMs = performance.now();
+  let last = -1;
+  let quietPolls = 0;
+  while (quietPolls < 10 && performance.now() - startMs < SETTLE_MAX_MS) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const engine = log.metrics().engine;
+    quietPolls = engine.compactions === last && engine.l0Count < DEFAULT_L0_COMPACTION_TRIGGER ? quietPolls + 1 : 0;
+    last = engine.compactions;
+  }
+}
+
 export function readMeta(dir: string): DatasetMeta {
   return JSON.parse(readFileSync(path.join(dir, "meta.json"), "utf8")) as DatasetMeta;
 }
@@ -81,6 +103,7 @@ export async function buildDataset({ dir, spec }: BuildParams): Promise<Metrics>
   try {
     const streams = await createStreams(log, spec.streams);
     await appendAll(streams, spec, baseTimestampMs);
+    await untilCompactionSettles(log);
   } finally {
     await log.close();
   }

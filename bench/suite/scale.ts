@@ -11,15 +11,18 @@
  *   append       open the log as its writer and run closed-loop appends of one record to its
  *                streams in turn: throughput as the stream, or the number of streams, grows.
  *                All stream handles are opened (and their tails loaded) before the window.
- *                Appends add records to the prebuilt log: at most a few percent of a dataset
- *                over a whole suite run, after its middle, so later read starts are unaffected.
+ *                Each run appends to a copy of the log, so that every run starts from the log as
+ *                the build left it (at rest: datasets.ts waits for its compactions).
  */
+import { execFile } from "node:child_process";
+import { cp } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
 import { LocalStore, openLog, type Log, type ReadFrom, type Stream } from "../../src/index.js";
 import { runClosedLoop, writeLoadMetrics } from "../lib/load.js";
 import type { Metrics } from "../lib/runner.js";
 import { LatencyRecorder } from "../lib/stats.js";
 import { datasetStoreDir, readMeta, streamName, type DatasetMeta } from "./datasets.js";
+import { withTempDir } from "../raw-fsync.js";
 import { RecordMaker } from "./ds-write.js";
 
 export interface ReadStartParams {
@@ -117,22 +120,33 @@ async function timeReadStart(log: Log, meta: DatasetMeta, position: Position, mo
 
 export async function scaleAppend(params: ScaleAppendParams): Promise<Metrics> {
   const meta = readMeta(params.dataset);
-  const store = new LocalStore(datasetStoreDir(params.dataset));
-  const openStartMs = performance.now();
-  const log = await openLog({ store });
-  const logOpenMs = performance.now() - openStartMs;
-  try {
-    const streamsStartMs = performance.now();
-    const streams = await openAll(log, meta.spec.streams);
-    const openStreamsMs = performance.now() - streamsStartMs;
-    const records = new RecordMaker(params.valueBytes, 1);
-    let turn = 0;
-    const result = await runClosedLoop({ ...params, operation: async () => void (await streams[turn++ % streams.length]!.append(records.next())) });
-    return { ...writeLoadMetrics(result, { batchRecords: 1, valueBytes: params.valueBytes }), logOpenMs, openStreamsMs };
-  } finally {
-    await log.close();
-    await store.close();
-  }
+  // On a copy: appends change the log (and a close in the middle of a merge abandons it), so that
+  // run after run would start from a different log, with L0s piling up (2026-12-05).
+  return withTempDir(async (dir) => {
+    await cp(datasetStoreDir(params.dataset), dir, { recursive: true });
+    await syncFilesystem(); // the copy's writeback must not fall into the window
+    const store = new LocalStore(dir);
+    const openStartMs = performance.now();
+    const log = await openLog({ store });
+    const logOpenMs = performance.now() - openStartMs;
+    try {
+      const streamsStartMs = performance.now();
+      const streams = await openAll(log, meta.spec.streams);
+      const openStreamsMs = performance.now() - streamsStartMs;
+      const records = new RecordMaker(params.valueBytes, 1);
+      let turn = 0;
+      const result = await runClosedLoop({ ...params, operation: async () => void (await streams[turn++ % streams.length]!.append(records.next())) });
+      return { ...writeLoadMetrics(result, { batchRecords: 1, valueBytes: params.valueBytes }), logOpenMs, openStreamsMs };
+    } finally {
+      await log.close();
+      await store.close();
+    }
+  });
+}
+
+/** sync(1): every dirty page of the machine written back. */
+function syncFilesystem(): Promise<void> {
+  return new Promise((resolve, reject) => execFile("sync", (error) => (error === null ? resolve() : reject(error))));
 }
 
 /** Opens every stream and loads its tail (checkTail), 256 at a time. */
