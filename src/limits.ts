@@ -572,6 +572,9 @@ assert(MAX_RECYCLABLE_WAL_SEGMENTS >= 1 && WAL_SEGMENT_ZERO_FILL_BYTES <= DEFAUL
 export const MAX_OBJECT_KEY_BYTES = 1024;
 
 /** NAME_MAX on Linux and macOS: a longer '/'-separated key segment could not be a LocalStore file name. */
+/** LocalStore hashes a put's body for its etag this many bytes per turn of the event loop (about 0.15 ms each). */
+export const LOCAL_ETAG_PIECE_BYTES = 1024 * 1024;
+
 export const LOCAL_MAX_KEY_SEGMENT_BYTES = 255;
 
 /**

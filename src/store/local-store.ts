@@ -64,14 +64,14 @@ import {
   ValidationError,
   type WriteOutcome,
 } from "../errors.js";
-import { checksum64 } from "../util/checksum.js";
+import { Checksum64Stream, checksum64 } from "../util/checksum.js";
 import { systemClock, type Clock } from "../util/clock.js";
 import { systemRandom, type Random } from "../util/random.js";
 import { HOST_TAG, LocalKeyLocks, isPidAlive, namesIn } from "./local-locks.js";
 import { errnoOf, fsyncDirectory, writeSyncedAndClose } from "../util/files.js";
 import { checkKey, checkRangeShape, compareKeys, resolveRange } from "./keys.js";
 import type { ByteRange, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutCondition, PutResult } from "./object-store.js";
-import { DEFAULT_LOCAL_LOCK_STALE_MS, DEFAULT_LOCAL_LOCK_WAIT_MS, DEFAULT_LOCAL_TEMP_STALE_MS, LOCAL_MAX_KEY_SEGMENT_BYTES, MAX_KNOWN_DURABLE_DIRS, MAX_LOCAL_PLACE_RETRIES } from "../limits.js";
+import { DEFAULT_LOCAL_LOCK_STALE_MS, DEFAULT_LOCAL_LOCK_WAIT_MS, DEFAULT_LOCAL_TEMP_STALE_MS, LOCAL_ETAG_PIECE_BYTES, LOCAL_MAX_KEY_SEGMENT_BYTES, MAX_KNOWN_DURABLE_DIRS, MAX_LOCAL_PLACE_RETRIES } from "../limits.js";
 
 /** Every root entry starting with this is LocalStore's own; keys may not start with it. */
 export const LOCAL_RESERVED_PREFIX = ".durastream-";
@@ -243,9 +243,19 @@ export class LocalStore implements ObjectStore {
     const segments = keySegments(this.root, key);
     if (!(body instanceof Uint8Array)) throw new ValidationError(`put of ${JSON.stringify(key)}: body must be a Uint8Array`);
     const commit = commitOf(key, condition);
-    const etag = etagOf(body);
-    const temp = await this.#writeTemp(key, body);
+    // Hashed while the file is written: an SST of tens of MiB hashed at once held the event loop
+    // (and every ack behind it) for several milliseconds.
+    const hashing = etagOfInTurns(body);
+    let temp: string;
     try {
+      temp = await this.#writeTemp(key, body);
+    } catch (error) {
+      await hashing.catch(() => undefined);
+      throw error;
+    }
+    let etag: string;
+    try {
+      etag = await hashing;
       if (commit.kind === "create") {
         await this.#commitCreate(key, segments, temp);
       } else {
@@ -621,7 +631,22 @@ function commitOf(key: string, condition: PutCondition | undefined): Commit {
 
 /** S3-like etag: identical bytes share it. xxhash64 of the bytes, then the size, in hex. */
 export function etagOf(bytes: Uint8Array): string {
-  return `${checksum64(bytes).toString(16).padStart(16, "0")}-${bytes.length.toString(16)}`;
+  return etagFrom(checksum64(bytes), bytes.length);
+}
+
+/** etagOf without holding the event loop: a large body is hashed LOCAL_ETAG_PIECE_BYTES per turn. */
+export async function etagOfInTurns(bytes: Uint8Array): Promise<string> {
+  if (bytes.length <= LOCAL_ETAG_PIECE_BYTES) return etagOf(bytes);
+  const hash = new Checksum64Stream();
+  for (let at = 0; at < bytes.length; at += LOCAL_ETAG_PIECE_BYTES) {
+    if (at > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    hash.update(bytes.subarray(at, at + LOCAL_ETAG_PIECE_BYTES));
+  }
+  return etagFrom(hash.digest(), bytes.length);
+}
+
+function etagFrom(checksum: bigint, length: number): string {
+  return `${checksum.toString(16).padStart(16, "0")}-${length.toString(16)}`;
 }
 
 function stripQuotes(etag: string): string {

@@ -107,6 +107,51 @@ export function checksum64(bytes: Uint8Array): bigint {
   return wasm.digest64(0) & U64_MASK;
 }
 
+/** Bytes of xxHash64's streaming state in wasm memory (the header: at most 88). */
+const STATE64_BYTES = 88;
+
+/**
+ * checksum64 of bytes given in pieces, with a state of its own: several may be under way at
+ * once (each update copies the state into the wasm memory and back), so a caller can hash a
+ * large array a piece per turn of the event loop instead of holding the loop for milliseconds.
+ * The digest is the same as checksum64 of the pieces' concatenation.
+ */
+export class Checksum64Stream {
+  readonly #state = new Uint8Array(STATE64_BYTES);
+  #started = false;
+  #done = false;
+
+  update(bytes: Uint8Array): this {
+    if (this.#done) throw new Error("Checksum64Stream.update() after digest()");
+    this.#resume();
+    for (let at = 0; at < bytes.length; at += HASH_PIECE_BYTES) {
+      const piece = bytes.subarray(at, at + HASH_PIECE_BYTES);
+      place(piece); // (growing the memory keeps the state at offset 0)
+      wasm.update64(0, INPUT_OFFSET, piece.length);
+    }
+    this.#state.set(memory.subarray(0, STATE64_BYTES));
+    return this;
+  }
+
+  digest(): bigint {
+    this.#done = true;
+    this.#resume();
+    return wasm.digest64(0) & U64_MASK;
+  }
+
+  /** Puts this stream's state at offset 0 of the wasm memory (a new one: zeroed and initialised). */
+  #resume(): void {
+    if (!this.#started) {
+      this.#started = true;
+      startStream();
+      wasm.init64(0, 0n);
+      this.#state.set(memory.subarray(0, STATE64_BYTES));
+      return;
+    }
+    memory.set(this.#state, 0);
+  }
+}
+
 /**
  * Whether the 8 bytes at `end` hold checksum64 of `bytes[from, end)` (big-endian): how every
  * format here checks its trailer. False, not an exception, when those 8 bytes are missing.

@@ -15,7 +15,8 @@ import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
 import { runStoreSuite } from "./conformance.js";
 import { isBodyForKey, sizeForKey } from "./fixtures/local-content.js";
-import { LOCAL_HOST_TAG, LOCAL_LOCK_DIR, LOCAL_RESERVED_PREFIX, LOCAL_TEMP_DIR, LocalStore } from "../../src/store/local-store.js";
+import { LOCAL_HOST_TAG, LOCAL_LOCK_DIR, LOCAL_RESERVED_PREFIX, LOCAL_TEMP_DIR, LocalStore, etagOf, etagOfInTurns } from "../../src/store/local-store.js";
+import { LOCAL_ETAG_PIECE_BYTES } from "../../src/limits.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 import type { ObjectStore } from "../../src/store/object-store.js";
 
@@ -43,6 +44,32 @@ async function tree(dir: string): Promise<string[]> {
 runStoreSuite("LocalStore", async () => {
   const root = await tempRoot("conformance");
   return { store: new LocalStore(root), cleanup: () => rm(root, { recursive: true, force: true }) };
+});
+
+describe("LocalStore etags of large bodies", () => {
+  it("are hashed a piece per turn of the event loop, to the etag head() and a one-shot hash give", async () => {
+    const body = new Uint8Array(3 * LOCAL_ETAG_PIECE_BYTES + 12_345);
+    for (let i = 0; i < body.length; i += 97) body[i] = i & 0xff;
+    let done = false;
+    const hashing = etagOfInTurns(body).then((etag) => {
+      done = true;
+      return etag;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(done, false, "the whole body was hashed in one turn");
+    assert.equal(await hashing, etagOf(body));
+    const root = await tempRoot("etag");
+    const store = new LocalStore(root);
+    try {
+      const { etag } = await store.put("big", body, { ifNoneMatch: "*" });
+      assert.equal(etag, etagOf(body));
+      assert.equal((await store.head("big")).etag, etag);
+      await store.put("big", new Uint8Array(10), { ifMatch: etag }); // the etag put returned is the one a conditional put checks
+    } finally {
+      await store.close();
+      await rm(root, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("LocalStore keys", () => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { it } from "node:test";
 import xxhash from "xxhash-wasm";
-import { checksum32, checksum64 } from "../../src/util/checksum.js";
+import { Checksum64Stream, checksum32, checksum64 } from "../../src/util/checksum.js";
 
 it("hashes large inputs piecewise to the same digests as one-shot xxhash (wasm memory stays small)", async () => {
   const api = await xxhash();
@@ -14,4 +14,27 @@ it("hashes large inputs piecewise to the same digests as one-shot xxhash (wasm m
     assert.equal(checksum64(input), api.h64Raw(input), `xxh64 of ${n} bytes`);
     assert.equal(checksum32(input), api.h32Raw(input) >>> 0, `xxh32 of ${n} bytes`);
   }
+});
+
+it("Checksum64Stream: pieces of any size, several streams interleaved with each other and with one-shot hashes, give xxh64 of the whole", async () => {
+  const api = await xxhash();
+  let state = 11;
+  const bytes = (n: number) => Uint8Array.from({ length: n }, () => (state = (state * 1103515245 + 12345) & 0xff));
+  const inputs = [0, 1, 31, 32, 33, 1000, 256 * 1024 + 3, 1_100_000].map(bytes);
+  const cuts = [1, 7, 32, 4096, 300_000];
+  const streams = inputs.map(() => new Checksum64Stream());
+  const small = bytes(100);
+  const large = bytes(600_000);
+  // Round robin: each stream takes its next piece, then a one-shot hash runs in between.
+  for (let round = 0, at = inputs.map(() => 0); at.some((pos, i) => pos < inputs[i]!.length) || round === 0; round++) {
+    inputs.forEach((input, i) => {
+      const end = Math.min(input.length, at[i]! + cuts[(round + i) % cuts.length]!);
+      streams[i]!.update(input.subarray(at[i], end));
+      at[i] = end;
+      checksum64(small); // must not disturb the streams' states
+      checksum64(large);
+    });
+  }
+  inputs.forEach((input, i) => assert.equal(streams[i]!.digest(), api.h64Raw(input), `stream of ${input.length} bytes`));
+  assert.throws(() => streams[0]!.update(bytes(1)), /after digest/);
 });
