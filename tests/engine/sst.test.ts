@@ -37,23 +37,13 @@ import { hexDump } from "../helpers/hex-dump.js";
 const SEED = 20_240_601;
 const KEY = "sst/00000000000000000001";
 
-/** A MemoryStore that counts reads, so tests can prove what a reader fetched. */
-class CountingStore implements ObjectStore {
-  readonly inner = new MemoryStore();
-  gets = 0;
-  getBytes = 0;
-  heads = 0;
-  readonly ranges: ByteRange[] = [];
-
-  async get(key: string, range?: ByteRange): Promise<Uint8Array> {
-    this.gets++;
-    if (range !== undefined) this.ranges.push(range);
-    const bytes = await this.inner.get(key, range);
-    this.getBytes += bytes.length;
-    return bytes;
+/** Passes every call to `inner`; the doubles below override what they watch. */
+abstract class ForwardingStore implements ObjectStore {
+  abstract readonly inner: ObjectStore;
+  get(key: string, range?: ByteRange): Promise<Uint8Array> {
+    return this.inner.get(key, range);
   }
   head(key: string): Promise<ObjectInfo> {
-    this.heads++;
     return this.inner.head(key);
   }
   put(key: string, body: Uint8Array, condition?: PutCondition): Promise<PutResult> {
@@ -64,6 +54,27 @@ class CountingStore implements ObjectStore {
   }
   list(prefix: string, options?: ListOptions): AsyncIterable<ListEntry> {
     return this.inner.list(prefix, options);
+  }
+}
+
+/** A MemoryStore that counts reads, so tests can prove what a reader fetched. */
+class CountingStore extends ForwardingStore {
+  readonly inner = new MemoryStore();
+  gets = 0;
+  getBytes = 0;
+  heads = 0;
+  readonly ranges: ByteRange[] = [];
+
+  override async get(key: string, range?: ByteRange): Promise<Uint8Array> {
+    this.gets++;
+    if (range !== undefined) this.ranges.push(range);
+    const bytes = await this.inner.get(key, range);
+    this.getBytes += bytes.length;
+    return bytes;
+  }
+  override head(key: string): Promise<ObjectInfo> {
+    this.heads++;
+    return this.inner.head(key);
   }
   resetCounts(): void {
     this.gets = 0;
@@ -579,17 +590,19 @@ describe("SST seeks and lazy reading", () => {
  * `gated`, each getInto reads only once `openGates()` is called: its bytes land late, whenever
  * the test lets them.
  */
-class IntoRecordingStore implements ObjectStore {
+class IntoRecordingStore extends ForwardingStore {
   readonly buffers = new Set<ArrayBufferLike>();
   getIntos = 0;
   gets = 0;
   gated = false;
   readonly #gates: (() => void)[] = [];
-  constructor(readonly inner: LocalStore) {}
+  constructor(readonly inner: LocalStore) {
+    super();
+  }
   openGates(): void {
     for (const open of this.#gates.splice(0)) open();
   }
-  get(key: string, range?: ByteRange): Promise<Uint8Array> {
+  override get(key: string, range?: ByteRange): Promise<Uint8Array> {
     this.gets++;
     return this.inner.get(key, range);
   }
@@ -598,18 +611,6 @@ class IntoRecordingStore implements ObjectStore {
     this.buffers.add(into.buffer);
     if (!this.gated) return this.inner.getInto(key, range, into);
     return new Promise<void>((resolve) => this.#gates.push(resolve)).then(() => this.inner.getInto(key, range, into));
-  }
-  head(key: string): Promise<ObjectInfo> {
-    return this.inner.head(key);
-  }
-  put(key: string, body: Uint8Array, condition?: PutCondition): Promise<PutResult> {
-    return this.inner.put(key, body, condition);
-  }
-  delete(key: string): Promise<void> {
-    return this.inner.delete(key);
-  }
-  list(prefix: string, options?: ListOptions): AsyncIterable<ListEntry> {
-    return this.inner.list(prefix, options);
   }
 }
 
