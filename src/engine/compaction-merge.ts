@@ -62,14 +62,25 @@ export async function mergeInputs(sources: EntrySource[], settings: MergeSetting
     ...(env.put === undefined ? {} : { put: env.put }),
     ...(env.buffers === undefined ? {} : { buffers: env.buffers }),
   });
-  for await (const newest of newestVersions(sources, { reverse: false, snapshotSeq: Number.MAX_SAFE_INTEGER })) {
-    if (env.stopped()) return { outputs: writer.outputs, complete: false };
-    const wait = writer.add(newest);
-    if (wait !== undefined) await wait;
+  try {
+    for await (const newest of newestVersions(sources, { reverse: false, snapshotSeq: Number.MAX_SAFE_INTEGER })) {
+      if (env.stopped()) return stoppedWith(writer);
+      const wait = writer.add(newest);
+      if (wait !== undefined) await wait;
+    }
+    if (env.stopped()) return stoppedWith(writer);
+    const outputs = await writer.finish();
+    return { outputs, complete: !env.stopped() };
+  } catch (error) {
+    writer.abandon(); // an output's PUT may not have returned: its buffer is not reused
+    throw error;
   }
-  if (env.stopped()) return { outputs: writer.outputs, complete: false };
-  const outputs = await writer.finish();
-  return { outputs, complete: !env.stopped() };
+}
+
+/** A merge stopped with an output under way: that output's buffer is given up with it. */
+function stoppedWith(writer: SstOutputWriter): { outputs: SstHandle[]; complete: false } {
+  writer.abandon();
+  return { outputs: writer.outputs, complete: false };
 }
 
 /**

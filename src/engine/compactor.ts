@@ -143,15 +143,7 @@ export class Compactor {
       const busyShare = () => (epoch.manifest.manifest.l0.length >= host.options.l0MaxSsts ? 1 : COMPACTION_BUSY_SHARE);
       const env = { filter: host.options, store: host.store, ids: epoch, stopped, elapsedMs: () => host.clock.elapsedMs(), busyShare };
       const buffers = host.compactionBuffers;
-      let merged: Awaited<ReturnType<typeof mergeInputs>>;
-      try {
-        merged = await mergeInputs(sources, settings, buffers === undefined ? env : { ...env, buffers });
-      } catch (error) {
-        buffers?.forget(); // an output's PUT may not have returned: its buffer is not reused
-        throw error;
-      }
-      const { outputs, complete } = merged;
-      buffers?.forget(); // an output started and abandoned (stopped) leaves its buffer out
+      const { outputs, complete } = await mergeInputs(sources, settings, buffers === undefined ? env : { ...env, buffers });
       return complete ? outputs : this.#abandon(outputs);
     }
     const outputs: SstHandle[] = [];

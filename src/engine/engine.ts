@@ -37,7 +37,7 @@ import { DurableWatermark } from "./durable-watermark.js";
 import { isExpired, type KeyRange } from "./entry.js";
 import { InstrumentedStore } from "./instrumented-store.js";
 import { resolveEngineOptions, type EngineOptions, type ResolvedEngineOptions } from "./engine-options.js";
-import { checkTransition, type Manifest } from "./manifest-format.js";
+import { checkTransition, listedSstIds, type Manifest } from "./manifest-format.js";
 import { ManifestConflictError, readLatestManifest, writeNextManifest, type StoredManifest } from "./manifest-store.js";
 import { MemtableFlusher, type FlusherHost } from "./memtable-flusher.js";
 import { Compactor, type CompactorHost } from "./compactor.js";
@@ -900,8 +900,8 @@ function withFenceBookkeeping(next: Manifest, epoch: WriterEpoch): void {
   else delete next.collectableFenceIds;
   if (epoch.cleanlyClosedEpochs.length > 0) next.cleanlyClosedEpochs = [...epoch.cleanlyClosedEpochs];
   else delete next.cleanlyClosedEpochs;
-  const listed = new Set([...next.l0, ...next.runs.flatMap((run) => run.ssts)].map((handle) => handle.id));
-  const garbage = [...epoch.garbageSsts].filter(([id]) => !listed.has(id)); // (one listed again is not garbage: the collector drops it)
+  const listed = epoch.garbageSsts.size > 0 ? listedSstIds(next) : undefined;
+  const garbage = [...epoch.garbageSsts].filter(([id]) => !listed!.has(id)); // (one listed again is not garbage: the collector drops it)
   if (garbage.length > 0) next.garbageSsts = garbage.sort((a, b) => a[0] - b[0]);
   else delete next.garbageSsts;
   delete next.cleanCloseNextWalId;

@@ -17,6 +17,7 @@
 import type { ObjectStore } from "../store/object-store.js";
 import type { Clock, TimerHandle } from "../util/clock.js";
 import { listManifestIds } from "./manifest-store.js";
+import { listedSstIds } from "./manifest-format.js";
 import { SST_PREFIX, manifestKey, parseId, sstKey, walKey } from "./paths.js";
 import { listWalIds } from "./fence.js";
 import { mayBeWalFence } from "./wal-format.js";
@@ -208,7 +209,7 @@ export class GarbageCollector {
 
   async #collectSsts(epoch: GcEpoch): Promise<void> {
     const nowMs = this.#host.clock.nowMs();
-    const referenced = referencedSsts(epoch);
+    const referenced = listedSstIds(epoch.manifest.manifest);
     const garbage = epoch.garbageSsts;
     for (const [id, sinceMs] of [...garbage]) {
       if (epoch.stopped) return;
@@ -245,7 +246,3 @@ export class GarbageCollector {
   }
 }
 
-function referencedSsts(epoch: GcEpoch): Set<number> {
-  const m = epoch.manifest.manifest;
-  return new Set([...m.l0, ...m.runs.flatMap((run) => run.ssts)].map((handle) => handle.id));
-}

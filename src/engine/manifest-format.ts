@@ -85,6 +85,11 @@ export interface Manifest {
   garbageSsts?: [number, number][];
 }
 
+/** The ids of every SST the manifest lists, L0 and runs. */
+export function listedSstIds(m: Manifest): Set<number> {
+  return new Set([...m.l0, ...m.runs.flatMap((run) => run.ssts)].map((handle) => handle.id));
+}
+
 export function emptyManifest(): Manifest {
   return { writerEpoch: 0, nextWalId: 1, nextSstId: 1, nextRunId: 1, replayAfterWalId: 0, lastL0Seq: 0, l0: [], runs: [] };
 }

@@ -24,9 +24,9 @@
 import { FencedError, StorageError, assert } from "../errors.js";
 import { encodeFrame, FrameBuilder, sealName, type FrameHeader } from "./segment-format.js";
 import type { OpenSegment, SegmentSet } from "./segment-set.js";
-import { GroupCommitWriter, type GroupCommitHooks, type WalGroup } from "./wal-group-commit.js";
+import { GroupCommitWriter, nextWalBufferBytes, type GroupCommitHooks, type WalGroup } from "./wal-group-commit.js";
 import { encodeBatchInto, encodedBatchBytes, type WriteOp } from "./wal-format.js";
-import { WAL_FLUSH_NOW_BYTES, WAL_FRAME_SPARE_MAX_BYTES, WAL_OBJECT_MAX_BUFFER_BYTES, WAL_OBJECT_MIN_BUFFER_BYTES } from "../limits.js";
+import { WAL_FLUSH_NOW_BYTES, WAL_FRAME_SPARE_MAX_BYTES, WAL_OBJECT_MIN_BUFFER_BYTES } from "../limits.js";
 
 export interface SegmentWalWriterOptions extends GroupCommitHooks {
   segments: SegmentSet;
@@ -129,8 +129,7 @@ export class SegmentWalWriter extends GroupCommitWriter {
    * that frame) becomes the spare, and the next frame's size follows this one's.
    */
   #keepSpare(built: FrameBuilder | undefined, frameBytes: number): void {
-    const next = Math.max(Math.ceil(1.125 * frameBytes), Math.floor(0.9375 * this.#frameBufferBytes));
-    this.#frameBufferBytes = Math.min(Math.max(next, WAL_OBJECT_MIN_BUFFER_BYTES), WAL_OBJECT_MAX_BUFFER_BYTES);
+    this.#frameBufferBytes = nextWalBufferBytes(frameBytes, this.#frameBufferBytes);
     if (built !== undefined && built.bytes.length <= WAL_FRAME_SPARE_MAX_BYTES && !this.buffer.stopped) this.#spare = built.bytes;
   }
 

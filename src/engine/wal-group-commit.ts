@@ -21,6 +21,17 @@ import type { Clock } from "../util/clock.js";
 import { failpoint } from "../util/failpoints.js";
 import type { WalFlush, WalSink } from "./wal.js";
 import { encodeBatch, type WriteOp } from "./wal-format.js";
+import { WAL_OBJECT_MAX_BUFFER_BYTES, WAL_OBJECT_MIN_BUFFER_BYTES } from "../limits.js";
+
+/**
+ * The buffer size for the next WAL object or frame, given the one just written and the current
+ * size: 1.125x the last, decaying by 1/16 per flush, within WAL_OBJECT_MIN_/MAX_BUFFER_BYTES
+ * (both writers build in place: wal-writer.ts, segment-wal-writer.ts).
+ */
+export function nextWalBufferBytes(writtenBytes: number, currentBytes: number): number {
+  const next = Math.max(Math.ceil(1.125 * writtenBytes), Math.floor(0.9375 * currentBytes));
+  return Math.min(Math.max(next, WAL_OBJECT_MIN_BUFFER_BYTES), WAL_OBJECT_MAX_BUFFER_BYTES);
+}
 
 /** What one flush takes from the buffer. */
 export interface WalGroup {

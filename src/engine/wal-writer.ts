@@ -29,8 +29,8 @@ import { handOverBytes } from "../store/memory-store.js";
 import type { TimerHandle } from "../util/clock.js";
 import { walKey } from "./paths.js";
 import { encodeBatchInto, encodedBatchBytes, encodeWalObject, WalObjectBuilder, type WriteOp } from "./wal-format.js";
-import { GroupCommitWriter, type GroupCommitHooks, type WalGroup } from "./wal-group-commit.js";
-import { WAL_FLUSH_NOW_BYTES, WAL_OBJECT_MAX_BUFFER_BYTES, WAL_OBJECT_MIN_BUFFER_BYTES } from "../limits.js";
+import { GroupCommitWriter, nextWalBufferBytes, type GroupCommitHooks, type WalGroup } from "./wal-group-commit.js";
+import { WAL_FLUSH_NOW_BYTES, WAL_OBJECT_MIN_BUFFER_BYTES } from "../limits.js";
 
 export type { WalFlush } from "./wal.js";
 
@@ -105,8 +105,7 @@ export class WalWriter extends GroupCommitWriter {
     const { writerEpoch } = this.#options;
     const body =
       built !== undefined && built.holds(group.batches) ? built.finish(writerEpoch, walId, group.batches.length) : encodeWalObject(writerEpoch, walId, group.batches);
-    const next = Math.max(Math.ceil(1.125 * body.length), Math.floor(0.9375 * this.#objectBufferBytes));
-    this.#objectBufferBytes = Math.min(Math.max(next, WAL_OBJECT_MIN_BUFFER_BYTES), WAL_OBJECT_MAX_BUFFER_BYTES);
+    this.#objectBufferBytes = nextWalBufferBytes(body.length, this.#objectBufferBytes);
     return body;
   }
 

@@ -97,14 +97,7 @@ export function checksum64(bytes: Uint8Array): bigint {
     place(bytes);
     return wasm.xxh64(INPUT_OFFSET, bytes.length, 0n) & U64_MASK;
   }
-  startStream();
-  wasm.init64(0, 0n);
-  for (let at = 0; at < bytes.length; at += HASH_PIECE_BYTES) {
-    const piece = bytes.subarray(at, at + HASH_PIECE_BYTES);
-    place(piece);
-    wasm.update64(0, INPUT_OFFSET, piece.length);
-  }
-  return wasm.digest64(0) & U64_MASK;
+  return new Checksum64Stream().update(bytes).digest();
 }
 
 /** Bytes of xxHash64's streaming state in wasm memory (the header: at most 88). */
