@@ -21,22 +21,21 @@
  * replaced a B+tree (sorted-btree): an add cost about half as much, with fewer objects for the GC
  * to walk (bench/README.md, "Append path CPU").
  *
+ * The chunks hold row numbers, not entries: an add copies the entry's key and value into the
+ * memtable's own rows (memtable-rows.ts: slabs and typed-array columns), so that the memtable is
+ * a few large objects, not four heap objects per entry for the garbage collector to copy until
+ * the L0 flush. Scans and `entries` hand out Entry objects whose key and value are views of the
+ * rows' bytes, which are never overwritten.
+ *
  * Invariants: the chunks' concatenation is strictly ascending by compareEntries (an add of an
  * existing (key, seq) replaces it, as a later op of the same batch wins); no chunk is empty.
  */
-import { InternalError, assert } from "../errors.js";
-import { compareEntries, compareKeys, inRange, type Entry, type KeyRange } from "./entry.js";
+import { assert } from "../errors.js";
+import { compareKeys, inRange, type Entry, type KeyRange } from "./entry.js";
+import { MemtableRows, ROW_OVERHEAD_BYTES } from "./memtable-rows.js";
 import { countWhile, isAtOrBeforeFloor } from "./read-path.js";
 import { SstSizeBound } from "./sst-format.js";
 
-/**
- * Heap bytes per entry on top of key and value bytes: the Entry object, two typed arrays with
- * their backing stores, and the chunk slot. Measured on Node 20 with the B+tree this structure
- * replaced (200k entries with a 25-byte key and a 3-byte value took 523 bytes each) and kept:
- * `sizeBytes` must not undercount real memory, since it drives both the L0 size and the
- * `maxUnflushedBytes` backpressure.
- */
-const ENTRY_OVERHEAD_BYTES = 480;
 /** Entries a scan takes per synchronous step. */
 const SCAN_CHUNK_ENTRIES = 256;
 /** Most entries in one chunk: a splice moves at most this many slots; fewer chunks to search. */
@@ -48,17 +47,19 @@ interface Position {
   index: number;
 }
 
-/** The position of an entry added, and the entry. */
+/** The position of a row added, and the row. */
 interface Finger extends Position {
-  entry: Entry;
+  row: number;
 }
 
 export class Memtable {
-  readonly #chunks: Entry[][] = [];
+  readonly #rows = new MemtableRows();
+  /** Row numbers in entry order. */
+  readonly #chunks: number[][] = [];
   /**
-   * Where the last add of each key's first byte put its entry (the stream layer's key kind): one
+   * Where the last add of each key's first byte put its row (the stream layer's key kind): one
    * stream's records keep their finger while its tail and index keys are added elsewhere. A
-   * finger is trusted only while its entry is still at its position.
+   * finger is trusted only while its row is still at its position.
    */
   readonly #fingers: (Finger | undefined)[] = new Array<Finger | undefined>(256);
   #count = 0;
@@ -69,6 +70,11 @@ export class Memtable {
   #maxSeq = 0;
   #frozen = false;
 
+  /**
+   * Memory held: its entries at `entryBytes` each. What its rows allocated and have not used yet
+   * (the end of the last slab, the columns' room) is not counted: at most a slab (SLAB_MAX_BYTES)
+   * and the columns' doubling, next to the l0SstBytes a memtable is flushed at.
+   */
   get sizeBytes(): number {
     return this.#bytes;
   }
@@ -104,86 +110,94 @@ export class Memtable {
 
   /** What an entry of `key` and `value` adds to `sizeBytes` (the accounting of `add`). */
   static entryBytes(key: Uint8Array, value: Uint8Array | null): number {
-    return key.length + (value?.length ?? 0) + ENTRY_OVERHEAD_BYTES;
+    return key.length + (value?.length ?? 0) + ROW_OVERHEAD_BYTES;
   }
 
+  /** Adds a copy of `entry` (the memtable keeps no reference to its arrays). */
   add(entry: Entry): void {
     assert(!this.#frozen, "add to a frozen memtable");
     assert(entry.seq >= this.#maxSeq, () => `memtable seq went back from ${this.#maxSeq} to ${entry.seq}`);
     this.#sstBound.add(entry); // a replaced entry stays counted: the bound only grows
-    if (this.#insert(entry)) {
+    const row = this.#rows.append(entry);
+    if (this.#insert(row, entry.key, entry.seq)) {
       this.#count++;
       this.#bytes += Memtable.entryBytes(entry.key, entry.value);
+    } else {
+      this.#bytes += entry.key.length + (entry.value?.length ?? 0); // the replaced row's bytes stay in the slabs
     }
     this.#maxSeq = entry.seq;
     if (entry.seq < this.#minSeq) this.#minSeq = entry.seq;
   }
 
-  /** Puts `entry` in order; false when it replaced an entry with the same (key, seq). */
-  #insert(entry: Entry): boolean {
+  /** Puts `row` (of `key`, `seq`) in order; false when it replaced a row with the same (key, seq). */
+  #insert(row: number, key: Uint8Array, seq: number): boolean {
     const chunks = this.#chunks;
+    const kind = key[0]!;
     if (chunks.length === 0) {
-      chunks.push([entry]);
-      this.#fingers[entry.key[0]!] = { chunk: 0, index: 0, entry };
+      chunks.push([row]);
+      this.#fingers[kind] = { chunk: 0, index: 0, row };
       return true;
     }
-    const afterFinger = this.#slotAfterFinger(entry);
-    let at = afterFinger ?? this.#bound(entry, false);
+    const afterFinger = this.#slotAfterFinger(kind, key, seq);
+    let at = afterFinger ?? this.#bound(key, seq, false);
     if (at.chunk === chunks.length) at = { chunk: at.chunk - 1, index: chunks[at.chunk - 1]!.length };
     const chunk = chunks[at.chunk]!;
-    if (at.index < chunk.length && compareEntries(chunk[at.index]!, entry) === 0) {
-      chunk[at.index] = entry;
-      this.#fingers[entry.key[0]!] = { chunk: at.chunk, index: at.index, entry };
+    if (at.index < chunk.length && this.#rows.compare(chunk[at.index]!, key, seq) === 0) {
+      chunk[at.index] = row;
+      this.#fingers[kind] = { chunk: at.chunk, index: at.index, row };
       return false;
     }
     let placed: Position = at;
     if (chunk.length < CHUNK_MAX_ENTRIES) {
-      if (at.index === chunk.length) chunk.push(entry);
-      else chunk.splice(at.index, 0, entry);
+      if (at.index === chunk.length) chunk.push(row);
+      else chunk.splice(at.index, 0, row);
     } else if (at.index === chunk.length) {
-      chunks.splice(at.chunk + 1, 0, [entry]); // a full chunk is followed, not split: in-order adds keep chunks full
+      chunks.splice(at.chunk + 1, 0, [row]); // a full chunk is followed, not split: in-order adds keep chunks full
       placed = { chunk: at.chunk + 1, index: 0 };
     } else if (afterFinger !== undefined) {
       // An in-order add in front of other entries (a stream's next record before the timestamp
       // index keys that follow all records): split right here, so that the next adds of its kind
       // are pushes at a chunk's end instead of splices that shift those entries every time.
       chunks.splice(at.chunk + 1, 0, chunk.splice(at.index));
-      chunk.push(entry);
+      chunk.push(row);
     } else {
-      chunk.splice(at.index, 0, entry);
+      chunk.splice(at.index, 0, row);
       const half = chunk.length >>> 1;
       chunks.splice(at.chunk + 1, 0, chunk.splice(half));
       if (at.index >= half) placed = { chunk: at.chunk + 1, index: at.index - half };
     }
-    this.#fingers[entry.key[0]!] = { chunk: placed.chunk, index: placed.index, entry };
+    this.#fingers[kind] = { chunk: placed.chunk, index: placed.index, row };
     return true;
   }
 
   /**
-   * Where `entry` goes when it sorts right after the last entry added and before the one that
-   * follows that (adds of one stream come in order): no search then. Undefined otherwise.
+   * Where (`key`, `seq`) goes when it sorts right after the last row added with the same first
+   * key byte and before the one that follows that (adds of one stream come in order): no search
+   * then. Undefined otherwise.
    */
-  #slotAfterFinger(entry: Entry): Position | undefined {
-    const finger = this.#fingers[entry.key[0]!];
+  #slotAfterFinger(kind: number, key: Uint8Array, seq: number): Position | undefined {
+    const finger = this.#fingers[kind];
     if (finger === undefined) return undefined;
     const chunks = this.#chunks;
     const chunk = chunks[finger.chunk];
-    if (chunk === undefined || chunk[finger.index] !== finger.entry) return undefined; // moved since
-    if (compareEntries(entry, finger.entry) <= 0) return undefined;
+    if (chunk === undefined || chunk[finger.index] !== finger.row) return undefined; // moved since
+    const rows = this.#rows;
+    if (rows.compare(finger.row, key, seq) >= 0) return undefined;
     const next = finger.index + 1 < chunk.length ? chunk[finger.index + 1] : chunks[finger.chunk + 1]?.[0];
-    if (next !== undefined && compareEntries(entry, next) >= 0) return undefined; // equal: #bound finds it to replace
+    if (next !== undefined && rows.compare(next, key, seq) <= 0) return undefined; // equal: #bound finds it to replace
     return { chunk: finger.chunk, index: finger.index + 1 };
   }
 
-  /** The first position whose entry is >= `entry` (or > it, with `after`). */
-  #bound(entry: Entry, after: boolean): Position {
+  /** The first position whose row is >= (`key`, `seq`) (or > it, with `after`). */
+  #bound(key: Uint8Array, seq: number, after: boolean): Position {
     const chunks = this.#chunks;
+    const rows = this.#rows;
     let low = 0;
     let high = chunks.length;
     while (low < high) {
       const mid = (low + high) >>> 1;
       const chunk = chunks[mid]!;
-      const order = compareEntries(chunk[chunk.length - 1]!, entry);
+      const order = rows.compare(chunk[chunk.length - 1]!, key, seq);
       if (order < 0 || (after && order === 0)) low = mid + 1;
       else high = mid;
     }
@@ -193,7 +207,7 @@ export class Memtable {
     let to = chunk.length;
     while (from < to) {
       const mid = (from + to) >>> 1;
-      const order = compareEntries(chunk[mid]!, entry);
+      const order = rows.compare(chunk[mid]!, key, seq);
       if (order < 0 || (after && order === 0)) from = mid + 1;
       else to = mid;
     }
@@ -213,54 +227,62 @@ export class Memtable {
    * gathers all versions of a key, so their order within a key does not matter).
    */
   *scan(range: KeyRange, maxSeq: number, reverse = false): Generator<Entry[], void, void> {
-    let at = reverse ? this.#reverseStart(range) : range.start === undefined ? { chunk: 0, index: 0 } : this.#bound(rangeLowCursor(range.start), false);
+    let at = reverse ? this.#reverseStart(range) : range.start === undefined ? { chunk: 0, index: 0 } : this.#bound(range.start, Number.MAX_SAFE_INTEGER, false);
     for (;;) {
       const step = reverse ? this.#stepDown(at, range, maxSeq) : this.#stepUp(at, range, maxSeq);
       if (step.entries.length > 0) yield step.entries;
       if (step.last === undefined) return;
       // Entries may have been added while the consumer held the chunk: seek past the last one.
-      at = reverse ? this.#before(this.#bound(step.last, false)) : this.#bound(step.last, true);
+      const last = step.last;
+      at = reverse ? this.#before(this.#bound(last.key, last.seq, false)) : this.#bound(last.key, last.seq, true);
     }
   }
 
   /** One step of an ascending scan from `at`; `last` is undefined when the scan is done. */
   #stepUp(at: Position, range: KeyRange, maxSeq: number): { entries: Entry[]; last: Entry | undefined } {
     const chunks = this.#chunks;
+    const rows = this.#rows;
     const entries: Entry[] = [];
     for (let c = at.chunk, i = at.index; c < chunks.length; c++, i = 0) {
       const chunk = chunks[c]!;
       for (; i < chunk.length; i++) {
-        const entry = chunk[i]!;
-        if (range.end !== undefined && compareKeys(entry.key, range.end) >= 0) return { entries, last: undefined };
-        if (entry.seq <= maxSeq) entries.push(entry);
+        const row = chunk[i]!;
+        if (range.end !== undefined && rows.compare(row, range.end, Number.MAX_SAFE_INTEGER) > 0) return { entries, last: undefined };
+        if (rows.seqOf(row) > maxSeq) continue;
+        const entry = rows.entryOf(row);
+        entries.push(entry);
         if (entries.length >= SCAN_CHUNK_ENTRIES) return { entries, last: entry };
       }
     }
     return { entries, last: undefined };
   }
 
-  /** Where a reverse scan starts: the last entry at or before (range end, seq 0), or the very last. */
+  /** Where a reverse scan starts: the last row at or before (range end, seq 0), or the very last. */
   #reverseStart(range: KeyRange): Position {
     if (range.end === undefined) {
       const chunk = this.#chunks.length - 1;
       return { chunk, index: chunk < 0 ? 0 : this.#chunks[chunk]!.length - 1 };
     }
-    return this.#before(this.#bound(rangeHighCursor(range.end), true));
+    return this.#before(this.#bound(range.end, 0, true));
   }
 
   /** One step of a descending scan from `at`; `last` is undefined when the scan is done. */
   #stepDown(at: Position, range: KeyRange, maxSeq: number): { entries: Entry[]; last: Entry | undefined } {
     const chunks = this.#chunks;
+    const rows = this.#rows;
     const entries: Entry[] = [];
     for (let c = at.chunk, i = at.index; c >= 0; c--, i = c >= 0 ? chunks[c]!.length - 1 : 0) {
       const chunk = chunks[c]!;
       for (; i >= 0; i--) {
-        const entry = chunk[i]!;
-        if (!inRange(entry.key, range)) {
-          if (range.start !== undefined && compareKeys(entry.key, range.start) < 0) return { entries, last: undefined };
+        const row = chunk[i]!;
+        const key = rows.keyOf(row);
+        if (!inRange(key, range)) {
+          if (range.start !== undefined && compareKeys(key, range.start) < 0) return { entries, last: undefined };
           continue; // the range end key itself, where a reverse scan starts, is excluded
         }
-        if (entry.seq <= maxSeq) entries.push(entry);
+        if (rows.seqOf(row) > maxSeq) continue;
+        const entry = rows.entryOf(row);
+        entries.push(entry);
         if (entries.length >= SCAN_CHUNK_ENTRIES) return { entries, last: entry };
       }
     }
@@ -274,28 +296,20 @@ export class Memtable {
    */
   floorKey(range: KeyRange, maxSeq: number, isBelow: (key: Uint8Array) => boolean): Uint8Array | undefined {
     const chunks = this.#chunks;
-    const atOrBefore = (entry: Entry): boolean => isAtOrBeforeFloor(entry.key, range, isBelow);
+    const rows = this.#rows;
+    const atOrBefore = (row: number): boolean => isAtOrBeforeFloor(rows.keyOf(row), range, isBelow);
     const c = countWhile(chunks.length, (i) => atOrBefore(chunks[i]![0]!)) - 1;
     if (c < 0) return undefined;
     let at: Position = { chunk: c, index: countWhile(chunks[c]!.length, (i) => atOrBefore(chunks[c]![i]!)) - 1 };
     // Versions written but not durable yet sort in among the others: step back over them.
-    while (at.chunk >= 0 && chunks[at.chunk]![at.index]!.seq > maxSeq) at = this.#before(at);
-    const key = at.chunk >= 0 ? chunks[at.chunk]![at.index]!.key : undefined;
+    while (at.chunk >= 0 && rows.seqOf(chunks[at.chunk]![at.index]!) > maxSeq) at = this.#before(at);
+    const key = at.chunk >= 0 ? rows.keyOf(chunks[at.chunk]![at.index]!) : undefined;
     return key !== undefined && inRange(key, range) ? key : undefined;
   }
 
   /** Every entry in order (for the L0 flush: the memtable is frozen then). */
   *entries(): Generator<Entry, void, void> {
-    for (const chunk of this.#chunks) yield* chunk;
+    const rows = this.#rows;
+    for (const chunk of this.#chunks) for (const row of chunk) yield rows.entryOf(row);
   }
-}
-
-/** The smallest (key, seq) for `key`: seq MAX sorts first for a key. */
-function rangeLowCursor(key: Uint8Array): Entry {
-  return { key, seq: Number.MAX_SAFE_INTEGER, value: null, expireAtMs: 0 };
-}
-
-/** The last position for `key`: seq 0 sorts after every version of it. */
-function rangeHighCursor(key: Uint8Array): Entry {
-  return { key, seq: 0, value: null, expireAtMs: 0 };
 }

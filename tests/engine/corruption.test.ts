@@ -72,10 +72,14 @@ async function buildFixture(): Promise<Fixture> {
   await engine.gc.runOnce();
   await engine.close();
   engine = await Engine.open(store, READ_OPTIONS);
-  await write(engine, 60, 80);
-  await engine.flusher.idle();
+  // Batches until two L0 SSTs wait for compaction (the trigger is out of reach of read-only options).
+  let next = 60;
+  for (; ((await readLatestManifest(store))?.manifest.l0.length ?? 0) < 2 && next < 400; next += 20) {
+    await write(engine, next, next + 20);
+    await engine.flusher.idle();
+  }
   // One batch per WAL object until at least three objects wait for replay (no L0 holds them).
-  for (let next = 80; (await walsToReplay(store)).length < 3 && next < 120; next++) {
+  for (const end = next + 40; (await walsToReplay(store)).length < 3 && next < end; next++) {
     await write(engine, next, next + 1);
     await engine.flusher.idle();
   }

@@ -89,7 +89,7 @@ describe("memtable", () => {
         for (const [kind, stray, random] of steps) {
           // In order per kind (a stream's records), or now and then a stray key anywhere in the kind.
           const n = stray && random % 5 === 0 ? random : (next[kind] = next[kind]! + 1);
-          const key = Buffer.from(`${kind}${String(n).padStart(6, "0")}`);
+          const key = new Uint8Array(Buffer.from(`${kind}${String(n).padStart(6, "0")}`)); // a plain Uint8Array, as scans return
           const entry: Entry = { key, seq: ++seq, value: null, expireAtMs: 0 };
           memtable.add(entry);
           addTo(reference, entry);
@@ -99,6 +99,33 @@ describe("memtable", () => {
       }),
       { numRuns: 10 },
     );
+  });
+
+  it("keeps its own copy of every key and value, of any size, across slabs: the caller's arrays may change after add", () => {
+    const memtable = new Memtable();
+    const inputs: Entry[] = [];
+    const sizes = [0, 1, 32, 33, 1024, 300 * 1024, 1536 * 1024, 5];
+    for (let i = 0; i < 3000; i++) {
+      const long = i % 7 === 0; // longer than KEY_JS_COMPARE_MAX_BYTES: compared natively
+      const key = new Uint8Array(long ? 80 : 6);
+      key[0] = 9;
+      key[long ? 79 : 5] = i % 251;
+      key[1] = i >> 8;
+      key[2] = i & 255;
+      const size = sizes[i % sizes.length]!;
+      const value = i % 11 === 0 ? null : Uint8Array.from({ length: size }, (_, k) => (i + k) % 256);
+      const entry: Entry = { key, seq: i + 1, value, expireAtMs: i % 3 === 0 ? 1_000 + i : 0 };
+      inputs.push({ key: key.slice(), seq: entry.seq, value: value?.slice() ?? null, expireAtMs: entry.expireAtMs });
+      memtable.add(entry);
+      key.fill(0xff); // the memtable must not have kept the caller's arrays
+      value?.fill(0xee);
+    }
+    const reference: Entry[] = [];
+    for (const entry of inputs) addTo(reference, entry);
+    const plain = (entries: Entry[]) => entries.map((e) => ({ key: [...e.key], seq: e.seq, value: e.value === null ? null : Buffer.from(e.value).toString("hex"), expireAtMs: e.expireAtMs }));
+    assert.deepEqual(plain([...memtable.entries()]), plain(reference));
+    assert.deepEqual(plain([...memtable.scan({}, 3000)].flat()), plain(reference));
+    assert.deepEqual(plain([...memtable.scan({}, 3000, true)].flat()), plain([...reference].reverse()));
   });
 
   it("counts a replaced (key, seq) once and refuses adds that go back in seq or reach a frozen memtable", () => {

@@ -31,7 +31,7 @@ const L0_BYTES = 1024;
  * (deletions, trims): no L0 flush, so no batch reaches the reader only through a manifest.
  */
 /** Writer L0 size for the long follow run: memtables count JS heap, several appends fit. */
-const FOLLOW_L0_BYTES = 16 * 1024;
+const FOLLOW_L0_BYTES = 6 * 1024;
 const BATCHES_STAY_IN_WAL: Partial<LogOptions> = { l0SstBytes: 1024 * 1024 };
 
 interface Rig {

@@ -23,7 +23,7 @@ import { CountingStore, collect, seqTexts, snapshotDir, snapshotStore } from "./
 
 /** Fills `store` with streams in every state a reader can meet, then closes the writer. */
 async function prepareStore(store: ObjectStore): Promise<void> {
-  const writer = await openLog({ store, flushIntervalMs: 2, l0SstBytes: 4096, gcIntervalMs: 0, gcGraceMs: 0 });
+  const writer = await openLog({ store, flushIntervalMs: 2, l0SstBytes: 1536, gcIntervalMs: 0, gcGraceMs: 0 });
   try {
     const alpha = await writer.openStream("alpha", { createIfMissing: true });
     for (let i = 0; i < 30; i++) await alpha.append(Array.from({ length: 10 }, (_, j) => ({ body: `alpha-${i}-${j}`.padEnd(80, "."), headers: [["i", String(i)]] })));

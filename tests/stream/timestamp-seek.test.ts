@@ -12,7 +12,7 @@ import { ManualClock, MemoryStore, openLog, type Log, type LogOptions, type Read
 import { T0, collect, seqNums } from "../helpers/stream-helpers.js";
 
 /** Small memtables and SSTs, so that a few thousand records of 1 KiB make many SSTs of a few 16 KiB blocks. */
-const LAYOUT_OPTIONS: Partial<LogOptions> = { flushIntervalMs: 0, l0SstBytes: 64 * 1024, maxSstBytes: 64 * 1024 };
+const LAYOUT_OPTIONS: Partial<LogOptions> = { flushIntervalMs: 0, l0SstBytes: 48 * 1024, maxSstBytes: 64 * 1024 };
 
 /** Record i's timestamp: mostly one per record, with one run of 400 equal timestamps (it spans blocks and SSTs). */
 function timestampOf(i: number): number {
