@@ -95,6 +95,13 @@ export const FOLLOWER_MAX_LAG_BATCHES = 25;
  */
 export const MAX_FRUITLESS_SCAN_RESTARTS = 16;
 
+/**
+ * A catch-up scan that has read this many value bytes starts again from where it is once the
+ * engine's sources changed: a scan keeps every memtable it started on, and a slow reader's would
+ * otherwise hold memtables flushed long ago (12 MiB of them in the memory soak) until it ends.
+ */
+export const CATCH_UP_RESCAN_BYTES = 4 * MIB;
+
 /** Most records one catch-up scan hands to a reader at a time (S2's read batch cap). */
 export const READ_BATCH_MAX_RECORDS = 1000;
 

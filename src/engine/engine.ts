@@ -567,6 +567,15 @@ export class Engine {
     return this.version.floorKey(range, isBelow, this.#watermark.seq);
   }
 
+  /**
+   * An identity that changes whenever the sources a new scan would read change (a memtable
+   * frozen or flushed, an L0 or a compaction published). A long scan compares it with the one
+   * it started on: a new scan would no longer hold the memtables flushed since.
+   */
+  get sourcesToken(): object {
+    return this.version.sources;
+  }
+
   /** `scan`, a chunk of entries at a time: the cheap way to read many. */
   scanChunks(range: KeyRange, options: ScanOptions = {}): AsyncIterable<ScannedEntry[]> {
     this.#throwIfClosed();

@@ -36,7 +36,7 @@
 import { ClosedError, SstCompactedAwayError, UnwrittenError, type StreamPosition } from "../errors.js";
 import type { Engine, ScannedEntry } from "../engine/engine.js";
 import { isScanPrivate } from "../engine/sst-reader.js";
-import { FOLLOWER_MAX_LAG_BATCHES, MAX_FRUITLESS_SCAN_RESTARTS, HEADER_OVERHEAD_BYTES, READ_BATCH_MAX_BYTES, READ_BATCH_MAX_RECORDS, RECORD_OVERHEAD_BYTES } from "../limits.js";
+import { CATCH_UP_RESCAN_BYTES, FOLLOWER_MAX_LAG_BATCHES, MAX_FRUITLESS_SCAN_RESTARTS, HEADER_OVERHEAD_BYTES, READ_BATCH_MAX_BYTES, READ_BATCH_MAX_RECORDS, RECORD_OVERHEAD_BYTES } from "../limits.js";
 import type { Clock, TimerHandle } from "../util/clock.js";
 import { holdEventLoop } from "../util/keep-alive.js";
 import { RecordDecoder } from "./record-format.js";
@@ -388,7 +388,9 @@ export class ReadBatchSession implements AsyncIterable<ReadBatch> {
   /**
    * Reads [next, tail) from storage, a batch per engine chunk; returns where it stopped (the
    * tail, when all went well). `progress.next` follows the records decoded, which are all handed
-   * out (or judged) before the scan goes on, so a retry resumes after the last one.
+   * out (or judged) before the scan goes on, so a retry resumes after the last one. Past
+   * CATCH_UP_RESCAN_BYTES, once the engine's sources changed, it returns early, and the session
+   * scans on from there with a new scan: memtables flushed meanwhile are then let go.
    */
   async *#catchUp(progress: { next: number }): AsyncGenerator<ReadRecord[], number, void> {
     this.#throwIfEnded();
@@ -398,11 +400,13 @@ export class ReadBatchSession implements AsyncIterable<ReadBatch> {
     const range = recordRange(view.streamId, { startSeqNum: Math.max(progress.next, view.trimPoint), endSeqNum: tail.seqNum });
     // bulk: past its first MiBs, a long catch-up neither fills the block cache nor allocates a buffer per GET.
     const scanRange = { start: range.start, ...(range.end === undefined ? {} : { end: range.end }) };
+    const startedOn = engine.sourcesToken;
+    let valueBytes = 0;
     for await (const chunk of engine.scanChunks(scanRange, { bulk: true })) {
       this.#throwIfEnded();
       const batch: ReadRecord[] = [];
       try {
-        this.#decodeEntries(chunk, batch, progress);
+        valueBytes += this.#decodeEntries(chunk, batch, progress);
       } catch (error) {
         if (batch.length > 0) yield batch; // the records before the one that ends the session
         throw error;
@@ -411,26 +415,31 @@ export class ReadBatchSession implements AsyncIterable<ReadBatch> {
         yield batch;
         this.#throwIfEnded(); // before the scan reads on
       }
+      if (valueBytes >= CATCH_UP_RESCAN_BYTES && engine.sourcesToken !== startedOn) return progress.next;
     }
     return tail.seqNum; // records that expired or were trimmed meanwhile are skipped, not waited for
   }
 
   /**
-   * Decodes a chunk of the engine scan into `batch`, advancing `progress.next`. A plain method,
-   * not part of #catchUp, on purpose: V8 optimizes a loop inside a generator only once the
-   * generator is called again, which a catch-up scan never does, so the per-record loop ran
-   * unoptimized for the whole scan (the largest share of a cold scan's CPU).
+   * Decodes a chunk of the engine scan into `batch`, advancing `progress.next`; returns the value
+   * bytes it went through. A plain method, not part of #catchUp, on purpose: V8 optimizes a loop
+   * inside a generator only once the generator is called again, which a catch-up scan never
+   * does, so the per-record loop ran unoptimized for the whole scan (the largest share of a cold
+   * scan's CPU).
    */
-  #decodeEntries(chunk: readonly ScannedEntry[], batch: ReadRecord[], progress: { next: number }): void {
+  #decodeEntries(chunk: readonly ScannedEntry[], batch: ReadRecord[], progress: { next: number }): number {
     const trimPoint = this.#context.view.trimPoint;
+    let valueBytes = 0;
     for (let i = 0; i < chunk.length; i++) {
       const entry = chunk[i]!;
+      valueBytes += entry.value.length;
       const { seqNum, timestamp } = decodeRecordKey(entry.key);
       progress.next = seqNum + 1;
       if (seqNum < trimPoint) continue; // trimmed while we read
       const record = this.#decode(seqNum, timestamp, entry.value, isScanPrivate(entry.value));
       if (record !== undefined) batch.push(record);
     }
+    return valueBytes;
   }
 
   /** Follows live batches from `next` (== the tail); returns where to catch up from if it fell behind. */

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Engine, ScannedEntry } from "../../src/engine/engine.js";
 import { CorruptionError, SstCompactedAwayError } from "../../src/errors.js";
-import { MAX_FRUITLESS_SCAN_RESTARTS } from "../../src/limits.js";
+import { CATCH_UP_RESCAN_BYTES, MAX_FRUITLESS_SCAN_RESTARTS } from "../../src/limits.js";
 import { encodeRecordValue } from "../../src/stream/record-format.js";
 import { ReadSession, type StreamView } from "../../src/stream/read-session.js";
 import { recordKey } from "../../src/stream/stream-keys.js";
@@ -27,6 +27,7 @@ function entry(seqNum: number, value = encodeRecordValue({ headers: [], body: Bu
 function scriptedEngine(script: (ScannedEntry[] | Error)[]): { engine: Engine; scans: number } {
   const state = { scans: 0 };
   const engine = {
+    sourcesToken: {},
     scanChunks(range: { start: Uint8Array }) {
       state.scans++;
       const steps = script.splice(0); // each step is played once, by the first scan that reaches it
@@ -91,6 +92,42 @@ describe("ReadSession", () => {
     assert.deepEqual(seqNums, range(0, 500));
     assert.equal(scripted.scans, 2);
     assert.deepEqual(await read.caughtUp(), { seqNum: 500, timestamp: T0 + 499 });
+  });
+
+  it("starts a long catch-up scan again from where it is once the engine's sources changed, past CATCH_UP_RESCAN_BYTES: no gap, no duplicate", async () => {
+    const body = Buffer.alloc(256 * 1024, 7);
+    const entries = range(0, 64).map((n) => entry(n, encodeRecordValue({ headers: [], body })));
+    const state = { scans: 0, token: {} as object, chunksRead: 0 };
+    // Chunks of 4 records (1 MiB); the sources change after every chunk read (a busy writer).
+    const engine = {
+      get sourcesToken() {
+        return state.token;
+      },
+      scanChunks(scanRange: { start: Uint8Array }) {
+        state.scans++;
+        const from = entries.filter((e) => Buffer.compare(e.key, scanRange.start) >= 0);
+        return (async function* () {
+          for (let at = 0; at < from.length; at += 4) {
+            state.chunksRead++;
+            state.token = {};
+            yield from.slice(at, at + 4);
+          }
+        })();
+      },
+    } as unknown as Engine;
+    const seqNums: number[] = [];
+    for await (const record of session(engine, 64)) seqNums.push(record.seqNum);
+    assert.deepEqual(seqNums, range(0, 64));
+    const perScanBytes = CATCH_UP_RESCAN_BYTES;
+    assert.equal(state.scans, Math.ceil((64 * body.length) / perScanBytes), "one scan per CATCH_UP_RESCAN_BYTES of values");
+    assert.equal(state.chunksRead, 16, "no chunk read twice");
+
+    // Sources that never change: one scan, however long.
+    const steady = scriptedEngine([entries]);
+    const all: number[] = [];
+    for await (const record of session(steady.engine, 64)) all.push(record.seqNum);
+    assert.deepEqual(all, range(0, 64));
+    assert.equal(steady.scans, 1);
   });
 
   it("goes on through any number of retryable failures while each restart delivers records, and fails after MAX_FRUITLESS_SCAN_RESTARTS restarts in a row that deliver none", async () => {
