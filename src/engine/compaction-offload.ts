@@ -18,7 +18,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { CorruptionError, InternalError, StorageError } from "../errors.js";
-import { COMPACTION_WORKER_IDLE_MS, COMPACTION_WORKER_NICE } from "../limits.js";
+import { COMPACTION_WORKER_IDLE_MS, COMPACTION_WORKER_NICE, COMPACTION_WORKER_YOUNG_GENERATION_MB } from "../limits.js";
 import type { Clock, TimerHandle } from "../util/clock.js";
 import type { ByteRange } from "../store/object-store.js";
 import type { SstHandle } from "./manifest-format.js";
@@ -243,10 +243,10 @@ function wholeBuffer(bytes: Uint8Array): ArrayBuffer | undefined {
  * not reach a worker's module loading. The built package (.js) needs nothing.
  */
 function newWorker(moduleUrl: string): Worker {
-  const workerData = { nice: COMPACTION_WORKER_NICE };
-  if (!moduleUrl.endsWith(".ts")) return new Worker(new URL(moduleUrl), { workerData });
+  const options = { workerData: { nice: COMPACTION_WORKER_NICE }, resourceLimits: { maxYoungGenerationSizeMb: COMPACTION_WORKER_YOUNG_GENERATION_MB } };
+  if (!moduleUrl.endsWith(".ts")) return new Worker(new URL(moduleUrl), options);
   const tsxApi = import.meta.resolve("tsx/esm/api");
-  return new Worker(`import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(moduleUrl)}); })`, { eval: true, workerData });
+  return new Worker(`import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(moduleUrl)}); })`, { eval: true, ...options });
 }
 
 /** The main thread's error for a failure the worker reported: a bug stays a bug, damage stays damage. */
