@@ -21,11 +21,12 @@
  * replaced a B+tree (sorted-btree): an add cost about half as much, with fewer objects for the GC
  * to walk (bench/README.md, "Append path CPU").
  *
- * The chunks hold row numbers, not entries: an add copies the entry's key and value into the
- * memtable's own rows (memtable-rows.ts: slabs and typed-array columns), so that the memtable is
- * a few large objects, not four heap objects per entry for the garbage collector to copy until
- * the L0 flush. Scans and `entries` hand out Entry objects whose key and value are views of the
- * rows' bytes, which are never overwritten.
+ * The chunks hold row numbers, not entries: an add puts the entry into the memtable's rows
+ * (memtable-rows.ts: the key copied into slabs, a long value kept by reference to its buffer,
+ * the rest in typed-array columns), so that the memtable is a few large objects, not four heap
+ * objects per entry for the garbage collector to copy until the L0 flush. Scans and `entries`
+ * hand out Entry objects whose key and value are views of the rows' bytes, which nothing
+ * overwrites.
  *
  * Invariants: the chunks' concatenation is strictly ascending by compareEntries (an add of an
  * existing (key, seq) replaces it, as a later op of the same batch wins); no chunk is empty.
@@ -113,7 +114,7 @@ export class Memtable {
     return key.length + (value?.length ?? 0) + ROW_OVERHEAD_BYTES;
   }
 
-  /** Adds a copy of `entry` (the memtable keeps no reference to its arrays). */
+  /** Adds `entry` as a row: its key is copied, a value longer than 64 bytes kept by reference (WriteOp). */
   add(entry: Entry): void {
     assert(!this.#frozen, "add to a frozen memtable");
     assert(entry.seq >= this.#maxSeq, () => `memtable seq went back from ${this.#maxSeq} to ${entry.seq}`);
