@@ -41,10 +41,12 @@ const VALUE_COPY_MAX_BYTES = 64;
 const FIRST_ROW_CAPACITY = 256;
 
 /**
- * Bytes per row besides its key and value: eight column slots (40 bytes, up to twice that while the
- * columns wait to double), its slot in the memtable's order (8 bytes in a chunk, chunks half
- * full after a split) and slab space lost at slab ends. Measured: 55-61 bytes per row in
- * memtables of 100,000-200,000 rows (heap and ArrayBuffer growth after a GC).
+ * Bytes per row besides its key and value: eight column slots (40 bytes, up to twice that while
+ * the columns wait to double), its slot in the memtable's order (8 bytes in a chunk, chunks half
+ * full after a split) and slab space lost at slab ends. Measured: 65-73 bytes per row in
+ * memtables of 100,000-200,000 rows whose values share 256 KiB buffers, as the stream layer's do
+ * (heap and ArrayBuffer growth after a GC). A value in a buffer of its own keeps that buffer's
+ * objects alive too, about 150 bytes more.
  */
 export const ROW_OVERHEAD_BYTES = 96;
 
@@ -73,7 +75,6 @@ export class MemtableRows {
   get count(): number {
     return this.#count;
   }
-
 
   /** Appends `entry` (its key copied, its value copied or kept: see the header) and returns its row number. */
   append(entry: Entry): number {
