@@ -27,6 +27,7 @@
  */
 import { assert } from "../errors.js";
 import { KEY_JS_COMPARE_MAX_BYTES } from "../limits.js";
+import { copyInto } from "../util/bytes.js";
 import type { Entry } from "./entry.js";
 
 /** The first slab of a memtable. */
@@ -35,8 +36,8 @@ const SLAB_FIRST_BYTES = 16 * 1024;
 const SLAB_MAX_BYTES = 1024 * 1024;
 /** A row at least this large (key and short value) gets a slab of exactly its size. */
 const SLAB_OWN_BUFFER_MIN_BYTES = 256 * 1024;
-/** Values up to this length are copied beside their key; longer ones are kept by reference. */
-const VALUE_COPY_MAX_BYTES = 64;
+/** Values up to this length are copied beside their key; longer ones are kept by reference (WriteOp). */
+export const VALUE_COPY_MAX_BYTES = 64;
 /** Rows the columns hold at first; they double when full. */
 const FIRST_ROW_CAPACITY = 256;
 
@@ -190,13 +191,4 @@ export class MemtableRows {
 function grown<T extends Float64Array | Uint32Array | Int32Array>(from: T, to: T): T {
   to.set(from);
   return to;
-}
-
-/** Copies `bytes` to `target` at `offset`: a loop for a few bytes (cheaper than TypedArray.set). */
-function copyInto(target: Uint8Array, offset: number, bytes: Uint8Array): void {
-  if (bytes.length <= 32) {
-    for (let i = 0; i < bytes.length; i++) target[offset + i] = bytes[i]!;
-  } else {
-    target.set(bytes, offset);
-  }
 }

@@ -114,7 +114,7 @@ export class Memtable {
     return key.length + (value?.length ?? 0) + ROW_OVERHEAD_BYTES;
   }
 
-  /** Adds `entry` as a row: its key is copied, a value longer than 64 bytes kept by reference (WriteOp). */
+  /** Adds `entry` as a row: its key is copied, a value longer than VALUE_COPY_MAX_BYTES kept by reference (WriteOp). */
   add(entry: Entry): void {
     assert(!this.#frozen, "add to a frozen memtable");
     assert(entry.seq >= this.#maxSeq, () => `memtable seq went back from ${this.#maxSeq} to ${entry.seq}`);

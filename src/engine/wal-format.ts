@@ -64,9 +64,9 @@ export function encodeWalFence(writerEpoch: number, walId: number): Uint8Array {
 }
 
 /**
- * One operation of a write batch. A value longer than 64 bytes is kept by reference until the
- * memtable holding it is flushed (memtable-rows.ts): it must not change after the write. A key
- * is copied.
+ * One operation of a write batch. A value longer than VALUE_COPY_MAX_BYTES (memtable-rows.ts)
+ * is kept by reference until the memtable holding it is flushed: it must not change after the
+ * write. A key is copied.
  */
 export type WriteOp =
   | { type: "put"; key: Uint8Array; value: Uint8Array; expireAtMs?: number }

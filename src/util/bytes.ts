@@ -56,6 +56,22 @@ export function writeBigU64(out: Uint8Array, offset: number, value: bigint): voi
   writeU32(out, offset + 4, Number(value & 0xffffffffn));
 }
 
+/** Copies up to this length run as a loop: cheaper than TypedArray.set for a few bytes. */
+const SHORT_COPY_BYTES = 32;
+
+/**
+ * Copies `bytes` from index `from` on into `target` at `offset`: a loop for a few bytes (no
+ * subarray), TypedArray.set for more.
+ */
+export function copyInto(target: Uint8Array, offset: number, bytes: Uint8Array, from = 0): void {
+  const length = bytes.length - from;
+  if (length <= SHORT_COPY_BYTES) {
+    for (let i = 0; i < length; i++) target[offset + i] = bytes[from + i]!;
+  } else {
+    target.set(from === 0 ? bytes : bytes.subarray(from), offset);
+  }
+}
+
 /**
  * A copy of `bytes` in memory of its own. Not `bytes.slice()`: on a Buffer (what fs reads and
  * the S3 SDK return) slice is a view of the same memory, and a caller that changed it would

@@ -17,9 +17,7 @@
  * serve (a memtable of 64 MiB, a read batch).
  */
 import { assert } from "../errors.js";
-
-/** Copies up to this length run as a loop: cheaper than TypedArray.set (and a subarray) for a few bytes. */
-const SHORT_COPY_BYTES = 32;
+import { copyInto } from "./bytes.js";
 
 export interface SlabOptions {
   /** Bytes per slab. */
@@ -61,13 +59,8 @@ export class SlabAllocator {
 
   /** A copy of `bytes` from index `from` on (shares no memory with it). */
   copy(bytes: Uint8Array, from = 0): Uint8Array {
-    const length = bytes.length - from;
-    const out = this.allocUnsafe(length);
-    if (length <= SHORT_COPY_BYTES) {
-      for (let i = 0; i < length; i++) out[i] = bytes[from + i]!;
-    } else {
-      out.set(from === 0 ? bytes : bytes.subarray(from));
-    }
+    const out = this.allocUnsafe(bytes.length - from);
+    copyInto(out, 0, bytes, from);
     return out;
   }
 }
