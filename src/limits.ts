@@ -401,8 +401,8 @@ export const FIRST_WAL_SEGMENT_BYTES = MIB;
 /** Doublings of the segment size counted at most (keeps the power finite; the size is capped by `walSegmentBytes` long before). */
 export const MAX_WAL_SEGMENT_DOUBLINGS = 20;
 
-/** Retired segments kept for reuse; more are unlinked. Two cover the segment being filled and the next, with no preallocation on the ack path. */
-export const MAX_RECYCLABLE_WAL_SEGMENTS = 2;
+/** Retired segments kept for reuse at most (segment-set.ts recyclableSegmentsFor: at the defaults 6 of 16 MiB); more are unlinked. */
+export const MAX_RECYCLABLE_WAL_SEGMENTS = 16;
 
 /** Zeros are written in pieces of this size while a segment is preallocated: bounds the buffer, not the segment. */
 export const WAL_SEGMENT_ZERO_FILL_BYTES = MIB;

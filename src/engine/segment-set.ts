@@ -38,7 +38,9 @@ export class SegmentSet {
   #ready: Promise<OpenSegment> | undefined;
   /** Segments written into, oldest first; the last one is the active one. */
   readonly #used: OpenSegment[] = [];
+  /** Retired segments kept for reuse, at most `#recycleLimit` (recyclableSegmentsFor). */
   readonly #recyclable: OpenSegment[] = [];
+  readonly #recycleLimit: number;
   #closed = false;
   #ackFile: WalFile | undefined;
   #ackStartWalId = 0;
@@ -46,10 +48,11 @@ export class SegmentSet {
   #ackPending: number | undefined;
   #ackWriting = false;
 
-  constructor(options: { dir: WalDirectory; writerEpoch: number; segmentBytes: number }) {
+  constructor(options: { dir: WalDirectory; writerEpoch: number; segmentBytes: number; l0SstBytes: number }) {
     this.dir = options.dir;
     this.writerEpoch = options.writerEpoch;
     this.segmentBytes = options.segmentBytes;
+    this.#recycleLimit = recyclableSegmentsFor(options.l0SstBytes, options.segmentBytes);
   }
 
   /** Starts preparing the next segment unless one is on its way. */
@@ -138,14 +141,24 @@ export class SegmentSet {
    */
   async retireThrough(replayAfterWalId: number): Promise<void> {
     while (this.#used.length > 1 && this.#used[0]!.lastWalId <= replayAfterWalId && !this.#closed) {
-      const segment = this.#used.shift()!;
-      if (this.#recyclable.length < MAX_RECYCLABLE_WAL_SEGMENTS) {
-        this.#recyclable.push(segment);
-      } else {
-        await segment.file.close().catch(() => undefined);
-        await this.dir.unlink(segment.name);
-      }
+      this.#recyclable.push(this.#used.shift()!);
+      if (this.#recyclable.length <= this.#recycleLimit) continue;
+      // Past the limit the smallest goes: the first segments of an epoch are small, and kept
+      // they would be of no use once segments reach full size.
+      const smallest = this.#recyclable.reduce((min, segment, i) => (segment.sizeBytes < this.#recyclable[min]!.sizeBytes ? i : min), 0);
+      const [dropped] = this.#recyclable.splice(smallest, 1);
+      await dropped!.file.close().catch(() => undefined);
+      await this.dir.unlink(dropped!.name);
     }
+  }
+
+  /** The smallest kept segment that holds `sizeBytes`, taken out of the kept ones; undefined when none does. */
+  #takeRecyclable(sizeBytes: number): OpenSegment | undefined {
+    let best = -1;
+    this.#recyclable.forEach((segment, i) => {
+      if (segment.sizeBytes >= sizeBytes && (best < 0 || segment.sizeBytes < this.#recyclable[best]!.sizeBytes)) best = i;
+    });
+    return best < 0 ? undefined : this.#recyclable.splice(best, 1)[0];
   }
 
   /** Closes every file (the epoch ended); preparation in progress is abandoned. */
@@ -167,7 +180,7 @@ export class SegmentSet {
     const index = this.#nextIndex++;
     assert(index < SEGMENT_INDEX_LIMIT, () => `writer epoch ${this.writerEpoch} used up its ${SEGMENT_INDEX_LIMIT} segment generations`);
     const generation = generationOf(this.writerEpoch, index);
-    const recycled = this.#recyclable.length > 0 && sizeBytes <= this.#recyclable[0]!.sizeBytes ? this.#recyclable.shift() : undefined;
+    const recycled = this.#takeRecyclable(sizeBytes);
     let file: WalFile;
     let actualBytes = sizeBytes;
     if (recycled !== undefined) {
@@ -184,6 +197,17 @@ export class SegmentSet {
     await this.dir.syncDirectory();
     return { name: segmentName(generation), generation, file, sizeBytes: actualBytes, offsetBytes: 0, firstWalId: 0, lastWalId: 0 };
   }
+}
+
+/**
+ * Retired segments kept for reuse: an L0 flush retires about `l0SstBytes` of segments at once and
+ * the WAL then writes as much again before the next one, so that many (plus two for the
+ * segment boundaries) keep a busy writer from zero-filling any segment in the steady state. The
+ * kept files hold disk space (at most the WAL's own size between two L0 flushes) and one file
+ * handle each, so the count is capped by MAX_RECYCLABLE_WAL_SEGMENTS.
+ */
+export function recyclableSegmentsFor(l0SstBytes: number, segmentBytes: number): number {
+  return Math.min(MAX_RECYCLABLE_WAL_SEGMENTS, Math.ceil(l0SstBytes / segmentBytes) + 2);
 }
 
 async function zeroFill(file: WalFile, sizeBytes: number): Promise<void> {

@@ -124,7 +124,7 @@ export class WriterEpoch {
     try {
       if (place?.write === true) {
         await place.dir.ensure();
-        segments = new SegmentSet({ dir: place.dir, writerEpoch: claimed.manifest.writerEpoch, segmentBytes: place.segmentBytes });
+        segments = new SegmentSet({ dir: place.dir, writerEpoch: claimed.manifest.writerEpoch, segmentBytes: place.segmentBytes, l0SstBytes });
         await segments.nextSegment(0);
       }
       const m = claimed.manifest;

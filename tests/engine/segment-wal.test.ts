@@ -149,6 +149,38 @@ describe("engine on the segment WAL", () => {
   });
 });
 
+describe("segments are reused", () => {
+  it("keeps full-size segments for reuse: past the first small ones, a busy writer zero-fills none", async () => {
+    const disk = new SimulatedDisk();
+    const spares: string[] = [];
+    // Counts the spares the writer creates (each one is zero-filled before use).
+    class CountingDirectory extends StallingWalDirectory {
+      override createFile(name: string) {
+        if (name.startsWith("spare-")) spares.push(name);
+        return super.createFile(name);
+      }
+    }
+    const walDirectory = new CountingDirectory(disk.directory(), async () => undefined);
+    // Segments start at 1 MiB and grow to 2 MiB; an L0 covers a quarter of one.
+    const options: EngineOptions = { ...small, walSegmentBytes: 2 * 1024 * 1024, l0SstBytes: 512 * 1024, sstBlockBytes: 16 * 1024, walDirectory };
+    const engine = await Engine.open(new MemoryStore(), options);
+    const value = "v".repeat(3000);
+    const writeMiB = async (mib: number, tag: string) => {
+      for (let i = 0; i < (mib * 1024 * 1024) / 30_000; i++) {
+        await engine.whenDurable(engine.write(Array.from({ length: 10 }, (_, j) => put(`${tag}${i}-${j}`, value))));
+        if (i % 20 === 0) await engine.gc.runOnce();
+      }
+    };
+    await writeMiB(6, "a");
+    const warmedUp = spares.length;
+    await writeMiB(12, "b"); // six more full segments' worth
+    assert.ok(spares.length - warmedUp <= 1, `${spares.length - warmedUp} segments zero-filled after warm-up (${spares.join(", ")})`);
+    const segments = (await disk.directory().list()).filter((name) => name.startsWith("seg-"));
+    assert.ok(segments.length <= 2 + Math.ceil((512 * 1024) / (2 * 1024 * 1024)) + 2, `${segments.length} segment files`);
+    await engine.close();
+  });
+});
+
 describe("frame buffers are reused", () => {
   it("only once the frame in them was written: batches that arrive during a write never change it", async () => {
     const disk = new SimulatedDisk();
