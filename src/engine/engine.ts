@@ -807,7 +807,13 @@ export class Engine {
   #whileWalWriting(epoch: WriterEpoch, maxSeq: number): void {
     if (epoch !== this.#epoch || epoch.stopped) return;
     epoch.applyDeferredThrough(maxSeq);
-    if (epoch.active.sizeBytes >= this.options.l0SstBytes) this.#freeze(epoch);
+    const { active } = epoch;
+    const { l0SstBytes, sstBlockBytes } = this.options;
+    if (active.sizeBytes >= l0SstBytes) this.#freeze(epoch);
+    else if (this.#sstBuffers !== undefined && active.sizeBytes >= l0SstBytes / 2) {
+      // The L0's buffer, ready by the time the memtable is full (sst-buffer-pool.ts prepare): the bound scaled to a full memtable.
+      this.#sstBuffers.prepare(Math.ceil((active.sstSizeBound(sstBlockBytes) * l0SstBytes) / active.sizeBytes));
+    }
   }
 
   #onWalFlushed(epoch: WriterEpoch, flush: WalFlush): void {

@@ -50,11 +50,12 @@ export const RECORD_FORMAT_V1 = 0x01;
 const utf8 = new TextEncoder();
 
 /**
- * Where encoded values are made: 256 KiB slabs (util/slab.ts), values up to 16 KiB. The values
+ * Where encoded values are made: 1 MiB slabs (util/slab.ts), values up to 16 KiB. The values
  * of appended records live together in a memtable until its L0 flush, so a slab is freed with
- * the memtables that hold its values.
+ * the memtables that hold its values. The next slab is faulted in on the thread pool while the
+ * current one fills (util/prefault.ts): a busy appender goes through a slab every few milliseconds.
  */
-const valueSlabs = new SlabAllocator({ slabBytes: 256 * 1024, maxSlabbedBytes: 16 * 1024 });
+const valueSlabs = new SlabAllocator({ slabBytes: 1024 * 1024, maxSlabbedBytes: 16 * 1024, prefaultNext: true });
 
 /** Byte length of a body, header name or header value; strings count as UTF-8. */
 export function byteLength(value: Uint8Array | string): number {

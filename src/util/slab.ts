@@ -18,12 +18,19 @@
  */
 import { assert } from "../errors.js";
 import { copyInto } from "./bytes.js";
+import { prefault } from "./prefault.js";
 
 export interface SlabOptions {
   /** Bytes per slab. */
   slabBytes: number;
   /** Larger arrays get a buffer of their own (at most `slabBytes`). */
   maxSlabbedBytes: number;
+  /**
+   * Keep the next slab ready, its pages faulted in on the thread pool (prefault.ts): for
+   * allocators that go through slabs fast (appended values), where faulting a fresh slab in on
+   * first write was most of the cost of filling it. One slab is held ahead.
+   */
+  prefaultNext?: boolean;
 }
 
 export class SlabAllocator {
@@ -31,6 +38,10 @@ export class SlabAllocator {
   readonly maxSlabbedBytes: number;
   #slab: ArrayBuffer = new ArrayBuffer(0);
   #used = 0;
+  readonly #prefaultNext: boolean;
+  /** The next slab, once its pages are in (prefaultNext), and whether one is being prepared. */
+  #next: ArrayBuffer | undefined;
+  #preparing: Promise<void> | undefined;
 
   constructor(options: SlabOptions) {
     const { slabBytes, maxSlabbedBytes } = options;
@@ -40,6 +51,7 @@ export class SlabAllocator {
     );
     this.slabBytes = slabBytes;
     this.maxSlabbedBytes = maxSlabbedBytes;
+    this.#prefaultNext = options.prefaultNext === true;
   }
 
   /**
@@ -49,12 +61,29 @@ export class SlabAllocator {
   allocUnsafe(size: number): Uint8Array {
     if (size > this.maxSlabbedBytes) return new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
     if (this.#used + size > this.#slab.byteLength) {
-      this.#slab = Buffer.allocUnsafeSlow(this.slabBytes).buffer;
+      this.#slab = this.#next ?? Buffer.allocUnsafeSlow(this.slabBytes).buffer;
+      this.#next = undefined;
       this.#used = 0;
+      if (this.#prefaultNext) this.#prepareNext();
     }
     const out = new Uint8Array(this.#slab, this.#used, size);
     this.#used += size;
     return out;
+  }
+
+  /** Settles once the next slab being prepared (prefaultNext) is ready (tests). */
+  whenNextReady(): Promise<void> {
+    return this.#preparing ?? Promise.resolve();
+  }
+
+  /** Starts faulting in the next slab's pages, unless that is under way; it is used only once they are in. */
+  #prepareNext(): void {
+    if (this.#preparing !== undefined) return;
+    const next = new Uint8Array(Buffer.allocUnsafeSlow(this.slabBytes).buffer, 0, this.slabBytes);
+    this.#preparing = prefault(next).then((done) => {
+      this.#preparing = undefined;
+      if (done) this.#next = next.buffer as ArrayBuffer;
+    });
   }
 
   /** A copy of `bytes` from index `from` on (shares no memory with it). */

@@ -283,6 +283,35 @@ describe("L0 output buffers kept between flushes (SstBufferPool)", () => {
     assert.equal(pool.holdsBytes, 0, "a closed pool keeps nothing");
   });
 
+  it("prepares a buffer ahead (pages faulted in on the thread pool), hands it out only once ready, and never two", async () => {
+    const clock = new ManualClock();
+    const pool = new SstBufferPool(clock);
+    pool.prepare(4096);
+    pool.prepare(8192); // one at a time
+    const during = pool.take(1000); // while it is prepared: a fresh one, never the one being written
+    await pool.whenPrepared();
+    assert.equal(pool.holdsBytes, 0, "a buffer taken meanwhile: the prepared one is dropped");
+    pool.give(during);
+    assert.equal(pool.holdsBytes, during.length);
+    pool.prepare(1 << 20);
+    await pool.whenPrepared();
+    assert.equal(pool.holdsBytes, during.length, "nothing is prepared while a buffer is kept");
+    assert.equal(pool.take(1000), during);
+    pool.give(during);
+    await clock.advance(SST_BUFFER_IDLE_MS);
+    assert.equal(pool.holdsBytes, 0);
+    pool.prepare(1 << 20);
+    await pool.whenPrepared();
+    assert.ok(pool.holdsBytes >= 1 << 20, "the prepared buffer is kept");
+    const prepared = pool.take(1 << 20);
+    assert.ok(prepared.length >= 1 << 20);
+    if (process.platform !== "win32") assert.ok(prepared.every((byte) => byte === 0), "faulted in by reading /dev/zero into it");
+    pool.give(prepared);
+    await clock.advance(SST_BUFFER_IDLE_MS);
+    assert.equal(pool.holdsBytes, 0, "a prepared buffer idles out like any other");
+    pool.close();
+  });
+
   it("on a LocalStore, every L0 after the first is built in the first one's buffer, and reads back whole after reopen", async () => {
     const dir = await makeTempDir("sst-buffers");
     const local = new SstBufferRecorder(dir); // a LocalStore (the pool is used only for one)

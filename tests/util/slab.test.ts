@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { InternalError } from "../../src/errors.js";
 import { BufferPool, SlabAllocator } from "../../src/util/slab.js";
+import { prefault } from "../../src/util/prefault.js";
 
 describe("util/slab: small arrays carved from large ones", () => {
   it("hands out arrays of the asked size that never overlap, from a new slab when one is full", () => {
@@ -16,6 +17,27 @@ describe("util/slab: small arrays carved from large ones", () => {
     assert.equal(arrays[0]!.buffer, arrays[1]!.buffer, "small arrays share a slab");
     assert.notEqual(arrays[0]!.buffer, arrays[2]!.buffer, "a full slab is replaced, not overwritten");
     assert.equal(arrays[2]!.buffer.byteLength, 64);
+  });
+
+  it("with prefaultNext, switches to a slab made ready on the thread pool, and arrays still never overlap", async () => {
+    const slabs = new SlabAllocator({ slabBytes: 64 * 1024, maxSlabbedBytes: 4096, prefaultNext: true });
+    const arrays: Uint8Array[] = [];
+    for (let i = 0; i < 200; i++) {
+      const out = slabs.allocUnsafe(1000 + (i % 7));
+      out.fill(i & 255);
+      arrays.push(out);
+      if (i % 50 === 0) await slabs.whenNextReady(); // some switches find the next slab ready, others do not
+    }
+    arrays.forEach((array, i) => assert.ok(array.every((byte) => byte === (i & 255)), `array ${i} was overwritten`));
+    assert.ok(new Set(arrays.map((array) => array.buffer)).size >= 3, "several slabs were used");
+  });
+
+  it("prefault writes zeros into every byte of the buffer (the pages are faulted in by the kernel)", async () => {
+    const buffer = new Uint8Array(5 * 1024 * 1024 + 123).fill(0xab);
+    const done = await prefault(buffer);
+    if (process.platform === "win32") return assert.equal(done, false);
+    assert.equal(done, true);
+    assert.ok(buffer.every((byte) => byte === 0));
   });
 
   it("gives an array larger than maxSlabbedBytes a buffer of its own", () => {
