@@ -401,6 +401,9 @@ export const FIRST_WAL_SEGMENT_BYTES = MIB;
 /** Doublings of the segment size counted at most (keeps the power finite; the size is capped by `walSegmentBytes` long before). */
 export const MAX_WAL_SEGMENT_DOUBLINGS = 20;
 
+/** A LocalStore put of at least this many bytes from a buffer it allocated goes around the page cache (store/direct-write.ts). */
+export const DIRECT_WRITE_MIN_BYTES = MIB;
+
 /** Retired segments kept for reuse at most (segment-set.ts recyclableSegmentsFor: at the defaults 6 of 16 MiB); more are unlinked. */
 export const MAX_RECYCLABLE_WAL_SEGMENTS = 16;
 

@@ -138,9 +138,12 @@ export class Engine {
     this.#segmentPlace = parts.segmentPlace;
     // Only a LocalStore is known to be done with a put's body once the put returned (a store of
     // the caller's may keep it: MemoryStore keeps the bytes the engine hands over).
-    this.#localStore = instrumented.inner instanceof LocalStore;
-    this.#sstBuffers = this.#localStore && !options.readOnly ? new SstBufferPool(clock) : undefined;
-    this.#compactionBuffers = this.#localStore && !options.readOnly ? new SstBufferPool(clock) : undefined;
+    const local = instrumented.inner instanceof LocalStore ? instrumented.inner : undefined;
+    this.#localStore = local !== undefined;
+    // On a LocalStore, SST buffers that it writes around the page cache (store/direct-write.ts).
+    const allocate = local === undefined ? undefined : (sizeBytes: number) => local.allocatePutBuffer(sizeBytes);
+    this.#sstBuffers = local !== undefined && !options.readOnly ? new SstBufferPool(clock, allocate) : undefined;
+    this.#compactionBuffers = local !== undefined && !options.readOnly ? new SstBufferPool(clock, allocate) : undefined;
     this.#closeController = parts.closeController;
     this.options = options;
     this.clock = clock;

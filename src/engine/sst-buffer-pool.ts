@@ -34,7 +34,14 @@ export class SstBufferPool implements SstOutputBuffers {
   /** Settles once the buffer prepare() is faulting in is kept or dropped. */
   #preparing: Promise<void> | undefined;
 
-  constructor(private readonly clock: Pick<Clock, "setTimer">) {}
+  /**
+   * `allocate`: where fresh buffers come from (default: plain ones). On a LocalStore, its
+   * allocatePutBuffer, so that an SST built here is written around the page cache.
+   */
+  constructor(
+    private readonly clock: Pick<Clock, "setTimer">,
+    private readonly allocate: (sizeBytes: number) => Uint8Array = plainBuffer,
+  ) {}
 
   /**
    * A buffer of at least `minBytes` for one SST: the kept one if it is big enough, else a fresh
@@ -47,7 +54,7 @@ export class SstBufferPool implements SstOutputBuffers {
     const kept = this.#buffer;
     this.#buffer = undefined;
     if (kept !== undefined && kept.length >= minBytes) return kept;
-    return fresh(minBytes);
+    return this.#fresh(minBytes);
   }
 
   /**
@@ -59,7 +66,7 @@ export class SstBufferPool implements SstOutputBuffers {
    */
   prepare(minBytes: number): void {
     if (this.#buffer !== undefined || this.#out || this.#closed || this.#preparing !== undefined) return;
-    const buffer = fresh(minBytes);
+    const buffer = this.#fresh(minBytes);
     this.#preparing = prefault(buffer).then(() => {
       this.#preparing = undefined;
       // A take() meanwhile got a fresh buffer; the one it gives back is kept instead of this one.
@@ -108,14 +115,17 @@ export class SstBufferPool implements SstOutputBuffers {
     this.#buffer = undefined;
   }
 
+  /** A fresh buffer for an SST of `minBytes`, with some headroom (the next memtable's bound is a little larger or smaller). */
+  #fresh(minBytes: number): Uint8Array {
+    return this.allocate(Math.max(minBytes, Math.min(Math.ceil(minBytes * SST_BUFFER_HEADROOM), MAX_SST_BUILDER_CAPACITY_BYTES)));
+  }
+
   #cancelIdle(): void {
     this.#idleTimer?.cancel();
     this.#idleTimer = undefined;
   }
 }
 
-/** A fresh buffer for an SST of `minBytes`, with some headroom (the next memtable's bound is a little larger or smaller). */
-function fresh(minBytes: number): Uint8Array {
-  const size = Math.max(minBytes, Math.min(Math.ceil(minBytes * SST_BUFFER_HEADROOM), MAX_SST_BUILDER_CAPACITY_BYTES));
-  return new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
+function plainBuffer(sizeBytes: number): Uint8Array {
+  return new Uint8Array(Buffer.allocUnsafeSlow(sizeBytes).buffer, 0, sizeBytes);
 }

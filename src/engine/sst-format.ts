@@ -231,11 +231,14 @@ class OutputBuffer {
   /** Position in `bytes` where the open block starts. */
   #blockStart = 0;
 
-  /** `buffer`: where to build (its old bytes are overwritten), instead of a fresh one of `firstChunkBytes`. */
+  /**
+   * `buffer`: where to build (its old bytes are overwritten), instead of a fresh one of
+   * `firstChunkBytes`. It may start anywhere in its ArrayBuffer (an aligned part of a larger
+   * one, store/direct-write.ts): `view` covers exactly `bytes`.
+   */
   constructor(firstChunkBytes: number, buffer?: Uint8Array) {
-    assert(buffer === undefined || buffer.byteOffset === 0, "an SST output buffer starts its ArrayBuffer (the DataView's offsets are the array's)");
     this.bytes = buffer ?? unzeroedBytes(firstChunkBytes);
-    this.view = new DataView(this.bytes.buffer);
+    this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
   }
 
   /** Object offset of the next byte written. */
@@ -257,7 +260,7 @@ class OutputBuffer {
     this.#base += this.#blockStart;
     const nextChunkBytes = Math.min(this.bytes.length * 2, MAX_SST_BUILDER_CHUNK_BYTES);
     this.bytes = unzeroedBytes(Math.max(nextChunkBytes, openBlock.length + extraBytes));
-    this.view = new DataView(this.bytes.buffer);
+    this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
     this.bytes.set(openBlock);
     this.pos = openBlock.length;
     this.#blockStart = 0;
@@ -334,7 +337,7 @@ class OutputBuffer {
     }
     this.#chunks.length = 0;
     this.bytes = new Uint8Array(0);
-    this.view = new DataView(this.bytes.buffer);
+    this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
     this.pos = 0;
     return out;
   }

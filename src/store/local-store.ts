@@ -68,10 +68,11 @@ import { Checksum64Stream, checksum64 } from "../util/checksum.js";
 import { systemClock, type Clock } from "../util/clock.js";
 import { systemRandom, type Random } from "../util/random.js";
 import { HOST_TAG, LocalKeyLocks, isPidAlive, namesIn } from "./local-locks.js";
+import { directWritableBuffer, writeDirect } from "./direct-write.js";
 import { errnoOf, fsyncDirectory, writeSyncedAndClose } from "../util/files.js";
 import { checkKey, checkRangeShape, compareKeys, resolveRange } from "./keys.js";
 import type { ByteRange, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutCondition, PutResult } from "./object-store.js";
-import { DEFAULT_LOCAL_LOCK_STALE_MS, DEFAULT_LOCAL_LOCK_WAIT_MS, DEFAULT_LOCAL_TEMP_STALE_MS, LOCAL_ETAG_PIECE_BYTES, LOCAL_MAX_KEY_SEGMENT_BYTES, MAX_KNOWN_DURABLE_DIRS, MAX_LOCAL_PLACE_RETRIES } from "../limits.js";
+import { DEFAULT_LOCAL_LOCK_STALE_MS, DIRECT_WRITE_MIN_BYTES, DEFAULT_LOCAL_LOCK_WAIT_MS, DEFAULT_LOCAL_TEMP_STALE_MS, LOCAL_ETAG_PIECE_BYTES, LOCAL_MAX_KEY_SEGMENT_BYTES, MAX_KNOWN_DURABLE_DIRS, MAX_LOCAL_PLACE_RETRIES } from "../limits.js";
 
 /** Every root entry starting with this is LocalStore's own; keys may not start with it. */
 export const LOCAL_RESERVED_PREFIX = ".durastream-";
@@ -135,6 +136,11 @@ export class LocalStore implements ObjectStore {
   #rootReady: Promise<void> | undefined;
   #tempDirReady: Promise<void> | undefined;
   readonly #initialSweep: Promise<SweepReport>;
+  /** Buffers from allocatePutBuffer() that direct writes take, and where their aligned part starts. */
+  readonly #directBuffers = new WeakMap<ArrayBufferLike, number>();
+  /** False once the filesystem refused O_DIRECT: every put goes through the page cache. */
+  #directWrites = true;
+  #directPuts = 0;
 
   constructor(root: string, options: LocalStoreOptions = {}) {
     if (typeof root !== "string" || root.length === 0) throw new ValidationError("LocalStore needs a root directory");
@@ -239,6 +245,34 @@ export class LocalStore implements ObjectStore {
   // ---------------------------------------------------------------------------------------------
   // Writes
 
+  /**
+   * A buffer of `sizeBytes` for a large object the caller will build and then put here (an SST):
+   * where the filesystem takes direct writes, one whose address suits them, so that its put, or
+   * the put of a prefix of it, bypasses the page cache (direct-write.ts). Otherwise, and below
+   * DIRECT_WRITE_MIN_BYTES, a plain one. Its bytes are not zeroed.
+   */
+  allocatePutBuffer(sizeBytes: number): Uint8Array {
+    if (this.#directWrites && sizeBytes >= DIRECT_WRITE_MIN_BYTES) {
+      const name = this.#tempName();
+      liveTempNames.add(name);
+      try {
+        const buffer = directWritableBuffer(path.join(this.#tempDir, name), sizeBytes);
+        if (buffer !== undefined) {
+          this.#directBuffers.set(buffer.buffer, buffer.byteOffset);
+          return buffer;
+        }
+      } finally {
+        liveTempNames.delete(name);
+      }
+    }
+    return new Uint8Array(Buffer.allocUnsafeSlow(sizeBytes).buffer, 0, sizeBytes);
+  }
+
+  /** Puts whose body was written around the page cache (tests, diagnostics). */
+  get directPutCount(): number {
+    return this.#directPuts;
+  }
+
   async put(key: string, body: Uint8Array, condition?: PutCondition): Promise<PutResult> {
     const segments = keySegments(this.root, key);
     if (!(body instanceof Uint8Array)) throw new ValidationError(`put of ${JSON.stringify(key)}: body must be a Uint8Array`);
@@ -290,10 +324,17 @@ export class LocalStore implements ObjectStore {
 
   /** Writes and fsyncs the body under a fresh temp name; returns that path. Fails "not_applied". */
   async #writeTemp(key: string, body: Uint8Array): Promise<string> {
-    const name = `${HOST_TAG}-${process.pid}-${Buffer.from(this.#random.bytes(8)).toString("hex")}.tmp`;
+    const name = this.#tempName();
     const temp = path.join(this.#tempDir, name);
     liveTempNames.add(name); // before the file exists, so that no sweep can take it for a leftover
     try {
+      if (this.#directWrites && body.length >= DIRECT_WRITE_MIN_BYTES && this.#directBuffers.get(body.buffer) === body.byteOffset) {
+        await this.#ensureTempDir();
+        if (await writeDirect(temp, body, () => (this.#directWrites = false))) {
+          this.#directPuts++;
+          return temp;
+        }
+      }
       await writeSyncedAndClose(await this.#openTemp(temp), body);
       return temp;
     } catch (error) {
@@ -302,13 +343,21 @@ export class LocalStore implements ObjectStore {
     }
   }
 
+  #tempName(): string {
+    return `${HOST_TAG}-${process.pid}-${Buffer.from(this.#random.bytes(8)).toString("hex")}.tmp`;
+  }
+
+  #ensureTempDir(): Promise<void> {
+    this.#tempDirReady ??= this.#prepareDir(this.#tempDir).catch((error: unknown) => {
+      this.#tempDirReady = undefined;
+      throw error;
+    });
+    return this.#tempDirReady;
+  }
+
   async #openTemp(temp: string): Promise<FileHandle> {
     for (let attempt = 0; ; attempt++) {
-      this.#tempDirReady ??= this.#prepareDir(this.#tempDir).catch((error: unknown) => {
-        this.#tempDirReady = undefined;
-        throw error;
-      });
-      await this.#tempDirReady;
+      await this.#ensureTempDir();
       try {
         return await open(temp, "wx");
       } catch (error) {
