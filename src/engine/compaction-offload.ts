@@ -109,7 +109,8 @@ export class CompactionWorker {
     return new Promise<boolean>((resolve, reject) => {
       this.#job = { serve, resolve, reject, mainError: undefined };
       worker.ref();
-      worker.postMessage({ type: "job", job } satisfies ToWorker);
+      const outputBuffer = job.outputBuffer?.buffer;
+      worker.postMessage({ type: "job", job } satisfies ToWorker, outputBuffer instanceof ArrayBuffer ? [outputBuffer] : []);
     });
   }
 
@@ -222,8 +223,8 @@ export class CompactionWorker {
   async #serveStore(worker: Worker, job: RunningJob, request: { id: number; bytes: Uint8Array; info: SstHandle["info"] }): Promise<void> {
     const handle = await job.serve.store(request.bytes, request.info);
     const buffer = request.bytes.buffer;
-    if (job.serve.privateBuffers && buffer instanceof ArrayBuffer && request.bytes.byteOffset === 0) {
-      const spare = new Uint8Array(buffer); // the PUT resolved: the store is done with it
+    if (job.serve.privateBuffers && buffer instanceof ArrayBuffer) {
+      const spare = new Uint8Array(buffer, request.bytes.byteOffset); // the PUT resolved: the store is done with it
       worker.postMessage({ type: "stored", id: request.id, handle, spare } satisfies ToWorker, [buffer]);
     } else {
       worker.postMessage({ type: "stored", id: request.id, handle } satisfies ToWorker);

@@ -26,6 +26,11 @@ export interface WorkerJob {
   inputs: SstHandle[][];
   /** The filter to rebuild (WorkerFilterSpec's module and snapshot); none: keep every live entry. */
   filter?: { moduleUrl: string; data: unknown };
+  /**
+   * A buffer for the first output (transferred with the job): on a LocalStore one that its puts
+   * write around the page cache (store/direct-write.ts); it then goes back and forth as the spare.
+   */
+  outputBuffer?: Uint8Array;
 }
 
 export type ToWorker =
@@ -130,6 +135,7 @@ async function filterOf(spec: WorkerJob["filter"]): Promise<EntryFilterOptions> 
 }
 
 async function runJob(main: MainThread, job: WorkerJob): Promise<boolean> {
+  main.spare = job.outputBuffer;
   const store = new MainThreadStore(main);
   const cache = new BlockCache({ maxBytes: 0 });
   const sources: EntrySource[] = job.inputs.map((ssts) =>
@@ -152,12 +158,12 @@ async function runJob(main: MainThread, job: WorkerJob): Promise<boolean> {
 }
 
 /**
- * The buffer of an output, which starts it (an SstBuilder's output is a prefix of the buffer it
- * was built in), so that it moves instead of being copied; the rest of the buffer goes along.
+ * The buffer of an output (an SstBuilder's output is a prefix of the buffer it was built in, which
+ * may start inside its ArrayBuffer), so that it moves instead of being copied; the rest goes along.
  */
 function transferable(bytes: Uint8Array): ArrayBuffer[] {
   const { buffer } = bytes;
-  return buffer instanceof ArrayBuffer && bytes.byteOffset === 0 ? [buffer] : [];
+  return buffer instanceof ArrayBuffer ? [buffer] : [];
 }
 
 function failureOf(error: unknown): WorkerFailure {

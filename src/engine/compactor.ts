@@ -24,7 +24,7 @@ import type { WorkerJob } from "./compaction-worker.js";
 import { concatSources, type EntrySource } from "./read-path.js";
 import { pickCompaction, runBytes, type CompactionPlan } from "./compaction-policy.js";
 import { putNewSst } from "./sst-ids.js";
-import { COMPACTION_BUSY_SHARE, COMPACTION_WORKER_WAIT_MIN_BYTES } from "../limits.js";
+import { COMPACTION_BUSY_SHARE, COMPACTION_WORKER_WAIT_MIN_BYTES, MAX_SST_BUILDER_CAPACITY_BYTES, MIN_SST_BUILDER_CAPACITY_BYTES } from "../limits.js";
 import type { Version } from "./version.js";
 import type { WriterEpoch } from "./writer-epoch.js";
 
@@ -46,6 +46,12 @@ export interface CompactorHost extends EpochTaskHost, SstPublishHost {
   readonly localStore: boolean;
   /** Output buffers of in-thread compactions, kept between outputs and compactions on a LocalStore (sst-buffer-pool.ts). */
   readonly compactionBuffers?: SstBufferPool | undefined;
+  /**
+   * On a LocalStore: a buffer for a worker's first output that the store writes around the page
+   * cache, and the mark it needs when such a buffer comes back from the worker (LocalStore
+   * allocatePutBuffer, adoptPutBuffer).
+   */
+  readonly sstPutBuffers?: { allocate(sizeBytes: number): Uint8Array; adopt(bytes: Uint8Array): void } | undefined;
   /** Dead bytes reported since the last bottom-most merge of every run (the policy's input). */
   readonly deadBytes: number;
   clearDeadBytes(): void;
@@ -147,10 +153,15 @@ export class Compactor {
       return complete ? outputs : this.#abandon(outputs);
     }
     const outputs: SstHandle[] = [];
+    const job = this.#workerJob(inputs, settings);
+    // Where the buffer sent with the job sits in its ArrayBuffer (read now: the transfer detaches it).
+    const sent = job.outputBuffer === undefined ? undefined : { byteOffset: job.outputBuffer.byteOffset, bufferBytes: job.outputBuffer.buffer.byteLength };
     try {
-      const complete = await worker.run(this.#workerJob(inputs, settings), {
+      const complete = await worker.run(job, {
         read: (key, range) => host.store.get(key, range).catch((error: unknown) => Promise.reject(missingIsDamage(key, error))),
         store: async (bytes, info) => {
+          // Built in the buffer sent with the job (it keeps its place in its ArrayBuffer): the store may write it direct.
+          if (sent !== undefined && bytes.byteOffset === sent.byteOffset && bytes.buffer.byteLength === sent.bufferBytes) host.sstPutBuffers?.adopt(bytes);
           const handle = await putNewSst(host.store, epoch, bytes, info);
           outputs.push(handle);
           return handle;
@@ -172,7 +183,10 @@ export class Compactor {
 
   #workerJob(inputs: SstHandle[][], settings: MergeSettings): WorkerJob {
     const spec = this.host.options.workerFilter;
-    return spec === undefined ? { settings, inputs } : { settings, inputs, filter: { moduleUrl: spec.moduleUrl, data: spec.snapshot() } };
+    const job: WorkerJob = spec === undefined ? { settings, inputs } : { settings, inputs, filter: { moduleUrl: spec.moduleUrl, data: spec.snapshot() } };
+    const buffers = this.host.sstPutBuffers;
+    if (buffers !== undefined) job.outputBuffer = buffers.allocate(firstOutputBytes(settings));
+    return job;
   }
 
   async #abandon(outputs: SstHandle[]): Promise<undefined> {
@@ -210,4 +224,10 @@ function applyPlan(m: Manifest, plan: CompactionPlan, inputIds: Set<number>, out
   assert(first >= 0 && kept.length === m.runs.length - plan.runIds.length, "compaction input runs changed meanwhile");
   const runs = [...kept.slice(0, first), ...(newRun === undefined ? [] : [newRun]), ...kept.slice(first)];
   return { ...next, runs };
+}
+
+/** The size of a merge's first output buffer: compaction-merge.ts outputCapacity before it knows the first entry. */
+function firstOutputBytes(settings: MergeSettings): number {
+  const estimate = settings.inputBytes + Math.ceil(settings.inputBytes / 8) + MIN_SST_BUILDER_CAPACITY_BYTES;
+  return Math.min(settings.maxSstBytes, estimate, MAX_SST_BUILDER_CAPACITY_BYTES);
 }

@@ -111,6 +111,7 @@ export class Engine {
   readonly #sstBuffers: SstBufferPool | undefined;
   /** The same for compactions on this thread (compactionThread "main", or while the worker starts). */
   readonly #compactionBuffers: SstBufferPool | undefined;
+  readonly #sstPutBuffers: CompactorHost["sstPutBuffers"];
   /** The user's store is a LocalStore (what it does with buffers is known: CompactorHost.localStore). */
   readonly #localStore: boolean;
   #state: EngineState = "open";
@@ -141,7 +142,8 @@ export class Engine {
     const local = instrumented.inner instanceof LocalStore ? instrumented.inner : undefined;
     this.#localStore = local !== undefined;
     // On a LocalStore, SST buffers that it writes around the page cache (store/direct-write.ts).
-    const allocate = local === undefined ? undefined : (sizeBytes: number) => local.allocatePutBuffer(sizeBytes);
+    this.#sstPutBuffers = local === undefined ? undefined : { allocate: (sizeBytes) => local.allocatePutBuffer(sizeBytes), adopt: (bytes) => local.adoptPutBuffer(bytes) };
+    const allocate = this.#sstPutBuffers?.allocate;
     this.#sstBuffers = local !== undefined && !options.readOnly ? new SstBufferPool(clock, allocate) : undefined;
     this.#compactionBuffers = local !== undefined && !options.readOnly ? new SstBufferPool(clock, allocate) : undefined;
     this.#closeController = parts.closeController;
@@ -178,6 +180,7 @@ export class Engine {
       sstBuffers: this.#sstBuffers,
       localStore: this.#localStore,
       compactionBuffers: this.#compactionBuffers,
+      sstPutBuffers: this.#sstPutBuffers,
       get epoch() {
         return engine.epoch;
       },

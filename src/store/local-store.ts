@@ -268,6 +268,15 @@ export class LocalStore implements ObjectStore {
     return new Uint8Array(Buffer.allocUnsafeSlow(sizeBytes).buffer, 0, sizeBytes);
   }
 
+  /**
+   * Marks `bytes` as the part of a buffer from allocatePutBuffer that direct writes take, once
+   * it came back from another thread (a transfer makes a new ArrayBuffer object, which this store
+   * does not know). A wrong mark costs one refused direct write, never a wrong put.
+   */
+  adoptPutBuffer(bytes: Uint8Array): void {
+    if (bytes.length >= DIRECT_WRITE_MIN_BYTES) this.#directBuffers.set(bytes.buffer, bytes.byteOffset);
+  }
+
   /** Puts whose body was written around the page cache (tests, diagnostics). */
   get directPutCount(): number {
     return this.#directPuts;

@@ -12,6 +12,7 @@ import { LOCAL_TEMP_DIR, LocalStore } from "../../src/store/local-store.js";
 import { DIRECT_WRITE_ALIGN_BYTES, directWritableBuffer, writeDirect } from "../../src/store/direct-write.js";
 import { DIRECT_WRITE_MIN_BYTES } from "../../src/limits.js";
 import { makeTempDir } from "../helpers/temp-dir.js";
+import { Engine, type EngineOptions } from "../../src/engine/engine.js";
 
 const MiB = 1024 * 1024;
 const directSupported = process.platform === "linux";
@@ -73,5 +74,39 @@ describe("LocalStore puts around the page cache (O_DIRECT)", () => {
     assert.equal(unsupported, false, "an unaligned body is not a filesystem without O_DIRECT");
     assert.equal(await writeDirect(file, aligned, () => (unsupported = true)), true);
     assert.ok(Buffer.from(await readFile(file)).equals(Buffer.from(aligned)));
+  });
+});
+
+describe("an engine on a LocalStore writes its SSTs around the page cache", () => {
+  it("its L0s and its compaction outputs go direct, and everything reads back", { skip: !directSupported }, async () => {
+    const dir = await makeTempDir("direct-write-engine");
+    const store = new LocalStore(dir);
+    const options: EngineOptions = { l0SstBytes: 2 * MiB, maxSstBytes: 2 * MiB, l0CompactionTrigger: 3, compactionThread: "worker", gcIntervalMs: 0, gcGraceMs: 0 };
+    const engine = await Engine.open(store, options);
+    const value = (i: number) => Buffer.from(`${i}:`.padEnd(2000, String.fromCharCode(97 + (i % 26))));
+    const key = (i: number) => Buffer.from(`k${String(i).padStart(6, "0")}`);
+    for (let flush = 0; flush < 3; flush++) {
+      for (let i = flush * 1200; i < (flush + 1) * 1200; i++) engine.write([{ type: "put", key: key(i), value: value(i) }]);
+      await engine.flushMemtables();
+    }
+    const afterL0s = store.directPutCount;
+    await engine.compactor.idle();
+    const manifest = engine.epoch!.manifest.manifest;
+    assert.equal(manifest.l0.length, 0, "the three L0s were compacted");
+    const outputs = manifest.runs.flatMap((run) => run.ssts).filter((sst) => sst.info.sizeBytes >= DIRECT_WRITE_MIN_BYTES);
+    if (afterL0s === 0) {
+      assert.equal(directWritableBuffer(path.join(dir, "probe"), 2 * MiB), undefined, "direct writes possible here, yet no L0 was written direct");
+    } else {
+      assert.equal(afterL0s, 3, "every L0 went direct");
+      assert.ok(outputs.length >= 1);
+      assert.equal(store.directPutCount - afterL0s, outputs.length, "every large output of the worker went direct");
+    }
+    let n = 0;
+    for await (const entry of engine.scan({})) {
+      assert.ok(Buffer.from(entry.key).equals(key(n)) && Buffer.from(entry.value).equals(value(n)), `entry ${n}`);
+      n++;
+    }
+    assert.equal(n, 3600);
+    await engine.close();
   });
 });
