@@ -19,7 +19,8 @@
  *          └ EINVAL (no O_DIRECT on this filesystem, or an unaligned body): false, nothing left behind
  *
  * Alignment decides speed, never correctness: a body that is not aligned, a filesystem without
- * O_DIRECT (tmpfs) or a platform without it takes the page-cache path, as before. Durability is
+ * O_DIRECT (tmpfs before Linux 6.6, some FUSE filesystems) or a platform without it takes the
+ * page-cache path, as before. Durability is
  * the same: the caller's fsync of the temp file precedes its link or rename, and the cache flush
  * that fsync ends with covers the bytes written direct.
  */
@@ -38,8 +39,8 @@ const PROBE_STEP_BYTES = 16;
 const O_DIRECT: number | undefined = (fsConstants as { O_DIRECT?: number }).O_DIRECT;
 
 /**
- * A buffer of `sizeBytes` whose address the kernel accepts for direct writes to files in `dir`,
- * found by trying writes on the scratch file `scratchPath` (created and removed here). Undefined
+ * A buffer of `sizeBytes` whose address the kernel accepts for direct writes to files beside
+ * `scratchPath`, found by trying writes on that scratch file (created and removed here). Undefined
  * when direct writes are not possible there (no O_DIRECT, a filesystem without it, no offset
  * worked): the caller uses a plain buffer.
  */

@@ -72,7 +72,7 @@ import { directWritableBuffer, writeDirect } from "./direct-write.js";
 import { errnoOf, fsyncDirectory, writeSyncedAndClose } from "../util/files.js";
 import { checkKey, checkRangeShape, compareKeys, resolveRange } from "./keys.js";
 import type { ByteRange, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutCondition, PutResult } from "./object-store.js";
-import { DEFAULT_LOCAL_LOCK_STALE_MS, DIRECT_WRITE_MIN_BYTES, DEFAULT_LOCAL_LOCK_WAIT_MS, DEFAULT_LOCAL_TEMP_STALE_MS, LOCAL_ETAG_PIECE_BYTES, LOCAL_MAX_KEY_SEGMENT_BYTES, MAX_KNOWN_DURABLE_DIRS, MAX_LOCAL_PLACE_RETRIES } from "../limits.js";
+import { DEFAULT_LOCAL_LOCK_STALE_MS, DEFAULT_LOCAL_LOCK_WAIT_MS, DEFAULT_LOCAL_TEMP_STALE_MS, DIRECT_WRITE_MIN_BYTES, LOCAL_ETAG_PIECE_BYTES, LOCAL_MAX_KEY_SEGMENT_BYTES, MAX_KNOWN_DURABLE_DIRS, MAX_LOCAL_PLACE_RETRIES } from "../limits.js";
 
 /** Every root entry starting with this is LocalStore's own; keys may not start with it. */
 export const LOCAL_RESERVED_PREFIX = ".durastream-";
