@@ -53,7 +53,7 @@ describe("LocalStore puts around the page cache (O_DIRECT)", () => {
     const plain = new Uint8Array(3 * MiB + 17);
     fillPattern(plain, 7);
     await store.put("plain", plain);
-    const small = store.allocatePutBuffer(64 * 1024);
+    const small = store.allocatePutBuffer(DIRECT_WRITE_MIN_BYTES - 1);
     fillPattern(small, 3);
     await store.put("small", small);
     assert.equal(store.directPutCount, 0);
