@@ -154,7 +154,7 @@ export class Engine {
     this.#recorder = new EngineMetricsRecorder(instrumented.counts);
     this.#epoch = epoch;
     this.#watermark = new DurableWatermark(epoch.lastSeq);
-    this.version = new Version(this.store, this.cache, this.#sourcesOf(epoch), options.readOnly ? () => this.refresh() : undefined);
+    this.version = new Version(this.store, this.cache, this.#sourcesOf(epoch), options.readOnly ? (newest) => this.#afterMissingSst(newest) : undefined);
     // One object serves the three background tasks; each sees it through its own narrow type.
     const host = this.#backgroundHost();
     this.gc = new GarbageCollector(host, options);
@@ -321,6 +321,13 @@ export class Engine {
   async refresh(): Promise<void> {
     this.#throwIfClosed();
     await this.#follower?.pollOnce();
+  }
+
+  /** Read-only: a read found an SST gone that `newest` (the store's newest manifest) no longer lists: adopt it before the read retries. */
+  async #afterMissingSst(newest: StoredManifest | undefined): Promise<void> {
+    this.#throwIfClosed();
+    if (newest === undefined || this.#follower === undefined) return this.refresh();
+    await this.#follower.adoptAtNextPoll(newest);
   }
 
   /**

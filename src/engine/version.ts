@@ -12,7 +12,7 @@ import type { ObjectStore } from "../store/object-store.js";
 import type { BlockCache } from "./block-cache.js";
 import { compareKeys, type Entry, type KeyRange } from "./entry.js";
 import type { SortedRun, SstHandle } from "./manifest-format.js";
-import { readLatestManifest } from "./manifest-store.js";
+import { readLatestManifest, type StoredManifest } from "./manifest-store.js";
 import type { Memtable } from "./memtable.js";
 import { sstKey } from "./paths.js";
 import { FloorSeek, mergeSources, overlaps, type EntrySource } from "./read-path.js";
@@ -47,14 +47,14 @@ export class Version {
   /**
    * `onMissingSst`: set for read-only engines, where a missing SST usually means the writer
    * compacted it away meanwhile: unless the newest manifest still lists it (then it is damage:
-   * corruption), it reloads the manifest, and the read fails with an SstCompactedAwayError (a retryable `storage` error)
+   * corruption), it is given that manifest to adopt, and the read fails with an SstCompactedAwayError (a retryable `storage` error)
    * (read sessions retry from where they were). Without it a missing SST is corruption.
    */
   constructor(
     private readonly store: ObjectStore,
     private readonly cache: BlockCache,
     sources: VersionSources,
-    private readonly onMissingSst?: () => Promise<void>,
+    private readonly onMissingSst?: (newest: StoredManifest | undefined) => Promise<void>,
   ) {
     this.#sources = sources;
   }
@@ -236,11 +236,12 @@ export class Version {
    * deletes an SST only after a manifest without it is written, so a missing SST that the
    * newest manifest lists was not compacted away: it is damage, and reading again never helps.
    */
-  async #newestManifestReferences(id: number): Promise<boolean> {
+  /** The newest manifest in the store, and whether it lists SST `id`. */
+  async #newestManifestReferences(id: number): Promise<{ references: boolean; newest: StoredManifest | undefined }> {
     const newest = await readLatestManifest(this.store);
-    if (newest === undefined) return false;
+    if (newest === undefined) return { references: false, newest };
     const m = newest.manifest;
-    return m.l0.some((handle) => handle.id === id) || m.runs.some((run) => run.ssts.some((handle) => handle.id === id));
+    return { references: m.l0.some((handle) => handle.id === id) || m.runs.some((run) => run.ssts.some((handle) => handle.id === id)), newest };
   }
 
   #holds(handle: SstHandle, key: Uint8Array): boolean {
@@ -271,9 +272,10 @@ export class Version {
   /** Rethrows a read's `error`; a missing SST becomes an SstCompactedAwayError (read-only) or a CorruptionError. */
   async #failMissing(handle: SstHandle, error: unknown): Promise<never> {
     if (!(error instanceof NotFoundError)) throw error;
-    if (this.onMissingSst !== undefined && !(await this.#newestManifestReferences(handle.id))) {
+    const { references, newest } = this.onMissingSst === undefined ? { references: true, newest: undefined } : await this.#newestManifestReferences(handle.id);
+    if (this.onMissingSst !== undefined && !references) {
       this.forget(handle.id);
-      await this.onMissingSst();
+      await this.onMissingSst(newest);
       throw new SstCompactedAwayError(sstKey(handle.id), error);
     }
     // The (newest) manifest lists it, so it must exist: a missing SST is damage, not an absent key.

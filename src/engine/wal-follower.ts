@@ -51,6 +51,8 @@ export class WalFollower {
   #stopped = false;
   #lastListMs = Number.NEGATIVE_INFINITY;
   #pollAgain = false;
+  /** A manifest to adopt when the next poll starts (adoptAtNextPoll). */
+  #pendingAdopt: StoredManifest | undefined;
   polls = 0;
 
   constructor(
@@ -96,6 +98,20 @@ export class WalFollower {
     await this.#polling;
   }
 
+  /**
+   * Adopts `newest` (a manifest read elsewhere: a read found an SST missing and read the newest
+   * manifest to tell a compaction from damage) at the start of a poll that begins after this
+   * call, and waits for that poll. Not in the middle of one: a poll running meanwhile counts WAL
+   * ids from the manifest it started on. Without this, a reader whose next manifest id was
+   * already deleted adopted nothing until its next listing (MANIFEST_LIST_INTERVAL_MS on S3),
+   * and every retry of its read met the same missing SST.
+   */
+  async adoptAtNextPoll(newest: StoredManifest): Promise<void> {
+    if (newest.id > (this.#pendingAdopt?.id ?? 0)) this.#pendingAdopt = newest;
+    while (this.#polling !== undefined) await this.#polling.catch(() => undefined);
+    if (!this.#stopped) await this.pollOnce();
+  }
+
   /** One poll; concurrent calls share it. Resolves true when it stopped at the per-poll cap. */
   pollOnce(): Promise<boolean> {
     this.#polling ??= this.#poll().finally(() => {
@@ -123,6 +139,9 @@ export class WalFollower {
 
   async #poll(): Promise<boolean> {
     this.polls++;
+    const pending = this.#pendingAdopt;
+    this.#pendingAdopt = undefined;
+    if (pending !== undefined && pending.id > this.target.manifest.id) this.#adopt(pending);
     // Only on a local disk with a segment WAL: objects vanish under GC, which is cue enough.
     if (this.segments !== undefined && this.target.wantsNewerManifest) await this.#adoptNewerManifest();
     for (let applied = 0; applied < FOLLOWER_MAX_WAL_OBJECTS_PER_POLL; applied++) {
@@ -195,9 +214,13 @@ export class WalFollower {
       if (latest !== undefined && latest.id > (newest?.id ?? current.id)) newest = latest;
     }
     if (newest === undefined) return false;
+    this.#adopt(newest);
+    return true;
+  }
+
+  #adopt(newest: StoredManifest): void {
     this.target.adoptManifest(newest);
     this.#nextWalId = Math.max(this.#nextWalId, newest.manifest.replayAfterWalId + 1);
-    return true;
   }
 
   async #get(key: string): Promise<Uint8Array | undefined> {

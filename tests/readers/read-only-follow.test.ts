@@ -235,6 +235,41 @@ describe("read-only log following a writer in the same process", () => {
       { l0SstBytes: 256 * 1024 },
     ));
 
+  it("a catch-up read whose next manifest is deleted too adopts the newest one at once, not after the next listing", () =>
+    withRig(
+      async (r) => {
+        const ws = await r.writer.openStream("s", { createIfMissing: true });
+        let appended = 0;
+        while (r.writer.metrics().engine.l0Count < 3) await ws.append([{ body: body(`r${appended++}`, 1000) }]);
+        const manifestAtOpen = Math.max(...(await r.ids("manifest")));
+        const reader = await r.openReader();
+        const rs = await reader.openStream("s");
+        const iterator = rs.read({ from: { seqNum: 0 } })[Symbol.asyncIterator]();
+        const got: ReadRecord[] = [];
+        const first = await iterator.next();
+        assert.equal(first.done, false);
+        got.push(first.value as ReadRecord);
+
+        // The writer compacts, and writes more manifests than it keeps: the one after the
+        // reader's is deleted as well as the SSTs the reader opened with.
+        const sstsAtOpen = await r.ids("sst");
+        while (r.writer.metrics().engine.compactions < 2) await ws.append([{ body: body(`r${appended++}`, 1000) }]);
+        await r.clock.runDue();
+        const manifests = await r.ids("manifest");
+        assert.ok(!manifests.includes(manifestAtOpen + 1), `precondition: manifest ${manifestAtOpen + 1} is gone (${manifests})`);
+        const left = await r.ids("sst");
+        assert.ok(sstsAtOpen.every((id) => !left.includes(id)), "precondition: every SST the reader opened with is gone");
+
+        // No time passes: the reader may not list the manifests on its own (MANIFEST_LIST_INTERVAL_MS).
+        for (let next = await iterator.next(); next.done !== true; next = await iterator.next()) got.push(next.value);
+        const expected = (await writerView(ws)).slice(0, got.length);
+        assert.ok(got.length >= sstsAtOpen.length, `the read ended after ${got.length} records`);
+        assert.deepEqual(seqTexts(got), expected);
+        assert.ok((r.readerStore.notFound.get("sst") ?? 0) >= 1, "the read never met a deleted SST: the race was not staged");
+      },
+      { l0SstBytes: 256 * 1024 },
+    ));
+
   it("a deleted stream ends a reader's follow with stream_not_found; a stream recreated under the name is read afresh", () =>
     withRig(async (r) => {
       const ws = await r.writer.openStream("s", { createIfMissing: true });
