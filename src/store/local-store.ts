@@ -246,6 +246,7 @@ export class LocalStore implements ObjectStore {
   // Writes
 
   /**
+   * @internal The engine's SST buffers (sst-buffer-pool.ts, compactor.ts).
    * A buffer of `sizeBytes` for a large object the caller will build and then put here (an SST):
    * where the filesystem takes direct writes, one whose address suits them, so that its put, or
    * the put of a prefix of it, bypasses the page cache (direct-write.ts). Otherwise, and below
@@ -269,6 +270,7 @@ export class LocalStore implements ObjectStore {
   }
 
   /**
+   * @internal The compactor, for a worker's outputs.
    * Marks `bytes` as the part of a buffer from allocatePutBuffer that direct writes take, once
    * it came back from another thread (a transfer makes a new ArrayBuffer object, which this store
    * does not know). A wrong mark costs one refused direct write, never a wrong put.
@@ -277,7 +279,7 @@ export class LocalStore implements ObjectStore {
     if (bytes.length >= DIRECT_WRITE_MIN_BYTES) this.#directBuffers.set(bytes.buffer, bytes.byteOffset);
   }
 
-  /** Puts whose body was written around the page cache (tests, diagnostics). */
+  /** @internal Puts whose body was written around the page cache (tests, diagnostics). */
   get directPutCount(): number {
     return this.#directPuts;
   }
