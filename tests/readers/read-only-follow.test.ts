@@ -109,6 +109,16 @@ function drain(session: ReadSession): { records: ReadRecord[]; done: Promise<voi
 }
 
 /** What a writer-side read of the whole stream returns, as "seqNum:body". */
+/** A reader's catch-up read of stream "s" from its start, one record in (its scan has opened the SSTs it began on). */
+async function startCatchUp(r: Rig): Promise<{ iterator: AsyncIterator<ReadRecord>; got: ReadRecord[] }> {
+  const reader = await r.openReader();
+  const rs = await reader.openStream("s");
+  const iterator = rs.read({ from: { seqNum: 0 } })[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  assert.equal(first.done, false);
+  return { iterator, got: [first.value as ReadRecord] };
+}
+
 async function writerView(stream: Stream): Promise<string[]> {
   return seqTexts(await collect(stream.read({ from: { seqNum: 0 } })));
 }
@@ -211,13 +221,7 @@ describe("read-only log following a writer in the same process", () => {
         assert.equal(r.writer.metrics().engine.compactions, 0, "precondition: three L0s, one short of a compaction");
         const sstsAtOpen = await r.ids("sst");
         const tailAtOpen = (await ws.checkTail()).seqNum;
-        const reader = await r.openReader();
-        const rs = await reader.openStream("s");
-        const iterator = rs.read({ from: { seqNum: 0 } })[Symbol.asyncIterator]();
-        const got: ReadRecord[] = [];
-        const first = await iterator.next();
-        assert.equal(first.done, false);
-        got.push(first.value as ReadRecord);
+        const { iterator, got } = await startCatchUp(r);
 
         // The writer's fourth L0 triggers a compaction; the GC deletes its inputs at once.
         while (r.writer.metrics().engine.compactions === 0) await ws.append([{ body: body(`r${appended++}`, 1000) }]);
@@ -242,13 +246,7 @@ describe("read-only log following a writer in the same process", () => {
         let appended = 0;
         while (r.writer.metrics().engine.l0Count < 3) await ws.append([{ body: body(`r${appended++}`, 1000) }]);
         const manifestAtOpen = Math.max(...(await r.ids("manifest")));
-        const reader = await r.openReader();
-        const rs = await reader.openStream("s");
-        const iterator = rs.read({ from: { seqNum: 0 } })[Symbol.asyncIterator]();
-        const got: ReadRecord[] = [];
-        const first = await iterator.next();
-        assert.equal(first.done, false);
-        got.push(first.value as ReadRecord);
+        const { iterator, got } = await startCatchUp(r);
 
         // The writer compacts, and writes more manifests than it keeps: the one after the
         // reader's is deleted as well as the SSTs the reader opened with.
