@@ -27,7 +27,7 @@
  */
 import { assert } from "../errors.js";
 import { KEY_JS_COMPARE_MAX_BYTES } from "../limits.js";
-import { copyInto } from "../util/bytes.js";
+import { copyInto, unzeroedBytes } from "../util/bytes.js";
 import type { Entry } from "./entry.js";
 
 /** The first slab of a memtable. */
@@ -167,7 +167,7 @@ export class MemtableRows {
     const size = rowBytes >= SLAB_OWN_BUFFER_MIN_BYTES ? rowBytes : Math.max(this.#nextSlabBytes, rowBytes);
     if (rowBytes < SLAB_OWN_BUFFER_MIN_BYTES) this.#nextSlabBytes = Math.min(SLAB_MAX_BYTES, this.#nextSlabBytes * 2);
     // Not zeroed: every byte of a row is written before anything reads it.
-    this.#slab = new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
+    this.#slab = unzeroedBytes(size);
     this.#buffers.push(this.#slab);
     this.#slabIndex = this.#buffers.length - 1;
     this.#slabUsed = 0;

@@ -36,7 +36,7 @@
  * checksum is right but whose payload does not decode is corruption (it was written so).
  */
 import { CorruptionError, assert } from "../errors.js";
-import { ByteReader, ByteWriter, DecodeError, writeBigU64, writeU32, writeU64 } from "../util/bytes.js";
+import { ByteReader, ByteWriter, DecodeError, unzeroedBytes, writeBigU64, writeU32, writeU64 } from "../util/bytes.js";
 import { checksum64, checksum64Matches } from "../util/checksum.js";
 import { parseId } from "./paths.js";
 import { readBatches, type WalBatch } from "./wal-format.js";
@@ -118,7 +118,7 @@ export function encodeFrame(header: FrameHeader, encodedBatches: readonly Uint8A
   let batchBytes = 0;
   for (const batch of encodedBatches) batchBytes += batch.length;
   const size = FRAME_BATCHES_OFFSET + batchBytes + FRAME_CHECKSUM_BYTES;
-  const out = new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
+  const out = unzeroedBytes(size);
   let pos = FRAME_BATCHES_OFFSET;
   for (const batch of encodedBatches) {
     out.set(batch, pos);

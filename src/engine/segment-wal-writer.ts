@@ -26,6 +26,7 @@ import { encodeFrame, FrameBuilder, sealName, type FrameHeader } from "./segment
 import type { OpenSegment, SegmentSet } from "./segment-set.js";
 import { GroupCommitWriter, nextWalBufferBytes, type GroupCommitHooks, type WalGroup } from "./wal-group-commit.js";
 import { encodeBatchInto, encodedBatchBytes, type WriteOp } from "./wal-format.js";
+import { unzeroedBytes } from "../util/bytes.js";
 import { WAL_FLUSH_NOW_BYTES, WAL_FRAME_SPARE_MAX_BYTES, WAL_OBJECT_MIN_BUFFER_BYTES } from "../limits.js";
 
 export interface SegmentWalWriterOptions extends GroupCommitHooks {
@@ -71,7 +72,7 @@ export class SegmentWalWriter extends GroupCommitWriter {
     const spare = this.#spare;
     this.#spare = undefined;
     if (spare !== undefined && spare.length >= size && spare.length <= 4 * size) return spare;
-    return new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
+    return unzeroedBytes(size);
   }
 
   append(seq: number, encodedBatch: Uint8Array): void {

@@ -25,6 +25,7 @@ import { MAX_SST_BUILDER_CAPACITY_BYTES, SST_BUFFER_HEADROOM, SST_BUFFER_IDLE_MS
 import type { Clock, TimerHandle } from "../util/clock.js";
 import type { SstOutputBuffers } from "./compaction-output.js";
 import { prefault } from "../util/prefault.js";
+import { unzeroedBytes } from "../util/bytes.js";
 
 export class SstBufferPool implements SstOutputBuffers {
   #buffer: Uint8Array | undefined;
@@ -40,7 +41,7 @@ export class SstBufferPool implements SstOutputBuffers {
    */
   constructor(
     private readonly clock: Pick<Clock, "setTimer">,
-    private readonly allocate: (sizeBytes: number) => Uint8Array = plainBuffer,
+    private readonly allocate: (sizeBytes: number) => Uint8Array = unzeroedBytes,
   ) {}
 
   /**
@@ -124,8 +125,4 @@ export class SstBufferPool implements SstOutputBuffers {
     this.#idleTimer?.cancel();
     this.#idleTimer = undefined;
   }
-}
-
-function plainBuffer(sizeBytes: number): Uint8Array {
-  return new Uint8Array(Buffer.allocUnsafeSlow(sizeBytes).buffer, 0, sizeBytes);
 }

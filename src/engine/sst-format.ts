@@ -25,7 +25,7 @@ import {
   MIN_SST_BUILDER_CAPACITY_BYTES,
   ROW_COPY_SLAB_BYTES,
 } from "../limits.js";
-import { copyOf, readU64, writeU32, writeU64 } from "../util/bytes.js";
+import { copyOf, readU64, unzeroedBytes, writeU32, writeU64 } from "../util/bytes.js";
 import { checksum32 } from "../util/checksum.js";
 import { MAX_VARINT_U32, readVarint, varintBytes, writeVarint, type ByteCursor } from "../util/varint.js";
 import { compareKeys, type Entry } from "./entry.js";
@@ -343,13 +343,6 @@ class OutputBuffer {
   }
 }
 
-/**
- * A fresh array of its own ArrayBuffer, not zeroed (zeroing a 64 MiB L0 buffer cost more than
- * its checksums): the output buffer writes every byte before `pos` and hands out nothing past it.
- */
-function unzeroedBytes(size: number): Uint8Array {
-  return new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
-}
 
 /** One data block's entry in the index. */
 export interface BlockHandle {

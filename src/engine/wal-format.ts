@@ -37,7 +37,7 @@
  * `zeroByteFencesThroughWalId`); anywhere else it is a WAL object that lost its contents.
  */
 import { CorruptionError, assert } from "../errors.js";
-import { ByteReader, ByteWriter, DecodeError, writeBigU64, writeU32, writeU64 } from "../util/bytes.js";
+import { ByteReader, ByteWriter, DecodeError, unzeroedBytes, writeBigU64, writeU32, writeU64 } from "../util/bytes.js";
 import { SlabAllocator } from "../util/slab.js";
 import { checksum64, checksum64Matches } from "../util/checksum.js";
 import { WAL_BATCH_MAX_SLABBED_BYTES, WAL_BATCH_SLAB_BYTES } from "../limits.js";
@@ -138,7 +138,7 @@ function writeLengthPrefixed(out: Uint8Array, pos: number, bytes: Uint8Array): n
 export function encodeWalObject(writerEpoch: number, walId: number, encodedBatches: readonly Uint8Array[]): Uint8Array {
   let size = HEADER_BYTES + CHECKSUM_BYTES;
   for (const batch of encodedBatches) size += batch.length;
-  const out = new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
+  const out = unzeroedBytes(size);
   writeWalHeader(out, writerEpoch, walId, encodedBatches.length);
   let pos = HEADER_BYTES;
   for (const batch of encodedBatches) {
@@ -175,7 +175,7 @@ export class WalObjectBuilder {
 
   constructor(capacityBytes: number) {
     const size = Math.max(capacityBytes, HEADER_BYTES + CHECKSUM_BYTES);
-    this.#bytes = new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
+    this.#bytes = unzeroedBytes(size);
   }
 
   /** Bytes a builder needs for one batch of `batchBytes` alone. */

@@ -70,6 +70,7 @@ import { systemRandom, type Random } from "../util/random.js";
 import { HOST_TAG, LocalKeyLocks, isPidAlive, namesIn } from "./local-locks.js";
 import { directWritableBuffer, writeDirect } from "./direct-write.js";
 import { errnoOf, fsyncDirectory, writeSyncedAndClose } from "../util/files.js";
+import { unzeroedBytes } from "../util/bytes.js";
 import { checkKey, checkRangeShape, compareKeys, resolveRange } from "./keys.js";
 import type { ByteRange, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutCondition, PutResult } from "./object-store.js";
 import { DEFAULT_LOCAL_LOCK_STALE_MS, DEFAULT_LOCAL_LOCK_WAIT_MS, DEFAULT_LOCAL_TEMP_STALE_MS, DIRECT_WRITE_MIN_BYTES, LOCAL_ETAG_PIECE_BYTES, LOCAL_MAX_KEY_SEGMENT_BYTES, MAX_KNOWN_DURABLE_DIRS, MAX_LOCAL_PLACE_RETRIES } from "../limits.js";
@@ -266,7 +267,7 @@ export class LocalStore implements ObjectStore {
         liveTempNames.delete(name);
       }
     }
-    return new Uint8Array(Buffer.allocUnsafeSlow(sizeBytes).buffer, 0, sizeBytes);
+    return unzeroedBytes(sizeBytes);
   }
 
   /**

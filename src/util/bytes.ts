@@ -83,6 +83,15 @@ export function copyOf(bytes: Uint8Array): Uint8Array {
   return copy;
 }
 
+/**
+ * A fresh array of `size` bytes with an ArrayBuffer of its own (not Node's shared Buffer pool),
+ * not zeroed: for a caller that writes every byte before it reads one (zeroing a 64 MiB L0 buffer
+ * cost more than its checksums).
+ */
+export function unzeroedBytes(size: number): Uint8Array {
+  return new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
+}
+
 export class ByteWriter {
   #buffer: Buffer;
   #length = 0;

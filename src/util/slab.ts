@@ -17,7 +17,7 @@
  * serve (a memtable of 64 MiB, a read batch).
  */
 import { assert } from "../errors.js";
-import { copyInto } from "./bytes.js";
+import { copyInto, unzeroedBytes } from "./bytes.js";
 import { prefault } from "./prefault.js";
 
 export interface SlabOptions {
@@ -59,7 +59,7 @@ export class SlabAllocator {
    * `Buffer.allocUnsafe`): the caller writes every byte before anything reads them.
    */
   allocUnsafe(size: number): Uint8Array {
-    if (size > this.maxSlabbedBytes) return new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
+    if (size > this.maxSlabbedBytes) return unzeroedBytes(size);
     if (this.#used + size > this.#slab.byteLength) {
       this.#slab = this.#next ?? Buffer.allocUnsafeSlow(this.slabBytes).buffer;
       this.#next = undefined;
@@ -79,7 +79,7 @@ export class SlabAllocator {
   /** Starts faulting in the next slab's pages, unless that is under way; it is used only once they are in. */
   #prepareNext(): void {
     if (this.#preparing !== undefined) return;
-    const next = new Uint8Array(Buffer.allocUnsafeSlow(this.slabBytes).buffer, 0, this.slabBytes);
+    const next = unzeroedBytes(this.slabBytes);
     this.#preparing = prefault(next).then((done) => {
       this.#preparing = undefined;
       if (done) this.#next = next.buffer as ArrayBuffer;
