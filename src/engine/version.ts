@@ -272,11 +272,13 @@ export class Version {
   /** Rethrows a read's `error`; a missing SST becomes an SstCompactedAwayError (read-only) or a CorruptionError. */
   async #failMissing(handle: SstHandle, error: unknown): Promise<never> {
     if (!(error instanceof NotFoundError)) throw error;
-    const { references, newest } = this.onMissingSst === undefined ? { references: true, newest: undefined } : await this.#newestManifestReferences(handle.id);
-    if (this.onMissingSst !== undefined && !references) {
-      this.forget(handle.id);
-      await this.onMissingSst(newest);
-      throw new SstCompactedAwayError(sstKey(handle.id), error);
+    if (this.onMissingSst !== undefined) {
+      const { references, newest } = await this.#newestManifestReferences(handle.id);
+      if (!references) {
+        this.forget(handle.id);
+        await this.onMissingSst(newest);
+        throw new SstCompactedAwayError(sstKey(handle.id), error);
+      }
     }
     // The (newest) manifest lists it, so it must exist: a missing SST is damage, not an absent key.
     throw new CorruptionError(sstKey(handle.id), "referenced by the manifest but missing", { cause: error });

@@ -3,8 +3,8 @@
  *
  * Why: the first write into a fresh buffer faults in each 4 KiB page, and on the 2-core VM of
  * bench/README.md that cost more than the write itself: filling a fresh 64 MiB buffer took
- * 36-40 ms against 4 ms for one whose pages were there ("Fresh memory, faulted in off the
- * log's thread"). Reading /dev/zero into the buffer makes the kernel fault the pages in, on a
+ * 36-40 ms against 4 ms for one whose pages were there ("The page cache, reused segments and
+ * fresh memory"). Reading /dev/zero into the buffer makes the kernel fault the pages in, on a
  * thread-pool thread, while the log's thread goes on; the log's thread pays a few dispatches.
  *
  *   prefault(buffer) ──fs.read(/dev/zero, chunk) x n──> resolves true: every page is there

@@ -39,7 +39,7 @@ export class SlabAllocator {
   #slab: ArrayBuffer = new ArrayBuffer(0);
   #used = 0;
   readonly #prefaultNext: boolean;
-  /** The next slab, once its pages are in (prefaultNext), and whether one is being prepared. */
+  /** The next slab, once its prefault settled (prefaultNext), and the prefault under way. */
   #next: ArrayBuffer | undefined;
   #preparing: Promise<void> | undefined;
 
@@ -76,13 +76,16 @@ export class SlabAllocator {
     return this.#preparing ?? Promise.resolve();
   }
 
-  /** Starts faulting in the next slab's pages, unless that is under way; it is used only once they are in. */
+  /**
+   * Starts faulting in the next slab's pages, unless that is under way; it is used only once the
+   * prefault settled (where it could not run, the slab is faulted in by its first use).
+   */
   #prepareNext(): void {
     if (this.#preparing !== undefined) return;
     const next = unzeroedBytes(this.slabBytes);
-    this.#preparing = prefault(next).then((done) => {
+    this.#preparing = prefault(next).then(() => {
       this.#preparing = undefined;
-      if (done) this.#next = next.buffer as ArrayBuffer;
+      this.#next = next.buffer as ArrayBuffer;
     });
   }
 
