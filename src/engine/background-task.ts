@@ -1,5 +1,5 @@
 import type { WriterEpoch } from "./writer-epoch.js";
-import { BUSY_LOOP_MIN_MS, CPU_SLICE_MAX_ENTRIES, CPU_SLICE_MS, MAX_PACING_PAUSE_MS } from "../limits.js";
+import { BUSY_LOOP_MIN_MS, CPU_SLICE_CHECK_ENTRIES, CPU_SLICE_MAX_ENTRIES, CPU_SLICE_MS, MAX_PACING_PAUSE_MS } from "../limits.js";
 
 /**
  * A background loop that runs at most once at a time: `kick()` starts it unless it is running,
@@ -72,7 +72,7 @@ export class EpochTask {
 
 
 export interface CpuSlicerOptions {
-  /** How long the work may hold the loop before it yields (default 0.5 ms). */
+  /** How long the work may hold the loop before it yields (default CPU_SLICE_MS). */
   sliceMs?: number;
   /** Yield after this many entries even if the slice has time left (default 4096). */
   maxEntries?: number;
@@ -124,7 +124,7 @@ export class CpuSlicer {
   /** Undefined to go on at once; otherwise a promise to await before the next entry. */
   due(): Promise<void> | undefined {
     this.#entries++;
-    if ((this.#entries & 63) !== 0 && this.#entries < this.#maxEntries) return undefined;
+    if ((this.#entries & (CPU_SLICE_CHECK_ENTRIES - 1)) !== 0 && this.#entries < this.#maxEntries) return undefined;
     if (this.#entries < this.#maxEntries && this.elapsedMs() - this.#sliceStartMs < this.#sliceMs) return undefined;
     return this.#yield();
   }

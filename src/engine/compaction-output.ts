@@ -66,6 +66,8 @@ export interface SstOutputOptions {
   split: boolean;
   /** The largest share of a busy event loop the work may take (CpuSlicer); default 1. */
   busyShare?: () => number;
+  /** How long the work may hold the loop before it yields (CpuSlicer); default CPU_SLICE_MS. */
+  sliceMs?: number;
   /** Hit once per entry (tests inject failures there). */
   failpointName?: FailpointName;
   /**
@@ -117,7 +119,10 @@ export class SstOutputWriter {
     private readonly epoch: SstIdSource,
     private readonly options: SstOutputOptions,
   ) {
-    this.#slicer = new CpuSlicer(options.elapsedMs, options.busyShare === undefined ? {} : { busyShare: options.busyShare });
+    this.#slicer = new CpuSlicer(options.elapsedMs, {
+      ...(options.busyShare === undefined ? {} : { busyShare: options.busyShare }),
+      ...(options.sliceMs === undefined ? {} : { sliceMs: options.sliceMs }),
+    });
   }
 
   add(entry: Entry): Promise<void> | undefined {

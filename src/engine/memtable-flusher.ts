@@ -18,7 +18,7 @@ import type { EngineMetricsRecorder } from "./engine-metrics.js";
 import type { SstHandle } from "./manifest-format.js";
 import { failpoint } from "../util/failpoints.js";
 import { publishOutputs, SstOutputWriter, type SstPublishHost } from "./compaction-output.js";
-import { MAX_SST_BUILDER_CAPACITY_BYTES } from "../limits.js";
+import { L0_BUILD_SLICE_MS, MAX_SST_BUILDER_CAPACITY_BYTES } from "../limits.js";
 import type { FrozenMemtable, WriterEpoch } from "./writer-epoch.js";
 import type { SstBufferPool } from "./sst-buffer-pool.js";
 
@@ -103,6 +103,7 @@ export class MemtableFlusher {
       dropTombstones: false, // only a bottom-most compaction may drop tombstones
       capacityFor: () => capacityBytes,
       split: false,
+      sliceMs: L0_BUILD_SLICE_MS, // short: every group commit that returns during a slice waits for its end
       ...(host.sstBuffers === undefined ? {} : { buffers: host.sstBuffers }),
     });
     let outputs: SstHandle[];

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { CpuSlicer, EpochTask, type EpochTaskHost } from "../../src/engine/background-task.js";
 import type { WriterEpoch } from "../../src/engine/writer-epoch.js";
+import { CPU_SLICE_CHECK_ENTRIES, L0_BUILD_SLICE_MS } from "../../src/limits.js";
 
 /** Runs `due()` until it asks to yield, with `ranMs` of work on the fake clock; then other work takes `othersMs`. */
 async function oneSlice(slicer: CpuSlicer, clock: { nowMs: number }, ranMs: number, othersMs: number): Promise<void> {
@@ -47,6 +48,24 @@ describe("CpuSlicer", () => {
     await oneSlice(slicer, clock, 10, 1); // 90 ms owed
     await oneSlice(slicer, clock, 0.6, 5); // 5.4 - 5 = 0.4 ms owed: not worth a timer
     assert.deepEqual(pauses, [20]);
+  });
+
+  it("reads the clock often enough to end a 0.1 ms slice (an L0 build's) within CPU_SLICE_CHECK_ENTRIES entries of its end", async () => {
+    const clock = { nowMs: 0 };
+    const slicer = new CpuSlicer(() => clock.nowMs, { sliceMs: L0_BUILD_SLICE_MS });
+    // Entries of 3 us each: the slice is used up after 34 entries (a check every 64 entries would overrun it by half).
+    const entriesPerSlice = Math.ceil(L0_BUILD_SLICE_MS / 0.003);
+    for (let slice = 0; slice < 3; slice++) {
+      let entries = 0;
+      let due: Promise<void> | undefined;
+      while (due === undefined) {
+        clock.nowMs += 0.003;
+        entries++;
+        due = slicer.due();
+      }
+      assert.ok(entries >= entriesPerSlice - 1 && entries <= entriesPerSlice + CPU_SLICE_CHECK_ENTRIES, `slice ${slice} yielded after ${entries} entries`);
+      await due;
+    }
   });
 
   it("never pauses at busyShare 1 (the flusher)", async () => {
