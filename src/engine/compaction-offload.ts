@@ -15,6 +15,7 @@
  * CompactionWorkerError and nothing else: the outputs stored so far are the caller's to delete.
  */
 import path from "node:path";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { CorruptionError, InternalError, StorageError } from "../errors.js";
@@ -258,15 +259,19 @@ function wholeBuffer(bytes: Uint8Array): ArrayBuffer | undefined {
 }
 
 /**
- * A Worker running the module at `moduleUrl`. From the sources (a .ts module, under tsx) the
- * worker registers tsx's loader first: on Node 20, `--import tsx` in the inherited execArgv does
- * not reach a worker's module loading. The built package (.js) needs nothing.
+ * A Worker running the module at `moduleUrl`. The built package (.js) needs nothing. From the
+ * sources (a .ts module, under tsx) the worker registers tsx first: on Node 20, `--import tsx` in
+ * the inherited execArgv does not reach a worker's module loading. It registers tsx's require
+ * hook and requires the module (tsx compiles it to CommonJS), not tsx's ESM loader: Node runs
+ * module loader hooks on a thread of their own, a third V8 instance that held about 17 MiB
+ * (bench/README.md, "The worker's buffers"). The worker loads .ts filter modules the same way.
  */
 function newWorker(moduleUrl: string): Worker {
   const options = { workerData: { nice: COMPACTION_WORKER_NICE }, resourceLimits: { maxYoungGenerationSizeMb: COMPACTION_WORKER_YOUNG_GENERATION_MB } };
   if (!moduleUrl.endsWith(".ts")) return new Worker(new URL(moduleUrl), options);
-  const tsxApi = import.meta.resolve("tsx/esm/api");
-  return new Worker(`import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(moduleUrl)}); })`, { eval: true, ...options });
+  const tsxRequireHook = createRequire(import.meta.url).resolve("tsx/cjs/api");
+  const load = `require(${JSON.stringify(tsxRequireHook)}).register(); require(${JSON.stringify(fileURLToPath(moduleUrl))});`;
+  return new Worker(load, { eval: true, ...options });
 }
 
 /** The main thread's error for a failure the worker reported: a bug stays a bug, damage stays damage. */

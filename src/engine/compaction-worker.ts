@@ -6,7 +6,9 @@
  * manifest. One job at a time; the protocol's types are below, the main side is compaction-offload.ts.
  */
 import { readlinkSync } from "node:fs";
+import { createRequire } from "node:module";
 import { setPriority } from "node:os";
+import { fileURLToPath } from "node:url";
 import { parentPort, workerData } from "node:worker_threads";
 import path from "node:path";
 import { assert, CorruptionError, isDurastreamError } from "../errors.js";
@@ -295,16 +297,27 @@ export class InputStore implements ObjectStore {
   }
 }
 
-const filterModules = new Map<string, Promise<{ createWorkerFilter: (data: unknown) => EntryFilterOptions }>>();
+type FilterModule = { createWorkerFilter: (data: unknown) => EntryFilterOptions };
+const filterModules = new Map<string, Promise<FilterModule>>();
 
 async function filterOf(spec: WorkerJob["filter"]): Promise<EntryFilterOptions> {
   if (spec === undefined) return { compactionFilter: undefined, isWriteOnceKey: undefined };
   let module = filterModules.get(spec.moduleUrl);
   if (module === undefined) {
-    module = import(spec.moduleUrl) as Promise<{ createWorkerFilter: (data: unknown) => EntryFilterOptions }>;
+    module = loadFilterModule(spec.moduleUrl);
     filterModules.set(spec.moduleUrl, module);
   }
   return (await module).createWorkerFilter(spec.data);
+}
+
+/**
+ * A filter module: imported, or, from the sources (.ts), required as this worker was, through
+ * tsx's require hook (compaction-offload.ts newWorker): the worker has no ESM loader for .ts.
+ */
+async function loadFilterModule(moduleUrl: string): Promise<FilterModule> {
+  if (!moduleUrl.endsWith(".ts")) return (await import(moduleUrl)) as FilterModule;
+  const file = fileURLToPath(moduleUrl);
+  return createRequire(file)(file) as FilterModule;
 }
 
 /** What a job's merge does through the main thread (or, in tests, directly). */
