@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { parentPort, workerData } from "node:worker_threads";
 import path from "node:path";
 import { assert, CorruptionError, isDurastreamError } from "../errors.js";
-import { COMPACTION_WORKER_READ_BUFFERS, COMPACTION_WORKER_READ_BYTES } from "../limits.js";
+import { COMPACTION_WORKER_READ_POOL_BYTES } from "../limits.js";
 import { compareKeys } from "./entry.js";
 import { concatSources, type EntrySource } from "./read-path.js";
 import { BlockCache } from "./block-cache.js";
@@ -27,6 +27,8 @@ import type { SstIdSource } from "./sst-ids.js";
 
 export interface WorkerJob {
   settings: MergeSettings;
+  /** The most bytes one input read asks for (its scans' readaheadBytes), and the size of the worker's read buffers. */
+  readBytes: number;
   /** Newest first; each element is one source (an L0, or a run's SSTs in key order). */
   inputs: SstHandle[][];
   /** The filter to rebuild (WorkerFilterSpec's module and snapshot); none: keep every live entry. */
@@ -362,8 +364,16 @@ export async function mergeJob(job: WorkerJob, io: JobIo, reads: InputReadBuffer
   }
 }
 
-/** The worker's read buffers, kept from job to job (until the worker ends). */
-const inputReadBuffers = new InputReadBuffers(COMPACTION_WORKER_READ_BYTES, COMPACTION_WORKER_READ_BUFFERS);
+/** The worker's read buffers, kept from job to job (until the worker ends; an engine's jobs all read the same size). */
+let inputReadBuffers: InputReadBuffers | undefined;
+
+/** Read buffers of `readBytes`, at most COMPACTION_WORKER_READ_POOL_BYTES of them (at least one). */
+function readBuffersOf(readBytes: number): InputReadBuffers {
+  if (inputReadBuffers?.bufferBytes !== readBytes) {
+    inputReadBuffers = new InputReadBuffers(readBytes, Math.max(1, Math.floor(COMPACTION_WORKER_READ_POOL_BYTES / readBytes)));
+  }
+  return inputReadBuffers;
+}
 
 function runJob(main: MainThread, job: WorkerJob): Promise<boolean> {
   main.spare = job.outputBuffer;
@@ -379,7 +389,7 @@ function runJob(main: MainThread, job: WorkerJob): Promise<boolean> {
       buffers: new HandedBackBuffers(main),
       stopped: () => main.stopped,
     },
-    inputReadBuffers,
+    readBuffersOf(job.readBytes),
   );
 }
 

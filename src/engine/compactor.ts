@@ -25,7 +25,7 @@ import { concatSources, type EntrySource } from "./read-path.js";
 import { pickCompaction, runBytes, type CompactionPlan } from "./compaction-policy.js";
 import { putNewSst } from "./sst-ids.js";
 import { getInto, type ByteRange, type ObjectStore } from "../store/object-store.js";
-import { COMPACTION_BUSY_SHARE, COMPACTION_WORKER_WAIT_MIN_BYTES, MAX_SST_BUILDER_CAPACITY_BYTES, MIN_SST_BUILDER_CAPACITY_BYTES } from "../limits.js";
+import { COMPACTION_BUSY_SHARE, COMPACTION_WORKER_LOCAL_READ_BYTES, COMPACTION_WORKER_WAIT_MIN_BYTES, DEFAULT_SST_READAHEAD_BYTES, MAX_SST_BUILDER_CAPACITY_BYTES, MIN_SST_BUILDER_CAPACITY_BYTES } from "../limits.js";
 import type { Version } from "./version.js";
 import type { WriterEpoch } from "./writer-epoch.js";
 
@@ -200,7 +200,9 @@ export class Compactor {
   #workerJob(inputs: SstHandle[][], settings: MergeSettings): WorkerJob {
     const { host } = this;
     const spec = host.options.workerFilter;
-    const job: WorkerJob = spec === undefined ? { settings, inputs } : { settings, inputs, filter: { moduleUrl: spec.moduleUrl, data: spec.snapshot() } };
+    // On a disk a small read costs little: smaller reads hold less of the inputs at once (COMPACTION_WORKER_LOCAL_READ_BYTES).
+    const readBytes = host.localStore ? COMPACTION_WORKER_LOCAL_READ_BYTES : DEFAULT_SST_READAHEAD_BYTES;
+    const job: WorkerJob = spec === undefined ? { settings, inputs, readBytes } : { settings, inputs, readBytes, filter: { moduleUrl: spec.moduleUrl, data: spec.snapshot() } };
     const pool = host.compactionBuffers;
     if (pool !== undefined) job.outputBuffer = pool.take(firstOutputBytes(settings));
     else if (host.sstPutBuffers !== undefined) job.outputBuffer = host.sstPutBuffers.allocate(firstOutputBytes(settings));
