@@ -473,15 +473,6 @@ export const COMPACTION_WORKER_NICE = 10;
 export const COMPACTION_WORKER_YOUNG_GENERATION_MB = 6;
 
 /**
- * The compaction worker's old generation cap, in MiB (its `resourceLimits`). Its live heap is a few
- * MiB (its modules, a merge's chunks of entries, the filter's snapshot of trim points). Given no
- * cap, a worker's heap grew to 20-23 MiB during the memory soak; with a cap (64, 128 or 256 MiB
- * tried) it stayed at 13-16 MiB (bench/README.md, "The worker's buffers"). A job that would need
- * more fails in the worker (ERR_WORKER_OUT_OF_MEMORY) and is retried on the main thread.
- */
-export const COMPACTION_WORKER_OLD_GENERATION_MB = 256;
-
-/**
  * A compaction of at least this many input bytes waits for a starting compaction worker; a
  * smaller one runs on the main thread meanwhile (a worker starts with the log's first compaction,
  * in tens of ms from the built package, a second or more from the sources under tsx).

@@ -19,7 +19,7 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { CorruptionError, InternalError, StorageError } from "../errors.js";
-import { COMPACTION_WORKER_IDLE_MS, COMPACTION_WORKER_NICE, COMPACTION_WORKER_OLD_GENERATION_MB, COMPACTION_WORKER_YOUNG_GENERATION_MB } from "../limits.js";
+import { COMPACTION_WORKER_IDLE_MS, COMPACTION_WORKER_NICE, COMPACTION_WORKER_YOUNG_GENERATION_MB } from "../limits.js";
 import type { Clock, TimerHandle } from "../util/clock.js";
 import type { ByteRange } from "../store/object-store.js";
 import type { SstHandle } from "./manifest-format.js";
@@ -267,8 +267,7 @@ function wholeBuffer(bytes: Uint8Array): ArrayBuffer | undefined {
  * (bench/README.md, "The worker's buffers"). The worker loads .ts filter modules the same way.
  */
 function newWorker(moduleUrl: string): Worker {
-  const resourceLimits = { maxYoungGenerationSizeMb: COMPACTION_WORKER_YOUNG_GENERATION_MB, maxOldGenerationSizeMb: COMPACTION_WORKER_OLD_GENERATION_MB };
-  const options = { workerData: { nice: COMPACTION_WORKER_NICE }, resourceLimits };
+  const options = { workerData: { nice: COMPACTION_WORKER_NICE }, resourceLimits: { maxYoungGenerationSizeMb: COMPACTION_WORKER_YOUNG_GENERATION_MB } };
   if (!moduleUrl.endsWith(".ts")) return new Worker(new URL(moduleUrl), options);
   const tsxRequireHook = createRequire(import.meta.url).resolve("tsx/cjs/api");
   const load = `require(${JSON.stringify(tsxRequireHook)}).register(); require(${JSON.stringify(fileURLToPath(moduleUrl))});`;
