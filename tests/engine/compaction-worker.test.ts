@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Worker } from "node:worker_threads";
-import { LocalStore, openLog, type Log, type LogOptions } from "../../src/index.js";
+import { LocalStore, MemoryStore, openLog, type Log, type LogOptions } from "../../src/index.js";
 import { ManualClock } from "../../src/util/clock.js";
 import { COMPACTION_WORKER_IDLE_MS } from "../../src/limits.js";
 import { collect } from "../helpers/stream-helpers.js";
@@ -133,6 +133,15 @@ test("a job of many outputs, each built in the buffer the main thread handed bac
   const inThread = await runWorkload("main", small);
   const inWorker = await runWorkload("worker", small);
   assert.ok(inWorker.workerOutputs > 2 * inWorker.compactions, `several outputs per job (${inWorker.workerOutputs} in ${inWorker.compactions} compactions)`);
+  assert.deepEqual(inWorker.streams, inThread.streams);
+  assert.deepEqual(inWorker.records, inThread.records);
+  assert.equal(inWorker.records.keep!.length, 400);
+});
+
+test("on a store that cannot read into a buffer (a MemoryStore: no getInto) the worker's reads are copied into its own buffers and leave what the in-thread path leaves", async () => {
+  const inThread = await runWorkload("main", { store: new MemoryStore() });
+  const inWorker = await runWorkload("worker", { store: new MemoryStore() });
+  assert.ok(inWorker.workerOutputs > 0, "compactions ran in the worker");
   assert.deepEqual(inWorker.streams, inThread.streams);
   assert.deepEqual(inWorker.records, inThread.records);
   assert.equal(inWorker.records.keep!.length, 400);
