@@ -36,6 +36,12 @@ export interface MergeEnvironment {
   put?: SstPut;
   /** Where output buffers come from (default: a fresh one per output). */
   buffers?: SstOutputBuffers;
+  /**
+   * Called once the writer took `entry` (its bytes are in the output, or it was dropped): entries
+   * come in key order, so the buffers that hold only keys below it are no longer read
+   * (compaction-worker.ts InputReadBuffers).
+   */
+  taken?: (entry: Entry) => void;
   /** Checked before every entry and after the last output: true abandons the merge. */
   stopped: () => boolean;
   elapsedMs: () => number;
@@ -67,6 +73,7 @@ export async function mergeInputs(sources: EntrySource[], settings: MergeSetting
       if (env.stopped()) return stoppedWith(writer);
       const wait = writer.add(newest);
       if (wait !== undefined) await wait;
+      env.taken?.(newest);
     }
     if (env.stopped()) return stoppedWith(writer);
     const outputs = await writer.finish();

@@ -4,17 +4,18 @@
  *
  *   main thread                                   worker
  *   run(job) ── "job" ─────────────────────────>  decode, merge, encode
- *   serve.read(key, range) <── "read" ──────────  (an input block run)
- *            ── bytes (copied, transferred) ──>
+ *   serve.read(key, range) <── "read" ──────────  (an input block run, with a buffer of the worker's to read into)
+ *            ── bytes (in that buffer, transferred back) ──>
  *   serve.store(bytes, info) <── "store" ───────  (a finished output SST, transferred)
  *            ── its SstHandle ────────────────>
- *   complete / failure   <── "done" | "failed" ─
+ *   complete / failure   <── "done" | "failed" ─  ("done" hands back the job's output buffer: serve.keep)
  *
  * The main thread keeps every store request and every decision (ids, manifest, fencing); a
  * failure of the worker itself (a crash, an exit, an error it met) rejects the job with
  * CompactionWorkerError and nothing else: the outputs stored so far are the caller's to delete.
  */
 import path from "node:path";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { CorruptionError, InternalError, StorageError } from "../errors.js";
@@ -33,7 +34,8 @@ export class CompactionWorkerError extends StorageError {
 
 /** What the main thread does for a running job. */
 export interface JobService {
-  read(key: string, range: ByteRange | undefined): Promise<Uint8Array>;
+  /** The bytes of `range` of `key`: read into `into` where the store can (getInto), else bytes of the store's own. */
+  read(key: string, range: ByteRange | undefined, into?: Uint8Array): Promise<Uint8Array>;
   store(bytes: Uint8Array, info: SstHandle["info"]): Promise<SstHandle>;
   /** True once the job should stop (the epoch stopped, the engine is closing). */
   stopped(): boolean;
@@ -43,6 +45,8 @@ export interface JobService {
    * goes back to the worker after its PUT, for the next output.
    */
   privateBuffers: boolean;
+  /** The output buffer the job ended with, handed back with "done" (before run() resolves). */
+  keep?(spare: Uint8Array): void;
 }
 
 interface RunningJob {
@@ -190,6 +194,7 @@ export class CompactionWorker {
     if (job === undefined || this.#worker !== worker) return;
     switch (message.type) {
       case "done":
+        if (message.spare !== undefined) job.serve.keep?.(message.spare);
         return job.mainError === undefined ? this.#settle(message.complete) : this.#settle(job.mainError);
       case "failed":
         return this.#settle(errorOf(message.failure));
@@ -212,7 +217,15 @@ export class CompactionWorker {
     });
   }
 
-  async #serveRead(worker: Worker, job: RunningJob, request: { id: number; key: string; range?: ByteRange | undefined }): Promise<void> {
+  async #serveRead(worker: Worker, job: RunningJob, request: { id: number; key: string; range?: ByteRange | undefined; into?: Uint8Array | undefined }): Promise<void> {
+    const { into } = request;
+    if (into !== undefined) {
+      // The worker's buffer goes back with the bytes in it (a store without getInto read into one of its own: copied over).
+      const bytes = await job.serve.read(request.key, request.range, into);
+      const sent = bytes.buffer === into.buffer ? bytes : copyInto(into, bytes);
+      worker.postMessage({ type: "read", id: request.id, bytes: sent } satisfies ToWorker, [into.buffer as ArrayBuffer]);
+      return;
+    }
     const bytes = await job.serve.read(request.key, request.range);
     // A store's bytes may be shared (a pool, a MemoryStore's object): then the worker gets a private copy.
     const own = job.serve.privateBuffers ? wholeBuffer(bytes) : undefined;
@@ -232,6 +245,13 @@ export class CompactionWorker {
   }
 }
 
+/** `bytes` copied to the start of `into` (a view of it); a range longer than `into` is a store's bug. */
+function copyInto(into: Uint8Array, bytes: Uint8Array): Uint8Array {
+  if (bytes.length > into.length) throw new InternalError(`a read of ${bytes.length} bytes into a buffer of ${into.length}`);
+  into.set(bytes);
+  return into.subarray(0, bytes.length);
+}
+
 /** The bytes' ArrayBuffer when they are all of it (they can move to another thread whole). */
 function wholeBuffer(bytes: Uint8Array): ArrayBuffer | undefined {
   const { buffer } = bytes;
@@ -239,15 +259,19 @@ function wholeBuffer(bytes: Uint8Array): ArrayBuffer | undefined {
 }
 
 /**
- * A Worker running the module at `moduleUrl`. From the sources (a .ts module, under tsx) the
- * worker registers tsx's loader first: on Node 20, `--import tsx` in the inherited execArgv does
- * not reach a worker's module loading. The built package (.js) needs nothing.
+ * A Worker running the module at `moduleUrl`. The built package (.js) needs nothing. From the
+ * sources (a .ts module, under tsx) the worker registers tsx first: on Node 20, `--import tsx` in
+ * the inherited execArgv does not reach a worker's module loading. It registers tsx's require
+ * hook and requires the module (tsx compiles it to CommonJS), not tsx's ESM loader: Node runs
+ * module loader hooks on a thread of their own, a third V8 instance that held about 17 MiB
+ * (bench/README.md, "The worker's buffers"). The worker loads .ts filter modules the same way.
  */
 function newWorker(moduleUrl: string): Worker {
   const options = { workerData: { nice: COMPACTION_WORKER_NICE }, resourceLimits: { maxYoungGenerationSizeMb: COMPACTION_WORKER_YOUNG_GENERATION_MB } };
   if (!moduleUrl.endsWith(".ts")) return new Worker(new URL(moduleUrl), options);
-  const tsxApi = import.meta.resolve("tsx/esm/api");
-  return new Worker(`import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(moduleUrl)}); })`, { eval: true, ...options });
+  const tsxRequireHook = createRequire(import.meta.url).resolve("tsx/cjs/api");
+  const load = `require(${JSON.stringify(tsxRequireHook)}).register(); require(${JSON.stringify(fileURLToPath(moduleUrl))});`;
+  return new Worker(load, { eval: true, ...options });
 }
 
 /** The main thread's error for a failure the worker reported: a bug stays a bug, damage stays damage. */

@@ -24,7 +24,8 @@ import type { WorkerJob } from "./compaction-worker.js";
 import { concatSources, type EntrySource } from "./read-path.js";
 import { pickCompaction, runBytes, type CompactionPlan } from "./compaction-policy.js";
 import { putNewSst } from "./sst-ids.js";
-import { COMPACTION_BUSY_SHARE, COMPACTION_WORKER_WAIT_MIN_BYTES, MAX_SST_BUILDER_CAPACITY_BYTES, MIN_SST_BUILDER_CAPACITY_BYTES } from "../limits.js";
+import { getInto, type ByteRange, type ObjectStore } from "../store/object-store.js";
+import { COMPACTION_BUSY_SHARE, COMPACTION_WORKER_LOCAL_READ_BYTES, COMPACTION_WORKER_WAIT_MIN_BYTES, DEFAULT_SST_READAHEAD_BYTES, MAX_SST_BUILDER_CAPACITY_BYTES, MIN_SST_BUILDER_CAPACITY_BYTES } from "../limits.js";
 import type { Version } from "./version.js";
 import type { WriterEpoch } from "./writer-epoch.js";
 
@@ -156,21 +157,29 @@ export class Compactor {
     const job = this.#workerJob(inputs, settings);
     // Where the buffer sent with the job sits in its ArrayBuffer (read now: the transfer detaches it).
     const sent = job.outputBuffer === undefined ? undefined : { byteOffset: job.outputBuffer.byteOffset, bufferBytes: job.outputBuffer.buffer.byteLength };
+    const isSent = (bytes: Uint8Array) => sent !== undefined && bytes.byteOffset === sent.byteOffset && bytes.buffer.byteLength === sent.bufferBytes;
+    let kept: Uint8Array | undefined;
     try {
       const complete = await worker.run(job, {
-        read: (key, range) => host.store.get(key, range).catch((error: unknown) => Promise.reject(missingIsDamage(key, error))),
+        read: (key, range, into) => readInput(host.store, key, range, into).catch((error: unknown) => Promise.reject(missingIsDamage(key, error))),
         store: async (bytes, info) => {
           // Built in the buffer sent with the job (it keeps its place in its ArrayBuffer): the store may write it direct.
-          if (sent !== undefined && bytes.byteOffset === sent.byteOffset && bytes.buffer.byteLength === sent.bufferBytes) host.sstPutBuffers?.adopt(bytes);
+          if (isSent(bytes)) host.sstPutBuffers?.adopt(bytes);
           const handle = await putNewSst(host.store, epoch, bytes, info);
           outputs.push(handle);
           return handle;
         },
         stopped,
         privateBuffers: host.localStore,
+        // The job's buffer came back once its last PUT resolved (or unused): kept for the next job.
+        keep: (spare) => {
+          if (isSent(spare)) kept = spare;
+        },
       });
+      this.#keepJobBuffer(kept);
       return complete && !stopped() ? outputs : this.#abandon(outputs);
     } catch (error) {
+      this.#keepJobBuffer(undefined);
       if (!(error instanceof CompactionWorkerError) && !stopped()) throw error;
       await this.#abandon(outputs);
       if (!stopped()) {
@@ -181,18 +190,49 @@ export class Compactor {
     }
   }
 
+  /**
+   * A worker job: its inputs, settings and filter, and on a LocalStore the buffer of its first
+   * output, taken from the compaction buffer pool (the one an earlier job handed back, or a fresh
+   * one that the store writes around the page cache). It goes back to the pool when the worker
+   * hands it back with "done" (#keepJobBuffer): a fresh 16 MiB buffer per job, found aligned by
+   * a probe and then garbage in the worker, kept the worker's heap of dead buffers high.
+   */
   #workerJob(inputs: SstHandle[][], settings: MergeSettings): WorkerJob {
-    const spec = this.host.options.workerFilter;
-    const job: WorkerJob = spec === undefined ? { settings, inputs } : { settings, inputs, filter: { moduleUrl: spec.moduleUrl, data: spec.snapshot() } };
-    const buffers = this.host.sstPutBuffers;
-    if (buffers !== undefined) job.outputBuffer = buffers.allocate(firstOutputBytes(settings));
+    const { host } = this;
+    const spec = host.options.workerFilter;
+    // On a disk a small read costs little: smaller reads hold less of the inputs at once (COMPACTION_WORKER_LOCAL_READ_BYTES).
+    const readBytes = host.localStore ? COMPACTION_WORKER_LOCAL_READ_BYTES : DEFAULT_SST_READAHEAD_BYTES;
+    const job: WorkerJob = spec === undefined ? { settings, inputs, readBytes } : { settings, inputs, readBytes, filter: { moduleUrl: spec.moduleUrl, data: spec.snapshot() } };
+    const pool = host.compactionBuffers;
+    if (pool !== undefined) job.outputBuffer = pool.take(firstOutputBytes(settings));
+    else if (host.sstPutBuffers !== undefined) job.outputBuffer = host.sstPutBuffers.allocate(firstOutputBytes(settings));
     return job;
+  }
+
+  /**
+   * Ends a worker job's hold on the compaction buffer pool: `buffer` (the job's own, handed back
+   * by the worker after its last PUT resolved) is kept, marked again for direct writes (a transfer
+   * makes a new ArrayBuffer object); without it (the job failed, or the worker kept none) the
+   * pool forgets the one it lent.
+   */
+  #keepJobBuffer(buffer: Uint8Array | undefined): void {
+    const pool = this.host.compactionBuffers;
+    if (pool === undefined) return;
+    if (buffer === undefined) return pool.forget();
+    this.host.sstPutBuffers?.adopt(buffer);
+    pool.give(buffer);
   }
 
   async #abandon(outputs: SstHandle[]): Promise<undefined> {
     this.host.recorder.objectsDeleted += await abandonOutputs(this.host.store, outputs);
     return undefined;
   }
+}
+
+/** A worker's input read: into the worker's buffer `into` where the store reads into buffers (getInto), else as a plain GET. */
+function readInput(store: ObjectStore, key: string, range: ByteRange | undefined, into: Uint8Array | undefined): Promise<Uint8Array> {
+  if (into === undefined || range?.length === undefined) return store.get(key, range);
+  return getInto(store, key, { offset: range.offset, length: range.length }, into);
 }
 
 /** An input SST the manifest lists cannot be missing: that is damage (as Version's sstEntries says for the writer). */

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Worker } from "node:worker_threads";
-import { LocalStore, openLog, type Log, type LogOptions } from "../../src/index.js";
+import { LocalStore, MemoryStore, openLog, type Log, type LogOptions } from "../../src/index.js";
 import { ManualClock } from "../../src/util/clock.js";
 import { COMPACTION_WORKER_IDLE_MS } from "../../src/limits.js";
 import { collect } from "../helpers/stream-helpers.js";
@@ -138,6 +138,15 @@ test("a job of many outputs, each built in the buffer the main thread handed bac
   assert.equal(inWorker.records.keep!.length, 400);
 });
 
+test("on a store that cannot read into a buffer (a MemoryStore: no getInto) the worker's reads are copied into its own buffers and leave what the in-thread path leaves", async () => {
+  const inThread = await runWorkload("main", { store: new MemoryStore() });
+  const inWorker = await runWorkload("worker", { store: new MemoryStore() });
+  assert.ok(inWorker.workerOutputs > 0, "compactions ran in the worker");
+  assert.deepEqual(inWorker.streams, inThread.streams);
+  assert.deepEqual(inWorker.records, inThread.records);
+  assert.equal(inWorker.records.keep!.length, 400);
+});
+
 test("a compaction worker that dies mid-job fails that compaction only: it is reported, retried, and nothing is lost; close ends the worker", async () => {
   const dir = await makeTempDir("compaction-worker-crash");
   const warnings: string[] = [];
@@ -214,5 +223,64 @@ test("an idle compaction worker ends after COMPACTION_WORKER_IDLE_MS of the log'
       await log.close();
     }
     await until(() => exited.size === workers.length, "close ended every worker");
+  });
+});
+
+/** A LocalStore that counts the SST buffers it is asked for (allocatePutBuffer), by size. */
+class CountingStore extends LocalStore {
+  readonly allocatedBytes: number[] = [];
+  override allocatePutBuffer(sizeBytes: number): Uint8Array {
+    this.allocatedBytes.push(sizeBytes);
+    return super.allocatePutBuffer(sizeBytes);
+  }
+}
+
+test("a worker job's output buffer comes back with \"done\" and is the next job's: no buffer allocated (and probed) per job", async () => {
+  const dir = await makeTempDir("compaction-worker-buffer");
+  const store = new CountingStore(dir);
+  // Every job's first output buffer is maxSstBytes (its inputs are larger), well above an L0's.
+  const maxSstBytes = 64 * 1024;
+  await watchWorkers(async () => {
+    let done = 0;
+    let handedBack = 0;
+    let ready = false;
+    const onWorker = (worker: Worker) =>
+      worker.on("message", (message: { type?: string; spare?: unknown }) => {
+        if (message.type === "ready") ready = true;
+        if (message.type !== "done") return;
+        done++;
+        if (message.spare !== undefined) handedBack++;
+      });
+    process.on("worker", onWorker);
+    const log = await openLog({ ...OPTIONS, maxSstBytes, store, clock: new ManualClock({ startMs: T0 }), compactionThread: "worker" });
+    try {
+      const stream = await log.openStream("s", { createIfMissing: true });
+      let appended = 0;
+      const appendTen = async () => {
+        await stream.append(Array.from({ length: 10 }, (_, k) => ({ body: body("s", appended + k) })));
+        appended += 10;
+      };
+      for (let turn = 0; turn < 3000 && !ready; turn++) {
+        await appendTen();
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      assert.ok(ready, "precondition: the worker started");
+      for (let turn = 0; turn < 4000 && done < 1; turn++) await appendTen();
+      await untilCompacted(log);
+      const jobsBefore = done;
+      const largeBefore = store.allocatedBytes.filter((bytes) => bytes >= maxSstBytes).length;
+      for (let turn = 0; turn < 4000 && done < jobsBefore + 6; turn++) await appendTen();
+      await untilCompacted(log);
+      const jobs = done - jobsBefore;
+      const large = store.allocatedBytes.filter((bytes) => bytes >= maxSstBytes).length - largeBefore;
+      assert.ok(jobs >= 6, `precondition: six more jobs ran in the worker (${jobs})`);
+      assert.equal(handedBack, done, "every job handed its buffer back with \"done\"");
+      assert.ok(large <= 1, `${large} compaction buffers allocated for ${jobs} jobs`);
+      const read = await collect(stream.read({ from: { seqNum: 0 } }));
+      assert.deepEqual(read.map((r) => Buffer.from(r.body).toString()), Array.from({ length: appended }, (_, i) => body("s", i)));
+    } finally {
+      await log.close();
+      process.off("worker", onWorker);
+    }
   });
 });
