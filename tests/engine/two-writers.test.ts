@@ -230,7 +230,13 @@ async function stalledWalPut(deleteFence: boolean): Promise<StalledWalOutcome> {
   const expected: Model = new Map();
   const w1 = await Engine.open(gated, IN_PROCESS_OPTIONS);
   await writeAcked(w1, "w1", { from: 0, to: 30 }, expected);
-  await Promise.all([w1.flusher.idle(), w1.compactor.idle(), w1.gc.idle()]);
+  // In the order they kick each other: a flush that finishes after the compactor looked idle
+  // kicks it again, and a compaction of the first writer's running beside the second writer's
+  // work fences or fails it before the staged PUT goes on (seen under load: "fenced", and an
+  // input SST the second writer had collected).
+  await w1.flusher.idle();
+  await w1.compactor.idle();
+  await w1.gc.idle();
 
   const gate = gated.hold((call) => call.kind === "put" && call.key.startsWith("wal/"));
   const stalled = twoWriterBatch(SEED, "w1", 30);
