@@ -10,7 +10,7 @@
  * resolved, and the read view changes only after the manifest that lists it is committed.
  */
 import { assert } from "../errors.js";
-import { isExpired, type Entry } from "./entry.js";
+import { compareKeys, isExpired, type Entry } from "./entry.js";
 import { CpuSlicer } from "./background-task.js";
 import type { ResolvedEngineOptions } from "./engine-options.js";
 import type { Manifest, SstHandle } from "./manifest-format.js";
@@ -150,7 +150,7 @@ export class SstOutputWriter {
   #addNow(entry: Entry): Promise<void> | undefined {
     const { options } = this;
     if (options.failpointName !== undefined) failpoint(options.failpointName);
-    if (this.#previousKey !== undefined && Buffer.compare(this.#previousKey, entry.key) === 0) return undefined; // an older version
+    if (this.#previousKey !== undefined && compareKeys(this.#previousKey, entry.key) === 0) return undefined; // an older version
     this.#previousKey = entry.key;
     const kept = dropIfDead(entry, options.nowMs, options.filter);
     if (kept === undefined || (kept.value === null && options.dropTombstones)) return undefined;
