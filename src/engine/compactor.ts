@@ -203,9 +203,8 @@ export class Compactor {
     // On a disk a small read costs little: smaller reads hold less of the inputs at once (COMPACTION_WORKER_LOCAL_READ_BYTES).
     const readBytes = host.localStore ? COMPACTION_WORKER_LOCAL_READ_BYTES : DEFAULT_SST_READAHEAD_BYTES;
     const job: WorkerJob = spec === undefined ? { settings, inputs, readBytes } : { settings, inputs, readBytes, filter: { moduleUrl: spec.moduleUrl, data: spec.snapshot() } };
-    const pool = host.compactionBuffers;
-    if (pool !== undefined) job.outputBuffer = pool.take(firstOutputBytes(settings));
-    else if (host.sstPutBuffers !== undefined) job.outputBuffer = host.sstPutBuffers.allocate(firstOutputBytes(settings));
+    // The pool exists wherever sstPutBuffers does (a writer on a LocalStore), and allocates through it.
+    if (host.compactionBuffers !== undefined) job.outputBuffer = host.compactionBuffers.take(firstOutputBytes(settings));
     return job;
   }
 
