@@ -16,6 +16,12 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { repoRoot } from "./paths.js";
 
+/** Modules loaded by URL at run time (worker threads, a worker's filter), by their place beside the bundle. */
+const WORKER_MODULES: Record<string, string> = {
+  "compaction-worker": path.join(repoRoot(), "src", "engine", "compaction-worker.ts"),
+  "stream/stream-filter": path.join(repoRoot(), "src", "stream", "stream-filter.ts"),
+};
+
 interface EsbuildModule {
   build(options: Record<string, unknown>): Promise<{ errors: unknown[] }>;
 }
@@ -34,11 +40,17 @@ export async function bundleEntry(entry: string): Promise<{ file: string } | { f
   }
   const outDir = path.join(repoRoot(), "node_modules", ".cache", "durastream-bench");
   mkdirSync(outDir, { recursive: true });
-  const file = path.join(outDir, `${path.basename(entry).replace(/\.[cm]?tsx?$/, "")}.mjs`);
+  const name = path.basename(entry).replace(/\.[cm]?tsx?$/, "");
+  const file = path.join(outDir, `${name}.mjs`);
   try {
     await esbuild.build({
-      entryPoints: [entry],
-      outfile: file,
+      // The modules the library starts in a worker thread or hands to one, found beside the code
+      // that names them (moduleBeside in compaction-offload.ts): beside the bundle, at the paths
+      // they have relative to src/ in the sources. Without them a bundled child's compaction
+      // worker could not start, and every compaction ran on the log's thread.
+      entryPoints: { [name]: entry, ...WORKER_MODULES },
+      outdir: outDir,
+      outExtension: { ".js": ".mjs" },
       bundle: true,
       platform: "node",
       format: "esm",
