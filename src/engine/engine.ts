@@ -41,6 +41,7 @@ import { checkTransition, listedSstIds, type Manifest } from "./manifest-format.
 import { ManifestConflictError, readLatestManifest, writeNextManifest, type StoredManifest } from "./manifest-store.js";
 import { MemtableFlusher, type FlusherHost } from "./memtable-flusher.js";
 import { Compactor, type CompactorHost } from "./compactor.js";
+import { DeviceTurns } from "../store/device-turns.js";
 import { GarbageCollector, type GcHost } from "./garbage-collector.js";
 import { Version, type VersionSources } from "./version.js";
 import { RetryingStore } from "./retrying-store.js";
@@ -114,6 +115,8 @@ export class Engine {
   readonly #sstPutBuffers: CompactorHost["sstPutBuffers"];
   /** The user's store is a LocalStore (what it does with buffers is known: CompactorHost.localStore). */
   readonly #localStore: boolean;
+  /** On a LocalStore: where its direct writes (SSTs) and the segment WAL's group commits take turns on the disk. */
+  readonly #deviceTurns: DeviceTurns | undefined;
   #state: EngineState = "open";
   /** What calls after the close get; `#closeCause` is what closed it, and `#closeReason` why. */
   #closeError: Error | undefined;
@@ -141,6 +144,8 @@ export class Engine {
     // the caller's may keep it: MemoryStore keeps the bytes the engine hands over).
     const local = instrumented.inner instanceof LocalStore ? instrumented.inner : undefined;
     this.#localStore = local !== undefined;
+    this.#deviceTurns = local !== undefined && !options.readOnly && options.walMode === "segments" ? new DeviceTurns(clock) : undefined;
+    if (this.#deviceTurns !== undefined) local?.shareDiskWith(this.#deviceTurns);
     // On a LocalStore, SST buffers that it writes around the page cache (store/direct-write.ts).
     this.#sstPutBuffers = local === undefined ? undefined : { allocate: (sizeBytes) => local.allocatePutBuffer(sizeBytes), adopt: (bytes) => local.adoptPutBuffer(bytes) };
     const allocate = this.#sstPutBuffers?.allocate;
@@ -796,7 +801,7 @@ export class Engine {
     };
     epoch.wal =
       epoch.segments !== undefined
-        ? new SegmentWalWriter({ segments: epoch.segments, ...walHooks })
+        ? new SegmentWalWriter({ segments: epoch.segments, turns: this.#deviceTurns, ...walHooks })
         : new WalWriter({ store: this.store, writerEpoch: epoch.writerEpoch, flushIntervalMs: this.options.flushIntervalMs, ...walHooks });
     this.#epoch = epoch;
     this.version.update(this.#sourcesOf(epoch));

@@ -27,14 +27,18 @@ import type { OpenSegment, SegmentSet } from "./segment-set.js";
 import { GroupCommitWriter, nextWalBufferBytes, type GroupCommitHooks, type WalGroup } from "./wal-group-commit.js";
 import { encodeBatchInto, encodedBatchBytes, type WriteOp } from "./wal-format.js";
 import { unzeroedBytes } from "../util/bytes.js";
+import type { DeviceTurns } from "../store/device-turns.js";
 import { WAL_FLUSH_NOW_BYTES, WAL_FRAME_SPARE_MAX_BYTES, WAL_OBJECT_MIN_BUFFER_BYTES } from "../limits.js";
 
 export interface SegmentWalWriterOptions extends GroupCommitHooks {
   segments: SegmentSet;
+  /** Told when each group's write and fdatasync start and end, so that the store's large writes go between them (device-turns.ts). */
+  turns?: DeviceTurns | undefined;
 }
 
 export class SegmentWalWriter extends GroupCommitWriter {
   readonly #segments: SegmentSet;
+  readonly #turns: DeviceTurns | undefined;
   readonly #sealName: string;
   #active: OpenSegment | undefined;
   /** The next frame, built where its batches are encoded (undefined until the first batch after a cut). */
@@ -47,6 +51,7 @@ export class SegmentWalWriter extends GroupCommitWriter {
   constructor(options: SegmentWalWriterOptions) {
     super(options);
     this.#segments = options.segments;
+    this.#turns = options.turns;
     this.#sealName = sealName(options.segments.writerEpoch);
     this.#active = options.segments.used.at(-1);
   }
@@ -106,6 +111,7 @@ export class SegmentWalWriter extends GroupCommitWriter {
     assert(frame.length === frameBytes, () => `frame of ${frame.length} bytes, expected ${frameBytes}`);
     const offsetBytes = segment.offsetBytes;
     segment.offsetBytes += frame.length; // even if the write fails: that region is never reused
+    this.#turns?.flushStarted();
     try {
       const written = segment.file.write(frame, offsetBytes);
       if (written !== undefined) await written; // undefined: written already (see WalFile.write)
@@ -113,6 +119,8 @@ export class SegmentWalWriter extends GroupCommitWriter {
       await segment.file.datasync();
     } catch (error) {
       throw new StorageError(`WAL write or fdatasync failed in ${this.#segments.dir.description}/${segment.name}`, { cause: error, outcome: "unknown", retryable: true });
+    } finally {
+      this.#turns?.flushEnded();
     }
     if (segment.firstWalId === 0) segment.firstWalId = walId;
     segment.lastWalId = walId;

@@ -16,6 +16,7 @@
  * are kept and reused).
  *
  *   writeDirect(temp, body) ──open O_DIRECT──> aligned prefix, 8 MiB per write ──> tail via a second fd ──> fsync
+ *                                              (with DeviceTurns: 256 KiB pieces, each between two WAL group commits)
  *          └ EINVAL (no O_DIRECT on this filesystem, or an unaligned body): false, nothing left behind
  *
  * Alignment decides speed, never correctness: a body that is not aligned, a filesystem without
@@ -27,11 +28,15 @@
 import { closeSync, constants as fsConstants, open as fsOpen, openSync, unlinkSync, write as fsWrite, writeSync } from "node:fs";
 import { open, unlink } from "node:fs/promises";
 import { errnoOf } from "../util/files.js";
+import { assert } from "../errors.js";
+import { DEVICE_TURN_CHUNK_BYTES } from "../limits.js";
+import type { DeviceTurns } from "./device-turns.js";
 
 /** Alignment of the address, the file offset and the length of a direct write (a page: enough for 4Kn devices too). */
 export const DIRECT_WRITE_ALIGN_BYTES = 4096;
 /** Bytes per direct write call: one thread-pool request each. */
 const DIRECT_WRITE_CHUNK_BYTES = 8 * 1024 * 1024;
+assert(DEVICE_TURN_CHUNK_BYTES % DIRECT_WRITE_ALIGN_BYTES === 0, "a direct write's pieces keep the file offset aligned");
 /** The step between the offsets a probe tries: allocators align to 16 bytes. */
 const PROBE_STEP_BYTES = 16;
 
@@ -79,8 +84,10 @@ export function directWritableBuffer(scratchPath: string, sizeBytes: number): Ui
  * direct and its tail through the page cache, then fsyncs it. Resolves false, with the file
  * removed again, when the filesystem refuses O_DIRECT or the body's address is not aligned: the
  * caller writes it the usual way; `onUnsupported` is called when the filesystem itself refused.
+ * With `turns`, the prefix goes in DEVICE_TURN_CHUNK_BYTES pieces, each started while no WAL group
+ * commit is in flight (device-turns.ts).
  */
-export async function writeDirect(filePath: string, body: Uint8Array, onUnsupported: () => void): Promise<boolean> {
+export async function writeDirect(filePath: string, body: Uint8Array, onUnsupported: () => void, turns?: DeviceTurns): Promise<boolean> {
   if (O_DIRECT === undefined) return false;
   let fd: number;
   try {
@@ -93,9 +100,12 @@ export async function writeDirect(filePath: string, body: Uint8Array, onUnsuppor
     return false;
   }
   const alignedBytes = body.length - (body.length % DIRECT_WRITE_ALIGN_BYTES);
+  const chunkBytes = turns === undefined ? DIRECT_WRITE_CHUNK_BYTES : DEVICE_TURN_CHUNK_BYTES;
   try {
     for (let at = 0; at < alignedBytes; ) {
-      const length = Math.min(DIRECT_WRITE_CHUNK_BYTES, alignedBytes - at);
+      const turn = turns?.turn();
+      if (turn !== undefined) await turn;
+      const length = Math.min(chunkBytes, alignedBytes - at);
       const written = await new Promise<number>((resolve, reject) => fsWrite(fd, body, at, length, at, (error, count) => (error === null ? resolve(count) : reject(error))));
       if (written <= 0) throw new Error(`a direct write of ${length} bytes to ${filePath} wrote ${written}`);
       at += written;

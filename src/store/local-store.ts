@@ -69,6 +69,7 @@ import { systemClock, type Clock } from "../util/clock.js";
 import { systemRandom, type Random } from "../util/random.js";
 import { HOST_TAG, LocalKeyLocks, isPidAlive, namesIn } from "./local-locks.js";
 import { directWritableBuffer, writeDirect } from "./direct-write.js";
+import type { DeviceTurns } from "./device-turns.js";
 import { errnoOf, fsyncDirectory, writeSyncedAndClose } from "../util/files.js";
 import { unzeroedBytes } from "../util/bytes.js";
 import { checkKey, checkRangeShape, compareKeys, resolveRange } from "./keys.js";
@@ -141,6 +142,8 @@ export class LocalStore implements ObjectStore {
   readonly #directBuffers = new WeakMap<ArrayBufferLike, number>();
   /** False once the filesystem refused O_DIRECT: every put goes through the page cache. */
   #directWrites = true;
+  /** Where direct writes take turns with a segment WAL's group commits (shareDiskWith). */
+  #deviceTurns: DeviceTurns | undefined;
   #directPuts = 0;
 
   constructor(root: string, options: LocalStoreOptions = {}) {
@@ -247,6 +250,15 @@ export class LocalStore implements ObjectStore {
   // Writes
 
   /**
+   * @internal The engine, when its segment WAL lives under this store's root.
+   * From now on a direct write goes in pieces between the WAL's group commits (device-turns.ts);
+   * undefined: back to whole 8 MiB writes. One engine writes through a store at a time.
+   */
+  shareDiskWith(turns: DeviceTurns | undefined): void {
+    this.#deviceTurns = turns;
+  }
+
+  /**
    * @internal The engine's SST buffers (sst-buffer-pool.ts, compactor.ts).
    * A buffer of `sizeBytes` for a large object the caller will build and then put here (an SST):
    * where the filesystem takes direct writes, one whose address suits them, so that its put, or
@@ -342,7 +354,7 @@ export class LocalStore implements ObjectStore {
     try {
       if (this.#directWrites && body.length >= DIRECT_WRITE_MIN_BYTES && this.#directBuffers.get(body.buffer) === body.byteOffset) {
         await this.#ensureTempDir();
-        if (await writeDirect(temp, body, () => (this.#directWrites = false))) {
+        if (await writeDirect(temp, body, () => (this.#directWrites = false), this.#deviceTurns)) {
           this.#directPuts++;
           return temp;
         }

@@ -1,0 +1,71 @@
+/**
+ * Turns on one disk between the segment WAL's group commits and the LocalStore's large writes
+ * (an L0 or a compaction output written around the page cache, direct-write.ts).
+ *
+ * Why: a group commit is a small write and an fdatasync, and the device serves requests in the
+ * order they come. A 64 MiB L0 written in 8 MiB direct writes kept the device busy for about
+ * 50 ms, and every fdatasync of that time waited behind it: about 230 group commits lost per L0,
+ * a quarter of a busy log's first second (bench/README.md, "The disk between group commits").
+ * Yet between two group commits the device is idle while the log's thread acks one group and
+ * forms the next (30-40% of the time at 64 appenders). So a large write goes in pieces of
+ * DEVICE_TURN_CHUNK_BYTES, and a piece starts only while no group commit is in flight:
+ *
+ *   WAL:    [write+fdatasync]  acks, next group  [write+fdatasync]  acks, next group ...
+ *   store:                    [piece]                              [piece]
+ *
+ * A piece waits at most DEVICE_TURN_MAX_WAIT_MS for a group commit to end, so that a WAL that
+ * stalls (a slow fdatasync, a stopped writer) slows large writes down but never stops them.
+ * With no group commit in flight (an idle log, an object WAL) pieces go back to back.
+ */
+import { assert } from "../errors.js";
+import { DEVICE_TURN_MAX_WAIT_MS, MAX_DEVICE_TURN_WAITERS } from "../limits.js";
+import { systemClock, type Clock } from "../util/clock.js";
+
+export class DeviceTurns {
+  #flushing = false;
+  /** Wake-ups of the pieces waiting for the group commit in flight to end. */
+  readonly #waiting = new Set<() => void>();
+
+  constructor(private readonly clock: Pick<Clock, "setTimer"> = systemClock) {}
+
+  /** A group commit's write and fdatasync start (segment-wal-writer.ts). */
+  flushStarted(): void {
+    this.#flushing = true;
+  }
+
+  /** They returned (or failed): the pieces waiting go now. */
+  flushEnded(): void {
+    this.#flushing = false;
+    const waiting = [...this.#waiting];
+    this.#waiting.clear();
+    for (const wake of waiting) wake();
+  }
+
+  /** A group commit is in flight. */
+  get flushing(): boolean {
+    return this.#flushing;
+  }
+
+  /** Pieces waiting for it to end. */
+  get waitingCount(): number {
+    return this.#waiting.size;
+  }
+
+  /**
+   * Before a piece of a large write: undefined when it may go now (no group commit in flight),
+   * else a promise that resolves when the group commit ends, or after DEVICE_TURN_MAX_WAIT_MS.
+   */
+  turn(): Promise<void> | undefined {
+    if (!this.#flushing) return undefined;
+    assert(this.#waiting.size < MAX_DEVICE_TURN_WAITERS, () => `more than ${MAX_DEVICE_TURN_WAITERS} large writes wait for a turn on the disk`);
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        timer.cancel();
+        this.#waiting.delete(wake);
+        resolve();
+      };
+      const timer = this.clock.setTimer(DEVICE_TURN_MAX_WAIT_MS, wake);
+      this.#waiting.add(wake);
+    });
+  }
+}
