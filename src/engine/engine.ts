@@ -115,7 +115,7 @@ export class Engine {
   readonly #sstPutBuffers: CompactorHost["sstPutBuffers"];
   /** The user's store is a LocalStore (what it does with buffers is known: CompactorHost.localStore). */
   readonly #localStore: boolean;
-  /** On a LocalStore: where its direct writes (SSTs) and the segment WAL's group commits take turns on the disk. */
+  /** With the segment WAL: where its group commits, its segments' zeros and the LocalStore's direct writes (SSTs) take turns on the disk. */
   readonly #deviceTurns: DeviceTurns | undefined;
   #state: EngineState = "open";
   /** What calls after the close get; `#closeCause` is what closed it, and `#closeReason` why. */
@@ -144,7 +144,7 @@ export class Engine {
     // the caller's may keep it: MemoryStore keeps the bytes the engine hands over).
     const local = instrumented.inner instanceof LocalStore ? instrumented.inner : undefined;
     this.#localStore = local !== undefined;
-    this.#deviceTurns = local !== undefined && !options.readOnly && options.walMode === "segments" ? new DeviceTurns(clock) : undefined;
+    this.#deviceTurns = parts.segmentPlace?.turns;
     if (this.#deviceTurns !== undefined) local?.shareDiskWith(this.#deviceTurns);
     // On a LocalStore, SST buffers that it writes around the page cache (store/direct-write.ts).
     this.#sstPutBuffers = local === undefined ? undefined : { allocate: (sizeBytes) => local.allocatePutBuffer(sizeBytes), adopt: (bytes) => local.adoptPutBuffer(bytes) };
@@ -222,8 +222,8 @@ export class Engine {
     try {
       if (options.signal?.aborted === true) throw new AbortedError("openLog", "not_applied", { cause: options.signal.reason });
       const engine = resolved.readOnly
-        ? await Engine.#openReadOnly({ resolved, clock, instrumented, store, closeController, segmentDir: segmentPlaceOf(userStore, { ...resolved, walMode: "objects" }, options)?.dir })
-        : await Engine.#openWriter({ resolved, clock, instrumented, store, closeController, segmentPlace: segmentPlaceOf(userStore, resolved, options) });
+        ? await Engine.#openReadOnly({ resolved, clock, instrumented, store, closeController, segmentDir: segmentPlaceOf(userStore, { ...resolved, walMode: "objects" }, options, clock)?.dir })
+        : await Engine.#openWriter({ resolved, clock, instrumented, store, closeController, segmentPlace: segmentPlaceOf(userStore, resolved, options, clock) });
       if (isAborted(options.signal)) {
         await engine.close().catch(() => undefined);
         throw new AbortedError("openLog", "unknown", { cause: options.signal?.reason });
@@ -916,7 +916,7 @@ function isAborted(signal: AbortSignal | undefined): boolean {
 export const SEGMENT_WAL_DIR = ".durastream-wal";
 
 /** The segment WAL's place: on a LocalStore always (to seal and replay it), written in "segments" mode. */
-function segmentPlaceOf(userStore: ObjectStore, resolved: ResolvedEngineOptions, options: EngineOptions): SegmentWalPlace | undefined {
+function segmentPlaceOf(userStore: ObjectStore, resolved: ResolvedEngineOptions, options: EngineOptions, clock: Clock): SegmentWalPlace | undefined {
   const write = resolved.walMode === "segments";
   const root = userStore instanceof LocalStore ? userStore.root : userStore.localRoot;
   const dir = options.walDirectory ?? (root === undefined ? undefined : new NodeWalDirectory(path.join(root, SEGMENT_WAL_DIR)));
@@ -924,7 +924,7 @@ function segmentPlaceOf(userStore: ObjectStore, resolved: ResolvedEngineOptions,
     if (write) throw new ValidationError(`walMode "segments" needs a LocalStore (file:// store); ${userStore.description ?? "this store"} takes walMode "objects"`);
     return undefined;
   }
-  return { dir, write, segmentBytes: resolved.walSegmentBytes };
+  return write ? { dir, write, segmentBytes: resolved.walSegmentBytes, turns: new DeviceTurns(clock) } : { dir, write, segmentBytes: resolved.walSegmentBytes };
 }
 
 /** Every manifest a writer epoch writes carries its collectable fences, cleanly closed epochs (fence.ts) and garbage SSTs, and no clean-close mark. */

@@ -19,6 +19,7 @@ import type { WalSink } from "./wal.js";
 import { SegmentSet } from "./segment-set.js";
 import { publishTakeover, syncReplayedSegments, takeOverSegments, type ForeignWalFile } from "./segment-recovery.js";
 import type { WalDirectory } from "./wal-files.js";
+import type { DeviceTurns } from "../store/device-turns.js";
 
 /** Where the segment WAL lives (LocalStore only) and whether this epoch writes to it. */
 export interface SegmentWalPlace {
@@ -26,6 +27,8 @@ export interface SegmentWalPlace {
   /** True: this epoch writes segments; false: it writes objects but still seals and replays segments. */
   write: boolean;
   segmentBytes: number;
+  /** Where the segments' group commits and zeros take turns with the store's large writes (store/device-turns.ts). */
+  turns?: DeviceTurns | undefined;
 }
 
 /** A writer of bookkeeping that only its latest value matters for (see `Engine.writeAtNextCut`). */
@@ -124,7 +127,7 @@ export class WriterEpoch {
     try {
       if (place?.write === true) {
         await place.dir.ensure();
-        segments = new SegmentSet({ dir: place.dir, writerEpoch: claimed.manifest.writerEpoch, segmentBytes: place.segmentBytes, l0SstBytes });
+        segments = new SegmentSet({ dir: place.dir, writerEpoch: claimed.manifest.writerEpoch, segmentBytes: place.segmentBytes, l0SstBytes, turns: place.turns });
         await segments.nextSegment(0);
       }
       const m = claimed.manifest;
