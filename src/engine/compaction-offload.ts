@@ -72,6 +72,12 @@ export class CompactionWorker {
   #closing: Promise<void> | undefined;
   /** The current worker has loaded its modules and takes jobs at once. */
   #ready = false;
+  /**
+   * Why a worker failed before it ever was ready (its module could not be loaded: an application
+   * bundle without it, a missing file): no worker is started again, and every job is refused at
+   * once, so that the caller does its work itself instead of starting a doomed thread per job.
+   */
+  #unavailable: CompactionWorkerError | undefined;
 
   /** Ends an idle worker when it fires (COMPACTION_WORKER_IDLE_MS after the last job). */
   #idleTimer: TimerHandle | undefined;
@@ -88,7 +94,7 @@ export class CompactionWorker {
    * the sources under tsx, and the caller does the job itself meanwhile.
    */
   warm(): boolean {
-    if (this.#closed) return false;
+    if (this.#closed || this.#unavailable !== undefined) return false;
     if (this.#worker === undefined) {
       try {
         this.#start();
@@ -102,6 +108,7 @@ export class CompactionWorker {
   /** Runs one job; resolves whether it completed (false: stopped). */
   run(job: WorkerJob, serve: JobService): Promise<boolean> {
     if (this.#closed) return Promise.reject(new CompactionWorkerError("it was closed"));
+    if (this.#unavailable !== undefined) return Promise.reject(this.#unavailable);
     if (this.#job !== undefined) return Promise.reject(new InternalError("a compaction worker runs one job at a time"));
     let worker: Worker;
     try {
@@ -146,8 +153,26 @@ export class CompactionWorker {
     return worker;
   }
 
+  /** False once a worker failed before it was ready: no job runs in a worker again (#unavailable). */
+  get available(): boolean {
+    return this.#unavailable === undefined && !this.#closed;
+  }
+
+  /** Why no worker runs jobs any more (a worker failed before it was ready), if that happened. */
+  get unavailableError(): CompactionWorkerError | undefined {
+    return this.#unavailable;
+  }
+
   #discard(worker: Worker, error: Error): void {
     if (this.#worker !== worker) return;
+    if (!this.#ready) {
+      this.#unavailable = new CompactionWorkerError(
+        `it could not start (${error.message}); its module ${this.moduleUrl} must be loadable beside the code that starts it ` +
+          `(an application bundle must ship it: see the README on bundlers), or set compactionThread: "main". Compactions run on the log's thread from now on`,
+        error,
+      );
+      error = this.#unavailable;
+    }
     this.#worker = undefined;
     this.#ready = false;
     void worker.terminate();

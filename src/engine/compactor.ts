@@ -72,6 +72,8 @@ export class Compactor {
   readonly #worker: CompactionWorker | undefined;
   /** The last worker job failed: the next merge runs on this thread. */
   #skipWorkerOnce = false;
+  /** The worker could not start, and that was reported (it is reported once; merges run here since). */
+  #reportedUnavailable = false;
 
   constructor(
     private readonly host: CompactorHost,
@@ -142,7 +144,9 @@ export class Compactor {
     const { host } = this;
     const stopped = () => epoch.stopped || host.closing;
     // While the worker starts (with the first compaction), small compactions run here and big ones wait for it.
-    const ready = this.#skipWorkerOnce ? false : this.#worker?.warm() === true || settings.inputBytes >= COMPACTION_WORKER_WAIT_MIN_BYTES;
+    const available = this.#worker?.available === true;
+    if (!available && !stopped()) this.#reportUnavailableOnce();
+    const ready = this.#skipWorkerOnce || !available ? false : this.#worker?.warm() === true || settings.inputBytes >= COMPACTION_WORKER_WAIT_MIN_BYTES;
     const worker = ready ? this.#worker : undefined;
     this.#skipWorkerOnce = false;
     if (worker === undefined) {
@@ -184,10 +188,19 @@ export class Compactor {
       await this.#abandon(outputs);
       if (!stopped()) {
         this.#skipWorkerOnce = true;
-        host.reportBackgroundError("compaction", error);
+        if (error === this.#worker?.unavailableError) this.#reportUnavailableOnce();
+        else host.reportBackgroundError("compaction", error);
       }
       return undefined;
     }
+  }
+
+  /** A worker that could not start is reported once (merges run on this thread from then on). */
+  #reportUnavailableOnce(): void {
+    const error = this.#worker?.unavailableError;
+    if (error === undefined || this.#reportedUnavailable) return;
+    this.#reportedUnavailable = true;
+    this.host.reportBackgroundError("compaction", error);
   }
 
   /**

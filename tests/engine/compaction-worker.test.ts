@@ -11,6 +11,8 @@ import type { Worker } from "node:worker_threads";
 import { LocalStore, MemoryStore, openLog, type Log, type LogOptions } from "../../src/index.js";
 import { ManualClock } from "../../src/util/clock.js";
 import { COMPACTION_WORKER_IDLE_MS } from "../../src/limits.js";
+import { CompactionWorker, CompactionWorkerError, type JobService } from "../../src/engine/compaction-offload.js";
+import type { WorkerJob } from "../../src/engine/compaction-worker.js";
 import { collect } from "../helpers/stream-helpers.js";
 import { makeTempDir } from "../helpers/temp-dir.js";
 
@@ -282,5 +284,29 @@ test("a worker job's output buffer comes back with \"done\" and is the next job'
       await log.close();
       process.off("worker", onWorker);
     }
+  });
+});
+
+test("a worker whose module cannot be loaded (a bundle without it) is not started again: every job is refused at once, with a message that says what to do", async () => {
+  const dir = await makeTempDir("compaction-worker-missing");
+  const missing = new URL(`file://${dir}/compaction-worker.mjs`).href;
+  await watchWorkers(async (workers) => {
+    const worker = new CompactionWorker(new ManualClock(), missing);
+    const serve: JobService = {
+      read: () => Promise.reject(new Error("no read expected")),
+      store: () => Promise.reject(new Error("no store expected")),
+      stopped: () => false,
+      privateBuffers: false,
+    };
+    const job: WorkerJob = { settings: { blockBytes: 4096, maxSstBytes: 1 << 20, inputBytes: 0, nowMs: T0, bottomMost: false }, inputs: [], readBytes: 4096 };
+    assert.equal(worker.available, true);
+    await assert.rejects(worker.run(job, serve), (error: unknown) => error instanceof CompactionWorkerError && /could not start/.test(error.message) && error.message.includes(missing) && /compactionThread: "main"/.test(error.message));
+    assert.equal(worker.available, false);
+    assert.equal(worker.warm(), false, "warm() starts no worker either");
+    const started = workers.length;
+    assert.equal(started, 1);
+    await assert.rejects(worker.run(job, serve), (error: unknown) => error === worker.unavailableError, "the same error, at once");
+    assert.equal(workers.length, started, "no second worker was started");
+    await worker.close();
   });
 });
