@@ -407,8 +407,9 @@ export const DIRECT_WRITE_MIN_BYTES = MIB;
 /**
  * Bytes per piece of a direct write that takes turns with the segment WAL's group commits
  * (store/device-turns.ts): about 0.2 ms of the bench machine's disk (1.3 GB/s), so that a group
- * commit that starts while a piece is written waits little. 256 KiB against 8 MiB pieces:
- * conc64 +6%, batch100 +6% in the 1-s bench window, +10% conc64 over 3 s; 64 KiB and 1 MiB gained less.
+ * commit that starts while a piece is written waits little. 256 KiB pieces against 8 MiB writes,
+ * L0s only (the prototype, 6 interleaved rounds of the bench cases): conc64 +6%, batch100 +6%;
+ * 64 KiB and 1 MiB pieces gained less (bench/README.md, "The disk between group commits").
  */
 export const DEVICE_TURN_CHUNK_BYTES = 256 * 1024;
 

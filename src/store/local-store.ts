@@ -252,7 +252,9 @@ export class LocalStore implements ObjectStore {
   /**
    * @internal The engine, when its segment WAL lives under this store's root.
    * From now on a direct write goes in pieces between the WAL's group commits (device-turns.ts);
-   * undefined: back to whole 8 MiB writes. One engine writes through a store at a time.
+   * undefined: back to whole 8 MiB writes. One engine writes through a store at a time; the turns
+   * of one that closed stay until the next shares its own, and hold no piece back (no group
+   * commit of theirs is in flight any more).
    */
   shareDiskWith(turns: DeviceTurns | undefined): void {
     this.#deviceTurns = turns;
