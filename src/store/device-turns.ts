@@ -22,7 +22,8 @@ import { DEVICE_TURN_MAX_WAIT_MS, MAX_DEVICE_TURN_WAITERS } from "../limits.js";
 import { systemClock, type Clock } from "../util/clock.js";
 
 export class DeviceTurns {
-  #flushing = false;
+  /** Group commits in flight: one per writer, but a stopped writer's may still end after its successor's started. */
+  #flushes = 0;
   /** Wake-ups of the pieces waiting for the group commit in flight to end. */
   readonly #waiting = new Set<() => void>();
 
@@ -30,12 +31,13 @@ export class DeviceTurns {
 
   /** A group commit's write and fdatasync start (segment-wal-writer.ts). */
   flushStarted(): void {
-    this.#flushing = true;
+    this.#flushes++;
   }
 
   /** They returned (or failed): the pieces waiting go now. */
   flushEnded(): void {
-    this.#flushing = false;
+    assert(this.#flushes > 0, "a group commit ended that never started");
+    if (--this.#flushes > 0) return;
     const waiting = [...this.#waiting];
     this.#waiting.clear();
     for (const wake of waiting) wake();
@@ -43,7 +45,7 @@ export class DeviceTurns {
 
   /** A group commit is in flight. */
   get flushing(): boolean {
-    return this.#flushing;
+    return this.#flushes > 0;
   }
 
   /** Pieces waiting for it to end. */
@@ -56,7 +58,7 @@ export class DeviceTurns {
    * else a promise that resolves when the group commit ends, or after DEVICE_TURN_MAX_WAIT_MS.
    */
   turn(): Promise<void> | undefined {
-    if (!this.#flushing) return undefined;
+    if (this.#flushes === 0) return undefined;
     assert(this.#waiting.size < MAX_DEVICE_TURN_WAITERS, () => `more than ${MAX_DEVICE_TURN_WAITERS} large writes wait for a turn on the disk`);
     return new Promise<void>((resolve) => {
       const wake = () => {

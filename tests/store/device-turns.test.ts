@@ -47,6 +47,22 @@ describe("DeviceTurns", () => {
     assert.equal(turns.turn(), undefined);
   });
 
+  it("lets pieces wait while any group commit is in flight: a stopped writer's may end after its successor's started", async () => {
+    const turns = new DeviceTurns(new ManualClock());
+    turns.flushStarted(); // the old writer's
+    turns.flushStarted(); // its successor's
+    let went = false;
+    void turns.turn()!.then(() => (went = true));
+    turns.flushEnded(); // the old one's
+    await turnsOfTheLoop(2);
+    assert.equal(went, false, "the successor's group commit is still in flight");
+    assert.equal(turns.flushing, true);
+    turns.flushEnded();
+    await turnsOfTheLoop(1);
+    assert.equal(went, true);
+    assert.throws(() => turns.flushEnded(), /never started/);
+  });
+
   it("waits at most DEVICE_TURN_MAX_WAIT_MS for a group commit that does not end", async () => {
     const clock = new ManualClock();
     const turns = new DeviceTurns(clock);
