@@ -646,6 +646,8 @@ export class Engine {
     const wasOpenWriter = this.#state === "open" && !this.options.readOnly;
     this.#shutDown(new ClosedError("the engine"), "closed");
     await Promise.allSettled([this.flusher.idle(), this.compactor.idle(), this.gc.idle()]);
+    // No file of the segment WAL is written once close resolves (the next segment's zeros stop).
+    await this.#epoch.segments?.close().catch(() => undefined);
     await this.compactor.close(); // its worker thread, if any, is gone before close resolves
     if (wasOpenWriter) await this.#recordCleanClose(this.#epoch);
   }

@@ -13,7 +13,7 @@
  * recycled: a file of an older epoch may still be open in a stalled process of that epoch, whose
  * late write would land in the reused file; such files are unlinked instead (segment-recovery.ts).
  */
-import { InternalError, assert } from "../errors.js";
+import { ClosedError, InternalError, assert } from "../errors.js";
 import { ackName, encodeAck, generationOf, segmentName, spareName, SEGMENT_INDEX_LIMIT } from "./segment-format.js";
 import type { WalDirectory, WalFile } from "./wal-files.js";
 import { publishTakeover } from "./segment-recovery.js";
@@ -44,6 +44,7 @@ export class SegmentSet {
   readonly #recyclable: OpenSegment[] = [];
   readonly #recycleLimit: number;
   #closed = false;
+  #closing: Promise<void> | undefined;
   /** Where the zeros take turns with the WAL's group commits (zeroFill). */
   readonly #turns: DeviceTurns | undefined;
   #ackFile: WalFile | undefined;
@@ -167,7 +168,17 @@ export class SegmentSet {
   }
 
   /** Closes every file (the epoch ended); preparation in progress is abandoned. */
-  async close(): Promise<void> {
+  /**
+   * Closes every file, once the segment being prepared is done: its zeros stop at the next piece
+   * (the spare file stays for the next writer, as after a crash: segment-recovery.ts). Resolves
+   * when no file operation of this set is under way any more; later calls get the same promise.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     this.#closed = true;
     const ready = this.#ready;
     this.#ready = undefined;
@@ -195,9 +206,14 @@ export class SegmentSet {
       actualBytes = recycled.sizeBytes;
     } else {
       file = await this.dir.createFile(spareName(generation));
-      await zeroFill(file, sizeBytes, this.#turns);
-      await file.datasync();
-      await this.dir.rename(spareName(generation), segmentName(generation));
+      try {
+        await zeroFill(file, sizeBytes, this.#turns, () => this.#closed);
+        await file.datasync();
+        await this.dir.rename(spareName(generation), segmentName(generation));
+      } catch (error) {
+        await file.close().catch(() => undefined);
+        throw error;
+      }
     }
     await this.dir.syncDirectory();
     return { name: segmentName(generation), generation, file, sizeBytes: actualBytes, offsetBytes: 0, firstWalId: 0, lastWalId: 0 };
@@ -216,16 +232,17 @@ export function recyclableSegmentsFor(l0SstBytes: number, segmentBytes: number):
 }
 
 /**
- * Writes `sizeBytes` of zeros into `file`. With `turns`, in DEVICE_TURN_CHUNK_BYTES pieces, each
+ * Writes `sizeBytes` of zeros into `file`; stops (ClosedError) once `closed()` holds. With `turns`, in DEVICE_TURN_CHUNK_BYTES pieces, each
  * fdatasync'd before the next, and each started only while no group commit is in flight: zeros
  * written whole reached the disk all at once at the segment's fdatasync (16 MiB, about 12 ms of
  * the bench machine's disk), and every group commit of that time waited behind them. In pieces
  * they fill the disk's idle gaps between group commits: a fresh log's batch100 over 3 s went
  * from 93-101k to 118-133k records/s (bench/README.md, "The disk between group commits").
  */
-async function zeroFill(file: WalFile, sizeBytes: number, turns: DeviceTurns | undefined): Promise<void> {
+async function zeroFill(file: WalFile, sizeBytes: number, turns: DeviceTurns | undefined, closed: () => boolean): Promise<void> {
   const zeros = new Uint8Array(Math.min(turns === undefined ? WAL_SEGMENT_ZERO_FILL_BYTES : DEVICE_TURN_CHUNK_BYTES, sizeBytes));
   for (let at = 0; at < sizeBytes; at += zeros.length) {
+    if (closed()) throw new ClosedError("the segment WAL");
     const turn = turns?.turn();
     if (turn !== undefined) await turn;
     // On the thread pool: megabytes of zeros written on the event-loop thread held acks for

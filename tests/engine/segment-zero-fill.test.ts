@@ -12,6 +12,11 @@ import { DeviceTurns } from "../../src/store/device-turns.js";
 import { DEVICE_TURN_CHUNK_BYTES, FIRST_WAL_SEGMENT_BYTES } from "../../src/limits.js";
 import { ManualClock } from "../../src/util/clock.js";
 import { SimulatedDisk } from "../helpers/simulated-disk.js";
+import path from "node:path";
+import { Engine, SEGMENT_WAL_DIR } from "../../src/engine/engine.js";
+import { NodeWalDirectory } from "../../src/engine/wal-files.js";
+import { LocalStore } from "../../src/store/local-store.js";
+import { makeTempDir } from "../helpers/temp-dir.js";
 
 const MiB = 1024 * 1024;
 
@@ -88,5 +93,70 @@ describe("a segment's zeros", () => {
     assert.equal(log.filter((entry) => entry === "datasync").length, 1);
     assert.equal(await segment.file.sizeBytes(), FIRST_WAL_SEGMENT_BYTES);
     await set.close();
+  });
+});
+
+describe("closing while a segment is prepared", () => {
+  it("a clean close resolves only once no file of the segment WAL is written any more: the next segment's zeros stop", async () => {
+    const dir = await makeTempDir("zero-fill-close");
+    const store = new LocalStore(dir);
+    let closed = false;
+    const late: string[] = [];
+    let spares = 0;
+    // Each write of the second spare file (the segment prepared ahead at open) takes 20 ms: its
+    // zeros are still being written when the close starts.
+    const slow = (name: string) => name.startsWith("spare-") && ++spares === 2;
+    const inner = new NodeWalDirectory(path.join(dir, SEGMENT_WAL_DIR));
+    const note = (what: string) => {
+      if (closed) late.push(what);
+    };
+    const wrap = (file: WalFile, delayed: boolean): WalFile => ({
+      async write(bytes, offsetBytes, options) {
+        if (delayed) await new Promise((resolve) => setTimeout(resolve, 20));
+        note(`write ${offsetBytes}`);
+        await file.write(bytes, offsetBytes, options);
+      },
+      async datasync() {
+        note("datasync");
+        await file.datasync();
+      },
+      read: (offsetBytes, lengthBytes) => file.read(offsetBytes, lengthBytes),
+      sizeBytes: () => file.sizeBytes(),
+      close: () => file.close(),
+    });
+    const walDirectory: WalDirectory = {
+      description: inner.description,
+      ensure: () => inner.ensure(),
+      list: () => inner.list(),
+      createFile: async (name) => {
+        note(`create ${name}`);
+        return wrap(await inner.createFile(name), slow(name));
+      },
+      openFile: async (name) => {
+        const file = await inner.openFile(name);
+        return file === undefined ? undefined : wrap(file, false);
+      },
+      createSmall: (name, bytes) => inner.createSmall(name, bytes),
+      exists: (name) => inner.exists(name),
+      rename: async (from, to) => {
+        note(`rename ${from}`);
+        await inner.rename(from, to);
+      },
+      unlink: async (name) => {
+        note(`unlink ${name}`);
+        await inner.unlink(name);
+      },
+      syncDirectory: async () => {
+        note("syncDirectory");
+        await inner.syncDirectory();
+      },
+    };
+    const engine = await Engine.open(store, { walMode: "segments", walDirectory, gcIntervalMs: 0 });
+    assert.equal(spares, 2, "precondition: the second segment is being prepared");
+    await engine.close();
+    closed = true;
+    await new Promise((resolve) => setTimeout(resolve, 300)); // longer than the rest of the slow zeros would take
+    assert.deepEqual(late, [], "file operations after close resolved");
+    await store.close();
   });
 });
