@@ -167,11 +167,11 @@ export class SegmentSet {
     return best < 0 ? undefined : this.#recyclable.splice(best, 1)[0];
   }
 
-  /** Closes every file (the epoch ended); preparation in progress is abandoned. */
   /**
-   * Closes every file, once the segment being prepared is done: its zeros stop at the next piece
-   * (the spare file stays for the next writer, as after a crash: segment-recovery.ts). Resolves
-   * when no file operation of this set is under way any more; later calls get the same promise.
+   * Closes every file (the epoch ended), once the segment being prepared is done: its zeros stop
+   * at the next piece (the spare file stays for the next writer, as after a crash:
+   * segment-recovery.ts). Resolves when no file operation of this set is under way any more;
+   * later calls get the same promise.
    */
   close(): Promise<void> {
     this.#closing ??= this.#close();
@@ -232,8 +232,9 @@ export function recyclableSegmentsFor(l0SstBytes: number, segmentBytes: number):
 }
 
 /**
- * Writes `sizeBytes` of zeros into `file`; stops (ClosedError) once `closed()` holds. With `turns`, in DEVICE_TURN_CHUNK_BYTES pieces, each
- * fdatasync'd before the next, and each started only while no group commit is in flight: zeros
+ * Writes `sizeBytes` of zeros into `file`; stops (ClosedError) once `closed()` holds. With
+ * `turns`, in DEVICE_TURN_CHUNK_BYTES pieces, each fdatasync'd before the next (the last one by
+ * the caller's fdatasync), and each started only while no group commit is in flight: zeros
  * written whole reached the disk all at once at the segment's fdatasync (16 MiB, about 12 ms of
  * the bench machine's disk), and every group commit of that time waited behind them. In pieces
  * they fill the disk's idle gaps between group commits: a fresh log's batch100 over 3 s went
@@ -248,6 +249,6 @@ async function zeroFill(file: WalFile, sizeBytes: number, turns: DeviceTurns | u
     // On the thread pool: megabytes of zeros written on the event-loop thread held acks for
     // milliseconds each time a segment was prepared.
     await file.write(at + zeros.length <= sizeBytes ? zeros : zeros.subarray(0, sizeBytes - at), at, { background: true });
-    if (turns !== undefined) await file.datasync();
+    if (turns !== undefined && at + zeros.length < sizeBytes) await file.datasync();
   }
 }
