@@ -416,6 +416,13 @@ export const DEVICE_TURN_CHUNK_BYTES = 256 * 1024;
 /** The longest a piece waits for a group commit to end (a stalled WAL slows large writes, never stops them). */
 export const DEVICE_TURN_MAX_WAIT_MS = 2;
 
+/**
+ * The longest a slice of an L0 build waits for a group commit to start before it runs anyway, and
+ * how long the WAL must have been idle for slices to go without waiting (store/device-turns.ts
+ * cpuTurn). A busy log starts a group commit every 0.3-1 ms on the bench machine.
+ */
+export const CPU_TURN_MAX_WAIT_MS = 1;
+
 /** Large writes waiting for a turn at once: each of the engine's writers (L0 flusher, compactor) has one piece at a time. */
 export const MAX_DEVICE_TURN_WAITERS = 64;
 
@@ -573,6 +580,7 @@ export const CPU_SLICE_MS = 0.5;
  * of that slice, so a busy writer's every group paid up to a slice while the build ran. With
  * 0.1 ms (and the clock read every CPU_SLICE_CHECK_ENTRIES entries) the fresh-log write cases
  * gained 10-15% (bench/README.md, "Shorter L0 build slices"); a yield costs a few microseconds.
+ * With the segment WAL, slices also wait for a group commit in flight (CPU_TURN_MAX_WAIT_MS).
  */
 export const L0_BUILD_SLICE_MS = 0.1;
 

@@ -83,6 +83,11 @@ export interface CpuSlicerOptions {
   busyShare?: () => number;
   /** How a pacing pause is taken (default: a setTimeout; tests record it instead). */
   pause?: (ms: number) => Promise<void>;
+  /**
+   * Asked after each yield, before the next slice: a promise to await first (the log's thread is
+   * about to be busy forming a group commit: store/device-turns.ts cpuTurn), or undefined to go on.
+   */
+  turn?: () => Promise<void> | undefined;
 }
 
 const timerPause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -101,6 +106,11 @@ const timerPause = (ms: number) => new Promise<void>((resolve) => setTimeout(res
  * `busyShare()`. An idle loop gives the work every turn at once. The pause is a setTimeout, a
  * scheduling yield like the setImmediate (not a duration the work depends on), so it is not
  * taken from the injected clock: a manual clock must never hold a compaction forever.
+ *
+ * Turns (`turn`): after the yield, the next slice may also wait for a moment when the loop has
+ * nothing better to do. The L0 build waits for a group commit's fdatasync to be in flight
+ * (store/device-turns.ts cpuTurn), so that its slices fill the log thread's idle time instead of
+ * delaying the next group.
  */
 export class CpuSlicer {
   #sliceStartMs: number;
@@ -109,6 +119,7 @@ export class CpuSlicer {
   readonly #maxEntries: number;
   readonly #busyShare: (() => number) | undefined;
   readonly #pause: (ms: number) => Promise<void>;
+  readonly #turn: (() => Promise<void> | undefined) | undefined;
 
   constructor(
     private readonly elapsedMs: () => number,
@@ -118,6 +129,7 @@ export class CpuSlicer {
     this.#maxEntries = options.maxEntries ?? CPU_SLICE_MAX_ENTRIES;
     this.#busyShare = options.busyShare;
     this.#pause = options.pause ?? timerPause;
+    this.#turn = options.turn;
     this.#sliceStartMs = elapsedMs();
   }
 
@@ -139,6 +151,8 @@ export class CpuSlicer {
       const pauseMs = Math.min(MAX_PACING_PAUSE_MS, (ranMs * (1 - share)) / share - othersMs);
       if (pauseMs >= 1) await this.#pause(pauseMs);
     }
+    const turn = this.#turn?.();
+    if (turn !== undefined) await turn;
     this.#entries = 0;
     this.#sliceStartMs = this.elapsedMs();
   }

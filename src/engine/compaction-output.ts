@@ -68,6 +68,8 @@ export interface SstOutputOptions {
   busyShare?: () => number;
   /** How long the work may hold the loop before it yields (CpuSlicer); default CPU_SLICE_MS. */
   sliceMs?: number;
+  /** When a slice may start after a yield (CpuSlicer `turn`); default: at once. */
+  turn?: () => Promise<void> | undefined;
   /** Hit once per entry (tests inject failures there). */
   failpointName?: FailpointName;
   /**
@@ -122,6 +124,7 @@ export class SstOutputWriter {
     this.#slicer = new CpuSlicer(options.elapsedMs, {
       ...(options.busyShare === undefined ? {} : { busyShare: options.busyShare }),
       ...(options.sliceMs === undefined ? {} : { sliceMs: options.sliceMs }),
+      ...(options.turn === undefined ? {} : { turn: options.turn }),
     });
   }
 

@@ -183,6 +183,7 @@ export class Engine {
       recorder: this.#recorder,
       segmentDirectory: this.#segmentPlace?.dir,
       sstBuffers: this.#sstBuffers,
+      deviceTurns: this.#deviceTurns,
       localStore: this.#localStore,
       compactionBuffers: this.#compactionBuffers,
       sstPutBuffers: this.#sstPutBuffers,

@@ -21,6 +21,7 @@ import { publishOutputs, SstOutputWriter, type SstPublishHost } from "./compacti
 import { L0_BUILD_SLICE_MS, MAX_SST_BUILDER_CAPACITY_BYTES } from "../limits.js";
 import type { FrozenMemtable, WriterEpoch } from "./writer-epoch.js";
 import type { SstBufferPool } from "./sst-buffer-pool.js";
+import type { DeviceTurns } from "../store/device-turns.js";
 
 /** What the flusher uses of the engine. */
 export interface FlusherHost extends EpochTaskHost, SstPublishHost {
@@ -33,6 +34,8 @@ export interface FlusherHost extends EpochTaskHost, SstPublishHost {
   notifyCapacity(): void;
   /** Where L0 output buffers come from when they can be reused (a LocalStore); undefined: a fresh one per flush. */
   readonly sstBuffers?: SstBufferPool | undefined;
+  /** With the segment WAL: the L0 build's slices run while a group commit is in flight (cpuTurn). */
+  readonly deviceTurns?: Pick<DeviceTurns, "cpuTurn"> | undefined;
 }
 
 /** The tasks a flush hands work to: the compactor (which also makes room in L0) and the garbage collector. */
@@ -83,6 +86,10 @@ export class MemtableFlusher {
     });
     if (!(await publishOutputs(host, epoch, mutate, () => epoch.frozen.shift()))) return;
     epoch.dropFlushedWalsThrough(replayPoint);
+    // The segments this L0 covers are reused from now on, not from the next GC pass (gcIntervalMs
+    // away): until then a busy log zero-filled a fresh segment for every one it filled. A failed
+    // unlink of one past the reuse limit leaves a file behind, as in a GC pass; nothing is lost.
+    await epoch.segments?.retireThrough(replayPoint).catch(() => undefined);
     host.recorder.l0Flushes++;
     host.notifyCapacity();
     followers.compactor.kick();
@@ -105,6 +112,7 @@ export class MemtableFlusher {
       split: false,
       sliceMs: L0_BUILD_SLICE_MS, // short: every group commit that returns during a slice waits for its end
       ...(host.sstBuffers === undefined ? {} : { buffers: host.sstBuffers }),
+      ...(host.deviceTurns === undefined ? {} : { turn: () => host.deviceTurns!.cpuTurn() }),
     });
     let outputs: SstHandle[];
     try {

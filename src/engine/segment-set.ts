@@ -3,7 +3,8 @@
  *
  *   spare-<gen> (create, zeros, fdatasync) ──rename──> seg-<gen>, directory fsync ──> ready
  *   ready ──> active (frames appended at `offsetBytes`) ──> full: the next ready one becomes active
- *   retired (every frame at or below the manifest's replay point) ──rename──> seg-<new gen> (reuse)
+ *   retired (every frame at or below the manifest's replay point: at each L0's publish, and by the
+ *   GC) ──rename──> seg-<new gen> (reuse)
  *
  * Segments grow from FIRST_WAL_SEGMENT_BYTES, doubling, up to `segmentBytes` (a frame larger than
  * that gets a segment of its own size). One segment is always being prepared ahead of the active one, in the background, so that a

@@ -16,9 +16,21 @@
  * A piece waits at most DEVICE_TURN_MAX_WAIT_MS for a group commit to end, so that a WAL that
  * stalls (a slow fdatasync, a stopped writer) slows large writes down but never stops them.
  * With no group commit in flight (an idle log, an object WAL) pieces go back to back.
+ *
+ * The log's thread has the opposite turns: it is idle while a group commit's fdatasync runs, and
+ * busy between two (acks, the next group's appends and encoding). CPU-heavy background work on
+ * that thread (an L0 build, in slices: background-task.ts CpuSlicer) takes its slices while a
+ * group commit is in flight (`cpuTurn`), so that a slice delays an ack only when the fdatasync
+ * returns during it, never the forming of the next group:
+ *
+ *   WAL:    [write+fdatasync]  acks, next group  [write+fdatasync]  acks, next group ...
+ *   thread:  slice slice slice                    slice slice slice
+ *
+ * A slice waits at most CPU_TURN_MAX_WAIT_MS for the next group commit to start, and not at all
+ * once the WAL has been idle that long (an idle log builds at full speed).
  */
 import { assert } from "../errors.js";
-import { DEVICE_TURN_MAX_WAIT_MS, MAX_DEVICE_TURN_WAITERS } from "../limits.js";
+import { CPU_TURN_MAX_WAIT_MS, DEVICE_TURN_MAX_WAIT_MS, MAX_DEVICE_TURN_WAITERS } from "../limits.js";
 import { systemClock, type Clock } from "../util/clock.js";
 
 export class DeviceTurns {
@@ -26,21 +38,25 @@ export class DeviceTurns {
   #flushes = 0;
   /** Wake-ups of the pieces waiting for the group commit in flight to end. */
   readonly #waiting = new Set<() => void>();
+  /** Wake-ups of the CPU slices waiting for the next group commit to start. */
+  readonly #cpuWaiting = new Set<() => void>();
+  /** When the last group commit ended (elapsed clock); -Infinity before the first. */
+  #lastFlushEndedMs = Number.NEGATIVE_INFINITY;
 
-  constructor(private readonly clock: Pick<Clock, "setTimer"> = systemClock) {}
+  constructor(private readonly clock: Pick<Clock, "setTimer" | "elapsedMs"> = systemClock) {}
 
-  /** A group commit's write and fdatasync start (segment-wal-writer.ts). */
+  /** A group commit's write and fdatasync start (segment-wal-writer.ts): the CPU slices waiting go now. */
   flushStarted(): void {
     this.#flushes++;
+    wakeAll(this.#cpuWaiting);
   }
 
   /** They returned (or failed): the pieces waiting go now. */
   flushEnded(): void {
     assert(this.#flushes > 0, "a group commit ended that never started");
     if (--this.#flushes > 0) return;
-    const waiting = [...this.#waiting];
-    this.#waiting.clear();
-    for (const wake of waiting) wake();
+    this.#lastFlushEndedMs = this.clock.elapsedMs();
+    wakeAll(this.#waiting);
   }
 
   /** A group commit is in flight. */
@@ -70,4 +86,30 @@ export class DeviceTurns {
       this.#waiting.add(wake);
     });
   }
+
+  /**
+   * Before a slice of CPU-heavy background work on the log's thread: undefined when it may go now
+   * (a group commit is in flight, or none ended within CPU_TURN_MAX_WAIT_MS: the WAL is idle),
+   * else a promise that resolves when the next group commit starts, or after CPU_TURN_MAX_WAIT_MS.
+   */
+  cpuTurn(): Promise<void> | undefined {
+    if (this.#flushes > 0 || this.clock.elapsedMs() - this.#lastFlushEndedMs >= CPU_TURN_MAX_WAIT_MS) return undefined;
+    assert(this.#cpuWaiting.size < MAX_DEVICE_TURN_WAITERS, () => `more than ${MAX_DEVICE_TURN_WAITERS} background tasks wait for a CPU turn`);
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        timer.cancel();
+        this.#cpuWaiting.delete(wake);
+        resolve();
+      };
+      const timer = this.clock.setTimer(CPU_TURN_MAX_WAIT_MS, wake);
+      this.#cpuWaiting.add(wake);
+    });
+  }
+}
+
+function wakeAll(waiting: Set<() => void>): void {
+  if (waiting.size === 0) return;
+  const wakes = [...waiting];
+  waiting.clear();
+  for (const wake of wakes) wake();
 }

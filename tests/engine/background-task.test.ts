@@ -31,6 +31,31 @@ function pacedSlicer(share: number) {
 }
 
 describe("CpuSlicer", () => {
+  it("asks for its turn after each yield and waits for it before the next slice", async () => {
+    const clock = { nowMs: 0 };
+    let release: (() => void) | undefined;
+    let turnsAsked = 0;
+    const slicer = new CpuSlicer(() => clock.nowMs, {
+      sliceMs: 0.5,
+      turn: () => {
+        turnsAsked++;
+        return turnsAsked === 1 ? undefined : new Promise<void>((resolve) => (release = resolve));
+      },
+    });
+    await oneSlice(slicer, clock, 1, 0); // the first turn is free
+    let resumed = false;
+    clock.nowMs += 1;
+    let due: Promise<void> | undefined;
+    for (let i = 0; i < 100_000 && due === undefined; i++) due = slicer.due();
+    void due!.then(() => (resumed = true));
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(turnsAsked, 2);
+    assert.equal(resumed, false, "the second slice waits for its turn");
+    release!();
+    await due;
+    assert.equal(resumed, true);
+  });
+
   it("yields one turn and never pauses when the loop is idle while it yields", async () => {
     const { clock, pauses, slicer } = pacedSlicer(0.25);
     for (let i = 0; i < 5; i++) await oneSlice(slicer, clock, 2, 0);

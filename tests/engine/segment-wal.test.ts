@@ -179,6 +179,36 @@ describe("segments are reused", () => {
     assert.ok(segments.length <= 2 + Math.ceil((512 * 1024) / (2 * 1024 * 1024)) + 2, `${segments.length} segment files`);
     await engine.close();
   });
+
+  it("reuses the segments an L0 covers once the L0 is published, without waiting for a GC pass", async () => {
+    const disk = new SimulatedDisk();
+    const spares: string[] = [];
+    class CountingDirectory extends StallingWalDirectory {
+      override createFile(name: string) {
+        if (name.startsWith("spare-")) spares.push(name);
+        return super.createFile(name);
+      }
+    }
+    const walDirectory = new CountingDirectory(disk.directory(), async () => undefined);
+    // No GC pass runs in this test (an hour between passes, none run by hand).
+    const options: EngineOptions = { ...small, walSegmentBytes: 2 * 1024 * 1024, l0SstBytes: 512 * 1024, sstBlockBytes: 16 * 1024, gcIntervalMs: 3_600_000, walDirectory };
+    const engine = await Engine.open(new MemoryStore(), options);
+    const value = "v".repeat(3000);
+    const writeMiB = async (mib: number, tag: string) => {
+      for (let i = 0; i < (mib * 1024 * 1024) / 30_000; i++) {
+        await engine.whenDurable(engine.write(Array.from({ length: 10 }, (_, j) => put(`${tag}${i}-${j}`, value))));
+        if (i % 20 === 0) await engine.flushMemtables(); // each L0 published before the next segment is needed
+      }
+    };
+    try {
+      await writeMiB(6, "a");
+      const warmedUp = spares.length;
+      await writeMiB(12, "b");
+      assert.ok(spares.length - warmedUp <= 1, `${spares.length - warmedUp} segments zero-filled after warm-up (${spares.join(", ")})`);
+    } finally {
+      await engine.close();
+    }
+  });
 });
 
 describe("frame buffers are reused", () => {

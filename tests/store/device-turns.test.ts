@@ -12,7 +12,7 @@ import { describe, it } from "node:test";
 import { DeviceTurns } from "../../src/store/device-turns.js";
 import { DIRECT_WRITE_ALIGN_BYTES, directWritableBuffer, writeDirect } from "../../src/store/direct-write.js";
 import { LocalStore } from "../../src/store/local-store.js";
-import { DEVICE_TURN_CHUNK_BYTES, DEVICE_TURN_MAX_WAIT_MS } from "../../src/limits.js";
+import { CPU_TURN_MAX_WAIT_MS, DEVICE_TURN_CHUNK_BYTES, DEVICE_TURN_MAX_WAIT_MS } from "../../src/limits.js";
 import { ManualClock } from "../../src/util/clock.js";
 import { Engine } from "../../src/engine/engine.js";
 import { makeTempDir } from "../helpers/temp-dir.js";
@@ -76,6 +76,44 @@ describe("DeviceTurns", () => {
     assert.equal(clock.pendingTimerCount, 0);
     turns.flushEnded(); // the piece that timed out is not woken twice
     assert.equal(turns.turn(), undefined);
+  });
+});
+
+describe("DeviceTurns: the log thread's CPU turns", () => {
+  it("lets a slice go during a group commit, makes it wait for the next one between two, and lets it go on an idle WAL", async () => {
+    const clock = new ManualClock();
+    const turns = new DeviceTurns(clock);
+    assert.equal(turns.cpuTurn(), undefined, "no group commit yet: an idle WAL");
+    turns.flushStarted();
+    assert.equal(turns.cpuTurn(), undefined, "the fdatasync in flight leaves the thread idle");
+    turns.flushEnded();
+    let went = 0;
+    const waits = [turns.cpuTurn(), turns.cpuTurn()];
+    for (const wait of waits) void wait!.then(() => went++);
+    await turnsOfTheLoop(3);
+    assert.equal(went, 0, "nothing goes while the next group is formed");
+    turns.flushStarted();
+    await turnsOfTheLoop(1);
+    assert.equal(went, 2, "the next group commit started: both slices go");
+    assert.equal(clock.pendingTimerCount, 0);
+    turns.flushEnded();
+    await clock.advance(CPU_TURN_MAX_WAIT_MS);
+    assert.equal(turns.cpuTurn(), undefined, "no group commit for CPU_TURN_MAX_WAIT_MS: the WAL is idle, slices go at once");
+  });
+
+  it("waits at most CPU_TURN_MAX_WAIT_MS for the next group commit", async () => {
+    const clock = new ManualClock();
+    const turns = new DeviceTurns(clock);
+    turns.flushStarted();
+    turns.flushEnded();
+    let went = false;
+    void turns.cpuTurn()!.then(() => (went = true));
+    await clock.advance(CPU_TURN_MAX_WAIT_MS - 0.5);
+    assert.equal(went, false);
+    await clock.advance(0.5);
+    assert.equal(went, true);
+    turns.flushStarted(); // the slice that timed out is not woken twice
+    assert.equal(clock.pendingTimerCount, 0);
   });
 });
 
