@@ -116,7 +116,7 @@ export type { PrometheusOptions } from "./metrics/prometheus.js";
 // Types that public signatures refer to (exported so that the API reference documents them)
 export type { HistogramSnapshot } from "./util/histogram.js";
 export type { EngineMetrics } from "./engine/engine-metrics.js";
-export type { WalMode } from "./engine/engine-options.js";
+export type { WalDatasync, WalMode } from "./engine/engine-options.js";
 export type { StoreRequestCounts } from "./engine/instrumented-store.js";
 export type { BlockCacheStats } from "./engine/block-cache.js";
 export type { S3Credentials } from "./store/open-store.js";

@@ -417,6 +417,17 @@ export const DEVICE_TURN_CHUNK_BYTES = 256 * 1024;
 export const DEVICE_TURN_MAX_WAIT_MS = 2;
 
 /**
+ * An inline group-commit fdatasync (walDatasync "inline", docs/decisions/0012) that took this
+ * long means a stalling disk: the event loop waited all that time. The segment WAL then waits on
+ * the thread pool for WAL_INLINE_DATASYNC_BACKOFF_MS before it goes inline again. A healthy local
+ * SSD takes 0.1-0.5 ms; the bench machine's worst seen beside L0 writes was 18 ms.
+ */
+export const WAL_INLINE_DATASYNC_STALL_MS = 50;
+
+/** How long the segment WAL waits on the thread pool after an inline fdatasync stalled. */
+export const WAL_INLINE_DATASYNC_BACKOFF_MS = 60_000;
+
+/**
  * The longest a slice of an L0 build waits for a group commit to start before it runs anyway, and
  * how long the WAL must have been idle for slices to go without waiting (store/device-turns.ts
  * cpuTurn). A busy log starts a group commit every 0.3-1 ms on the bench machine.

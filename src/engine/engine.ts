@@ -804,7 +804,7 @@ export class Engine {
     };
     epoch.wal =
       epoch.segments !== undefined
-        ? new SegmentWalWriter({ segments: epoch.segments, turns: this.#deviceTurns, ...walHooks })
+        ? new SegmentWalWriter({ segments: epoch.segments, turns: this.#deviceTurns, inlineDatasync: this.options.walDatasync === "inline", ...walHooks })
         : new WalWriter({ store: this.store, writerEpoch: epoch.writerEpoch, flushIntervalMs: this.options.flushIntervalMs, ...walHooks });
     this.#epoch = epoch;
     this.version.update(this.#sourcesOf(epoch));

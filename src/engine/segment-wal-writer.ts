@@ -12,6 +12,11 @@
  * of the object WAL). Exactly one frame is in flight at any time: it is written, made durable
  * and checked before the next one is written, which the fencing proof relies on (0005).
  *
+ * The fdatasync is made on the log's thread with `inlineDatasync` (walDatasync "inline", decision
+ * 0012): the event loop waits for the disk, and saves the thread pool's round trip. One that took
+ * WAL_INLINE_DATASYNC_STALL_MS or more sends the next ones to the thread pool for
+ * WAL_INLINE_DATASYNC_BACKOFF_MS, so that a stalling disk does not hold the event loop every time.
+ *
  * A group is acknowledged only after (1) its frame's fdatasync returned and (2) the epoch's seal
  * file was found absent after that fdatasync. A failed write or fdatasync stops the writer:
  * nothing after it may become durable before it, so the engine fails what is pending and reopens.
@@ -28,10 +33,18 @@ import { GroupCommitWriter, nextWalBufferBytes, type GroupCommitHooks, type WalG
 import { encodeBatchInto, encodedBatchBytes, type WriteOp } from "./wal-format.js";
 import { unzeroedBytes } from "../util/bytes.js";
 import type { DeviceTurns } from "../store/device-turns.js";
-import { WAL_FLUSH_NOW_BYTES, WAL_FRAME_SPARE_MAX_BYTES, WAL_OBJECT_MIN_BUFFER_BYTES } from "../limits.js";
+import {
+  WAL_FLUSH_NOW_BYTES,
+  WAL_FRAME_SPARE_MAX_BYTES,
+  WAL_INLINE_DATASYNC_BACKOFF_MS,
+  WAL_INLINE_DATASYNC_STALL_MS,
+  WAL_OBJECT_MIN_BUFFER_BYTES,
+} from "../limits.js";
 
 export interface SegmentWalWriterOptions extends GroupCommitHooks {
   segments: SegmentSet;
+  /** Each group's fdatasync on the log's thread (walDatasync "inline", decision 0012); default: the thread pool. */
+  inlineDatasync?: boolean;
   /** Told when each group's write and fdatasync start and end, so that the store's large writes go between them (device-turns.ts). */
   turns?: DeviceTurns | undefined;
 }
@@ -47,9 +60,15 @@ export class SegmentWalWriter extends GroupCommitWriter {
   #spare: Uint8Array | undefined;
   /** Buffer size for the next frame: 1.125x the last one, decaying slowly, within the limits. */
   #frameBufferBytes = WAL_OBJECT_MIN_BUFFER_BYTES;
+  readonly #inlineDatasync: boolean;
+  readonly #clock: GroupCommitHooks["clock"];
+  /** Until then (elapsed clock) fdatasyncs go to the thread pool: an inline one stalled. */
+  #threadPoolUntilMs = Number.NEGATIVE_INFINITY;
 
   constructor(options: SegmentWalWriterOptions) {
     super(options);
+    this.#inlineDatasync = options.inlineDatasync === true;
+    this.#clock = options.clock;
     this.#segments = options.segments;
     this.#turns = options.turns;
     this.#sealName = sealName(options.segments.writerEpoch);
@@ -111,12 +130,18 @@ export class SegmentWalWriter extends GroupCommitWriter {
     assert(frame.length === frameBytes, () => `frame of ${frame.length} bytes, expected ${frameBytes}`);
     const offsetBytes = segment.offsetBytes;
     segment.offsetBytes += frame.length; // even if the write fails: that region is never reused
+    const inline = this.#inlineDatasync && this.#clock.elapsedMs() >= this.#threadPoolUntilMs;
     this.#turns?.flushStarted();
     try {
       const written = segment.file.write(frame, offsetBytes);
       if (written !== undefined) await written; // undefined: written already (see WalFile.write)
       this.#keepSpare(built, frame.length);
-      await segment.file.datasync();
+      const startMs = this.#clock.elapsedMs();
+      const syncing = segment.file.datasync({ inline });
+      if (syncing !== undefined) await syncing; // undefined: done on this thread (inline)
+      if (inline && this.#clock.elapsedMs() - startMs >= WAL_INLINE_DATASYNC_STALL_MS) {
+        this.#threadPoolUntilMs = this.#clock.elapsedMs() + WAL_INLINE_DATASYNC_BACKOFF_MS;
+      }
     } catch (error) {
       throw new StorageError(`WAL write or fdatasync failed in ${this.#segments.dir.description}/${segment.name}`, { cause: error, outcome: "unknown", retryable: true });
     } finally {

@@ -9,10 +9,13 @@ import { describe, it } from "node:test";
 import { Engine, SEGMENT_WAL_DIR, type EngineOptions, type WriteOp } from "../../src/engine/engine.js";
 import { decodeSegment, encodeFrame, FrameBuilder, generationOf, segmentName, sealName } from "../../src/engine/segment-format.js";
 import { encodeBatch, encodeBatchInto, encodedBatchBytes, WAL_FENCE_BYTES } from "../../src/engine/wal-format.js";
-import { NodeWalDirectory, StallingWalDirectory } from "../../src/engine/wal-files.js";
+import { NodeWalDirectory, StallingWalDirectory, type WalFile } from "../../src/engine/wal-files.js";
+import { WAL_INLINE_DATASYNC_BACKOFF_MS, WAL_INLINE_DATASYNC_STALL_MS } from "../../src/limits.js";
+import { systemClock, type Clock } from "../../src/util/clock.js";
 import { LocalStore } from "../../src/store/local-store.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 import { inspectStore } from "../../src/inspect.js";
+import { openLog } from "../../src/index.js";
 import { makeTempDir } from "../helpers/temp-dir.js";
 import { SimulatedDisk } from "../helpers/simulated-disk.js";
 
@@ -331,5 +334,100 @@ describe("a gap in the middle of the segment WAL", () => {
     const damaged = await inspectStore(store, { verify: true });
     assert.ok(damaged.problems.some((p) => p.code === "corruption" && /gap/.test(p.message)), JSON.stringify(damaged.problems));
     await assert.rejects(Engine.open(store, options), (error: Error & { code?: string }) => error.code === "corruption" && /missing/.test(error.message));
+  });
+});
+
+/** A file layer over `inner` that records how each segment file's datasync was asked for (inline or not). */
+class RecordingDatasyncDirectory extends StallingWalDirectory {
+  readonly calls: { name: string; inline: boolean }[] = [];
+  /** Run inside every inline datasync (a test moves its clock there: a slow disk). */
+  onInline: () => void = () => {};
+
+  constructor(inner: ConstructorParameters<typeof StallingWalDirectory>[0]) {
+    super(inner, async () => undefined);
+  }
+
+  override async createFile(name: string) {
+    return this.#record(name, await this.inner.createFile(name));
+  }
+
+  override async openFile(name: string) {
+    const file = await this.inner.openFile(name);
+    return file === undefined ? undefined : this.#record(name, file);
+  }
+
+  #record(name: string, file: WalFile): WalFile {
+    return {
+      write: (bytes, offsetBytes, options) => file.write(bytes, offsetBytes, options),
+      datasync: (options) => {
+        this.calls.push({ name, inline: options?.inline === true });
+        if (options?.inline === true) this.onInline();
+        return file.datasync(options);
+      },
+      read: (offsetBytes, lengthBytes) => file.read(offsetBytes, lengthBytes),
+      sizeBytes: () => file.sizeBytes(),
+      close: () => file.close(),
+    };
+  }
+}
+
+describe("where the group commit's fdatasync runs (walDatasync, decision 0012)", () => {
+  // Segment files are opened as spares and renamed: a group commit's datasync is on a file
+  // opened as spare-* whose zeros are synced without `inline`; the group commits' are the inline ones.
+  const groupCommits = (calls: { inline: boolean }[], inline: boolean) => calls.filter((call) => call.inline === inline).length;
+
+  it("is inline by default: every group commit's fdatasync on the log's thread, a real file's included, and the data reads back", async () => {
+    const dir = await makeTempDir("wal-datasync");
+    const store = new LocalStore(dir);
+    const walDirectory = new RecordingDatasyncDirectory(new NodeWalDirectory(path.join(dir, SEGMENT_WAL_DIR)));
+    const engine = await Engine.open(store, { ...small, walDirectory });
+    for (let i = 0; i < 20; i++) await engine.whenDurable(engine.write([put(`k${i}`, `v${i}`)]));
+    const inlineCalls = groupCommits(walDirectory.calls, true);
+    assert.ok(inlineCalls >= 20, `${inlineCalls} inline fdatasyncs for 20 group commits`);
+    await engine.close();
+    const reopened = await Engine.open(store, small);
+    assert.equal((await collect(reopened)).size, 20);
+    await reopened.close();
+  });
+
+  it("stays on the thread pool with walDatasync \"thread-pool\"", async () => {
+    const walDirectory = new RecordingDatasyncDirectory(new SimulatedDisk().directory());
+    const engine = await Engine.open(new MemoryStore(), { ...small, walDirectory, walDatasync: "thread-pool" });
+    for (let i = 0; i < 10; i++) await engine.whenDurable(engine.write([put(`k${i}`, `v${i}`)]));
+    assert.equal(groupCommits(walDirectory.calls, true), 0);
+    assert.ok(walDirectory.calls.length >= 10);
+    await engine.close();
+  });
+
+  it("goes to the thread pool for WAL_INLINE_DATASYNC_BACKOFF_MS after an inline fdatasync that stalled, then inline again", async () => {
+    let elapsedMs = 0;
+    const clock: Clock = { nowMs: () => Date.now(), elapsedMs: () => elapsedMs, setTimer: (delayMs, fn) => systemClock.setTimer(delayMs, fn), sleep: (delayMs, signal) => systemClock.sleep(delayMs, signal) };
+    const walDirectory = new RecordingDatasyncDirectory(new SimulatedDisk().directory());
+    const engine = await Engine.open(new MemoryStore(), { ...small, walDirectory, clock });
+    const commit = async (key: string) => engine.whenDurable(engine.write([put(key, "v")]));
+    await commit("a");
+    const lastInline = () => walDirectory.calls.filter((call) => call.name.startsWith("seg-") || call.inline).at(-1)!.inline;
+    assert.equal(lastInline(), true);
+    walDirectory.onInline = () => (elapsedMs += WAL_INLINE_DATASYNC_STALL_MS); // this one stalls
+    await commit("b");
+    walDirectory.onInline = () => {};
+    const before = walDirectory.calls.length;
+    await commit("c");
+    await commit("d");
+    assert.deepEqual(walDirectory.calls.slice(before).map((call) => call.inline).filter((inline) => inline), [], "no inline fdatasync during the backoff");
+    elapsedMs += WAL_INLINE_DATASYNC_BACKOFF_MS;
+    await commit("e");
+    assert.equal(lastInline(), true, "inline again after the backoff");
+    await engine.close();
+  });
+
+  it("refuses a walDatasync that is not one of the two, in the engine and in openLog", async () => {
+    await assert.rejects(Engine.open(new MemoryStore(), { ...small, walDirectory: new SimulatedDisk().directory(), walDatasync: "sometimes" as never }), { code: "validation" });
+    const dir = await makeTempDir("wal-datasync-log");
+    await assert.rejects(openLog({ store: `file://${dir}`, walDatasync: "sometimes" as never }), { code: "validation" });
+    const log = await openLog({ store: `file://${dir}`, walDatasync: "thread-pool" });
+    const stream = await log.openStream("s", { createIfMissing: true });
+    await stream.append([{ body: "one" }]);
+    await log.close();
   });
 });
