@@ -129,9 +129,11 @@ export interface ObjectStore {
    *   may move them to its worker thread); its `list`s and `head`s see what the LocalStore holds;
    * - no other log writes to this LocalStore's root: the segment WAL lives in
    *   `<localStore.root>/.durastream-wal` whatever keys the wrapper maps to.
+   *
    * A wrapper that cannot promise this (one that copies or retains bodies, caches reads, or
    * keeps several logs in one LocalStore) leaves it undefined; the log then treats it as any
    * other store (forwarding `localRoot` alone keeps the segment WAL).
+   *
    * The log derives its local root from it: `localStore.root`; a wrapper that also forwards
    * `localRoot` must give the same directory (openLog and inspectStore reject another).
    */
