@@ -24,7 +24,7 @@ import { NodeWalDirectory } from "./engine/wal-files.js";
 import type { SstInfo } from "./engine/sst-format.js";
 import { SstReader } from "./engine/sst-reader.js";
 import { decodeWalObject, mayBeWalFence } from "./engine/wal-format.js";
-import type { ObjectStore } from "./store/object-store.js";
+import { localRootOf, type ObjectStore } from "./store/object-store.js";
 import { checkObjectStore, checkStoreRootExists } from "./store/open-store.js";
 import { KeyKind, decodeRecordKey, decodeStreamIdKey, decodeStreamMetaKey, decodeTimestampIndexKey } from "./stream/stream-keys.js";
 
@@ -298,8 +298,9 @@ function fromInfo(info: SstInfo): Pick<SstSummary, "entryCount" | "minSeq" | "ma
 /** Reads every segment file's frames (a local read); returns the frame ids found, by WAL id. */
 async function inspectSegments(store: ObjectStore, result: StoreInspection, manifest: Manifest | undefined): Promise<Map<number, string>> {
   const frames = new Map<number, string>();
-  if (store.localRoot === undefined) return frames;
-  const dir = new NodeWalDirectory(path.join(store.localRoot, SEGMENT_WAL_DIR));
+  const root = localRootOf(store);
+  if (root === undefined) return frames;
+  const dir = new NodeWalDirectory(path.join(root, SEGMENT_WAL_DIR));
   const replayAfter = manifest?.replayAfterWalId ?? 0;
   for (const name of (await dir.list()).sort()) {
     const generation = parseWalFileName(SEGMENT_PREFIX, name);

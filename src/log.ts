@@ -13,11 +13,10 @@ import { ClosedError, FencedError, ReadOnlyError, isDurastreamError, StreamExist
 import { StreamTrackers } from "./stream/stream-trackers.js";
 import { Engine, type EngineMetrics } from "./engine/engine.js";
 import { DEFAULT_FLUSH_INTERVAL_MS, DEFAULT_INFLIGHT_BYTES, DEFAULT_MAX_LOADED_STREAMS, MIN_INFLIGHT_BYTES } from "./limits.js";
-import type { ObjectStore } from "./store/object-store.js";
+import { localRootOf, type ObjectStore } from "./store/object-store.js";
 import { checkObjectStore, checkStoreRootExists, openStore, type OpenStoreOptions } from "./store/open-store.js";
 import type { WalDatasync, WalMode } from "./engine/engine-options.js";
 import { moduleBeside } from "./engine/compaction-offload.js";
-import { LocalStore } from "./store/local-store.js";
 import { S3Store } from "./store/s3-store.js";
 import { ByteSemaphore } from "./stream/byte-semaphore.js";
 import type { ReadContext } from "./stream/read-session.js";
@@ -104,7 +103,7 @@ export interface LogOptions {
    * only choice on S3 and in memory; `flushIntervalMs` spaces them). `"segments"` (local disk
    * only): frames appended to preallocated segment files under `.durastream-wal`, one fdatasync
    * per group commit and no timer on the ack path. Default: `"segments"` on a local disk
-   * (LocalStore, or a wrapper that forwards its `localRoot`), `"objects"` elsewhere. A root
+   * (LocalStore, or a wrapper that forwards its `localStore` or `localRoot`), `"objects"` elsewhere. A root
    * written in one mode opens in the other: each replays what the other wrote.
    */
   walMode?: WalMode;
@@ -131,8 +130,8 @@ export interface LogOptions {
    * `"worker"`, a worker thread of the log's own, so that a merge of a big log runs beside the
    * appends instead of between them; `"main"`, the log's thread, paced to a share of a busy event
    * loop. Either way the store requests, the manifest and every decision stay on the log's thread.
-   * Default "worker" on a LocalStore, an S3Store or a wrapper that forwards a LocalStore's
-   * `localRoot`; "main" on any other store (a MemoryStore, the FaultyStore of tests, whose manual
+   * Default "worker" on a LocalStore, an S3Store or a wrapper that forwards a LocalStore (its
+   * `localStore` or `localRoot`); "main" on any other store (a MemoryStore, the FaultyStore of tests, whose manual
    * clocks and fault schedules expect every step on one thread).
    */
   compactionThread?: "worker" | "main";
@@ -347,7 +346,7 @@ export class Log {
         clock,
         flushIntervalMs: options.flushIntervalMs ?? (store as ObjectStore).preferredFlushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS,
         ...pick(options, ["storeRetryDeadlineMs", "l0SstBytes", "maxUnflushedBytes", "maxSstBytes", "blockCacheBytes", "gcIntervalMs", "gcGraceMs", "pollIntervalMs", "walDatasync"]),
-        walMode: options.walMode ?? ((store as ObjectStore).localRoot !== undefined ? "segments" : "objects"),
+        walMode: options.walMode ?? (localRootOf(store) !== undefined ? "segments" : "objects"),
         readOnly,
         ...(options.signal === undefined ? {} : { signal: options.signal }),
         ...(readOnly ? {} : { compactionFilter: registry.compactionFilter, isWriteOnceKey: StreamRegistry.isWriteOnceKey }),
@@ -639,5 +638,5 @@ export type { StreamPosition };
 
 /** Where compaction merges when `compactionThread` is not given (LogOptions.compactionThread). */
 function defaultCompactionThread(store: ObjectStore): "worker" | "main" {
-  return store instanceof LocalStore || store instanceof S3Store || store.localRoot !== undefined ? "worker" : "main";
+  return localRootOf(store) !== undefined || store instanceof S3Store ? "worker" : "main";
 }

@@ -29,7 +29,7 @@ import {
   isDurastreamError,
   assert,
 } from "../errors.js";
-import type { ObjectStore } from "../store/object-store.js";
+import { localRootOf, type ObjectStore } from "../store/object-store.js";
 import { systemClock, type Clock } from "../util/clock.js";
 import { systemRandom } from "../util/random.js";
 import { BlockCache } from "./block-cache.js";
@@ -51,7 +51,6 @@ import type { WalFlush } from "./wal.js";
 import { SegmentWalWriter } from "./segment-wal-writer.js";
 import { SegmentTail } from "./segment-tail.js";
 import { NodeWalDirectory, type WalDirectory } from "./wal-files.js";
-import { LocalStore } from "../store/local-store.js";
 import type { CutSource, SegmentWalPlace } from "./writer-epoch.js";
 import path from "node:path";
 import { WalFollower, type FollowerTarget } from "./wal-follower.js";
@@ -106,14 +105,14 @@ export class Engine {
   readonly compactor: Compactor;
   readonly gc: GarbageCollector;
   #epoch: WriterEpoch;
-  /** Where the segment WAL lives, when the store is a LocalStore (also in objects mode: it is sealed and replayed). */
+  /** Where the segment WAL lives, when the store is (or forwards) a LocalStore (also in objects mode: it is sealed and replayed). */
   readonly #segmentPlace: SegmentWalPlace | undefined;
   /** The L0 flusher's output buffer, kept between flushes on a LocalStore (sst-buffer-pool.ts). */
   readonly #sstBuffers: SstBufferPool | undefined;
   /** The same for compactions on this thread (compactionThread "main", or while the worker starts). */
   readonly #compactionBuffers: SstBufferPool | undefined;
   readonly #sstPutBuffers: CompactorHost["sstPutBuffers"];
-  /** The user's store is a LocalStore (what it does with buffers is known: CompactorHost.localStore). */
+  /** The user's store is a LocalStore or forwards one (what it does with buffers is known: CompactorHost.localStore). */
   readonly #localStore: boolean;
   /** With the segment WAL: where its group commits, its segments' zeros and the LocalStore's direct writes (SSTs) take turns on the disk. */
   readonly #deviceTurns: DeviceTurns | undefined;
@@ -141,8 +140,10 @@ export class Engine {
     const { options, clock, epoch, instrumented, store } = parts;
     this.#segmentPlace = parts.segmentPlace;
     // Only a LocalStore is known to be done with a put's body once the put returned (a store of
-    // the caller's may keep it: MemoryStore keeps the bytes the engine hands over).
-    const local = instrumented.inner instanceof LocalStore ? instrumented.inner : undefined;
+    // the caller's may keep it: MemoryStore keeps the bytes the engine hands over); a wrapper
+    // that forwards its LocalStore promises the same (ObjectStore.localStore). Puts still go
+    // through the user's store; only the calls below go to the LocalStore itself.
+    const local = instrumented.inner.localStore;
     this.#localStore = local !== undefined;
     this.#deviceTurns = parts.segmentPlace?.turns;
     if (this.#deviceTurns !== undefined) local?.shareDiskWith(this.#deviceTurns);
@@ -921,7 +922,7 @@ export const SEGMENT_WAL_DIR = ".durastream-wal";
 /** The segment WAL's place: on a LocalStore always (to seal and replay it), written in "segments" mode. */
 function segmentPlaceOf(userStore: ObjectStore, resolved: ResolvedEngineOptions, options: EngineOptions, clock: Clock): SegmentWalPlace | undefined {
   const write = resolved.walMode === "segments";
-  const root = userStore instanceof LocalStore ? userStore.root : userStore.localRoot;
+  const root = localRootOf(userStore);
   const dir = options.walDirectory ?? (root === undefined ? undefined : new NodeWalDirectory(path.join(root, SEGMENT_WAL_DIR)));
   if (dir === undefined) {
     if (write) throw new ValidationError(`walMode "segments" needs a LocalStore (file:// store); ${userStore.description ?? "this store"} takes walMode "objects"`);

@@ -128,6 +128,10 @@ export class LocalStore implements ObjectStore {
   readonly root: string;
   /** Same as `root`: the segment WAL lives under it (see ObjectStore.localRoot). */
   readonly localRoot: string;
+  /** This store itself: what a wrapper around it forwards (see ObjectStore.localStore). */
+  get localStore(): LocalStore {
+    return this;
+  }
   readonly description: string;
   readonly #tempStaleMs: number;
   readonly #clock: () => number;

@@ -21,6 +21,8 @@
  *   - Read-after-write: once a put or delete resolved, every later call sees it.
  *   - Etags are opaque strings; two puts of identical bytes may share an etag (as on S3).
  */
+import type { LocalStore } from "./local-store.js";
+
 export { MAX_OBJECT_KEY_BYTES } from "../limits.js";
 
 /** Which bytes of an object `get` reads: the range must lie inside the object (`offset + length <= size`), else `InvalidRangeError` (code "invalid_range"). */
@@ -105,9 +107,37 @@ export interface ObjectStore {
   /**
    * For a store on a local POSIX filesystem: the absolute directory it keeps its objects under.
    * The log then keeps its segment WAL there (walMode "segments", in `.durastream-wal`). A
-   * wrapper around a LocalStore forwards it when the segment WAL should stay available.
+   * wrapper around a LocalStore that forwards `localStore` need not forward this too: the log
+   * takes `localStore.root` then (see `localStore`). A wrapper that forwards only this keeps the
+   * segment WAL, and nothing else the log does only on a LocalStore.
    */
   readonly localRoot?: string | undefined;
+  /**
+   * The LocalStore this store writes to, for a wrapper around one (metrics, tracing, ...): the log
+   * then does on it everything it does on a LocalStore handed over as it is (walMode "segments"
+   * and compactionThread "worker" by default, SST buffers it writes around the page cache and
+   * reuses, its large writes taking turns with the segment WAL's group commits). The log still
+   * makes every request through the wrapper. A LocalStore's is itself, so a wrapper forwards
+   * `inner.localStore` (undefined when its inner store is no LocalStore, nor a wrapper of one).
+   *
+   * A wrapper that sets it promises, for as long as the log is open:
+   * - every `put(key, body, condition)` it is given is a put of that same `body` (the same
+   *   Uint8Array, unchanged: not a copy or a slice) to this LocalStore, with the same condition
+   *   (under `key`, or a key it maps `key` to one to one), and resolves only once that put did;
+   * - it keeps no reference to `body` once the put resolved (the log reuses the buffer);
+   * - its `get`s return what this LocalStore holds, in buffers it keeps no reference to (the log
+   *   may move them to its worker thread); its `list`s and `head`s see what the LocalStore holds;
+   * - no other log writes to this LocalStore's root: the segment WAL lives in
+   *   `<localStore.root>/.durastream-wal` whatever keys the wrapper maps to.
+   *
+   * A wrapper that cannot promise this (one that copies or retains bodies, caches reads, or
+   * keeps several logs in one LocalStore) leaves it undefined; the log then treats it as any
+   * other store (forwarding `localRoot` alone keeps the segment WAL).
+   *
+   * The log derives its local root from it: `localStore.root`; a wrapper that also forwards
+   * `localRoot` must give the same directory (openLog and inspectStore reject another).
+   */
+  readonly localStore?: LocalStore | undefined;
   /**
    * The WAL flush interval, in ms, a log on this store uses when its options give none. A store
    * whose writes are billed per request says so here (S3Store: 50, at most 20 WAL PUTs a
@@ -124,4 +154,9 @@ export interface ObjectStore {
  */
 export function getInto(store: ObjectStore, key: string, range: Required<ByteRange>, into: Uint8Array): Promise<Uint8Array> {
   return store.getInto !== undefined ? store.getInto(key, range, into) : store.get(key, range);
+}
+
+/** Where a store on a local filesystem keeps its objects: its LocalStore's root, else the `localRoot` it gives. */
+export function localRootOf(store: ObjectStore): string | undefined {
+  return store.localStore?.root ?? store.localRoot;
 }

@@ -33,7 +33,7 @@ import { fileURLToPath } from "node:url";
 import { NotFoundError, ValidationError } from "../errors.js";
 import { LocalStore } from "./local-store.js";
 import { MemoryStore } from "./memory-store.js";
-import type { ObjectStore } from "./object-store.js";
+import { localRootOf, type ObjectStore } from "./object-store.js";
 import { S3Store } from "./s3-store.js";
 
 export const ACCEPTED_STORE_URLS =
@@ -119,8 +119,8 @@ export function openStore(url: string, options: OpenStoreOptions = {}): ObjectSt
  * stores have no root to miss (an S3 prefix exists as soon as one object is under it).
  */
 export async function checkStoreRootExists(store: ObjectStore): Promise<void> {
-  // A LocalStore's localRoot is its root; a wrapper of one forwards it (ObjectStore.localRoot).
-  const root = store.localRoot;
+  // A LocalStore's root, or the root of the LocalStore a wrapper forwards (ObjectStore.localStore, localRoot).
+  const root = localRootOf(store);
   if (root === undefined) return;
   const info = await stat(root).catch((error: NodeJS.ErrnoException) => {
     if (error.code === "ENOENT" || error.code === "ENOTDIR") return undefined;
@@ -148,6 +148,17 @@ export function checkObjectStore(store: unknown, caller: string): asserts store 
   if (close !== undefined && typeof close !== "function") missing.push("close");
   if (missing.length > 0) {
     throw new ValidationError(`${caller}: \`store\` is not an ObjectStore: it has no ${missing.map((name) => `${name}()`).join(", ")} method${missing.length > 1 ? "s" : ""}`);
+  }
+  checkForwardedLocalStore(store as ObjectStore, caller);
+}
+
+/** A store's `localStore`, when given, is a LocalStore, and its `localRoot`, when also given, that LocalStore's root (ObjectStore.localStore). */
+function checkForwardedLocalStore(store: ObjectStore, caller: string): void {
+  const local: unknown = store.localStore;
+  if (local === undefined) return;
+  if (!(local instanceof LocalStore)) throw new ValidationError(`${caller}: \`store.localStore\` must be a LocalStore (or undefined), not ${local === null ? "null" : typeof local}`);
+  if (store.localRoot !== undefined && store.localRoot !== local.root) {
+    throw new ValidationError(`${caller}: \`store.localRoot\` (${store.localRoot}) is not the root of its \`localStore\` (${local.root}); forward one LocalStore, or leave localRoot out`);
   }
 }
 
