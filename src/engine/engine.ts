@@ -828,9 +828,9 @@ export class Engine {
   /** While a WAL group is written: its batches go into the memtable, then a full memtable is frozen. */
   #whileWalWriting(epoch: WriterEpoch, maxSeq: number): void {
     if (epoch !== this.#epoch || epoch.stopped) return;
-    epoch.applyDeferredThrough(maxSeq);
-    const { active } = epoch;
     const { l0SstBytes, sstBlockBytes } = this.options;
+    epoch.applyDeferredThrough(maxSeq, { fullBytes: l0SstBytes, freeze: () => this.#freeze(epoch) });
+    const { active } = epoch;
     if (active.sizeBytes >= l0SstBytes) this.#freeze(epoch);
     else if (this.#sstBuffers !== undefined && active.sizeBytes >= l0SstBytes / 2) {
       // The L0's buffer, ready by the time the memtable is full (sst-buffer-pool.ts prepare): the bound scaled to a full memtable.

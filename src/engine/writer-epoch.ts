@@ -198,14 +198,23 @@ export class WriterEpoch {
     this.#deferredBytes += bytes;
   }
 
-  /** Applies every deferred batch up to and including `seq`, in seq order. */
-  applyDeferredThrough(seq: number): void {
+  /**
+   * Applies every deferred batch up to and including `seq`, in seq order. With `whenFull`, it is
+   * called after any batch that brought the active memtable to `fullBytes` or more (the engine
+   * freezes it there), so that a memtable outgrows `fullBytes` by one batch at most, not by a
+   * whole WAL group: one group can hold megabytes (an append session's pipeline), and an L0
+   * and its buffer were that much larger than l0SstBytes. A group whose batches span two
+   * memtables is safe: recovery skips batches already in an L0 (seq <= lastL0Seq), and the
+   * replay point passes a group only once all its batches are in L0s (replayPointFor).
+   */
+  applyDeferredThrough(seq: number, whenFull?: { fullBytes: number; freeze: () => void }): void {
     const seqs = this.#deferredSeqs;
     let taken = 0;
     while (taken < seqs.length && seqs[taken]! <= seq) {
       this.#addToActive(seqs[taken]!, this.#deferredOps[taken]!);
       this.#deferredBytes -= this.#deferredBatchBytes[taken]!;
       taken++;
+      if (whenFull !== undefined && this.active.sizeBytes >= whenFull.fullBytes) whenFull.freeze();
     }
     if (taken === seqs.length) {
       assert(this.#deferredBytes === 0, () => `${this.#deferredBytes} deferred bytes left with no deferred batch`);

@@ -243,6 +243,29 @@ describe("Engine", () => {
     await engine.close();
   });
 
+  it("freezes a memtable at l0SstBytes inside a WAL group: no L0 outgrows it by more than a batch, and everything reads back", async () => {
+    const store = new MemoryStore();
+    const clock = new ManualClock();
+    // One WAL object for 64 batches of ~1.1 KiB (flushIntervalMs holds the group), against 8 KiB memtables.
+    const engine = await Engine.open(store, { ...small, clock, flushIntervalMs: 50, l0SstBytes: 8 * 1024, l0CompactionTrigger: 64, checkCreateOnly: false });
+    let last = 0;
+    for (let i = 0; i < 64; i++) last = engine.write([put(`k${String(i).padStart(3, "0")}`, "v".repeat(1000))]);
+    const durable = engine.whenDurable(last);
+    await clock.advance(50);
+    await durable;
+    assert.equal(engine.metrics().walFlushes, 1, "one WAL group");
+    await engine.flushMemtables();
+    const { l0 } = engine.epoch!.manifest.manifest;
+    assert.ok(l0.length >= 7, `${l0.length} L0s for ~70 KiB at 8 KiB each`);
+    const batchBytes = Memtable.entryBytes(Buffer.from("k000"), Buffer.from("v".repeat(1000)));
+    for (const handle of l0) assert.ok(handle.info.entryCount * batchBytes <= 8 * 1024 + batchBytes, `an L0 of ${handle.info.entryCount} entries`);
+    assert.equal((await collect(engine)).length, 64);
+    await engine.close();
+    const reopened = await Engine.open(store, small);
+    assert.equal((await collect(reopened)).length, 64);
+    await reopened.close();
+  });
+
   it("drops entries the compaction filter rejects", async () => {
     const store = new MemoryStore();
     const engine = await Engine.open(store, { ...small, compactionFilter: (key) => !Buffer.from(key).toString().startsWith("drop") });
