@@ -417,6 +417,15 @@ export const DEVICE_TURN_CHUNK_BYTES = 256 * 1024;
 export const DEVICE_TURN_MAX_WAIT_MS = 2;
 
 /**
+ * A memtable that reaches l0SstBytes in the middle of a WAL group is frozen there only when at
+ * least this much of the group is still to come (engine/writer-epoch.ts applyDeferredThrough):
+ * a memtable outgrows l0SstBytes by less than this plus one batch, and a group with a small rest
+ * (the usual one: its last batch is the tail at the cut) stays in one memtable, so its WAL
+ * object is collectable once that memtable's L0 is published.
+ */
+export const MEMTABLE_SPLIT_MIN_REST_BYTES = 1024 * 1024;
+
+/**
  * An inline group-commit fdatasync (walDatasync "inline", docs/decisions/0012) that took this
  * long means a stalling disk: the event loop waited all that time. The segment WAL then waits on
  * the thread pool for WAL_INLINE_DATASYNC_BACKOFF_MS before it goes inline again. A healthy local

@@ -20,6 +20,7 @@ import { SegmentSet } from "./segment-set.js";
 import { publishTakeover, syncReplayedSegments, takeOverSegments, type ForeignWalFile } from "./segment-recovery.js";
 import type { WalDirectory } from "./wal-files.js";
 import type { DeviceTurns } from "../store/device-turns.js";
+import { MEMTABLE_SPLIT_MIN_REST_BYTES } from "../limits.js";
 
 /** Where the segment WAL lives (LocalStore only) and whether this epoch writes to it. */
 export interface SegmentWalPlace {
@@ -200,21 +201,26 @@ export class WriterEpoch {
 
   /**
    * Applies every deferred batch up to and including `seq`, in seq order. With `whenFull`, it is
-   * called after any batch that brought the active memtable to `fullBytes` or more (the engine
-   * freezes it there), so that a memtable outgrows `fullBytes` by one batch at most, not by a
-   * whole WAL group: one group can hold megabytes (an append session's pipeline), and an L0
-   * and its buffer were that much larger than l0SstBytes. A group whose batches span two
-   * memtables is safe: recovery skips batches already in an L0 (seq <= lastL0Seq), and the
-   * replay point passes a group only once all its batches are in L0s (replayPointFor).
+   * called after a batch that brought the active memtable to `fullBytes` or more while at least
+   * MEMTABLE_SPLIT_MIN_REST_BYTES of the group are still to come (the engine freezes the memtable
+   * there). Why: one WAL group can hold megabytes (an append session's pipeline), and a memtable
+   * checked only after its group, its L0 and that L0's buffer outgrew l0SstBytes by all of it. A
+   * group whose batches span two memtables is safe: recovery skips batches already in an L0
+   * (seq <= lastL0Seq), and the replay point passes a group only once all its batches are in L0s
+   * (replayPointFor), which is why a group whose rest is small (its last batch is the tail at the
+   * cut, decision 0004) is not split: its WAL object becomes collectable with this L0.
    */
   applyDeferredThrough(seq: number, whenFull?: { fullBytes: number; freeze: () => void }): void {
     const seqs = this.#deferredSeqs;
+    let restBytes = 0;
+    if (whenFull !== undefined) for (let i = 0; i < seqs.length && seqs[i]! <= seq; i++) restBytes += this.#deferredBatchBytes[i]!;
     let taken = 0;
     while (taken < seqs.length && seqs[taken]! <= seq) {
       this.#addToActive(seqs[taken]!, this.#deferredOps[taken]!);
       this.#deferredBytes -= this.#deferredBatchBytes[taken]!;
+      restBytes -= this.#deferredBatchBytes[taken]!;
       taken++;
-      if (whenFull !== undefined && this.active.sizeBytes >= whenFull.fullBytes) whenFull.freeze();
+      if (whenFull !== undefined && restBytes >= MEMTABLE_SPLIT_MIN_REST_BYTES && this.active.sizeBytes >= whenFull.fullBytes) whenFull.freeze();
     }
     if (taken === seqs.length) {
       assert(this.#deferredBytes === 0, () => `${this.#deferredBytes} deferred bytes left with no deferred batch`);

@@ -7,6 +7,7 @@ import { describe, it } from "node:test";
 import { Engine, type EngineOptions, type WriteOp } from "../../src/engine/engine.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 import { Memtable } from "../../src/engine/memtable.js";
+import { MEMTABLE_SPLIT_MIN_REST_BYTES } from "../../src/limits.js";
 import { FaultyStore } from "../../src/store/faulty-store.js";
 import { ManualClock } from "../../src/util/clock.js";
 import type { ObjectStore, PutCondition, PutResult } from "../../src/store/object-store.js";
@@ -243,22 +244,27 @@ describe("Engine", () => {
     await engine.close();
   });
 
-  it("freezes a memtable at l0SstBytes inside a WAL group: no L0 outgrows it by more than a batch, and everything reads back", async () => {
+  it("freezes a memtable at l0SstBytes inside a big WAL group, while MEMTABLE_SPLIT_MIN_REST_BYTES of it are left; everything reads back", async () => {
     const store = new MemoryStore();
     const clock = new ManualClock();
-    // One WAL object for 64 batches of ~1.1 KiB (flushIntervalMs holds the group), against 8 KiB memtables.
-    const engine = await Engine.open(store, { ...small, clock, flushIntervalMs: 50, l0SstBytes: 8 * 1024, l0CompactionTrigger: 64, checkCreateOnly: false });
+    // One WAL object of 64 batches of 64 KiB (flushIntervalMs holds the group: 4 MiB), against 512 KiB memtables.
+    const l0SstBytes = 512 * 1024;
+    const engine = await Engine.open(store, { ...small, clock, flushIntervalMs: 50, l0SstBytes, maxSstBytes: 8 * 1024 * 1024, maxUnflushedBytes: 64 * 1024 * 1024, l0CompactionTrigger: 64, checkCreateOnly: false });
     let last = 0;
-    for (let i = 0; i < 64; i++) last = engine.write([put(`k${String(i).padStart(3, "0")}`, "v".repeat(1000))]);
+    const value = "v".repeat(64 * 1024);
+    for (let i = 0; i < 64; i++) last = engine.write([put(`k${String(i).padStart(3, "0")}`, value)]);
     const durable = engine.whenDurable(last);
     await clock.advance(50);
     await durable;
     assert.equal(engine.metrics().walFlushes, 1, "one WAL group");
     await engine.flushMemtables();
     const { l0 } = engine.epoch!.manifest.manifest;
-    assert.ok(l0.length >= 7, `${l0.length} L0s for ~70 KiB at 8 KiB each`);
-    const batchBytes = Memtable.entryBytes(Buffer.from("k000"), Buffer.from("v".repeat(1000)));
-    for (const handle of l0) assert.ok(handle.info.entryCount * batchBytes <= 8 * 1024 + batchBytes, `an L0 of ${handle.info.entryCount} entries`);
+    const batchBytes = Memtable.entryBytes(Buffer.from("k000"), Buffer.from(value));
+    // Split while 1 MiB or more is left: ~3 MiB of the 4 in memtables of at most 512 KiB + a batch, the last ~1 MiB in one.
+    assert.ok(l0.length >= 6, `${l0.length} L0s for 4 MiB at 512 KiB each`);
+    const entries = l0.map((handle) => handle.info.entryCount);
+    assert.ok(entries.filter((n) => n * batchBytes > l0SstBytes + batchBytes).length <= 1, `entries per L0: ${entries.join(", ")}`);
+    assert.ok(Math.max(...entries) * batchBytes <= l0SstBytes + MEMTABLE_SPLIT_MIN_REST_BYTES + batchBytes, `entries per L0: ${entries.join(", ")}`);
     assert.equal((await collect(engine)).length, 64);
     await engine.close();
     const reopened = await Engine.open(store, small);
