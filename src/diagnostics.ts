@@ -25,6 +25,12 @@ export const DIAGNOSTICS_CHANNELS = {
   fenced: "durastream:fenced",
   /** The log closed: `reason` "closed" (by `close()`) or "failed". Level info or error. */
   closed: "durastream:closed",
+  /**
+   * A group commit's fdatasync on the log's thread (walDatasync "inline") took `durationMs`, long
+   * enough to call the disk stalled: the event loop waited all that time. The next group commits
+   * wait on the thread pool for a minute. Level warn.
+   */
+  diskStalled: "durastream:disk-stalled",
 } as const;
 
 /** One event, as published on its channel and passed to the logger as its fields. */
@@ -39,6 +45,8 @@ export interface DiagnosticEvent {
   task?: string;
   /** closed: why. */
   reason?: "closed" | "failed";
+  /** diskStalled: how long the fdatasync took, in ms. */
+  durationMs?: number;
 }
 
 /** A logger durastream can write to: pino's method shape, `(fields, message)`; every method is optional. */
@@ -47,7 +55,7 @@ export interface DurastreamLogger {
   debug?(fields: DiagnosticEvent, message: string): void;
   /** Recoveries and clean closes. */
   info?(fields: DiagnosticEvent, message: string): void;
-  /** A failing store, a failed background task. */
+  /** A failing store, a failed background task, a stalled disk. */
   warn?(fields: DiagnosticEvent, message: string): void;
   /** A fence, a log that failed. */
   error?(fields: DiagnosticEvent, message: string): void;
@@ -59,6 +67,7 @@ const LEVELS: Record<DiagnosticEvent["event"], "info" | "warn" | "error"> = {
   backgroundError: "warn",
   fenced: "error",
   closed: "info",
+  diskStalled: "warn",
 };
 
 /** Publishes `event` on its channel and passes it to `logger` (a throwing logger is ignored: it must not break the log). */

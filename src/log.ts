@@ -314,6 +314,12 @@ export class Log {
     this.#engine.onBackgroundError((task, error) =>
       emit({ event: "backgroundError", store, task, error }, `durastream: ${task} failed, the next pass retries: ${String((error as Error)?.message ?? error)}`),
     );
+    this.#engine.onDiskStall((durationMs) =>
+      emit(
+        { event: "diskStalled", store, durationMs },
+        `durastream: a WAL fdatasync on the log's thread took ${Math.round(durationMs)} ms, and the event loop waited; group commits wait on the thread pool for the next minute (walDatasync "inline")`,
+      ),
+    );
     this.#engine.onClosed((error) => {
       if (error instanceof FencedError) emit({ event: "fenced", store, error }, `durastream: another writer opened the store; this log is closed: ${error.message}`);
       else if (!this.#closed) emit({ event: "closed", store, reason: "failed", error }, `durastream: the log failed and closed: ${error.message}`);

@@ -96,6 +96,7 @@ export class Engine {
   readonly #recoveredListeners = new Set<() => void>();
   readonly #closedListeners = new Set<(error: Error) => void>();
   readonly #backgroundErrorListeners = new Set<(task: string, error: unknown) => void>();
+  readonly #diskStallListeners = new Set<(durationMs: number) => void>();
   readonly #appliedListeners = new Set<(batches: WalBatch[]) => void>();
   #follower: WalFollower | undefined;
   #deadBytes = 0;
@@ -483,6 +484,12 @@ export class Engine {
     return () => this.#backgroundErrorListeners.delete(listener);
   }
 
+  /** Called when a group commit's fdatasync on the log's thread stalled (walDatasync "inline"), with how long it took. */
+  onDiskStall(listener: (durationMs: number) => void): () => void {
+    this.#diskStallListeners.add(listener);
+    return () => this.#diskStallListeners.delete(listener);
+  }
+
   /** Called once when the engine closes: `error` says why (ClosedError, FencedError, ...). */
   onClosed(listener: (error: Error) => void): () => void {
     this.#closedListeners.add(listener);
@@ -805,7 +812,7 @@ export class Engine {
     };
     epoch.wal =
       epoch.segments !== undefined
-        ? new SegmentWalWriter({ segments: epoch.segments, turns: this.#deviceTurns, inlineDatasync: this.options.walDatasync === "inline", ...walHooks })
+        ? new SegmentWalWriter({ segments: epoch.segments, turns: this.#deviceTurns, inlineDatasync: this.options.walDatasync === "inline", onInlineStall: (ms) => this.#diskStallListeners.forEach((listener) => listener(ms)), ...walHooks })
         : new WalWriter({ store: this.store, writerEpoch: epoch.writerEpoch, flushIntervalMs: this.options.flushIntervalMs, ...walHooks });
     this.#epoch = epoch;
     this.version.update(this.#sourcesOf(epoch));

@@ -45,6 +45,8 @@ export interface SegmentWalWriterOptions extends GroupCommitHooks {
   segments: SegmentSet;
   /** Each group's fdatasync on the log's thread (walDatasync "inline", decision 0012); default: the thread pool. */
   inlineDatasync?: boolean;
+  /** Told when an inline fdatasync stalled (took WAL_INLINE_DATASYNC_STALL_MS or more), with how long it took. */
+  onInlineStall?: (durationMs: number) => void;
   /** Told when each group's write and fdatasync start and end, so that the store's large writes go between them (device-turns.ts). */
   turns?: DeviceTurns | undefined;
 }
@@ -61,6 +63,7 @@ export class SegmentWalWriter extends GroupCommitWriter {
   /** Buffer size for the next frame: 1.125x the last one, decaying slowly, within the limits. */
   #frameBufferBytes = WAL_OBJECT_MIN_BUFFER_BYTES;
   readonly #inlineDatasync: boolean;
+  readonly #onInlineStall: ((durationMs: number) => void) | undefined;
   readonly #clock: GroupCommitHooks["clock"];
   /** Until then (elapsed clock) fdatasyncs go to the thread pool: an inline one stalled. */
   #threadPoolUntilMs = Number.NEGATIVE_INFINITY;
@@ -68,6 +71,7 @@ export class SegmentWalWriter extends GroupCommitWriter {
   constructor(options: SegmentWalWriterOptions) {
     super(options);
     this.#inlineDatasync = options.inlineDatasync === true;
+    this.#onInlineStall = options.onInlineStall;
     this.#clock = options.clock;
     this.#segments = options.segments;
     this.#turns = options.turns;
@@ -139,8 +143,10 @@ export class SegmentWalWriter extends GroupCommitWriter {
       const startMs = this.#clock.elapsedMs();
       const syncing = segment.file.datasync({ inline });
       if (syncing !== undefined) await syncing; // undefined: done on this thread (inline)
-      if (inline && this.#clock.elapsedMs() - startMs >= WAL_INLINE_DATASYNC_STALL_MS) {
+      const syncMs = this.#clock.elapsedMs() - startMs;
+      if (inline && syncMs >= WAL_INLINE_DATASYNC_STALL_MS) {
         this.#threadPoolUntilMs = this.#clock.elapsedMs() + WAL_INLINE_DATASYNC_BACKOFF_MS;
+        this.#onInlineStall?.(syncMs);
       }
     } catch (error) {
       throw new StorageError(`WAL write or fdatasync failed in ${this.#segments.dir.description}/${segment.name}`, { cause: error, outcome: "unknown", retryable: true });

@@ -404,13 +404,17 @@ describe("where the group commit's fdatasync runs (walDatasync, decision 0012)",
     const clock: Clock = { nowMs: () => Date.now(), elapsedMs: () => elapsedMs, setTimer: (delayMs, fn) => systemClock.setTimer(delayMs, fn), sleep: (delayMs, signal) => systemClock.sleep(delayMs, signal) };
     const walDirectory = new RecordingDatasyncDirectory(new SimulatedDisk().directory());
     const engine = await Engine.open(new MemoryStore(), { ...small, walDirectory, clock });
+    const stalls: number[] = [];
+    engine.onDiskStall((durationMs) => stalls.push(durationMs));
     const commit = async (key: string) => engine.whenDurable(engine.write([put(key, "v")]));
     await commit("a");
     const lastInline = () => walDirectory.calls.filter((call) => call.name.startsWith("seg-") || call.inline).at(-1)!.inline;
     assert.equal(lastInline(), true);
+    assert.deepEqual(stalls, []);
     walDirectory.onInline = () => (elapsedMs += WAL_INLINE_DATASYNC_STALL_MS); // this one stalls
     await commit("b");
     walDirectory.onInline = () => {};
+    assert.deepEqual(stalls, [WAL_INLINE_DATASYNC_STALL_MS], "the stall is reported once, with its duration");
     const before = walDirectory.calls.length;
     await commit("c");
     await commit("d");
@@ -418,6 +422,7 @@ describe("where the group commit's fdatasync runs (walDatasync, decision 0012)",
     elapsedMs += WAL_INLINE_DATASYNC_BACKOFF_MS;
     await commit("e");
     assert.equal(lastInline(), true, "inline again after the backoff");
+    assert.equal(stalls.length, 1);
     await engine.close();
   });
 
