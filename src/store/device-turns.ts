@@ -83,15 +83,7 @@ export class DeviceTurns {
   turn(): Promise<void> | undefined {
     if (this.#flushes === 0) return undefined;
     assert(this.#waiting.size < MAX_DEVICE_TURN_WAITERS, () => `more than ${MAX_DEVICE_TURN_WAITERS} large writes wait for a turn on the disk`);
-    return new Promise<void>((resolve) => {
-      const wake = () => {
-        timer.cancel();
-        this.#waiting.delete(wake);
-        resolve();
-      };
-      const timer = this.clock.setTimer(DEVICE_TURN_MAX_WAIT_MS, wake);
-      this.#waiting.add(wake);
-    });
+    return this.#wait(this.#waiting, DEVICE_TURN_MAX_WAIT_MS);
   }
 
   /**
@@ -102,14 +94,19 @@ export class DeviceTurns {
   cpuTurn(): Promise<void> | undefined {
     if (this.#flushes > 0 || this.clock.elapsedMs() - this.#lastFlushEndedMs >= CPU_TURN_MAX_WAIT_MS) return undefined;
     assert(this.#cpuWaiting.size < MAX_DEVICE_TURN_WAITERS, () => `more than ${MAX_DEVICE_TURN_WAITERS} background tasks wait for a CPU turn`);
+    return this.#wait(this.#cpuWaiting, CPU_TURN_MAX_WAIT_MS);
+  }
+
+  /** A promise that resolves when `waiting`'s wake-ups are called (wakeAll), or after `maxWaitMs`, once. */
+  #wait(waiting: Set<() => void>, maxWaitMs: number): Promise<void> {
     return new Promise<void>((resolve) => {
       const wake = () => {
         timer.cancel();
-        this.#cpuWaiting.delete(wake);
+        waiting.delete(wake);
         resolve();
       };
-      const timer = this.clock.setTimer(CPU_TURN_MAX_WAIT_MS, wake);
-      this.#cpuWaiting.add(wake);
+      const timer = this.clock.setTimer(maxWaitMs, wake);
+      waiting.add(wake);
     });
   }
 }

@@ -152,18 +152,21 @@ describe("engine on the segment WAL", () => {
   });
 });
 
+/** A simulated disk's WAL directory that counts the spares the writer creates (each one is zero-filled before use). */
+function sparesCounted(): { walDirectory: StallingWalDirectory; spares: string[] } {
+  const spares: string[] = [];
+  class CountingDirectory extends StallingWalDirectory {
+    override createFile(name: string) {
+      if (name.startsWith("spare-")) spares.push(name);
+      return super.createFile(name);
+    }
+  }
+  return { walDirectory: new CountingDirectory(new SimulatedDisk().directory(), async () => undefined), spares };
+}
+
 describe("segments are reused", () => {
   it("keeps full-size segments for reuse: past the first small ones, a busy writer zero-fills none", async () => {
-    const disk = new SimulatedDisk();
-    const spares: string[] = [];
-    // Counts the spares the writer creates (each one is zero-filled before use).
-    class CountingDirectory extends StallingWalDirectory {
-      override createFile(name: string) {
-        if (name.startsWith("spare-")) spares.push(name);
-        return super.createFile(name);
-      }
-    }
-    const walDirectory = new CountingDirectory(disk.directory(), async () => undefined);
+    const { walDirectory, spares } = sparesCounted();
     // Segments start at 1 MiB and grow to 2 MiB; an L0 covers a quarter of one.
     const options: EngineOptions = { ...small, walSegmentBytes: 2 * 1024 * 1024, l0SstBytes: 512 * 1024, sstBlockBytes: 16 * 1024, walDirectory };
     const engine = await Engine.open(new MemoryStore(), options);
@@ -178,21 +181,13 @@ describe("segments are reused", () => {
     const warmedUp = spares.length;
     await writeMiB(12, "b"); // six more full segments' worth
     assert.ok(spares.length - warmedUp <= 1, `${spares.length - warmedUp} segments zero-filled after warm-up (${spares.join(", ")})`);
-    const segments = (await disk.directory().list()).filter((name) => name.startsWith("seg-"));
+    const segments = (await walDirectory.list()).filter((name) => name.startsWith("seg-"));
     assert.ok(segments.length <= 2 + Math.ceil((512 * 1024) / (2 * 1024 * 1024)) + 2, `${segments.length} segment files`);
     await engine.close();
   });
 
   it("reuses the segments an L0 covers once the L0 is published, without waiting for a GC pass", async () => {
-    const disk = new SimulatedDisk();
-    const spares: string[] = [];
-    class CountingDirectory extends StallingWalDirectory {
-      override createFile(name: string) {
-        if (name.startsWith("spare-")) spares.push(name);
-        return super.createFile(name);
-      }
-    }
-    const walDirectory = new CountingDirectory(disk.directory(), async () => undefined);
+    const { walDirectory, spares } = sparesCounted();
     // No GC pass runs in this test (an hour between passes, none run by hand).
     const options: EngineOptions = { ...small, walSegmentBytes: 2 * 1024 * 1024, l0SstBytes: 512 * 1024, sstBlockBytes: 16 * 1024, gcIntervalMs: 3_600_000, walDirectory };
     const engine = await Engine.open(new MemoryStore(), options);

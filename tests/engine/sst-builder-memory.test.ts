@@ -19,6 +19,7 @@ import { SstBufferPool } from "../../src/engine/sst-buffer-pool.js";
 import { SST_BUFFER_IDLE_MS } from "../../src/limits.js";
 import { ManualClock } from "../../src/util/clock.js";
 import { makeTempDir } from "../helpers/temp-dir.js";
+import { writeFourL0s, writeTwoOverlappingL0s } from "../helpers/engine-workloads.js";
 import type { ObjectStore, PutCondition, PutResult } from "../../src/store/object-store.js";
 
 const SEED = 20_251_126;
@@ -318,16 +319,7 @@ describe("L0 output buffers kept between flushes (SstBufferPool)", () => {
     const local = new SstBufferRecorder(dir); // a LocalStore (the pool is used only for one)
     const options: EngineOptions = { l0SstBytes: 64 * 1024, sstBlockBytes: 1024, l0CompactionTrigger: 64, gcIntervalMs: 0, gcGraceMs: 0, walMode: "segments" };
     const engine = await Engine.open(local, options);
-    const written = new Map<string, string>();
-    for (let flush = 0; flush < 4; flush++) {
-      for (let i = 0; i < 40; i++) {
-        const key = `k${flush}-${String(i).padStart(3, "0")}`;
-        const value = `${key}:`.padEnd(700 + i, String.fromCharCode(97 + flush));
-        written.set(key, value);
-        engine.write([{ type: "put", key: Buffer.from(key), value: Buffer.from(value) }]);
-      }
-      await engine.flushMemtables();
-    }
+    const written = await writeFourL0s(engine);
     assert.equal(engine.epoch?.manifest.manifest.l0.length, 4);
     assert.equal(local.sstBuffers.length, 4);
     assert.ok(local.sstBuffers.every((buffer) => buffer === local.sstBuffers[0]), "one buffer served every L0");
@@ -340,16 +332,7 @@ describe("L0 output buffers kept between flushes (SstBufferPool)", () => {
     const local = new SstBufferRecorder(dir);
     const options: EngineOptions = { l0SstBytes: 64 * 1024, sstBlockBytes: 1024, maxSstBytes: 8 * 1024, l0CompactionTrigger: 2, compactionThread: "main", gcIntervalMs: 0, gcGraceMs: 0, walMode: "segments" };
     const engine = await Engine.open(local, options);
-    const written = new Map<string, string>();
-    for (let flush = 0; flush < 2; flush++) {
-      for (let i = 0; i < 60; i++) {
-        const key = `k${String(i).padStart(3, "0")}-${flush}`; // both L0s span every key: they merge
-        const value = `${key}:`.padEnd(600, "v");
-        written.set(key, value);
-        engine.write([{ type: "put", key: Buffer.from(key), value: Buffer.from(value) }]);
-      }
-      await engine.flushMemtables();
-    }
+    const written = await writeTwoOverlappingL0s(engine);
     await engine.compactor.idle();
     const outputs = (engine.epoch?.manifest.manifest.runs ?? []).flatMap((run) => run.ssts);
     assert.ok(outputs.length >= 4, `${outputs.length} outputs of at most 8 KiB`);

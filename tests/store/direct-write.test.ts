@@ -12,6 +12,7 @@ import { LOCAL_TEMP_DIR, LocalStore } from "../../src/store/local-store.js";
 import { DIRECT_WRITE_ALIGN_BYTES, directWritableBuffer, writeDirect } from "../../src/store/direct-write.js";
 import { DIRECT_WRITE_MIN_BYTES } from "../../src/limits.js";
 import { makeTempDir } from "../helpers/temp-dir.js";
+import { assertLargeRecords, writeThreeLargeL0s } from "../helpers/engine-workloads.js";
 import { Engine, type EngineOptions } from "../../src/engine/engine.js";
 
 const MiB = 1024 * 1024;
@@ -83,31 +84,12 @@ describe("an engine on a LocalStore writes its SSTs around the page cache", () =
     const store = new LocalStore(dir);
     const options: EngineOptions = { l0SstBytes: 2 * MiB, maxSstBytes: 2 * MiB, l0CompactionTrigger: 3, compactionThread: "worker", gcIntervalMs: 0, gcGraceMs: 0 };
     const engine = await Engine.open(store, options);
-    const value = (i: number) => Buffer.from(`${i}:`.padEnd(2000, String.fromCharCode(97 + (i % 26))));
-    const key = (i: number) => Buffer.from(`k${String(i).padStart(6, "0")}`);
-    for (let flush = 0; flush < 3; flush++) {
-      for (let i = flush * 1200; i < (flush + 1) * 1200; i++) engine.write([{ type: "put", key: key(i), value: value(i) }]);
-      await engine.flushMemtables();
-    }
-    const afterL0s = store.directPutCount;
-    await engine.compactor.idle();
-    const manifest = engine.epoch!.manifest.manifest;
-    assert.equal(manifest.l0.length, 0, "the three L0s were compacted");
-    const outputs = manifest.runs.flatMap((run) => run.ssts).filter((sst) => sst.info.sizeBytes >= DIRECT_WRITE_MIN_BYTES);
-    if (afterL0s === 0) {
-      // (not "probe": that is the engine's store probe's directory, where no scratch file can be made)
-      assert.equal(directWritableBuffer(path.join(dir, "direct-write-probe"), 2 * MiB), undefined, "direct writes possible here, yet no L0 was written direct");
-    } else {
-      assert.equal(afterL0s, 3, "every L0 went direct");
+    const { afterL0s, outputs } = await writeThreeLargeL0s(engine, store, dir, 1200);
+    if (afterL0s > 0) {
       assert.ok(outputs.length >= 1);
       assert.equal(store.directPutCount - afterL0s, outputs.length, "every large output of the worker went direct");
     }
-    let n = 0;
-    for await (const entry of engine.scan({})) {
-      assert.ok(Buffer.from(entry.key).equals(key(n)) && Buffer.from(entry.value).equals(value(n)), `entry ${n}`);
-      n++;
-    }
-    assert.equal(n, 3600);
+    await assertLargeRecords(engine, 3600);
     await engine.close();
   });
 });

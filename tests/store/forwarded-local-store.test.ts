@@ -14,16 +14,16 @@ import type { Worker } from "node:worker_threads";
 import { Engine, SEGMENT_WAL_DIR, type EngineOptions } from "../../src/engine/engine.js";
 import { SST_PREFIX, WAL_PREFIX, sstKey } from "../../src/engine/paths.js";
 import { DeviceTurns } from "../../src/store/device-turns.js";
-import { directWritableBuffer } from "../../src/store/direct-write.js";
 import { LocalStore } from "../../src/store/local-store.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 import type { ByteRange, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutCondition, PutResult } from "../../src/store/object-store.js";
-import { COMPACTION_WORKER_WAIT_MIN_BYTES, DIRECT_WRITE_MIN_BYTES } from "../../src/limits.js";
+import { COMPACTION_WORKER_WAIT_MIN_BYTES } from "../../src/limits.js";
 import { inspectStore, openLog, type Log, type LogOptions } from "../../src/index.js";
 import { ManualClock } from "../../src/util/clock.js";
 import { hasCode } from "../../src/errors.js";
 import { collect } from "../helpers/stream-helpers.js";
 import { makeTempDir } from "../helpers/temp-dir.js";
+import { assertLargeRecords, writeFourL0s, writeThreeLargeL0s, writeTwoOverlappingL0s } from "../helpers/engine-workloads.js";
 
 const MiB = 1024 * 1024;
 const T0 = 1_767_225_600_000;
@@ -84,20 +84,6 @@ class UserWrapper implements ObjectStore {
   }
 }
 
-/** Four L0 flushes of 40 entries each; returns what was written. */
-async function writeFourL0s(engine: Engine): Promise<Map<string, string>> {
-  const written = new Map<string, string>();
-  for (let flush = 0; flush < 4; flush++) {
-    for (let i = 0; i < 40; i++) {
-      const key = `k${flush}-${String(i).padStart(3, "0")}`;
-      const value = `${key}:`.padEnd(700 + i, String.fromCharCode(97 + flush));
-      written.set(key, value);
-      engine.write([{ type: "put", key: Buffer.from(key), value: Buffer.from(value) }]);
-    }
-    await engine.flushMemtables();
-  }
-  return written;
-}
 
 async function readBack(store: ObjectStore, options: EngineOptions): Promise<Map<string, string>> {
   const engine = await Engine.open(store, options);
@@ -183,16 +169,7 @@ describe("a wrapper that forwards its LocalStore (ObjectStore.localStore)", () =
     const wrapper = new UserWrapper(local, "localStore");
     const options: EngineOptions = { ...L0_OPTIONS, maxSstBytes: 8 * 1024, l0CompactionTrigger: 2, compactionThread: "main" };
     const engine = await Engine.open(wrapper, options);
-    const written = new Map<string, string>();
-    for (let flush = 0; flush < 2; flush++) {
-      for (let i = 0; i < 60; i++) {
-        const key = `k${String(i).padStart(3, "0")}-${flush}`; // both L0s span every key: they merge
-        const value = `${key}:`.padEnd(600, "v");
-        written.set(key, value);
-        engine.write([{ type: "put", key: Buffer.from(key), value: Buffer.from(value) }]);
-      }
-      await engine.flushMemtables();
-    }
+    const written = await writeTwoOverlappingL0s(engine);
     await engine.compactor.idle();
     const outputs = (engine.epoch?.manifest.manifest.runs ?? []).flatMap((run) => run.ssts);
     assert.ok(outputs.length >= 4, `${outputs.length} outputs of at most 8 KiB`);
@@ -212,33 +189,14 @@ describe("a wrapper that forwards its LocalStore (ObjectStore.localStore)", () =
     const perFlush = Math.ceil(COMPACTION_WORKER_WAIT_MIN_BYTES / 3 / 2000) + 100;
     const options: EngineOptions = { l0SstBytes: 8 * MiB, maxSstBytes: 2 * MiB, l0CompactionTrigger: 3, compactionThread: "worker", gcIntervalMs: 0, gcGraceMs: 0, walMode: "segments" };
     const engine = await Engine.open(wrapper, options);
-    const value = (i: number) => Buffer.from(`${i}:`.padEnd(2000, String.fromCharCode(97 + (i % 26))));
-    const key = (i: number) => Buffer.from(`k${String(i).padStart(6, "0")}`);
-    for (let flush = 0; flush < 3; flush++) {
-      for (let i = flush * perFlush; i < (flush + 1) * perFlush; i++) engine.write([{ type: "put", key: key(i), value: value(i) }]);
-      await engine.flushMemtables();
-    }
-    const afterL0s = local.directPutCount;
-    await engine.compactor.idle();
-    const manifest = engine.epoch!.manifest.manifest;
-    assert.equal(manifest.l0.length, 0, "the three L0s were compacted");
-    const outputs = manifest.runs.flatMap((run) => run.ssts).filter((sst) => sst.info.sizeBytes >= DIRECT_WRITE_MIN_BYTES);
-    if (afterL0s === 0) {
-      // (not "probe": that is the engine's store probe's directory, where no scratch file can be made)
-      assert.equal(directWritableBuffer(path.join(dir, "direct-write-probe"), 2 * MiB), undefined, "direct writes possible here, yet no L0 was written direct");
-    } else {
-      assert.equal(afterL0s, 3, "every L0 went direct");
+    const { afterL0s, manifest, outputs } = await writeThreeLargeL0s(engine, local, dir, perFlush);
+    if (afterL0s > 0) {
       assert.ok(outputs.length >= 3, `${outputs.length} outputs of at least DIRECT_WRITE_MIN_BYTES`);
       // The first in the buffer sent with the job, the others in the one the worker got back after each PUT.
       assert.equal(local.directPutCount - afterL0s, outputs.length, "every large output of the worker went direct (adoptPutBuffer; buffers handed back: CompactorHost.localStore)");
     }
     assert.equal(wrapper.sstBuffers.length, 3 + manifest.runs.flatMap((run) => run.ssts).length, "every SST put went through the wrapper");
-    let n = 0;
-    for await (const entry of engine.scan({})) {
-      assert.ok(Buffer.from(entry.key).equals(key(n)) && Buffer.from(entry.value).equals(value(n)), `entry ${n}`);
-      n++;
-    }
-    assert.equal(n, 3 * perFlush);
+    await assertLargeRecords(engine, 3 * perFlush);
     await engine.close();
   });
 
