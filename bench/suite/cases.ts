@@ -136,6 +136,11 @@ export interface WriteSystem {
 export const WRITE_SYSTEMS: WriteSystem[] = [
   dsSystem("local", 5, "durastream LocalStore (default: segment WAL)"),
   dsSystem("local", 0, "durastream LocalStore (segment WAL, flushIntervalMs 0: same path)"),
+  {
+    ...dsSystem("local", 5, 'durastream LocalStore (segment WAL, walDatasync "thread-pool": the event loop free during fdatasync)'),
+    id: "ds-local-pool-fi5",
+    params: { store: "local", flushIntervalMs: 5, walDatasync: "thread-pool" },
+  },
   { ...dsSystem("local", 5, "durastream LocalStore (object WAL, flushIntervalMs 5: the old default)"), id: "ds-local-objects-fi5", params: { store: "local", flushIntervalMs: 5, walMode: "objects" } },
   dsSystem("memory", 5, "durastream MemoryStore (not durable)"),
   dsSystem("s3std", 50, "durastream simulated S3 Standard (flushIntervalMs 50)"),

@@ -21,6 +21,8 @@ export interface DsWriteParams extends WriteLoadParams {
   flushIntervalMs: number;
   /** Unset: the log's default for the store. */
   walMode?: "objects" | "segments";
+  /** Unset: the log's default ("inline"). */
+  walDatasync?: "inline" | "thread-pool";
 }
 
 /** Makes append batches of incompressible bodies (views into one random pool; nothing drawn while timing). */
@@ -54,7 +56,12 @@ export async function dsWrite(params: DsWriteParams): Promise<Metrics> {
     // was wrapped, so these cases measured a path no `file://` user takes.
     const segments = store instanceof LocalStore && params.walMode !== "objects";
     const timing = segments ? undefined : new PutTimingStore(store, WAL_PREFIX);
-    const log = await openLog({ store: timing ?? store, flushIntervalMs: params.flushIntervalMs, ...(params.walMode === undefined ? {} : { walMode: params.walMode }) });
+    const log = await openLog({
+      store: timing ?? store,
+      flushIntervalMs: params.flushIntervalMs,
+      ...(params.walMode === undefined ? {} : { walMode: params.walMode }),
+      ...(params.walDatasync === undefined ? {} : { walDatasync: params.walDatasync }),
+    });
     try {
       return await measureAppends(log, timing, params);
     } finally {
