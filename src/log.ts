@@ -111,9 +111,9 @@ export interface LogOptions {
    * Where the segment WAL (`walMode: "segments"`) waits for each group commit's fdatasync.
    * `"inline"` (default): on the log's thread, which blocks the event loop for as long as the disk
    * takes (about 0.2 ms per group commit on a local SSD) and saves the thread pool's round trip:
-   * on the bench machine serial appends ran 1.7x and 64 concurrent appenders 1.2x as fast. After
-   * one that took WAL_INLINE_DATASYNC_STALL_MS or more (a stalling disk), the log waits on the
-   * thread pool for a minute before it tries again. `"thread-pool"`: the event loop stays free
+   * on the bench machine serial appends ran 1.4x and 64 concurrent appenders 1.15x as fast. After
+   * one that took 50 ms or more (a stalling disk, reported as a `diskStalled` event), the log
+   * waits on the thread pool for a minute before it tries again. `"thread-pool"`: the event loop stays free
    * while the disk works; choose it when other work of the process must never wait for the disk,
    * or when several logs of one process write at once (0012).
    */
