@@ -12,8 +12,8 @@ import { makeTempDir } from "../helpers/temp-dir.js";
 
 const BASIN = "kill-test-basin";
 
-async function startServe(storeUrl: string): Promise<{ child: TsxChild; s2: S2 }> {
-  const child = spawnTsx("src/cli/main.ts", ["serve", "--store", storeUrl, "--port", "0"]);
+async function startServe(storeUrl: string, flags: string[] = []): Promise<{ child: TsxChild; s2: S2 }> {
+  const child = spawnTsx("src/cli/main.ts", ["serve", "--store", storeUrl, "--port", "0", ...flags]);
   const line = await child.waitForLine((l) => l.includes("listening on"));
   const url = /listening on (\S+)/.exec(line)![1]!;
   const s2 = new S2({ accessToken: "t", endpoints: { account: url, basin: url }, retry: { maxAttempts: 1 } });
@@ -23,7 +23,7 @@ async function startServe(storeUrl: string): Promise<{ child: TsxChild; s2: S2 }
 describe("durastream serve as a child process", { timeout: 120_000 }, () => {
   it("after a SIGKILL while an SDK producer appends, every append the SDK saw acknowledged is there", async () => {
     const url = `file://${await makeTempDir("serve-kill")}`;
-    const first = await startServe(url);
+    const first = await startServe(url, ["--wal-datasync", "thread-pool"]); // the restart below uses the default, inline
     await first.s2.basins.create({ basin: BASIN });
     const basin = first.s2.basin(BASIN);
     await basin.streams.create({ stream: "session" });

@@ -12,6 +12,7 @@ interface ServeFlags {
   port: string;
   accessToken?: string;
   accessLog?: boolean;
+  walDatasync?: "inline" | "thread-pool";
 }
 
 export function registerServe(program: Command, ctx: CliContext): void {
@@ -23,6 +24,12 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .option("--port <port>", "port to listen on (0 picks a free one)", "8080")
     .addOption(new Option("--access-token <token>", "require Authorization: Bearer <token> (also DURASTREAM_ACCESS_TOKEN)"))
     .option("--access-log", "print one line per request on stderr")
+    .addOption(
+      new Option("--wal-datasync <where>", "where each group commit's fdatasync waits on a local disk: inline (the default: on the server's event loop, fastest) or thread-pool (the event loop keeps serving requests meanwhile)").choices([
+        "inline",
+        "thread-pool",
+      ]),
+    )
     .addHelpText("after", "\nExample:\n  durastream serve --store file://./data --port 8080\n  S2_ACCOUNT_ENDPOINT=http://localhost:8080 S2_BASIN_ENDPOINT=http://localhost:8080 (then use an S2 SDK)")
     .action(async (flags: ServeFlags) => {
       const port = Number(flags.port);
@@ -32,7 +39,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
       const { startServer } = await import("../../server/index.js");
       const server = await startServer({
         store: flags.store,
-        logOptions: { storeOptions: { cwd: ctx.io.cwd, env: ctx.io.env } },
+        logOptions: { storeOptions: { cwd: ctx.io.cwd, env: ctx.io.env }, ...(flags.walDatasync === undefined ? {} : { walDatasync: flags.walDatasync }) },
         host: flags.host,
         port,
         ...(accessToken === undefined || accessToken === "" ? {} : { accessToken }),
