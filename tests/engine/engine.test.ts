@@ -23,6 +23,26 @@ async function collect(engine: Engine, range = {}, reverse = false): Promise<[st
   return out;
 }
 
+/** A value of 64 KiB: 64 of them make a WAL group of 4 MiB. */
+const BIG_VALUE = "v".repeat(64 * 1024);
+
+/**
+ * Opens an engine whose WAL holds 64 batches of 64 KiB in one group (flushIntervalMs 50 on a
+ * manual clock), writes them and makes them durable; returns the engine and the last seq.
+ */
+async function oneBigGroup(store: ObjectStore, l0SstBytes: number): Promise<{ engine: Engine; last: number; options: EngineOptions }> {
+  const clock = new ManualClock();
+  const options: EngineOptions = { ...small, clock, flushIntervalMs: 50, l0SstBytes, maxSstBytes: 8 * 1024 * 1024, maxUnflushedBytes: 64 * 1024 * 1024, l0CompactionTrigger: 64, checkCreateOnly: false };
+  const engine = await Engine.open(store, options);
+  let last = 0;
+  for (let i = 0; i < 64; i++) last = engine.write([put(`k${String(i).padStart(3, "0")}`, BIG_VALUE)]);
+  const durable = engine.whenDurable(last);
+  await clock.advance(50);
+  await durable;
+  assert.equal(engine.metrics().walFlushes, 1, "one WAL group");
+  return { engine, last, options };
+}
+
 async function keysUnder(store: ObjectStore, prefix: string): Promise<string[]> {
   const keys: string[] = [];
   for await (const entry of store.list(prefix)) keys.push(entry.key);
@@ -246,20 +266,12 @@ describe("Engine", () => {
 
   it("freezes a memtable at l0SstBytes inside a big WAL group, while MEMTABLE_SPLIT_MIN_REST_BYTES of it are left; everything reads back", async () => {
     const store = new MemoryStore();
-    const clock = new ManualClock();
-    // One WAL object of 64 batches of 64 KiB (flushIntervalMs holds the group: 4 MiB), against 512 KiB memtables.
+    // A 4 MiB WAL group against 512 KiB memtables.
     const l0SstBytes = 512 * 1024;
-    const engine = await Engine.open(store, { ...small, clock, flushIntervalMs: 50, l0SstBytes, maxSstBytes: 8 * 1024 * 1024, maxUnflushedBytes: 64 * 1024 * 1024, l0CompactionTrigger: 64, checkCreateOnly: false });
-    let last = 0;
-    const value = "v".repeat(64 * 1024);
-    for (let i = 0; i < 64; i++) last = engine.write([put(`k${String(i).padStart(3, "0")}`, value)]);
-    const durable = engine.whenDurable(last);
-    await clock.advance(50);
-    await durable;
-    assert.equal(engine.metrics().walFlushes, 1, "one WAL group");
+    const { engine } = await oneBigGroup(store, l0SstBytes);
     await engine.flushMemtables();
     const { l0 } = engine.epoch!.manifest.manifest;
-    const batchBytes = Memtable.entryBytes(Buffer.from("k000"), Buffer.from(value));
+    const batchBytes = Memtable.entryBytes(Buffer.from("k000"), Buffer.from(BIG_VALUE));
     // Split while 1 MiB or more is left: ~3 MiB of the 4 in memtables of at most 512 KiB + a batch, the last ~1 MiB in one.
     assert.ok(l0.length >= 6, `${l0.length} L0s for 4 MiB at 512 KiB each`);
     const entries = l0.map((handle) => handle.info.entryCount);
@@ -274,16 +286,8 @@ describe("Engine", () => {
 
   it("recovers a big WAL group split across memtables without a clean close: its first part from L0s, the rest replayed", async () => {
     const store = new MemoryStore();
-    const clock = new ManualClock();
     // A 4 MiB group over 1.5 MiB memtables: frozen at 1.5 and 3 MiB (1 MiB or more to come), the last MiB stays active.
-    const options: EngineOptions = { ...small, clock, flushIntervalMs: 50, l0SstBytes: 1536 * 1024, maxSstBytes: 8 * 1024 * 1024, maxUnflushedBytes: 64 * 1024 * 1024, l0CompactionTrigger: 64, checkCreateOnly: false };
-    const engine = await Engine.open(store, options);
-    let last = 0;
-    const value = "v".repeat(64 * 1024);
-    for (let i = 0; i < 64; i++) last = engine.write([put(`k${String(i).padStart(3, "0")}`, value)]);
-    const durable = engine.whenDurable(last);
-    await clock.advance(50);
-    await durable;
+    const { engine, last, options } = await oneBigGroup(store, 1536 * 1024);
     await engine.flusher.idle(); // the frozen memtables' L0s are published; the active one is not
     const { lastL0Seq, l0 } = engine.epoch!.manifest.manifest;
     assert.ok(l0.length >= 2 && lastL0Seq > 0 && lastL0Seq < last, `L0s ${l0.length}, lastL0Seq ${lastL0Seq} of ${last}: the group is split`);
@@ -291,7 +295,7 @@ describe("Engine", () => {
     const second = await Engine.open(store, { ...options, clock: new ManualClock() });
     const data = await collect(second);
     assert.equal(data.length, 64);
-    assert.ok(data.every(([key, v], i) => key === `k${String(i).padStart(3, "0")}` && v === value));
+    assert.ok(data.every(([key, v], i) => key === `k${String(i).padStart(3, "0")}` && v === BIG_VALUE));
     await second.close();
     await engine.close().catch(() => undefined); // fenced
   });
