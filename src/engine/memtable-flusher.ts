@@ -86,14 +86,15 @@ export class MemtableFlusher {
     });
     if (!(await publishOutputs(host, epoch, mutate, () => epoch.frozen.shift()))) return;
     epoch.dropFlushedWalsThrough(replayPoint);
-    // The segments this L0 covers are reused from now on, not from the next GC pass (gcIntervalMs
-    // away): until then a busy log zero-filled a fresh segment for every one it filled. A failed
-    // unlink of one past the reuse limit leaves a file behind, as in a GC pass; nothing is lost.
-    await epoch.segments?.retireThrough(replayPoint).catch(() => undefined);
     host.recorder.l0Flushes++;
     host.notifyCapacity();
     followers.compactor.kick();
     followers.gc.kick();
+    // The segments this L0 covers are reused from now on, not from the next GC pass (gcIntervalMs
+    // away): until then a busy log zero-filled a fresh segment for every one it filled. Last, so
+    // that writers waiting for room do not wait for an unlink. A failed unlink of one past the
+    // reuse limit leaves a file behind, as in a GC pass; nothing is lost.
+    await epoch.segments?.retireThrough(replayPoint).catch(() => undefined);
   }
 
   /** Builds and stores the L0 of `frozen`; undefined when nothing in it survives. */
