@@ -812,7 +812,13 @@ export class Engine {
     };
     epoch.wal =
       epoch.segments !== undefined
-        ? new SegmentWalWriter({ segments: epoch.segments, turns: this.#deviceTurns, inlineDatasync: this.options.walDatasync === "inline", onInlineStall: (ms) => this.#diskStallListeners.forEach((listener) => listener(ms)), ...walHooks })
+        ? new SegmentWalWriter({
+            segments: epoch.segments,
+            turns: this.#deviceTurns,
+            inlineDatasync: this.options.walDatasync === "inline",
+            onInlineStall: (durationMs) => this.#diskStallListeners.forEach((listener) => listener(durationMs)),
+            ...walHooks,
+          })
         : new WalWriter({ store: this.store, writerEpoch: epoch.writerEpoch, flushIntervalMs: this.options.flushIntervalMs, ...walHooks });
     this.#epoch = epoch;
     this.version.update(this.#sourcesOf(epoch));
