@@ -24,6 +24,7 @@ import {
   InternalError,
   PreconditionFailedError,
   ReadOnlyError,
+  SstCompactedAwayError,
   StorageError,
   ValidationError,
   isDurastreamError,
@@ -59,7 +60,7 @@ import { WriterEpoch } from "./writer-epoch.js";
 import { probeCreateOnly } from "./store-probe.js";
 import { failpoint } from "../util/failpoints.js";
 import { holdEventLoop } from "../util/keep-alive.js";
-import { CLOSE_FLUSH_MIN_WAL_IDS, MAX_FROZEN_MEMTABLES, MAX_RESET_BACKOFF_DOUBLINGS } from "../limits.js";
+import { CLOSE_FLUSH_MIN_WAL_IDS, MAX_FROZEN_MEMTABLES, MAX_FRUITLESS_SCAN_RESTARTS, MAX_RESET_BACKOFF_DOUBLINGS } from "../limits.js";
 import { EngineMetricsRecorder, type EngineMetrics } from "./engine-metrics.js";
 import { SstBufferPool } from "./sst-buffer-pool.js";
 
@@ -566,9 +567,20 @@ export class Engine {
   /** The key's live, durable value (a point read: no merge of every source, see `Version.getNewest`). */
   async get(key: Uint8Array): Promise<Uint8Array | undefined> {
     this.#throwIfClosed();
-    const entry = await this.version.getNewest(key, this.#watermark.seq);
-    if (entry === undefined || entry.value === null || isExpired(entry, this.clock.nowMs())) return undefined;
-    return entry.value;
+    for (let attempt = 1; ; attempt++) {
+      let entry;
+      try {
+        entry = await this.version.getNewest(key, this.#watermark.seq);
+      } catch (error) {
+        // A read-only engine met an SST the writer compacted away and collected after this engine
+        // read its manifest; it reloaded the manifest, so the same read again reads what replaced
+        // it. Before, openStream in a reader failed now and then beside a busy writer.
+        if (!(error instanceof SstCompactedAwayError) || attempt >= MAX_FRUITLESS_SCAN_RESTARTS) throw error;
+        continue;
+      }
+      if (entry === undefined || entry.value === null || isExpired(entry, this.clock.nowMs())) return undefined;
+      return entry.value;
+    }
   }
 
   /**

@@ -14,7 +14,7 @@
  * DELETED_TRIM_POINT: the id is never reused (ids come from a counter), every record and index
  * key of it is dropped by compaction, and the name can be created again as a new, empty stream.
  */
-import { StorageError, StreamExistsError, StreamNotFoundError } from "../errors.js";
+import { SstCompactedAwayError, StorageError, StreamExistsError, StreamNotFoundError } from "../errors.js";
 import type { Engine, WriteOp } from "../engine/engine.js";
 import type { CompactionFilter } from "../engine/engine-options.js";
 import type { Clock } from "../util/clock.js";
@@ -38,7 +38,7 @@ import {
   trimPointKey,
 } from "./stream-keys.js";
 import { DELETED_TRIM_POINT, isWriteOnceKey, trimPointFilter } from "./stream-filter.js";
-import { STREAM_IDS_PER_COUNTER_WRITE } from "../limits.js";
+import { MAX_FRUITLESS_SCAN_RESTARTS, STREAM_IDS_PER_COUNTER_WRITE } from "../limits.js";
 import type { StreamConfigPatch } from "./types.js";
 import type { ValidatedListOptions } from "./validate.js";
 
@@ -100,8 +100,17 @@ export class StreamRegistry {
 
   /** Loads every durable trim point (called at open, before compaction can run). */
   async loadTrimPoints(engine: Engine): Promise<void> {
-    for await (const entry of engine.scan(prefixRange(Uint8Array.of(KeyKind.trimPoint)))) {
-      this.noteTrim(decodeStreamIdKey(entry.key, KeyKind.trimPoint), decodeU64Value(entry.value, "trim point"));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        for await (const entry of engine.scan(prefixRange(Uint8Array.of(KeyKind.trimPoint)))) {
+          this.noteTrim(decodeStreamIdKey(entry.key, KeyKind.trimPoint), decodeU64Value(entry.value, "trim point"));
+        }
+        return;
+      } catch (error) {
+        // A read-only log's SST compacted away under the scan (the engine reloaded its manifest):
+        // scan again from the start; noting a trim point twice changes nothing.
+        if (!(error instanceof SstCompactedAwayError) || attempt >= MAX_FRUITLESS_SCAN_RESTARTS) throw error;
+      }
     }
   }
 

@@ -6,11 +6,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Engine, type WriteOp } from "../../src/engine/engine.js";
-import { StorageError } from "../../src/errors.js";
-import { STREAM_IDS_PER_COUNTER_WRITE } from "../../src/limits.js";
+import { SstCompactedAwayError, StorageError } from "../../src/errors.js";
+import { MAX_FRUITLESS_SCAN_RESTARTS, STREAM_IDS_PER_COUNTER_WRITE } from "../../src/limits.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 import { resolveStreamConfig } from "../../src/stream/stream-config.js";
-import { STREAM_ID_COUNTER_KEY, decodeU64Value } from "../../src/stream/stream-keys.js";
+import { STREAM_ID_COUNTER_KEY, decodeU64Value, encodeU64Value, trimPointKey } from "../../src/stream/stream-keys.js";
 import { StreamRegistry } from "../../src/stream/stream-registry.js";
 import { systemClock } from "../../src/util/clock.js";
 
@@ -83,6 +83,64 @@ describe("stream ids", () => {
       assert.equal(counterWrites.length, 1, "the next creation must write the counter: the refused one wrote nothing");
       assert.equal(await durableCounter(engine), 1 + STREAM_IDS_PER_COUNTER_WRITE);
       assert.equal(await registry.getMeta("refused"), undefined);
+    } finally {
+      await engine.close();
+    }
+  });
+});
+
+describe("a read-only log's reads when an SST was compacted away under them (the engine reloaded its manifest)", () => {
+  const collected = () => new SstCompactedAwayError("sst/00000000000000000004", new Error("not found"));
+
+  it("Engine.get reads again, and openStream's meta read with it", async () => {
+    const engine = await Engine.open(new MemoryStore(), { flushIntervalMs: 0 });
+    try {
+      const registry = new StreamRegistry(() => engine, systemClock);
+      await registry.create("orders", {});
+      const version = engine.version;
+      const getNewest = version.getNewest.bind(version);
+      let failures = 2;
+      version.getNewest = async (...args: Parameters<typeof getNewest>) => {
+        if (failures > 0) {
+          failures--;
+          throw collected();
+        }
+        return getNewest(...args);
+      };
+      const meta = await registry.getMeta("orders"); // before, the retryable error reached openStream
+      assert.equal(failures, 0);
+      assert.ok(meta !== undefined);
+      failures = MAX_FRUITLESS_SCAN_RESTARTS; // a read that never gets through still fails, retryable
+      await assert.rejects(registry.getMeta("orders"), (error: unknown) => error instanceof SstCompactedAwayError);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it("the trim points' load scans again from the start", async () => {
+    const engine = await Engine.open(new MemoryStore(), { flushIntervalMs: 0 });
+    try {
+      await engine.whenDurable(engine.write([{ type: "put", key: trimPointKey(7), value: encodeU64Value(42) }]));
+      let failures = 1;
+      const racing = new Proxy(engine, {
+        get(target, property) {
+          if (property === "scan") {
+            return (...args: Parameters<Engine["scan"]>) => {
+              if (failures === 0) return target.scan(...args);
+              failures--;
+              return (async function* () {
+                throw collected();
+              })();
+            };
+          }
+          const value: unknown = Reflect.get(target, property, target);
+          return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      const registry = new StreamRegistry(() => engine, systemClock);
+      await registry.loadTrimPoints(racing); // before, openLog of a reader failed with the retryable error
+      assert.equal(failures, 0);
+      assert.equal(registry.trimPoints.get(7), 42);
     } finally {
       await engine.close();
     }
