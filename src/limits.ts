@@ -91,7 +91,9 @@ export const FOLLOWER_MAX_LAG_BATCHES = 25;
 /**
  * Restarts in a row, none delivering a record, of a read-only log's catch-up scan whose SSTs the
  * writer compacted away and collected meanwhile (each restart reloads the manifest). Behind a
- * writer that collects at once (`gcGraceMs` 0) on S3, 5 were lost in a row now and then.
+ * writer that collects at once (`gcGraceMs` 0) on S3, 5 were lost in a row now and then. Also the
+ * most times a read-only log's point read (Engine.get) or its trim-point load at open reads again
+ * for the same reason.
  */
 export const MAX_FRUITLESS_SCAN_RESTARTS = 16;
 

@@ -32,9 +32,8 @@
  * too: a slice woken when a group commit starts runs right after that fdatasync returned (before
  * the group's acks), so the build goes one slice per group commit, and at full speed once the
  * WAL is idle (writers held back by maxUnflushedBytes until this very L0 is out). Measured with
- * inline fdatasyncs, 5
- * interleaved rounds of the bench cases: conc64 100.4k records/s with the turns against 92.3k
- * with slices at every turn of the loop, batch100 132.1k against 129.6k.
+ * inline fdatasyncs, 5 interleaved rounds of the bench cases: conc64 100.4k records/s with the
+ * turns against 92.3k with slices at every turn of the loop, batch100 132.1k against 129.6k.
  */
 import { assert } from "../errors.js";
 import { CPU_TURN_MAX_WAIT_MS, DEVICE_TURN_MAX_WAIT_MS, MAX_DEVICE_TURN_WAITERS } from "../limits.js";
