@@ -19,9 +19,12 @@ export class PutTimingStore implements ObjectStore {
     this.#prefix = prefix;
   }
 
-  /** Forwarded so that a LocalStore keeps its segment WAL under timing (walMode default). */
-  get localRoot(): string | undefined {
-    return this.#inner.localRoot;
+  /**
+   * Forwarded so that a LocalStore keeps under timing what the log does only on one: the segment
+   * WAL (walMode default), SSTs written around the page cache, the disk's turns.
+   */
+  get localStore(): ObjectStore["localStore"] {
+    return this.#inner.localStore;
   }
 
   get description(): string | undefined {
