@@ -5,6 +5,10 @@
  * Each case: a warm-up, then a timed window of closed-loop writers; latency is from the call
  * (or the submit) to its ack. Results and method: bench/README.md ("Server").
  *
+ * The mixed cases run a busy writer and readers against one server at a time, once with each
+ * `--wal-datasync`: the group commit's fdatasync on the server's event loop (inline, the default)
+ * or on the thread pool, where the loop keeps serving requests meanwhile.
+ *
  *   npx tsx bench/server.ts [--seconds 5] [--record-bytes 100] [--filter TEXT]
  */
 import { spawn } from "node:child_process";
@@ -83,8 +87,9 @@ async function pipelined(id: string, inflight: number, submit: () => Promise<{ a
   return { id, records, seconds: SECONDS, latency };
 }
 
-async function startServe(storeUrl: string): Promise<{ url: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "serve", "--store", storeUrl, "--port", "0"], { cwd: REPO, stdio: ["ignore", "pipe", "inherit"] });
+async function startServe(storeUrl: string, extraArgs: string[] = []): Promise<{ url: string; stop: () => Promise<void> }> {
+  const args = ["--import", "tsx", "src/cli/main.ts", "serve", "--store", storeUrl, "--port", "0", ...extraArgs];
+  const child = spawn(process.execPath, args, { cwd: REPO, stdio: ["ignore", "pipe", "inherit"] });
   const url = await new Promise<string>((resolve, reject) => {
     let out = "";
     child.stdout.on("data", (chunk: Buffer) => {
@@ -101,6 +106,33 @@ async function startServe(storeUrl: string): Promise<{ url: string; stop: () => 
       await new Promise((resolve) => child.once("exit", resolve));
     },
   };
+}
+
+/** Readers beside a busy writer on one server: what the group commit's fdatasync on the server's event loop costs the reads. */
+const MIXED_READERS = 8;
+const MIXED_READ_RECORDS = 10;
+
+async function mixed(id: string, storeDir: string, walDatasync: "inline" | "thread-pool"): Promise<Result[]> {
+  const server = await startServe(`file://${storeDir}`, ["--wal-datasync", walDatasync]);
+  try {
+    const s2 = new S2({ accessToken: "bench", endpoints: { account: server.url, basin: server.url } });
+    await s2.basins.create({ basin: "mixed-basin" });
+    await s2.basin("mixed-basin").streams.create({ stream: "mixed" });
+    const viaFetch: S2Stream = s2.basin("mixed-basin").stream("mixed", { forceTransport: "fetch" });
+    const viaS2s: S2Stream = s2.basin("mixed-basin").stream("mixed", { forceTransport: "s2s" });
+    const batch = () => AppendInput.create(Array.from({ length: 100 }, () => AppendRecord.string({ body: BODY })));
+    await viaFetch.append(batch()); // readers always find records
+    const session = await viaS2s.appendSession();
+    const readInput = { start: { from: { tailOffset: MIXED_READ_RECORDS } }, stop: { limits: { count: MIXED_READ_RECORDS } } };
+    const [appends, reads] = await Promise.all([
+      pipelined(`${id}: append session (SDK, s2s), 100-record batches, 16 in flight`, 16, async () => ({ ack: (await session.submit(batch())).ack() }), 100),
+      closedLoop(`${id}: ${MIXED_READERS} readers of the last ${MIXED_READ_RECORDS} records (SDK, fetch; records/s read)`, MIXED_READERS, async () => (await viaFetch.read(readInput)).records.length),
+    ]);
+    await session.close();
+    return [appends, reads];
+  } finally {
+    await server.stop();
+  }
 }
 
 function row(r: Result): string {
@@ -155,6 +187,13 @@ async function main(): Promise<void> {
   } finally {
     await log?.close();
     await server.stop();
+  }
+  try {
+    for (const walDatasync of ["inline", "thread-pool"] as const) {
+      const id = `mixed, walDatasync ${walDatasync}`;
+      if (want(id)) results.push(...(await mixed(id, path.join(dir, `mixed-${walDatasync}`), walDatasync)));
+    }
+  } finally {
     await rm(dir, { recursive: true, force: true });
   }
   console.log(`\n${RECORD_BYTES}-byte records, ${SECONDS} s window after ${WARMUP_MS} ms warm-up, LocalStore (fsync) in ${os.tmpdir()}; latency per call (a batch for sessions, a record for the Producer)\n`);
