@@ -108,10 +108,11 @@ async function startServe(storeUrl: string, extraArgs: string[] = []): Promise<{
   };
 }
 
-/** Readers beside a busy writer on one server: what the group commit's fdatasync on the server's event loop costs the reads. */
+/** Readers in the mixed cases, and how many of the last records each read takes. */
 const MIXED_READERS = 8;
 const MIXED_READ_RECORDS = 10;
 
+/** Readers beside a busy writer on one server: what the group commit's fdatasync on the server's event loop costs the reads. */
 async function mixed(id: string, storeDir: string, walDatasync: "inline" | "thread-pool"): Promise<Result[]> {
   const server = await startServe(`file://${storeDir}`, ["--wal-datasync", walDatasync]);
   try {
