@@ -18,7 +18,7 @@ import { ClosedError, InternalError, assert } from "../errors.js";
 import { ackName, encodeAck, generationOf, segmentName, spareName, SEGMENT_INDEX_LIMIT } from "./segment-format.js";
 import type { WalDirectory, WalFile } from "./wal-files.js";
 import { publishTakeover } from "./segment-recovery.js";
-import { DEVICE_TURN_CHUNK_BYTES, FIRST_WAL_SEGMENT_BYTES, MAX_RECYCLABLE_WAL_SEGMENTS, MAX_WAL_SEGMENT_DOUBLINGS, WAL_SEGMENT_ZERO_FILL_BYTES } from "../limits.js";
+import { FIRST_WAL_SEGMENT_BYTES, MAX_RECYCLABLE_WAL_SEGMENTS, MAX_WAL_SEGMENT_DOUBLINGS, WAL_SEGMENT_ZERO_FILL_BYTES } from "../limits.js";
 import type { DeviceTurns } from "../store/device-turns.js";
 
 export interface OpenSegment {
@@ -54,9 +54,21 @@ export class SegmentSet {
   #ackPending: number | undefined;
   #ackWriting = false;
 
-  constructor(options: { dir: WalDirectory; writerEpoch: number; segmentBytes: number; l0SstBytes: number; turns?: DeviceTurns | undefined }) {
+  /** Bytes per piece of zeros (WAL_SEGMENT_ZERO_FILL_BYTES; tests pass smaller ones to see the pieces). */
+  readonly #zeroFillPieceBytes: number;
+
+  constructor(options: {
+    dir: WalDirectory;
+    writerEpoch: number;
+    segmentBytes: number;
+    l0SstBytes: number;
+    turns?: DeviceTurns | undefined;
+    zeroFillPieceBytes?: number;
+  }) {
     this.dir = options.dir;
     this.#turns = options.turns;
+    this.#zeroFillPieceBytes = options.zeroFillPieceBytes ?? WAL_SEGMENT_ZERO_FILL_BYTES;
+    assert(this.#zeroFillPieceBytes > 0 && this.#zeroFillPieceBytes <= WAL_SEGMENT_ZERO_FILL_BYTES, "zero-fill pieces of 1 byte to WAL_SEGMENT_ZERO_FILL_BYTES");
     this.writerEpoch = options.writerEpoch;
     this.segmentBytes = options.segmentBytes;
     this.#recycleLimit = recyclableSegmentsFor(options.l0SstBytes, options.segmentBytes);
@@ -208,7 +220,7 @@ export class SegmentSet {
     } else {
       file = await this.dir.createFile(spareName(generation));
       try {
-        await zeroFill(file, sizeBytes, this.#turns, () => this.#closed);
+        await zeroFill(file, sizeBytes, this.#zeroFillPieceBytes, this.#turns, () => this.#closed);
         await file.datasync();
         await this.dir.rename(spareName(generation), segmentName(generation));
       } catch (error) {
@@ -232,17 +244,22 @@ export function recyclableSegmentsFor(l0SstBytes: number, segmentBytes: number):
   return Math.min(MAX_RECYCLABLE_WAL_SEGMENTS, Math.ceil(l0SstBytes / segmentBytes) + 2);
 }
 
+/** The zeros every zeroFill writes from (only ever read). */
+let zeroBytes: Uint8Array | undefined;
+
 /**
- * Writes `sizeBytes` of zeros into `file`; stops (ClosedError) once `closed()` holds. With
- * `turns`, in DEVICE_TURN_CHUNK_BYTES pieces, each fdatasync'd before the next (the last one by
- * the caller's fdatasync), and each started only while no group commit is in flight: zeros
- * written whole reached the disk all at once at the segment's fdatasync (16 MiB, about 12 ms of
- * the bench machine's disk), and every group commit of that time waited behind them. In pieces
- * they fill the disk's idle gaps between group commits: a fresh log's batch100 over 3 s went
- * from 93-101k to 118-133k records/s (bench/README.md, "The disk between group commits").
+ * Writes `sizeBytes` of zeros into `file` in pieces of `pieceBytes`; stops (ClosedError) once
+ * `closed()` holds. With `turns`, each piece is fdatasync'd before the next (the last one by the
+ * caller's fdatasync), and each starts only while no group commit is in flight: zeros written
+ * whole reached the disk all at once at the segment's fdatasync (16 MiB, about 12 ms of the bench
+ * machine's disk), and every group commit of that time waited behind them. In pieces they fill
+ * the disk's idle gaps between group commits: a fresh log's batch100 over 3 s went from 93-101k
+ * to 118-133k records/s (bench/README.md, "The disk between group commits"); pieces of 1 MiB
+ * rather than 256 KiB gained again (WAL_SEGMENT_ZERO_FILL_BYTES).
  */
-async function zeroFill(file: WalFile, sizeBytes: number, turns: DeviceTurns | undefined, closed: () => boolean): Promise<void> {
-  const zeros = new Uint8Array(Math.min(turns === undefined ? WAL_SEGMENT_ZERO_FILL_BYTES : DEVICE_TURN_CHUNK_BYTES, sizeBytes));
+async function zeroFill(file: WalFile, sizeBytes: number, pieceBytes: number, turns: DeviceTurns | undefined, closed: () => boolean): Promise<void> {
+  zeroBytes ??= new Uint8Array(WAL_SEGMENT_ZERO_FILL_BYTES);
+  const zeros = zeroBytes.subarray(0, Math.min(pieceBytes, sizeBytes));
   for (let at = 0; at < sizeBytes; at += zeros.length) {
     if (closed()) throw new ClosedError("the segment WAL");
     const turn = turns?.turn();

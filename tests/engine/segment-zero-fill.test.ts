@@ -1,15 +1,15 @@
 /**
  * A fresh segment's zeros take turns with the WAL's group commits (segment-set.ts zeroFill,
- * store/device-turns.ts): they go in DEVICE_TURN_CHUNK_BYTES pieces, each made durable before the
- * next is written, and no piece starts while a group commit is in flight. The segment comes out
- * whole, as without turns.
+ * store/device-turns.ts): they go in WAL_SEGMENT_ZERO_FILL_BYTES pieces, each made durable before
+ * the next is written, and no piece starts while a group commit is in flight. The segment comes
+ * out whole, as without turns.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { SegmentSet } from "../../src/engine/segment-set.js";
 import type { WalDirectory, WalFile } from "../../src/engine/wal-files.js";
 import { DeviceTurns } from "../../src/store/device-turns.js";
-import { DEVICE_TURN_CHUNK_BYTES, FIRST_WAL_SEGMENT_BYTES } from "../../src/limits.js";
+import { FIRST_WAL_SEGMENT_BYTES, WAL_SEGMENT_ZERO_FILL_BYTES } from "../../src/limits.js";
 import { ManualClock } from "../../src/util/clock.js";
 import { SimulatedDisk } from "../helpers/simulated-disk.js";
 import path from "node:path";
@@ -68,20 +68,36 @@ describe("a segment's zeros", () => {
       if (!started) turns.flushStarted();
       started = true;
     });
-    const set = new SegmentSet({ dir, writerEpoch: 1, segmentBytes: 16 * MiB, l0SstBytes: 64 * MiB, turns });
-    const pieces = FIRST_WAL_SEGMENT_BYTES / DEVICE_TURN_CHUNK_BYTES;
+    // Pieces smaller than the default so that a 1 MiB first segment takes several.
+    const pieceBytes = 256 * 1024;
+    const set = new SegmentSet({ dir, writerEpoch: 1, segmentBytes: 16 * MiB, l0SstBytes: 64 * MiB, turns, zeroFillPieceBytes: pieceBytes });
+    const pieces = FIRST_WAL_SEGMENT_BYTES / pieceBytes;
     assert.ok(pieces >= 3);
     const ready = set.nextSegment(0);
     await settle();
-    assert.deepEqual(log, [`write 0+${DEVICE_TURN_CHUNK_BYTES}`, "datasync"], "the second piece waits for the group commit");
+    assert.deepEqual(log, [`write 0+${pieceBytes}`, "datasync"], "the second piece waits for the group commit");
     turns.flushEnded();
     const segment = await ready;
-    const expected = Array.from({ length: pieces }, (_, i) => [`write ${i * DEVICE_TURN_CHUNK_BYTES}+${DEVICE_TURN_CHUNK_BYTES}`, "datasync"]).flat();
+    const expected = Array.from({ length: pieces }, (_, i) => [`write ${i * pieceBytes}+${pieceBytes}`, "datasync"]).flat();
     assert.deepEqual(log.slice(0, expected.length), expected, "piece by piece, each made durable");
     assert.equal(segment.sizeBytes, FIRST_WAL_SEGMENT_BYTES);
     assert.equal(await segment.file.sizeBytes(), FIRST_WAL_SEGMENT_BYTES, "the whole segment has its blocks");
     const bytes = await segment.file.read(0, FIRST_WAL_SEGMENT_BYTES);
     assert.ok(bytes.every((b) => b === 0));
+    await set.close();
+  });
+
+  it("by default go in WAL_SEGMENT_ZERO_FILL_BYTES pieces, each made durable before the next", async () => {
+    const disk = new SimulatedDisk();
+    const turns = new DeviceTurns(new ManualClock());
+    const log: string[] = [];
+    const set = new SegmentSet({ dir: logged(disk.directory(), log, () => undefined), writerEpoch: 1, segmentBytes: 16 * MiB, l0SstBytes: 64 * MiB, turns });
+    // The first three segments (1, 2 and 4 MiB): the third is the first of several pieces.
+    for (let i = 0; i < 3; i++) await set.nextSegment(0);
+    const writes = log.filter((entry) => entry.startsWith("write "));
+    assert.ok(writes.length >= 1 + 2 + 4, `writes: ${writes.join(", ")}`);
+    for (const write of writes) assert.match(write, new RegExp(`^write \\d+\\+${WAL_SEGMENT_ZERO_FILL_BYTES}$`), "every piece is WAL_SEGMENT_ZERO_FILL_BYTES");
+    assert.ok(WAL_SEGMENT_ZERO_FILL_BYTES > 256 * 1024, "larger than the 256 KiB pieces that made many more fdatasyncs (limits.ts)");
     await set.close();
   });
 
