@@ -457,9 +457,9 @@ export const MAX_RECYCLABLE_WAL_SEGMENTS = 16;
  * durable before the next (segment-set.ts zeroFill). Each of those `fdatasync`s grows a fresh
  * file, a metadata change the file system commits, and a group commit's own `fdatasync` waits
  * for it; 1 MiB pieces make a quarter as many as the 256 KiB of DEVICE_TURN_CHUNK_BYTES. Bench
- * cases on a fresh log, 8 interleaved rounds: batch100 131.6k -> 138.0k records/s, conc64 90.2k
- * -> 99.2k; 6 rounds: batch100 131.2k -> 154.0k, conc64 94.3k -> 96.8k; serial unchanged (6,143
- * and 6,011, p50 0.138 and 0.143 ms; bench/README.md, "Zeros in 1 MiB pieces").
+ * cases on a fresh log, this change against the tree before it, 8 interleaved rounds: conc64
+ * 99.3k -> 106.2k records/s, batch100 139.7k -> 154.4k; serial unchanged (6,143 and 6,011, p50
+ * 0.138 and 0.143 ms, a hack of the same change; bench/README.md, "Zeros in 1 MiB pieces").
  */
 export const WAL_SEGMENT_ZERO_FILL_BYTES = MIB;
 

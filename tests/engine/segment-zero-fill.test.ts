@@ -87,12 +87,12 @@ describe("a segment's zeros", () => {
     await set.close();
   });
 
-  it("by default go in WAL_SEGMENT_ZERO_FILL_BYTES pieces, each made durable before the next", async () => {
+  it("by default go in WAL_SEGMENT_ZERO_FILL_BYTES pieces", async () => {
     const disk = new SimulatedDisk();
     const turns = new DeviceTurns(new ManualClock());
     const log: string[] = [];
     const set = new SegmentSet({ dir: logged(disk.directory(), log, () => undefined), writerEpoch: 1, segmentBytes: 16 * MiB, l0SstBytes: 64 * MiB, turns });
-    // The first three segments (1, 2 and 4 MiB): the third is the first of several pieces.
+    // The first three segments (1, 2 and 4 MiB): the second and third take several pieces each.
     for (let i = 0; i < 3; i++) await set.nextSegment(0);
     const writes = log.filter((entry) => entry.startsWith("write "));
     assert.ok(writes.length >= 1 + 2 + 4, `writes: ${writes.join(", ")}`);
