@@ -99,8 +99,9 @@ export const MAX_FRUITLESS_SCAN_RESTARTS = 16;
 
 /**
  * A catch-up scan that has read this many value bytes starts again from where it is once the
- * engine's sources changed: a scan keeps every memtable it started on, and a slow reader's would
- * otherwise hold memtables flushed long ago (12 MiB of them in the memory soak) until it ends.
+ * engine's sources changed (a compaction published, say: the scan pins the SSTs it started on).
+ * One that started on a memtable since flushed starts again at once (read-session.ts): a slow
+ * reader's scan held flushed memtables beside the engine's own, up to 24 MiB in the memory soak.
  */
 export const CATCH_UP_RESCAN_BYTES = 4 * MIB;
 
@@ -540,17 +541,18 @@ export const COMPACTION_WORKER_WAIT_MIN_BYTES = 8 * 1024 * 1024;
 export const COMPACTION_WORKER_IDLE_MS = 30_000;
 
 /**
- * A compaction worker reads the inputs of a log on a LocalStore in GETs of at most this many bytes
- * (its scans' readaheadBytes; on other stores DEFAULT_SST_READAHEAD_BYTES, where a GET costs a
- * request). A scan holds up to three GETs ahead of the merge, and a merge has up to
- * MAX_COMPACTION_SOURCES scans: at 1 MiB a merge of 8 sources held 24 MiB of input reads, in no
- * cap of the memory soak's bound (bench/README.md, "The worker's buffers").
+ * A compaction reads the inputs of a log on a LocalStore in GETs of at most this many bytes (its
+ * scans' readaheadBytes, in the worker or on the log's thread; on other stores
+ * DEFAULT_SST_READAHEAD_BYTES, where a GET costs a request). A scan holds up to three GETs ahead
+ * of the merge, and a merge has up to MAX_COMPACTION_SOURCES scans: at 1 MiB a merge of 8 sources
+ * held 24 MiB of input reads, in no cap of the memory soak's bound (bench/README.md, "The
+ * worker's buffers").
  */
-export const COMPACTION_WORKER_LOCAL_READ_BYTES = 256 * 1024;
+export const COMPACTION_LOCAL_READ_BYTES = 256 * 1024;
 
 /**
  * Bytes of read buffers a compaction worker keeps and lends out at once (compaction-worker.ts
- * InputReadBuffers), each the size of one input read: 32 of COMPACTION_WORKER_LOCAL_READ_BYTES,
+ * InputReadBuffers), each the size of one input read: 32 of COMPACTION_LOCAL_READ_BYTES,
  * four per source of the largest merge (three runs ahead and one under way). When all are lent, a
  * read gets a buffer of its own, as every read did before.
  */
@@ -637,7 +639,7 @@ assert(MIN_RUNS_TO_MERGE <= MAX_SORTED_RUNS, "the forced merge of the oldest run
 assert(COMPACTION_SIZE_RATIO > 1 && 0 < DEAD_BYTES_RATIO && DEAD_BYTES_RATIO < 1 && SPACE_AMPLIFICATION_RATIO > 0, "the policy's ratios are meaningful");
 assert(0 < COMPACTION_BUSY_SHARE && COMPACTION_BUSY_SHARE <= 1, "a compaction's share of a busy loop is a fraction");
 assert(
-  0 < COMPACTION_WORKER_LOCAL_READ_BYTES && COMPACTION_WORKER_LOCAL_READ_BYTES <= DEFAULT_SST_READAHEAD_BYTES && COMPACTION_WORKER_READ_POOL_BYTES >= DEFAULT_SST_READAHEAD_BYTES,
+  0 < COMPACTION_LOCAL_READ_BYTES && COMPACTION_LOCAL_READ_BYTES <= DEFAULT_SST_READAHEAD_BYTES && COMPACTION_WORKER_READ_POOL_BYTES >= DEFAULT_SST_READAHEAD_BYTES,
   "a compaction worker's reads are at most a scan's default readahead, and its pool holds at least one",
 );
 assert(Number.isInteger(COMPACTION_WORKER_NICE) && 0 <= COMPACTION_WORKER_NICE && COMPACTION_WORKER_NICE <= 19, "a nice value is 0 to 19");

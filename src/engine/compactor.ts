@@ -25,7 +25,7 @@ import { concatSources, type EntrySource } from "./read-path.js";
 import { pickCompaction, runBytes, type CompactionPlan } from "./compaction-policy.js";
 import { putNewSst } from "./sst-ids.js";
 import { getInto, type ByteRange, type ObjectStore } from "../store/object-store.js";
-import { COMPACTION_BUSY_SHARE, COMPACTION_WORKER_LOCAL_READ_BYTES, COMPACTION_WORKER_WAIT_MIN_BYTES, DEFAULT_SST_READAHEAD_BYTES, MAX_SST_BUILDER_CAPACITY_BYTES, MIN_SST_BUILDER_CAPACITY_BYTES } from "../limits.js";
+import { COMPACTION_BUSY_SHARE, COMPACTION_LOCAL_READ_BYTES, COMPACTION_WORKER_WAIT_MIN_BYTES, DEFAULT_SST_READAHEAD_BYTES, MAX_SST_BUILDER_CAPACITY_BYTES, MIN_SST_BUILDER_CAPACITY_BYTES } from "../limits.js";
 import type { Version } from "./version.js";
 import type { WriterEpoch } from "./writer-epoch.js";
 
@@ -150,7 +150,8 @@ export class Compactor {
     const worker = ready ? this.#worker : undefined;
     this.#skipWorkerOnce = false;
     if (worker === undefined) {
-      const sources: EntrySource[] = inputs.map((ssts) => concatSources([() => host.version.sstEntries(ssts)]));
+      const readBytes = this.#inputReadBytes();
+      const sources: EntrySource[] = inputs.map((ssts) => concatSources([() => host.version.sstEntries(ssts, readBytes)]));
       const busyShare = () => (epoch.manifest.manifest.l0.length >= host.options.l0MaxSsts ? 1 : COMPACTION_BUSY_SHARE);
       const env = { filter: host.options, store: host.store, ids: epoch, stopped, elapsedMs: () => host.clock.elapsedMs(), busyShare };
       const buffers = host.compactionBuffers;
@@ -203,6 +204,11 @@ export class Compactor {
     this.host.reportBackgroundError("compaction", error);
   }
 
+  /** The most one input read asks for: on a disk a small read costs little, and smaller reads hold less of the inputs at once (COMPACTION_LOCAL_READ_BYTES). */
+  #inputReadBytes(): number {
+    return this.host.localStore ? COMPACTION_LOCAL_READ_BYTES : DEFAULT_SST_READAHEAD_BYTES;
+  }
+
   /**
    * A worker job: its inputs, settings and filter, and on a LocalStore the buffer of its first
    * output, taken from the compaction buffer pool (the one an earlier job handed back, or a fresh
@@ -213,8 +219,7 @@ export class Compactor {
   #workerJob(inputs: SstHandle[][], settings: MergeSettings): WorkerJob {
     const { host } = this;
     const spec = host.options.workerFilter;
-    // On a disk a small read costs little: smaller reads hold less of the inputs at once (COMPACTION_WORKER_LOCAL_READ_BYTES).
-    const readBytes = host.localStore ? COMPACTION_WORKER_LOCAL_READ_BYTES : DEFAULT_SST_READAHEAD_BYTES;
+    const readBytes = this.#inputReadBytes();
     const job: WorkerJob = spec === undefined ? { settings, inputs, readBytes } : { settings, inputs, readBytes, filter: { moduleUrl: spec.moduleUrl, data: spec.snapshot() } };
     // The pool exists wherever sstPutBuffers does (a writer on a LocalStore), and allocates through it.
     if (host.compactionBuffers !== undefined) job.outputBuffer = host.compactionBuffers.take(firstOutputBytes(settings));

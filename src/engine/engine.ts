@@ -615,6 +615,17 @@ export class Engine {
     return this.version.sources;
   }
 
+  /**
+   * True when a memtable of the sources `token` (a `sourcesToken`) is no longer one of the
+   * engine's: it was flushed to an L0 (or its epoch ended). A scan started on those sources
+   * still holds it, memory that `maxUnflushedBytes` no longer counts.
+   */
+  memtableLeftSince(token: object): boolean {
+    const now = this.version.sources;
+    if (token === now) return false;
+    return (token as VersionSources).memtables.some((memtable) => !now.memtables.includes(memtable));
+  }
+
   /** `scan`, a chunk of entries at a time: the cheap way to read many. */
   scanChunks(range: KeyRange, options: ScanOptions = {}): AsyncIterable<ScannedEntry[]> {
     this.#throwIfClosed();

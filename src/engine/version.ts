@@ -226,9 +226,12 @@ export class Version {
     }
   }
 
-  /** All entries of some SSTs in order, for compaction: it does not fill the block cache readers use. */
-  sstEntries(handles: SstHandle[]): AsyncGenerator<Entry[], void, void> {
-    return this.#sstSource(handles, {}, false, { fillCache: false });
+  /**
+   * All entries of some SSTs in order, for compaction: it does not fill the block cache readers
+   * use. `readaheadBytes`: the most one GET reads (the SST reader's default when not given).
+   */
+  sstEntries(handles: SstHandle[], readaheadBytes?: number): AsyncGenerator<Entry[], void, void> {
+    return this.#sstSource(handles, {}, false, readaheadBytes === undefined ? { fillCache: false } : { fillCache: false, readaheadBytes });
   }
 
   /**
@@ -257,7 +260,7 @@ export class Version {
     handles: SstHandle[],
     range: KeyRange,
     reverse: boolean,
-    options: Pick<SstScanOptions, "fillCache" | "shareValues" | "bulk"> = {},
+    options: Pick<SstScanOptions, "fillCache" | "shareValues" | "bulk" | "readaheadBytes"> = {},
   ): AsyncGenerator<Entry[], void, void> {
     for (const handle of handles) {
       try {

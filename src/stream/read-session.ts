@@ -388,9 +388,11 @@ export class ReadBatchSession implements AsyncIterable<ReadBatch> {
   /**
    * Reads [next, tail) from storage, a batch per engine chunk; returns where it stopped (the
    * tail, when all went well). `progress.next` follows the records decoded, which are all handed
-   * out (or judged) before the scan goes on, so a retry resumes after the last one. Past
-   * CATCH_UP_RESCAN_BYTES, once the engine's sources changed, it returns early, and the session
-   * scans on from there with a new scan: memtables flushed meanwhile are then let go.
+   * out (or judged) before the scan goes on, so a retry resumes after the last one. It returns
+   * early, and the session scans on from there with a new scan, once a memtable it started on was
+   * flushed (after a chunk that decoded something: each scan gets somewhere), or past
+   * CATCH_UP_RESCAN_BYTES once any of the engine's sources changed: a scan holds every memtable
+   * it started on, and a slow reader's would otherwise hold flushed ones beside the engine's own.
    */
   async *#catchUp(progress: { next: number }): AsyncGenerator<ReadRecord[], number, void> {
     this.#throwIfEnded();
@@ -415,7 +417,9 @@ export class ReadBatchSession implements AsyncIterable<ReadBatch> {
         yield batch;
         this.#throwIfEnded(); // before the scan reads on
       }
-      if (valueBytes >= CATCH_UP_RESCAN_BYTES && engine.sourcesToken !== startedOn) return progress.next;
+      if (engine.sourcesToken !== startedOn && (valueBytes >= CATCH_UP_RESCAN_BYTES || (valueBytes > 0 && engine.memtableLeftSince(startedOn)))) {
+        return progress.next;
+      }
     }
     return tail.seqNum; // records that expired or were trimmed meanwhile are skipped, not waited for
   }

@@ -264,6 +264,22 @@ describe("Engine", () => {
     await engine.close();
   });
 
+  it("tells a scan's sources apart once a memtable of them was flushed (memtableLeftSince), not while they are current", async () => {
+    const engine = await Engine.open(new MemoryStore(), { ...small, l0SstBytes: 1024 * 1024, l0CompactionTrigger: 64 });
+    await engine.whenDurable(engine.write([put("a", "1")]));
+    const first = engine.sourcesToken;
+    await engine.whenDurable(engine.write([put("b", "2")]));
+    assert.equal(engine.sourcesToken, first, "a write into the active memtable changes no source");
+    assert.equal(engine.memtableLeftSince(first), false);
+    await engine.flushMemtables();
+    assert.notEqual(engine.sourcesToken, first);
+    assert.equal(engine.memtableLeftSince(first), true, "the memtable the first sources held is in an L0 now");
+    const second = engine.sourcesToken;
+    await engine.whenDurable(engine.write([put("c", "3")]));
+    assert.equal(engine.memtableLeftSince(second), false, "its active memtable is still the engine's");
+    await engine.close();
+  });
+
   it("freezes a memtable at l0SstBytes inside a big WAL group, while MEMTABLE_SPLIT_MIN_REST_BYTES of it are left; everything reads back", async () => {
     const store = new MemoryStore();
     // A 4 MiB WAL group against 512 KiB memtables.

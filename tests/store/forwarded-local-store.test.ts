@@ -17,7 +17,7 @@ import { DeviceTurns } from "../../src/store/device-turns.js";
 import { LocalStore } from "../../src/store/local-store.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
 import type { ByteRange, ListEntry, ListOptions, ObjectInfo, ObjectStore, PutCondition, PutResult } from "../../src/store/object-store.js";
-import { COMPACTION_WORKER_WAIT_MIN_BYTES } from "../../src/limits.js";
+import { COMPACTION_LOCAL_READ_BYTES, COMPACTION_WORKER_WAIT_MIN_BYTES, DEFAULT_SST_READAHEAD_BYTES } from "../../src/limits.js";
 import { inspectStore, openLog, type Log, type LogOptions } from "../../src/index.js";
 import { ManualClock } from "../../src/util/clock.js";
 import { hasCode } from "../../src/errors.js";
@@ -62,7 +62,10 @@ class UserWrapper implements ObjectStore {
     this.localStore = forwarding === "localStore" ? inner.localStore : undefined;
     this.localRoot = forwarding === "localRoot" ? inner.localRoot : undefined;
   }
+  /** The length of every ranged GET of an SST, in order. */
+  readonly sstGetBytes: number[] = [];
   get(key: string, range?: ByteRange): Promise<Uint8Array> {
+    if (key.startsWith(SST_PREFIX) && range?.length !== undefined) this.sstGetBytes.push(range.length);
     return this.inner.get(key, range);
   }
   head(key: string): Promise<ObjectInfo> {
@@ -178,6 +181,30 @@ describe("a wrapper that forwards its LocalStore (ObjectStore.localStore)", () =
     assert.ok(local.putBuffers.has([...buffers][0]!), "that buffer came from the LocalStore's allocatePutBuffer");
     await engine.close();
     assert.deepEqual(await readBack(local, options), written);
+  });
+
+  it("engine: a compaction on the engine's thread reads its inputs in GETs of at most COMPACTION_LOCAL_READ_BYTES through a forwarding wrapper, of up to DEFAULT_SST_READAHEAD_BYTES through one that does not", async () => {
+    const largestInputRead = async (forwarding: Forwarding): Promise<number> => {
+      const dir = await makeTempDir(`compaction-reads-${forwarding}`);
+      const wrapper = new UserWrapper(new LocalStore(dir), forwarding);
+      const walMode = forwarding === "nothing" ? "objects" : "segments";
+      const options: EngineOptions = { ...L0_OPTIONS, walMode, sstBlockBytes: 4096, l0SstBytes: 8 * MiB, maxSstBytes: 16 * MiB, l0CompactionTrigger: 2, compactionThread: "main" };
+      const engine = await Engine.open(wrapper, options);
+      for (let flush = 0; flush < 2; flush++) {
+        // Two L0s of 3 MiB over the same keys: the compaction reads both through, block after block.
+        for (let i = 0; i < 3000; i++) engine.write([{ type: "put", key: Buffer.from(`k${String(i).padStart(5, "0")}`), value: Buffer.alloc(1024, 97 + flush) }]);
+        await engine.flushMemtables();
+      }
+      wrapper.sstGetBytes.length = 0;
+      await engine.compactor.idle();
+      assert.equal(engine.metrics().compactions, 1, "precondition: one compaction");
+      await engine.close();
+      return Math.max(...wrapper.sstGetBytes);
+    };
+    const forwarded = await largestInputRead("localStore");
+    assert.ok(forwarded <= COMPACTION_LOCAL_READ_BYTES, `a GET of ${forwarded} bytes on a LocalStore`);
+    const plain = await largestInputRead("nothing");
+    assert.ok(plain > COMPACTION_LOCAL_READ_BYTES && plain <= DEFAULT_SST_READAHEAD_BYTES, `a GET of ${plain} bytes elsewhere`);
   });
 
   it("engine: its L0s and the compaction worker's outputs are written around the page cache, like a plain LocalStore's", { skip: process.platform !== "linux" }, async () => {

@@ -103,6 +103,7 @@ describe("ReadSession", () => {
       get sourcesToken() {
         return state.token;
       },
+      memtableLeftSince: () => false, // new sources, never a memtable flushed (a compaction, say)
       scanChunks(scanRange: { start: Uint8Array }) {
         state.scans++;
         const from = entries.filter((e) => Buffer.compare(e.key, scanRange.start) >= 0);
@@ -128,6 +129,36 @@ describe("ReadSession", () => {
     for await (const record of session(steady.engine, 64)) all.push(record.seqNum);
     assert.deepEqual(all, range(0, 64));
     assert.equal(steady.scans, 1);
+  });
+
+  it("starts a catch-up scan again at once when a memtable it started on was flushed, however little it read: no gap, no duplicate", async () => {
+    const entries = range(0, 64).map((n) => entry(n));
+    // Chunks of 4 records; the sources change after every chunk (a new token), and a memtable
+    // is flushed when chunks 5 and 10 are read: a token names sources from before a flush or not.
+    const state = { scans: 0, chunksRead: 0, flushes: 0, token: { flushes: 0 } };
+    const engine = {
+      get sourcesToken() {
+        return state.token;
+      },
+      memtableLeftSince: (token: { flushes: number }) => token.flushes < state.flushes,
+      scanChunks(scanRange: { start: Uint8Array }) {
+        state.scans++;
+        const from = entries.filter((e) => Buffer.compare(e.key, scanRange.start) >= 0);
+        return (async function* () {
+          for (let at = 0; at < from.length; at += 4) {
+            state.chunksRead++;
+            if (state.chunksRead === 5 || state.chunksRead === 10) state.flushes++;
+            state.token = { flushes: state.flushes };
+            yield from.slice(at, at + 4);
+          }
+        })();
+      },
+    } as unknown as Engine;
+    const seqNums: number[] = [];
+    for await (const record of session(engine, 64)) seqNums.push(record.seqNum);
+    assert.deepEqual(seqNums, range(0, 64));
+    assert.equal(state.scans, 3, "a new scan after each flush, none for the other changes (64 small records, far below CATCH_UP_RESCAN_BYTES)");
+    assert.equal(state.chunksRead, 16, "no chunk read twice");
   });
 
   it("goes on through any number of retryable failures while each restart delivers records, and fails after MAX_FRUITLESS_SCAN_RESTARTS restarts in a row that deliver none", async () => {
