@@ -338,16 +338,21 @@ export const WAL_BATCH_SLAB_BYTES = 256 * 1024;
 export const WAL_BATCH_MAX_SLABBED_BYTES = 64 * 1024;
 
 /**
- * Both WAL writers encode batches straight into the buffer of the object or frame being built
- * (wal-writer.ts, segment-wal-writer.ts), sized for 1.125x the previous one: at least this much.
+ * The object WAL's writer encodes batches straight into the buffer of the object being built
+ * (wal-writer.ts), sized for 1.125x the previous one: at least this much. (The segment WAL's
+ * frames are gathered instead: segment-format.ts FrameGather.)
  */
 export const WAL_OBJECT_MIN_BUFFER_BYTES = 64 * 1024;
 
 /** ... and at most this much: batches past it are concatenated into the object when it is cut (one copy, as before). */
 export const WAL_OBJECT_MAX_BUFFER_BYTES = 16 * MIB;
 
-/** The segment WAL keeps the buffer of its last frame for the next one (segment-wal-writer.ts) only up to this size. */
-export const WAL_FRAME_SPARE_MAX_BYTES = 4 * MIB;
+/**
+ * A value at least this long goes into a segment WAL frame as a piece of its own, not copied
+ * (segment-format.ts FrameGather): the frame's vectored write reads it where the writer put it.
+ * Shorter values are copied beside their keys, where a piece would cost more than the copy.
+ */
+export const WAL_FRAME_GATHER_MIN_VALUE_BYTES = 256;
 
 /**
  * Shortest wait before the garbage collector retries SSTs it could not delete although their

@@ -37,9 +37,10 @@
  */
 import { CorruptionError, assert } from "../errors.js";
 import { ByteReader, ByteWriter, DecodeError, unzeroedBytes, writeBigU64, writeU32, writeU64 } from "../util/bytes.js";
-import { checksum64, checksum64Matches } from "../util/checksum.js";
+import { checksum64, checksum64Matches, checksum64OfPieces } from "../util/checksum.js";
+import { WAL_FRAME_GATHER_MIN_VALUE_BYTES } from "../limits.js";
 import { parseId } from "./paths.js";
-import { readBatches, type WalBatch } from "./wal-format.js";
+import { OP_DELETE, OP_PUT, readBatches, writeLengthPrefixed, type WalBatch, type WriteOp } from "./wal-format.js";
 
 export const SEGMENT_FRAME_MAGIC = Buffer.from("DSWF", "latin1");
 export const FRAME_HEADER_BYTES = 4 + 8 + 8 + 8 + 8 + 4;
@@ -113,6 +114,11 @@ export const parseWalFileName: (prefix: string, name: string) => number | undefi
 /** Where a frame's payload starts: after the header, with the batch count as its first field. */
 const FRAME_BATCHES_OFFSET = FRAME_HEADER_BYTES + 4;
 
+/** Bytes of a frame whose batches take `batchBytes`: header, batch count, batches, checksum. */
+export function frameBytesFor(batchBytes: number): number {
+  return FRAME_BATCHES_OFFSET + batchBytes + FRAME_CHECKSUM_BYTES;
+}
+
 /** Encodes one frame from batches already encoded with `encodeBatch` (one exactly-sized copy). */
 export function encodeFrame(header: FrameHeader, encodedBatches: readonly Uint8Array[]): Uint8Array {
   let batchBytes = 0;
@@ -141,54 +147,167 @@ function sealFrame(out: Uint8Array, end: number, header: FrameHeader, batchCount
 }
 
 /**
- * A frame built in place (the segment WAL's writer): batches are encoded straight into its
- * payload, and `finish` writes the header, the batch count and the checksum around them, so the
- * batches are never copied into the frame. The same bytes as `encodeFrame` of the same batches.
+ * A frame gathered from the batches' own bytes (the segment WAL's writer). Each batch is encoded
+ * as `encodeBatch` writes it, but only its small fields (seq, op count, kinds, keys, expiries,
+ * lengths, and values below WAL_FRAME_GATHER_MIN_VALUE_BYTES) are copied, into small chunks of
+ * the gather's own; a larger value is not copied at all: the frame refers to it where the writer
+ * put it (a WriteOp's value does not change after its write, wal-format.ts). `finish` returns
+ * the frame as pieces for one vectored write (WalFile.writev), the same bytes as `encodeFrame`
+ * of the same batches, the checksum computed over the pieces.
  *
- * Unlike a WAL object's buffer, which is handed over to the store, a frame's buffer goes no
- * further than a write into the page cache (WalFile.write copies it): the writer reuses it for a
- * later frame once that write returned, so a busy writer makes no new buffer per group commit.
+ *   chunk:  [ header | seq ops kind key expiry len ]  [ seq ops ... ]  ...  [ checksum ]
+ *   pieces:  └ region ─────────────────────────────┘ value └ region ┘ value     └ region ┘
+ *
+ * Why: a frame built as one array was a second copy of everything in flight (up to the append
+ * cap), in a buffer sized for the largest recent group (bench/README.md, "Frames gathered").
+ * Chunks come from a GatherChunks pool and go back to it once the frame's write returned (its
+ * bytes are in the page cache then).
  */
-export class FrameBuilder {
-  /** End of the batches reserved so far. */
-  #end = FRAME_BATCHES_OFFSET;
+export class FrameGather {
+  readonly #chunks: GatherChunks;
+  /** Every chunk this frame wrote into, for `release`. */
+  readonly #used: Uint8Array[] = [];
+  /** Finished pieces, and their bytes; the open region of the current chunk is not among them yet. */
+  readonly #pieces: Uint8Array[] = [];
+  #piecesBytes = 0;
+  #chunk: Uint8Array;
+  /** Where the open region of `#chunk` starts, and its end (the next free byte). */
+  #regionStart = 0;
+  #end: number;
+  #batchCount = 0;
+  #batchBytes = 0;
   #finished = false;
 
-  /** `bytes`: the buffer to build in (its old contents are overwritten: every byte of the frame is written). */
-  constructor(readonly bytes: Uint8Array) {
-    assert(bytes.length >= FrameBuilder.capacityFor(0), () => `a frame buffer of ${bytes.length} bytes cannot hold an empty frame`);
+  constructor(chunks: GatherChunks) {
+    this.#chunks = chunks;
+    this.#chunk = chunks.take(FRAME_BATCHES_OFFSET);
+    this.#used.push(this.#chunk);
+    this.#end = FRAME_BATCHES_OFFSET; // the header and batch count, written by finish
   }
 
-  /** Bytes a builder needs for batches of `batchBytes` in all. */
-  static capacityFor(batchBytes: number): number {
-    return FRAME_BATCHES_OFFSET + batchBytes + FRAME_CHECKSUM_BYTES;
+  get batchCount(): number {
+    return this.#batchCount;
   }
 
-  /** The `size` bytes right after the previous batch, for the next batch to be encoded into; undefined when they do not fit. */
-  reserve(size: number): Uint8Array | undefined {
-    if (this.#finished || this.#end + size + FRAME_CHECKSUM_BYTES > this.bytes.length) return undefined;
-    const out = this.bytes.subarray(this.#end, this.#end + size);
-    this.#end += size;
-    return out;
+  /** Bytes of the batches added so far (as `encodeBatch` would make them). */
+  get batchBytes(): number {
+    return this.#batchBytes;
   }
 
-  /** Whether `batches` are exactly the batches reserved here, in order (none left out, none from elsewhere). */
-  holds(batches: readonly Uint8Array[]): boolean {
-    let pos = FRAME_BATCHES_OFFSET;
-    for (const batch of batches) {
-      if (batch.buffer !== this.bytes.buffer || batch.byteOffset !== this.bytes.byteOffset + pos) return false;
-      pos += batch.length;
+  /** Adds batch `seq`; returns its encoded size. */
+  add(seq: number, ops: readonly WriteOp[]): number {
+    assert(!this.#finished, "FrameGather.add() after finish()");
+    const startBytes = this.#encodedBytes();
+    let at = this.#room(12);
+    writeU64(this.#chunk, at, seq);
+    writeU32(this.#chunk, at + 8, ops.length);
+    this.#end = at + 12;
+    for (const op of ops) {
+      const key = op.key;
+      if (op.type !== "put") {
+        at = this.#room(5 + key.length);
+        this.#chunk[at] = OP_DELETE;
+        this.#end = writeLengthPrefixed(this.#chunk, at + 1, key);
+        continue;
+      }
+      const value = op.value;
+      const copied = value.length < WAL_FRAME_GATHER_MIN_VALUE_BYTES;
+      at = this.#room(1 + 4 + key.length + 8 + 4 + (copied ? value.length : 0));
+      this.#chunk[at] = OP_PUT;
+      at = writeLengthPrefixed(this.#chunk, at + 1, key);
+      writeU64(this.#chunk, at, op.expireAtMs ?? 0);
+      if (copied) {
+        this.#end = writeLengthPrefixed(this.#chunk, at + 8, value);
+        continue;
+      }
+      writeU32(this.#chunk, at + 8, value.length);
+      this.#end = at + 12;
+      this.#closeRegion();
+      this.#pieces.push(value);
+      this.#piecesBytes += value.length;
     }
-    return pos === this.#end && batches.length > 0;
+    const bytes = this.#encodedBytes() - startBytes;
+    this.#batchCount++;
+    this.#batchBytes += bytes;
+    return bytes;
   }
 
-  /** The frame: header, the batches where they were encoded, checksum. Nothing can be reserved afterwards. */
-  finish(header: FrameHeader, batchCount: number): Uint8Array {
-    assert(!this.#finished, "FrameBuilder.finish() called twice");
+  /** The frame: header, the batches, checksum, as pieces in order. Nothing can be added afterwards. */
+  finish(header: FrameHeader): Uint8Array[] {
+    assert(!this.#finished, "FrameGather.finish() called twice");
     this.#finished = true;
-    return sealFrame(this.bytes, this.#end, header, batchCount);
+    const first = this.#used[0]!;
+    first.set(SEGMENT_FRAME_MAGIC, 0);
+    writeU64(first, 4, header.generation);
+    writeU64(first, 12, header.writerEpoch);
+    writeU64(first, 20, header.walId);
+    writeU64(first, 28, header.firstSeq);
+    writeU32(first, 36, FRAME_BATCHES_OFFSET - FRAME_HEADER_BYTES + this.#batchBytes);
+    writeU32(first, FRAME_HEADER_BYTES, this.#batchCount);
+    this.#closeRegion();
+    const checksum = checksum64OfPieces(this.#pieces);
+    const at = this.#room(FRAME_CHECKSUM_BYTES);
+    writeBigU64(this.#chunk, at, checksum);
+    this.#end = at + FRAME_CHECKSUM_BYTES;
+    this.#closeRegion();
+    return this.#pieces;
+  }
+
+  /** Gives the chunks back (once the frame's write returned: nothing reads them any more). */
+  release(): void {
+    this.#chunks.give(this.#used);
+    this.#used.length = 0;
+  }
+
+  /** Bytes of the frame so far (header included): finished pieces and the open region. */
+  #encodedBytes(): number {
+    return this.#piecesBytes + this.#end - this.#regionStart;
+  }
+
+  /** Where `bytes` contiguous bytes of the open region start (in a new chunk when they do not fit the current one). */
+  #room(bytes: number): number {
+    if (this.#end + bytes <= this.#chunk.length) return this.#end;
+    this.#closeRegion();
+    this.#chunk = this.#chunks.take(bytes);
+    this.#used.push(this.#chunk);
+    this.#regionStart = 0;
+    this.#end = 0;
+    return 0;
+  }
+
+  /** Ends the open region as a piece (when it holds anything); the next one starts where it ended. */
+  #closeRegion(): void {
+    if (this.#end > this.#regionStart) {
+      this.#pieces.push(this.#chunk.subarray(this.#regionStart, this.#end));
+      this.#piecesBytes += this.#end - this.#regionStart;
+    }
+    this.#regionStart = this.#end;
   }
 }
+
+/**
+ * The chunks FrameGathers encode into: GATHER_CHUNK_BYTES each (a larger one, for a key that
+ * does not fit, is made for it and not kept), at most GATHER_FREE_CHUNKS kept free.
+ */
+export class GatherChunks {
+  readonly #free: Uint8Array[] = [];
+
+  take(minBytes: number): Uint8Array {
+    if (minBytes > GATHER_CHUNK_BYTES) return unzeroedBytes(minBytes);
+    return this.#free.pop() ?? unzeroedBytes(GATHER_CHUNK_BYTES);
+  }
+
+  give(chunks: readonly Uint8Array[]): void {
+    for (const chunk of chunks) {
+      if (this.#free.length < GATHER_FREE_CHUNKS && chunk.length === GATHER_CHUNK_BYTES) this.#free.push(chunk);
+    }
+  }
+}
+
+/** Bytes per chunk of a FrameGather: about 1,000 batches of one 1 KiB record (their small fields only). */
+const GATHER_CHUNK_BYTES = 64 * 1024;
+/** Free chunks kept for the next frames: two frames' worth of small fields (one written, one being gathered) for most groups. */
+const GATHER_FREE_CHUNKS = 16;
 
 /**
  * Decodes the frame at `offsetBytes` of a segment of `generation`, or returns undefined when

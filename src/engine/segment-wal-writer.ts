@@ -21,25 +21,19 @@
  * file was found absent after that fdatasync. A failed write or fdatasync stops the writer:
  * nothing after it may become durable before it, so the engine fails what is pending and reopens.
  *
- * Batches are encoded right into the frame they will go into (`encodeBatch`, a FrameBuilder), so a
- * flush only adds the header and checksum. Two buffers take turns: the one whose frame was just
- * written (its bytes are in the page cache: WalFile.write copies them) becomes the spare that the
- * next frame is built in, so a busy writer allocates nothing per group commit.
+ * Frames are gathered, not built (`encodeBatch` into a FrameGather, segment-format.ts): a batch's
+ * small fields are copied into chunks of the writer's own, its values stay where the engine's
+ * caller put them, and one vectored write copies the frame into the page cache. Nothing holds a
+ * second copy of the data in flight; the chunks go back to their pool once the write returned.
  */
 import { FencedError, StorageError, assert } from "../errors.js";
-import { encodeFrame, FrameBuilder, sealName, type FrameHeader } from "./segment-format.js";
+import { FrameGather, frameBytesFor, GatherChunks, sealName, type FrameHeader } from "./segment-format.js";
 import type { OpenSegment, SegmentSet } from "./segment-set.js";
-import { GroupCommitWriter, nextWalBufferBytes, type GroupCommitHooks, type WalGroup } from "./wal-group-commit.js";
-import { encodeBatchInto, encodedBatchBytes, type WriteOp } from "./wal-format.js";
-import { unzeroedBytes } from "../util/bytes.js";
+import { GroupCommitWriter, type GroupCommitHooks, type WalGroup } from "./wal-group-commit.js";
+import type { EncodedBatch } from "./wal.js";
+import type { WriteOp } from "./wal-format.js";
 import type { DeviceTurns } from "../store/device-turns.js";
-import {
-  WAL_FLUSH_NOW_BYTES,
-  WAL_FRAME_SPARE_MAX_BYTES,
-  WAL_INLINE_DATASYNC_BACKOFF_MS,
-  WAL_INLINE_DATASYNC_STALL_MS,
-  WAL_OBJECT_MIN_BUFFER_BYTES,
-} from "../limits.js";
+import { WAL_FLUSH_NOW_BYTES, WAL_INLINE_DATASYNC_BACKOFF_MS, WAL_INLINE_DATASYNC_STALL_MS } from "../limits.js";
 
 export interface SegmentWalWriterOptions extends GroupCommitHooks {
   segments: SegmentSet;
@@ -51,17 +45,14 @@ export interface SegmentWalWriterOptions extends GroupCommitHooks {
   turns?: DeviceTurns | undefined;
 }
 
-export class SegmentWalWriter extends GroupCommitWriter {
+export class SegmentWalWriter extends GroupCommitWriter<EncodedBatch> {
   readonly #segments: SegmentSet;
   readonly #turns: DeviceTurns | undefined;
   readonly #sealName: string;
   #active: OpenSegment | undefined;
-  /** The next frame, built where its batches are encoded (undefined until the first batch after a cut). */
-  #frame: FrameBuilder | undefined;
-  /** The buffer of the last frame written, free for the next one (see the header). */
-  #spare: Uint8Array | undefined;
-  /** Buffer size for the next frame: 1.125x the last one, decaying slowly, within the limits. */
-  #frameBufferBytes = WAL_OBJECT_MIN_BUFFER_BYTES;
+  /** The next frame, gathered as its batches are encoded (undefined until the first batch after a cut). */
+  #frame: FrameGather | undefined;
+  readonly #chunks = new GatherChunks();
   readonly #inlineDatasync: boolean;
   readonly #onInlineStall: ((durationMs: number) => void) | undefined;
   readonly #clock: GroupCommitHooks["clock"];
@@ -79,31 +70,13 @@ export class SegmentWalWriter extends GroupCommitWriter {
     this.#active = options.segments.used.at(-1);
   }
 
-  /**
-   * Encodes the batch right into the frame being built, after the batches before it. A batch that
-   * does not fit starts a new buffer; the group it belongs to is then copied into a frame instead.
-   */
-  override encodeBatch(seq: number, ops: readonly WriteOp[]): Uint8Array {
-    const size = encodedBatchBytes(ops);
-    let out = this.#frame?.reserve(size);
-    if (out === undefined) {
-      this.#frame = new FrameBuilder(this.#frameBuffer(FrameBuilder.capacityFor(size)));
-      out = this.#frame.reserve(size)!;
-    }
-    encodeBatchInto(out, seq, ops);
-    return out;
+  /** Gathers the batch into the frame of the next group, after the batches before it. */
+  override encodeBatch(seq: number, ops: readonly WriteOp[]): EncodedBatch {
+    this.#frame ??= new FrameGather(this.#chunks);
+    return { length: this.#frame.add(seq, ops) };
   }
 
-  /** The spare buffer if it is big enough and not much bigger than needed, else a fresh one. */
-  #frameBuffer(minBytes: number): Uint8Array {
-    const size = Math.max(this.#frameBufferBytes, minBytes);
-    const spare = this.#spare;
-    this.#spare = undefined;
-    if (spare !== undefined && spare.length >= size && spare.length <= 4 * size) return spare;
-    return unzeroedBytes(size);
-  }
-
-  append(seq: number, encodedBatch: Uint8Array): void {
+  append(seq: number, encodedBatch: EncodedBatch): void {
     this.buffer.add(seq, encodedBatch);
     if (this.buffer.cutting || this.inFlight) return; // the flush in flight starts the next one
     // A producer that never yields would starve setImmediate: a big buffer flushes in a microtask.
@@ -117,12 +90,18 @@ export class SegmentWalWriter extends GroupCommitWriter {
   }
 
   /** Writes, fdatasyncs and seal-checks one frame; returns its size. Throws FencedError when sealed. */
-  protected async writeGroup(walId: number, group: WalGroup): Promise<number> {
-    const built = this.#frame;
+  protected async writeGroup(walId: number, group: WalGroup<EncodedBatch>): Promise<number> {
+    const gathered = this.#frame;
     this.#frame = undefined; // what arrives from now on goes into the next frame
     let batchBytes = 0;
     for (const batch of group.batches) batchBytes += batch.length;
-    const frameBytes = FrameBuilder.capacityFor(batchBytes);
+    // Every batch encoded since the last cut was appended (the engine appends each right after
+    // encoding it, or fails): the group is exactly what the frame gathered.
+    assert(
+      gathered !== undefined && gathered.batchCount === group.batches.length && gathered.batchBytes === batchBytes,
+      () => `a group of ${group.batches.length} batches (${batchBytes} bytes), a frame of ${gathered?.batchCount} (${gathered?.batchBytes} bytes)`,
+    );
+    const frameBytes = frameBytesFor(batchBytes);
     let segment = this.#active;
     if (segment === undefined || segment.offsetBytes + frameBytes > segment.sizeBytes) {
       segment = await this.#segments.nextSegment(frameBytes);
@@ -130,16 +109,15 @@ export class SegmentWalWriter extends GroupCommitWriter {
     }
     this.#throwIfStopped();
     const header: FrameHeader = { generation: segment.generation, writerEpoch: this.#segments.writerEpoch, walId, firstSeq: group.firstSeq };
-    const frame = built !== undefined && built.holds(group.batches) ? built.finish(header, group.batches.length) : encodeFrame(header, group.batches);
-    assert(frame.length === frameBytes, () => `frame of ${frame.length} bytes, expected ${frameBytes}`);
+    const pieces = gathered.finish(header);
     const offsetBytes = segment.offsetBytes;
-    segment.offsetBytes += frame.length; // even if the write fails: that region is never reused
+    segment.offsetBytes += frameBytes; // even if the write fails: that region is never reused
     const inline = this.#inlineDatasync && this.#clock.elapsedMs() >= this.#threadPoolUntilMs;
     this.#turns?.flushStarted();
     try {
-      const written = segment.file.write(frame, offsetBytes);
+      const written = segment.file.writev(pieces, offsetBytes);
       if (written !== undefined) await written; // undefined: written already (see WalFile.write)
-      this.#keepSpare(built, frame.length);
+      gathered.release(); // its bytes are in the page cache
       const startMs = this.#clock.elapsedMs();
       const syncing = segment.file.datasync({ inline });
       if (syncing !== undefined) await syncing; // undefined: done on this thread (inline)
@@ -161,21 +139,11 @@ export class SegmentWalWriter extends GroupCommitWriter {
       throw new FencedError(`a newer writer sealed WAL epoch ${this.#segments.writerEpoch} (${this.#sealName})`);
     }
     this.#segments.publishAck(walId);
-    return frame.length;
-  }
-
-  /**
-   * After the write of a frame of `frameBytes` returned: its buffer (all of whose batches were in
-   * that frame) becomes the spare, and the next frame's size follows this one's.
-   */
-  #keepSpare(built: FrameBuilder | undefined, frameBytes: number): void {
-    this.#frameBufferBytes = nextWalBufferBytes(frameBytes, this.#frameBufferBytes);
-    if (built !== undefined && built.bytes.length <= WAL_FRAME_SPARE_MAX_BYTES && !this.buffer.stopped) this.#spare = built.bytes;
+    return frameBytes;
   }
 
   override stop(): void {
     this.#frame = undefined;
-    this.#spare = undefined;
     super.stop();
   }
 

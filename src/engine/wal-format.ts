@@ -77,8 +77,8 @@ export interface WalBatch {
   ops: WriteOp[];
 }
 
-const OP_PUT = 1;
-const OP_DELETE = 2;
+export const OP_PUT = 1;
+export const OP_DELETE = 2;
 
 /** Where encoded batches are made: slabs of WAL_BATCH_SLAB_BYTES; a batch past WAL_BATCH_MAX_SLABBED_BYTES gets its own buffer. */
 const batchSlabs = new SlabAllocator({ slabBytes: WAL_BATCH_SLAB_BYTES, maxSlabbedBytes: WAL_BATCH_MAX_SLABBED_BYTES });
@@ -118,7 +118,8 @@ export function encodeBatchInto(out: Uint8Array, seq: number, ops: readonly Writ
   assert(pos === out.length, () => `WAL batch encoder wrote ${pos} of ${out.length} bytes`);
 }
 
-function writeLengthPrefixed(out: Uint8Array, pos: number, bytes: Uint8Array): number {
+/** Writes `bytes` with its u32 length in front at `pos`; returns the position after them. */
+export function writeLengthPrefixed(out: Uint8Array, pos: number, bytes: Uint8Array): number {
   writeU32(out, pos, bytes.length);
   const at = pos + 4;
   const length = bytes.length;

@@ -19,14 +19,14 @@
 import { assert } from "../errors.js";
 import type { Clock } from "../util/clock.js";
 import { failpoint } from "../util/failpoints.js";
-import type { WalFlush, WalSink } from "./wal.js";
-import { encodeBatch, type WriteOp } from "./wal-format.js";
+import type { EncodedBatch, WalFlush, WalSink } from "./wal.js";
+import type { WriteOp } from "./wal-format.js";
 import { WAL_OBJECT_MAX_BUFFER_BYTES, WAL_OBJECT_MIN_BUFFER_BYTES } from "../limits.js";
 
 /**
- * The buffer size for the next WAL object or frame, given the one just written and the current
- * size: 1.125x the last, decaying by 1/16 per flush, within WAL_OBJECT_MIN_/MAX_BUFFER_BYTES
- * (both writers build in place: wal-writer.ts, segment-wal-writer.ts).
+ * The buffer size for the next WAL object, given the one just written and the current size:
+ * 1.125x the last, decaying by 1/16 per flush, within WAL_OBJECT_MIN_/MAX_BUFFER_BYTES
+ * (the object WAL builds in place: wal-writer.ts).
  */
 export function nextWalBufferBytes(writtenBytes: number, currentBytes: number): number {
   const next = Math.max(Math.ceil(1.125 * writtenBytes), Math.floor(0.9375 * currentBytes));
@@ -34,17 +34,17 @@ export function nextWalBufferBytes(writtenBytes: number, currentBytes: number): 
 }
 
 /** What one flush takes from the buffer. */
-export interface WalGroup {
-  batches: Uint8Array[];
+export interface WalGroup<B extends EncodedBatch = Uint8Array> {
+  batches: B[];
   /** Seq of the first batch in the group. */
   firstSeq: number;
   /** Seq of the last batch in the group. */
   maxSeq: number;
 }
 
-export class WalBuffer {
+export class WalBuffer<B extends EncodedBatch = Uint8Array> {
   readonly #flush: () => void;
-  #batches: Uint8Array[] = [];
+  #batches: B[] = [];
   #bytes = 0;
   #firstSeq = 0;
   #maxSeq = 0;
@@ -81,7 +81,7 @@ export class WalBuffer {
   }
 
   /** Adds one encoded batch; `seq` must exceed every seq added before. */
-  add(seq: number, encodedBatch: Uint8Array): void {
+  add(seq: number, encodedBatch: B): void {
     assert(!this.#stopped, "append to a stopped WAL writer");
     assert(seq > this.#maxSeq, () => `WAL batch seq ${seq} after ${this.#maxSeq}`);
     if (this.#batches.length === 0) this.#firstSeq = seq;
@@ -102,7 +102,7 @@ export class WalBuffer {
   }
 
   /** Takes everything buffered as one group and empties the buffer. */
-  take(): WalGroup {
+  take(): WalGroup<B> {
     const group = { batches: this.#batches, firstSeq: this.#firstSeq, maxSeq: this.#maxSeq };
     this.#batches = [];
     this.#bytes = 0;
@@ -160,8 +160,8 @@ export interface GroupCommitHooks {
 }
 
 /** The bookkeeping of a WAL writer: its buffer, ids, the group in flight and the reports. */
-export abstract class GroupCommitWriter implements WalSink {
-  protected readonly buffer = new WalBuffer(() => void this.flushGroup());
+export abstract class GroupCommitWriter<B extends EncodedBatch = Uint8Array> implements WalSink {
+  protected readonly buffer = new WalBuffer<B>(() => void this.flushGroup());
   readonly #hooks: GroupCommitHooks;
   #nextWalId: number;
   #inFlight = false;
@@ -184,12 +184,10 @@ export abstract class GroupCommitWriter implements WalSink {
     return this.#inFlight;
   }
 
-  /** Encodes one batch for `append` (`encodeBatch`; a writer may encode it where its group is built). */
-  encodeBatch(seq: number, ops: readonly WriteOp[]): Uint8Array {
-    return encodeBatch(seq, ops);
-  }
+  /** Encodes one batch for `append`, where the writer builds its group. */
+  abstract encodeBatch(seq: number, ops: readonly WriteOp[]): B;
 
-  abstract append(seq: number, encodedBatch: Uint8Array): void;
+  abstract append(seq: number, encodedBatch: B): void;
 
   /** Stops writing; buffered batches are dropped (they were never durable). */
   stop(): void {
@@ -197,7 +195,7 @@ export abstract class GroupCommitWriter implements WalSink {
   }
 
   /** Writes `group` as WAL id `walId` and makes it durable; returns the bytes written. */
-  protected abstract writeGroup(walId: number, group: WalGroup): Promise<number>;
+  protected abstract writeGroup(walId: number, group: WalGroup<B>): Promise<number>;
 
   /** After a group was reported durable: the writer starts or schedules the next one. */
   protected abstract afterFlush(): void;

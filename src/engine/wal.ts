@@ -16,6 +16,14 @@ export interface WalFlush {
   durationMs: number;
 }
 
+/**
+ * A batch as a writer encoded it for its group: the object WAL's is the batch's bytes; the
+ * segment WAL's only says how many bytes the batch adds to its frame (FrameGather holds them).
+ */
+export interface EncodedBatch {
+  readonly length: number;
+}
+
 export interface WalSink {
   /** The id the next group will get (every lower id is written, a fence, or void). */
   readonly nextWalId: number;
@@ -23,12 +31,12 @@ export interface WalSink {
   readonly bufferedBytes: number;
   readonly inFlight: boolean;
   /**
-   * Encodes batch `seq` as `encodeBatch` does, for `append`. Nothing is written until `append`;
-   * the object WAL encodes it straight into the object it is building.
+   * Encodes batch `seq` as `encodeBatch` (wal-format.ts) does, for `append`, into the group the
+   * writer is building. Nothing is written until `append`. Its values must not change afterwards.
    */
-  encodeBatch(seq: number, ops: readonly WriteOp[]): Uint8Array;
-  /** Appends one batch encoded with `encodeBatch`; `seq` must exceed every earlier one. */
-  append(seq: number, encodedBatch: Uint8Array): void;
+  encodeBatch(seq: number, ops: readonly WriteOp[]): EncodedBatch;
+  /** Appends the batch `encodeBatch` just encoded; `seq` must exceed every earlier one. */
+  append(seq: number, encodedBatch: EncodedBatch): void;
   /** Stops writing; buffered batches are dropped (they were never durable). */
   stop(): void;
 }

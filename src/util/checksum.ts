@@ -64,12 +64,17 @@ function instantiateXxhash(): XxhashExports {
 
 /** Copies `piece` into wasm memory at INPUT_OFFSET, growing the memory when it is too small. */
 function place(piece: Uint8Array): void {
-  const needBytes = INPUT_OFFSET + piece.length;
+  reserveInput(piece.length);
+  memory.set(piece, INPUT_OFFSET);
+}
+
+/** Grows the wasm memory, if needed, to hold `bytes` of input at INPUT_OFFSET. */
+function reserveInput(bytes: number): void {
+  const needBytes = INPUT_OFFSET + bytes;
   if (wasm.mem.buffer.byteLength < needBytes) {
     wasm.mem.grow(Math.ceil((needBytes - wasm.mem.buffer.byteLength) / WASM_PAGE_BYTES));
     memory = new Uint8Array(wasm.mem.buffer);
   }
-  memory.set(piece, INPUT_OFFSET);
 }
 
 /** The init functions expect a zeroed state (they set the seeds and leave the buffered-bytes count alone). */
@@ -98,6 +103,37 @@ export function checksum64(bytes: Uint8Array): bigint {
     return wasm.xxh64(INPUT_OFFSET, bytes.length, 0n) & U64_MASK;
   }
   return new Checksum64Stream().update(bytes).digest();
+}
+
+/**
+ * checksum64 of the concatenation of `pieces`, without concatenating them: the pieces are copied
+ * into the wasm memory one after another and hashed HASH_PIECE_BYTES at a time (one call for
+ * many small pieces). For a segment WAL frame gathered from the batches' own bytes
+ * (segment-format.ts FrameGather). Synchronous: no other stream can run in between.
+ */
+export function checksum64OfPieces(pieces: readonly Uint8Array[]): bigint {
+  reserveInput(HASH_PIECE_BYTES);
+  let filled = 0;
+  let streaming = false;
+  for (const piece of pieces) {
+    for (let at = 0; at < piece.length; ) {
+      const n = Math.min(piece.length - at, HASH_PIECE_BYTES - filled);
+      memory.set(n === piece.length ? piece : piece.subarray(at, at + n), INPUT_OFFSET + filled);
+      filled += n;
+      at += n;
+      if (filled < HASH_PIECE_BYTES) continue;
+      if (!streaming) {
+        startStream();
+        wasm.init64(0, 0n);
+        streaming = true;
+      }
+      wasm.update64(0, INPUT_OFFSET, filled);
+      filled = 0;
+    }
+  }
+  if (!streaming) return wasm.xxh64(INPUT_OFFSET, filled, 0n) & U64_MASK;
+  if (filled > 0) wasm.update64(0, INPUT_OFFSET, filled);
+  return wasm.digest64(0) & U64_MASK;
 }
 
 /** Bytes of xxHash64's streaming state in wasm memory (the header: at most 88). */

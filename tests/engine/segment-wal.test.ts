@@ -7,10 +7,10 @@ import { readFile, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { Engine, SEGMENT_WAL_DIR, type EngineOptions, type WriteOp } from "../../src/engine/engine.js";
-import { decodeSegment, encodeFrame, FrameBuilder, generationOf, segmentName, sealName } from "../../src/engine/segment-format.js";
-import { encodeBatch, encodeBatchInto, encodedBatchBytes, WAL_FENCE_BYTES } from "../../src/engine/wal-format.js";
-import { NodeWalDirectory, StallingWalDirectory, type WalFile } from "../../src/engine/wal-files.js";
-import { WAL_INLINE_DATASYNC_BACKOFF_MS, WAL_INLINE_DATASYNC_STALL_MS } from "../../src/limits.js";
+import { decodeSegment, encodeFrame, FrameGather, GatherChunks, generationOf, segmentName, sealName } from "../../src/engine/segment-format.js";
+import { encodeBatch, WAL_FENCE_BYTES } from "../../src/engine/wal-format.js";
+import { NodeWalDirectory, piecesAfter, StallingWalDirectory, type WalFile } from "../../src/engine/wal-files.js";
+import { WAL_FRAME_GATHER_MIN_VALUE_BYTES, WAL_INLINE_DATASYNC_BACKOFF_MS, WAL_INLINE_DATASYNC_STALL_MS } from "../../src/limits.js";
 import { systemClock, type Clock } from "../../src/util/clock.js";
 import { LocalStore } from "../../src/store/local-store.js";
 import { MemoryStore } from "../../src/store/memory-store.js";
@@ -57,23 +57,50 @@ describe("segment frame format", () => {
     }
   });
 
-  it("builds the same bytes in place, in a reused buffer, as encodeFrame makes", () => {
+  it("gathers the same bytes as encodeFrame makes, values of WAL_FRAME_GATHER_MIN_VALUE_BYTES and more not copied, in chunks that are reused", () => {
     const header = { generation: generationOf(3, 2), writerEpoch: 3, walId: 17, firstSeq: 41 };
-    const batches = [[put("k1", "v1")], [{ type: "delete" as const, key: b("k2") }], [put("k3", "z".repeat(300))]];
-    const dirty = new Uint8Array(4096).fill(0xa5); // a spare holds the bytes of an older frame
-    const builder = new FrameBuilder(dirty);
-    const encoded = batches.map((ops, i) => {
-      const out = builder.reserve(encodedBatchBytes(ops))!;
-      encodeBatchInto(out, 41 + i, ops);
-      return out;
-    });
-    assert.ok(builder.holds(encoded));
-    assert.ok(!builder.holds(encoded.slice(1)), "a group without its first batch is not the built frame");
-    assert.ok(!builder.holds([encodeBatch(41, batches[0]!), ...encoded.slice(1)]), "a batch encoded elsewhere is not in the frame");
-    assert.equal(builder.reserve(4096), undefined, "a batch that does not fit is refused");
-    const expected = encodeFrame(header, encoded.map((batch) => Uint8Array.from(batch)));
-    assert.deepEqual(Buffer.from(builder.finish(header, encoded.length)), Buffer.from(expected));
-    assert.deepEqual(decodeSegment(Buffer.concat([expected, Buffer.alloc(64)]), header.generation, "s").map((f) => f.walId), [17]);
+    const long = b("z".repeat(WAL_FRAME_GATHER_MIN_VALUE_BYTES));
+    const huge = Buffer.alloc(300 * 1024, 7); // the checksum is hashed in pieces of 256 KiB
+    const bigKey = Buffer.alloc(70 * 1024, 3); // more than a chunk: a chunk of its own
+    const short = b("z".repeat(WAL_FRAME_GATHER_MIN_VALUE_BYTES - 1));
+    const batches: WriteOp[][] = [
+      [put("k1", "v1")],
+      [{ type: "delete", key: b("k2") }],
+      [{ type: "put", key: b("k3"), value: long, expireAtMs: 1_800_000_000_000 }, { type: "put", key: b("k4"), value: short }],
+      [{ type: "put", key: bigKey, value: b("v") }],
+      [{ type: "put", key: b("k5"), value: huge }],
+      // Many small batches: their fields fill several chunks.
+      ...Array.from({ length: 3000 }, (_, i): WriteOp[] => [put(`many-${i}`, "x".repeat(i % 300))]),
+    ];
+    const chunks = new GatherChunks();
+    const gather = new FrameGather(chunks);
+    const sizes = batches.map((ops, i) => gather.add(41 + i, ops));
+    const encoded = batches.map((ops, i) => encodeBatch(41 + i, ops));
+    assert.deepEqual(sizes, encoded.map((batch) => batch.length), "each batch's size is its encoding's");
+    assert.equal(gather.batchCount, batches.length);
+    assert.equal(gather.batchBytes, sizes.reduce((sum, size) => sum + size, 0));
+    const pieces = gather.finish(header);
+    assert.deepEqual(Buffer.concat(pieces), Buffer.from(encodeFrame(header, encoded)));
+    assert.ok(pieces.includes(long) && pieces.includes(huge), "the long values are pieces of the frame, not copies");
+    assert.ok(!pieces.includes(short), "a shorter value is copied");
+    assert.throws(() => gather.add(99, [put("late", "x")]), /after finish/);
+    assert.deepEqual(decodeSegment(Buffer.concat([...pieces, Buffer.alloc(64)]), header.generation, "s").map((f) => f.walId), [17]);
+
+    // Released chunks go to the next frame: its first piece is in one of them.
+    const used = new Set(pieces.map((piece) => piece.buffer));
+    gather.release();
+    const next = new FrameGather(chunks);
+    next.add(100, [put("k", "v")]);
+    const nextPieces = next.finish({ ...header, walId: 18, firstSeq: 100 });
+    assert.ok(used.has(nextPieces[0]!.buffer), "the next frame is gathered into a chunk given back");
+    assert.deepEqual(Buffer.concat(nextPieces), Buffer.from(encodeFrame({ ...header, walId: 18, firstSeq: 100 }, [encodeBatch(100, [put("k", "v")])])));
+  });
+
+  it("piecesAfter: what is left of a vectored write after a short one", () => {
+    const pieces = [b("abc"), b("de"), b("fghi")];
+    for (let skip = 0; skip <= 9; skip++) {
+      assert.equal(Buffer.concat(piecesAfter(pieces, skip)).toString(), "abcdefghi".slice(skip), `after ${skip} bytes`);
+    }
   });
 
   it("never reads a frame of an earlier generation of a recycled file as current", () => {
@@ -354,6 +381,7 @@ class RecordingDatasyncDirectory extends StallingWalDirectory {
   #record(name: string, file: WalFile): WalFile {
     return {
       write: (bytes, offsetBytes, options) => file.write(bytes, offsetBytes, options),
+      writev: (pieces, offsetBytes) => file.writev(pieces, offsetBytes),
       datasync: (options) => {
         this.calls.push({ name, inline: options?.inline === true });
         if (options?.inline === true) this.onInline();

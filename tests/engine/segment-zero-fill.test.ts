@@ -28,6 +28,11 @@ function logged(dir: WalDirectory, log: string[], onWrite: (offsetBytes: number)
       log.push(`write ${offsetBytes}+${bytes.length}`);
       onWrite(offsetBytes);
     },
+    async writev(pieces, offsetBytes) {
+      await file.writev(pieces, offsetBytes);
+      log.push(`write ${offsetBytes}+${pieces.reduce((sum, piece) => sum + piece.length, 0)}`);
+      onWrite(offsetBytes);
+    },
     async datasync() {
       await file.datasync();
       log.push("datasync");
@@ -131,6 +136,11 @@ describe("closing while a segment is prepared", () => {
         if (delayed) await new Promise((resolve) => setTimeout(resolve, 20));
         note(`write ${offsetBytes}`);
         await file.write(bytes, offsetBytes, options);
+      },
+      async writev(pieces, offsetBytes) {
+        if (delayed) await new Promise((resolve) => setTimeout(resolve, 20));
+        note(`write ${offsetBytes}`);
+        await file.writev(pieces, offsetBytes);
       },
       async datasync() {
         note("datasync");

@@ -16,6 +16,9 @@ const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 /** A writer whose group writes wait for the test to finish them. */
 class TestWriter extends GroupCommitWriter {
   readonly writes: { walId: number; group: WalGroup; finish: (error?: Error) => void }[] = [];
+  encodeBatch(seq: number, ops: readonly WriteOp[]): Uint8Array {
+    return encodeBatch(seq, ops);
+  }
   append(seq: number, encodedBatch: Uint8Array): void {
     this.buffer.add(seq, encodedBatch);
     if (!this.buffer.cutting) this.buffer.flushSoon(); // even while a group is in flight: flushGroup must refuse a second one

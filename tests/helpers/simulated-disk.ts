@@ -204,6 +204,11 @@ class SimulatedFile implements WalFile {
     writeInto(this.inode, bytes, offsetBytes);
   }
 
+  /** One write of the pieces' concatenation: what a power cut may tear is the same. */
+  async writev(pieces: readonly Uint8Array[], offsetBytes: number): Promise<void> {
+    return this.write(Buffer.concat(pieces), offsetBytes);
+  }
+
   async datasync(): Promise<void> {
     if (!this.disk.tick(this.boot)) return never();
     this.inode.durable = this.inode.current.slice();
