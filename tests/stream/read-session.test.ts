@@ -51,6 +51,33 @@ function scriptedEngine(script: (ScannedEntry[] | Error)[]): { engine: Engine; s
   };
 }
 
+/**
+ * An engine whose scans yield `entries` from the range start, 4 at a time, and whose sources
+ * change after every chunk read: `nextToken(chunksRead)` is the new sources token, and
+ * `memtableLeftSince(token)` says whether a memtable of those sources was flushed since.
+ */
+function busyEngine(entries: ScannedEntry[], nextToken: (chunksRead: number) => object, memtableLeftSince: (token: object) => boolean): { engine: Engine; state: { scans: number; chunksRead: number } } {
+  const state = { scans: 0, chunksRead: 0, token: nextToken(0) };
+  const engine = {
+    get sourcesToken() {
+      return state.token;
+    },
+    memtableLeftSince,
+    scanChunks(scanRange: { start: Uint8Array }) {
+      state.scans++;
+      const from = entries.filter((e) => Buffer.compare(e.key, scanRange.start) >= 0);
+      return (async function* () {
+        for (let at = 0; at < from.length; at += 4) {
+          state.chunksRead++;
+          state.token = nextToken(state.chunksRead);
+          yield from.slice(at, at + 4);
+        }
+      })();
+    },
+  } as unknown as Engine;
+  return { engine, state };
+}
+
 function session(engine: Engine, tailSeqNum: number): ReadSession {
   const view: StreamView = {
     streamId: STREAM_ID,
@@ -97,25 +124,9 @@ describe("ReadSession", () => {
   it("starts a long catch-up scan again from where it is once the engine's sources changed, past CATCH_UP_RESCAN_BYTES: no gap, no duplicate", async () => {
     const body = Buffer.alloc(256 * 1024, 7);
     const entries = range(0, 64).map((n) => entry(n, encodeRecordValue({ headers: [], body })));
-    const state = { scans: 0, token: {} as object, chunksRead: 0 };
-    // Chunks of 4 records (1 MiB); the sources change after every chunk read (a busy writer).
-    const engine = {
-      get sourcesToken() {
-        return state.token;
-      },
-      memtableLeftSince: () => false, // new sources, never a memtable flushed (a compaction, say)
-      scanChunks(scanRange: { start: Uint8Array }) {
-        state.scans++;
-        const from = entries.filter((e) => Buffer.compare(e.key, scanRange.start) >= 0);
-        return (async function* () {
-          for (let at = 0; at < from.length; at += 4) {
-            state.chunksRead++;
-            state.token = {};
-            yield from.slice(at, at + 4);
-          }
-        })();
-      },
-    } as unknown as Engine;
+    // Chunks of 4 records (1 MiB); the sources change after every chunk read (a busy writer),
+    // never with a memtable flushed (a compaction, say).
+    const { engine, state } = busyEngine(entries, () => ({}), () => false);
     const seqNums: number[] = [];
     for await (const record of session(engine, 64)) seqNums.push(record.seqNum);
     assert.deepEqual(seqNums, range(0, 64));
@@ -135,25 +146,15 @@ describe("ReadSession", () => {
     const entries = range(0, 64).map((n) => entry(n));
     // Chunks of 4 records; the sources change after every chunk (a new token), and a memtable
     // is flushed when chunks 5 and 10 are read: a token names sources from before a flush or not.
-    const state = { scans: 0, chunksRead: 0, flushes: 0, token: { flushes: 0 } };
-    const engine = {
-      get sourcesToken() {
-        return state.token;
+    let flushes = 0;
+    const { engine, state } = busyEngine(
+      entries,
+      (chunksRead) => {
+        if (chunksRead === 5 || chunksRead === 10) flushes++;
+        return { flushes };
       },
-      memtableLeftSince: (token: { flushes: number }) => token.flushes < state.flushes,
-      scanChunks(scanRange: { start: Uint8Array }) {
-        state.scans++;
-        const from = entries.filter((e) => Buffer.compare(e.key, scanRange.start) >= 0);
-        return (async function* () {
-          for (let at = 0; at < from.length; at += 4) {
-            state.chunksRead++;
-            if (state.chunksRead === 5 || state.chunksRead === 10) state.flushes++;
-            state.token = { flushes: state.flushes };
-            yield from.slice(at, at + 4);
-          }
-        })();
-      },
-    } as unknown as Engine;
+      (token) => (token as { flushes: number }).flushes < flushes,
+    );
     const seqNums: number[] = [];
     for await (const record of session(engine, 64)) seqNums.push(record.seqNum);
     assert.deepEqual(seqNums, range(0, 64));
