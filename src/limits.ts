@@ -98,6 +98,13 @@ export const FOLLOWER_MAX_LAG_BATCHES = 25;
 export const MAX_FRUITLESS_SCAN_RESTARTS = 16;
 
 /**
+ * Slabs of appended values (1 MiB each, record-format.ts) kept for reuse once every value in
+ * them was released by its flushed memtable: enough for the slabs a memtable of a few MiB frees
+ * at once, little to keep in an idle process.
+ */
+export const VALUE_SLABS_KEPT = 8;
+
+/**
  * A catch-up scan that has read this many value bytes starts again from where it is once the
  * engine's sources changed (a compaction published, say: the scan pins the SSTs it started on).
  * One that started on a memtable since flushed starts again at once (read-session.ts): a slow

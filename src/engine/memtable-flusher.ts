@@ -85,6 +85,7 @@ export class MemtableFlusher {
       replayAfterWalId: Math.max(m.replayAfterWalId, replayPoint),
     });
     if (!(await publishOutputs(host, epoch, mutate, () => epoch.frozen.shift()))) return;
+    frozen.memtable.drop(); // out of the read view: its values are released once no scan reads it
     epoch.dropFlushedWalsThrough(replayPoint);
     host.recorder.l0Flushes++;
     host.notifyCapacity();

@@ -19,8 +19,10 @@
  * (bench/README.md, "The memtable's rows"). Rows in columns and buffers are a few large objects.
  *
  * Rows are appended only; a row's bytes are never overwritten (a row replaced in the memtable's
- * order keeps its bytes), so views handed out by `keyOf` and `entryOf` stay valid for as long
- * as anyone holds them: a view keeps its buffer alive, never the memtable.
+ * order keeps its bytes), so views handed out by `keyOf` and `entryOf` stay valid while the
+ * memtable is in use: a key's for good (the memtable's own slabs), a value kept by reference
+ * until the memtable releases it (`releaseValues`, once it was flushed and no scan reads it:
+ * the appended values' slabs are reused then). Whoever keeps a value longer copies it.
  *
  * Own slabs grow from SLAB_FIRST_BYTES, doubling up to SLAB_MAX_BYTES, so that a small memtable
  * stays small; a key larger than SLAB_OWN_BUFFER_MIN_BYTES gets a slab of its own.
@@ -28,6 +30,7 @@
 import { assert } from "../errors.js";
 import { KEY_JS_COMPARE_MAX_BYTES } from "../limits.js";
 import { copyInto, unzeroedBytes } from "../util/bytes.js";
+import { releaseSlabArrays } from "../util/slab.js";
 import type { Entry } from "./entry.js";
 
 /** The first slab of a memtable. */
@@ -57,6 +60,9 @@ export class MemtableRows {
   /** The buffer of the last value kept by reference, and its index: consecutive values share one. */
   #lastAdopted: ArrayBufferLike | undefined;
   #lastAdoptedIndex = -1;
+  /** Each run of values kept by reference from one buffer, and how many: what releaseValues gives back. */
+  readonly #adoptedValues: { buffer: ArrayBufferLike; count: number }[] = [];
+  #released = false;
   /** The slab rows are appended to, and how much of it is used. */
   #slab: Uint8Array = new Uint8Array(0);
   #slabIndex = -1;
@@ -131,14 +137,27 @@ export class MemtableRows {
     };
   }
 
-  /** The index of `buffer` in #buffers, added when it is not the last one kept. */
+  /** The index of `buffer` in #buffers, added when it is not the last one kept; counts the value kept (releaseValues). */
   #adopt(buffer: ArrayBufferLike): number {
     if (buffer !== this.#lastAdopted) {
       this.#buffers.push(new Uint8Array(buffer));
       this.#lastAdopted = buffer;
       this.#lastAdoptedIndex = this.#buffers.length - 1;
+      this.#adoptedValues.push({ buffer, count: 0 });
     }
+    this.#adoptedValues[this.#adoptedValues.length - 1]!.count++;
     return this.#lastAdoptedIndex;
+  }
+
+  /**
+   * Nothing reads this memtable's values any more (it was flushed and left the read view, and no
+   * scan holds it: Memtable.release): the values kept by reference are released to the slab
+   * allocator they came from (util/slab.ts releaseSlabArrays; other buffers are left alone). Once.
+   */
+  releaseValues(): void {
+    assert(!this.#released, "a memtable's values released twice");
+    this.#released = true;
+    for (const { buffer, count } of this.#adoptedValues) releaseSlabArrays(buffer, count);
   }
 
   /**

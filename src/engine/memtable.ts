@@ -70,6 +70,9 @@ export class Memtable {
   #minSeq = Number.POSITIVE_INFINITY;
   #maxSeq = 0;
   #frozen = false;
+  /** Scans reading this memtable now (Version.scanChunks), and whether it was dropped (flushed, out of the read view). */
+  #scans = 0;
+  #dropped = false;
 
   /**
    * Memory held: its entries at `entryBytes` each. What its rows allocated and have not used yet
@@ -227,6 +230,29 @@ export class Memtable {
    * `reverse`, keys descending (versions of one key in ascending seq order: the merge step
    * gathers all versions of a key, so their order within a key does not matter).
    */
+  /** A scan starts reading this memtable: its values stay valid until the matching `endScan`. */
+  beginScan(): void {
+    assert(!this.#dropped, "a scan began on a memtable dropped from the read view");
+    this.#scans++;
+  }
+
+  endScan(): void {
+    assert(this.#scans > 0, "endScan without beginScan");
+    if (--this.#scans === 0 && this.#dropped) this.#rows.releaseValues();
+  }
+
+  /**
+   * The memtable was flushed and left the read view: its values kept by reference go back to
+   * the slabs they came from (MemtableRows.releaseValues) once no scan reads it any more. Only a
+   * scan between beginScan and endScan may read a dropped memtable; a point read copies what it
+   * returns (Version.getNewest).
+   */
+  drop(): void {
+    assert(!this.#dropped, "a memtable dropped twice");
+    this.#dropped = true;
+    if (this.#scans === 0) this.#rows.releaseValues();
+  }
+
   *scan(range: KeyRange, maxSeq: number, reverse = false): Generator<Entry[], void, void> {
     let at = reverse ? this.#reverseStart(range) : range.start === undefined ? { chunk: 0, index: 0 } : this.#bound(range.start, Number.MAX_SAFE_INTEGER, false);
     for (;;) {

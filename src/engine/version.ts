@@ -101,6 +101,7 @@ export class Version {
     const sources = this.#sources;
     const pinned = [...sources.l0, ...sources.runs.flatMap((run) => run.ssts)].map((handle) => handle.id);
     this.#pin(pinned);
+    for (const memtable of sources.memtables) memtable.beginScan(); // its values stay valid until the scan ends
     try {
       const bulk = options.bulk === true;
       const inputs: EntrySource[] = sources.memtables.map((memtable) => memtable.scan(range, options.snapshotSeq, options.reverse));
@@ -114,6 +115,7 @@ export class Version {
       yield* mergeSources(inputs, options);
     } finally {
       this.#unpin(pinned);
+      for (const memtable of sources.memtables) memtable.endScan();
     }
   }
 
@@ -132,7 +134,8 @@ export class Version {
     const range: KeyRange = { start: key, end: pointRangeEnd(key) };
     for (const memtable of sources.memtables) {
       for (const chunk of memtable.scan(range, snapshotSeq)) {
-        if (chunk.length > 0) return chunk[0];
+        // A copy: a memtable's values may be reused once it was flushed (Memtable.drop).
+        if (chunk.length > 0) return chunk[0]!.value === null ? chunk[0] : { ...chunk[0]!, value: copyOf(chunk[0]!.value) };
       }
     }
     const handles = this.#sstsHolding(sources, key);

@@ -16,7 +16,7 @@ import { CorruptionError, ValidationError, assert } from "../errors.js";
 import { copyOf, readU64, writeU64 } from "../util/bytes.js";
 import { SlabAllocator } from "../util/slab.js";
 import { readVarint, varintBytes, varintProblem, writeVarint } from "../util/varint.js";
-import { HEADER_OVERHEAD_BYTES, RECORD_OVERHEAD_BYTES } from "../limits.js";
+import { HEADER_OVERHEAD_BYTES, RECORD_OVERHEAD_BYTES, VALUE_SLABS_KEPT } from "../limits.js";
 import type { AppendHeader, AppendHeaderObject, AppendHeaders, AppendRecord, ReadRecord } from "./types.js";
 
 /** Anything with headers and a body: an `AppendRecord` or a `ReadRecord`. */
@@ -51,11 +51,20 @@ const utf8 = new TextEncoder();
 
 /**
  * Where encoded values are made: 1 MiB slabs (util/slab.ts), values up to 16 KiB. The values
- * of appended records live together in a memtable until its L0 flush, so a slab is freed with
- * the memtables that hold its values. The next slab is faulted in on the thread pool while the
- * current one fills (util/prefault.ts): a busy appender goes through a slab every few milliseconds.
+ * of appended records live together in a memtable until its L0 flush, so a slab is done with
+ * when the memtables that hold its values are: they release them (Memtable.drop, once no scan
+ * reads them), and up to VALUE_SLABS_KEPT such slabs are carved from again instead of dying in
+ * the collector's old generation (bench/README.md, "Value slabs"). Nothing else may keep a view
+ * of a value past its memtable: readers copy what they hand out, followers get copies
+ * (streamer.ts withOwnValues). The next slab is faulted in on the thread pool while the current
+ * one fills (util/prefault.ts): a busy appender goes through a slab every few milliseconds.
  */
-const valueSlabs = new SlabAllocator({ slabBytes: 1024 * 1024, maxSlabbedBytes: 16 * 1024, prefaultNext: true });
+const valueSlabs = new SlabAllocator({ slabBytes: 1024 * 1024, maxSlabbedBytes: 16 * 1024, prefaultNext: true, recycleSlabs: VALUE_SLABS_KEPT });
+
+/** How many value slabs were carved from again so far (tests: that reuse happened). */
+export function valueSlabsReused(): number {
+  return valueSlabs.reusedSlabs;
+}
 
 /** Byte length of a body, header name or header value; strings count as UTF-8. */
 export function byteLength(value: Uint8Array | string): number {

@@ -306,8 +306,10 @@ export class Streamer implements CutSource {
         this.#deps.onDurableTrim(this.#meta.id, front.trimPoint, deadBytes);
       }
       this.#acks.onStable(front.tail);
+      if (this.#followers.size === 0) continue;
+      const published = withOwnValues(front);
       for (const follower of this.#followers) {
-        if (!follower.push(front)) this.#followers.delete(follower);
+        if (!follower.push(published)) this.#followers.delete(follower);
       }
     }
   }
@@ -576,4 +578,24 @@ export class Streamer implements CutSource {
   #sessionDependency(session: SessionState | undefined): number {
     return session === undefined ? 0 : Math.min(session.lastDependencySeq, this.#nextSeq);
   }
+}
+
+/**
+ * `batch` with its values copied into one buffer of its own: followers may keep a batch for a
+ * while (a slow one queues several), and the values appended are slab arrays that are reused
+ * once their memtable was flushed (record-format.ts valueSlabs, Memtable.drop). One copy per
+ * batch, whatever the number of followers.
+ */
+function withOwnValues(batch: DurableBatch): DurableBatch {
+  let bytes = 0;
+  for (const record of batch.records) bytes += record.value.length;
+  const own = new Uint8Array(bytes);
+  let at = 0;
+  const records = batch.records.map((record) => {
+    own.set(record.value, at);
+    const value = own.subarray(at, at + record.value.length);
+    at += record.value.length;
+    return { seqNum: record.seqNum, timestamp: record.timestamp, value };
+  });
+  return { records, tail: batch.tail };
 }

@@ -15,10 +15,47 @@
  * The price: an array kept long after its neighbours keeps its whole slab alive, so arrays larger
  * than `maxSlabbedBytes` get a buffer of their own, and slabs stay small next to the memory they
  * serve (a memtable of 64 MiB, a read batch).
+ *
+ * Recycled slabs (`recycleSlabs`, the appended values' allocator): slabs that outlive the
+ * collector's young generation die in its old one, where dead ArrayBuffers wait for a full
+ * collection and raise the process's peak memory (bench/README.md, "Value slabs"). Such an
+ * allocator counts the arrays it carves from each slab; whoever holds them says when they are
+ * done with (`releaseSlabArrays`: a flushed memtable that no scan reads any more), and a slab
+ * the allocator has left whose every array was released is carved from again. The promise of a
+ * caller of `releaseSlabArrays` is what makes it safe: nothing reads those arrays afterwards.
+ * An array never released keeps its slab out of reuse: that slab is left to the collector.
  */
 import { assert } from "../errors.js";
 import { copyInto, unzeroedBytes } from "./bytes.js";
 import { prefault } from "./prefault.js";
+
+/**
+ * Per slab of a recycling allocator (SlabOptions `recycleSlabs`): arrays carved from it, arrays
+ * released, and whether the allocator moved on to another slab. Held weakly (by the slab): a
+ * slab some of whose arrays are never released is garbage like any other once unreferenced.
+ */
+interface SlabLedger {
+  handedOut: number;
+  released: number;
+  sealed: boolean;
+  readonly allocator: SlabAllocator;
+}
+
+const ledgers = new WeakMap<ArrayBufferLike, SlabLedger>();
+
+/**
+ * `count` arrays of the slab `buffer` are no longer read by anyone and never will be: once all
+ * of a sealed slab's arrays are, its allocator carves from it again. A buffer that is no
+ * recycling allocator's slab is ignored. The caller's promise (see the header): nothing holds a
+ * view of those arrays any more, and each array is released once.
+ */
+export function releaseSlabArrays(buffer: ArrayBufferLike, count: number): void {
+  const ledger = ledgers.get(buffer);
+  if (ledger === undefined) return;
+  ledger.released += count;
+  assert(ledger.released <= ledger.handedOut, () => `${ledger.released} arrays released of a slab that handed out ${ledger.handedOut}`);
+  if (ledger.sealed && ledger.released === ledger.handedOut) ledger.allocator.takeBack(buffer);
+}
 
 export interface SlabOptions {
   /** Bytes per slab. */
@@ -31,6 +68,13 @@ export interface SlabOptions {
    * first write was most of the cost of filling it. One slab is held ahead.
    */
   prefaultNext?: boolean;
+  /**
+   * Keep up to this many slabs whose arrays were all released (`releaseSlabArrays`) and carve
+   * from them again, instead of leaving them to the garbage collector: for slabs that outlive
+   * the collector's young generation (appended values live until their memtable's L0 flush), so
+   * that they do not pile up dead in the old generation (bench/README.md, "Value slabs").
+   */
+  recycleSlabs?: number;
 }
 
 export class SlabAllocator {
@@ -39,6 +83,12 @@ export class SlabAllocator {
   #slab: ArrayBuffer = new ArrayBuffer(0);
   #used = 0;
   readonly #prefaultNext: boolean;
+  readonly #recycleSlabs: number;
+  /** Slabs whose arrays were all released, to carve from again (recycleSlabs). */
+  readonly #recycled: ArrayBuffer[] = [];
+  /** The current slab's ledger (recycleSlabs). */
+  #ledger: SlabLedger | undefined;
+  #reused = 0;
   /** The next slab, once its prefault settled (prefaultNext), and the prefault under way. */
   #next: ArrayBuffer | undefined;
   #preparing: Promise<void> | undefined;
@@ -52,6 +102,7 @@ export class SlabAllocator {
     this.slabBytes = slabBytes;
     this.maxSlabbedBytes = maxSlabbedBytes;
     this.#prefaultNext = options.prefaultNext === true;
+    this.#recycleSlabs = options.recycleSlabs ?? 0;
   }
 
   /**
@@ -60,15 +111,48 @@ export class SlabAllocator {
    */
   allocUnsafe(size: number): Uint8Array {
     if (size > this.maxSlabbedBytes) return unzeroedBytes(size);
-    if (this.#used + size > this.#slab.byteLength) {
-      this.#slab = this.#next ?? Buffer.allocUnsafeSlow(this.slabBytes).buffer;
-      this.#next = undefined;
-      this.#used = 0;
-      if (this.#prefaultNext) this.#prepareNext();
-    }
+    if (this.#used + size > this.#slab.byteLength) this.#nextSlab();
     const out = new Uint8Array(this.#slab, this.#used, size);
     this.#used += size;
+    if (this.#ledger !== undefined) this.#ledger.handedOut++;
     return out;
+  }
+
+  #nextSlab(): void {
+    if (this.#recycleSlabs > 0) this.#seal(this.#slab);
+    const recycled = this.#recycled.pop();
+    if (recycled !== undefined) {
+      this.#slab = recycled;
+      this.#reused++;
+    } else {
+      this.#slab = this.#next ?? Buffer.allocUnsafeSlow(this.slabBytes).buffer;
+      this.#next = undefined;
+      if (this.#prefaultNext) this.#prepareNext();
+    }
+    this.#used = 0;
+    if (this.#recycleSlabs > 0) {
+      this.#ledger = { handedOut: 0, released: 0, sealed: false, allocator: this };
+      ledgers.set(this.#slab, this.#ledger);
+    }
+  }
+
+  /** No more arrays are carved from `slab`: it can be taken back once all of its arrays were released. */
+  #seal(slab: ArrayBuffer): void {
+    const ledger = ledgers.get(slab);
+    if (ledger === undefined) return; // the empty slab before the first
+    ledger.sealed = true;
+    if (ledger.released === ledger.handedOut) this.takeBack(slab);
+  }
+
+  /** Slabs carved from again after all their arrays were released (recycleSlabs). */
+  get reusedSlabs(): number {
+    return this.#reused;
+  }
+
+  /** A sealed slab all of whose arrays were released (releaseSlabArrays): carved from again, up to recycleSlabs kept. */
+  takeBack(slab: ArrayBufferLike): void {
+    ledgers.delete(slab);
+    if (this.#recycled.length < this.#recycleSlabs && slab.byteLength === this.slabBytes) this.#recycled.push(slab as ArrayBuffer);
   }
 
   /** Settles once the next slab being prepared (prefaultNext) is ready (tests). */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { InternalError } from "../../src/errors.js";
-import { BufferPool, SlabAllocator } from "../../src/util/slab.js";
+import { BufferPool, releaseSlabArrays, SlabAllocator } from "../../src/util/slab.js";
 import { prefault } from "../../src/util/prefault.js";
 
 describe("util/slab: small arrays carved from large ones", () => {
@@ -99,5 +99,36 @@ describe("util/slab: BufferPool", () => {
     assert.throws(() => pool.giveBack(c), InternalError);
     assert.throws(() => pool.lend(c, 1), InternalError);
     assert.throws(() => new BufferPool({ bufferBytes: 0, maxFree: 1 }), InternalError);
+  });
+});
+
+describe("util/slab: recycled slabs (recycleSlabs)", () => {
+  const carve = (allocator: SlabAllocator, n: number) => Array.from({ length: n }, () => allocator.allocUnsafe(8));
+
+  it("carves from a slab again only once it was left for another and every array of it was released, up to recycleSlabs kept", () => {
+    const allocator = new SlabAllocator({ slabBytes: 32, maxSlabbedBytes: 8, recycleSlabs: 1 });
+    const first = carve(allocator, 4); // fills slab A
+    const slabA = first[0]!.buffer;
+    releaseSlabArrays(slabA, 3); // A is still the current slab, and one array is in use
+    const second = carve(allocator, 4); // slab B: A is left (sealed), one of its arrays still in use
+    assert.notEqual(second[0]!.buffer, slabA);
+    releaseSlabArrays(slabA, 1); // now every array of A was released
+    const third = carve(allocator, 1); // B is full: the next slab is A again
+    assert.equal(third[0]!.buffer, slabA, "a sealed slab with every array released is carved from again");
+    assert.equal(allocator.reusedSlabs, 1);
+    releaseSlabArrays(second[0]!.buffer, 3); // one array of B is still in use
+    carve(allocator, 4); // A is full again: a new slab, not B
+    assert.notEqual(carve(allocator, 1)[0]!.buffer, second[0]!.buffer, "a slab with an array still in use is not reused");
+    assert.throws(() => releaseSlabArrays(second[0]!.buffer, 2), InternalError, "more arrays released than handed out");
+    releaseSlabArrays(new ArrayBuffer(32), 1); // no slab of a recycling allocator: ignored
+  });
+
+  it("without recycleSlabs, keeps no ledger: releasing changes nothing", () => {
+    const allocator = new SlabAllocator({ slabBytes: 16, maxSlabbedBytes: 8 });
+    const [a] = carve(allocator, 2);
+    releaseSlabArrays(a!.buffer, 2);
+    carve(allocator, 2);
+    assert.notEqual(carve(allocator, 1)[0]!.buffer, a!.buffer);
+    assert.equal(allocator.reusedSlabs, 0);
   });
 });
