@@ -38,7 +38,8 @@ interface SlabLedger {
   handedOut: number;
   released: number;
   sealed: boolean;
-  readonly allocator: SlabAllocator;
+  /** Gives the slab back to its allocator (once sealed and all released). */
+  readonly takeBack: (slab: ArrayBufferLike) => void;
 }
 
 const ledgers = new WeakMap<ArrayBufferLike, SlabLedger>();
@@ -54,7 +55,7 @@ export function releaseSlabArrays(buffer: ArrayBufferLike, count: number): void 
   if (ledger === undefined) return;
   ledger.released += count;
   assert(ledger.released <= ledger.handedOut, () => `${ledger.released} arrays released of a slab that handed out ${ledger.handedOut}`);
-  if (ledger.sealed && ledger.released === ledger.handedOut) ledger.allocator.takeBack(buffer);
+  if (ledger.sealed && ledger.released === ledger.handedOut) ledger.takeBack(buffer);
 }
 
 export interface SlabOptions {
@@ -131,7 +132,7 @@ export class SlabAllocator {
     }
     this.#used = 0;
     if (this.#recycleSlabs > 0) {
-      this.#ledger = { handedOut: 0, released: 0, sealed: false, allocator: this };
+      this.#ledger = { handedOut: 0, released: 0, sealed: false, takeBack: this.#takeBack };
       ledgers.set(this.#slab, this.#ledger);
     }
   }
@@ -141,7 +142,7 @@ export class SlabAllocator {
     const ledger = ledgers.get(slab);
     if (ledger === undefined) return; // the empty slab before the first
     ledger.sealed = true;
-    if (ledger.released === ledger.handedOut) this.takeBack(slab);
+    if (ledger.released === ledger.handedOut) this.#takeBack(slab);
   }
 
   /** Slabs carved from again after all their arrays were released (recycleSlabs). */
@@ -150,10 +151,10 @@ export class SlabAllocator {
   }
 
   /** A sealed slab all of whose arrays were released (releaseSlabArrays): carved from again, up to recycleSlabs kept. */
-  takeBack(slab: ArrayBufferLike): void {
+  readonly #takeBack = (slab: ArrayBufferLike): void => {
     ledgers.delete(slab);
     if (this.#recycled.length < this.#recycleSlabs && slab.byteLength === this.slabBytes) this.#recycled.push(slab as ArrayBuffer);
-  }
+  };
 
   /** Settles once the next slab being prepared (prefaultNext) is ready (tests). */
   whenNextReady(): Promise<void> {
