@@ -151,7 +151,7 @@ export class MemtableRows {
 
   /**
    * Nothing reads this memtable's values any more (it was flushed and left the read view, and no
-   * scan holds it: Memtable.release): the values kept by reference are released to the slab
+   * scan holds it: Memtable.drop): the values kept by reference are released to the slab
    * allocator they came from (util/slab.ts releaseSlabArrays; other buffers are left alone). Once.
    */
   releaseValues(): void {

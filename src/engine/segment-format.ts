@@ -135,15 +135,20 @@ export function encodeFrame(header: FrameHeader, encodedBatches: readonly Uint8A
 
 /** Writes header and batch count in front of the batches in `out[FRAME_BATCHES_OFFSET, end)` and the checksum after them; returns the frame. */
 function sealFrame(out: Uint8Array, end: number, header: FrameHeader, batchCount: number): Uint8Array {
+  writeFrameHead(out, header, end - FRAME_BATCHES_OFFSET, batchCount);
+  writeBigU64(out, end, checksum64(out.subarray(0, end)));
+  return out.subarray(0, end + FRAME_CHECKSUM_BYTES);
+}
+
+/** Writes a frame's header and batch count into `out[0, FRAME_BATCHES_OFFSET)`, for batches of `batchBytes`. */
+function writeFrameHead(out: Uint8Array, header: FrameHeader, batchBytes: number, batchCount: number): void {
   out.set(SEGMENT_FRAME_MAGIC, 0);
   writeU64(out, 4, header.generation);
   writeU64(out, 12, header.writerEpoch);
   writeU64(out, 20, header.walId);
   writeU64(out, 28, header.firstSeq);
-  writeU32(out, 36, end - FRAME_HEADER_BYTES);
+  writeU32(out, 36, FRAME_BATCHES_OFFSET - FRAME_HEADER_BYTES + batchBytes);
   writeU32(out, FRAME_HEADER_BYTES, batchCount);
-  writeBigU64(out, end, checksum64(out.subarray(0, end)));
-  return out.subarray(0, end + FRAME_CHECKSUM_BYTES);
 }
 
 /**
@@ -159,9 +164,9 @@ function sealFrame(out: Uint8Array, end: number, header: FrameHeader, batchCount
  *   pieces:  └ region ─────────────────────────────┘ value └ region ┘ value     └ region ┘
  *
  * Why: a frame built as one array was a second copy of everything in flight (up to the append
- * cap), in a buffer sized for the largest recent group (bench/README.md, "Frames gathered").
- * Chunks come from a GatherChunks pool and go back to it once the frame's write returned (its
- * bytes are in the page cache then).
+ * cap), in a buffer sized for the largest recent group (bench/README.md, "Memory soak: a slow
+ * follower's memtables, compaction reads, gathered frames"). Chunks come from a GatherChunks
+ * pool and go back to it once the frame's write returned (its bytes are in the page cache then).
  */
 export class FrameGather {
   readonly #chunks: GatherChunks;
@@ -236,14 +241,7 @@ export class FrameGather {
   finish(header: FrameHeader): Uint8Array[] {
     assert(!this.#finished, "FrameGather.finish() called twice");
     this.#finished = true;
-    const first = this.#used[0]!;
-    first.set(SEGMENT_FRAME_MAGIC, 0);
-    writeU64(first, 4, header.generation);
-    writeU64(first, 12, header.writerEpoch);
-    writeU64(first, 20, header.walId);
-    writeU64(first, 28, header.firstSeq);
-    writeU32(first, 36, FRAME_BATCHES_OFFSET - FRAME_HEADER_BYTES + this.#batchBytes);
-    writeU32(first, FRAME_HEADER_BYTES, this.#batchCount);
+    writeFrameHead(this.#used[0]!, header, this.#batchBytes, this.#batchCount);
     this.#closeRegion();
     const checksum = checksum64OfPieces(this.#pieces);
     const at = this.#room(FRAME_CHECKSUM_BYTES);

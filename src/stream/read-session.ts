@@ -477,7 +477,7 @@ export class ReadBatchSession implements AsyncIterable<ReadBatch> {
             }
             next = record.seqNum + 1;
             if (record.seqNum < view.trimPoint) continue; // trimmed by this batch or a later one
-            const delivered = this.#decode(record.seqNum, record.timestamp, record.value, false); // the memtable holds these bytes too
+            const delivered = this.#decode(record.seqNum, record.timestamp, record.value, false); // a copy shared by every follower of the stream (streamer.ts withOwnValues)
             if (delivered !== undefined) decoded.push(delivered);
           }
         } catch (error) {

@@ -50,6 +50,7 @@ import { assignTimestamps } from "./timestamps.js";
 import type { AppendAck } from "./types.js";
 import type { ValidatedAppend } from "./validate.js";
 import { failpoint } from "../util/failpoints.js";
+import { unzeroedBytes } from "../util/bytes.js";
 
 /** A durable batch as followers see it: records with their values still encoded. */
 export interface DurableBatch {
@@ -589,7 +590,7 @@ export class Streamer implements CutSource {
 function withOwnValues(batch: DurableBatch): DurableBatch {
   let bytes = 0;
   for (const record of batch.records) bytes += record.value.length;
-  const own = new Uint8Array(bytes);
+  const own = unzeroedBytes(bytes); // every byte is written below
   let at = 0;
   const records = batch.records.map((record) => {
     own.set(record.value, at);
